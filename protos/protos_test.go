@@ -1,0 +1,97 @@
+package protos
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+)
+
+const fixtures = "../../shared/fixtures/fabric-2.5.16"
+
+func loadFixtureBlock(t *testing.T, n int) *cb.Block {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(fixtures, "blocks", fmt.Sprintf("block_%06d.pb", n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := UnmarshalBlock(raw)
+	if err != nil {
+		t.Fatalf("block %d: %v", n, err)
+	}
+	return b
+}
+
+func TestFixtureHashChainAndDataHash(t *testing.T) {
+	var prev *cb.Block
+	for n := 0; n <= 9; n++ {
+		b := loadFixtureBlock(t, n)
+		if got := BlockDataHash(b.Data); !bytes.Equal(got, b.Header.DataHash) {
+			t.Errorf("block %d: data hash %x, header says %x", n, got, b.Header.DataHash)
+		}
+		if prev != nil && !bytes.Equal(BlockHeaderHash(prev.Header), b.Header.PreviousHash) {
+			t.Errorf("block %d: previous_hash does not match hash of block %d header", n, n-1)
+		}
+		prev = b
+	}
+}
+
+func TestFixtureTxIDsAndEndorsements(t *testing.T) {
+	for _, n := range []int{1, 3, 7, 9, 171} {
+		b := loadFixtureBlock(t, n)
+		for i, raw := range b.Data.Data {
+			env, err := UnmarshalEnvelope(raw)
+			if err != nil {
+				t.Fatalf("block %d tx %d: %v", n, i, err)
+			}
+			want := ComputeTxID(env.SignatureHeader.Nonce, env.SignatureHeader.Creator)
+			if env.ChannelHeader.TxId != want {
+				t.Errorf("block %d tx %d: txid %s, computed %s", n, i, env.ChannelHeader.TxId, want)
+			}
+			tx, err := ParseEndorserTx(env)
+			if err != nil {
+				t.Fatalf("block %d tx %d: %v", n, i, err)
+			}
+			if len(tx.Endorsements()) == 0 {
+				t.Errorf("block %d tx %d: no endorsements", n, i)
+			}
+		}
+	}
+}
+
+func TestBlockHeaderHashChangesWithEveryField(t *testing.T) {
+	base := &cb.BlockHeader{Number: 7, PreviousHash: []byte{1, 2}, DataHash: []byte{3, 4}}
+	variants := []*cb.BlockHeader{
+		{Number: 8, PreviousHash: []byte{1, 2}, DataHash: []byte{3, 4}},
+		{Number: 7, PreviousHash: []byte{1, 3}, DataHash: []byte{3, 4}},
+		{Number: 7, PreviousHash: []byte{1, 2}, DataHash: []byte{3, 5}},
+	}
+	for i, v := range variants {
+		if bytes.Equal(BlockHeaderHash(base), BlockHeaderHash(v)) {
+			t.Errorf("variant %d hashes equal to base", i)
+		}
+	}
+}
+
+func TestUnmarshalBlockRejectsGarbage(t *testing.T) {
+	if _, err := UnmarshalBlock([]byte{0xff, 0xff, 0xff}); err == nil {
+		t.Fatal("garbage decoded as a block")
+	}
+	if _, err := UnmarshalBlock(Marshal(&cb.Block{})); err == nil {
+		t.Fatal("block without header accepted")
+	}
+}
+
+func TestTxFilterDefaultsToValid(t *testing.T) {
+	b := NewBlock(3, nil, [][]byte{{1}, {2}})
+	if f := TxFilter(b); len(f) != 2 || f[0] != 0 || f[1] != 0 {
+		t.Fatalf("filter %v", f)
+	}
+	SetTxFilter(b, []byte{0, 11})
+	if f := TxFilter(b); f[1] != 11 {
+		t.Fatalf("filter %v", f)
+	}
+}
