@@ -7,7 +7,7 @@ DEVNET  ?= devnet
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/... ./samples/basic
 
 run: build
 	./$(BIN)/weft up --dir $(DEVNET)

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one leaf of the command tree.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// Env is what a command may use of the outside world.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+var commands = map[string]command{
+	"up":                        {"start the development network (generates it first if needed)", runUp},
+	"crypto generate":           {"write cryptogen-style MSP and TLS material from crypto-config.yaml", runCryptoGenerate},
+	"genesis":                   {"write a channel genesis block from configtx.yaml", runGenesis},
+	"channel join":              {"join the peer to a channel with its genesis block", runChannelJoin},
+	"channel list":              {"list the channels the peer has joined", runChannelList},
+	"channel getinfo":           {"print a channel's height and current block hash", runChannelGetInfo},
+	"osnadmin channel join":     {"join an orderer to a channel (participation API)", runOSNJoin},
+	"osnadmin channel list":     {"list an orderer's channels (participation API)", runOSNList},
+	"osnadmin channel remove":   {"remove an orderer from a channel (participation API)", runOSNRemove},
+	"chaincode package":         {"write a chaincode package (.tar.gz) for a Go source folder or a ccaas address", runCCPackage},
+	"chaincode install":         {"install a chaincode package on the peer", runCCInstall},
+	"chaincode approveformyorg": {"approve a chaincode definition for the peer's organisation", runCCApprove},
+	"chaincode commit":          {"commit a chaincode definition to a channel", runCCCommit},
+	"chaincode querycommitted":  {"show a committed chaincode definition", runCCQueryCommitted},
+	"chaincode invoke":          {"submit a transaction", runCCInvoke},
+	"chaincode query":           {"evaluate a transaction on one peer", runCCQuery},
+}
+
+// Main runs the weft command line and returns the process exit code.
+func Main(args []string) int {
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, env, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(env.Stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// Run finds the longest command matching args and runs it.
+func Run(ctx context.Context, env *Env, args []string) error {
+	for n := min(3, len(args)); n > 0; n-- {
+		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
+			return c.run(ctx, env, args[n:])
+		}
+	}
+	usage(env.Stderr)
+	if len(args) == 0 {
+		return errors.New("no command given")
+	}
+	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: weft COMMAND [flags]  (weft COMMAND -h for the flags of one command)")
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-28s %s\n", n, commands[n].summary)
+	}
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(env *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("weft "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// multiFlag collects a repeated string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

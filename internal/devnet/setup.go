@@ -1,0 +1,196 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
+
+	"github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/msp"
+)
+
+// PeerEndpoint returns how a client reaches the peer of an organisation.
+func (c Config) PeerEndpoint(o Org) client.Endpoint {
+	return client.Endpoint{
+		Address:      "localhost:" + strconv.Itoa(o.Port),
+		TLS:          true,
+		RootCertFile: filepath.Join(c.PeerDir(o), "tls", "ca.crt"),
+	}
+}
+
+// OrdererEndpoint returns how a client reaches the orderer.
+func (c Config) OrdererEndpoint() client.Endpoint {
+	return client.Endpoint{
+		Address:      "localhost:" + strconv.Itoa(c.Ports.Orderer),
+		TLS:          true,
+		RootCertFile: filepath.Join(c.OrdererDir(), "tls", "ca.crt"),
+	}
+}
+
+// Signer loads the signing identity of user (Admin or User1) of an organisation.
+func (c Config) Signer(o Org, user string) (*msp.SigningIdentity, error) {
+	return msp.LoadSigningIdentity(filepath.Join(c.UserDir(o, user), "msp"), o.MSPID)
+}
+
+// conns holds one client connection per node for the setup steps.
+type conns struct {
+	peers   map[string]*grpc.ClientConn // by MSP ID
+	orderer *grpc.ClientConn
+}
+
+func (n *Network) dialAll() (*conns, error) {
+	c := &conns{peers: map[string]*grpc.ClientConn{}}
+	var err error
+	if c.orderer, err = client.Dial(n.cfg.OrdererEndpoint()); err != nil {
+		return nil, err
+	}
+	for _, o := range n.Orgs {
+		if c.peers[o.MSPID], err = client.Dial(n.cfg.PeerEndpoint(o)); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *conns) close() {
+	for _, p := range c.peers {
+		p.Close()
+	}
+	if c.orderer != nil {
+		c.orderer.Close()
+	}
+}
+
+// setup joins the orderer and both peers to the channel and deploys basic
+// through _lifecycle, then runs InitLedger: what a Fabric admin does by hand.
+func (n *Network) setup(ctx context.Context) error {
+	cfg := n.cfg
+	block, err := os.ReadFile(cfg.GenesisPath())
+	if err != nil {
+		return err
+	}
+	ordererAdmin := client.OSNAdmin{Endpoint: client.Endpoint{
+		Address:        "127.0.0.1:" + strconv.Itoa(cfg.Ports.OrdererAdmin),
+		TLS:            true,
+		RootCertFile:   filepath.Join(cfg.OrdererDir(), "tls", "ca.crt"),
+		ClientCertFile: filepath.Join(cfg.OrdererAdminDir(), "tls", "client.crt"),
+		ClientKeyFile:  filepath.Join(cfg.OrdererAdminDir(), "tls", "client.key"),
+	}}
+	cfg.logf("joining orderer.example.com to %s", ChannelID)
+	if _, err := ordererAdmin.Join(ctx, block); err != nil {
+		return err
+	}
+
+	c, err := n.dialAll()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+
+	pkg, err := os.ReadFile(cfg.Path("chaincode", "basic.tar.gz"))
+	if err != nil {
+		return err
+	}
+	for _, o := range n.Orgs {
+		admin, err := cfg.Signer(o, "Admin")
+		if err != nil {
+			return err
+		}
+		endorser := pb.NewEndorserClient(c.peers[o.MSPID])
+		cfg.logf("joining %s to %s", o.Peer, ChannelID)
+		if _, err := client.Query(ctx, admin, client.Invocation{Chaincode: client.CSCCName, Args: [][]byte{[]byte("JoinChain"), block}}, endorser); err != nil {
+			return fmt.Errorf("join %s: %w", o.Peer, err)
+		}
+		cfg.logf("installing %s on %s", ChaincodeLabel, o.Peer)
+		out, err := client.Query(ctx, admin, client.Invocation{Chaincode: client.LifecycleName, Args: client.InstallArgs(pkg)}, endorser)
+		if err != nil {
+			return fmt.Errorf("install on %s: %w", o.Peer, err)
+		}
+		res, err := client.InstallResult(out)
+		if err != nil {
+			return err
+		}
+		if res.PackageId != n.PackageID {
+			return fmt.Errorf("%s computed package id %s, expected %s", o.Peer, res.PackageId, n.PackageID)
+		}
+	}
+
+	def := client.Definition{Name: ChaincodeName, Version: "1.0", Sequence: 1, PackageID: n.PackageID}
+	for _, o := range n.Orgs {
+		admin, err := cfg.Signer(o, "Admin")
+		if err != nil {
+			return err
+		}
+		cfg.logf("approving %s for %s", ChaincodeName, o.MSPID)
+		inv := client.Invocation{Channel: ChannelID, Chaincode: client.LifecycleName, Args: client.ApproveArgs(def)}
+		if err := n.invokeEverywhere(ctx, c, admin, inv, []string{o.MSPID}); err != nil {
+			return fmt.Errorf("approve for %s: %w", o.MSPID, err)
+		}
+	}
+	admin, err := cfg.Signer(n.Orgs[0], "Admin")
+	if err != nil {
+		return err
+	}
+	cfg.logf("committing %s on %s", ChaincodeName, ChannelID)
+	inv := client.Invocation{Channel: ChannelID, Chaincode: client.LifecycleName, Args: client.CommitArgs(def)}
+	if err := n.invokeEverywhere(ctx, c, admin, inv, n.orgIDs()); err != nil {
+		return fmt.Errorf("commit definition: %w", err)
+	}
+	user, err := cfg.Signer(n.Orgs[0], "User1")
+	if err != nil {
+		return err
+	}
+	cfg.logf("running %s InitLedger", ChaincodeName)
+	inv = client.Invocation{Channel: ChannelID, Chaincode: ChaincodeName, Args: [][]byte{[]byte("InitLedger")}}
+	return n.invokeEverywhere(ctx, c, user, inv, n.orgIDs())
+}
+
+func (n *Network) orgIDs() []string {
+	var ids []string
+	for _, o := range n.Orgs {
+		ids = append(ids, o.MSPID)
+	}
+	return ids
+}
+
+// invokeEverywhere endorses on the peers of endorsers, orders the transaction
+// and waits until every peer of the network has committed it as valid.
+func (n *Network) invokeEverywhere(ctx context.Context, c *conns, signer *msp.SigningIdentity, inv client.Invocation, endorsers []string) error {
+	var watchers []*client.CommitWatcher
+	defer func() {
+		for _, w := range watchers {
+			w.Close()
+		}
+	}()
+	for _, o := range n.Orgs {
+		w, err := client.WatchCommits(ctx, c.peers[o.MSPID], signer, ChannelID, client.SeekNewest())
+		if err != nil {
+			return err
+		}
+		watchers = append(watchers, w)
+	}
+	eps := map[string]pb.EndorserClient{}
+	for _, id := range endorsers {
+		eps[id] = pb.NewEndorserClient(c.peers[id])
+	}
+	res, err := client.Invoke(ctx, signer, inv, eps, c.orderer, watchers[0])
+	if err != nil {
+		return err
+	}
+	for i, w := range watchers[1:] {
+		st, err := w.Wait(res.TxID)
+		if err != nil {
+			return err
+		}
+		if st.Code != pb.TxValidationCode_VALID {
+			return fmt.Errorf("transaction %s ended %s on %s", res.TxID, st.Code, n.Orgs[i+1].Peer)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package peer
+
+import (
+	"fmt"
+	"sort"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/deliver"
+	"github.com/weft-ledger/weft/peer/endorser"
+	"github.com/weft-ledger/weft/peer/gateway"
+	"github.com/weft-ledger/weft/peer/lifecycle"
+)
+
+// The services of the peer each declare the few things they need of a
+// channel; these adapters answer them from the node's joined channels.
+
+const readersPolicy = "/Channel/Application/Readers"
+
+func (n *Node) ledger(id string) (*ledger.Ledger, error) {
+	ch, err := n.channel(id)
+	if err != nil {
+		return nil, err
+	}
+	return ch.ledger, nil
+}
+
+type lifecycleChannels struct{ n *Node }
+
+func (a lifecycleChannels) ChannelConfig(id string) (lifecycle.ChannelConfig, error) {
+	ch, err := a.n.channel(id)
+	if err != nil {
+		return nil, err
+	}
+	return lifecycle.BundleChannel{Bundle: ch.bundle.Load()}, nil
+}
+
+type endorserChannels struct{ n *Node }
+
+func (a endorserChannels) Channel(id string) (*endorser.Channel, error) {
+	ch, err := a.n.channel(id)
+	if err != nil {
+		return nil, err
+	}
+	return &endorser.Channel{Config: ch.bundle.Load(), Ledger: endorser.NewLedger(ch.ledger)}, nil
+}
+
+type deliverChannels struct{ n *Node }
+
+func (a deliverChannels) Channel(id string) (*deliver.Channel, error) {
+	ch, err := a.n.channel(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", deliver.ErrChannelNotFound, err)
+	}
+	readers, err := ch.bundle.Load().Policy(readersPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", id, err)
+	}
+	return &deliver.Channel{Blocks: ch.ledger.Blocks(), Readers: readers}, nil
+}
+
+type gatewayChannels struct{ n *Node }
+
+func (a gatewayChannels) Channel(id string) (*gateway.Channel, error) {
+	ch, err := a.n.channel(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", gateway.ErrChannelNotFound, err)
+	}
+	bundle := ch.bundle.Load()
+	readers, err := bundle.Policy(readersPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", id, err)
+	}
+	gc := &gateway.Channel{Ledger: ch.ledger.Blocks(), Readers: readers, Config: bundle.Config()}
+	if app := bundle.Application(); app != nil {
+		ids := make([]string, 0, len(app.Orgs))
+		for id := range app.Orgs {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, mspID := range ids {
+			org := gateway.Org{MSPID: mspID, Endpoints: app.Orgs[mspID].AnchorPeers}
+			if m, ok := bundle.MSPs().MSP(mspID); ok {
+				org.TLSRoots = m.TLSRootCAs()
+			}
+			gc.Orgs = append(gc.Orgs, org)
+		}
+	}
+	for _, ep := range ch.ordererEndpoints() {
+		gc.Orderers = append(gc.Orderers, gateway.Orderer{Address: ep.Address, TLSRoots: ep.TLSRoots})
+	}
+	return gc, nil
+}
+
+type gatewayChaincodes struct{ n *Node }
+
+func (a gatewayChaincodes) EndorsementPolicy(channelID, name string) (*pb.ApplicationPolicy, error) {
+	ch, err := a.n.channel(channelID)
+	if err != nil {
+		return nil, err
+	}
+	def, err := a.n.lifecycle.ChaincodeDefinition(channelID, lifecycle.DBState{DB: ch.ledger.State()}, name)
+	if err != nil {
+		return nil, err
+	}
+	pol := &pb.ApplicationPolicy{}
+	if err := proto.Unmarshal(def.EndorsementPolicy, pol); err != nil {
+		return nil, fmt.Errorf("chaincode %s on %s: decode endorsement policy: %w", name, channelID, err)
+	}
+	return pol, nil
+}

@@ -1,0 +1,210 @@
+package peer
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/deliver"
+	"github.com/weft-ledger/weft/peer/validator"
+	"github.com/weft-ledger/weft/protos"
+)
+
+// channel is one joined channel: its ledger, its current configuration and
+// the loop that pulls and commits its blocks.
+type channel struct {
+	node   *Node
+	id     string
+	ledger *ledger.Ledger
+	bundle atomic.Pointer[channelconfig.Bundle] // replaced when a config block commits
+	// validator is used only by the commit loop of this channel.
+	validator *validator.Validator
+}
+
+// openChannel reopens a joined channel's ledger and its latest configuration.
+func openChannel(n *Node, id string) (*channel, error) {
+	l, err := ledger.Open(filepath.Join(n.ledgersDir(), id))
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := latestBundle(l)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	ch := newChannel(n, id, l)
+	ch.bundle.Store(bundle)
+	return ch, nil
+}
+
+func newChannel(n *Node, id string, l *ledger.Ledger) *channel {
+	return &channel{node: n, id: id, ledger: l, validator: validator.New(validator.Config{Logger: n.log})}
+}
+
+// joinChannel creates the ledger of a new channel from its genesis block.
+func (n *Node) joinChannel(raw []byte) (string, error) {
+	block, err := protos.UnmarshalBlock(raw)
+	if err != nil {
+		return "", fmt.Errorf("genesis block: %w", err)
+	}
+	if block.Header.Number != 0 {
+		return "", fmt.Errorf("block %d is not a genesis block (number must be 0)", block.Header.Number)
+	}
+	bundle, err := channelconfig.BundleFromBlock(block)
+	if err != nil {
+		return "", fmt.Errorf("genesis block: %w", err)
+	}
+	id := bundle.ChannelID()
+	if id == "" || filepath.Base(id) != id || id == "." || id == ".." {
+		return "", fmt.Errorf("genesis block names an invalid channel %q", id)
+	}
+	if bundle.Application() == nil {
+		return "", fmt.Errorf("channel %s has no Application group: a peer cannot join it", id)
+	}
+	n.mu.Lock()
+	runCtx := n.runCtx
+	_, joined := n.channels[id]
+	n.mu.Unlock()
+	if joined {
+		return "", fmt.Errorf("peer %s has already joined channel %s", n.cfg.ID, id)
+	}
+	if runCtx == nil {
+		return "", errors.New("peer is not running")
+	}
+	dir := filepath.Join(n.ledgersDir(), id)
+	if _, err := os.Stat(dir); err == nil {
+		return "", fmt.Errorf("a ledger for channel %s already exists in %s", id, dir)
+	}
+	l, err := ledger.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	protos.SetTxFilter(block, make([]byte, len(block.Data.Data)))
+	if err := l.Commit(block, nil); err != nil {
+		l.Close()
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("commit genesis block of %s: %w", id, err)
+	}
+	ch := newChannel(n, id, l)
+	ch.bundle.Store(bundle)
+	n.addChannel(runCtx, ch)
+	n.notifier.BlockCommitted(id, block)
+	return id, nil
+}
+
+// latestBundle parses the channel configuration in force at the ledger's tip.
+func latestBundle(l *ledger.Ledger) (*channelconfig.Bundle, error) {
+	blocks := l.Blocks()
+	h := blocks.Height()
+	if h == 0 {
+		return nil, errors.New("ledger is empty: the channel was never joined")
+	}
+	tip, err := blocks.Block(h - 1)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := lastConfigIndex(tip)
+	if err != nil {
+		return nil, err
+	}
+	cfgBlock, err := blocks.Block(idx)
+	if err != nil {
+		return nil, fmt.Errorf("read config block %d: %w", idx, err)
+	}
+	return channelconfig.BundleFromBlock(cfgBlock)
+}
+
+// lastConfigIndex reads the number of the last config block from a block's
+// SIGNATURES metadata (OrdererBlockMetadata), falling back to the LAST_CONFIG
+// slot; a block without either (a bare genesis block) is its own config.
+func lastConfigIndex(b *cb.Block) (uint64, error) {
+	md := b.GetMetadata().GetMetadata()
+	if int(cb.BlockMetadataIndex_SIGNATURES) < len(md) && len(md[cb.BlockMetadataIndex_SIGNATURES]) > 0 {
+		m := &cb.Metadata{}
+		if err := proto.Unmarshal(md[cb.BlockMetadataIndex_SIGNATURES], m); err == nil && len(m.Value) > 0 {
+			obm := &cb.OrdererBlockMetadata{}
+			if err := proto.Unmarshal(m.Value, obm); err == nil && obm.LastConfig != nil {
+				return obm.LastConfig.Index, nil
+			}
+		}
+	}
+	if int(cb.BlockMetadataIndex_LAST_CONFIG) < len(md) && len(md[cb.BlockMetadataIndex_LAST_CONFIG]) > 0 {
+		m := &cb.Metadata{}
+		if err := proto.Unmarshal(md[cb.BlockMetadataIndex_LAST_CONFIG], m); err == nil {
+			lc := &cb.LastConfig{}
+			if err := proto.Unmarshal(m.Value, lc); err == nil {
+				return lc.Index, nil
+			}
+		}
+	}
+	if b.Header.Number == 0 {
+		return 0, nil
+	}
+	return 0, fmt.Errorf("block %d carries no last-config index", b.Header.Number)
+}
+
+// ordererEndpoints lists the channel's orderers with their organisations' TLS CAs.
+func (c *channel) ordererEndpoints() []deliver.Endpoint {
+	bundle := c.bundle.Load()
+	oc := bundle.Orderer()
+	if oc == nil {
+		return nil
+	}
+	all := x509.NewCertPool()
+	var out []deliver.Endpoint
+	seen := map[string]bool{}
+	for id, org := range oc.Orgs {
+		m, ok := bundle.MSPs().MSP(id)
+		if !ok {
+			continue
+		}
+		roots := m.TLSRootCAs()
+		for _, cert := range m.Config().GetTlsRootCerts() {
+			all.AppendCertsFromPEM(cert)
+		}
+		for _, cert := range m.Config().GetTlsIntermediateCerts() {
+			all.AppendCertsFromPEM(cert)
+		}
+		for _, ep := range org.OrdererEndpoints {
+			if !seen[ep] {
+				seen[ep] = true
+				out = append(out, deliver.Endpoint{Address: ep, TLSRoots: roots})
+			}
+		}
+	}
+	for _, ep := range oc.Endpoints {
+		if !seen[ep] {
+			seen[ep] = true
+			out = append(out, deliver.Endpoint{Address: ep, TLSRoots: all})
+		}
+	}
+	return out
+}
+
+// run pulls and commits blocks until ctx ends.
+func (c *channel) run(ctx context.Context) {
+	p, err := deliver.NewPuller(deliver.PullerConfig{
+		ChannelID:  c.id,
+		Endpoints:  c.ordererEndpoints,
+		Signer:     c.node.signer,
+		ClientCert: c.node.tlsCert,
+		Logger:     c.node.log,
+	})
+	if err != nil {
+		c.node.log.Error("cannot pull blocks", "channel", c.id, "err", err)
+		return
+	}
+	err = p.Pull(ctx, c.ledger.Blocks().Height(), c.commit)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.node.log.Error("block pulling stopped", "channel", c.id, "err", err)
+	}
+}

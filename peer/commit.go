@@ -1,0 +1,70 @@
+package peer
+
+import (
+	"fmt"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+
+	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/peer/validator"
+	"github.com/weft-ledger/weft/protos"
+)
+
+// commit is the commit path of one block pulled from the orderer: verify it
+// came from the ordering service and extends our chain, validate every
+// transaction, commit it to the ledger (which adds MVCC verdicts), adopt a new
+// channel configuration if it carries one, and tell the waiting clients.
+// An error makes the puller drop the block and ask another orderer for it.
+func (c *channel) commit(block *cb.Block) error {
+	info := c.ledger.Blocks().Info()
+	if block.GetHeader().GetNumber() != info.Height {
+		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
+	}
+	bundle := c.bundle.Load()
+	if err := validator.VerifyBlock(block, info.CurrentBlockHash, bundle); err != nil {
+		return err
+	}
+	protos.EnsureMetadata(block)
+	verdicts, err := c.validator.Validate(block, bundle, c.ledger.State(), c.ledger.Blocks().TxExists)
+	if err != nil {
+		return fmt.Errorf("channel %s: validate block %d: %w", c.id, block.Header.Number, err)
+	}
+	flags := make([]byte, len(verdicts))
+	txIDs := make([]string, len(verdicts))
+	for i, v := range verdicts {
+		flags[i] = byte(v.Code)
+		txIDs[i] = v.TxID
+		if v.Code != pb.TxValidationCode_VALID {
+			c.node.log.Info("invalid transaction", "channel", c.id, "block", block.Header.Number, "tx", i,
+				"tx_id", v.TxID, "code", v.Code.String(), "reason", v.Reason)
+		}
+	}
+	protos.SetTxFilter(block, flags)
+	private := c.node.transient.Take(txIDs)
+	if err := c.ledger.Commit(block, private); err != nil {
+		return fmt.Errorf("channel %s: commit block %d: %w", c.id, block.Header.Number, err)
+	}
+	if isConfigBlock(block) {
+		nb, err := channelconfig.BundleFromBlock(block)
+		if err != nil {
+			// The orderer validated this configuration; failing to parse it is a
+			// bug or corruption, and continuing with the old one would diverge.
+			c.node.log.Error("cannot parse committed config block", "channel", c.id, "block", block.Header.Number, "err", err)
+		} else {
+			c.bundle.Store(nb)
+			c.node.log.Info("channel configuration updated", "channel", c.id, "sequence", nb.Sequence())
+		}
+	}
+	c.node.notifier.BlockCommitted(c.id, block)
+	return nil
+}
+
+// isConfigBlock reports whether b holds a single valid CONFIG transaction.
+func isConfigBlock(b *cb.Block) bool {
+	if len(b.GetData().GetData()) != 1 || protos.TxFilter(b)[0] != byte(pb.TxValidationCode_VALID) {
+		return false
+	}
+	env, err := protos.UnmarshalEnvelope(b.Data.Data[0])
+	return err == nil && cb.HeaderType(env.ChannelHeader.Type) == cb.HeaderType_CONFIG
+}

@@ -1,0 +1,129 @@
+package peer
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Config is the peer's configuration, read from core.yaml with CORE_*
+// environment overrides (CORE_PEER_ADDRESS overrides peer.address, ...).
+type Config struct {
+	ID                     string // peer.id
+	ListenAddress          string // peer.listenAddress: where the peer's gRPC services listen
+	Address                string // peer.address: how other nodes and clients reach it
+	ChaincodeListenAddress string // peer.chaincodeListenAddress: where launched chaincode registers
+	ChaincodeAddress       string // peer.chaincodeAddress: the address handed to launched chaincode
+	LocalMSPID             string // peer.localMspId
+	MSPConfigPath          string // peer.mspConfigPath
+	FileSystemPath         string // peer.fileSystemPath: ledgers, installed chaincode
+	TLS                    TLSConfig
+	GatewayEnabled         bool          // peer.gateway.enabled
+	EndorsementTimeout     time.Duration // peer.gateway.endorsementTimeout
+	ExecuteTimeout         time.Duration // chaincode.executetimeout
+	StartupTimeout         time.Duration // chaincode.startuptimeout
+	OperationsAddress      string        // operations.listenAddress
+}
+
+// TLSConfig is the peer's TLS material (peer.tls.*).
+type TLSConfig struct {
+	Enabled            bool
+	CertFile           string // peer.tls.cert.file
+	KeyFile            string // peer.tls.key.file
+	RootCertFile       string // peer.tls.rootcert.file
+	ClientAuthRequired bool   // peer.tls.clientAuthRequired
+}
+
+// LoadConfig reads core.yaml from dir (FABRIC_CFG_PATH) and applies CORE_*
+// environment overrides. Relative paths are resolved against dir, as Fabric does.
+func LoadConfig(dir string) (Config, error) {
+	v := viper.New()
+	v.SetConfigName("core")
+	v.SetConfigType("yaml")
+	v.AddConfigPath(dir)
+	v.SetEnvPrefix("CORE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if err := v.ReadInConfig(); err != nil {
+		return Config{}, fmt.Errorf("read core.yaml in %s (set FABRIC_CFG_PATH to the folder holding it): %w", dir, err)
+	}
+	abs := func(key string) string {
+		p := v.GetString(key)
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	cfg := Config{
+		ID:                     v.GetString("peer.id"),
+		ListenAddress:          v.GetString("peer.listenAddress"),
+		Address:                v.GetString("peer.address"),
+		ChaincodeListenAddress: v.GetString("peer.chaincodeListenAddress"),
+		ChaincodeAddress:       v.GetString("peer.chaincodeAddress"),
+		LocalMSPID:             v.GetString("peer.localMspId"),
+		MSPConfigPath:          abs("peer.mspConfigPath"),
+		FileSystemPath:         abs("peer.fileSystemPath"),
+		TLS: TLSConfig{
+			Enabled:            v.GetBool("peer.tls.enabled"),
+			CertFile:           abs("peer.tls.cert.file"),
+			KeyFile:            abs("peer.tls.key.file"),
+			RootCertFile:       abs("peer.tls.rootcert.file"),
+			ClientAuthRequired: v.GetBool("peer.tls.clientAuthRequired"),
+		},
+		GatewayEnabled:     v.GetBool("peer.gateway.enabled"),
+		EndorsementTimeout: v.GetDuration("peer.gateway.endorsementTimeout"),
+		ExecuteTimeout:     v.GetDuration("chaincode.executetimeout"),
+		StartupTimeout:     v.GetDuration("chaincode.startuptimeout"),
+		OperationsAddress:  v.GetString("operations.listenAddress"),
+	}
+	if cfg.ChaincodeAddress == "" {
+		cfg.ChaincodeAddress = cfg.ChaincodeListenAddress
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the configuration once at start; errors name the key.
+func (c Config) Validate() error {
+	var errs []string
+	need := func(key, val string) {
+		if val == "" {
+			errs = append(errs, key+" is empty")
+		}
+	}
+	need("peer.id (CORE_PEER_ID)", c.ID)
+	need("peer.localMspId (CORE_PEER_LOCALMSPID)", c.LocalMSPID)
+	need("peer.mspConfigPath (CORE_PEER_MSPCONFIGPATH)", c.MSPConfigPath)
+	need("peer.fileSystemPath (CORE_PEER_FILESYSTEMPATH)", c.FileSystemPath)
+	for _, a := range []struct{ key, val string }{
+		{"peer.listenAddress (CORE_PEER_LISTENADDRESS)", c.ListenAddress},
+		{"peer.address (CORE_PEER_ADDRESS)", c.Address},
+		{"peer.chaincodeListenAddress (CORE_PEER_CHAINCODELISTENADDRESS)", c.ChaincodeListenAddress},
+	} {
+		if _, _, err := net.SplitHostPort(a.val); err != nil {
+			errs = append(errs, fmt.Sprintf("%s = %q is not host:port", a.key, a.val))
+		}
+	}
+	if c.TLS.Enabled {
+		for _, f := range []struct{ key, val string }{
+			{"peer.tls.cert.file (CORE_PEER_TLS_CERT_FILE)", c.TLS.CertFile},
+			{"peer.tls.key.file (CORE_PEER_TLS_KEY_FILE)", c.TLS.KeyFile},
+			{"peer.tls.rootcert.file (CORE_PEER_TLS_ROOTCERT_FILE)", c.TLS.RootCertFile},
+		} {
+			if _, err := os.Stat(f.val); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", f.key, err))
+			}
+		}
+	}
+	if c.ExecuteTimeout <= 0 {
+		errs = append(errs, "chaincode.executetimeout must be a positive duration such as 30s")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid peer configuration: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}

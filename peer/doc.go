@@ -1,0 +1,11 @@
+// Package peer is the peer node: it wires the endorser, the chaincode runtime,
+// the `_lifecycle`, `cscc` and `qscc` system chaincodes, the deliver and gateway
+// services and, per channel, the commit path (pull blocks from the orderer,
+// verify, validate, commit, notify).
+//
+// A Node owns its channels: a channel exists on the peer once an admin of the
+// peer's organisation has joined it with the channel's genesis block (cscc
+// JoinChain), and it is reopened from its ledger when the peer restarts. The
+// node never trusts a block it has not verified against the channel's
+// BlockValidation policy and hash chain.
+package peer

@@ -1,0 +1,5 @@
+package peer
+
+import "errors"
+
+var errNoCreator = errors.New("proposal carries no creator identity")

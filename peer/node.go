@@ -1,0 +1,308 @@
+package peer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	gwpb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer/chaincode"
+	"github.com/weft-ledger/weft/peer/deliver"
+	"github.com/weft-ledger/weft/peer/endorser"
+	"github.com/weft-ledger/weft/peer/gateway"
+	"github.com/weft-ledger/weft/peer/lifecycle"
+)
+
+// maxMessageSize is the gRPC message limit, Fabric's default (100 MiB).
+const maxMessageSize = 100 * 1024 * 1024
+
+// Node is one running peer.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	signer    *msp.SigningIdentity
+	localMSP  *msp.MSP
+	tlsCert   *tls.Certificate // nil without TLS
+	lifecycle *lifecycle.Lifecycle
+	runtime   *chaincode.Runtime
+	endorser  *endorser.Endorser
+	deliver   *deliver.Server
+	gateway   *gateway.Server
+	notifier  *gateway.CommitNotifier
+	transient *transientStore
+
+	mu       sync.RWMutex // guards channels
+	channels map[string]*channel
+
+	runCtx context.Context // set by Run; channels started by joins live in it
+	wg     sync.WaitGroup  // channel goroutines
+}
+
+// New loads the peer's identity and builds its services. It opens no port and
+// starts nothing: Run does.
+func New(cfg Config, log *slog.Logger) (*Node, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("peer", cfg.ID)
+	signer, err := msp.LoadSigningIdentity(cfg.MSPConfigPath, cfg.LocalMSPID)
+	if err != nil {
+		return nil, fmt.Errorf("load the peer's signing identity: %w", err)
+	}
+	conf, err := msp.LoadMSPDir(cfg.MSPConfigPath, cfg.LocalMSPID)
+	if err != nil {
+		return nil, fmt.Errorf("load the peer's MSP: %w", err)
+	}
+	local, err := msp.New(conf)
+	if err != nil {
+		return nil, fmt.Errorf("load the peer's MSP: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, log: log, signer: signer, localMSP: local,
+		notifier:  gateway.NewCommitNotifier(),
+		transient: newTransientStore(10000),
+		channels:  map[string]*channel{},
+	}
+	if cfg.TLS.Enabled {
+		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load peer TLS key pair (peer.tls.cert.file, peer.tls.key.file): %w", err)
+		}
+		n.tlsCert = &pair
+	}
+	n.lifecycle, err = lifecycle.New(lifecycle.Config{
+		PackageDir: filepath.Join(cfg.FileSystemPath, "lifecycle", "chaincodes"),
+		LocalMSP:   local,
+		Channels:   lifecycleChannels{n},
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	launcher := &chaincode.PackageLauncher{
+		PackageDir:  filepath.Join(cfg.FileSystemPath, "lifecycle", "chaincodes"),
+		BuildDir:    filepath.Join(cfg.FileSystemPath, "chaincode-builds"),
+		PeerAddress: cfg.ChaincodeAddress,
+		LocalMSPID:  cfg.LocalMSPID,
+		Logger:      log,
+	}
+	n.runtime = chaincode.NewRuntime(chaincode.Config{
+		ExecuteTimeout:  cfg.ExecuteTimeout,
+		RegisterTimeout: cfg.StartupTimeout,
+		Logger:          log,
+	}, launcher)
+	n.endorser, err = endorser.New(endorser.Config{
+		Signer:      signer,
+		LocalMSP:    local,
+		Channels:    endorserChannels{n},
+		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger}},
+		Runtime:     n.runtime,
+		Definitions: n.lifecycle,
+		Transient:   n.transient,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.deliver = deliver.NewServer(deliverChannels{n}, log)
+	if cfg.GatewayEnabled {
+		n.gateway, err = gateway.New(gateway.Config{
+			MSPID:          cfg.LocalMSPID,
+			Endpoint:       cfg.Address,
+			Endorser:       n.endorser,
+			Channels:       gatewayChannels{n},
+			Chaincodes:     gatewayChaincodes{n},
+			Notifier:       n.notifier,
+			ClientCert:     n.tlsCert,
+			EndorseTimeout: cfg.EndorsementTimeout,
+			Logger:         log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// serverOptions returns the gRPC options of the peer's listeners.
+func (n *Node) serverOptions() ([]grpc.ServerOption, error) {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMessageSize),
+		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	if n.tlsCert != nil {
+		cfg := &tls.Config{Certificates: []tls.Certificate{*n.tlsCert}, MinVersion: tls.VersionTLS12}
+		if n.cfg.TLS.ClientAuthRequired {
+			pem, err := os.ReadFile(n.cfg.TLS.RootCertFile)
+			if err != nil {
+				return nil, fmt.Errorf("read peer.tls.rootcert.file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			cfg.ClientCAs = pool
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	}
+	return opts, nil
+}
+
+// Run serves until ctx ends, then stops every channel and listener.
+func (n *Node) Run(ctx context.Context) error {
+	opts, err := n.serverOptions()
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", n.cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on peer.listenAddress %s: %w", n.cfg.ListenAddress, err)
+	}
+	ccLis, err := net.Listen("tcp", n.cfg.ChaincodeListenAddress)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("listen on peer.chaincodeListenAddress %s: %w", n.cfg.ChaincodeListenAddress, err)
+	}
+	srv := grpc.NewServer(opts...)
+	pb.RegisterEndorserServer(srv, n.endorser)
+	pb.RegisterDeliverServer(srv, n.deliver)
+	if n.gateway != nil {
+		gwpb.RegisterGatewayServer(srv, n.gateway)
+	}
+	// Launched chaincode dials the chaincode listener; it runs on this host
+	// and speaks plain gRPC to it, as Fabric's peer allows without TLS.
+	ccSrv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
+	pb.RegisterChaincodeSupportServer(ccSrv, n.runtime)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.mu.Lock()
+	n.runCtx = runCtx
+	n.mu.Unlock()
+	if err := n.reopenChannels(runCtx); err != nil {
+		lis.Close()
+		ccLis.Close()
+		return err
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(lis) }()
+	go func() { errc <- ccSrv.Serve(ccLis) }()
+	n.log.Info("peer started", "address", n.cfg.Address, "listen", n.cfg.ListenAddress,
+		"chaincode_listen", n.cfg.ChaincodeListenAddress, "msp_id", n.cfg.LocalMSPID, "tls", n.cfg.TLS.Enabled)
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("gRPC server stopped: %w", err)
+	}
+	cancel()
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		srv.Stop()
+	}
+	ccSrv.Stop()
+	n.wg.Wait()
+	n.closeChannels()
+	n.runtime.Close()
+	if n.gateway != nil {
+		n.gateway.Close()
+	}
+	n.notifier.Close()
+	n.log.Info("peer stopped")
+	return err
+}
+
+// ledgersDir holds one folder per joined channel.
+func (n *Node) ledgersDir() string {
+	return filepath.Join(n.cfg.FileSystemPath, "ledgersData", "chains")
+}
+
+// reopenChannels opens the ledger of every channel joined before a restart.
+func (n *Node) reopenChannels(ctx context.Context) error {
+	entries, err := os.ReadDir(n.ledgersDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		ch, err := openChannel(n, e.Name())
+		if err != nil {
+			return fmt.Errorf("reopen channel %s: %w", e.Name(), err)
+		}
+		n.addChannel(ctx, ch)
+	}
+	return nil
+}
+
+func (n *Node) addChannel(ctx context.Context, ch *channel) {
+	n.mu.Lock()
+	n.channels[ch.id] = ch
+	n.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ch.run(ctx)
+	}()
+	n.log.Info("channel open", "channel", ch.id, "height", ch.ledger.Blocks().Height())
+}
+
+func (n *Node) closeChannels() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, ch := range n.channels {
+		if err := ch.ledger.Close(); err != nil {
+			n.log.Error("close ledger", "channel", id, "err", err)
+		}
+	}
+	n.channels = map[string]*channel{}
+}
+
+// channel returns a joined channel or an error naming it.
+func (n *Node) channel(id string) (*channel, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	ch, ok := n.channels[id]
+	if !ok {
+		return nil, fmt.Errorf("peer %s has not joined channel %q", n.cfg.ID, id)
+	}
+	return ch, nil
+}
+
+// channelIDs lists the joined channels, sorted.
+func (n *Node) channelIDs() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	ids := make([]string, 0, len(n.channels))
+	for id := range n.channels {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
