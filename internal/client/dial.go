@@ -16,6 +16,7 @@ type Endpoint struct {
 	Address      string // host:port
 	TLS          bool
 	RootCertFile string // PEM CA certificates trusted for the node's TLS certificate
+	RootCertPEM  []byte // the same, in memory (used when RootCertFile is empty)
 	HostOverride string // TLS server name to expect instead of the address's host
 	// ClientCertFile and ClientKeyFile, when set, are presented for mutual TLS.
 	ClientCertFile string
@@ -28,14 +29,17 @@ const MaxMessageSize = 100 * 1024 * 1024
 // TLSConfig builds the client TLS configuration of an endpoint.
 func (e Endpoint) TLSConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: e.HostOverride}
-	if e.RootCertFile != "" {
-		pem, err := os.ReadFile(e.RootCertFile)
-		if err != nil {
-			return nil, fmt.Errorf("read TLS root certificate for %s: %w", e.Address, err)
+	if e.RootCertFile != "" || len(e.RootCertPEM) > 0 {
+		pem := e.RootCertPEM
+		if e.RootCertFile != "" {
+			var err error
+			if pem, err = os.ReadFile(e.RootCertFile); err != nil {
+				return nil, fmt.Errorf("read TLS root certificate for %s: %w", e.Address, err)
+			}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS root certificate file %s for %s holds no PEM certificate", e.RootCertFile, e.Address)
+			return nil, fmt.Errorf("TLS root certificate %s for %s holds no PEM certificate", e.RootCertFile, e.Address)
 		}
 		cfg.RootCAs = pool
 	}

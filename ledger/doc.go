@@ -1,0 +1,19 @@
+// Package ledger owns a peer's channel ledger: the append-only block store with
+// its indexes, the world state (statedb) kept in step with it, MVCC validation
+// at commit, and the endorsement-time transaction simulator.
+//
+// Guarantees:
+//   - blocks are appended only in order and only if they hash-chain to the
+//     previous block; a torn last record (crash during append) is dropped on
+//     open, and indexes behind the block files are rebuilt from them;
+//   - Commit decides MVCC validity, records the final TRANSACTIONS_FILTER in the
+//     block, appends it, then applies the valid write sets and the savepoint in
+//     one atomic state update; on Open, blocks above the state savepoint are
+//     replayed from the block store with their stored filters, so a crash at any
+//     point converges to the state of a ledger that never crashed;
+//   - Simulator output (rwsets) is laid out exactly as Fabric v2.5 lays it out,
+//     so endorsements from Weft and Fabric peers match byte for byte.
+//
+// The ledger never checks signatures or endorsement policies: the
+// TRANSACTIONS_FILTER handed to Commit already carries the peer's verdicts.
+package ledger

@@ -1,0 +1,201 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"google.golang.org/protobuf/proto"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+
+	"github.com/weft-ledger/weft/protos"
+)
+
+// Index layout (a goleveldb in the block store folder):
+//
+//	"H"               -> uvarint height covered by the index
+//	"n" ‖ be64(num)   -> location: uvarint file, uvarint offset, uvarint record length
+//	"h" ‖ header hash -> be64(num)
+//	"t" ‖ txid        -> uvarint num, uvarint tx index, uvarint validation code
+var indexHeightKey = []byte("H")
+
+type location struct {
+	file, offset, length uint64 // length includes the record header
+}
+
+func (l location) encode() []byte {
+	b := binary.AppendUvarint(nil, l.file)
+	b = binary.AppendUvarint(b, l.offset)
+	return binary.AppendUvarint(b, l.length)
+}
+
+func decodeUvarints(b []byte, n int) ([]uint64, error) {
+	out := make([]uint64, n)
+	for i := range out {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			return nil, fmt.Errorf("corrupt index entry")
+		}
+		out[i] = v
+		b = b[k:]
+	}
+	return out, nil
+}
+
+func numKey(n uint64) []byte  { return binary.BigEndian.AppendUint64([]byte("n"), n) }
+func hashKey(h []byte) []byte { return append([]byte("h"), h...) }
+func txKey(id string) []byte  { return append([]byte("t"), id...) }
+
+type txLoc struct {
+	block, index uint64
+	code         uint64
+}
+
+type index struct {
+	db *leveldb.DB
+}
+
+func openIndex(dir string) (*index, error) {
+	db, err := leveldb.OpenFile(dir, nil)
+	if lerrors.IsCorrupted(err) {
+		db, err = leveldb.RecoverFile(dir, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open block index %s: %w", dir, err)
+	}
+	return &index{db: db}, nil
+}
+
+func (ix *index) get(key []byte) ([]byte, bool, error) {
+	v, err := ix.db.Get(key, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read block index: %w", err)
+	}
+	return v, true, nil
+}
+
+func (ix *index) height() (uint64, error) {
+	v, ok, err := ix.get(indexHeightKey)
+	if err != nil || !ok {
+		return 0, err
+	}
+	h, err := decodeUvarints(v, 1)
+	if err != nil {
+		return 0, fmt.Errorf("index height: %w", err)
+	}
+	return h[0], nil
+}
+
+func (ix *index) location(n uint64) (location, bool, error) {
+	v, ok, err := ix.get(numKey(n))
+	if err != nil || !ok {
+		return location{}, ok, err
+	}
+	f, err := decodeUvarints(v, 3)
+	if err != nil {
+		return location{}, false, fmt.Errorf("location of block %d: %w", n, err)
+	}
+	return location{file: f[0], offset: f[1], length: f[2]}, true, nil
+}
+
+func (ix *index) blockByHash(h []byte) (uint64, bool, error) {
+	v, ok, err := ix.get(hashKey(h))
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("corrupt hash index entry")
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+func (ix *index) tx(id string) (txLoc, bool, error) {
+	v, ok, err := ix.get(txKey(id))
+	if err != nil || !ok {
+		return txLoc{}, ok, err
+	}
+	f, err := decodeUvarints(v, 3)
+	if err != nil {
+		return txLoc{}, false, fmt.Errorf("tx index entry of %s: %w", id, err)
+	}
+	return txLoc{block: f[0], index: f[1], code: f[2]}, true, nil
+}
+
+// add records b at loc in batch wb. pending holds TxIDs already added to wb
+// but not yet written, so duplicates within one rebuild batch resolve alike.
+func (ix *index) add(wb *leveldb.Batch, b *cb.Block, loc location, pending map[string]txLoc) error {
+	n := b.GetHeader().GetNumber()
+	wb.Put(numKey(n), loc.encode())
+	wb.Put(hashKey(protos.BlockHeaderHash(b.Header)), binary.BigEndian.AppendUint64(nil, n))
+	filter := protos.TxFilter(b)
+	for i, raw := range b.GetData().GetData() {
+		id := txIDOf(raw)
+		if id == "" {
+			continue
+		}
+		entry := txLoc{block: n, index: uint64(i), code: uint64(filter[i])}
+		prev, seen := pending[id]
+		if !seen {
+			var err error
+			prev, seen, err = ix.tx(id)
+			if err != nil {
+				return err
+			}
+		}
+		// The first occurrence of a TxID wins, unless only a later one is valid:
+		// a duplicate never hides the transaction that took effect.
+		if seen && !(prev.code != 0 && entry.code == 0) {
+			continue
+		}
+		pending[id] = entry
+		v := binary.AppendUvarint(nil, entry.block)
+		v = binary.AppendUvarint(v, entry.index)
+		v = binary.AppendUvarint(v, entry.code)
+		wb.Put(txKey(id), v)
+	}
+	wb.Put(indexHeightKey, binary.AppendUvarint(nil, n+1))
+	return nil
+}
+
+func (ix *index) write(wb *leveldb.Batch) error {
+	if err := ix.db.Write(wb, &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("write block index: %w", err)
+	}
+	return nil
+}
+
+func (ix *index) close() error { return ix.db.Close() }
+
+// txIDOf returns the TxID in an envelope's channel header, or "" when the
+// envelope cannot be decoded that far.
+func txIDOf(raw []byte) string {
+	ch, err := channelHeaderOf(raw)
+	if err != nil {
+		return ""
+	}
+	return ch.TxId
+}
+
+// channelHeaderOf decodes only as far as the channel header, so it also reads
+// envelopes without a creator, such as a genesis block's.
+func channelHeaderOf(raw []byte) (*cb.ChannelHeader, error) {
+	env := &cb.Envelope{}
+	if err := proto.Unmarshal(raw, env); err != nil {
+		return nil, fmt.Errorf("decode common.Envelope: %w", err)
+	}
+	p := &cb.Payload{}
+	if err := proto.Unmarshal(env.Payload, p); err != nil {
+		return nil, fmt.Errorf("decode common.Payload: %w", err)
+	}
+	if p.Header == nil {
+		return nil, fmt.Errorf("payload has no header")
+	}
+	return protos.UnmarshalChannelHeader(p.Header.ChannelHeader)
+}

@@ -1,0 +1,213 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+
+	"github.com/weft-ledger/weft/protos"
+	"github.com/weft-ledger/weft/statedb"
+	"github.com/weft-ledger/weft/statedb/leveldb"
+)
+
+// Options tunes a Ledger; the zero value uses the defaults.
+type Options struct {
+	// MaxBlockFileSize is passed to the block store (see BlockStoreOptions).
+	MaxBlockFileSize int64
+	// Logger receives commit and recovery events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Ledger is one channel's ledger: a block store and the world state derived
+// from it. Commits are serialised; reads may run concurrently with them.
+type Ledger struct {
+	blocks *BlockStore
+	state  statedb.DB
+	log    *slog.Logger
+
+	commitMu sync.Mutex // serialises Commit and Close
+	closed   bool       // guarded by commitMu
+
+	// afterAppend, when set (tests only), runs after a block is appended and
+	// before its writes reach the state; an error aborts Commit there, which is
+	// how tests simulate a crash between the two steps.
+	afterAppend func(blockNum uint64) error
+}
+
+// Open opens (creating if needed) the ledger in dir: the block store in
+// dir/chain and the LevelDB state in dir/state. Blocks above the state's
+// savepoint are replayed from the block store with their stored filters.
+func Open(dir string) (*Ledger, error) { return OpenWithOptions(dir, Options{}) }
+
+// OpenWithOptions is Open with explicit options.
+func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	blocks, err := OpenBlockStoreWithOptions(filepath.Join(dir, "chain"), BlockStoreOptions{MaxFileSize: opts.MaxBlockFileSize, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	state, err := leveldb.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		_ = blocks.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	l := &Ledger{blocks: blocks, state: state, log: log}
+	if err := l.replay(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// replay applies the blocks the state has not seen yet, trusting their filters.
+func (l *Ledger) replay() error {
+	sp, ok, err := l.state.Savepoint()
+	if err != nil {
+		return err
+	}
+	next := uint64(0)
+	if ok {
+		next = sp.BlockNum + 1
+	}
+	height := l.blocks.Height()
+	if ok && sp.BlockNum >= height {
+		return fmt.Errorf("state savepoint is block %d but the block store holds only %d blocks; the state folder belongs to another ledger or the block files were lost", sp.BlockNum, height)
+	}
+	for n := next; n < height; n++ {
+		b, err := l.blocks.Block(n)
+		if err != nil {
+			return fmt.Errorf("replay block %d: %w", n, err)
+		}
+		batch, _, err := l.prepare(b, protos.TxFilter(b), nil, false)
+		if err != nil {
+			return fmt.Errorf("replay block %d: %w", n, err)
+		}
+		if err := l.state.Apply(batch, statedb.Version{BlockNum: n}); err != nil {
+			return fmt.Errorf("replay block %d: %w", n, err)
+		}
+		l.log.Info("replayed block into state", "block", n, "updates", batch.Len())
+	}
+	return nil
+}
+
+// Blocks returns the block store.
+func (l *Ledger) Blocks() *BlockStore { return l.blocks }
+
+// State returns the world state.
+func (l *Ledger) State() statedb.DB { return l.state }
+
+// Commit validates b (MVCC on the transactions its TRANSACTIONS_FILTER still
+// marks VALID), records the final filter in b, appends b and applies the valid
+// transactions' writes. private holds this peer's private write sets by
+// transaction index.
+func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet) error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if b.GetHeader() == nil || b.GetData() == nil {
+		return fmt.Errorf("commit block: block has no header or no data")
+	}
+	n := b.Header.Number
+	if h := l.blocks.Height(); n != h {
+		return fmt.Errorf("commit block %d: ledger height is %d, next block must be %d: %w", n, h, h, ErrOutOfOrder)
+	}
+	batch, filter, err := l.prepare(b, protos.TxFilter(b), private, true)
+	if err != nil {
+		return fmt.Errorf("commit block %d: %w", n, err)
+	}
+	protos.SetTxFilter(b, filter)
+	if err := l.blocks.Append(b); err != nil {
+		return fmt.Errorf("commit block %d: %w", n, err)
+	}
+	if l.afterAppend != nil {
+		if err := l.afterAppend(n); err != nil {
+			return fmt.Errorf("commit block %d: %w", n, err)
+		}
+	}
+	if err := l.state.Apply(batch, statedb.Version{BlockNum: n}); err != nil {
+		// The block is durable; Open replays it.
+		return fmt.Errorf("commit block %d: block appended but state not updated (reopen the ledger to replay it): %w", n, err)
+	}
+	return nil
+}
+
+// prepare computes the state updates of b. With validate set it runs MVCC and
+// returns the filter with conflicts marked; otherwise it trusts filter.
+func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*statedb.Batch, []byte, error) {
+	n := b.Header.Number
+	batch := statedb.NewBatch()
+	for i, raw := range b.Data.Data {
+		if pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
+			continue
+		}
+		mark := func(code pb.TxValidationCode, why string) {
+			if validate {
+				filter[i] = byte(code)
+				l.log.Info("transaction invalidated at commit", "block", n, "tx", i, "code", code.String(), "reason", why)
+			}
+		}
+		chdr, err := channelHeaderOf(raw)
+		if err != nil {
+			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
+			continue
+		}
+		if cb.HeaderType(chdr.Type) != cb.HeaderType_ENDORSER_TRANSACTION {
+			continue // config and other transactions carry no read/write set
+		}
+		env, err := protos.UnmarshalEnvelope(raw)
+		if err != nil {
+			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
+			continue
+		}
+		etx, err := protos.ParseEndorserTx(env)
+		if err != nil {
+			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
+			continue
+		}
+		sets, err := decodeRWSet(etx.ReadWriteSet)
+		if err != nil {
+			mark(pb.TxValidationCode_BAD_RWSET, err.Error())
+			continue
+		}
+		if validate {
+			code, why, err := validateTx(l.state, batch, sets)
+			if err != nil {
+				return nil, nil, fmt.Errorf("validate tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
+			}
+			if code != pb.TxValidationCode_VALID {
+				mark(code, why)
+				continue
+			}
+		}
+		skipped, err := addWrites(l.state, batch, sets, private[uint64(i)], statedb.Version{BlockNum: n, TxNum: uint64(i)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("writes of tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
+		}
+		for _, s := range skipped {
+			l.log.Warn("private data not applied", "block", n, "tx", i, "tx_id", env.ChannelHeader.TxId, "reason", s)
+		}
+	}
+	return batch, filter, nil
+}
+
+// Close closes the state and the block store.
+func (l *Ledger) Close() error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return errors.Join(l.state.Close(), l.blocks.Close())
+}

@@ -1,0 +1,442 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/protos"
+	"github.com/weft-ledger/weft/statedb"
+)
+
+// ErrSimulationDone is returned by a Simulator used after Done.
+var ErrSimulationDone = errors.New("ledger: simulator used after Done")
+
+// Simulator runs one transaction's chaincode calls against the current world
+// state without changing it, recording what it reads and writes. As in
+// Fabric, reads always see committed state, never the simulator's own writes.
+// Each read sees a consistent snapshot of one key or range; a commit landing
+// mid-simulation is caught by MVCC when the transaction commits.
+// A Simulator is safe for concurrent use.
+type Simulator struct {
+	state statedb.DB
+	txID  string
+
+	mu          sync.Mutex // guards all fields below
+	done        bool
+	namespaces  map[string]bool
+	reads       map[string]map[string]*kvrwset.KVRead
+	writes      map[string]map[string][]byte // nil value = delete
+	metaWrites  map[string]map[string]map[string][]byte
+	ranges      map[string][]*simRange
+	hashedReads map[string]map[string]map[string]*kvrwset.Version // ns, coll, key; nil version = absent
+	pvtWrites   map[string]map[string]map[string][]byte           // ns, coll, key; nil value = delete
+	collections map[string]map[string]bool                        // ns -> collections touched
+	open        []*simRange
+}
+
+type simRange struct {
+	it        statedb.Iterator
+	start     string
+	end       string // as asked
+	lastKey   string
+	exhausted bool
+	reads     []*kvrwset.KVRead
+	closed    bool
+}
+
+// NewSimulator starts a simulation for transaction txID on the current state.
+func (l *Ledger) NewSimulator(txID string) *Simulator {
+	return &Simulator{
+		state:       l.state,
+		txID:        txID,
+		namespaces:  map[string]bool{},
+		reads:       map[string]map[string]*kvrwset.KVRead{},
+		writes:      map[string]map[string][]byte{},
+		metaWrites:  map[string]map[string]map[string][]byte{},
+		ranges:      map[string][]*simRange{},
+		hashedReads: map[string]map[string]map[string]*kvrwset.Version{},
+		pvtWrites:   map[string]map[string]map[string][]byte{},
+		collections: map[string]map[string]bool{},
+	}
+}
+
+// TxID returns the transaction being simulated.
+func (s *Simulator) TxID() string { return s.txID }
+
+func protoVersion(vv *statedb.VersionedValue) *kvrwset.Version {
+	if vv == nil {
+		return nil
+	}
+	return &kvrwset.Version{BlockNum: vv.Version.BlockNum, TxNum: vv.Version.TxNum}
+}
+
+func inner[V any](m map[string]map[string]V, k string) map[string]V {
+	x := m[k]
+	if x == nil {
+		x = map[string]V{}
+		m[k] = x
+	}
+	return x
+}
+
+func (s *Simulator) touchColl(ns, coll string) {
+	s.namespaces[ns] = true
+	inner(s.collections, ns)[coll] = true
+}
+
+// GetState returns the committed value of key (nil if absent) and records the
+// read with the committed version.
+func (s *Simulator) GetState(ns, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, ErrSimulationDone
+	}
+	vv, err := s.state.Get(ns, key)
+	if err != nil {
+		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	s.namespaces[ns] = true
+	inner(s.reads, ns)[key] = &kvrwset.KVRead{Key: key, Version: protoVersion(vv)}
+	if vv == nil {
+		return nil, nil
+	}
+	return vv.Value, nil
+}
+
+// GetStateMetadata returns the committed metadata entries of key, recording a
+// read of key as Fabric does.
+func (s *Simulator) GetStateMetadata(ns, key string) (map[string][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, ErrSimulationDone
+	}
+	vv, err := s.state.Get(ns, key)
+	if err != nil {
+		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	s.namespaces[ns] = true
+	inner(s.reads, ns)[key] = &kvrwset.KVRead{Key: key, Version: protoVersion(vv)}
+	if vv == nil || len(vv.Metadata) == 0 {
+		return nil, nil
+	}
+	return DecodeMetadata(vv.Metadata)
+}
+
+// GetStateRange iterates committed keys of ns in [start, end) ("" end = to the
+// end of ns). What the caller consumes is recorded as a range query for
+// phantom detection, as Fabric records it: the end key is the last key
+// returned until the iterator reports the end.
+func (s *Simulator) GetStateRange(ns, start, end string) (statedb.Iterator, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, ErrSimulationDone
+	}
+	it, err := s.state.GetRange(ns, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	r := &simRange{it: it, start: start, end: end}
+	s.namespaces[ns] = true
+	s.ranges[ns] = append(s.ranges[ns], r)
+	s.open = append(s.open, r)
+	return &simIterator{s: s, r: r}, nil
+}
+
+type simIterator struct {
+	s *Simulator
+	r *simRange
+}
+
+func (it *simIterator) Next() (*statedb.KV, error) {
+	it.s.mu.Lock()
+	defer it.s.mu.Unlock()
+	r := it.r
+	if r.closed || it.s.done {
+		return nil, nil
+	}
+	kv, err := r.it.Next()
+	if err != nil {
+		return nil, err
+	}
+	if kv == nil {
+		r.exhausted = true
+		return nil, nil
+	}
+	r.reads = append(r.reads, &kvrwset.KVRead{Key: kv.Key, Version: protoVersion(&kv.VersionedValue)})
+	r.lastKey = kv.Key
+	return kv, nil
+}
+
+func (it *simIterator) Close() {
+	it.s.mu.Lock()
+	defer it.s.mu.Unlock()
+	if !it.r.closed {
+		it.r.closed = true
+		it.r.it.Close()
+	}
+}
+
+// SetState records a write of key. As in Fabric, a nil value records a delete.
+func (s *Simulator) SetState(ns, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrSimulationDone
+	}
+	if key == "" {
+		return fmt.Errorf("simulate %s: SetState in %s with an empty key", s.txID, ns)
+	}
+	s.namespaces[ns] = true
+	inner(s.writes, ns)[key] = value
+	return nil
+}
+
+// DeleteState records a delete of key.
+func (s *Simulator) DeleteState(ns, key string) error { return s.SetState(ns, key, nil) }
+
+// SetStateMetadata records a metadata write of key; an empty map removes the
+// key's metadata.
+func (s *Simulator) SetStateMetadata(ns, key string, metadata map[string][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrSimulationDone
+	}
+	s.namespaces[ns] = true
+	cp := make(map[string][]byte, len(metadata))
+	for k, v := range metadata {
+		cp[k] = v
+	}
+	inner(s.metaWrites, ns)[key] = cp
+	return nil
+}
+
+func keyHash(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+func (s *Simulator) recordHashedRead(ns, coll, key string, v *kvrwset.Version) {
+	s.touchColl(ns, coll)
+	inner(inner(s.hashedReads, ns), coll)[key] = v
+}
+
+// GetPrivateDataHash returns the committed hash of a private value (nil if
+// absent) and records a hashed read.
+func (s *Simulator) GetPrivateDataHash(ns, coll, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, ErrSimulationDone
+	}
+	vv, err := s.state.Get(HashedNamespace(ns, coll), string(keyHash(key)))
+	if err != nil {
+		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	s.recordHashedRead(ns, coll, key, protoVersion(vv))
+	if vv == nil {
+		return nil, nil
+	}
+	return vv.Value, nil
+}
+
+// GetPrivateData returns this peer's committed private value (nil if absent)
+// and records a hashed read. It fails when the peer's private copy is not the
+// version the hashed state says is current.
+func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, ErrSimulationDone
+	}
+	pv, err := s.state.Get(PrivateNamespace(ns, coll), key)
+	if err != nil {
+		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	hv, err := s.state.Get(HashedNamespace(ns, coll), string(keyHash(key)))
+	if err != nil {
+		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	if (pv == nil) != (hv == nil) || (pv != nil && pv.Version != hv.Version) {
+		return nil, fmt.Errorf("simulate %s: private data of %s/%s key %q at version %s does not match the hashed state version %s; this peer lacks the current private data", s.txID, ns, coll, key, fmtCommitted(pv), fmtCommitted(hv))
+	}
+	s.recordHashedRead(ns, coll, key, protoVersion(pv))
+	if pv == nil {
+		return nil, nil
+	}
+	return pv.Value, nil
+}
+
+// PutPrivateData records a private write: the value goes to the private
+// write set, its hashes to the public one. A nil value records a delete.
+func (s *Simulator) PutPrivateData(ns, coll, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrSimulationDone
+	}
+	if key == "" {
+		return fmt.Errorf("simulate %s: PutPrivateData in %s/%s with an empty key", s.txID, ns, coll)
+	}
+	s.touchColl(ns, coll)
+	inner(inner(s.pvtWrites, ns), coll)[key] = value
+	return nil
+}
+
+// DeletePrivateData records a private delete.
+func (s *Simulator) DeletePrivateData(ns, coll, key string) error {
+	return s.PutPrivateData(ns, coll, key, nil)
+}
+
+// Done ends the simulation and releases open iterators. Results stays usable.
+func (s *Simulator) Done() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	s.done = true
+	for _, r := range s.open {
+		if !r.closed {
+			r.closed = true
+			r.it.Close()
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func metadataEntries(m map[string][]byte) []*kvrwset.KVMetadataEntry {
+	var out []*kvrwset.KVMetadataEntry
+	for _, name := range sortedKeys(m) {
+		out = append(out, &kvrwset.KVMetadataEntry{Name: name, Value: m[name]})
+	}
+	return out
+}
+
+// DecodeMetadata decodes key metadata as stored in state (see SetStateMetadata).
+func DecodeMetadata(b []byte) (map[string][]byte, error) {
+	w := &kvrwset.KVMetadataWrite{}
+	if err := proto.Unmarshal(b, w); err != nil {
+		return nil, fmt.Errorf("decode key metadata: %w", err)
+	}
+	m := make(map[string][]byte, len(w.Entries))
+	for _, e := range w.Entries {
+		m[e.Name] = e.Value
+	}
+	return m, nil
+}
+
+// Results returns the public read/write set (with hashes of private writes)
+// and the private write set (nil when there is none), laid out as Fabric's
+// builder lays them out: namespaces, collections, keys sorted; range queries
+// in the order they were opened, repeats dropped.
+func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	pvtHashes := map[string]map[string][]byte{}
+	var pvt *rwset.TxPvtReadWriteSet
+	for _, ns := range sortedKeys(s.pvtWrites) {
+		nsSet := &rwset.NsPvtReadWriteSet{Namespace: ns}
+		for _, coll := range sortedKeys(s.pvtWrites[ns]) {
+			kv := &kvrwset.KVRWSet{}
+			for _, key := range sortedKeys(s.pvtWrites[ns][coll]) {
+				v := s.pvtWrites[ns][coll][key]
+				kv.Writes = append(kv.Writes, &kvrwset.KVWrite{Key: key, IsDelete: v == nil, Value: v})
+			}
+			raw := protos.Marshal(kv)
+			sum := sha256.Sum256(raw)
+			inner(pvtHashes, ns)[coll] = sum[:]
+			nsSet.CollectionPvtRwset = append(nsSet.CollectionPvtRwset, &rwset.CollectionPvtReadWriteSet{CollectionName: coll, Rwset: raw})
+		}
+		if pvt == nil {
+			pvt = &rwset.TxPvtReadWriteSet{DataModel: rwset.TxReadWriteSet_KV}
+		}
+		pvt.NsPvtRwset = append(pvt.NsPvtRwset, nsSet)
+	}
+
+	pub := &rwset.TxReadWriteSet{DataModel: rwset.TxReadWriteSet_KV}
+	for _, ns := range sortedKeys(s.namespaces) {
+		kv := &kvrwset.KVRWSet{}
+		for _, key := range sortedKeys(s.reads[ns]) {
+			kv.Reads = append(kv.Reads, s.reads[ns][key])
+		}
+		for _, key := range sortedKeys(s.writes[ns]) {
+			v := s.writes[ns][key]
+			kv.Writes = append(kv.Writes, &kvrwset.KVWrite{Key: key, IsDelete: v == nil, Value: v})
+		}
+		for _, key := range sortedKeys(s.metaWrites[ns]) {
+			kv.MetadataWrites = append(kv.MetadataWrites, &kvrwset.KVMetadataWrite{Key: key, Entries: metadataEntries(s.metaWrites[ns][key])})
+		}
+		type rangeID struct {
+			start, end string
+			exhausted  bool
+		}
+		seen := map[rangeID]bool{}
+		for _, r := range s.ranges[ns] {
+			info := &kvrwset.RangeQueryInfo{StartKey: r.start, EndKey: r.lastKey, ItrExhausted: r.exhausted}
+			if r.exhausted {
+				info.EndKey = r.end
+			}
+			id := rangeID{info.StartKey, info.EndKey, info.ItrExhausted}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			sum := newRangeSummary(rangeMaxDegree)
+			for _, rd := range r.reads {
+				sum.add(rd)
+			}
+			raw, ms := sum.done()
+			if raw != nil {
+				info.ReadsInfo = &kvrwset.RangeQueryInfo_RawReads{RawReads: &kvrwset.QueryReads{KvReads: raw}}
+			}
+			if ms != nil {
+				info.ReadsInfo = &kvrwset.RangeQueryInfo_ReadsMerkleHashes{ReadsMerkleHashes: ms}
+			}
+			kv.RangeQueriesInfo = append(kv.RangeQueriesInfo, info)
+		}
+		nsSet := &rwset.NsReadWriteSet{Namespace: ns, Rwset: protos.Marshal(kv)}
+		for _, coll := range sortedKeys(s.collections[ns]) {
+			h := &kvrwset.HashedRWSet{}
+			reads := s.hashedReads[ns][coll]
+			for _, key := range sortedKeys(reads) {
+				h.HashedReads = append(h.HashedReads, &kvrwset.KVReadHash{KeyHash: keyHash(key), Version: reads[key]})
+			}
+			writes := s.pvtWrites[ns][coll]
+			for _, key := range sortedKeys(writes) {
+				w := &kvrwset.KVWriteHash{KeyHash: keyHash(key), IsDelete: writes[key] == nil}
+				if !w.IsDelete {
+					vh := sha256.Sum256(writes[key])
+					w.ValueHash = vh[:]
+				}
+				h.HashedWrites = append(h.HashedWrites, w)
+			}
+			nsSet.CollectionHashedRwset = append(nsSet.CollectionHashedRwset, &rwset.CollectionHashedReadWriteSet{
+				CollectionName: coll,
+				HashedRwset:    protos.Marshal(h),
+				PvtRwsetHash:   pvtHashes[ns][coll],
+			})
+		}
+		pub.NsRwset = append(pub.NsRwset, nsSet)
+	}
+	return pub, pvt, nil
+}

@@ -1,0 +1,179 @@
+package leveldb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/iterator"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/weft-ledger/weft/statedb"
+)
+
+var savepointKey = []byte("s")
+
+// DB is a statedb.DB stored in one LevelDB folder. It is safe for concurrent use.
+type DB struct {
+	db  *leveldb.DB
+	dir string
+}
+
+var _ statedb.DB = (*DB)(nil)
+
+// Open opens (creating if needed) the state database in dir.
+func Open(dir string) (*DB, error) {
+	db, err := leveldb.OpenFile(dir, nil)
+	if lerrors.IsCorrupted(err) {
+		db, err = leveldb.RecoverFile(dir, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state leveldb %s: %w", dir, err)
+	}
+	return &DB{db: db, dir: dir}, nil
+}
+
+func nsPrefix(ns string) []byte {
+	p := make([]byte, 0, 1+binary.MaxVarintLen64+len(ns))
+	p = append(p, 'd')
+	p = binary.AppendUvarint(p, uint64(len(ns)))
+	return append(p, ns...)
+}
+
+func dataKey(ns, key string) []byte {
+	return append(nsPrefix(ns), key...)
+}
+
+func encodeValue(vv *statedb.VersionedValue) []byte {
+	out := make([]byte, 0, 3*binary.MaxVarintLen64+len(vv.Metadata)+len(vv.Value))
+	out = binary.AppendUvarint(out, vv.Version.BlockNum)
+	out = binary.AppendUvarint(out, vv.Version.TxNum)
+	out = binary.AppendUvarint(out, uint64(len(vv.Metadata)))
+	out = append(out, vv.Metadata...)
+	return append(out, vv.Value...)
+}
+
+func decodeValue(b []byte) (*statedb.VersionedValue, error) {
+	var vals [3]uint64
+	for i := range vals {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("corrupt state value: bad varint %d", i)
+		}
+		vals[i] = v
+		b = b[n:]
+	}
+	if uint64(len(b)) < vals[2] {
+		return nil, fmt.Errorf("corrupt state value: metadata length %d exceeds %d bytes", vals[2], len(b))
+	}
+	vv := &statedb.VersionedValue{Version: statedb.Version{BlockNum: vals[0], TxNum: vals[1]}}
+	if vals[2] > 0 {
+		vv.Metadata = append([]byte(nil), b[:vals[2]]...)
+	}
+	vv.Value = append([]byte{}, b[vals[2]:]...)
+	return vv, nil
+}
+
+// Get implements statedb.DB.
+func (d *DB) Get(ns, key string) (*statedb.VersionedValue, error) {
+	raw, err := d.db.Get(dataKey(ns, key), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%q: %w", ns, key, err)
+	}
+	vv, err := decodeValue(raw)
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%q: %w", ns, key, err)
+	}
+	return vv, nil
+}
+
+// GetRange implements statedb.DB.
+func (d *DB) GetRange(ns, startKey, endKey string) (statedb.Iterator, error) {
+	prefix := nsPrefix(ns)
+	r := &util.Range{Start: append(append([]byte(nil), prefix...), startKey...)}
+	if endKey == "" {
+		r.Limit = util.BytesPrefix(prefix).Limit
+	} else {
+		r.Limit = append(append([]byte(nil), prefix...), endKey...)
+	}
+	return &rangeIter{it: d.db.NewIterator(r, nil), ns: ns, prefixLen: len(prefix)}, nil
+}
+
+type rangeIter struct {
+	it        iterator.Iterator
+	ns        string
+	prefixLen int
+	closed    bool
+}
+
+func (r *rangeIter) Next() (*statedb.KV, error) {
+	if r.closed {
+		return nil, nil
+	}
+	if !r.it.Next() {
+		if err := r.it.Error(); err != nil {
+			return nil, fmt.Errorf("range scan of %s: %w", r.ns, err)
+		}
+		return nil, nil
+	}
+	vv, err := decodeValue(r.it.Value())
+	if err != nil {
+		return nil, fmt.Errorf("range scan of %s: %w", r.ns, err)
+	}
+	return &statedb.KV{Namespace: r.ns, Key: string(r.it.Key()[r.prefixLen:]), VersionedValue: *vv}, nil
+}
+
+func (r *rangeIter) Close() {
+	if !r.closed {
+		r.closed = true
+		r.it.Release()
+	}
+}
+
+// Apply implements statedb.DB.
+func (d *DB) Apply(b *statedb.Batch, savepoint statedb.Version) error {
+	lb := new(leveldb.Batch)
+	_ = b.ForEach(func(ns, key string, vv *statedb.VersionedValue, deleted bool, _ statedb.Version) error {
+		if deleted {
+			lb.Delete(dataKey(ns, key))
+		} else {
+			lb.Put(dataKey(ns, key), encodeValue(vv))
+		}
+		return nil
+	})
+	lb.Put(savepointKey, encodeValue(&statedb.VersionedValue{Version: savepoint}))
+	if err := d.db.Write(lb, &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("apply %d state updates at savepoint %s: %w", b.Len(), savepoint, err)
+	}
+	return nil
+}
+
+// Savepoint implements statedb.DB.
+func (d *DB) Savepoint() (statedb.Version, bool, error) {
+	raw, err := d.db.Get(savepointKey, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return statedb.Version{}, false, nil
+	}
+	if err != nil {
+		return statedb.Version{}, false, fmt.Errorf("read state savepoint: %w", err)
+	}
+	vv, err := decodeValue(raw)
+	if err != nil {
+		return statedb.Version{}, false, fmt.Errorf("read state savepoint: %w", err)
+	}
+	return vv.Version, true, nil
+}
+
+// Close implements statedb.DB.
+func (d *DB) Close() error {
+	if err := d.db.Close(); err != nil && !errors.Is(err, leveldb.ErrClosed) {
+		return fmt.Errorf("close state leveldb %s: %w", d.dir, err)
+	}
+	return nil
+}
