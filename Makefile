@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     := bin
 DEVNET  ?= devnet
+BENCH_TXS ?= 20000
 
 .PHONY: build run test bench lint clean
 
@@ -17,7 +18,8 @@ test:
 	$(GO) test -race -timeout 20m ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/... ./peer/validator/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./peer/validator/ ./msp/
+	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needs to run on:"; gofmt -l .; exit 1)

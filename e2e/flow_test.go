@@ -42,6 +42,43 @@ func readAsset(t *testing.T, c *client.Contract, id string) asset {
 	return a
 }
 
+// submitEverywhere submits a transaction through the gateway and waits until
+// every peer of the network has committed it, so that later endorsements on
+// any peer see its writes. (The gateway waits only for its own peer.)
+func submitEverywhere(t *testing.T, c *client.Contract, fn string, args ...string) []byte {
+	t.Helper()
+	result, commit, err := c.SubmitAsync(fn, client.WithArguments(args...))
+	if err != nil {
+		t.Fatalf("%s: %v", fn, err)
+	}
+	st, err := commit.Status()
+	if err != nil {
+		t.Fatalf("%s: commit status: %v", fn, err)
+	}
+	if !st.Successful {
+		t.Fatalf("%s: transaction %s ended %s", fn, st.TransactionID, st.Code)
+	}
+	user, err := network.Config().Signer(network.Orgs[0], "User1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, org := range network.Orgs {
+		w, err := wclient.WatchCommits(context.Background(), dialPeer(t, org), user, devnet.ChannelID, wclient.SeekFrom(st.BlockNumber))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.Wait(st.TransactionID)
+		w.Close()
+		if err != nil {
+			t.Fatalf("%s on %s: %v", fn, org.Peer, err)
+		}
+		if got.Code != pb.TxValidationCode_VALID {
+			t.Fatalf("%s on %s ended %s", fn, org.Peer, got.Code)
+		}
+	}
+	return result
+}
+
 func uniqueID(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 }
@@ -70,10 +107,7 @@ func TestGatewayEvaluateAndSubmit(t *testing.T) {
 	if got != want {
 		t.Fatalf("ReadAsset = %+v, want %+v", got, want)
 	}
-	old, err := contract.SubmitTransaction("TransferAsset", id, "Mary")
-	if err != nil {
-		t.Fatalf("TransferAsset: %v", err)
-	}
+	old := submitEverywhere(t, contract, "TransferAsset", id, "Mary")
 	if string(old) != "Tom" {
 		t.Fatalf("TransferAsset returned %q, want the old owner Tom", old)
 	}
@@ -92,9 +126,7 @@ func TestGatewayEvaluateAndSubmit(t *testing.T) {
 func TestSameKeyInOneBlockIsMVCCConflict(t *testing.T) {
 	_, contract := gatewayFor(t, network.Orgs[0], "User1")
 	id := uniqueID("mvcc")
-	if _, err := contract.SubmitTransaction("CreateAsset", id, "blue", "1", "Ann", "10"); err != nil {
-		t.Fatal(err)
-	}
+	submitEverywhere(t, contract, "CreateAsset", id, "blue", "1", "Ann", "10")
 	// Endorse both transfers before either is ordered, so both read the same version.
 	var txs []*client.Transaction
 	for _, owner := range []string{"Bob", "Carl"} {
@@ -140,9 +172,7 @@ func TestSameKeyInOneBlockIsMVCCConflict(t *testing.T) {
 func TestOneOrgEndorsementFailsPolicy(t *testing.T) {
 	_, contract := gatewayFor(t, network.Orgs[0], "User1")
 	id := uniqueID("policy")
-	if _, err := contract.SubmitTransaction("CreateAsset", id, "green", "2", "Dan", "20"); err != nil {
-		t.Fatal(err)
-	}
+	submitEverywhere(t, contract, "CreateAsset", id, "green", "2", "Dan", "20")
 	cfg := network.Config()
 	user, err := cfg.Signer(network.Orgs[0], "User1")
 	if err != nil {

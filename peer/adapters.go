@@ -7,6 +7,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/deliver"
 	"github.com/weft-ledger/weft/peer/endorser"
@@ -25,6 +26,14 @@ func (n *Node) ledger(id string) (*ledger.Ledger, error) {
 		return nil, err
 	}
 	return ch.ledger, nil
+}
+
+func (n *Node) readersPolicy(id string) (channelconfig.Policy, error) {
+	ch, err := n.channel(id)
+	if err != nil {
+		return nil, err
+	}
+	return ch.bundle.Load().Policy(readersPolicy)
 }
 
 type lifecycleChannels struct{ n *Node }
@@ -58,7 +67,7 @@ func (a deliverChannels) Channel(id string) (*deliver.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", id, err)
 	}
-	return &deliver.Channel{Blocks: ch.ledger.Blocks(), Readers: readers}, nil
+	return &deliver.Channel{Blocks: ch.committed, Readers: readers}, nil
 }
 
 type gatewayChannels struct{ n *Node }
@@ -73,7 +82,7 @@ func (a gatewayChannels) Channel(id string) (*gateway.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", id, err)
 	}
-	gc := &gateway.Channel{Ledger: ch.ledger.Blocks(), Readers: readers, Config: bundle.Config()}
+	gc := &gateway.Channel{Ledger: ch.committed, Readers: readers, Config: bundle.Config()}
 	if app := bundle.Application(); app != nil {
 		ids := make([]string, 0, len(app.Orgs))
 		for id := range app.Orgs {

@@ -28,6 +28,8 @@ type channel struct {
 	bundle atomic.Pointer[channelconfig.Bundle] // replaced when a config block commits
 	// validator is used only by the commit loop of this channel.
 	validator *validator.Validator
+	// committed is what Deliver and the gateway read: blocks whose state is applied.
+	committed *committedBlocks
 }
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
@@ -47,7 +49,8 @@ func openChannel(n *Node, id string) (*channel, error) {
 }
 
 func newChannel(n *Node, id string, l *ledger.Ledger) *channel {
-	return &channel{node: n, id: id, ledger: l, validator: validator.New(validator.Config{Logger: n.log})}
+	return &channel{node: n, id: id, ledger: l, committed: newCommittedBlocks(l.Blocks()),
+		validator: validator.New(validator.Config{Logger: n.log})}
 }
 
 // joinChannel creates the ledger of a new channel from its genesis block.

@@ -45,6 +45,7 @@ func (c *channel) commit(block *cb.Block) error {
 	if err := c.ledger.Commit(block, private); err != nil {
 		return fmt.Errorf("channel %s: commit block %d: %w", c.id, block.Header.Number, err)
 	}
+	c.committed.advance(block.Header.Number + 1)
 	if isConfigBlock(block) {
 		nb, err := channelconfig.BundleFromBlock(block)
 		if err != nil {

@@ -110,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Signer:      signer,
 		LocalMSP:    local,
 		Channels:    endorserChannels{n},
-		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger}},
+		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger, readers: n.readersPolicy}},
 		Runtime:     n.runtime,
 		Definitions: n.lifecycle,
 		Transient:   n.transient,

@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/protos"
@@ -16,6 +17,9 @@ import (
 // argument layout: args[1] is always the channel name.
 type qscc struct {
 	ledgers func(channelID string) (*ledger.Ledger, error)
+	// readers returns the Readers policy of a channel; qscc checks it itself
+	// when the proposal names no channel (as Fabric's CLI sends it).
+	readers func(channelID string) (channelconfig.Policy, error)
 }
 
 func (q *qscc) Name() string { return "qscc" }
@@ -32,6 +36,18 @@ func (q *qscc) Invoke(_ context.Context, txc *chaincode.TxContext, input *pb.Cha
 	l, err := q.ledgers(channel)
 	if err != nil {
 		return errorResponse(404, "qscc %s: %v", fn, err), nil
+	}
+	if txc.ChannelID == "" {
+		if txc.Proposal == nil {
+			return errorResponse(403, "qscc %s: no signed proposal to check against the Readers policy of %s", fn, channel), nil
+		}
+		pol, err := q.readers(channel)
+		if err != nil {
+			return errorResponse(500, "qscc %s: %v", fn, err), nil
+		}
+		if err := pol.Evaluate([]protos.SignedData{txc.Proposal.SignedData()}); err != nil {
+			return errorResponse(403, "qscc %s: access denied by %s of channel %s: %v", fn, readersPolicy, channel, err), nil
+		}
 	}
 	blocks := l.Blocks()
 	arg := func() ([]byte, bool) {

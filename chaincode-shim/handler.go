@@ -1,0 +1,383 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrStreamClosed is returned by stub calls made after the stream to the
+// peer has ended (peer gone, send failure, protocol violation).
+var ErrStreamClosed = errors.New("shim: the stream to the peer is closed")
+
+// PeerChaincodeStream is the stream the chaincode protocol runs over: the
+// client side of ChaincodeSupport/Register or the server side of
+// Chaincode/Connect. Send is only ever called from one goroutine.
+type PeerChaincodeStream interface {
+	Send(*pb.ChaincodeMessage) error
+	Recv() (*pb.ChaincodeMessage, error)
+}
+
+// ClientStream is a PeerChaincodeStream the chaincode opened itself.
+type ClientStream interface {
+	PeerChaincodeStream
+	CloseSend() error
+}
+
+// PeerError is an ERROR the peer sent in answer to a stub request. Its
+// Error() is the peer's message, unchanged.
+type PeerError struct {
+	// Request is the request the peer refused, e.g. GET_STATE.
+	Request pb.ChaincodeMessage_Type
+	// Message is the peer's explanation.
+	Message string
+}
+
+func (e *PeerError) Error() string { return e.Message }
+
+// StartInProc runs the chaincode protocol for cc on a stream the caller
+// already opened (for in-process chaincodes and tests). It registers as
+// chaincodeName and returns when the stream ends; it closes the send side
+// of the stream before returning.
+func StartInProc(chaincodeName string, stream ClientStream, cc Chaincode) error {
+	defer stream.CloseSend() //nolint:errcheck // the chat's outcome is the error that matters
+	return chat(chaincodeName, stream, cc, slog.Default())
+}
+
+type registrationState int
+
+const (
+	stateCreated     registrationState = iota // REGISTER sent, waiting for REGISTERED
+	stateEstablished                          // waiting for READY
+	stateReady                                // serving invocations
+)
+
+func (s registrationState) String() string {
+	return [...]string{"created", "established", "ready"}[s]
+}
+
+// txKey identifies a transaction context on the stream; responses are routed by it.
+type txKey struct{ channel, txid string }
+
+type sendRequest struct {
+	msg    *pb.ChaincodeMessage
+	result chan error // buffered 1; receives the outcome of Send
+}
+
+// handler is the shim side of one stream.
+type handler struct {
+	cc     Chaincode
+	stream PeerChaincodeStream
+	log    *slog.Logger
+
+	sendq      chan sendRequest // drained only by sendLoop, the stream's sole sender
+	sendFailed chan error       // buffered 1: the first Send error ends the chat
+	done       chan struct{}    // closed when the chat ends; unblocks every waiter
+	invokes    sync.WaitGroup   // one per running Init/Invoke goroutine
+
+	mu      sync.Mutex // guards pending
+	pending map[txKey]chan *pb.ChaincodeMessage
+
+	// Written by the receive loop on READY, before any invocation goroutine
+	// starts, and only read afterwards.
+	multiGet    bool
+	multiGetMax int
+}
+
+const defaultMultiGetMax = 100
+
+// chat registers as ccid on stream and serves the peer until the stream ends.
+func chat(ccid string, stream PeerChaincodeStream, cc Chaincode, log *slog.Logger) error {
+	if cc == nil {
+		return errors.New("shim: no chaincode given; pass the Chaincode to run")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{
+		cc:         cc,
+		stream:     stream,
+		log:        log.With("chaincode", ccid),
+		sendq:      make(chan sendRequest),
+		sendFailed: make(chan error, 1),
+		done:       make(chan struct{}),
+		pending:    map[txKey]chan *pb.ChaincodeMessage{},
+	}
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		h.sendLoop()
+	}()
+	defer func() {
+		close(h.done)
+		h.invokes.Wait()
+		<-senderDone
+	}()
+
+	id, err := proto.Marshal(&pb.ChaincodeID{Name: ccid})
+	if err != nil {
+		return fmt.Errorf("shim: marshal ChaincodeID %q: %w", ccid, err)
+	}
+	if err := h.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_REGISTER, Payload: id}); err != nil {
+		return fmt.Errorf("shim: send REGISTER for chaincode %q: %w", ccid, err)
+	}
+
+	type received struct {
+		msg *pb.ChaincodeMessage
+		err error
+	}
+	// Recv runs in its own goroutine so that a send failure can end the chat
+	// while Recv is blocked; the goroutine ends once the stream is torn down
+	// (the caller cancels it, or the server handler returns).
+	recvd := make(chan received)
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			select {
+			case recvd <- received{msg, err}:
+			case <-h.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	state := stateCreated
+	for {
+		select {
+		case r := <-recvd:
+			switch {
+			case r.err == io.EOF:
+				return fmt.Errorf("shim: the peer closed the chaincode stream: %w", ErrStreamClosed)
+			case r.err != nil:
+				return fmt.Errorf("shim: receive from peer: %w", r.err)
+			case r.msg == nil:
+				return errors.New("shim: received a nil message from the peer")
+			}
+			if err := h.handleMessage(&state, r.msg); err != nil {
+				h.sendAsync(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_ERROR, Payload: []byte(err.Error()), Txid: r.msg.Txid, ChannelId: r.msg.ChannelId})
+				return err
+			}
+		case err := <-h.sendFailed:
+			return fmt.Errorf("shim: send to peer: %w", err)
+		}
+	}
+}
+
+// sendLoop is the only caller of stream.Send.
+func (h *handler) sendLoop() {
+	for {
+		select {
+		case req := <-h.sendq:
+			err := h.stream.Send(req.msg)
+			req.result <- err
+			if err != nil {
+				select {
+				case h.sendFailed <- err:
+				default:
+				}
+			}
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// enqueue hands msg to the sender; the returned channel yields the Send result.
+func (h *handler) enqueue(msg *pb.ChaincodeMessage) (<-chan error, error) {
+	req := sendRequest{msg: msg, result: make(chan error, 1)}
+	select {
+	case h.sendq <- req:
+		return req.result, nil
+	case <-h.done:
+		return nil, ErrStreamClosed
+	}
+}
+
+// send sends msg and waits until it has been written to the stream.
+func (h *handler) send(msg *pb.ChaincodeMessage) error {
+	result, err := h.enqueue(msg)
+	if err != nil {
+		return err
+	}
+	return <-result // sendLoop answers every request it takes
+}
+
+// sendAsync sends msg without waiting for the outcome; a failure ends the chat anyway.
+func (h *handler) sendAsync(msg *pb.ChaincodeMessage) {
+	if _, err := h.enqueue(msg); err != nil {
+		h.log.Debug("message not sent, stream closed", "type", msg.Type.String(), "txid", msg.Txid)
+	}
+}
+
+func (h *handler) handleMessage(state *registrationState, msg *pb.ChaincodeMessage) error {
+	if msg.Type == pb.ChaincodeMessage_KEEPALIVE {
+		h.sendAsync(msg)
+		return nil
+	}
+	switch *state {
+	case stateCreated:
+		if msg.Type != pb.ChaincodeMessage_REGISTERED {
+			return fmt.Errorf("shim: received %s while waiting for REGISTERED; the peer must answer REGISTER first", msg.Type)
+		}
+		*state = stateEstablished
+		h.log.Debug("registered with peer")
+		return nil
+	case stateEstablished:
+		if msg.Type != pb.ChaincodeMessage_READY {
+			return fmt.Errorf("shim: received %s while waiting for READY", msg.Type)
+		}
+		h.applyReadyParams(msg.Payload)
+		*state = stateReady
+		h.log.Debug("ready for transactions")
+		return nil
+	}
+	switch msg.Type {
+	case pb.ChaincodeMessage_RESPONSE, pb.ChaincodeMessage_ERROR:
+		h.route(msg)
+		return nil
+	case pb.ChaincodeMessage_TRANSACTION, pb.ChaincodeMessage_INIT:
+		h.invokes.Add(1)
+		go func() {
+			defer h.invokes.Done()
+			h.sendAsync(h.invoke(msg))
+		}()
+		return nil
+	default:
+		return fmt.Errorf("shim: cannot handle %s for tx %s in state %s", msg.Type, shortTxID(msg.Txid), *state)
+	}
+}
+
+// applyReadyParams reads the optional capabilities a 2.5+ peer advertises
+// in READY. An empty or unreadable payload keeps the plain protocol.
+func (h *handler) applyReadyParams(payload []byte) {
+	if len(payload) == 0 {
+		return
+	}
+	params := &pb.ChaincodeAdditionalParams{}
+	if err := proto.Unmarshal(payload, params); err != nil {
+		h.log.Warn("ignoring unreadable READY payload", "error", err)
+		return
+	}
+	h.multiGet = params.UseGetMultipleKeys
+	h.multiGetMax = max(int(params.MaxSizeGetMultipleKeys), defaultMultiGetMax)
+}
+
+// route delivers a RESPONSE or ERROR to the stub call waiting for it.
+func (h *handler) route(msg *pb.ChaincodeMessage) {
+	h.mu.Lock()
+	ch := h.pending[txKey{msg.ChannelId, msg.Txid}]
+	h.mu.Unlock()
+	if ch == nil {
+		h.log.Warn("dropping response for a transaction with no request in flight", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid)
+		return
+	}
+	select {
+	case ch <- msg:
+	default:
+		h.log.Warn("dropping duplicate response", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid)
+	}
+}
+
+// call sends one request of transaction (channel, txid) and waits for the
+// peer's RESPONSE payload or ERROR.
+func (h *handler) call(channel, txid string, typ pb.ChaincodeMessage_Type, req proto.Message) ([]byte, error) {
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("shim: marshal %s request: %w", typ, err)
+	}
+	key := txKey{channel, txid}
+	respc := make(chan *pb.ChaincodeMessage, 1)
+	h.mu.Lock()
+	if _, busy := h.pending[key]; busy {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("shim: %s for tx %s: another request of this transaction is still in flight; stub calls of one transaction must not run concurrently", typ, shortTxID(txid))
+	}
+	h.pending[key] = respc
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.pending, key)
+		h.mu.Unlock()
+	}()
+
+	if err := h.send(&pb.ChaincodeMessage{Type: typ, Payload: payload, Txid: txid, ChannelId: channel}); err != nil {
+		return nil, fmt.Errorf("shim: send %s for tx %s: %w", typ, shortTxID(txid), err)
+	}
+	select {
+	case resp := <-respc:
+		switch resp.Type {
+		case pb.ChaincodeMessage_RESPONSE:
+			return resp.Payload, nil
+		case pb.ChaincodeMessage_ERROR:
+			return nil, &PeerError{Request: typ, Message: string(resp.Payload)}
+		default:
+			return nil, fmt.Errorf("shim: peer answered %s for tx %s with %s; expected RESPONSE or ERROR", typ, shortTxID(txid), resp.Type)
+		}
+	case <-h.done:
+		return nil, fmt.Errorf("shim: %s for tx %s: %w", typ, shortTxID(txid), ErrStreamClosed)
+	}
+}
+
+// invoke runs Init or Invoke for msg and returns the message that ends the invocation.
+func (h *handler) invoke(msg *pb.ChaincodeMessage) *pb.ChaincodeMessage {
+	fail := func(err error) *pb.ChaincodeMessage {
+		h.log.Warn("invocation failed", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid, "error", err)
+		return &pb.ChaincodeMessage{Type: pb.ChaincodeMessage_ERROR, Payload: []byte(err.Error()), Txid: msg.Txid, ChannelId: msg.ChannelId}
+	}
+	input := &pb.ChaincodeInput{}
+	if err := proto.Unmarshal(msg.Payload, input); err != nil {
+		return fail(fmt.Errorf("shim: unmarshal ChaincodeInput of tx %s: %w", shortTxID(msg.Txid), err))
+	}
+	stub, err := newStub(h, msg.ChannelId, msg.Txid, input, msg.Proposal)
+	if err != nil {
+		return fail(fmt.Errorf("shim: tx %s: %w", shortTxID(msg.Txid), err))
+	}
+	res, err := h.runChaincode(msg.Type, stub)
+	if err != nil {
+		return fail(err)
+	}
+	if msg.Type == pb.ChaincodeMessage_INIT && res.Status >= ERROR {
+		return &pb.ChaincodeMessage{Type: pb.ChaincodeMessage_ERROR, Payload: []byte(res.Message), Txid: msg.Txid, ChannelId: msg.ChannelId, ChaincodeEvent: stub.event}
+	}
+	body, err := proto.Marshal(res)
+	if err != nil {
+		return fail(fmt.Errorf("shim: marshal response of tx %s: %w", shortTxID(msg.Txid), err))
+	}
+	return &pb.ChaincodeMessage{Type: pb.ChaincodeMessage_COMPLETED, Payload: body, Txid: msg.Txid, ChannelId: msg.ChannelId, ChaincodeEvent: stub.event}
+}
+
+// runChaincode calls Init or Invoke, turning a panic or a nil response into
+// an error so that one bad transaction does not take the process down.
+func (h *handler) runChaincode(typ pb.ChaincodeMessage_Type, stub *ChaincodeStub) (res *pb.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("chaincode panicked", "txid", stub.TxID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("shim: chaincode panicked in tx %s: %v", shortTxID(stub.TxID), p)
+		}
+	}()
+	if typ == pb.ChaincodeMessage_INIT {
+		res = h.cc.Init(stub)
+	} else {
+		res = h.cc.Invoke(stub)
+	}
+	if res == nil {
+		return nil, fmt.Errorf("shim: chaincode returned a nil response for tx %s; return shim.Success or shim.Error", shortTxID(stub.TxID))
+	}
+	return res, nil
+}
+
+func shortTxID(txid string) string {
+	if len(txid) < 8 {
+		return txid
+	}
+	return txid[:8]
+}

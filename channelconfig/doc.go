@@ -1,0 +1,20 @@
+// Package channelconfig owns a channel's configuration tree (cb.Config): it
+// reads Fabric's configtx.yaml, builds genesis blocks identical in structure
+// to configtxgen's, parses any config into an immutable Bundle (MSPs, policies
+// compiled by absolute path, orderer and application settings) and evaluates
+// policies the way Fabric does.
+//
+// Guarantees:
+//   - GenesisBlock produces the same groups, values, policies, versions and
+//     mod_policies as configtxgen for the same configtx.yaml and profile.
+//   - Signature policies check each signer through the channel MSPs
+//     (deserialize, validate, verify the signature), count each distinct
+//     identity once and use each signature for at most one principal.
+//   - Policy errors wrap ErrPolicyNotSatisfied and say which principals or
+//     sub-policies were not satisfied and which signatures were rejected, why.
+//   - A Bundle never changes after NewBundle returns; it is safe for
+//     concurrent use.
+//
+// It never does I/O other than reading configtx.yaml and the files it names,
+// never signs anything, and does not import peer, orderer or ledger code.
+package channelconfig

@@ -1,0 +1,244 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/protos"
+)
+
+// ErrChannelNotFound is returned by a Channels lookup for a channel the peer has
+// not joined; the server answers NOT_FOUND.
+var ErrChannelNotFound = errors.New("deliver: channel not found")
+
+// BlockStore is the part of a channel's block store the server reads
+// (*ledger.BlockStore satisfies it).
+type BlockStore interface {
+	Height() uint64
+	Block(n uint64) (*cb.Block, error)
+	// WaitHeight returns once Height() >= h, or with ctx's error.
+	WaitHeight(ctx context.Context, h uint64) error
+}
+
+// Policy evaluates signed data; it must verify the signatures it is given
+// (channelconfig.Policy satisfies it).
+type Policy interface {
+	Evaluate(signed []protos.SignedData) error
+}
+
+// Channel is what the server needs of one joined channel.
+type Channel struct {
+	Blocks  BlockStore
+	Readers Policy // the channel's /Channel/Application/Readers policy
+	// Sequence is the config sequence Readers comes from. A stream re-checks
+	// its requester against the new Readers whenever it changes.
+	Sequence uint64
+}
+
+// Channels finds a joined channel; it returns an error wrapping
+// ErrChannelNotFound when the peer has not joined channelID.
+type Channels interface {
+	Channel(channelID string) (*Channel, error)
+}
+
+// ChannelsFunc adapts a function to Channels.
+type ChannelsFunc func(channelID string) (*Channel, error)
+
+// Channel calls f.
+func (f ChannelsFunc) Channel(channelID string) (*Channel, error) { return f(channelID) }
+
+// Server implements pb.DeliverServer over the peer's channel ledgers.
+type Server struct {
+	pb.UnimplementedDeliverServer
+	channels Channels
+	log      *slog.Logger
+}
+
+// NewServer returns a deliver service reading from channels. A nil logger
+// discards logs.
+func NewServer(channels Channels, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{channels: channels, log: log}
+}
+
+type deliverStream = grpc.BidiStreamingServer[cb.Envelope, pb.DeliverResponse]
+
+// Deliver streams full blocks.
+func (s *Server) Deliver(stream deliverStream) error {
+	return s.serve(stream, "block", func(_ string, b *cb.Block) *pb.DeliverResponse {
+		return &pb.DeliverResponse{Type: &pb.DeliverResponse_Block{Block: b}}
+	})
+}
+
+// DeliverFiltered streams filtered blocks: per transaction its ID, type,
+// validation code and chaincode event without payload.
+func (s *Server) DeliverFiltered(stream deliverStream) error {
+	return s.serve(stream, "filtered_block", func(channelID string, b *cb.Block) *pb.DeliverResponse {
+		return &pb.DeliverResponse{Type: &pb.DeliverResponse_FilteredBlock{FilteredBlock: FilterBlock(channelID, b)}}
+	})
+}
+
+// DeliverWithPrivateData streams blocks with their private data. Weft does not
+// serve private data over deliver yet: the map is always empty.
+func (s *Server) DeliverWithPrivateData(stream deliverStream) error {
+	return s.serve(stream, "block_and_private_data", func(_ string, b *cb.Block) *pb.DeliverResponse {
+		return &pb.DeliverResponse{Type: &pb.DeliverResponse_BlockAndPrivateData{
+			BlockAndPrivateData: &pb.BlockAndPrivateData{Block: b, PrivateDataMap: map[uint64]*rwset.TxPvtReadWriteSet{}},
+		}}
+	})
+}
+
+type toResponse func(channelID string, b *cb.Block) *pb.DeliverResponse
+
+// serve handles the seek requests of one stream in turn until the client closes
+// its side or the stream breaks.
+func (s *Server) serve(stream deliverStream, kind string, convert toResponse) error {
+	ctx := stream.Context()
+	for {
+		env, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		st, err := s.deliverBlocks(ctx, stream, env, kind, convert)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&pb.DeliverResponse{Type: &pb.DeliverResponse_Status{Status: st}}); err != nil {
+			return err
+		}
+	}
+}
+
+// deliverBlocks answers one seek request. A returned error means the stream is
+// unusable; otherwise the status ends the request.
+func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *cb.Envelope, kind string, convert toResponse) (cb.Status, error) {
+	penv, err := protos.ParseEnvelope(env)
+	if err != nil {
+		s.log.Warn("deliver request rejected", "reason", err.Error())
+		return cb.Status_BAD_REQUEST, nil
+	}
+	chdr := penv.ChannelHeader
+	log := s.log.With("channel", chdr.ChannelId, "kind", kind, "request_txid", chdr.TxId)
+	if cb.HeaderType(chdr.Type) != cb.HeaderType_DELIVER_SEEK_INFO {
+		log.Warn("deliver request rejected", "reason", fmt.Sprintf("envelope type is %s, want DELIVER_SEEK_INFO", cb.HeaderType(chdr.Type)))
+		return cb.Status_BAD_REQUEST, nil
+	}
+	ch, err := s.channels.Channel(chdr.ChannelId)
+	if err != nil {
+		log.Warn("deliver request for unknown channel", "reason", err.Error())
+		if errors.Is(err, ErrChannelNotFound) {
+			return cb.Status_NOT_FOUND, nil
+		}
+		return cb.Status_SERVICE_UNAVAILABLE, nil
+	}
+	if err := ch.Readers.Evaluate([]protos.SignedData{penv.SignedData()}); err != nil {
+		log.Warn("deliver request forbidden", "policy", "/Channel/Application/Readers", "reason", err.Error())
+		return cb.Status_FORBIDDEN, nil
+	}
+	seek := &ab.SeekInfo{}
+	if err := proto.Unmarshal(penv.Payload.Data, seek); err != nil {
+		log.Warn("deliver request rejected", "reason", "decode orderer.SeekInfo: "+err.Error())
+		return cb.Status_BAD_REQUEST, nil
+	}
+	height := ch.Blocks.Height()
+	start, err := seekNumber(seek.Start, height, "start")
+	if err != nil {
+		log.Warn("deliver request rejected", "reason", err.Error())
+		return cb.Status_BAD_REQUEST, nil
+	}
+	stop, err := seekNumber(seek.Stop, height, "stop")
+	if err != nil {
+		log.Warn("deliver request rejected", "reason", err.Error())
+		return cb.Status_BAD_REQUEST, nil
+	}
+	if stop < start {
+		log.Warn("deliver request rejected", "reason", fmt.Sprintf("stop block %d is before start block %d", stop, start))
+		return cb.Status_BAD_REQUEST, nil
+	}
+	log.Debug("deliver request accepted", "start", start, "stop", stop, "behavior", seek.Behavior.String())
+	for n := start; ; n++ {
+		if n >= ch.Blocks.Height() {
+			if seek.Behavior == ab.SeekInfo_FAIL_IF_NOT_READY {
+				log.Debug("deliver block not ready", "block", n)
+				return cb.Status_NOT_FOUND, nil
+			}
+			if err := ch.Blocks.WaitHeight(ctx, n+1); err != nil {
+				return 0, fmt.Errorf("wait for block %d of channel %s: %w", n, chdr.ChannelId, err)
+			}
+		}
+		if n > start {
+			if ch, err = s.recheck(ch, chdr.ChannelId, penv); err != nil {
+				log.Warn("deliver stream stopped after a config change", "block", n, "reason", err.Error())
+				return cb.Status_FORBIDDEN, nil
+			}
+		}
+		b, err := ch.Blocks.Block(n)
+		if err != nil {
+			log.Error("deliver read block", "block", n, "err", err.Error())
+			return cb.Status_INTERNAL_SERVER_ERROR, nil
+		}
+		if seek.ContentType == ab.SeekInfo_HEADER_WITH_SIG {
+			b = &cb.Block{Header: b.Header, Metadata: b.Metadata}
+		}
+		if err := stream.Send(convert(chdr.ChannelId, b)); err != nil {
+			return 0, err
+		}
+		if n == stop || n == math.MaxUint64 {
+			return cb.Status_SUCCESS, nil
+		}
+	}
+}
+
+// recheck returns the channel's current view, re-evaluating the request
+// against Readers when the channel config changed since ch.
+func (s *Server) recheck(ch *Channel, channelID string, penv *protos.Envelope) (*Channel, error) {
+	cur, err := s.channels.Channel(channelID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Sequence == ch.Sequence {
+		return cur, nil
+	}
+	if err := cur.Readers.Evaluate([]protos.SignedData{penv.SignedData()}); err != nil {
+		return nil, fmt.Errorf("config sequence %d: /Channel/Application/Readers: %w", cur.Sequence, err)
+	}
+	return cur, nil
+}
+
+// seekNumber resolves a seek position against the current height.
+func seekNumber(pos *ab.SeekPosition, height uint64, which string) (uint64, error) {
+	newest := uint64(0)
+	if height > 0 {
+		newest = height - 1
+	}
+	switch t := pos.GetType().(type) {
+	case *ab.SeekPosition_Oldest:
+		return 0, nil
+	case *ab.SeekPosition_Newest:
+		return newest, nil
+	case *ab.SeekPosition_Specified:
+		return t.Specified.GetNumber(), nil
+	case *ab.SeekPosition_NextCommit:
+		return height, nil
+	case nil:
+		return 0, fmt.Errorf("seek info has no %s position", which)
+	default:
+		return 0, fmt.Errorf("seek info %s position has unknown type %T", which, t)
+	}
+}
