@@ -1,0 +1,25 @@
+// Package lifecycle is the `_lifecycle` system chaincode of a Weft peer and the
+// reader of committed chaincode definitions.
+//
+// It owns the chaincode packages installed on the peer (a folder given to New,
+// one <packageID>.tar.gz per package) and the layout of chaincode definitions in
+// the `_lifecycle` namespace, which is byte-for-byte Fabric v2.5's:
+//
+//	public state       namespaces/metadata/<cc>                lb.StateMetadata{"ChaincodeDefinition", [Sequence EndorsementInfo ValidationInfo Collections]}
+//	                   namespaces/fields/<cc>/<Field>           lb.StateData
+//	org collection     namespaces/metadata/<cc>#<seq>          lb.StateMetadata{"ChaincodeParameters", [EndorsementInfo ValidationInfo Collections]}
+//	(_implicit_org_M)  namespaces/fields/<cc>#<seq>/<Field>
+//	                   chaincode-sources/metadata/<cc>#<seq>   lb.StateMetadata{"ChaincodeLocalPackage", [PackageID]}
+//	                   chaincode-sources/fields/<cc>#<seq>/PackageID
+//
+// so that a Weft peer produces the same read/write sets as a Fabric peer for the
+// same lifecycle operation, and reads definitions Fabric peers committed.
+//
+// Guarantees: a value is written only when it changes (as Fabric does, to keep
+// write sets minimal); approvals of other organisations are checked only through
+// the hashes of their implicit collections; every error names the operation, the
+// chaincode and the reason.
+//
+// It never enforces the LifecycleEndorsement policy (that is the validator's job
+// at commit time) and never touches state outside the simulator it is handed.
+package lifecycle

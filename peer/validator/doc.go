@@ -1,0 +1,26 @@
+// Package validator checks blocks on a committing peer before the ledger
+// commits them.
+//
+// VerifyBlock checks what the ordering service vouches for: the hash chain, the
+// data hash and the orderers' signatures against the channel's
+// /Channel/Orderer/BlockValidation policy. ValidateBlock gives every
+// transaction its Fabric v2.5 validation code (pb.TxValidationCode): well
+// formed, creator and signature valid for the channel's MSPs, TxID derived from
+// nonce and creator and not seen before, and the endorsement policy of every
+// namespace the transaction writes satisfied by valid endorsements — the
+// chaincode's committed definition in `_lifecycle`, the channel's
+// LifecycleEndorsement policy for `_lifecycle` itself, each organisation's
+// Endorsement policy for writes to its implicit collection, a collection's own
+// endorsement policy, and key-level (state-based) policies stored in a key's
+// VALIDATION_PARAMETER metadata.
+//
+// Guarantees: results are deterministic (signature checks run in parallel on a
+// bounded pool, verdicts are assembled by transaction index); an error is
+// returned only when the block cannot be judged at all (bad input, state read
+// failures), never for an invalid transaction.
+//
+// It never writes state and never runs MVCC: the ledger does that on the
+// transactions still VALID. It does not authorise configuration updates: a
+// CONFIG transaction is VALID when it is well formed and signed by a channel
+// member; checking the update against the mod_policies is channelconfig's job.
+package validator
