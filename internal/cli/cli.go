@@ -27,6 +27,7 @@ type Env struct {
 
 var commands = map[string]command{
 	"up":                        {"start the development network (generates it first if needed)", runUp},
+	"bench":                     {"drive CreateAsset load through a network and print throughput, latency and CPU", runBench},
 	"crypto generate":           {"write cryptogen-style MSP and TLS material from crypto-config.yaml", runCryptoGenerate},
 	"genesis":                   {"write a channel genesis block from configtx.yaml", runGenesis},
 	"channel join":              {"join the peer to a channel with its genesis block", runChannelJoin},
