@@ -1,0 +1,219 @@
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/protos"
+)
+
+// WritersPolicy is the policy path an envelope's creator must satisfy.
+const WritersPolicy = "/Channel/Writers"
+
+// Sentinel errors a Channel's Order may return (wrapped); they decide the status.
+var (
+	// ErrUnavailable: the channel cannot order right now (no Raft leader,
+	// halted chain...) → SERVICE_UNAVAILABLE.
+	ErrUnavailable = errors.New("broadcast: ordering service unavailable")
+	// ErrTooLarge → REQUEST_ENTITY_TOO_LARGE.
+	ErrTooLarge = errors.New("broadcast: envelope too large")
+)
+
+// Policy evaluates signed data (channelconfig.Policy satisfies it).
+type Policy interface {
+	Evaluate(signed []protos.SignedData) error
+}
+
+// Channel is what Broadcast needs of one served channel.
+type Channel interface {
+	// Policy returns the policy at an absolute path such as /Channel/Writers.
+	Policy(path string) (Policy, error)
+	// AbsoluteMaxBytes is the channel's Orderer.BatchSize.AbsoluteMaxBytes.
+	AbsoluteMaxBytes() uint32
+	// Submit hands env to the channel's consensus in call order and returns
+	// a channel that receives nil once env is committed to the consensus log,
+	// or the reason it was not.
+	Submit(ctx context.Context, env []byte) (<-chan error, error)
+}
+
+// Channels finds served channels by name.
+type Channels interface {
+	Channel(name string) (Channel, bool)
+}
+
+// Handler serves Broadcast streams.
+type Handler struct {
+	channels Channels
+	log      *slog.Logger
+	// MaxInflight bounds the envelopes of one stream being ordered at once.
+	MaxInflight int
+}
+
+// NewHandler returns a Broadcast handler over channels.
+func NewHandler(channels Channels, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{channels: channels, log: log, MaxInflight: 256}
+}
+
+// Stream is the server side of a Broadcast stream (ab.AtomicBroadcast_BroadcastServer).
+type Stream interface {
+	Context() context.Context
+	Recv() (*cb.Envelope, error)
+	Send(*ab.BroadcastResponse) error
+}
+
+// Handle serves one stream until the client closes it or it fails.
+func (h *Handler) Handle(stream Stream) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	inflight := make(chan chan *ab.BroadcastResponse, max(h.MaxInflight, 1))
+	sendErr := make(chan error, 1)
+	go func() {
+		for res := range inflight {
+			var r *ab.BroadcastResponse
+			select {
+			case r = <-res:
+			case <-ctx.Done():
+				sendErr <- ctx.Err()
+				return
+			}
+			if err := stream.Send(r); err != nil {
+				cancel()
+				sendErr <- err
+				return
+			}
+		}
+		sendErr <- nil
+	}()
+	var recvErr error
+	for {
+		env, err := stream.Recv()
+		if err != nil {
+			if err != io.EOF {
+				recvErr = err
+			}
+			break
+		}
+		res := make(chan *ab.BroadcastResponse, 1)
+		select {
+		case inflight <- res:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		status, info, wait := h.submit(ctx, env)
+		if wait == nil {
+			res <- h.response(status, info)
+			continue
+		}
+		go func() { res <- h.response(h.await(ctx, env, wait)) }()
+	}
+	close(inflight)
+	if err := <-sendErr; err != nil {
+		return err
+	}
+	return recvErr
+}
+
+// Process checks one envelope, orders it and waits for the commit, returning
+// the response to send.
+func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastResponse {
+	status, info, wait := h.submit(ctx, env)
+	if wait != nil {
+		status, info = h.await(ctx, env, wait)
+	}
+	return h.response(status, info)
+}
+
+func (h *Handler) response(status cb.Status, info string) *ab.BroadcastResponse {
+	if status != cb.Status_SUCCESS {
+		h.log.Info("broadcast refused", "status", status.String(), "info", info)
+	}
+	return &ab.BroadcastResponse{Status: status, Info: info}
+}
+
+// await turns the commit result of a submitted envelope into a status.
+func (h *Handler) await(ctx context.Context, env *cb.Envelope, wait <-chan error) (cb.Status, string) {
+	select {
+	case err := <-wait:
+		return orderStatus(err)
+	case <-ctx.Done():
+		return orderStatus(ctx.Err())
+	}
+}
+
+func orderStatus(err error) (cb.Status, string) {
+	switch {
+	case err == nil:
+		return cb.Status_SUCCESS, ""
+	case errors.Is(err, ErrTooLarge):
+		return cb.Status_REQUEST_ENTITY_TOO_LARGE, err.Error()
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return cb.Status_SERVICE_UNAVAILABLE, fmt.Sprintf("cannot order now: %v", err)
+	default:
+		return cb.Status_INTERNAL_SERVER_ERROR, err.Error()
+	}
+}
+
+// submit checks env and hands it to its channel; wait is nil when env was
+// refused before ordering (status and info say why).
+func (h *Handler) submit(ctx context.Context, env *cb.Envelope) (status cb.Status, info string, wait <-chan error) {
+	status, info, ch, raw := h.check(env)
+	if status != cb.Status_SUCCESS {
+		return status, info, nil
+	}
+	wait, err := ch.Submit(ctx, raw)
+	if err != nil {
+		status, info = orderStatus(err)
+		return status, info, nil
+	}
+	return cb.Status_SUCCESS, "", wait
+}
+
+func (h *Handler) check(env *cb.Envelope) (cb.Status, string, Channel, []byte) {
+	parsed, err := protos.ParseEnvelope(env)
+	if err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("malformed envelope: %v", err), nil, nil
+	}
+	chdr := parsed.ChannelHeader
+	if chdr.ChannelId == "" {
+		return cb.Status_BAD_REQUEST, "malformed envelope: channel_header.channel_id is empty", nil, nil
+	}
+	switch cb.HeaderType(chdr.Type) {
+	case cb.HeaderType_CONFIG_UPDATE:
+		return cb.Status_BAD_REQUEST, "channel configuration updates are not supported yet", nil, nil
+	case cb.HeaderType_CONFIG, cb.HeaderType_ORDERER_TRANSACTION:
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("envelopes of type %s cannot be broadcast; send a CONFIG_UPDATE", cb.HeaderType(chdr.Type)), nil, nil
+	}
+	ch, ok := h.channels.Channel(chdr.ChannelId)
+	if !ok {
+		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %s does not exist on this orderer", chdr.ChannelId), nil, nil
+	}
+	size := proto.Size(env)
+	if limit := ch.AbsoluteMaxBytes(); size > int(limit) {
+		return cb.Status_REQUEST_ENTITY_TOO_LARGE, fmt.Sprintf("envelope of %d bytes exceeds channel %s Orderer.BatchSize.AbsoluteMaxBytes %d", size, chdr.ChannelId, limit), nil, nil
+	}
+	pol, err := ch.Policy(WritersPolicy)
+	if err != nil {
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", chdr.ChannelId, WritersPolicy, err), nil, nil
+	}
+	if err := pol.Evaluate([]protos.SignedData{parsed.SignedData()}); err != nil {
+		return cb.Status_FORBIDDEN, fmt.Sprintf("creator %s does not satisfy policy %s of channel %s: %v",
+			describeCreator(parsed.SignatureHeader.Creator), WritersPolicy, chdr.ChannelId, err), nil, nil
+	}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
+	if err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("re-encode envelope: %v", err), nil, nil
+	}
+	return cb.Status_SUCCESS, "", ch, raw
+}

@@ -1,0 +1,12 @@
+// Package broadcast implements AtomicBroadcast/Broadcast: it admits an
+// envelope only if it is well formed, addressed to a channel this orderer
+// serves, within the channel's size limit, and signed by a creator that
+// satisfies the channel's /Channel/Writers policy; then it hands the envelope
+// to the channel's chain and answers SUCCESS once the chain has committed it
+// to its Raft log.
+//
+// Every refusal is an ab.BroadcastResponse with Fabric's status code and an
+// info text naming the cause. Responses keep the order of the requests on a
+// stream; several envelopes of one stream may be in flight at once. The
+// package never reads or writes blocks.
+package broadcast

@@ -1,0 +1,99 @@
+package orderer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+
+	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/orderer/broadcast"
+	"github.com/weft-ledger/weft/orderer/deliver"
+	"github.com/weft-ledger/weft/orderer/raftchain"
+)
+
+// channel is one served channel: its store, its config and its chain.
+type channel struct {
+	name   string
+	bundle *channelconfig.Bundle
+	store  *ledger.BlockStore
+	chain  *raftchain.Chain
+	nodeID uint64
+}
+
+func (c *channel) close() {
+	c.chain.Halt()
+	c.store.Close()
+}
+
+func (c *channel) submit(ctx context.Context, env []byte) (<-chan error, error) {
+	wait, err := c.chain.Submit(ctx, env)
+	if err != nil {
+		return nil, chainErr(err)
+	}
+	out := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-wait:
+			out <- chainErr(err)
+		case <-c.chain.Done():
+			out <- chainErr(raftchain.ErrHalted)
+		}
+	}()
+	return out, nil
+}
+
+// chainErr maps raftchain's sentinels to the ones broadcast branches on.
+func chainErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raftchain.ErrMessageTooLarge):
+		return fmt.Errorf("%w: %v", broadcast.ErrTooLarge, err)
+	case errors.Is(err, raftchain.ErrNotLeader), errors.Is(err, raftchain.ErrHalted):
+		return fmt.Errorf("%w: %v", broadcast.ErrUnavailable, err)
+	}
+	return err
+}
+
+// broadcastChannel and deliverChannel adapt a channel to the small interfaces
+// each handler declares.
+type broadcastChannel struct{ *channel }
+
+func (b broadcastChannel) Policy(path string) (broadcast.Policy, error) { return b.bundle.Policy(path) }
+func (b broadcastChannel) AbsoluteMaxBytes() uint32                     { return b.bundle.Orderer().AbsoluteMaxBytes }
+func (b broadcastChannel) Submit(ctx context.Context, env []byte) (<-chan error, error) {
+	return b.submit(ctx, env)
+}
+
+type deliverChannel struct{ *channel }
+
+func (d deliverChannel) Policy(path string) (deliver.Policy, error) { return d.bundle.Policy(path) }
+func (d deliverChannel) Height() uint64                             { return d.store.Height() }
+func (d deliverChannel) Block(n uint64) (*cb.Block, error)          { return d.store.Block(n) }
+func (d deliverChannel) WaitHeight(ctx context.Context, h uint64) error {
+	return d.store.WaitHeight(ctx, h)
+}
+func (d deliverChannel) Errored() <-chan struct{} { return d.chain.Done() }
+
+type broadcastChannels struct{ r *Registrar }
+
+func (b broadcastChannels) Channel(name string) (broadcast.Channel, bool) {
+	c, ok := b.r.channel(name)
+	if !ok {
+		return nil, false
+	}
+	return broadcastChannel{c}, true
+}
+
+type deliverChannels struct{ r *Registrar }
+
+func (d deliverChannels) Channel(name string) (deliver.Channel, bool) {
+	c, ok := d.r.channel(name)
+	if !ok {
+		return nil, false
+	}
+	return deliverChannel{c}, true
+}

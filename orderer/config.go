@@ -1,0 +1,229 @@
+package orderer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// TLSConfig is one listener's TLS settings (Fabric's General.TLS / Admin.TLS shape).
+type TLSConfig struct {
+	Enabled            bool
+	PrivateKey         string
+	Certificate        string
+	RootCAs            []string
+	ClientAuthRequired bool
+	ClientRootCAs      []string
+}
+
+// Config is the orderer's typed configuration, loaded from orderer.yaml.
+type Config struct {
+	General struct {
+		ListenAddress string
+		ListenPort    int
+		TLS           TLSConfig
+		LocalMSPDir   string
+		LocalMSPID    string
+	}
+	FileLedger struct {
+		Location string
+	}
+	Consensus struct {
+		// WALDir holds one Raft WAL folder per channel (default <FileLedger.Location>/etcdraft/wal).
+		WALDir string
+		// SnapshotIntervalBlocks compacts the in-memory Raft log every that many blocks (0: never).
+		SnapshotIntervalBlocks uint64
+	}
+	Admin struct {
+		ListenAddress string
+		TLS           TLSConfig
+	}
+	Operations struct {
+		ListenAddress string
+		TLS           TLSConfig
+	}
+	ChannelParticipation struct {
+		Enabled bool
+	}
+}
+
+// ListenAddr returns host:port of the gRPC listener.
+func (c *Config) ListenAddr() string {
+	return net.JoinHostPort(c.General.ListenAddress, fmt.Sprint(c.General.ListenPort))
+}
+
+// LoadConfig reads orderer.yaml from dir (FABRIC_CFG_PATH when dir is empty,
+// else the working directory), applies ORDERER_* environment overrides (e.g.
+// ORDERER_GENERAL_LISTENPORT, ORDERER_ADMIN_TLS_ENABLED), resolves relative
+// paths against the folder of the file and validates the result.
+func LoadConfig(dir string) (*Config, error) {
+	if dir == "" {
+		dir = os.Getenv("FABRIC_CFG_PATH")
+	}
+	if dir == "" {
+		dir = "."
+	}
+	path := filepath.Join(dir, "orderer.yaml")
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetEnvPrefix("ORDERER")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read %s (set FABRIC_CFG_PATH to the folder holding orderer.yaml): %w", path, err)
+	}
+	cfg := &Config{}
+	g := &cfg.General
+	g.ListenAddress = v.GetString("General.ListenAddress")
+	g.ListenPort = v.GetInt("General.ListenPort")
+	g.TLS = readTLS(v, "General.TLS")
+	g.LocalMSPDir = v.GetString("General.LocalMSPDir")
+	g.LocalMSPID = v.GetString("General.LocalMSPID")
+	cfg.FileLedger.Location = v.GetString("FileLedger.Location")
+	cfg.Consensus.WALDir = v.GetString("Consensus.WALDir")
+	cfg.Consensus.SnapshotIntervalBlocks = v.GetUint64("Consensus.SnapshotIntervalBlocks")
+	cfg.Admin.ListenAddress = v.GetString("Admin.ListenAddress")
+	cfg.Admin.TLS = readTLS(v, "Admin.TLS")
+	cfg.Operations.ListenAddress = v.GetString("Operations.ListenAddress")
+	cfg.Operations.TLS = readTLS(v, "Operations.TLS")
+	cfg.ChannelParticipation.Enabled = !v.IsSet("ChannelParticipation.Enabled") || v.GetBool("ChannelParticipation.Enabled")
+
+	base, _ := filepath.Abs(filepath.Dir(path))
+	cfg.resolvePaths(base)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func readTLS(v *viper.Viper, key string) TLSConfig {
+	return TLSConfig{
+		Enabled:            v.GetBool(key + ".Enabled"),
+		PrivateKey:         v.GetString(key + ".PrivateKey"),
+		Certificate:        v.GetString(key + ".Certificate"),
+		RootCAs:            stringList(v.Get(key + ".RootCAs")),
+		ClientAuthRequired: v.GetBool(key + ".ClientAuthRequired"),
+		ClientRootCAs:      stringList(v.Get(key + ".ClientRootCAs")),
+	}
+}
+
+// stringList accepts a YAML list or an environment string in Fabric's
+// "[a, b]" or "a,b" form.
+func stringList(raw any) []string {
+	switch x := raw.(type) {
+	case nil:
+		return nil
+	case []string:
+		return x
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	case string:
+		s := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(x), "["), "]"))
+		if s == "" {
+			return nil
+		}
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	default:
+		return []string{fmt.Sprint(x)}
+	}
+}
+
+func (c *Config) resolvePaths(base string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	absTLS := func(t *TLSConfig) {
+		abs(&t.PrivateKey)
+		abs(&t.Certificate)
+		for i := range t.RootCAs {
+			abs(&t.RootCAs[i])
+		}
+		for i := range t.ClientRootCAs {
+			abs(&t.ClientRootCAs[i])
+		}
+	}
+	abs(&c.General.LocalMSPDir)
+	absTLS(&c.General.TLS)
+	absTLS(&c.Admin.TLS)
+	absTLS(&c.Operations.TLS)
+	abs(&c.FileLedger.Location)
+	abs(&c.Consensus.WALDir)
+}
+
+// Validate checks the configuration once at start; errors name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (env ORDERER_%s): %s", key, strings.ToUpper(strings.ReplaceAll(key, ".", "_")), fmt.Sprintf(format, args...)))
+	}
+	if c.General.ListenAddress == "" {
+		bad("General.ListenAddress", "must be set (e.g. 0.0.0.0)")
+	}
+	if c.General.ListenPort < 0 || c.General.ListenPort > 65535 {
+		bad("General.ListenPort", "%d is not a TCP port", c.General.ListenPort)
+	}
+	if c.General.LocalMSPDir == "" {
+		bad("General.LocalMSPDir", "must name the orderer's MSP folder")
+	}
+	if c.General.LocalMSPID == "" {
+		bad("General.LocalMSPID", "must be set (e.g. OrdererMSP)")
+	}
+	if c.FileLedger.Location == "" {
+		bad("FileLedger.Location", "must name a writable folder")
+	}
+	checkTLS := func(key string, t TLSConfig, needClientCAs bool) {
+		if !t.Enabled {
+			return
+		}
+		if t.Certificate == "" {
+			bad(key+".Certificate", "required when %s.Enabled is true", key)
+		}
+		if t.PrivateKey == "" {
+			bad(key+".PrivateKey", "required when %s.Enabled is true", key)
+		}
+		if (t.ClientAuthRequired || needClientCAs) && len(t.ClientRootCAs) == 0 {
+			bad(key+".ClientRootCAs", "required to verify client certificates")
+		}
+	}
+	checkTLS("General.TLS", c.General.TLS, false)
+	if c.Admin.ListenAddress != "" {
+		if !c.Admin.TLS.Enabled {
+			bad("Admin.TLS.Enabled", "the admin endpoint serves only HTTPS with mutual TLS; set it to true")
+		}
+		if !c.Admin.TLS.ClientAuthRequired && c.Admin.TLS.Enabled {
+			bad("Admin.TLS.ClientAuthRequired", "must be true: admin clients are authenticated by their TLS certificate")
+		}
+		checkTLS("Admin.TLS", c.Admin.TLS, true)
+	}
+	checkTLS("Operations.TLS", c.Operations.TLS, false)
+	return errors.Join(errs...)
+}
+
+// defaults fills derived values.
+func (c *Config) walDir() string {
+	if c.Consensus.WALDir != "" {
+		return c.Consensus.WALDir
+	}
+	return filepath.Join(c.FileLedger.Location, "etcdraft", "wal")
+}
+
+// defaultTick is used when a channel's etcdraft options give no TickInterval.
+const defaultTick = 500 * time.Millisecond

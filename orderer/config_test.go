@@ -1,0 +1,78 @@
+package orderer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadSampleConfigWithEnvOverrides(t *testing.T) {
+	t.Setenv("ORDERER_GENERAL_LISTENPORT", "7150")
+	t.Setenv("ORDERER_GENERAL_LOCALMSPID", "OtherMSP")
+	t.Setenv("ORDERER_GENERAL_TLS_ENABLED", "true")
+	t.Setenv("ORDERER_GENERAL_TLS_ROOTCAS", "[/abs/a.crt, rel/b.crt]")
+	t.Setenv("ORDERER_FILELEDGER_LOCATION", "/tmp/weft-ledger")
+	t.Setenv("ORDERER_ADMIN_LISTENADDRESS", "0.0.0.0:7053")
+	t.Setenv("ORDERER_OPERATIONS_LISTENADDRESS", "0.0.0.0:9443")
+	cfg, err := LoadConfig("../sampleconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := filepath.Abs("../sampleconfig")
+	if cfg.General.ListenPort != 7150 || cfg.General.LocalMSPID != "OtherMSP" || !cfg.General.TLS.Enabled {
+		t.Fatalf("env overrides not applied: %+v", cfg.General)
+	}
+	if got := cfg.General.TLS.RootCAs; len(got) != 2 || got[0] != "/abs/a.crt" || got[1] != filepath.Join(base, "rel/b.crt") {
+		t.Fatalf("RootCAs = %v", got)
+	}
+	if cfg.General.LocalMSPDir != filepath.Join(base, "msp") || cfg.FileLedger.Location != "/tmp/weft-ledger" {
+		t.Fatalf("paths: %s %s", cfg.General.LocalMSPDir, cfg.FileLedger.Location)
+	}
+	if cfg.Admin.ListenAddress != "0.0.0.0:7053" || cfg.Operations.ListenAddress != "0.0.0.0:9443" || !cfg.ChannelParticipation.Enabled {
+		t.Fatalf("admin/operations: %+v %+v", cfg.Admin, cfg.Operations)
+	}
+	if cfg.walDir() != "/tmp/weft-ledger/etcdraft/wal" {
+		t.Fatalf("default WAL dir %s", cfg.walDir())
+	}
+}
+
+func TestFabricCfgPathAndValidationErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	yaml := `General:
+  ListenAddress: 127.0.0.1
+  ListenPort: 70500
+  TLS:
+    Enabled: true
+  LocalMSPDir: msp
+FileLedger:
+  Location: ledger
+Admin:
+  ListenAddress: 127.0.0.1:7053
+  TLS:
+    Enabled: false
+`
+	if err := os.WriteFile(filepath.Join(dir, "orderer.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FABRIC_CFG_PATH", dir)
+	_, err := LoadConfig("")
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	for _, want := range []string{
+		"General.ListenPort (env ORDERER_GENERAL_LISTENPORT): 70500 is not a TCP port",
+		"General.LocalMSPID (env ORDERER_GENERAL_LOCALMSPID)",
+		"General.TLS.Certificate (env ORDERER_GENERAL_TLS_CERTIFICATE)",
+		"General.TLS.PrivateKey",
+		"Admin.TLS.Enabled (env ORDERER_ADMIN_TLS_ENABLED)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	t.Setenv("FABRIC_CFG_PATH", t.TempDir())
+	if _, err := LoadConfig(""); err == nil || !strings.Contains(err.Error(), "FABRIC_CFG_PATH") {
+		t.Fatalf("missing file: %v", err)
+	}
+}

@@ -1,0 +1,206 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/protos"
+)
+
+// ReadersPolicy is the policy path a Deliver requester must satisfy.
+const ReadersPolicy = "/Channel/Readers"
+
+// Policy evaluates signed data (channelconfig.Policy satisfies it).
+type Policy interface {
+	Evaluate(signed []protos.SignedData) error
+}
+
+// Channel is what Deliver needs of one served channel.
+type Channel interface {
+	Policy(path string) (Policy, error)
+	Height() uint64
+	Block(n uint64) (*cb.Block, error)
+	// WaitHeight returns once Height() >= h or ctx is done.
+	WaitHeight(ctx context.Context, h uint64) error
+	// Errored is closed when the channel's chain stopped working.
+	Errored() <-chan struct{}
+}
+
+// Channels finds served channels by name.
+type Channels interface {
+	Channel(name string) (Channel, bool)
+}
+
+// Stream is the server side of a Deliver stream (ab.AtomicBroadcast_DeliverServer).
+type Stream interface {
+	Context() context.Context
+	Recv() (*cb.Envelope, error)
+	Send(*ab.DeliverResponse) error
+}
+
+// Handler serves Deliver streams.
+type Handler struct {
+	channels Channels
+	log      *slog.Logger
+}
+
+// NewHandler returns a Deliver handler over channels.
+func NewHandler(channels Channels, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{channels: channels, log: log}
+}
+
+// Handle serves requests on one stream until the client closes it.
+func (h *Handler) Handle(stream Stream) error {
+	for {
+		env, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		status, info, err := h.serve(stream, env)
+		if err != nil {
+			return err // the stream itself failed
+		}
+		if status != cb.Status_SUCCESS {
+			h.log.Info("deliver refused", "status", status.String(), "info", info)
+		}
+		if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Status{Status: status}}); err != nil {
+			return err
+		}
+	}
+}
+
+var errStreamDone = errors.New("deliver: stream done")
+
+// serve answers one request; a non-nil error means the stream is unusable.
+func (h *Handler) serve(stream Stream, env *cb.Envelope) (cb.Status, string, error) {
+	ctx := stream.Context()
+	parsed, err := protos.ParseEnvelope(env)
+	if err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("malformed deliver request: %v", err), nil
+	}
+	name := parsed.ChannelHeader.ChannelId
+	ch, ok := h.channels.Channel(name)
+	if !ok {
+		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %q does not exist on this orderer", name), nil
+	}
+	pol, err := ch.Policy(ReadersPolicy)
+	if err != nil {
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", name, ReadersPolicy, err), nil
+	}
+	if err := pol.Evaluate([]protos.SignedData{parsed.SignedData()}); err != nil {
+		return cb.Status_FORBIDDEN, fmt.Sprintf("deliver requester does not satisfy policy %s of channel %s: %v", ReadersPolicy, name, err), nil
+	}
+	seek := &ab.SeekInfo{}
+	if err := proto.Unmarshal(parsed.Payload.Data, seek); err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("payload data is not an orderer.SeekInfo: %v", err), nil
+	}
+	if seek.Start == nil || seek.Stop == nil {
+		return cb.Status_BAD_REQUEST, "SeekInfo needs both start and stop", nil
+	}
+	height := ch.Height()
+	start, err := position(seek.Start, height, "start")
+	if err != nil {
+		return cb.Status_BAD_REQUEST, err.Error(), nil
+	}
+	stop, err := position(seek.Stop, height, "stop")
+	if err != nil {
+		return cb.Status_BAD_REQUEST, err.Error(), nil
+	}
+	if stop < start {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("SeekInfo stop %d is below start %d", stop, start), nil
+	}
+	failIfNotReady := seek.Behavior == ab.SeekInfo_FAIL_IF_NOT_READY
+	strict := seek.ErrorResponse == ab.SeekInfo_STRICT
+	for n := start; n <= stop; n++ {
+		if strict {
+			select {
+			case <-ch.Errored():
+				return cb.Status_SERVICE_UNAVAILABLE, fmt.Sprintf("channel %s is not ordering (STRICT request)", name), nil
+			default:
+			}
+		}
+		if n >= ch.Height() {
+			if failIfNotReady {
+				return cb.Status_NOT_FOUND, fmt.Sprintf("block %d of channel %s is not written yet (height %d, FAIL_IF_NOT_READY)", n, name, ch.Height()), nil
+			}
+			if status, info, err := waitFor(ctx, ch, n+1, strict, name); err != nil || status != cb.Status_SUCCESS {
+				return status, info, err
+			}
+		}
+		blk, err := ch.Block(n)
+		if err != nil {
+			return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("read block %d of channel %s: %v", n, name, err), nil
+		}
+		if seek.ContentType == ab.SeekInfo_HEADER_WITH_SIG {
+			blk = &cb.Block{Header: blk.Header, Metadata: blk.Metadata}
+		}
+		if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: blk}}); err != nil {
+			return 0, "", err
+		}
+		if n == math.MaxUint64 {
+			break
+		}
+	}
+	return cb.Status_SUCCESS, "", nil
+}
+
+// waitFor blocks until the channel reaches height h; with strict it gives up
+// when the chain halts.
+func waitFor(ctx context.Context, ch Channel, h uint64, strict bool, name string) (cb.Status, string, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if strict {
+		go func() {
+			select {
+			case <-ch.Errored():
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+	}
+	if err := ch.WaitHeight(wctx, h); err != nil {
+		if ctx.Err() != nil {
+			return 0, "", errStreamDone
+		}
+		select {
+		case <-ch.Errored():
+			return cb.Status_SERVICE_UNAVAILABLE, fmt.Sprintf("channel %s stopped while waiting for block %d", name, h-1), nil
+		default:
+		}
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("wait for block %d of channel %s: %v", h-1, name, err), nil
+	}
+	return cb.Status_SUCCESS, "", nil
+}
+
+// position resolves a SeekPosition against the current height.
+func position(p *ab.SeekPosition, height uint64, which string) (uint64, error) {
+	switch t := p.Type.(type) {
+	case *ab.SeekPosition_Oldest:
+		return 0, nil
+	case *ab.SeekPosition_Newest:
+		if height == 0 {
+			return 0, nil
+		}
+		return height - 1, nil
+	case *ab.SeekPosition_Specified:
+		return t.Specified.GetNumber(), nil
+	case *ab.SeekPosition_NextCommit:
+		return height, nil
+	default:
+		return 0, fmt.Errorf("SeekInfo %s position has no type (oldest, newest or specified)", which)
+	}
+}

@@ -1,0 +1,304 @@
+package orderer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/weft-ledger/weft/orderer/broadcast"
+	"github.com/weft-ledger/weft/orderer/deliver"
+	"github.com/weft-ledger/weft/orderer/participation"
+	"github.com/weft-ledger/weft/protos"
+)
+
+const maxGRPCMessage = 100 << 20
+
+// Option adjusts a Node for tests and embedders.
+type Option func(*Node)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
+
+// WithTickInterval overrides every channel's Raft tick interval (tests use a
+// short one so batch timeouts fire quickly).
+func WithTickInterval(d time.Duration) Option { return func(n *Node) { n.tickInterval = d } }
+
+// Node is a running ordering node.
+type Node struct {
+	cfg          Config
+	signer       protos.Signer
+	log          *slog.Logger
+	tickInterval time.Duration
+
+	registrar *Registrar
+	grpc      *grpc.Server
+	admin     *http.Server
+	ops       *http.Server
+
+	lis, adminLis, opsLis net.Listener
+	wg                    sync.WaitGroup
+	stopOnce              sync.Once
+}
+
+// New prepares an orderer: it reads its TLS material, opens the channels
+// found under FileLedger.Location and binds its listeners. Serving starts
+// with Start.
+func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, signer: signer, log: slog.Default()}
+	for _, o := range opts {
+		o(n)
+	}
+	self := consenterMatch{host: cfg.General.ListenAddress, port: uint32(cfg.General.ListenPort)}
+	var grpcOpts []grpc.ServerOption
+	if cfg.General.TLS.Enabled {
+		tc, certDER, err := serverTLS("General.TLS", cfg.General.TLS)
+		if err != nil {
+			return nil, err
+		}
+		self.tlsCertDER = certDER
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	grpcOpts = append(grpcOpts,
+		grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Minute, PermitWithoutStream: true}))
+
+	if err := os.MkdirAll(filepath.Join(cfg.FileLedger.Location, "chains"), 0o755); err != nil {
+		return nil, fmt.Errorf("FileLedger.Location %s: %w", cfg.FileLedger.Location, err)
+	}
+	n.registrar = newRegistrar(cfg.FileLedger.Location, cfg.walDir(), signer, self, cfg.Consensus.SnapshotIntervalBlocks, n.log)
+	n.registrar.tickInterval = n.tickInterval
+	if err := n.registrar.openExisting(); err != nil {
+		n.registrar.Close()
+		return nil, err
+	}
+
+	n.grpc = grpc.NewServer(grpcOpts...)
+	ab.RegisterAtomicBroadcastServer(n.grpc, &abServer{
+		b: broadcast.NewHandler(broadcastChannels{n.registrar}, n.log),
+		d: deliver.NewHandler(deliverChannels{n.registrar}, n.log),
+	})
+	var err error
+	if n.lis, err = net.Listen("tcp", cfg.ListenAddr()); err != nil {
+		n.registrar.Close()
+		return nil, fmt.Errorf("General.ListenAddress/ListenPort %s: %w", cfg.ListenAddr(), err)
+	}
+	if cfg.Admin.ListenAddress != "" {
+		tc, _, err := serverTLS("Admin.TLS", cfg.Admin.TLS)
+		if err != nil {
+			n.closeListeners()
+			n.registrar.Close()
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		var h http.Handler = participation.NewHandler(n.registrar, n.log)
+		if !cfg.ChannelParticipation.Enabled {
+			h = disabled{}
+		}
+		mux.Handle(participation.URLBaseV1, h)
+		n.admin = &http.Server{Handler: mux, TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second}
+		if n.adminLis, err = net.Listen("tcp", cfg.Admin.ListenAddress); err != nil {
+			n.closeListeners()
+			n.registrar.Close()
+			return nil, fmt.Errorf("Admin.ListenAddress %s: %w", cfg.Admin.ListenAddress, err)
+		}
+	}
+	if cfg.Operations.ListenAddress != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"status": "OK", "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		})
+		mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"Version": "weft"})
+		})
+		n.ops = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if cfg.Operations.TLS.Enabled {
+			if n.ops.TLSConfig, _, err = serverTLS("Operations.TLS", cfg.Operations.TLS); err != nil {
+				n.closeListeners()
+				n.registrar.Close()
+				return nil, err
+			}
+		}
+		if n.opsLis, err = net.Listen("tcp", cfg.Operations.ListenAddress); err != nil {
+			n.closeListeners()
+			n.registrar.Close()
+			return nil, fmt.Errorf("Operations.ListenAddress %s: %w", cfg.Operations.ListenAddress, err)
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) closeListeners() {
+	for _, l := range []net.Listener{n.lis, n.adminLis, n.opsLis} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// Start serves gRPC, admin and operations endpoints in the background.
+func (n *Node) Start() {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.grpc.Serve(n.lis); err != nil {
+			n.log.Error("gRPC server stopped", "error", err)
+		}
+	}()
+	if n.admin != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.admin.Serve(tls.NewListener(n.adminLis, n.admin.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("admin server stopped", "error", err)
+			}
+		}()
+	}
+	if n.ops != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			l := n.opsLis
+			if n.ops.TLSConfig != nil {
+				l = tls.NewListener(l, n.ops.TLSConfig)
+			}
+			if err := n.ops.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("operations server stopped", "error", err)
+			}
+		}()
+	}
+	n.log.Info("orderer started", "listen", n.lis.Addr().String(), "admin", addrOf(n.adminLis), "operations", addrOf(n.opsLis),
+		"channels", n.registrar.ChannelNames())
+}
+
+// Addr is the gRPC listener's address; AdminAddr and OperationsAddr the
+// others ("" when not configured).
+func (n *Node) Addr() string           { return n.lis.Addr().String() }
+func (n *Node) AdminAddr() string      { return addrOf(n.adminLis) }
+func (n *Node) OperationsAddr() string { return addrOf(n.opsLis) }
+
+// Registrar returns the node's channel registrar.
+func (n *Node) Registrar() *Registrar { return n.registrar }
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// Stop stops the listeners, then every channel. It is safe to call twice.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if n.admin != nil {
+			n.admin.Shutdown(ctx)
+		}
+		if n.ops != nil {
+			n.ops.Shutdown(ctx)
+		}
+		// Deliver streams wait on blocks: closing the chains and stores while
+		// the gRPC server drains ends them.
+		done := make(chan struct{})
+		go func() { n.grpc.GracefulStop(); close(done) }()
+		n.registrar.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			n.grpc.Stop()
+			<-done
+		}
+		n.wg.Wait()
+	})
+}
+
+type abServer struct {
+	ab.UnimplementedAtomicBroadcastServer
+	b *broadcast.Handler
+	d *deliver.Handler
+}
+
+func (s *abServer) Broadcast(stream ab.AtomicBroadcast_BroadcastServer) error {
+	return s.b.Handle(stream)
+}
+func (s *abServer) Deliver(stream ab.AtomicBroadcast_DeliverServer) error { return s.d.Handle(stream) }
+
+type disabled struct{}
+
+func (disabled) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(participation.ErrorResponse{Error: "channel participation API is disabled"})
+}
+
+// serverTLS loads a listener's key pair and, when client auth is required,
+// its client root CAs. It returns the leaf certificate's DER too.
+func serverTLS(key string, t TLSConfig) (*tls.Config, []byte, error) {
+	pair, err := tls.LoadX509KeyPair(t.Certificate, t.PrivateKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s.Certificate/PrivateKey (%s, %s): %w", key, t.Certificate, t.PrivateKey, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	if t.ClientAuthRequired {
+		pool, err := certPool(key+".ClientRootCAs", t.ClientRootCAs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if key == "Admin.TLS" {
+			tc = participation.ServerTLSConfig(pair, pool)
+		} else {
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+			tc.ClientCAs = pool
+		}
+	}
+	return tc, pair.Certificate[0], nil
+}
+
+func certPool(key string, files []string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		found := false
+		for rest := raw; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", key, f, err)
+			}
+			pool.AddCert(c)
+			found = true
+		}
+		if !found {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, f)
+		}
+	}
+	return pool, nil
+}

@@ -1,0 +1,93 @@
+package raftchain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+)
+
+// Kinds of normal Raft entries this package writes.
+const (
+	kindEnvelope byte = 1 // kind ‖ uint64 proposal id ‖ envelope bytes
+	kindBlock    byte = 2 // kind ‖ uint64 index of its last envelope entry ‖ block bytes
+)
+
+func encodeEnvelope(id uint64, env []byte) []byte {
+	out := make([]byte, 9+len(env))
+	out[0] = kindEnvelope
+	binary.BigEndian.PutUint64(out[1:9], id)
+	copy(out[9:], env)
+	return out
+}
+
+func encodeBlock(lastEnvIndex uint64, b *cb.Block) []byte {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
+	if err != nil {
+		panic(fmt.Sprintf("marshal block %d: %v", b.GetHeader().GetNumber(), err))
+	}
+	out := make([]byte, 9+len(raw))
+	out[0] = kindBlock
+	binary.BigEndian.PutUint64(out[1:9], lastEnvIndex)
+	copy(out[9:], raw)
+	return out
+}
+
+// decodeEntry splits entry data into its kind, its uint64 field and its body.
+func decodeEntry(data []byte) (kind byte, n uint64, body []byte, err error) {
+	if len(data) < 9 {
+		return 0, 0, nil, fmt.Errorf("raft entry of %d bytes is too short", len(data))
+	}
+	kind = data[0]
+	if kind != kindEnvelope && kind != kindBlock {
+		return 0, 0, nil, fmt.Errorf("unknown raft entry kind %d", kind)
+	}
+	return kind, binary.BigEndian.Uint64(data[1:9]), data[9:], nil
+}
+
+// pendingEnv is a committed envelope that no committed block holds yet.
+type pendingEnv struct {
+	index uint64
+	env   []byte
+}
+
+// snapshot data: uint64 count, then per envelope uint64 index, uint32 length, bytes.
+func encodeSnapshotData(pending []pendingEnv) []byte {
+	out := binary.BigEndian.AppendUint64(nil, uint64(len(pending)))
+	for _, p := range pending {
+		out = binary.BigEndian.AppendUint64(out, p.index)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(p.env)))
+		out = append(out, p.env...)
+	}
+	return out
+}
+
+var errBadSnapshot = errors.New("raftchain: malformed snapshot data")
+
+func decodeSnapshotData(data []byte) ([]pendingEnv, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	if len(data) < 8 {
+		return nil, errBadSnapshot
+	}
+	n := binary.BigEndian.Uint64(data)
+	data = data[8:]
+	var out []pendingEnv
+	for i := uint64(0); i < n; i++ {
+		if len(data) < 12 {
+			return nil, errBadSnapshot
+		}
+		idx := binary.BigEndian.Uint64(data)
+		l := binary.BigEndian.Uint32(data[8:])
+		data = data[12:]
+		if uint64(len(data)) < uint64(l) {
+			return nil, errBadSnapshot
+		}
+		out = append(out, pendingEnv{index: idx, env: append([]byte(nil), data[:l]...)})
+		data = data[l:]
+	}
+	return out, nil
+}

@@ -1,0 +1,21 @@
+// Package chaincode is the peer side of the Fabric chaincode protocol.
+//
+// It owns the chaincode Runtime: the ChaincodeSupport/Register service that
+// peer-launched chaincode dials, the dialler for chaincode-as-a-service
+// (pb.Chaincode/Connect to the address in connection.json), the launch of
+// installed packages ("golang" built with the local Go toolchain and run as a
+// child process, "ccaas" dialled), and one stream handler per connected
+// chaincode that serves its state requests against the transaction's
+// TxSimulator. It also owns TxContext, TxSimulator and SystemChaincode, the
+// types the endorser and the system chaincodes share.
+//
+// Guarantees: many transactions may be in flight per chaincode at once; each
+// stream has a single writer; every transaction ends within the configured
+// timeout; a broken stream fails only the transactions that were in flight on
+// it, with an error naming the chaincode, and the next invocation relaunches
+// the chaincode. Errors name the chaincode (its package ID) and the txid.
+//
+// It never commits state, never checks signatures or policies (the endorser
+// does), and never reads the lifecycle definitions: callers resolve the
+// package ID first.
+package chaincode

@@ -1,0 +1,483 @@
+package chaincode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/statedb"
+)
+
+// stream is the bidirectional chaincode stream, as served by Register or
+// dialled through Chaincode/Connect.
+type stream interface {
+	Send(*pb.ChaincodeMessage) error
+	Recv() (*pb.ChaincodeMessage, error)
+}
+
+// handler runs the peer side of the protocol on one chaincode stream.
+type handler struct {
+	packageID string
+	stream    stream
+	batchSize int
+	log       *slog.Logger
+
+	sendMu sync.Mutex // serialises stream.Send: one writer per stream
+
+	mu  sync.Mutex          // guards txs
+	txs map[string]*txState // by channel ID + "/" + txid
+
+	done chan struct{} // closed when the stream has ended
+	err  error         // why it ended; written once before done is closed
+}
+
+// txState is one transaction in flight on a handler.
+type txState struct {
+	txc    *TxContext
+	ns     string
+	result chan *pb.ChaincodeMessage // COMPLETED or ERROR; buffered 1
+
+	mu     sync.Mutex // guards iters and nextID
+	iters  map[string]*queryIter
+	nextID int
+}
+
+type queryIter struct {
+	it      statedb.Iterator
+	pending *statedb.KV // read ahead to learn has_more
+}
+
+func newHandler(packageID string, s stream, batchSize int, log *slog.Logger) *handler {
+	return &handler{
+		packageID: packageID,
+		stream:    s,
+		batchSize: batchSize,
+		log:       log.With("chaincode", packageID),
+		txs:       map[string]*txState{},
+		done:      make(chan struct{}),
+	}
+}
+
+func txKey(channelID, txID string) string { return channelID + "/" + txID }
+
+func (h *handler) send(msg *pb.ChaincodeMessage) error {
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
+	return h.stream.Send(msg)
+}
+
+// readRegister receives the chaincode's REGISTER and returns the name it
+// registered with (its package ID).
+func readRegister(s stream) (string, error) {
+	msg, err := s.Recv()
+	if err != nil {
+		return "", fmt.Errorf("receive REGISTER: %w", err)
+	}
+	if msg.Type != pb.ChaincodeMessage_REGISTER {
+		return "", fmt.Errorf("chaincode sent %s before REGISTER", msg.Type)
+	}
+	id := &pb.ChaincodeID{}
+	if err := proto.Unmarshal(msg.Payload, id); err != nil {
+		return "", fmt.Errorf("decode REGISTER payload (peer.ChaincodeID): %w", err)
+	}
+	if id.Name == "" {
+		return "", errors.New("chaincode registered with an empty name; set CORE_CHAINCODE_ID_NAME (or the server's CCID) to the package ID")
+	}
+	return id.Name, nil
+}
+
+// acceptRegister answers a REGISTER with REGISTERED then READY. An empty
+// READY payload keeps the official shim in its plain (2.5-style) mode.
+func (h *handler) acceptRegister() error {
+	if err := h.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_REGISTERED}); err != nil {
+		return fmt.Errorf("send REGISTERED to chaincode %s: %w", h.packageID, err)
+	}
+	if err := h.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_READY}); err != nil {
+		return fmt.Errorf("send READY to chaincode %s: %w", h.packageID, err)
+	}
+	return nil
+}
+
+// serve reads the stream until it ends; it returns why it ended. In-flight
+// transactions fail with that reason.
+func (h *handler) serve() error {
+	for {
+		msg, err := h.stream.Recv()
+		if err != nil {
+			h.end(fmt.Errorf("chaincode %s stream ended: %w", h.packageID, err))
+			return h.err
+		}
+		switch msg.Type {
+		case pb.ChaincodeMessage_KEEPALIVE:
+			if err := h.send(msg); err != nil {
+				h.log.Warn("echo keepalive failed", "err", err)
+			}
+		case pb.ChaincodeMessage_COMPLETED, pb.ChaincodeMessage_ERROR:
+			h.deliver(msg)
+		case pb.ChaincodeMessage_GET_STATE, pb.ChaincodeMessage_PUT_STATE, pb.ChaincodeMessage_DEL_STATE,
+			pb.ChaincodeMessage_GET_STATE_BY_RANGE, pb.ChaincodeMessage_QUERY_STATE_NEXT,
+			pb.ChaincodeMessage_QUERY_STATE_CLOSE, pb.ChaincodeMessage_GET_PRIVATE_DATA_HASH,
+			pb.ChaincodeMessage_GET_STATE_METADATA, pb.ChaincodeMessage_PUT_STATE_METADATA:
+			// The shim waits for each answer, so requests of one transaction
+			// arrive in order; different transactions proceed in parallel.
+			go h.handleRequest(msg)
+		default:
+			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
+				"chaincode message type %s is not supported by this peer", msg.Type)))
+		}
+	}
+}
+
+// end records why the stream ended and wakes every waiting transaction.
+func (h *handler) end(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.done:
+	default:
+		h.err = err
+		close(h.done)
+	}
+}
+
+// alive reports whether the stream is still up.
+func (h *handler) alive() bool {
+	select {
+	case <-h.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (h *handler) lookup(channelID, txID string) *txState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.txs[txKey(channelID, txID)]
+}
+
+func (h *handler) deliver(msg *pb.ChaincodeMessage) {
+	tx := h.lookup(msg.ChannelId, msg.Txid)
+	if tx == nil {
+		h.log.Warn("chaincode finished a transaction that is not in flight (timed out?)", "txid", msg.Txid, "channel", msg.ChannelId, "type", msg.Type.String())
+		return
+	}
+	select {
+	case tx.result <- msg:
+	default: // a second COMPLETED/ERROR for the same tx: ignore
+	}
+}
+
+func (h *handler) reply(req *pb.ChaincodeMessage, typ pb.ChaincodeMessage_Type, payload []byte) {
+	err := h.send(&pb.ChaincodeMessage{Type: typ, Payload: payload, Txid: req.Txid, ChannelId: req.ChannelId})
+	if err != nil {
+		h.log.Warn("reply to chaincode failed", "txid", req.Txid, "type", req.Type.String(), "err", err)
+	}
+}
+
+func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
+	tx := h.lookup(msg.ChannelId, msg.Txid)
+	if tx == nil {
+		h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
+			"%s for transaction %s on channel %q: no such transaction in flight on chaincode %s", msg.Type, msg.Txid, msg.ChannelId, h.packageID)))
+		return
+	}
+	payload, err := h.serveRequest(tx, msg)
+	if err != nil {
+		h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf("%s failed: %v", msg.Type, err)))
+		return
+	}
+	h.reply(msg, pb.ChaincodeMessage_RESPONSE, payload)
+}
+
+func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, error) {
+	sim := tx.txc.Simulator
+	if sim == nil {
+		return nil, fmt.Errorf("transaction %s has no channel, so chaincode has no state to access", msg.Txid)
+	}
+	ns := tx.ns
+	switch msg.Type {
+	case pb.ChaincodeMessage_GET_STATE:
+		req := &pb.GetState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetState: %w", err)
+		}
+		if req.Collection == "" {
+			return sim.GetState(ns, req.Key)
+		}
+		pr, ok := sim.(PrivateDataReader)
+		if !ok {
+			return nil, fmt.Errorf("reading private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+		}
+		return pr.GetPrivateData(ns, req.Collection, req.Key)
+	case pb.ChaincodeMessage_PUT_STATE:
+		req := &pb.PutState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.PutState: %w", err)
+		}
+		if req.Collection != "" {
+			return nil, sim.PutPrivateData(ns, req.Collection, req.Key, req.Value)
+		}
+		return nil, sim.SetState(ns, req.Key, req.Value)
+	case pb.ChaincodeMessage_DEL_STATE:
+		req := &pb.DelState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.DelState: %w", err)
+		}
+		if req.Collection != "" {
+			pd, ok := sim.(PrivateDataDeleter)
+			if !ok {
+				return nil, fmt.Errorf("deleting private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+			}
+			return nil, pd.DeletePrivateData(ns, req.Collection, req.Key)
+		}
+		return nil, sim.DeleteState(ns, req.Key)
+	case pb.ChaincodeMessage_GET_PRIVATE_DATA_HASH:
+		req := &pb.GetState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetState: %w", err)
+		}
+		return sim.GetPrivateDataHash(ns, req.Collection, req.Key)
+	case pb.ChaincodeMessage_GET_STATE_METADATA:
+		req := &pb.GetStateMetadata{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetStateMetadata: %w", err)
+		}
+		if req.Collection != "" {
+			return nil, fmt.Errorf("metadata of private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+		}
+		ma, ok := sim.(StateMetadataAccessor)
+		if !ok {
+			return nil, nil // no key-level metadata: an empty StateMetadataResult
+		}
+		md, err := ma.GetStateMetadata(ns, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		return proto.Marshal(metadataResult(md))
+	case pb.ChaincodeMessage_PUT_STATE_METADATA:
+		req := &pb.PutStateMetadata{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.PutStateMetadata: %w", err)
+		}
+		ma, ok := sim.(StateMetadataAccessor)
+		if !ok || req.Collection != "" {
+			return nil, fmt.Errorf("setting metadata of key %q (collection %q) is not supported by this peer", req.Key, req.Collection)
+		}
+		if req.Metadata == nil {
+			return nil, fmt.Errorf("PUT_STATE_METADATA for key %q carries no metadata", req.Key)
+		}
+		md, err := ma.GetStateMetadata(ns, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		merged := map[string][]byte{}
+		for k, v := range md {
+			merged[k] = v
+		}
+		merged[req.Metadata.Metakey] = req.Metadata.Value
+		return nil, ma.SetStateMetadata(ns, req.Key, merged)
+	case pb.ChaincodeMessage_GET_STATE_BY_RANGE:
+		req := &pb.GetStateByRange{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetStateByRange: %w", err)
+		}
+		if req.Collection != "" {
+			return nil, fmt.Errorf("range queries over private data (collection %q) are not supported by this peer", req.Collection)
+		}
+		if len(req.Metadata) > 0 {
+			return nil, errors.New("paginated range queries (GetStateByRangeWithPagination) are not supported by this peer; use GetStateByRange")
+		}
+		it, err := sim.GetStateRange(ns, req.StartKey, req.EndKey)
+		if err != nil {
+			return nil, err
+		}
+		return h.firstBatch(tx, it)
+	case pb.ChaincodeMessage_QUERY_STATE_NEXT:
+		req := &pb.QueryStateNext{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.QueryStateNext: %w", err)
+		}
+		tx.mu.Lock()
+		qi := tx.iters[req.Id]
+		tx.mu.Unlock()
+		if qi == nil {
+			return nil, fmt.Errorf("query iterator %q not found (closed or exhausted)", req.Id)
+		}
+		return h.nextBatch(tx, req.Id, qi)
+	case pb.ChaincodeMessage_QUERY_STATE_CLOSE:
+		req := &pb.QueryStateClose{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.QueryStateClose: %w", err)
+		}
+		tx.closeIter(req.Id)
+		return proto.Marshal(&pb.QueryResponse{Id: req.Id})
+	}
+	return nil, fmt.Errorf("unexpected message type %s", msg.Type)
+}
+
+func (h *handler) firstBatch(tx *txState, it statedb.Iterator) ([]byte, error) {
+	tx.mu.Lock()
+	tx.nextID++
+	id := strconv.Itoa(tx.nextID)
+	qi := &queryIter{it: it}
+	tx.iters[id] = qi
+	tx.mu.Unlock()
+	return h.nextBatch(tx, id, qi)
+}
+
+// nextBatch returns up to batchSize results; has_more is exact because one
+// result is read ahead. An exhausted iterator is closed and forgotten.
+func (h *handler) nextBatch(tx *txState, id string, qi *queryIter) ([]byte, error) {
+	resp := &pb.QueryResponse{Id: id}
+	for len(resp.Results) < h.batchSize {
+		kv, err := qi.next()
+		if err != nil {
+			tx.closeIter(id)
+			return nil, err
+		}
+		if kv == nil {
+			break
+		}
+		b, err := proto.Marshal(&queryresult.KV{Namespace: kv.Namespace, Key: kv.Key, Value: kv.Value})
+		if err != nil {
+			return nil, fmt.Errorf("marshal query result for key %q: %w", kv.Key, err)
+		}
+		resp.Results = append(resp.Results, &pb.QueryResultBytes{ResultBytes: b})
+	}
+	if len(resp.Results) == h.batchSize {
+		kv, err := qi.next()
+		if err != nil {
+			tx.closeIter(id)
+			return nil, err
+		}
+		qi.pending = kv
+		resp.HasMore = kv != nil
+	}
+	if !resp.HasMore {
+		tx.closeIter(id)
+	}
+	return proto.Marshal(resp)
+}
+
+func (q *queryIter) next() (*statedb.KV, error) {
+	if q.pending != nil {
+		kv := q.pending
+		q.pending = nil
+		return kv, nil
+	}
+	return q.it.Next()
+}
+
+func (tx *txState) closeIter(id string) {
+	tx.mu.Lock()
+	qi := tx.iters[id]
+	delete(tx.iters, id)
+	tx.mu.Unlock()
+	if qi != nil {
+		qi.it.Close()
+	}
+}
+
+func (tx *txState) closeAll() {
+	tx.mu.Lock()
+	iters := tx.iters
+	tx.iters = map[string]*queryIter{}
+	tx.mu.Unlock()
+	for _, qi := range iters {
+		qi.it.Close()
+	}
+}
+
+// execute sends one transaction and waits for its end.
+func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.ChaincodeInput, timeout time.Duration) (*pb.Response, *pb.ChaincodeEvent, error) {
+	tx := &txState{txc: txc, ns: txc.namespace(), result: make(chan *pb.ChaincodeMessage, 1), iters: map[string]*queryIter{}}
+	key := txKey(txc.ChannelID, txc.TxID)
+	h.mu.Lock()
+	select {
+	case <-h.done:
+		h.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: %v", ErrChaincodeUnavailable, h.err)
+	default:
+	}
+	if h.txs[key] != nil {
+		h.mu.Unlock()
+		return nil, nil, fmt.Errorf("transaction %s on channel %q is already executing on chaincode %s", txc.TxID, txc.ChannelID, h.packageID)
+	}
+	h.txs[key] = tx
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.txs, key)
+		h.mu.Unlock()
+		tx.closeAll()
+	}()
+
+	payload, err := proto.Marshal(input)
+	if err != nil {
+		return nil, nil, fmt.Errorf("marshal chaincode input: %w", err)
+	}
+	typ := pb.ChaincodeMessage_TRANSACTION
+	if input.GetIsInit() {
+		typ = pb.ChaincodeMessage_INIT
+	}
+	msg := &pb.ChaincodeMessage{Type: typ, Payload: payload, Txid: txc.TxID, ChannelId: txc.ChannelID, Proposal: txc.SignedProposal}
+	if err := h.send(msg); err != nil {
+		// A stream that cannot be written is broken: end it so the next
+		// invocation relaunches the chaincode.
+		h.end(fmt.Errorf("chaincode %s stream broke: %w", h.packageID, err))
+		return nil, nil, fmt.Errorf("%w: send %s %s to chaincode %s: %v", ErrChaincodeUnavailable, typ, txc.TxID, h.packageID, err)
+	}
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case res := <-tx.result:
+		return h.result(tx, res)
+	case <-h.done:
+		return nil, nil, fmt.Errorf("%w: transaction %s failed: %v", ErrChaincodeUnavailable, txc.TxID, h.err)
+	case <-timer.C:
+		return nil, nil, fmt.Errorf("%w: chaincode %s did not complete transaction %s within %s", ErrTimeout, h.packageID, txc.TxID, timeout)
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("transaction %s on chaincode %s abandoned: %w", txc.TxID, h.packageID, ctx.Err())
+	}
+}
+
+func (h *handler) result(tx *txState, msg *pb.ChaincodeMessage) (*pb.Response, *pb.ChaincodeEvent, error) {
+	ev := msg.ChaincodeEvent
+	if ev != nil {
+		ev.TxId = tx.txc.TxID
+		ev.ChaincodeId = tx.ns
+	}
+	if msg.Type == pb.ChaincodeMessage_ERROR {
+		return nil, ev, &TransactionError{PackageID: h.packageID, TxID: tx.txc.TxID, Message: string(msg.Payload)}
+	}
+	resp := &pb.Response{}
+	if err := proto.Unmarshal(msg.Payload, resp); err != nil {
+		return nil, nil, fmt.Errorf("chaincode %s completed transaction %s with an undecodable peer.Response: %w", h.packageID, tx.txc.TxID, err)
+	}
+	return resp, ev, nil
+}
+
+// metadataResult lists metadata entries in key order.
+func metadataResult(md map[string][]byte) *pb.StateMetadataResult {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	res := &pb.StateMetadataResult{}
+	for _, k := range keys {
+		res.Entries = append(res.Entries, &pb.StateMetadata{Metakey: k, Value: md[k]})
+	}
+	return res
+}

@@ -1,0 +1,158 @@
+// Command testcc is a chaincode built on the official Fabric Go shim, used by
+// the peer/chaincode tests. It runs peer-launched (shim.Start, the default) or
+// as a service when CHAINCODE_SERVER_ADDRESS is set.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+)
+
+type cc struct{}
+
+func (cc) Init(stub shim.ChaincodeStubInterface) *pb.Response {
+	if fn, _ := stub.GetFunctionAndParameters(); fn == "failinit" {
+		return shim.Error("init refused")
+	}
+	if err := stub.PutState("initialised", []byte("yes")); err != nil {
+		return shim.Error(err.Error())
+	}
+	return shim.Success(nil)
+}
+
+func (cc) Invoke(stub shim.ChaincodeStubInterface) *pb.Response {
+	fn, args := stub.GetFunctionAndParameters()
+	switch fn {
+	case "put":
+		if err := stub.PutState(args[0], []byte(args[1])); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "get":
+		v, err := stub.GetState(args[0])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(v)
+	case "del":
+		if err := stub.DelState(args[0]); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "range":
+		it, err := stub.GetStateByRange(args[0], args[1])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		defer it.Close()
+		var out []string
+		for it.HasNext() {
+			kv, err := it.Next()
+			if err != nil {
+				return shim.Error(err.Error())
+			}
+			out = append(out, kv.Key+"="+string(kv.Value))
+		}
+		b, _ := json.Marshal(out)
+		return shim.Success(b)
+	case "event":
+		if err := stub.SetEvent(args[0], []byte(args[1])); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success([]byte("event set"))
+	case "status":
+		code, _ := strconv.Atoi(args[0])
+		return &pb.Response{Status: int32(code), Message: args[1]}
+	case "fail":
+		return shim.Error(args[0])
+	case "txinfo":
+		creator, err := stub.GetCreator()
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		tm, err := stub.GetTransient()
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		b, _ := json.Marshal(map[string]string{
+			"txid": stub.GetTxID(), "channel": stub.GetChannelID(),
+			"creator_len": strconv.Itoa(len(creator)), "transient": string(tm["secret"]),
+		})
+		return shim.Success(b)
+	case "history":
+		_, err := stub.GetHistoryForKey(args[0])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "privhash":
+		h, err := stub.GetPrivateDataHash(args[0], args[1])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(h)
+	case "putpriv":
+		if err := stub.PutPrivateData(args[0], args[1], []byte(args[2])); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "meta":
+		m, err := stub.GetStateValidationParameter(args[0])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(m)
+	case "setep":
+		if err := stub.SetStateValidationParameter(args[0], []byte(args[1])); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "delpriv":
+		if err := stub.DelPrivateData(args[0], args[1]); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "sleep":
+		ms, _ := strconv.Atoi(args[0])
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return shim.Success([]byte("slept"))
+	case "crash":
+		// A write first, so the peer has the transaction in flight while the process dies.
+		_ = stub.PutState("crash", []byte("x"))
+		os.Exit(3)
+	}
+	return shim.Error(fmt.Sprintf("unknown function %q", fn))
+}
+
+func main() {
+	var err error
+	if addr := os.Getenv("CHAINCODE_SERVER_ADDRESS"); addr != "" {
+		tlsProps := shim.TLSProperties{Disabled: true}
+		if certFile := os.Getenv("CHAINCODE_TLS_CERT_FILE"); certFile != "" {
+			tlsProps.Disabled = false
+			tlsProps.Cert, err = os.ReadFile(certFile)
+			if err == nil {
+				tlsProps.Key, err = os.ReadFile(os.Getenv("CHAINCODE_TLS_KEY_FILE"))
+			}
+			if ca := os.Getenv("CHAINCODE_TLS_CLIENT_CA_FILE"); err == nil && ca != "" {
+				tlsProps.ClientCACerts, err = os.ReadFile(ca)
+			}
+		}
+		if err == nil {
+			srv := &shim.ChaincodeServer{CCID: os.Getenv("CHAINCODE_ID"), Address: addr, CC: cc{}, TLSProps: tlsProps}
+			err = srv.Start()
+		}
+	} else {
+		err = shim.Start(cc{})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testcc:", err)
+		os.Exit(1)
+	}
+}

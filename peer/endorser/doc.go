@@ -1,0 +1,18 @@
+// Package endorser implements the peer's Endorser service (ProcessProposal).
+//
+// For each signed proposal it checks the header (ENDORSER_TRANSACTION, the
+// txid derived from nonce and creator), the creator (deserialized and
+// validated by the channel's MSPs, or by the local MSP for the few
+// channel-less proposals) and its signature, the channel ACL
+// (/Channel/Application/Writers to invoke, Readers for queries), and refuses
+// txids already on the ledger. It then runs the chaincode, a system chaincode
+// in-process or user chaincode through the chaincode runtime with the package
+// ID this peer's organisation approved, on a fresh ledger simulator, and signs
+// a ProposalResponse over the public read/write set; private writes go to the
+// transient store keyed by txid.
+//
+// Like Fabric, every failure is answered as a ProposalResponse with status
+// 500 and a message naming the cause, and a chaincode response with status
+// >= 400 is returned unendorsed. The endorser never commits state and never
+// talks to the orderer.
+package endorser

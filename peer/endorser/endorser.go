@@ -1,0 +1,380 @@
+package endorser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer/chaincode"
+	"github.com/weft-ledger/weft/peer/lifecycle"
+	"github.com/weft-ledger/weft/protos"
+)
+
+// Channel ACL policies applied to proposals.
+const (
+	WritersPolicy = "/Channel/Application/Writers"
+	ReadersPolicy = "/Channel/Application/Readers"
+)
+
+// SystemChaincodeVersion is the version endorsements of system chaincodes carry.
+const SystemChaincodeVersion = "syscc"
+
+// LocalMSP checks the creators of channel-less proposals; *msp.MSP satisfies it.
+type LocalMSP interface {
+	DeserializeIdentity(serialized []byte) (*msp.Identity, error)
+	Validate(id *msp.Identity) error
+}
+
+// ChannelConfig is the part of a channel's configuration the endorser needs;
+// *channelconfig.Bundle satisfies it.
+type ChannelConfig interface {
+	MSPs() *msp.Manager
+	Policy(path string) (channelconfig.Policy, error)
+}
+
+// Simulator is a transaction simulator; *ledger.Simulator satisfies it.
+type Simulator interface {
+	chaincode.TxSimulator
+	Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, error)
+	Done()
+}
+
+// CommittedState reads committed public and private state without recording
+// reads; lifecycle.DBState satisfies it.
+type CommittedState interface {
+	GetState(ns, key string) ([]byte, error)
+	GetPrivateData(ns, coll, key string) ([]byte, error)
+}
+
+// Ledger is the part of a channel ledger the endorser needs; NewLedger adapts
+// a *ledger.Ledger.
+type Ledger interface {
+	TxExists(txID string) (bool, error)
+	NewSimulator(txID string) Simulator
+	CommittedState() CommittedState
+}
+
+// Channel is one channel this peer has joined.
+type Channel struct {
+	Config ChannelConfig
+	Ledger Ledger
+}
+
+// Channels finds the channels this peer has joined.
+type Channels interface {
+	// Channel returns the channel, or an error when the peer has not joined it.
+	Channel(channelID string) (*Channel, error)
+}
+
+// Definitions resolves user chaincode; *lifecycle.Lifecycle satisfies it.
+type Definitions interface {
+	ChaincodeDefinition(channel string, state lifecycle.StateReader, name string) (*lifecycle.Definition, error)
+	ApprovedPackageID(channel string, state lifecycle.PrivateStateReader, name string, sequence int64) (string, error)
+}
+
+// Executor runs user chaincode; *chaincode.Runtime satisfies it.
+type Executor interface {
+	Execute(ctx context.Context, packageID string, txc *chaincode.TxContext, input *pb.ChaincodeInput) (*pb.Response, *pb.ChaincodeEvent, error)
+}
+
+// TransientStore keeps private write sets until their transaction commits.
+type TransientStore interface {
+	Put(txID string, pvt *rwset.TxPvtReadWriteSet)
+}
+
+// Config holds the dependencies of an Endorser.
+type Config struct {
+	Signer      protos.Signer // the peer's signing identity
+	LocalMSP    LocalMSP
+	Channels    Channels
+	System      []chaincode.SystemChaincode
+	Runtime     Executor
+	Definitions Definitions
+	Transient   TransientStore
+	Logger      *slog.Logger
+}
+
+// Endorser serves protos.Endorser/ProcessProposal.
+type Endorser struct {
+	pb.UnimplementedEndorserServer
+
+	signer      protos.Signer
+	endorser    []byte // serialized peer identity
+	localMSP    LocalMSP
+	channels    Channels
+	system      map[string]chaincode.SystemChaincode
+	runtime     Executor
+	definitions Definitions
+	transient   TransientStore
+	log         *slog.Logger
+}
+
+// New returns an Endorser; Signer, Channels and LocalMSP are required.
+func New(cfg Config) (*Endorser, error) {
+	if cfg.Signer == nil || cfg.Channels == nil || cfg.LocalMSP == nil {
+		return nil, errors.New("endorser: Config needs Signer, Channels and LocalMSP")
+	}
+	ser, err := cfg.Signer.Serialize()
+	if err != nil {
+		return nil, fmt.Errorf("endorser: serialize the peer identity: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Endorser{
+		signer: cfg.Signer, endorser: ser, localMSP: cfg.LocalMSP, channels: cfg.Channels,
+		system: map[string]chaincode.SystemChaincode{}, runtime: cfg.Runtime, definitions: cfg.Definitions,
+		transient: cfg.Transient, log: log.With("component", "endorser"),
+	}
+	for _, scc := range cfg.System {
+		e.system[scc.Name()] = scc
+	}
+	return e, nil
+}
+
+// failure answers a refused proposal with status 500 and a message naming the cause.
+func failure(format string, args ...any) (*pb.ProposalResponse, error) {
+	return &pb.ProposalResponse{Response: &pb.Response{Status: 500, Message: fmt.Sprintf(format, args...)}}, nil
+}
+
+// ProcessProposal checks, simulates and endorses one signed proposal.
+func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (*pb.ProposalResponse, error) {
+	p, err := protos.ParseProposal(sp)
+	if err != nil {
+		return failure("malformed proposal: %v", err)
+	}
+	chdr, shdr := p.ChannelHeader, p.SignatureHeader
+	if typ := cb.HeaderType(chdr.Type); typ != cb.HeaderType_ENDORSER_TRANSACTION {
+		return failure("invalid header type %s: proposals must be ENDORSER_TRANSACTION", typ)
+	}
+	if want := protos.ComputeTxID(shdr.Nonce, shdr.Creator); chdr.TxId != want {
+		return failure("invalid txid: got %q, but nonce and creator give %q", chdr.TxId, want)
+	}
+	ccName := p.ChaincodeName()
+	fn := ""
+	if args := p.Args(); len(args) > 0 {
+		fn = string(args[0])
+	}
+	log := e.log.With("txid", chdr.TxId, "channel", chdr.ChannelId, "chaincode", ccName)
+
+	if chdr.ChannelId == "" {
+		return e.processChannelless(ctx, p, ccName, fn, log)
+	}
+	ch, err := e.channels.Channel(chdr.ChannelId)
+	if err != nil {
+		return failure("channel %s: %v", chdr.ChannelId, err)
+	}
+	creator, err := ch.Config.MSPs().DeserializeIdentity(shdr.Creator)
+	if err != nil {
+		return failure("access denied: creator of proposal %s is not a valid identity on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
+	}
+	if err := creator.Verify(sp.ProposalBytes, sp.Signature); err != nil {
+		return failure("access denied: proposal signature of %s does not verify: %v", creator, err)
+	}
+	policy := aclPolicy(ccName, fn)
+	pol, err := ch.Config.Policy(policy)
+	if err != nil {
+		return failure("access denied: channel %s has no policy %s: %v", chdr.ChannelId, policy, err)
+	}
+	if err := pol.Evaluate([]protos.SignedData{p.SignedData()}); err != nil {
+		return failure("access denied for [%s][%s]: creator %s does not satisfy %s: %v", ccName, chdr.ChannelId, creator, policy, err)
+	}
+	if dup, err := ch.Ledger.TxExists(chdr.TxId); err != nil {
+		return failure("check txid %s on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
+	} else if dup {
+		return failure("duplicate transaction found [%s]: it is already on channel %s; send a new proposal (fresh nonce)", chdr.TxId, chdr.ChannelId)
+	}
+
+	sim := ch.Ledger.NewSimulator(chdr.TxId)
+	defer sim.Done()
+	txc := &chaincode.TxContext{
+		ChannelID: chdr.ChannelId, TxID: chdr.TxId, SignedProposal: sp, Proposal: p, Creator: creator,
+		Simulator: sim, Transient: p.Payload.GetTransientMap(), Namespace: ccName,
+	}
+	input := p.Invocation.GetChaincodeSpec().GetInput()
+	if input == nil {
+		input = &pb.ChaincodeInput{}
+	}
+
+	var (
+		resp    *pb.Response
+		event   *pb.ChaincodeEvent
+		version string
+	)
+	if scc, ok := e.system[ccName]; ok {
+		version = SystemChaincodeVersion
+		resp, event = scc.Invoke(ctx, txc, input)
+	} else {
+		pkgID, v, err := e.resolve(chdr.ChannelId, ccName, ch.Ledger.CommittedState(), sim)
+		if err != nil {
+			return failure("%v", err)
+		}
+		version = v
+		if e.runtime == nil {
+			return failure("this peer runs no user chaincode (no chaincode runtime configured)")
+		}
+		resp, event, err = e.runtime.Execute(ctx, pkgID, txc, input)
+		if err != nil {
+			log.Info("chaincode execution failed", "err", err)
+			return failure("error in simulation: %v", err)
+		}
+	}
+	if resp == nil {
+		return failure("chaincode %s returned no response", ccName)
+	}
+	if resp.Status >= 400 {
+		return &pb.ProposalResponse{Response: resp}, nil
+	}
+
+	pub, pvt, err := sim.Results()
+	if err != nil {
+		return failure("collect simulation results of %s: %v", chdr.TxId, err)
+	}
+	if pvt != nil && len(pvt.NsPvtRwset) > 0 {
+		if e.transient == nil {
+			return failure("chaincode %s wrote private data but this peer has no transient store", ccName)
+		}
+		e.transient.Put(chdr.TxId, pvt)
+	}
+	return e.endorse(p, ccName, version, pub, resp, event)
+}
+
+// processChannelless runs the peer-local system functions that take no
+// channel: _lifecycle install and installed-package queries, cscc, and qscc
+// (which, like Fabric's, checks the Readers policy of the channel it is asked about).
+func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, ccName, fn string, log *slog.Logger) (*pb.ProposalResponse, error) {
+	allowed := ccName == "cscc" || ccName == "qscc" || (ccName == lifecycle.Namespace && (fn == "InstallChaincode" ||
+		fn == "QueryInstalledChaincode" || fn == "QueryInstalledChaincodes" || fn == "GetInstalledChaincodePackage"))
+	if !allowed {
+		return failure("%s.%s needs a channel: only cscc, qscc and _lifecycle install and installed-package queries may be sent without a channel ID", ccName, fn)
+	}
+	scc, ok := e.system[ccName]
+	if !ok {
+		return failure("system chaincode %s is not available on this peer", ccName)
+	}
+	var creator *msp.Identity
+	if ccName != "qscc" {
+		// qscc checks the signed proposal against the Readers policy of the
+		// channel it is asked about; everything else here is for local admins.
+		var err error
+		if creator, err = e.localMSP.DeserializeIdentity(p.SignatureHeader.Creator); err != nil {
+			return failure("access denied: creator is not an identity of this peer's MSP: %v", err)
+		}
+		if err := e.localMSP.Validate(creator); err != nil {
+			return failure("access denied: creator %s is not valid: %v", creator, err)
+		}
+		if err := creator.Verify(p.Signed.ProposalBytes, p.Signed.Signature); err != nil {
+			return failure("access denied: proposal signature of %s does not verify: %v", creator, err)
+		}
+	}
+	txc := &chaincode.TxContext{
+		TxID: p.ChannelHeader.TxId, SignedProposal: p.Signed, Proposal: p, Creator: creator,
+		Transient: p.Payload.GetTransientMap(), Namespace: ccName,
+	}
+	input := p.Invocation.GetChaincodeSpec().GetInput()
+	if input == nil {
+		input = &pb.ChaincodeInput{}
+	}
+	resp, _ := scc.Invoke(ctx, txc, input)
+	if resp == nil {
+		return failure("system chaincode %s returned no response", ccName)
+	}
+	log.Debug("channel-less proposal", "function", fn, "status", resp.Status)
+	// Channel-less invocations are answered, not endorsed, as Fabric does.
+	return &pb.ProposalResponse{Response: resp}, nil
+}
+
+// resolve returns the package ID this org approved for the chaincode's current
+// definition, and the definition's version. Like Fabric it records a read of
+// the definition's sequence in the transaction, so an upgrade between
+// endorsement and commit invalidates it.
+func (e *Endorser) resolve(channelID, name string, committed CommittedState, sim Simulator) (string, string, error) {
+	if e.definitions == nil {
+		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s (this peer has no chaincode definitions)", name, channelID)
+	}
+	def, err := e.definitions.ChaincodeDefinition(channelID, committed, name)
+	if errors.Is(err, lifecycle.ErrNotDefined) {
+		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s", name, channelID)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
+	}
+	if _, err := sim.GetState(lifecycle.Namespace, "namespaces/fields/"+name+"/Sequence"); err != nil {
+		return "", "", fmt.Errorf("record the definition read of chaincode %s: %w", name, err)
+	}
+	pkgID, err := e.definitions.ApprovedPackageID(channelID, committed, name, def.Sequence)
+	if err != nil || pkgID == "" {
+		if err == nil {
+			err = errors.New("no package approved")
+		}
+		return "", "", fmt.Errorf("chaincode definition for %s (sequence %d) exists on channel %s, but this peer's organisation has no package approved and installed for it: %v; install the package and approve it with its package ID",
+			name, def.Sequence, channelID, err)
+	}
+	return pkgID, def.Version, nil
+}
+
+// endorse builds and signs the ProposalResponse.
+func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent) (*pb.ProposalResponse, error) {
+	results, err := proto.Marshal(pub)
+	if err != nil {
+		return failure("marshal read/write set: %v", err)
+	}
+	var events []byte
+	if event != nil {
+		if events, err = proto.Marshal(event); err != nil {
+			return failure("marshal chaincode event: %v", err)
+		}
+	}
+	action := &pb.ChaincodeAction{
+		Results:     results,
+		Events:      events,
+		Response:    resp,
+		ChaincodeId: &pb.ChaincodeID{Name: ccName, Version: version},
+	}
+	ext, err := proto.Marshal(action)
+	if err != nil {
+		return failure("marshal chaincode action: %v", err)
+	}
+	prp, err := proto.Marshal(&pb.ProposalResponsePayload{ProposalHash: p.Hash(), Extension: ext})
+	if err != nil {
+		return failure("marshal proposal response payload: %v", err)
+	}
+	msg := make([]byte, 0, len(prp)+len(e.endorser))
+	msg = append(append(msg, prp...), e.endorser...)
+	sig, err := e.signer.Sign(msg)
+	if err != nil {
+		return failure("sign endorsement: %v", err)
+	}
+	return &pb.ProposalResponse{
+		Version:     1,
+		Response:    resp,
+		Payload:     prp,
+		Endorsement: &pb.Endorsement{Endorser: e.endorser, Signature: sig},
+	}, nil
+}
+
+// aclPolicy returns the channel policy a proposal must satisfy: Readers for
+// qscc, cscc and the _lifecycle queries, Writers for everything else (Fabric's
+// default "peer/Propose").
+func aclPolicy(ccName, fn string) string {
+	switch ccName {
+	case "qscc", "cscc":
+		return ReadersPolicy
+	case lifecycle.Namespace:
+		switch fn {
+		case "QueryApprovedChaincodeDefinition", "QueryChaincodeDefinition", "QueryChaincodeDefinitions",
+			"CheckCommitReadiness", "QueryInstalledChaincode", "QueryInstalledChaincodes", "GetInstalledChaincodePackage":
+			return ReadersPolicy
+		}
+	}
+	return WritersPolicy
+}

@@ -1,0 +1,17 @@
+package endorser
+
+import (
+	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/lifecycle"
+)
+
+// NewLedger adapts a channel's *ledger.Ledger to Ledger.
+func NewLedger(l *ledger.Ledger) Ledger { return ledgerAdapter{l} }
+
+type ledgerAdapter struct{ l *ledger.Ledger }
+
+func (a ledgerAdapter) TxExists(txID string) (bool, error) { return a.l.Blocks().TxExists(txID) }
+func (a ledgerAdapter) NewSimulator(txID string) Simulator { return a.l.NewSimulator(txID) }
+func (a ledgerAdapter) CommittedState() CommittedState {
+	return lifecycle.DBState{DB: a.l.State()}
+}
