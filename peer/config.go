@@ -28,6 +28,9 @@ type Config struct {
 	ExecuteTimeout         time.Duration // chaincode.executetimeout
 	StartupTimeout         time.Duration // chaincode.startuptimeout
 	OperationsAddress      string        // operations.listenAddress
+	// ProfileAddress, when not empty, serves Go's pprof handlers there
+	// (peer.profile.enabled and peer.profile.listenAddress, as in Fabric).
+	ProfileAddress string
 }
 
 // TLSConfig is the peer's TLS material (peer.tls.*).
@@ -80,6 +83,9 @@ func LoadConfig(dir string) (Config, error) {
 		ExecuteTimeout:     v.GetDuration("chaincode.executetimeout"),
 		StartupTimeout:     v.GetDuration("chaincode.startuptimeout"),
 		OperationsAddress:  v.GetString("operations.listenAddress"),
+	}
+	if v.GetBool("peer.profile.enabled") {
+		cfg.ProfileAddress = v.GetString("peer.profile.listenAddress")
 	}
 	if cfg.ChaincodeAddress == "" {
 		cfg.ChaincodeAddress = cfg.ChaincodeListenAddress

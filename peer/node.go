@@ -200,6 +200,16 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 
+	if n.cfg.ProfileAddress != "" {
+		stopProfile, err := serveProfile(n.cfg.ProfileAddress, n.log)
+		if err != nil {
+			lis.Close()
+			ccLis.Close()
+			return err
+		}
+		defer stopProfile()
+	}
+
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(lis) }()
 	go func() { errc <- ccSrv.Serve(ccLis) }()

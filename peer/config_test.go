@@ -1,0 +1,192 @@
+package peer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// configDir copies sampleconfig/core.yaml into a temporary folder, with empty
+// TLS files where core.yaml expects them, and returns the folder.
+func configDir(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "sampleconfig", "core.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "core.yaml"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"server.crt", "server.key", "ca.crt"} {
+		if err := os.WriteFile(filepath.Join(dir, "tls", f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadConfigSample(t *testing.T) {
+	dir := configDir(t)
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("LoadConfig(sample core.yaml): %v", err)
+	}
+	want := Config{
+		ID:                     "peer0.org1.example.com",
+		ListenAddress:          "127.0.0.1:7051",
+		Address:                "localhost:7051",
+		ChaincodeListenAddress: "127.0.0.1:7052",
+		ChaincodeAddress:       "127.0.0.1:7052", // empty in core.yaml: defaults to the listen address
+		LocalMSPID:             "Org1MSP",
+		MSPConfigPath:          filepath.Join(dir, "msp"),
+		FileSystemPath:         "/var/hyperledger/production", // absolute: kept
+		TLS: TLSConfig{
+			Enabled:      true,
+			CertFile:     filepath.Join(dir, "tls", "server.crt"),
+			KeyFile:      filepath.Join(dir, "tls", "server.key"),
+			RootCertFile: filepath.Join(dir, "tls", "ca.crt"),
+		},
+		GatewayEnabled:     true,
+		EndorsementTimeout: 30 * time.Second,
+		ExecuteTimeout:     30 * time.Second,
+		StartupTimeout:     300 * time.Second,
+		OperationsAddress:  "127.0.0.1:9444",
+	}
+	if cfg != want {
+		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestLoadConfigEnvOverrides(t *testing.T) {
+	dir := configDir(t)
+	t.Setenv("CORE_PEER_ID", "peer9.org9.example.com")
+	t.Setenv("CORE_PEER_ADDRESS", "peer9.example.com:9051")
+	t.Setenv("CORE_PEER_LISTENADDRESS", "0.0.0.0:9051")
+	t.Setenv("CORE_PEER_CHAINCODEADDRESS", "host.docker.internal:9052")
+	t.Setenv("CORE_PEER_LOCALMSPID", "Org9MSP")
+	t.Setenv("CORE_PEER_MSPCONFIGPATH", "/etc/weft/msp")
+	t.Setenv("CORE_PEER_FILESYSTEMPATH", "data")
+	t.Setenv("CORE_PEER_TLS_CERT_FILE", "other/cert.pem")
+	t.Setenv("CORE_PEER_TLS_CLIENTAUTHREQUIRED", "true")
+	t.Setenv("CORE_PEER_GATEWAY_ENABLED", "false")
+	t.Setenv("CORE_CHAINCODE_EXECUTETIMEOUT", "5s")
+	if err := os.MkdirAll(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other", "cert.pem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("LoadConfig with overrides: %v", err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"ID", cfg.ID, "peer9.org9.example.com"},
+		{"Address", cfg.Address, "peer9.example.com:9051"},
+		{"ListenAddress", cfg.ListenAddress, "0.0.0.0:9051"},
+		{"ChaincodeAddress", cfg.ChaincodeAddress, "host.docker.internal:9052"},
+		{"ChaincodeListenAddress", cfg.ChaincodeListenAddress, "127.0.0.1:7052"},
+		{"LocalMSPID", cfg.LocalMSPID, "Org9MSP"},
+		{"MSPConfigPath", cfg.MSPConfigPath, "/etc/weft/msp"},
+		{"FileSystemPath (relative, resolved against the config folder)", cfg.FileSystemPath, filepath.Join(dir, "data")},
+		{"TLS.CertFile", cfg.TLS.CertFile, filepath.Join(dir, "other", "cert.pem")},
+		{"TLS.KeyFile (not overridden)", cfg.TLS.KeyFile, filepath.Join(dir, "tls", "server.key")},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if !cfg.TLS.ClientAuthRequired || cfg.GatewayEnabled || cfg.ExecuteTimeout != 5*time.Second {
+		t.Errorf("ClientAuthRequired=%t GatewayEnabled=%t ExecuteTimeout=%s, want true false 5s",
+			cfg.TLS.ClientAuthRequired, cfg.GatewayEnabled, cfg.ExecuteTimeout)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	t.Run("no core.yaml", func(t *testing.T) {
+		_, err := LoadConfig(t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), "FABRIC_CFG_PATH") {
+			t.Fatalf("LoadConfig(empty folder) = %v, want an error pointing at FABRIC_CFG_PATH", err)
+		}
+	})
+	t.Run("bad env values name their keys", func(t *testing.T) {
+		dir := configDir(t)
+		t.Setenv("CORE_PEER_LISTENADDRESS", "no-port")
+		t.Setenv("CORE_PEER_TLS_KEY_FILE", "missing.key")
+		t.Setenv("CORE_CHAINCODE_EXECUTETIMEOUT", "0s")
+		_, err := LoadConfig(dir)
+		if err == nil {
+			t.Fatal("LoadConfig accepted a bad listen address, a missing key file and a zero timeout")
+		}
+		for _, key := range []string{"peer.listenAddress (CORE_PEER_LISTENADDRESS)", `"no-port"`,
+			"peer.tls.key.file (CORE_PEER_TLS_KEY_FILE)", "missing.key", "chaincode.executetimeout"} {
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("error does not mention %s: %v", key, err)
+			}
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tlsFile := filepath.Join(dir, "f.pem")
+	if err := os.WriteFile(tlsFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	valid := func() Config {
+		return Config{
+			ID: "p", ListenAddress: "127.0.0.1:7051", Address: "localhost:7051", ChaincodeListenAddress: "127.0.0.1:7052",
+			LocalMSPID: "Org1MSP", MSPConfigPath: "/msp", FileSystemPath: "/data", ExecuteTimeout: time.Second,
+			TLS: TLSConfig{Enabled: true, CertFile: tlsFile, KeyFile: tlsFile, RootCertFile: tlsFile},
+		}
+	}
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string
+	}{
+		{"no id", func(c *Config) { c.ID = "" }, []string{"peer.id (CORE_PEER_ID) is empty"}},
+		{"no msp id", func(c *Config) { c.LocalMSPID = "" }, []string{"peer.localMspId (CORE_PEER_LOCALMSPID)"}},
+		{"no msp path", func(c *Config) { c.MSPConfigPath = "" }, []string{"peer.mspConfigPath (CORE_PEER_MSPCONFIGPATH)"}},
+		{"no file system path", func(c *Config) { c.FileSystemPath = "" }, []string{"peer.fileSystemPath (CORE_PEER_FILESYSTEMPATH)"}},
+		{"address without port", func(c *Config) { c.Address = "localhost" }, []string{"peer.address (CORE_PEER_ADDRESS)", `"localhost" is not host:port`}},
+		{"chaincode listen address", func(c *Config) { c.ChaincodeListenAddress = "" }, []string{"peer.chaincodeListenAddress (CORE_PEER_CHAINCODELISTENADDRESS)"}},
+		{"missing root cert", func(c *Config) { c.TLS.RootCertFile = filepath.Join(dir, "nope.pem") }, []string{"peer.tls.rootcert.file (CORE_PEER_TLS_ROOTCERT_FILE)", "nope.pem"}},
+		{"negative timeout", func(c *Config) { c.ExecuteTimeout = -time.Second }, []string{"chaincode.executetimeout"}},
+		{"several problems reported at once", func(c *Config) { c.ID, c.LocalMSPID = "", "" }, []string{"peer.id", "peer.localMspId"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted the config")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("tls files are not checked when tls is off", func(t *testing.T) {
+		c := valid()
+		c.TLS = TLSConfig{Enabled: false, CertFile: "/nope"}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
