@@ -26,12 +26,14 @@ func runCCPackage(_ context.Context, env *Env, args []string) error {
 	path := fset.String("path", "", "Go source folder (--lang golang) or folder holding connection.json (--lang ccaas)")
 	lang := fset.String("lang", "golang", "golang or ccaas")
 	label := fset.String("label", "", "package label, e.g. basic_1.0 (required)")
-	if err := fset.Parse(args); err != nil {
+	positional, err := parseInterspersed(fset, args)
+	if err != nil {
 		return err
 	}
-	if fset.NArg() != 1 || *label == "" || *path == "" {
+	if len(positional) != 1 || *label == "" || *path == "" {
 		return fmt.Errorf("usage: weft chaincode package OUTPUT.tar.gz --path DIR --lang golang|ccaas --label LABEL")
 	}
+	output := positional[0]
 	files := map[string][]byte{}
 	var md map[string]string
 	switch *lang {
@@ -77,11 +79,28 @@ func runCCPackage(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(fset.Arg(0), pkg, 0o644); err != nil {
+	if err := os.WriteFile(output, pkg, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s (package ID %s)\n", fset.Arg(0), client.PackageID(*label, pkg))
+	fmt.Fprintf(env.Stdout, "wrote %s (package ID %s)\n", output, client.PackageID(*label, pkg))
 	return nil
+}
+
+// parseInterspersed parses flags that may come after positional arguments, as
+// Fabric's CLI accepts them (`peer lifecycle chaincode package OUT --path DIR`);
+// the flag package alone stops at the first positional argument.
+func parseInterspersed(fset *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			return nil, err
+		}
+		if fset.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fset.Arg(0))
+		args = fset.Args()[1:]
+	}
 }
 
 func runCCInstall(ctx context.Context, env *Env, args []string) error {

@@ -264,6 +264,10 @@ func peerEnv(cfg Config, o Org) []string {
 		"CORE_PEER_TLS_ROOTCERT_FILE=" + filepath.Join(tls, "ca.crt"),
 		"CORE_PEER_FILESYSTEMPATH=" + cfg.Path("peers", o.Peer),
 		"CORE_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.OpsPort),
+		// pprof on the operations port + 100 (6544 for peer0.org1 by default),
+		// when WEFT_PROFILE=true; for performance work only.
+		"CORE_PEER_PROFILE_ENABLED=" + strconv.FormatBool(os.Getenv("WEFT_PROFILE") == "true"),
+		"CORE_PEER_PROFILE_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.OpsPort+100),
 	}
 }
 

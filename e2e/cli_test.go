@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weft-ledger/weft/internal/cli"
+)
+
+// weft runs the weft CLI in-process with test-network style environment
+// variables for Org1's user, and returns what it printed.
+func weft(t *testing.T, user string, args ...string) (string, error) {
+	t.Helper()
+	cfg := network.Config()
+	org := network.Orgs[0]
+	env := map[string]string{
+		"CORE_PEER_TLS_ENABLED":       "true",
+		"CORE_PEER_LOCALMSPID":        org.MSPID,
+		"CORE_PEER_ADDRESS":           fmt.Sprintf("localhost:%d", org.Port),
+		"CORE_PEER_TLS_ROOTCERT_FILE": filepath.Join(cfg.PeerDir(org), "tls", "ca.crt"),
+		"CORE_PEER_MSPCONFIGPATH":     filepath.Join(cfg.UserDir(org, user), "msp"),
+	}
+	var out, errOut bytes.Buffer
+	err := cli.Run(context.Background(), &cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }}, args)
+	return out.String() + errOut.String(), err
+}
+
+func TestCLIAgainstNetwork(t *testing.T) {
+	cfg := network.Config()
+	ordererCA := filepath.Join(cfg.OrdererDir(), "tls", "ca.crt")
+	org2 := network.Orgs[1]
+
+	out, err := weft(t, "User1", "chaincode", "query", "-C", "mychannel", "-n", "basic", "-c", `{"Args":["ReadAsset","asset1"]}`)
+	if err != nil || !strings.Contains(out, `"ID":"asset1"`) {
+		t.Fatalf("query asset1: %v\n%s", err, out)
+	}
+
+	id := uniqueID("cli")
+	out, err = weft(t, "User1", "chaincode", "invoke", "-o", fmt.Sprintf("localhost:%d", cfg.Ports.Orderer), "--tls", "--cafile", ordererCA,
+		"-C", "mychannel", "-n", "basic",
+		"--peerAddresses", fmt.Sprintf("localhost:%d", network.Orgs[0].Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(network.Orgs[0]), "tls", "ca.crt"),
+		"--peerAddresses", fmt.Sprintf("localhost:%d", org2.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org2), "tls", "ca.crt"),
+		"-c", fmt.Sprintf(`{"function":"CreateAsset","Args":["%s","red","4","Ivy","40"]}`, id), "--waitForEvent")
+	if err != nil || !strings.Contains(out, "Chaincode invoke successful") {
+		t.Fatalf("invoke: %v\n%s", err, out)
+	}
+	out, err = weft(t, "User1", "chaincode", "query", "-C", "mychannel", "-n", "basic", "-c", fmt.Sprintf(`{"Args":["ReadAsset","%s"]}`, id))
+	if err != nil || !strings.Contains(out, `"Owner":"Ivy"`) {
+		t.Fatalf("query new asset: %v\n%s", err, out)
+	}
+
+	out, err = weft(t, "User1", "channel", "getinfo", "-c", "mychannel")
+	if err != nil || !strings.Contains(out, `"height":`) {
+		t.Fatalf("getinfo: %v\n%s", err, out)
+	}
+	out, err = weft(t, "Admin", "channel", "list")
+	if err != nil || !strings.Contains(out, "mychannel") {
+		t.Fatalf("channel list: %v\n%s", err, out)
+	}
+	out, err = weft(t, "User1", "chaincode", "querycommitted", "-C", "mychannel", "-n", "basic")
+	if err != nil || !strings.Contains(out, "Version: 1.0, Sequence: 1") {
+		t.Fatalf("querycommitted: %v\n%s", err, out)
+	}
+
+	admin := filepath.Join(cfg.Path("organizations", "ordererOrganizations", "example.com", "users", "Admin@example.com", "tls"))
+	out, err = weft(t, "User1", "osnadmin", "channel", "list", "-o", fmt.Sprintf("127.0.0.1:%d", cfg.Ports.OrdererAdmin),
+		"--ca-file", ordererCA, "--client-cert", filepath.Join(admin, "client.crt"), "--client-key", filepath.Join(admin, "client.key"))
+	if err != nil || !strings.Contains(out, `"name": "mychannel"`) {
+		t.Fatalf("osnadmin list: %v\n%s", err, out)
+	}
+
+	// A user who is not an admin cannot join the peer to a channel.
+	out, err = weft(t, "User1", "channel", "join", "-b", cfg.GenesisPath())
+	if err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("join by User1: err = %v, want a 403 refusal\n%s", err, out)
+	}
+}
