@@ -18,7 +18,7 @@ test:
 	$(GO) test -race -timeout 20m ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./peer/validator/ ./msp/
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench/
 	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
 
 lint:
