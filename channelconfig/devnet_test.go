@@ -20,7 +20,7 @@ func devnet(t *testing.T) string {
 	dir := t.TempDir()
 	cc, err := msp.LoadCryptoConfig(filepath.Join(fixtureDir, "crypto-config.yaml"))
 	if err != nil {
-		t.Skipf("fixture crypto-config: %v", err)
+		t.Fatalf("fixture crypto-config: %v", err)
 	}
 	if err := msp.GenerateCrypto(cc, filepath.Join(dir, "organizations")); err != nil {
 		t.Fatal(err)

@@ -13,13 +13,13 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureDir = "/work/shared/fixtures/fabric-2.5.16"
+const fixtureDir = "../../shared/fixtures/fabric-2.5.16"
 
 func readBlock(t *testing.T, path string) *cb.Block {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("fixture not available: %v", err)
+		t.Fatalf("fixture not available: %v", err)
 	}
 	b, err := protos.UnmarshalBlock(raw)
 	if err != nil {
@@ -148,7 +148,7 @@ func union[V any](a, b map[string]V) map[string]bool {
 func TestGenesisBlockErrorsNameTheKey(t *testing.T) {
 	base, err := os.ReadFile(filepath.Join(fixtureDir, "configtx.yaml"))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	cases := []struct {
 		name, old, new, profile, want string

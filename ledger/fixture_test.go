@@ -14,13 +14,13 @@ import (
 	"github.com/weft-ledger/weft/statedb"
 )
 
-const fixtureBlocks = "/work/shared/fixtures/fabric-2.5.16/blocks"
+const fixtureBlocks = "../../shared/fixtures/fabric-2.5.16/blocks"
 
 func loadFixtureBlock(t *testing.T, n int) *cb.Block {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(fixtureBlocks, fmt.Sprintf("block_%06d.pb", n)))
 	if os.IsNotExist(err) {
-		t.Skipf("Fabric fixtures not present: %v", err)
+		t.Fatalf("Fabric fixtures not present: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

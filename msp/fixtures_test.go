@@ -18,13 +18,13 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureDir = "/work/shared/fixtures/fabric-2.5.16"
+const fixtureDir = "../../shared/fixtures/fabric-2.5.16"
 
 func fixturePath(t *testing.T, parts ...string) string {
 	t.Helper()
 	p := filepath.Join(append([]string{fixtureDir}, parts...)...)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("Fabric fixture not available: %v", err)
+		t.Fatalf("Fabric fixture not available: %v", err)
 	}
 	return p
 }

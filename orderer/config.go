@@ -217,7 +217,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// defaults fills derived values.
+// walDir is Consensus.WALDir, defaulting to <FileLedger.Location>/etcdraft/wal.
 func (c *Config) walDir() string {
 	if c.Consensus.WALDir != "" {
 		return c.Consensus.WALDir

@@ -5,6 +5,7 @@ import (
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/peer/validator"
@@ -62,10 +63,16 @@ func (c *channel) commit(block *cb.Block) error {
 }
 
 // isConfigBlock reports whether b holds a single valid CONFIG transaction.
+// Only the channel header is read: configtxgen's genesis envelope carries a
+// signature header without a creator, which protos.UnmarshalEnvelope refuses.
 func isConfigBlock(b *cb.Block) bool {
 	if len(b.GetData().GetData()) != 1 || protos.TxFilter(b)[0] != byte(pb.TxValidationCode_VALID) {
 		return false
 	}
-	env, err := protos.UnmarshalEnvelope(b.Data.Data[0])
-	return err == nil && cb.HeaderType(env.ChannelHeader.Type) == cb.HeaderType_CONFIG
+	env, payload := &cb.Envelope{}, &cb.Payload{}
+	if proto.Unmarshal(b.Data.Data[0], env) != nil || proto.Unmarshal(env.Payload, payload) != nil {
+		return false
+	}
+	chdr, err := protos.UnmarshalChannelHeader(payload.GetHeader().GetChannelHeader())
+	return err == nil && cb.HeaderType(chdr.Type) == cb.HeaderType_CONFIG
 }

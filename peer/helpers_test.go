@@ -15,7 +15,7 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureDir = "/work/shared/fixtures/fabric-2.5.16"
+const fixtureDir = "../../shared/fixtures/fabric-2.5.16"
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -30,7 +30,7 @@ func readBlockFile(t testing.TB, path string) *cb.Block {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		t.Skipf("Fabric fixtures not present: %v", err)
+		t.Fatalf("Fabric fixtures not present: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -116,7 +116,7 @@ func (h *Handler) Handle(stream Stream) error {
 			res <- h.response(status, info)
 			continue
 		}
-		go func() { res <- h.response(h.await(ctx, env, wait)) }()
+		go func() { res <- h.response(h.await(ctx, wait)) }()
 	}
 	close(inflight)
 	if err := <-sendErr; err != nil {
@@ -130,7 +130,7 @@ func (h *Handler) Handle(stream Stream) error {
 func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastResponse {
 	status, info, wait := h.submit(ctx, env)
 	if wait != nil {
-		status, info = h.await(ctx, env, wait)
+		status, info = h.await(ctx, wait)
 	}
 	return h.response(status, info)
 }
@@ -143,7 +143,7 @@ func (h *Handler) response(status cb.Status, info string) *ab.BroadcastResponse 
 }
 
 // await turns the commit result of a submitted envelope into a status.
-func (h *Handler) await(ctx context.Context, env *cb.Envelope, wait <-chan error) (cb.Status, string) {
+func (h *Handler) await(ctx context.Context, wait <-chan error) (cb.Status, string) {
 	select {
 	case err := <-wait:
 		return orderStatus(err)

@@ -333,13 +333,27 @@ func (c *Chain) Order(ctx context.Context, env []byte) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-c.doneC:
+		// The loop may have stopped with env still queued.
+		select {
+		case err := <-wait:
+			return err
+		default:
+			return c.haltErr()
+		}
 	}
 }
 
 // Submit queues env for proposal — envelopes are proposed in the order of
 // Submit calls — and returns a channel that receives nil once env is
-// committed to the Raft log, or the reason it was not.
+// committed to the Raft log, or the reason it was not. Callers also watch
+// Done: a chain that stops may leave the channel unanswered.
 func (c *Chain) Submit(ctx context.Context, env []byte) (<-chan error, error) {
+	select {
+	case <-c.doneC:
+		return nil, c.haltErr()
+	default:
+	}
 	if len(env) > int(c.cfg.Batch.AbsoluteMaxBytes) {
 		return nil, fmt.Errorf("%w: envelope of %d bytes, channel %s allows %d (Orderer.BatchSize.AbsoluteMaxBytes)",
 			ErrMessageTooLarge, len(env), c.cfg.ChannelID, c.cfg.Batch.AbsoluteMaxBytes)

@@ -19,7 +19,7 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtures = "/work/shared/fixtures/fabric-2.5.16"
+const fixtures = "../../../shared/fixtures/fabric-2.5.16"
 
 type lcChannels struct{ b *channelconfig.Bundle }
 
@@ -41,7 +41,7 @@ type orgPeer struct {
 // runtime builds and launches from the installed package.
 func TestChaincodeLifecycleThenInvoke(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fixtures, "configtx.yaml")); err != nil {
-		t.Skip("Fabric fixtures not available")
+		t.Fatal("Fabric fixtures not available")
 	}
 	dir := t.TempDir()
 	cc, err := msp.LoadCryptoConfig(filepath.Join(fixtures, "crypto-config.yaml"))

@@ -20,7 +20,7 @@ import (
 	"github.com/weft-ledger/weft/statedb"
 )
 
-const fixtureBlocks = "/work/shared/fixtures/fabric-2.5.16/blocks"
+const fixtureBlocks = "../../../shared/fixtures/fabric-2.5.16/blocks"
 
 // memState is the committed state of one peer: public values, this peer's
 // private values and the hashes of every org's private values.
@@ -199,7 +199,7 @@ func fixtureTx(t *testing.T, n int) (*pb.ChaincodeInput, rwSummary) {
 	t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("%s/block_%06d.pb", fixtureBlocks, n))
 	if err != nil {
-		t.Skipf("fixture not available: %v", err)
+		t.Fatalf("fixture not available: %v", err)
 	}
 	b, err := protos.UnmarshalBlock(raw)
 	if err != nil {

@@ -20,7 +20,7 @@ func fixtureBlock(t *testing.T, n int) *protosBlock {
 	t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("%s/block_%06d.pb", fixtureBlocks, n))
 	if err != nil {
-		t.Skipf("fixture not available: %v", err)
+		t.Fatalf("fixture not available: %v", err)
 	}
 	return &protosBlock{raw: raw}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureBlocks = "/work/shared/fixtures/fabric-2.5.16/blocks"
+const fixtureBlocks = "../../../shared/fixtures/fabric-2.5.16/blocks"
 
 // readFixture returns fixture block n and Fabric's verdicts for it, with the
 // TRANSACTIONS_FILTER removed from the block.
@@ -23,7 +23,7 @@ func readFixture(t testing.TB, n int) (*cb.Block, []byte) {
 	t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("%s/block_%06d.pb", fixtureBlocks, n))
 	if err != nil {
-		t.Skipf("fixture not available: %v", err)
+		t.Fatalf("fixture not available: %v", err)
 	}
 	b, err := protos.UnmarshalBlock(raw)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureDir = "/work/shared/fixtures/fabric-2.5.16"
+const fixtureDir = "../../../shared/fixtures/fabric-2.5.16"
 
 // network is a freshly generated copy of the fixture network (same
 // crypto-config.yaml and configtx.yaml, new keys), so tests can sign.
@@ -41,7 +41,7 @@ func newNetwork(t *testing.T) *network {
 	dir := t.TempDir()
 	cfg, err := msp.LoadCryptoConfig(filepath.Join(fixtureDir, "crypto-config.yaml"))
 	if err != nil {
-		t.Skipf("fixture not available: %v", err)
+		t.Fatalf("fixture not available: %v", err)
 	}
 	if err := msp.GenerateCrypto(cfg, filepath.Join(dir, "organizations")); err != nil {
 		t.Fatal(err)
