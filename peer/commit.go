@@ -5,7 +5,6 @@ import (
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/peer/validator"
@@ -69,10 +68,6 @@ func isConfigBlock(b *cb.Block) bool {
 	if len(b.GetData().GetData()) != 1 || protos.TxFilter(b)[0] != byte(pb.TxValidationCode_VALID) {
 		return false
 	}
-	env, payload := &cb.Envelope{}, &cb.Payload{}
-	if proto.Unmarshal(b.Data.Data[0], env) != nil || proto.Unmarshal(env.Payload, payload) != nil {
-		return false
-	}
-	chdr, err := protos.UnmarshalChannelHeader(payload.GetHeader().GetChannelHeader())
+	chdr, err := protos.EnvelopeChannelHeader(b.Data.Data[0])
 	return err == nil && cb.HeaderType(chdr.Type) == cb.HeaderType_CONFIG
 }

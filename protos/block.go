@@ -116,3 +116,13 @@ func Marshal(m proto.Message) []byte {
 	}
 	return b
 }
+
+// BlockSignatureBytes returns what an orderer signs for a block:
+// metadata value ‖ signature header ‖ BlockHeaderBytes(header).
+func BlockSignatureBytes(metadataValue, signatureHeader []byte, header *cb.BlockHeader) []byte {
+	hb := BlockHeaderBytes(header)
+	out := make([]byte, 0, len(metadataValue)+len(signatureHeader)+len(hb))
+	out = append(out, metadataValue...)
+	out = append(out, signatureHeader...)
+	return append(out, hb...)
+}

@@ -149,3 +149,18 @@ func SignEnvelope(payload *cb.Payload, signer Signer) (*cb.Envelope, error) {
 	}
 	return &cb.Envelope{Payload: raw, Signature: sig}, nil
 }
+
+// EnvelopeChannelHeader decodes only the channel header of a marshalled
+// envelope. Unlike UnmarshalEnvelope it accepts an envelope without a creator,
+// such as the CONFIG envelope of a genesis block written by configtxgen.
+func EnvelopeChannelHeader(raw []byte) (*cb.ChannelHeader, error) {
+	env := &cb.Envelope{}
+	if err := proto.Unmarshal(raw, env); err != nil {
+		return nil, fmt.Errorf("decode common.Envelope: %w", err)
+	}
+	payload := &cb.Payload{}
+	if err := proto.Unmarshal(env.Payload, payload); err != nil {
+		return nil, fmt.Errorf("decode common.Payload: %w", err)
+	}
+	return UnmarshalChannelHeader(payload.GetHeader().GetChannelHeader())
+}

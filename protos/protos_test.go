@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
 )
 
 const fixtures = "../../shared/fixtures/fabric-2.5.16"
@@ -93,5 +94,49 @@ func TestTxFilterDefaultsToValid(t *testing.T) {
 	SetTxFilter(b, []byte{0, 11})
 	if f := TxFilter(b); f[1] != 11 {
 		t.Fatalf("filter %v", f)
+	}
+}
+
+func TestEnvelopeChannelHeaderAcceptsGenesisEnvelope(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(fixtures, "mychannel-genesis.block"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := UnmarshalBlock(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chdr, err := EnvelopeChannelHeader(b.Data.Data[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.HeaderType(chdr.Type) != cb.HeaderType_CONFIG || chdr.ChannelId != "mychannel" {
+		t.Fatalf("channel header = %v", chdr)
+	}
+	if _, err := EnvelopeChannelHeader([]byte{0xff}); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
+
+func TestBlockSignatureBytesVerifiesFixtureSignature(t *testing.T) {
+	b := loadFixtureBlock(t, 9)
+	md := &cb.Metadata{}
+	if err := proto.Unmarshal(b.Metadata.Metadata[cb.BlockMetadataIndex_SIGNATURES], md); err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Signatures) != 1 {
+		t.Fatalf("%d signatures", len(md.Signatures))
+	}
+	msg := BlockSignatureBytes(md.Value, md.Signatures[0].SignatureHeader, b.Header)
+	shdr, err := UnmarshalSignatureHeader(md.Signatures[0].SignatureHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !verifyWithCreator(t, shdr.Creator, msg, md.Signatures[0].Signature) {
+		t.Fatal("orderer signature does not verify over BlockSignatureBytes")
+	}
+	msg[0] ^= 1
+	if verifyWithCreator(t, shdr.Creator, msg, md.Signatures[0].Signature) {
+		t.Fatal("signature verifies over altered bytes")
 	}
 }
