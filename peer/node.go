@@ -222,6 +222,9 @@ func (n *Node) Run(ctx context.Context) error {
 		err = fmt.Errorf("gRPC server stopped: %w", err)
 	}
 	cancel()
+	n.mu.Lock()
+	n.runCtx = nil // joins arriving from now on are refused
+	n.mu.Unlock()
 	stopped := make(chan struct{})
 	go func() {
 		srv.GracefulStop()

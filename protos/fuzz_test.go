@@ -19,11 +19,8 @@ var seedBlocks = []int{0, 1, 3, 7, 8, 171}
 func fixtureBytes(f *testing.F, n int) []byte {
 	f.Helper()
 	raw, err := os.ReadFile(filepath.Join(fixtures, "blocks", fmt.Sprintf("block_%06d.pb", n)))
-	if os.IsNotExist(err) {
-		return nil
-	}
 	if err != nil {
-		f.Fatal(err)
+		f.Fatalf("Fabric fixtures: %v", err)
 	}
 	return raw
 }
@@ -33,11 +30,7 @@ func fixtureEnvelopes(f *testing.F) [][]byte {
 	f.Helper()
 	var out [][]byte
 	for _, n := range seedBlocks {
-		raw := fixtureBytes(f, n)
-		if raw == nil {
-			continue
-		}
-		b, err := UnmarshalBlock(raw)
+		b, err := UnmarshalBlock(fixtureBytes(f, n))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -59,9 +52,14 @@ func FuzzUnmarshalEnvelope(f *testing.F) {
 		f.Add(env)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		chdr, chdrErr := EnvelopeChannelHeader(raw)
 		env, err := UnmarshalEnvelope(raw)
 		if err != nil {
 			return
+		}
+		// EnvelopeChannelHeader is the lenient reader of the same header.
+		if chdrErr != nil || !proto.Equal(chdr, env.ChannelHeader) {
+			t.Fatalf("EnvelopeChannelHeader = %v, %v; UnmarshalEnvelope read %v", chdr, chdrErr, env.ChannelHeader)
 		}
 		if env.ChannelHeader == nil || env.SignatureHeader == nil || env.Payload == nil || env.Payload.Header == nil {
 			t.Fatal("parsed envelope without headers")
@@ -84,9 +82,7 @@ func FuzzUnmarshalBlock(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(Marshal(NewBlock(3, []byte("prev"), [][]byte{[]byte("tx")})))
 	for _, n := range seedBlocks {
-		if raw := fixtureBytes(f, n); raw != nil {
-			f.Add(raw)
-		}
+		f.Add(fixtureBytes(f, n))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		b, err := UnmarshalBlock(raw)

@@ -37,8 +37,8 @@ func (t *EndorserTx) Endorsements() []SignedData {
 // ParseEndorserTx decodes the transaction inside an ENDORSER_TRANSACTION
 // envelope. Fabric allows exactly one action per transaction.
 func ParseEndorserTx(env *Envelope) (*EndorserTx, error) {
-	if cb.HeaderType(env.ChannelHeader.Type) != cb.HeaderType_ENDORSER_TRANSACTION {
-		return nil, fmt.Errorf("envelope type is %s, not ENDORSER_TRANSACTION", cb.HeaderType(env.ChannelHeader.Type))
+	if cb.HeaderType(env.ChannelHeader.GetType()) != cb.HeaderType_ENDORSER_TRANSACTION {
+		return nil, fmt.Errorf("envelope type is %s, not ENDORSER_TRANSACTION", cb.HeaderType(env.ChannelHeader.GetType()))
 	}
 	tx := &pb.Transaction{}
 	if err := proto.Unmarshal(env.Payload.Data, tx); err != nil {

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -482,5 +486,65 @@ func TestChaincodePackageCCaaS(t *testing.T) {
 	err := Run(context.Background(), env, []string{"chaincode", "package", filepath.Join(dir, "c.tar.gz"), "--path", t.TempDir(), "--lang", "ccaas", "--label", "x"})
 	if err == nil || !strings.Contains(err.Error(), "connection.json") {
 		t.Fatalf("ccaas package without connection.json = %v", err)
+	}
+}
+
+func TestChaincodePackageGolang(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, body := range map[string]string{"main.go": "package main\n", "go.mod": "module basic\n", "lib/asset.go": "package lib\n"} {
+		p := filepath.Join(src, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "basic.tar.gz")
+	env, _, _ := testEnv(nil)
+	if err := Run(context.Background(), env, []string{"chaincode", "package", out, "--path", src, "--label", "basic_1.0"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer := untarFiles(t, raw)
+	var md map[string]string
+	if err := json.Unmarshal(outer["metadata.json"], &md); err != nil {
+		t.Fatalf("metadata.json: %v", err)
+	}
+	if md["type"] != "golang" || md["label"] != "basic_1.0" || md["path"] != src {
+		t.Fatalf("metadata.json = %v", md)
+	}
+	code := untarFiles(t, outer["code.tar.gz"])
+	if len(code) != 3 || string(code["src/main.go"]) != "package main\n" || string(code["src/lib/asset.go"]) != "package lib\n" || string(code["src/go.mod"]) != "module basic\n" {
+		t.Fatalf("code.tar.gz holds %v, want the three source files under src/", code)
+	}
+}
+
+// untarFiles returns the regular files of a tar.gz by name.
+func untarFiles(t *testing.T, raw []byte) map[string][]byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	out := map[string][]byte{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[hdr.Name] = body
 	}
 }
