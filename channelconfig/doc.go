@@ -9,7 +9,10 @@
 //     mod_policies as configtxgen for the same configtx.yaml and profile.
 //   - Signature policies check each signer through the channel MSPs
 //     (deserialize, validate, verify the signature), count each distinct
-//     identity once and use each signature for at most one principal.
+//     identity once and use each signature for at most one principal. A
+//     signature is verified only when its signer could satisfy a principal,
+//     and at most once per SignatureSet, however many policies judge it; the
+//     verdict and error are those of checking every signature first.
 //   - Policy errors wrap ErrPolicyNotSatisfied and say which principals or
 //     sub-policies were not satisfied and which signatures were rejected, why.
 //   - A Bundle never changes after NewBundle returns; it is safe for

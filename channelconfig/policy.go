@@ -44,79 +44,14 @@ type evaluator interface {
 	evaluate(ec *evalContext) error
 }
 
-// evalContext caches, for one evaluation, the signatures already checked
-// against each MSP manager.
-type evalContext struct {
-	signed   []protos.SignedData
-	sets     map[identityManager]*identitySet
-	rejected []string // why signatures were skipped, one line each
-	seenRej  map[string]bool
-}
-
-func newEvalContext(signed []protos.SignedData) *evalContext {
-	return &evalContext{signed: signed, sets: map[identityManager]*identitySet{}, seenRej: map[string]bool{}}
-}
-
-func (ec *evalContext) reject(msg string) {
-	if !ec.seenRej[msg] {
-		ec.seenRej[msg] = true
-		ec.rejected = append(ec.rejected, msg)
-	}
-}
-
-// finish adds, once, what the evaluation skipped to a failed policy's error.
-func (ec *evalContext) finish(err error) error {
-	if err == nil {
-		return nil
-	}
-	switch {
-	case len(ec.signed) == 0:
-		return fmt.Errorf("%w (no signatures were supplied)", err)
-	case len(ec.rejected) > 0:
-		return fmt.Errorf("%w (rejected: %s)", err, strings.Join(ec.rejected, "; "))
-	}
-	return err
-}
-
-type identitySet struct {
-	ids []*msp.Identity
-}
-
-// identities deserializes and validates each signer through msps, verifies its
-// signature and removes duplicate signers, as Fabric does before matching
-// principals. Failures are skipped and remembered for the error message.
-func (ec *evalContext) identities(msps identityManager) *identitySet {
-	if s, ok := ec.sets[msps]; ok {
-		return s
-	}
-	s := &identitySet{}
-	seen := map[string]bool{}
-	for i, sd := range ec.signed {
-		id, err := msps.DeserializeIdentity(sd.Identity)
-		if err != nil {
-			ec.reject(fmt.Sprintf("signature %d from %s: %v", i, describeSerialized(sd.Identity), err))
-			continue
-		}
-		key := id.MSPID + "\x00" + string(id.Cert.Raw)
-		if seen[key] {
-			continue
-		}
-		if err := id.Verify(sd.Data, sd.Signature); err != nil {
-			ec.reject(fmt.Sprintf("signature %d from %s invalid: %v", i, describeIdentity(id), err))
-			continue
-		}
-		seen[key] = true
-		s.ids = append(s.ids, id)
-	}
-	ec.sets[msps] = s
-	return s
-}
-
 // signaturePolicy is a compiled cb.SignaturePolicyEnvelope.
 type signaturePolicy struct {
 	env  *cb.SignaturePolicyEnvelope
 	msps identityManager
 	text string
+	// mspOf[i] is the MSP principal i is about, "" when it names none; an
+	// identity of another MSP can never satisfy it.
+	mspOf []string
 }
 
 // NewSignaturePolicy compiles env against the channel's MSPs. It checks that
@@ -135,7 +70,13 @@ func newSignaturePolicy(env *cb.SignaturePolicyEnvelope, msps identityManager) (
 	if err := checkRule(env.Rule, len(env.Identities), 0); err != nil {
 		return nil, fmt.Errorf("signature policy %s: %w", FormatPolicy(env), err)
 	}
-	return &signaturePolicy{env: env, msps: msps, text: FormatPolicy(env)}, nil
+	mspOf := make([]string, len(env.Identities))
+	for i, p := range env.Identities {
+		if p != nil {
+			mspOf[i] = principalMSPID(p)
+		}
+	}
+	return &signaturePolicy{env: env, msps: msps, text: FormatPolicy(env), mspOf: mspOf}, nil
 }
 
 func checkRule(r *cb.SignaturePolicy, nIDs, depth int) error {
@@ -163,18 +104,65 @@ func checkRule(r *cb.SignaturePolicy, nIDs, depth int) error {
 func (p *signaturePolicy) String() string { return p.text }
 
 func (p *signaturePolicy) Evaluate(signed []protos.SignedData) error {
-	ec := newEvalContext(signed)
-	return ec.finish(p.evaluate(ec))
+	return NewSignatureSet(signed).Evaluate(p)
 }
 
+// evaluate first matches lazily, verifying only the signatures of signers
+// that would satisfy a principal; only when that fails does it check every
+// signature, to explain the failure exactly as an eager evaluation would.
+// Both passes follow the same greedy order over the same valid, distinct
+// signers, so they always agree.
 func (p *signaturePolicy) evaluate(ec *evalContext) error {
-	set := ec.identities(p.msps)
-	used := make([]bool, len(set.ids))
-	ok, reasons := p.match(p.env.Rule, set.ids, used)
+	c := ec.candidates(p.msps)
+	if p.matchLazy(p.env.Rule, ec.set, c, make([]bool, len(c.list)), true) {
+		return nil
+	}
+	ids := ec.identities(p.msps)
+	ok, reasons := p.match(p.env.Rule, ids, make([]bool, len(ids)))
 	if ok {
 		return nil
 	}
 	return fmt.Errorf("%w: %s: %s", ErrPolicyNotSatisfied, p.text, strings.Join(reasons, "; "))
+}
+
+// matchLazy is match over the candidate signers of a SignatureSet: a signer
+// that satisfies a principal is used only if it is one of the valid, distinct
+// signers match would see, which is when its signature gets verified. Like
+// match, a gate tries all its sub-rules (which signers they consume matters to
+// the gate's siblings), except the root gate, which may stop once satisfied.
+func (p *signaturePolicy) matchLazy(rule *cb.SignaturePolicy, set *SignatureSet, c *candidates, used []bool, root bool) bool {
+	switch t := rule.Type.(type) {
+	case *cb.SignaturePolicy_SignedBy:
+		principal := p.env.Identities[t.SignedBy]
+		mspID := p.mspOf[t.SignedBy]
+		for i := range c.list {
+			id := c.list[i].id
+			if id == nil || used[i] || mspID != "" && mspID != id.MSPID {
+				continue
+			}
+			if p.msps.SatisfiesPrincipal(id, principal) != nil || !set.included(c, i) {
+				continue
+			}
+			used[i] = true
+			return true
+		}
+		return false
+	case *cb.SignaturePolicy_NOutOf_:
+		satisfied := 0
+		trial := make([]bool, len(used))
+		for _, sub := range t.NOutOf.Rules {
+			copy(trial, used)
+			if p.matchLazy(sub, set, c, trial, false) {
+				satisfied++
+				copy(used, trial)
+				if root && satisfied >= int(t.NOutOf.N) {
+					return true
+				}
+			}
+		}
+		return satisfied >= int(t.NOutOf.N)
+	}
+	return false
 }
 
 // match evaluates rule greedily as Fabric does: each identity satisfies at
@@ -273,8 +261,7 @@ func (p *implicitMetaPolicy) String() string {
 }
 
 func (p *implicitMetaPolicy) Evaluate(signed []protos.SignedData) error {
-	ec := newEvalContext(signed)
-	return ec.finish(p.evaluate(ec))
+	return NewSignatureSet(signed).Evaluate(p)
 }
 
 func (p *implicitMetaPolicy) evaluate(ec *evalContext) error {
@@ -288,7 +275,7 @@ func (p *implicitMetaPolicy) evaluate(ec *evalContext) error {
 		case evaluator:
 			err = sp.evaluate(ec)
 		default:
-			err = sp.Evaluate(ec.signed)
+			err = sp.Evaluate(ec.set.signed)
 		}
 		if err == nil {
 			satisfied++

@@ -447,11 +447,16 @@ func (s *BlockStore) TxByID(txID string) (*pb.ProcessedTransaction, error) {
 func (s *BlockStore) TxExists(txID string) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, err := s.txLocation(txID)
-	if errors.Is(err, ErrTxNotFound) {
-		return false, nil
+	if s.closed {
+		return false, ErrClosed
 	}
-	return err == nil, err
+	// Asked for every proposal and transaction: answer "no" without building
+	// the not-found error txLocation would.
+	_, ok, err := s.ix.tx(txID)
+	if err != nil {
+		return false, err
+	}
+	return ok, nil
 }
 
 // WaitHeight blocks until Height() >= h, ctx is done, or the store closes.

@@ -9,8 +9,9 @@
 //   - Verify accepts exactly what Fabric accepts: DER ECDSA over SHA-256, low-S
 //     only; Sign always produces low-S DER.
 //   - An MSP and a Manager are immutable after construction and safe for
-//     concurrent use; validation results are cached per certificate in a
-//     bounded cache.
+//     concurrent use; validation results are cached per certificate, and a
+//     Manager's deserialized valid identities per serialized bytes, in bounded
+//     caches. Identities a Manager returns are shared: never modify them.
 //   - Errors name the identity (subject and MSP) and the reason, and wrap the
 //     sentinel errors ErrBadSignature, ErrInvalidIdentity, ErrUnknownMSP and
 //     ErrPrincipalNotSatisfied.

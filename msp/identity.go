@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"google.golang.org/protobuf/proto"
@@ -37,6 +38,8 @@ type Identity struct {
 	MSPID      string
 	Cert       *x509.Certificate
 	Serialized []byte // marshalled mspproto.SerializedIdentity{Mspid, IdBytes = PEM certificate}
+
+	name atomic.Pointer[string] // String, computed once (identities are shared through caches)
 }
 
 // String names the identity in errors and logs: subject and MSP.
@@ -44,7 +47,12 @@ func (id *Identity) String() string {
 	if id == nil || id.Cert == nil {
 		return "<nil identity>"
 	}
-	return fmt.Sprintf("%q of MSP %s", id.Cert.Subject.String(), id.MSPID)
+	if n := id.name.Load(); n != nil {
+		return *n
+	}
+	n := fmt.Sprintf("%q of MSP %s", id.Cert.Subject.String(), id.MSPID)
+	id.name.Store(&n)
+	return n
 }
 
 // Verify checks an ECDSA signature by the identity over SHA-256(msg). Like

@@ -30,7 +30,7 @@ type testOrg struct {
 	msp  *MSP
 }
 
-func newTestOrg(t *testing.T, mspID, domain string) *testOrg {
+func newTestOrg(t testing.TB, mspID, domain string) *testOrg {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := newCA(filepath.Join(dir, "ca"), domain, "ca."+domain, NodeSpec{})
@@ -55,7 +55,7 @@ func newTestOrg(t *testing.T, mspID, domain string) *testOrg {
 	return &testOrg{ca: ca, conf: conf, msp: m}
 }
 
-func (o *testOrg) issue(t *testing.T, cn string, ous ...string) *SigningIdentity {
+func (o *testOrg) issue(t testing.TB, cn string, ous ...string) *SigningIdentity {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -170,15 +170,18 @@ func roleName(r mspproto.MSPRole_MSPRoleType) string {
 	}
 }
 
-// Manager holds the MSPs of one channel. It is immutable and safe for concurrent use.
+// Manager holds the MSPs of one channel. Its MSPs never change and it is safe
+// for concurrent use; it remembers the identities it has deserialized and
+// validated (bounded), so each certificate is parsed once, not per signature.
 type Manager struct {
-	msps map[string]*MSP
-	ids  []string
+	msps  map[string]*MSP
+	ids   []string
+	cache *identityCache
 }
 
 // NewManager returns a manager over msps (later duplicates of an ID win).
 func NewManager(msps ...*MSP) *Manager {
-	mgr := &Manager{msps: make(map[string]*MSP, len(msps))}
+	mgr := &Manager{msps: make(map[string]*MSP, len(msps)), cache: newIdentityCache()}
 	for _, m := range msps {
 		if m == nil {
 			continue
@@ -202,8 +205,13 @@ func (m *Manager) MSP(mspID string) (*MSP, bool) {
 func (m *Manager) IDs() []string { return append([]string(nil), m.ids...) }
 
 // DeserializeIdentity parses a serialized identity, finds its MSP by mspid and
-// validates it there.
+// validates it there. Valid identities are cached by their serialized bytes:
+// the returned Identity may be shared with other callers and must not be
+// modified.
 func (m *Manager) DeserializeIdentity(serialized []byte) (*Identity, error) {
+	if id, ok := m.cache.get(serialized); ok {
+		return id, nil
+	}
 	id, err := ParseSerializedIdentity(serialized)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidIdentity, err)
@@ -216,6 +224,8 @@ func (m *Manager) DeserializeIdentity(serialized []byte) (*Identity, error) {
 	if err := x.Validate(id); err != nil {
 		return nil, err
 	}
+	id = shareable(id)
+	m.cache.put(id)
 	return id, nil
 }
 

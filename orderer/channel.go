@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
@@ -21,6 +22,46 @@ type channel struct {
 	store  *ledger.BlockStore
 	chain  *raftchain.Chain
 	nodeID uint64
+	recent *recentBlocks
+}
+
+// recentBlocks keeps the last blocks the chain wrote, so that Deliver streams
+// (one per peer, all following the top of the chain) send them without each
+// reading and decoding them from the block files. Blocks in it are never
+// modified again.
+type recentBlocks struct {
+	mu     sync.RWMutex
+	blocks [16]*cb.Block
+}
+
+func (r *recentBlocks) put(b *cb.Block) {
+	r.mu.Lock()
+	r.blocks[b.GetHeader().GetNumber()%uint64(len(r.blocks))] = b
+	r.mu.Unlock()
+}
+
+func (r *recentBlocks) get(n uint64) *cb.Block {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if b := r.blocks[n%uint64(len(r.blocks))]; b != nil && b.GetHeader().GetNumber() == n {
+		return b
+	}
+	return nil
+}
+
+// recordingStore is the block store the chain writes through: each block it
+// appends is remembered in recent.
+type recordingStore struct {
+	*ledger.BlockStore
+	recent *recentBlocks
+}
+
+func (s recordingStore) Append(b *cb.Block) error {
+	if err := s.BlockStore.Append(b); err != nil {
+		return err
+	}
+	s.recent.put(b)
+	return nil
 }
 
 func (c *channel) close() {
@@ -72,7 +113,12 @@ type deliverChannel struct{ *channel }
 
 func (d deliverChannel) Policy(path string) (deliver.Policy, error) { return d.bundle.Policy(path) }
 func (d deliverChannel) Height() uint64                             { return d.store.Height() }
-func (d deliverChannel) Block(n uint64) (*cb.Block, error)          { return d.store.Block(n) }
+func (d deliverChannel) Block(n uint64) (*cb.Block, error) {
+	if b := d.recent.get(n); b != nil {
+		return b, nil
+	}
+	return d.store.Block(n)
+}
 func (d deliverChannel) WaitHeight(ctx context.Context, h uint64) error {
 	return d.store.WaitHeight(ctx, h)
 }

@@ -41,7 +41,7 @@ type network struct {
 
 func (n *network) path(p ...string) string { return filepath.Join(append([]string{n.orgs}, p...)...) }
 
-func newNetwork(t *testing.T) *network {
+func newNetwork(t testing.TB) *network {
 	t.Helper()
 	dir := t.TempDir()
 	cc, err := msp.LoadCryptoConfig("../sampleconfig/crypto-config.yaml")
@@ -92,7 +92,7 @@ func newNetwork(t *testing.T) *network {
 	return n
 }
 
-func (n *network) start(t *testing.T) *Node {
+func (n *network) start(t testing.TB) *Node {
 	t.Helper()
 	node, err := New(n.cfg, n.signer, WithTickInterval(10*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
@@ -103,7 +103,7 @@ func (n *network) start(t *testing.T) *Node {
 	return node
 }
 
-func (n *network) user(t *testing.T, org, name string) *msp.SigningIdentity {
+func (n *network) user(t testing.TB, org, name string) *msp.SigningIdentity {
 	t.Helper()
 	dom := strings.ToLower(org) + ".example.com"
 	id, err := msp.LoadSigningIdentity(n.path("peerOrganizations", dom, "users", name+"@"+dom, "msp"), org+"MSP")
@@ -113,7 +113,7 @@ func (n *network) user(t *testing.T, org, name string) *msp.SigningIdentity {
 	return id
 }
 
-func (n *network) adminClient(t *testing.T) *http.Client {
+func (n *network) adminClient(t testing.TB) *http.Client {
 	admin := n.path("ordererOrganizations", "example.com", "users", "Admin@example.com", "tls")
 	pair, err := tls.LoadX509KeyPair(filepath.Join(admin, "client.crt"), filepath.Join(admin, "client.key"))
 	if err != nil {
@@ -123,7 +123,7 @@ func (n *network) adminClient(t *testing.T) *http.Client {
 		RootCAs: n.rootCAs(t), Certificates: []tls.Certificate{pair}}}}
 }
 
-func (n *network) rootCAs(t *testing.T) *x509.CertPool {
+func (n *network) rootCAs(t testing.TB) *x509.CertPool {
 	raw, err := os.ReadFile(n.cfg.General.TLS.RootCAs[0])
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func (n *network) rootCAs(t *testing.T) *x509.CertPool {
 	return p
 }
 
-func (n *network) dial(t *testing.T, addr string) ab.AtomicBroadcastClient {
+func (n *network) dial(t testing.TB, addr string) ab.AtomicBroadcastClient {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: n.rootCAs(t)})))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func (n *network) dial(t *testing.T, addr string) ab.AtomicBroadcastClient {
 	return ab.NewAtomicBroadcastClient(conn)
 }
 
-func join(t *testing.T, c *http.Client, adminAddr string, block *cb.Block) (int, string) {
+func join(t testing.TB, c *http.Client, adminAddr string, block *cb.Block) (int, string) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile(participation.FormConfigBlock, "mychannel.block")
@@ -182,7 +182,7 @@ func send(t *testing.T, client ab.AtomicBroadcastClient, envs ...*cb.Envelope) [
 	return out
 }
 
-func tx(t *testing.T, signer protos.Signer, channel, body string) *cb.Envelope {
+func tx(t testing.TB, signer protos.Signer, channel, body string) *cb.Envelope {
 	env, err := protos.NewSignedEnvelope(cb.HeaderType_ENDORSER_TRANSACTION, channel, signer, &cb.Envelope{Payload: []byte(body)})
 	if err != nil {
 		t.Fatal(err)

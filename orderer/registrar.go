@@ -147,6 +147,7 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: config block %d: %w", name, cfgBlock.GetHeader().GetNumber(), err)
 	}
+	recent := &recentBlocks{}
 	nodeID, voters, err := r.consenterID(bundle)
 	if err != nil {
 		return nil, err
@@ -178,13 +179,13 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 		SnapshotIntervalBlocks: r.snapEvery,
 		Signer:                 r.signer,
 		Logger:                 r.log,
-	}, store, raftchain.NoopTransport{})
+	}, recordingStore{store, recent}, raftchain.NoopTransport{})
 	if err != nil {
 		return nil, err
 	}
 	chain.Start()
 	ok = true
-	return &channel{name: name, bundle: bundle, store: store, chain: chain, nodeID: nodeID}, nil
+	return &channel{name: name, bundle: bundle, store: store, chain: chain, nodeID: nodeID, recent: recent}, nil
 }
 
 // consenterID finds this orderer among the channel's consenters; ids are

@@ -50,7 +50,7 @@ func openChannel(n *Node, id string) (*channel, error) {
 
 func newChannel(n *Node, id string, l *ledger.Ledger) *channel {
 	return &channel{node: n, id: id, ledger: l, committed: newCommittedBlocks(l.Blocks()),
-		validator: validator.New(validator.Config{Logger: n.log})}
+		validator: validator.New(validator.Config{Logger: n.log, Own: n.own})}
 }
 
 // joinChannel creates the ledger of a new channel from its genesis block.

@@ -26,10 +26,15 @@ import (
 	"github.com/weft-ledger/weft/peer/endorser"
 	"github.com/weft-ledger/weft/peer/gateway"
 	"github.com/weft-ledger/weft/peer/lifecycle"
+	"github.com/weft-ledger/weft/peer/validator"
 )
 
 // maxMessageSize is the gRPC message limit, Fabric's default (100 MiB).
 const maxMessageSize = 100 * 1024 * 1024
+
+// ownSignaturesKept bounds the endorsements remembered until their blocks are
+// validated (a few thousand transactions in flight; about 150 bytes each).
+const ownSignaturesKept = 8192
 
 // Node is one running peer.
 type Node struct {
@@ -45,6 +50,9 @@ type Node struct {
 	gateway   *gateway.Server
 	notifier  *gateway.CommitNotifier
 	transient *transientStore
+	// own holds the endorsements this peer signed, which its validators
+	// then need not verify.
+	own *validator.OwnSignatures
 
 	mu       sync.RWMutex // guards channels
 	channels map[string]*channel
@@ -77,6 +85,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		notifier:  gateway.NewCommitNotifier(),
 		transient: newTransientStore(10000),
 		channels:  map[string]*channel{},
+		own:       validator.NewOwnSignatures(signer.Serialized, ownSignaturesKept),
 	}
 	if cfg.TLS.Enabled {
 		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -107,7 +116,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Logger:          log,
 	}, launcher)
 	n.endorser, err = endorser.New(endorser.Config{
-		Signer:      signer,
+		Signer:      n.own.Signer(signer),
 		LocalMSP:    local,
 		Channels:    endorserChannels{n},
 		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger, readers: n.readersPolicy}},

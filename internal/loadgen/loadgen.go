@@ -227,7 +227,6 @@ feed:
 				break feed
 			}
 		}
-		t.start.Store(time.Now().UnixNano())
 		select {
 		case next <- t:
 		case <-ctx.Done():
@@ -249,6 +248,9 @@ feed:
 }
 
 func submit(ctx context.Context, signer protos.Signer, t *txState, endorsers []pb.EndorserClient, bc ab.AtomicBroadcast_BroadcastClient) error {
+	// The latency clock starts when the proposal is sent, not while the
+	// transaction waits for a free worker.
+	t.start.Store(time.Now().UnixNano())
 	responses := make([]*pb.ProposalResponse, len(endorsers))
 	errs := make([]error, len(endorsers))
 	var wg sync.WaitGroup

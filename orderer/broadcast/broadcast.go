@@ -71,20 +71,31 @@ type Stream interface {
 	Send(*ab.BroadcastResponse) error
 }
 
-// Handle serves one stream until the client closes it or it fails.
+// inflight is one request of a stream whose response is not sent yet: either
+// decided already (res) or waiting for the commit (wait).
+type inflight struct {
+	res  *ab.BroadcastResponse
+	wait <-chan error
+}
+
+// Handle serves one stream until the client closes it or it fails. The
+// receiving loop checks and submits envelopes; one sender goroutine awaits
+// their commits in request order and answers, so several envelopes of a
+// stream are in flight without a goroutine each.
 func (h *Handler) Handle(stream Stream) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	inflight := make(chan chan *ab.BroadcastResponse, max(h.MaxInflight, 1))
+	queue := make(chan inflight, max(h.MaxInflight, 1))
 	sendErr := make(chan error, 1)
 	go func() {
-		for res := range inflight {
-			var r *ab.BroadcastResponse
-			select {
-			case r = <-res:
-			case <-ctx.Done():
-				sendErr <- ctx.Err()
-				return
+		for f := range queue {
+			r := f.res
+			if r == nil {
+				r = h.response(h.await(ctx, f.wait))
+				if ctx.Err() != nil {
+					sendErr <- ctx.Err()
+					return
+				}
 			}
 			if err := stream.Send(r); err != nil {
 				cancel()
@@ -103,22 +114,22 @@ func (h *Handler) Handle(stream Stream) error {
 			}
 			break
 		}
-		res := make(chan *ab.BroadcastResponse, 1)
+		var f inflight
+		status, info, wait := h.submit(ctx, env)
+		if wait == nil {
+			f.res = h.response(status, info)
+		} else {
+			f.wait = wait
+		}
 		select {
-		case inflight <- res:
+		case queue <- f:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		status, info, wait := h.submit(ctx, env)
-		if wait == nil {
-			res <- h.response(status, info)
-			continue
-		}
-		go func() { res <- h.response(h.await(ctx, wait)) }()
 	}
-	close(inflight)
+	close(queue)
 	if err := <-sendErr; err != nil {
 		return err
 	}
@@ -199,7 +210,12 @@ func (h *Handler) check(env *cb.Envelope) (cb.Status, string, Channel, []byte) {
 	if !ok {
 		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %s does not exist on this orderer", chdr.ChannelId), nil, nil
 	}
-	size := proto.Size(env)
+	// The bytes ordered are the envelope re-encoded; their length is the size checked.
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
+	if err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("re-encode envelope: %v", err), nil, nil
+	}
+	size := len(raw)
 	if limit := ch.AbsoluteMaxBytes(); size > int(limit) {
 		return cb.Status_REQUEST_ENTITY_TOO_LARGE, fmt.Sprintf("envelope of %d bytes exceeds channel %s Orderer.BatchSize.AbsoluteMaxBytes %d", size, chdr.ChannelId, limit), nil, nil
 	}
@@ -210,10 +226,6 @@ func (h *Handler) check(env *cb.Envelope) (cb.Status, string, Channel, []byte) {
 	if err := pol.Evaluate([]protos.SignedData{parsed.SignedData()}); err != nil {
 		return cb.Status_FORBIDDEN, fmt.Sprintf("creator %s does not satisfy policy %s of channel %s: %v",
 			describeCreator(parsed.SignatureHeader.Creator), WritersPolicy, chdr.ChannelId, err), nil, nil
-	}
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
-	if err != nil {
-		return cb.Status_BAD_REQUEST, fmt.Sprintf("re-encode envelope: %v", err), nil, nil
 	}
 	return cb.Status_SUCCESS, "", ch, raw
 }

@@ -1,16 +1,17 @@
 package raftchain
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -118,6 +119,24 @@ type Chain struct {
 	toPropose  [][]byte
 	lastConfig uint64
 	consenters []uint64
+	nextBlock  uint64          // number of the next block to hand to the writer
+	lastBlock  *cb.BlockHeader // header of the last committed block
+	handed     uint64          // blocks handed to the writer
+	seen       uint64          // of those, known written
+
+	// The block writer signs and appends committed blocks in order, so that
+	// the store's fsyncs do not hold up proposals. It reports through
+	// written, writerErr and the writtenC signal.
+	writeC     chan blockJob
+	writtenC   chan struct{}
+	writerDone chan struct{}
+	written    atomic.Uint64
+	writerErr  atomic.Pointer[error]
+}
+
+type blockJob struct {
+	blk       *cb.Block
+	raftIndex uint64
 }
 
 // New opens the chain's WAL and rebuilds its Raft state. The store must hold
@@ -161,6 +180,10 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		nextID:   uint64(time.Now().UnixNano()),
 		cutter:   cutter,
 		now:      time.Now(),
+
+		writeC:     make(chan blockJob, 16),
+		writtenC:   make(chan struct{}, 1),
+		writerDone: make(chan struct{}),
 	}
 	if err := c.loadStoreState(); err != nil {
 		return nil, err
@@ -200,6 +223,7 @@ func (c *Chain) loadStoreState() error {
 		return fmt.Errorf("channel %s: %w", c.cfg.ChannelID, err)
 	}
 	c.lastConfig = obm.GetLastConfig().GetIndex()
+	c.nextBlock, c.lastBlock = h, last.Header
 	c.consenters = slices.Clone(c.cfg.Voters)
 	if rmd != nil && len(rmd.ConsenterIds) > 0 {
 		c.consenters = rmd.ConsenterIds
@@ -282,6 +306,7 @@ func (c *Chain) Start() {
 			c.log.Warn("campaign failed", "error", err)
 		}
 	}
+	go c.writeBlocks()
 	go c.loop()
 	if c.cfg.TickInterval > 0 {
 		go c.runTicker()
@@ -411,26 +436,58 @@ func (c *Chain) Halt() {
 func (c *Chain) loop() {
 	defer close(c.doneC)
 	defer c.wal.Close()
+	defer c.stopWriter()
 	defer c.failWaiters(ErrHalted)
 	if err := c.processReady(); err != nil {
 		c.fail(err)
 		return
 	}
+	// With its own ticker the chain also owns a batch timer, so that a block
+	// is cut BatchTimeout after its first envelope and not at the next tick.
+	var batchTimer *time.Timer
+	var batchC <-chan time.Time
+	var armedFor time.Time
+	defer func() {
+		if batchTimer != nil {
+			batchTimer.Stop()
+		}
+	}()
 	for {
+		if c.ownClock() {
+			if d, ok := c.cutter.Deadline(); ok && c.active {
+				if !d.Equal(armedFor) {
+					armedFor = d
+					if batchTimer == nil {
+						batchTimer = time.NewTimer(time.Until(d))
+					} else {
+						batchTimer.Reset(time.Until(d))
+					}
+					batchC = batchTimer.C
+				}
+			} else if batchC != nil {
+				batchTimer.Stop()
+				batchC, armedFor = nil, time.Time{}
+			}
+		}
 		select {
 		case <-c.stopC:
 			return
-		case p := <-c.proposeC:
-			c.propose(p)
-		drain:
-			for range 255 {
-				select {
-				case p := <-c.proposeC:
-					c.propose(p)
-				default:
-					break drain
+		case <-c.writtenC:
+			if err := c.blocksWritten(); err != nil {
+				c.fail(err)
+				return
+			}
+		case now := <-batchC:
+			batchC, armedFor = nil, time.Time{}
+			c.now = now
+			if c.active {
+				if b := c.cutter.Tick(now); b != nil {
+					c.makeBlock(b)
 				}
 			}
+		case p := <-c.proposeC:
+			c.propose(p)
+			c.drainProposals()
 		case now := <-c.tickC:
 			c.now = now
 			c.rn.Tick()
@@ -451,6 +508,18 @@ func (c *Chain) loop() {
 	}
 }
 
+// ownClock reports whether the chain reads the wall clock itself (it runs its
+// own ticker); otherwise time only enters through Tick.
+func (c *Chain) ownClock() bool { return c.cfg.TickInterval > 0 }
+
+// clock is the time an envelope reaches the cutter.
+func (c *Chain) clock() time.Time {
+	if c.ownClock() {
+		c.now = time.Now()
+	}
+	return c.now
+}
+
 func (c *Chain) fail(err error) {
 	c.log.Error("chain halted", "error", err)
 	c.mu.Lock()
@@ -462,6 +531,19 @@ func (c *Chain) failWaiters(err error) {
 	for id, w := range c.waiters {
 		w <- err
 		delete(c.waiters, id)
+	}
+}
+
+// drainProposals proposes what is already queued (up to a channel's worth),
+// so that it shares the next Ready and its fsync.
+func (c *Chain) drainProposals() {
+	for range cap(c.proposeC) {
+		select {
+		case p := <-c.proposeC:
+			c.propose(p)
+		default:
+			return
+		}
 	}
 }
 
@@ -483,12 +565,19 @@ func (c *Chain) propose(p proposal) {
 // then proposes the blocks cut while applying.
 func (c *Chain) processReady() error {
 	for {
-		c.proposeBlocks()
+		// Envelopes that arrived while the last Ready was saved ride along
+		// with a block proposal and its fsync. (Only then: draining on every
+		// round would keep the loop from ticks and timers under load.)
+		if c.proposeBlocks() && c.isLeader {
+			c.drainProposals()
+		}
 		if !c.rn.HasReady() {
 			return nil
 		}
 		rd := c.rn.Ready()
-		if err := c.wal.Save(rd.Snapshot, rd.Entries, rd.HardState); err != nil {
+		// Entries and vote/term changes are fsynced; a Ready that only moves
+		// the commit index is written without waiting for the disk.
+		if err := c.wal.Write(rd.Snapshot, rd.Entries, rd.HardState, rd.MustSync); err != nil {
 			return err
 		}
 		if !raft.IsEmptySnap(rd.Snapshot) {
@@ -515,8 +604,10 @@ func (c *Chain) processReady() error {
 	}
 }
 
-// proposeBlocks proposes the blocks cut since the last call.
-func (c *Chain) proposeBlocks() {
+// proposeBlocks proposes the blocks cut since the last call and reports
+// whether there were any.
+func (c *Chain) proposeBlocks() bool {
+	proposed := len(c.toPropose) > 0
 	for len(c.toPropose) > 0 {
 		data := c.toPropose[0]
 		c.toPropose = c.toPropose[1:]
@@ -527,6 +618,7 @@ func (c *Chain) proposeBlocks() {
 			c.toPropose = nil
 		}
 	}
+	return proposed
 }
 
 func (c *Chain) updateRole() {
@@ -560,14 +652,7 @@ func (c *Chain) activate() {
 	cutter, _ := blockcutter.New(c.cfg.Batch)
 	c.cutter = cutter
 	c.uncut = nil
-	h := c.store.Height()
-	last, err := c.store.Block(h - 1)
-	if err != nil {
-		c.log.Error("cannot read last block; not cutting", "block", h-1, "error", err)
-		c.active = false
-		return
-	}
-	c.lastMade = last.Header
+	c.lastMade = c.lastBlock
 	for _, p := range c.pending {
 		c.cut(p)
 	}
@@ -575,7 +660,7 @@ func (c *Chain) activate() {
 
 func (c *Chain) cut(p pendingEnv) {
 	c.uncut = append(c.uncut, p.index)
-	batches, err := c.cutter.Add(c.now, p.env)
+	batches, err := c.cutter.Add(c.clock(), p.env)
 	if err != nil {
 		// Committed but above the limit (the limit changed): give it its own block.
 		batches = []blockcutter.Batch{c.cutter.Cut(), {p.env}}
@@ -592,7 +677,7 @@ func (c *Chain) makeBlock(batch blockcutter.Batch) {
 	lastEnv := c.uncut[len(batch)-1]
 	c.uncut = c.uncut[len(batch):]
 	c.lastMade = blk.Header
-	c.toPropose = append(c.toPropose, encodeBlock(lastEnv, blk))
+	c.toPropose = append(c.toPropose, encodeBlockRef(lastEnv, blk.Header))
 }
 
 func (c *Chain) apply(entries []*raftpb.Entry) error {
@@ -641,64 +726,45 @@ func (c *Chain) applyNormal(e *raftpb.Entry) error {
 			w <- nil
 			delete(c.waiters, n)
 		}
-	case kindBlock:
+	case kindBlock, kindBlockRef:
 		i := 0
 		for i < len(c.pending) && c.pending[i].index <= n {
 			i++
 		}
+		covered := c.pending[:i]
 		c.pending = c.pending[i:]
+		blk, err := blockOfEntry(kind, body, covered)
+		if err != nil {
+			return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
+		}
+		return c.handBlock(blk, e.GetIndex())
+	}
+	return nil
+}
+
+// blockOfEntry returns the block a block entry commits: decoded whole
+// (kindBlock), or rebuilt from its header and the envelopes it covers.
+func blockOfEntry(kind byte, body []byte, covered []pendingEnv) (*cb.Block, error) {
+	if kind == kindBlock {
 		blk := &cb.Block{}
 		if err := proto.Unmarshal(body, blk); err != nil {
-			return fmt.Errorf("decode block in raft entry %d: %w", e.GetIndex(), err)
+			return nil, fmt.Errorf("decode block: %w", err)
 		}
-		return c.writeBlock(blk, e.GetIndex())
+		return blk, nil
 	}
-	return nil
-}
-
-func (c *Chain) writeBlock(blk *cb.Block, raftIndex uint64) error {
-	h := c.store.Height()
-	num := blk.GetHeader().GetNumber()
-	switch {
-	case num < h:
-		return nil // written before a restart
-	case num > h:
-		return fmt.Errorf("raft entry %d holds block %d but the store height is %d", raftIndex, num, h)
+	hdr := &cb.BlockHeader{}
+	if err := proto.Unmarshal(body, hdr); err != nil {
+		return nil, fmt.Errorf("decode block header: %w", err)
 	}
-	md := &etcdraft.BlockMetadata{
-		ConsenterIds:    slices.Clone(c.consenters),
-		NextConsenterId: c.cfg.NextConsenterID,
-		RaftIndex:       raftIndex,
+	envs := make([][]byte, len(covered))
+	for i, p := range covered {
+		envs[i] = p.env
 	}
-	if err := SignBlock(blk, c.cfg.Signer, c.lastConfig, md); err != nil {
-		return err
+	blk := protos.NewBlock(hdr.Number, hdr.PreviousHash, envs)
+	if !bytes.Equal(blk.Header.DataHash, hdr.DataHash) {
+		return nil, fmt.Errorf("block %d: the %d committed envelopes it covers do not match its data hash; this node's log diverged from the leader's", hdr.Number, len(envs))
 	}
-	if err := c.store.Append(blk); err != nil {
-		return fmt.Errorf("append block %d: %w", num, err)
-	}
-	c.log.Debug("wrote block", "block", num, "txs", len(blk.Data.Data), "raft_index", raftIndex)
-	c.sinceSnap++
-	if c.cfg.SnapshotIntervalBlocks > 0 && c.sinceSnap >= c.cfg.SnapshotIntervalBlocks {
-		return c.snapshot(raftIndex)
-	}
-	return nil
-}
-
-// snapshot compacts the log up to index (the entry just applied); envelopes
-// still waiting for a block travel in the snapshot data.
-func (c *Chain) snapshot(index uint64) error {
-	snap, err := c.storage.CreateSnapshot(index, c.confState, encodeSnapshotData(c.pending))
-	if err != nil {
-		return fmt.Errorf("create snapshot at %d: %w", index, err)
-	}
-	if err := c.wal.Save(snap, nil, nil); err != nil {
-		return err
-	}
-	if err := c.storage.Compact(index); err != nil {
-		return fmt.Errorf("compact raft log at %d: %w", index, err)
-	}
-	c.snapIndex, c.sinceSnap = index, 0
-	return nil
+	return blk, nil
 }
 
 // quietLogger sends raft's own logging to nowhere except warnings and errors.

@@ -7,9 +7,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ type memStore struct {
 	grew   chan struct{}
 }
 
-func newMemStore(t *testing.T) *memStore {
+func newMemStore(t testing.TB) *memStore {
 	g := protos.NewBlock(0, nil, [][]byte{[]byte("genesis config")})
 	return &memStore{blocks: []*cb.Block{g}, grew: make(chan struct{}, 1000)}
 }
@@ -108,7 +110,7 @@ func (k keySigner) Sign(msg []byte) ([]byte, error) {
 }
 func (k keySigner) Serialize() ([]byte, error) { return []byte("test orderer"), nil }
 
-func newSigner(t *testing.T) keySigner {
+func newSigner(t testing.TB) keySigner {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -324,5 +326,107 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A chain with its own (slow) ticker cuts a lone envelope BatchTimeout after
+// it arrived, not at the next Raft tick.
+func TestBatchTimeoutDoesNotWaitForTick(t *testing.T) {
+	signer := newSigner(t)
+	store := newMemStore(t)
+	cfg := testConfig(t, t.TempDir(), signer)
+	cfg.TickInterval = time.Hour
+	cfg.Batch.BatchTimeout = 20 * time.Millisecond
+	c := startChain(t, cfg, store)
+	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
+	start := time.Now()
+	order(t, c, "a")
+	store.waitHeight(t, 2)
+	if waited := time.Since(start); waited < cfg.Batch.BatchTimeout {
+		t.Fatalf("block cut after %s, before BatchTimeout %s", waited, cfg.Batch.BatchTimeout)
+	}
+	order(t, c, "b")
+	store.waitHeight(t, 3)
+	if got := store.contents(1); got != "[a][b]" {
+		t.Fatalf("blocks = %s", got)
+	}
+	verify(t, store, signer)
+}
+
+// A block entry carries its header only; the data are rebuilt from the
+// envelopes it covers and checked against the data hash. Entries with the
+// whole block (written by earlier versions) still decode.
+func TestBlockEntryReferencesEnvelopes(t *testing.T) {
+	covered := []pendingEnv{{index: 5, env: []byte("a")}, {index: 6, env: []byte("b")}}
+	want := protos.NewBlock(7, []byte("prev"), [][]byte{[]byte("a"), []byte("b")})
+
+	ref := encodeBlockRef(6, want.Header)
+	if len(ref) > 100 {
+		t.Fatalf("block reference entry of %d bytes carries more than the header", len(ref))
+	}
+	kind, n, body, err := decodeEntry(ref)
+	if err != nil || kind != kindBlockRef || n != 6 {
+		t.Fatalf("decode: %d %d %v", kind, n, err)
+	}
+	got, err := blockOfEntry(kind, body, covered)
+	if err != nil || !proto.Equal(got, want) {
+		t.Fatalf("rebuilt block %v, %v", got, err)
+	}
+	if _, err := blockOfEntry(kind, body, covered[:1]); err == nil || !strings.Contains(err.Error(), "data hash") {
+		t.Fatalf("mismatched envelopes: %v", err)
+	}
+
+	kind, _, body, err = decodeEntry(encodeBlock(6, want))
+	if err != nil || kind != kindBlock {
+		t.Fatalf("decode old entry: %d %v", kind, err)
+	}
+	if got, err := blockOfEntry(kind, body, nil); err != nil || !proto.Equal(got, want) {
+		t.Fatalf("old block entry %v, %v", got, err)
+	}
+}
+
+// gatedStore holds every Append until the test lets it through, or fails it.
+type gatedStore struct {
+	*memStore
+	gate chan error
+}
+
+func (g gatedStore) Append(b *cb.Block) error {
+	if err := <-g.gate; err != nil {
+		return err
+	}
+	return g.memStore.Append(b)
+}
+
+// Writing a block (sign, store append and its fsyncs) runs beside the loop:
+// envelopes are acknowledged while the store is busy, and blocks land in order.
+func TestSlowBlockStoreDoesNotStallOrdering(t *testing.T) {
+	signer := newSigner(t)
+	store := gatedStore{newMemStore(t), make(chan error)}
+	c := startChain(t, testConfig(t, t.TempDir(), signer), store)
+	order(t, c, "a", "b") // cut [a b]; its Append waits at the gate
+	order(t, c, "c", "d", "e", "f")
+	if h := store.Height(); h != 1 {
+		t.Fatalf("height %d while the first Append is held", h)
+	}
+	for range 3 {
+		store.gate <- nil
+	}
+	store.waitHeight(t, 4)
+	if got := store.contents(1); got != "[a b][c d][e f]" {
+		t.Fatalf("blocks = %s", got)
+	}
+	verify(t, store.memStore, signer)
+
+	// A failed Append halts the chain with the store's error.
+	order(t, c, "g", "h")
+	store.gate <- errors.New("disk full")
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("chain still running after a failed block append")
+	}
+	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("chain error %v", err)
 	}
 }

@@ -12,7 +12,12 @@ import (
 // Kinds of normal Raft entries this package writes.
 const (
 	kindEnvelope byte = 1 // kind ‖ uint64 proposal id ‖ envelope bytes
-	kindBlock    byte = 2 // kind ‖ uint64 index of its last envelope entry ‖ block bytes
+	kindBlock    byte = 2 // kind ‖ uint64 index of its last envelope entry ‖ block bytes (read, no longer written)
+	// kindBlockRef: kind ‖ uint64 index of its last envelope entry ‖ marshalled
+	// cb.BlockHeader. The block's data are the committed envelopes not yet in
+	// a block up to that index, which every node holds in the same order, so
+	// the log carries each envelope once; the header's data hash checks them.
+	kindBlockRef byte = 3
 )
 
 func encodeEnvelope(id uint64, env []byte) []byte {
@@ -35,13 +40,24 @@ func encodeBlock(lastEnvIndex uint64, b *cb.Block) []byte {
 	return out
 }
 
+func encodeBlockRef(lastEnvIndex uint64, h *cb.BlockHeader) []byte {
+	out := make([]byte, 9, 9+proto.Size(h))
+	out[0] = kindBlockRef
+	binary.BigEndian.PutUint64(out[1:9], lastEnvIndex)
+	out, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(out, h)
+	if err != nil {
+		panic(fmt.Sprintf("marshal header of block %d: %v", h.GetNumber(), err))
+	}
+	return out
+}
+
 // decodeEntry splits entry data into its kind, its uint64 field and its body.
 func decodeEntry(data []byte) (kind byte, n uint64, body []byte, err error) {
 	if len(data) < 9 {
 		return 0, 0, nil, fmt.Errorf("raft entry of %d bytes is too short", len(data))
 	}
 	kind = data[0]
-	if kind != kindEnvelope && kind != kindBlock {
+	if kind != kindEnvelope && kind != kindBlock && kind != kindBlockRef {
 		return 0, 0, nil, fmt.Errorf("unknown raft entry kind %d", kind)
 	}
 	return kind, binary.BigEndian.Uint64(data[1:9]), data[9:], nil

@@ -171,6 +171,15 @@ func (st *State) apply(typ byte, data []byte) error {
 // Save appends, in this order, the snapshot (if not empty), the entries and the
 // hard state (if not empty), then fsyncs when anything was written.
 func (w *WAL) Save(snap *raftpb.Snapshot, entries []*raftpb.Entry, hs *raftpb.HardState) error {
+	return w.Write(snap, entries, hs, true)
+}
+
+// Write is Save with the fsync optional. With sync false the records reach
+// the file but not necessarily the disk: a crash may lose them (replay
+// truncates a torn tail), and the next synced write makes them durable too.
+// Raft allows this for a Ready whose MustSync is false (only the commit index
+// moved, which a restarted node learns again).
+func (w *WAL) Write(snap *raftpb.Snapshot, entries []*raftpb.Entry, hs *raftpb.HardState, sync bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
@@ -199,6 +208,9 @@ func (w *WAL) Save(snap *raftpb.Snapshot, entries []*raftpb.Entry, hs *raftpb.Ha
 	if _, err := w.f.Write(w.buf); err != nil {
 		return fmt.Errorf("write WAL: %w", err)
 	}
+	if !sync {
+		return nil
+	}
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("sync WAL: %w", err)
 	}
@@ -206,18 +218,17 @@ func (w *WAL) Save(snap *raftpb.Snapshot, entries []*raftpb.Entry, hs *raftpb.Ha
 }
 
 func appendRecord(buf []byte, typ byte, m proto.Message) ([]byte, error) {
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	start := len(buf)
+	buf = append(buf, make([]byte, headerSize)...)
+	buf = append(buf, typ)
+	buf, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, m)
 	if err != nil {
-		return buf, fmt.Errorf("marshal WAL record: %w", err)
+		return buf[:start], fmt.Errorf("marshal WAL record: %w", err)
 	}
-	body := make([]byte, 0, 1+len(data))
-	body = append(body, typ)
-	body = append(body, data...)
-	var hdr [headerSize]byte
-	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(body)))
-	binary.LittleEndian.PutUint32(hdr[4:8], crc32.Checksum(body, crcTable))
-	buf = append(buf, hdr[:]...)
-	return append(buf, body...), nil
+	body := buf[start+headerSize:]
+	binary.LittleEndian.PutUint32(buf[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(body, crcTable))
+	return buf, nil
 }
 
 // Close closes the file; later Saves fail with ErrClosed.

@@ -48,7 +48,7 @@ func orgDir(org string) string {
 	return filepath.Join(cryptoDir, "peerOrganizations", org+".example.com")
 }
 
-func loadMSP(t *testing.T, org, mspID string) *msp.MSP {
+func loadMSP(t testing.TB, org, mspID string) *msp.MSP {
 	t.Helper()
 	conf, err := msp.LoadMSPDir(filepath.Join(orgDir(org), "msp"), mspID)
 	if err != nil {
@@ -61,7 +61,7 @@ func loadMSP(t *testing.T, org, mspID string) *msp.MSP {
 	return m
 }
 
-func loadSigner(t *testing.T, org, mspID, who string) *msp.SigningIdentity {
+func loadSigner(t testing.TB, org, mspID, who string) *msp.SigningIdentity {
 	t.Helper()
 	var dir string
 	if who == "peer0" {
@@ -92,7 +92,7 @@ func (c *channelConf) Policy(path string) (channelconfig.Policy, error) {
 	return p, nil
 }
 
-func newChannelConf(t *testing.T, org1, org2 *msp.MSP) *channelConf {
+func newChannelConf(t testing.TB, org1, org2 *msp.MSP) *channelConf {
 	t.Helper()
 	mgr := msp.NewManager(org1, org2)
 	pol := func(dsl string) channelconfig.Policy {
@@ -238,7 +238,7 @@ type env struct {
 	transient *transient
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	org1, org2 := loadMSP(t, "org1", "Org1MSP"), loadMSP(t, "org2", "Org2MSP")
 	l, err := ledger.Open(t.TempDir())
@@ -287,7 +287,7 @@ type propOpts struct {
 
 // buildProposal builds a signed proposal like protos.NewProposal, with the
 // alterations of o.
-func buildProposal(t *testing.T, signer protos.Signer, channel, cc string, args [][]byte, o propOpts) (*pb.SignedProposal, string) {
+func buildProposal(t testing.TB, signer protos.Signer, channel, cc string, args [][]byte, o propOpts) (*pb.SignedProposal, string) {
 	t.Helper()
 	shdr, err := protos.NewSignatureHeader(signer)
 	if err != nil {

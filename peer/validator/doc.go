@@ -14,6 +14,10 @@
 // endorsement policy, and key-level (state-based) policies stored in a key's
 // VALIDATION_PARAMETER metadata.
 //
+// Each endorsement of a transaction is verified at most once, however many
+// policies look at it; an endorsement this peer signed itself over exactly
+// the same bytes (OwnSignatures) is not verified again.
+//
 // Guarantees: results are deterministic (signature checks run in parallel on a
 // bounded pool, verdicts are assembled by transaction index); an error is
 // returned only when the block cannot be judged at all (bad input, state read

@@ -227,7 +227,15 @@ func (v *Validator) checkEndorsements(s *blockScope, chdr *cb.ChannelHeader, tx 
 			written = append(written, n.ns)
 		}
 	}
-	signed := tx.signedEndorsements()
+	// One set for every policy below: each endorsement is verified at most
+	// once per transaction, however many namespaces and keys need it.
+	endorsements := tx.signedEndorsements()
+	signed := channelconfig.NewSignatureSet(endorsements)
+	for i, sd := range endorsements {
+		if v.own.Made(sd) {
+			signed.MarkVerified(i)
+		}
+	}
 	for _, ns := range written {
 		def, err := s.definition(ns)
 		if err != nil {
@@ -259,7 +267,7 @@ func (v *Validator) checkEndorsements(s *blockScope, chdr *cb.ChannelHeader, tx 
 // collection its collection policy when it has one (an organisation's implicit
 // collection: that organisation's Endorsement policy); the chaincode's policy
 // is checked when nothing else was. It returns why the endorsements fall short.
-func (v *Validator) checkNamespace(s *blockScope, ns string, def *lifecycle.Definition, rw *nsRWSet, signed []protos.SignedData) (string, error) {
+func (v *Validator) checkNamespace(s *blockScope, ns string, def *lifecycle.Definition, rw *nsRWSet, signed *channelconfig.SignatureSet) (string, error) {
 	done := map[string]bool{}
 	check := func(raw []byte, what string) string {
 		if done[string(raw)] {
@@ -270,8 +278,8 @@ func (v *Validator) checkNamespace(s *blockScope, ns string, def *lifecycle.Defi
 		if err != nil {
 			return fmt.Sprintf("%s of namespace %s cannot be used: %v", what, ns, err)
 		}
-		if err := pol.Evaluate(signed); err != nil {
-			return fmt.Sprintf("%s (%s) of namespace %s is not satisfied by the %d endorsement(s): %v", what, describePolicy(raw), ns, len(signed), err)
+		if err := signed.Evaluate(pol); err != nil {
+			return fmt.Sprintf("%s (%s) of namespace %s is not satisfied by the %d endorsement(s): %v", what, describePolicy(raw), ns, signed.Len(), err)
 		}
 		return ""
 	}

@@ -43,7 +43,7 @@ type fixtureChain struct {
 	prev   []byte
 }
 
-func newFixtureChain(t *testing.T) *fixtureChain {
+func newFixtureChain(t testing.TB) *fixtureChain {
 	t.Helper()
 	l, err := ledger.Open(t.TempDir())
 	if err != nil {
@@ -53,7 +53,7 @@ func newFixtureChain(t *testing.T) *fixtureChain {
 	return &fixtureChain{l: l, v: New(Config{Workers: 4})}
 }
 
-func (c *fixtureChain) commit(t *testing.T, n int) {
+func (c *fixtureChain) commit(t testing.TB, n int) {
 	t.Helper()
 	b, want := readFixture(t, n)
 	if n == 0 {

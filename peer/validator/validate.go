@@ -45,6 +45,9 @@ type Config struct {
 	// Workers bounds the transactions checked at once; 0 means GOMAXPROCS.
 	Workers int
 	Logger  *slog.Logger
+	// Own, when set, holds the endorsements this peer signed itself, which
+	// are then not verified again.
+	Own *OwnSignatures
 }
 
 // Validator validates the blocks of one channel. It is safe for concurrent
@@ -53,6 +56,7 @@ type Validator struct {
 	workers  int
 	log      *slog.Logger
 	policies *policyCache
+	own      *OwnSignatures
 }
 
 // New returns a Validator.
@@ -65,7 +69,7 @@ func New(cfg Config) *Validator {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Validator{workers: w, log: log.With("component", "validator"), policies: newPolicyCache()}
+	return &Validator{workers: w, log: log.With("component", "validator"), policies: newPolicyCache(), own: cfg.Own}
 }
 
 // ValidateBlock returns the TRANSACTIONS_FILTER of b: one pb.TxValidationCode

@@ -1,0 +1,129 @@
+package raftchain
+
+import (
+	"fmt"
+	"slices"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
+)
+
+// handBlock passes a committed block to the writer (waiting while its queue
+// is full). A block below the next number was written before a restart.
+func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64) error {
+	num := blk.GetHeader().GetNumber()
+	switch {
+	case num < c.nextBlock:
+		return nil
+	case num > c.nextBlock:
+		return fmt.Errorf("raft entry %d holds block %d but the next block is %d", raftIndex, num, c.nextBlock)
+	}
+	c.nextBlock++
+	c.lastBlock = blk.Header
+	c.handed++
+	select {
+	case c.writeC <- blockJob{blk: blk, raftIndex: raftIndex}:
+		return nil
+	case <-c.writerDone:
+		return c.writerError()
+	}
+}
+
+// writeBlocks is the writer goroutine: it writes every block handed to it, in
+// order, until writeC is closed; after a failure it only drains the queue.
+func (c *Chain) writeBlocks() {
+	defer close(c.writerDone)
+	failed := false
+	for j := range c.writeC {
+		if failed {
+			continue
+		}
+		if err := c.writeBlock(j.blk, j.raftIndex); err != nil {
+			failed = true
+			c.writerErr.Store(&err)
+		} else {
+			c.written.Add(1)
+		}
+		select {
+		case c.writtenC <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *Chain) writerError() error {
+	if p := c.writerErr.Load(); p != nil {
+		return *p
+	}
+	return ErrHalted
+}
+
+// stopWriter lets the writer finish the blocks handed to it, then takes the
+// snapshot they may complete.
+func (c *Chain) stopWriter() {
+	close(c.writeC)
+	<-c.writerDone
+	if c.Err() == nil {
+		if err := c.blocksWritten(); err != nil {
+			c.fail(err)
+		}
+	}
+}
+
+// blocksWritten runs in the loop after the writer signalled: it takes a
+// snapshot once SnapshotIntervalBlocks blocks were written and the writer
+// has caught up, so that every block the snapshot covers is in the store.
+func (c *Chain) blocksWritten() error {
+	if p := c.writerErr.Load(); p != nil {
+		return *p
+	}
+	n := c.written.Load()
+	c.sinceSnap += n - c.seen
+	c.seen = n
+	if c.cfg.SnapshotIntervalBlocks > 0 && c.sinceSnap >= c.cfg.SnapshotIntervalBlocks && n == c.handed && c.applied > c.snapIndex {
+		return c.snapshot(c.applied)
+	}
+	return nil
+}
+
+// writeBlock signs blk and appends it to the store (writer goroutine).
+func (c *Chain) writeBlock(blk *cb.Block, raftIndex uint64) error {
+	h := c.store.Height()
+	num := blk.GetHeader().GetNumber()
+	switch {
+	case num < h:
+		return nil // written before a restart
+	case num > h:
+		return fmt.Errorf("raft entry %d holds block %d but the store height is %d", raftIndex, num, h)
+	}
+	md := &etcdraft.BlockMetadata{
+		ConsenterIds:    slices.Clone(c.consenters),
+		NextConsenterId: c.cfg.NextConsenterID,
+		RaftIndex:       raftIndex,
+	}
+	if err := SignBlock(blk, c.cfg.Signer, c.lastConfig, md); err != nil {
+		return err
+	}
+	if err := c.store.Append(blk); err != nil {
+		return fmt.Errorf("append block %d: %w", num, err)
+	}
+	c.log.Debug("wrote block", "block", num, "txs", len(blk.Data.Data), "raft_index", raftIndex)
+	return nil
+}
+
+// snapshot compacts the log up to index (the entry just applied); envelopes
+// still waiting for a block travel in the snapshot data.
+func (c *Chain) snapshot(index uint64) error {
+	snap, err := c.storage.CreateSnapshot(index, c.confState, encodeSnapshotData(c.pending))
+	if err != nil {
+		return fmt.Errorf("create snapshot at %d: %w", index, err)
+	}
+	if err := c.wal.Save(snap, nil, nil); err != nil {
+		return err
+	}
+	if err := c.storage.Compact(index); err != nil {
+		return fmt.Errorf("compact raft log at %d: %w", index, err)
+	}
+	c.snapIndex, c.sinceSnap = index, 0
+	return nil
+}
