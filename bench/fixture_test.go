@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -21,18 +19,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer/raftchain"
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/peer/validator"
 	"github.com/weft-ledger/weft/protos"
-	"github.com/weft-ledger/weft/sampleconfig"
 )
 
 const (
-	channelID = "mychannel"
-	profile   = "ChannelUsingRaft"
+	channelID = testnet.Channel
 	chaincode = "basic"
 	ccVersion = "1.0"
 	org1      = "Org1MSP"
@@ -50,72 +47,30 @@ type material struct {
 	stranger *msp.SigningIdentity            // peer0.org1, used to forge an orderer signature in tests
 }
 
-// loadMaterial generates crypto material once per test binary: building it
-// costs a few dozen key generations, which plain `go test` pays only for the
-// fixture test. The temporary folder is removed as soon as everything is in
-// memory.
-var loadMaterial = sync.OnceValues(func() (*material, error) {
-	dir, err := os.MkdirTemp("", "weft-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	for _, name := range []string{"crypto-config.yaml", "configtx.yaml"} {
-		raw, err := fs.ReadFile(sampleconfig.Files, name)
-		if err != nil {
-			return nil, fmt.Errorf("read sampleconfig/%s: %w", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o600); err != nil {
-			return nil, err
-		}
-	}
-	cc, err := msp.LoadCryptoConfig(filepath.Join(dir, "crypto-config.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	if err := msp.GenerateCrypto(cc, filepath.Join(dir, "organizations")); err != nil {
-		return nil, err
-	}
-	ctx, err := channelconfig.LoadConfigTx(filepath.Join(dir, "configtx.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	genesis, err := channelconfig.GenesisBlock(ctx, profile, channelID)
-	if err != nil {
-		return nil, err
-	}
-	load := func(mspDir, mspID string) (*msp.SigningIdentity, error) {
-		id, err := msp.LoadSigningIdentity(filepath.Join(dir, "organizations", mspDir), mspID)
-		if err != nil {
-			return nil, fmt.Errorf("load signing identity %s of %s: %w", mspDir, mspID, err)
-		}
-		return id, nil
-	}
-	m := &material{genesis: genesis, peers: map[string]*msp.SigningIdentity{}, admins: map[string]*msp.SigningIdentity{}}
-	if m.creator, err = load("peerOrganizations/org1.example.com/users/User1@org1.example.com/msp", org1); err != nil {
-		return nil, err
-	}
-	for _, org := range []struct{ mspID, domain string }{{org1, "org1.example.com"}, {org2, "org2.example.com"}} {
-		if m.peers[org.mspID], err = load("peerOrganizations/"+org.domain+"/peers/peer0."+org.domain+"/msp", org.mspID); err != nil {
-			return nil, err
-		}
-		if m.admins[org.mspID], err = load("peerOrganizations/"+org.domain+"/users/Admin@"+org.domain+"/msp", org.mspID); err != nil {
-			return nil, err
-		}
-	}
-	if m.orderer, err = load("ordererOrganizations/example.com/orderers/orderer.example.com/msp", "OrdererMSP"); err != nil {
-		return nil, err
-	}
-	m.stranger = m.peers[org1]
-	return m, nil
-})
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testnet.Close()
+	os.Exit(code)
+}
 
+// mustMaterial loads the shared material of sampleconfig's network. The
+// crypto is generated once per test binary (a few dozen key generations,
+// which plain `go test` pays only for the fixture test).
 func mustMaterial(tb testing.TB) *material {
 	tb.Helper()
-	m, err := loadMaterial()
-	if err != nil {
-		tb.Fatalf("build benchmark material from sampleconfig: %v", err)
+	tn := testnet.SampleNet(tb)
+	m := &material{
+		genesis: tn.Genesis(),
+		creator: tn.User(tb, "User1", org1),
+		peers:   map[string]*msp.SigningIdentity{},
+		admins:  map[string]*msp.SigningIdentity{},
+		orderer: tn.Signer(tb, "orderer.example.com"),
 	}
+	for _, org := range []struct{ mspID, domain string }{{org1, "org1.example.com"}, {org2, "org2.example.com"}} {
+		m.peers[org.mspID] = tn.Signer(tb, "peer0."+org.domain)
+		m.admins[org.mspID] = tn.Admin(tb, org.mspID)
+	}
+	m.stranger = m.peers[org1]
 	return m
 }
 

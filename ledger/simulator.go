@@ -91,11 +91,9 @@ func (s *Simulator) touchColl(ns, coll string) {
 	inner(s.collections, ns)[coll] = true
 }
 
-// GetState returns the committed value of key (nil if absent) and records the
-// read with the committed version.
-func (s *Simulator) GetState(ns, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// readLocked returns the committed value of key (nil if absent) and records
+// the read with the committed version. s.mu must be held.
+func (s *Simulator) readLocked(ns, key string) (*statedb.VersionedValue, error) {
 	if s.done {
 		return nil, ErrSimulationDone
 	}
@@ -105,6 +103,18 @@ func (s *Simulator) GetState(ns, key string) ([]byte, error) {
 	}
 	s.namespaces[ns] = true
 	inner(s.reads, ns)[key] = &kvrwset.KVRead{Key: key, Version: protoVersion(vv)}
+	return vv, nil
+}
+
+// GetState returns the committed value of key (nil if absent) and records the
+// read with the committed version.
+func (s *Simulator) GetState(ns, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vv, err := s.readLocked(ns, key)
+	if err != nil {
+		return nil, err
+	}
 	if vv == nil {
 		return nil, nil
 	}
@@ -116,15 +126,10 @@ func (s *Simulator) GetState(ns, key string) ([]byte, error) {
 func (s *Simulator) GetStateMetadata(ns, key string) (map[string][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return nil, ErrSimulationDone
-	}
-	vv, err := s.state.Get(ns, key)
+	vv, err := s.readLocked(ns, key)
 	if err != nil {
-		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
+		return nil, err
 	}
-	s.namespaces[ns] = true
-	inner(s.reads, ns)[key] = &kvrwset.KVRead{Key: key, Version: protoVersion(vv)}
 	if vv == nil || len(vv.Metadata) == 0 {
 		return nil, nil
 	}

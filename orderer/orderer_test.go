@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer/participation"
 	"github.com/weft-ledger/weft/orderer/raftchain"
@@ -41,32 +41,17 @@ type network struct {
 
 func (n *network) path(p ...string) string { return filepath.Join(append([]string{n.orgs}, p...)...) }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testnet.Close()
+	os.Exit(code)
+}
+
 func newNetwork(t testing.TB) *network {
 	t.Helper()
 	dir := t.TempDir()
-	cc, err := msp.LoadCryptoConfig("../sampleconfig/crypto-config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	orgs := filepath.Join(dir, "organizations")
-	if err := msp.GenerateCrypto(cc, orgs); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile("../sampleconfig/configtx.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "configtx.yaml"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := channelconfig.LoadConfigTx(filepath.Join(dir, "configtx.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	genesis, err := channelconfig.GenesisBlock(ctx, "ChannelUsingRaft", "mychannel")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testnet.SampleNet(t)
+	orgs, genesis := tn.Orgs(), tn.Genesis()
 	n := &network{dir: dir, orgs: orgs, genesis: genesis}
 	node := n.path("ordererOrganizations", "example.com", "orderers", "orderer.example.com")
 	var cfg Config
@@ -85,10 +70,7 @@ func newNetwork(t testing.TB) *network {
 	cfg.Operations.ListenAddress = "127.0.0.1:0"
 	cfg.ChannelParticipation.Enabled = true
 	n.cfg = cfg
-	n.signer, err = msp.LoadSigningIdentity(cfg.General.LocalMSPDir, "OrdererMSP")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n.signer = tn.Signer(t, "orderer.example.com")
 	return n
 }
 

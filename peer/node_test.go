@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/protos"
@@ -25,19 +26,17 @@ import (
 
 const org1 = "organizations/peerOrganizations/org1.example.com"
 
-// devCrypto generates the development network's crypto material
-// (sampleconfig/crypto-config.yaml) under a temporary folder and returns it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testnet.Close()
+	os.Exit(code)
+}
+
+// devCrypto returns the folder of the development network's crypto material
+// (sampleconfig/crypto-config.yaml), shared by the tests of this binary.
 func devCrypto(t *testing.T) string {
 	t.Helper()
-	cc, err := msp.LoadCryptoConfig(filepath.Join("..", "sampleconfig", "crypto-config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := msp.GenerateCrypto(cc, filepath.Join(dir, "organizations")); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testnet.SampleNet(t).Dir
 }
 
 // devSigner loads an Org1 user (e.g. "Admin@org1.example.com") of devCrypto.
@@ -60,8 +59,17 @@ func devGenesis(t *testing.T, dir string) []byte {
 		t.Fatal(err)
 	}
 	raw = []byte(strings.ReplaceAll(string(raw), "- localhost:7050", "- 127.0.0.1:1"))
-	path := filepath.Join(dir, "configtx.yaml")
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
+	f, err := os.CreateTemp(dir, "configtx-*.yaml") // next to organizations/, under a name of its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := f.Name()
+	t.Cleanup(func() { os.Remove(path) })
+	_, err = f.Write(raw)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, err := channelconfig.LoadConfigTx(path)
@@ -181,7 +189,7 @@ func TestNodeJoinChain(t *testing.T) {
 	t.Parallel()
 	dir := devCrypto(t)
 	genesis := devGenesis(t, dir)
-	fsPath := filepath.Join(dir, "peerdata")
+	fsPath := filepath.Join(t.TempDir(), "peerdata")
 	admin := devSigner(t, dir, "Admin@org1.example.com")
 	user := devSigner(t, dir, "User1@org1.example.com")
 

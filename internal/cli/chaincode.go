@@ -134,14 +134,24 @@ type definitionFlags struct {
 	initRequired, waitForEvent                                  bool
 }
 
+// ccFlags are -C/--channelID, -n/--name and, when asked, -c/--ctor.
+type ccFlags struct{ channel, name, ctor string }
+
+func addCCFlags(fs *flag.FlagSet, ctor bool) *ccFlags {
+	f := &ccFlags{}
+	aliasString(fs, &f.channel, "channel name", "C", "channelID")
+	aliasString(fs, &f.name, "chaincode name", "n", "name")
+	if ctor {
+		aliasString(fs, &f.ctor, "function and arguments as JSON", "c", "ctor")
+	}
+	return f
+}
+
 func addDefinitionFlags(fs *flag.FlagSet) *definitionFlags {
 	d := &definitionFlags{}
-	fs.StringVar(&d.channel, "C", "", "channel name")
-	fs.StringVar(&d.channel, "channelID", "", "channel name")
-	fs.StringVar(&d.name, "n", "", "chaincode name")
-	fs.StringVar(&d.name, "name", "", "chaincode name")
-	fs.StringVar(&d.version, "v", "", "chaincode version")
-	fs.StringVar(&d.version, "version", "", "chaincode version")
+	aliasString(fs, &d.channel, "channel name", "C", "channelID")
+	aliasString(fs, &d.name, "chaincode name", "n", "name")
+	aliasString(fs, &d.version, "chaincode version", "v", "version")
 	fs.StringVar(&d.packageID, "package-id", "", "package ID of the installed package to approve")
 	fs.Int64Var(&d.sequence, "sequence", 1, "definition sequence number")
 	fs.StringVar(&d.sigPolicy, "signature-policy", "", "endorsement policy, e.g. \"AND('Org1MSP.peer','Org2MSP.peer')\"")
@@ -248,11 +258,7 @@ func runCCCommit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	oe, err := o.endpoint()
-	if err != nil {
-		return err
-	}
-	peers, err := p.endpoints(env)
+	oe, peers, err := targets(env, o, p)
 	if err != nil {
 		return err
 	}
@@ -266,17 +272,14 @@ func runCCCommit(ctx context.Context, env *Env, args []string) error {
 
 func runCCQueryCommitted(ctx context.Context, env *Env, args []string) error {
 	fset := newFlags(env, "chaincode querycommitted")
-	channel := fset.String("C", "", "channel name")
-	fset.StringVar(channel, "channelID", "", "channel name")
-	name := fset.String("n", "", "chaincode name")
-	fset.StringVar(name, "name", "", "chaincode name")
+	cf := addCCFlags(fset, false)
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	if *name == "" {
+	if cf.name == "" {
 		return fmt.Errorf("--name is required")
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Channel: *channel, Chaincode: client.LifecycleName, Args: client.QueryCommittedArgs(*name)})
+	out, err := queryPeer(ctx, env, client.Invocation{Channel: cf.channel, Chaincode: client.LifecycleName, Args: client.QueryCommittedArgs(cf.name)})
 	if err != nil {
 		return err
 	}
@@ -289,7 +292,7 @@ func runCCQueryCommitted(ctx context.Context, env *Env, args []string) error {
 		approvals = append(approvals, fmt.Sprintf("%s: %t", org, ok))
 	}
 	fmt.Fprintf(env.Stdout, "Committed chaincode definition for chaincode '%s' on channel '%s':\nVersion: %s, Sequence: %d, Endorsement Plugin: %s, Validation Plugin: %s, Approvals: [%s]\n",
-		*name, *channel, res.Version, res.Sequence, res.EndorsementPlugin, res.ValidationPlugin, strings.Join(approvals, ", "))
+		cf.name, cf.channel, res.Version, res.Sequence, res.EndorsementPlugin, res.ValidationPlugin, strings.Join(approvals, ", "))
 	return nil
 }
 
@@ -319,29 +322,20 @@ func runCCInvoke(ctx context.Context, env *Env, args []string) error {
 	fset := newFlags(env, "chaincode invoke")
 	o := addOrdererFlags(fset)
 	p := addPeerFlags(fset)
-	channel := fset.String("C", "", "channel name")
-	fset.StringVar(channel, "channelID", "", "channel name")
-	name := fset.String("n", "", "chaincode name")
-	fset.StringVar(name, "name", "", "chaincode name")
-	ctor := fset.String("c", "", "function and arguments as JSON")
-	fset.StringVar(ctor, "ctor", "", "function and arguments as JSON")
+	cf := addCCFlags(fset, true)
 	wait := fset.Bool("waitForEvent", false, "wait for the transaction to commit")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	cargs, err := ctorArgs(*ctor)
+	cargs, err := ctorArgs(cf.ctor)
 	if err != nil {
 		return err
 	}
-	oe, err := o.endpoint()
+	oe, peers, err := targets(env, o, p)
 	if err != nil {
 		return err
 	}
-	peers, err := p.endpoints(env)
-	if err != nil {
-		return err
-	}
-	res, err := submit(ctx, env, client.Invocation{Channel: *channel, Chaincode: *name, Args: cargs}, peers, oe, *wait)
+	res, err := submit(ctx, env, client.Invocation{Channel: cf.channel, Chaincode: cf.name, Args: cargs}, peers, oe, *wait)
 	if err != nil {
 		return err
 	}
@@ -351,20 +345,15 @@ func runCCInvoke(ctx context.Context, env *Env, args []string) error {
 
 func runCCQuery(ctx context.Context, env *Env, args []string) error {
 	fset := newFlags(env, "chaincode query")
-	channel := fset.String("C", "", "channel name")
-	fset.StringVar(channel, "channelID", "", "channel name")
-	name := fset.String("n", "", "chaincode name")
-	fset.StringVar(name, "name", "", "chaincode name")
-	ctor := fset.String("c", "", "function and arguments as JSON")
-	fset.StringVar(ctor, "ctor", "", "function and arguments as JSON")
+	cf := addCCFlags(fset, true)
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	cargs, err := ctorArgs(*ctor)
+	cargs, err := ctorArgs(cf.ctor)
 	if err != nil {
 		return err
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Channel: *channel, Chaincode: *name, Args: cargs})
+	out, err := queryPeer(ctx, env, client.Invocation{Channel: cf.channel, Chaincode: cf.name, Args: cargs})
 	if err != nil {
 		return err
 	}

@@ -33,15 +33,15 @@ func queryPeer(ctx context.Context, env *Env, inv client.Invocation) ([]byte, er
 
 func runChannelJoin(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "channel join")
-	blockPath := fs.String("b", "", "genesis block of the channel (required)")
-	fs.StringVar(blockPath, "blockpath", "", "genesis block of the channel (required)")
+	var blockPath string
+	aliasString(fs, &blockPath, "genesis block of the channel (required)", "b", "blockpath")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *blockPath == "" {
+	if blockPath == "" {
 		return fmt.Errorf("name the genesis block with -b FILE")
 	}
-	block, err := os.ReadFile(*blockPath)
+	block, err := os.ReadFile(blockPath)
 	if err != nil {
 		return err
 	}
@@ -73,12 +73,12 @@ func runChannelList(ctx context.Context, env *Env, args []string) error {
 
 func runChannelGetInfo(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "channel getinfo")
-	channel := fs.String("c", "", "channel name")
-	fs.StringVar(channel, "channelID", "", "channel name")
+	var channel string
+	aliasString(fs, &channel, "channel name", "c", "channelID")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Chaincode: client.QSCCName, Args: [][]byte{[]byte("GetChainInfo"), []byte(*channel)}})
+	out, err := queryPeer(ctx, env, client.Invocation{Chaincode: client.QSCCName, Args: [][]byte{[]byte("GetChainInfo"), []byte(channel)}})
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,14 @@ func newFlags(env *Env, name string) *flag.FlagSet {
 	return fs
 }
 
+// aliasString defines one string flag, default "", under each of names
+// (e.g. "C" and "channelID"); every name sets *p.
+func aliasString(fs *flag.FlagSet, p *string, usage string, names ...string) {
+	for _, n := range names {
+		fs.StringVar(p, n, "", usage)
+	}
+}
+
 // multiFlag collects a repeated string flag.
 type multiFlag []string
 

@@ -17,14 +17,20 @@ type osnFlags struct {
 
 func addOSNFlags(fs *flag.FlagSet) *osnFlags {
 	o := &osnFlags{}
-	fs.StringVar(&o.address, "o", "", "orderer admin endpoint host:port")
-	fs.StringVar(&o.address, "orderer-address", "", "orderer admin endpoint host:port")
+	aliasString(fs, &o.address, "orderer admin endpoint host:port", "o", "orderer-address")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM file of the orderer admin endpoint's TLS CA")
 	fs.StringVar(&o.clientCert, "client-cert", "", "PEM TLS client certificate for mutual TLS")
 	fs.StringVar(&o.clientKey, "client-key", "", "PEM TLS client key for mutual TLS")
-	fs.StringVar(&o.channel, "channelID", "", "channel name")
-	fs.StringVar(&o.channel, "c", "", "channel name")
+	aliasString(fs, &o.channel, "channel name", "channelID", "c")
 	return o
+}
+
+// parse parses args with fs (which holds o's flags) and returns the admin client.
+func (o *osnFlags) parse(fs *flag.FlagSet, args []string) (client.OSNAdmin, error) {
+	if err := fs.Parse(args); err != nil {
+		return client.OSNAdmin{}, err
+	}
+	return o.admin()
 }
 
 func (o *osnFlags) admin() (client.OSNAdmin, error) {
@@ -49,16 +55,13 @@ func printJSON(env *Env, v any) error {
 func runOSNJoin(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "osnadmin channel join")
 	o := addOSNFlags(fs)
-	block := fs.String("config-block", "", "genesis block of the channel (required)")
-	fs.StringVar(block, "b", "", "genesis block of the channel (required)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := o.admin()
+	var block string
+	aliasString(fs, &block, "genesis block of the channel (required)", "config-block", "b")
+	a, err := o.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(*block)
+	raw, err := os.ReadFile(block)
 	if err != nil {
 		return fmt.Errorf("read config block: %w", err)
 	}
@@ -73,10 +76,7 @@ func runOSNJoin(ctx context.Context, env *Env, args []string) error {
 func runOSNList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "osnadmin channel list")
 	o := addOSNFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := o.admin()
+	a, err := o.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -99,10 +99,7 @@ func runOSNList(ctx context.Context, env *Env, args []string) error {
 func runOSNRemove(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "osnadmin channel remove")
 	o := addOSNFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := o.admin()
+	a, err := o.parse(fs, args)
 	if err != nil {
 		return err
 	}

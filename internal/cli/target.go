@@ -87,3 +87,16 @@ func (p *peerFlags) endpoints(env *Env) ([]client.Endpoint, error) {
 	}
 	return out, nil
 }
+
+// targets resolves the orderer and the endorsing peers named by o and p.
+func targets(env *Env, o *ordererFlags, p *peerFlags) (client.Endpoint, []client.Endpoint, error) {
+	oe, err := o.endpoint()
+	if err != nil {
+		return client.Endpoint{}, nil, err
+	}
+	peers, err := p.endpoints(env)
+	if err != nil {
+		return client.Endpoint{}, nil, err
+	}
+	return oe, peers, nil
+}

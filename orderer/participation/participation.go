@@ -154,9 +154,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+// acceptJSON answers 406 and returns false when the client does not accept JSON.
+func (h *Handler) acceptJSON(w http.ResponseWriter, r *http.Request) bool {
 	if !acceptsJSON(r) {
 		h.sendError(w, http.StatusNotAcceptable, errNotAcceptable)
+		return false
+	}
+	return true
+}
+
+// channelRequest is acceptJSON plus a valid channel name in the URL; it
+// answers 406 or 400 and returns false otherwise.
+func (h *Handler) channelRequest(w http.ResponseWriter, r *http.Request, name string) bool {
+	if !h.acceptJSON(w, r) {
+		return false
+	}
+	if err := ValidateChannelName(name); err != nil {
+		h.sendError(w, http.StatusBadRequest, fmt.Errorf("invalid channel ID: %w", err))
+		return false
+	}
+	return true
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	if !h.acceptJSON(w, r) {
 		return
 	}
 	var out ChannelList
@@ -167,12 +188,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, name string) {
-	if !acceptsJSON(r) {
-		h.sendError(w, http.StatusNotAcceptable, errNotAcceptable)
-		return
-	}
-	if err := ValidateChannelName(name); err != nil {
-		h.sendError(w, http.StatusBadRequest, fmt.Errorf("invalid channel ID: %w", err))
+	if !h.channelRequest(w, r, name) {
 		return
 	}
 	info, err := h.reg.ChannelInfo(name)
@@ -185,8 +201,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, name string) {
 }
 
 func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
-	if !acceptsJSON(r) {
-		h.sendError(w, http.StatusNotAcceptable, errNotAcceptable)
+	if !h.acceptJSON(w, r) {
 		return
 	}
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -232,17 +247,10 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 	info, err := h.reg.Join(block)
 	if err != nil {
 		err = fmt.Errorf("cannot join: %w", err)
-		switch {
-		case errors.Is(err, ErrChannelAlreadyExists):
+		if errors.Is(err, ErrChannelAlreadyExists) {
 			h.notAllowedErr(w, err, http.MethodGet, http.MethodDelete)
-		case errors.Is(err, ErrSystemChannelExists):
-			h.notAllowedErr(w, err, http.MethodGet)
-		case errors.Is(err, ErrChannelPendingRemove):
-			h.sendError(w, http.StatusConflict, err)
-		case errors.Is(err, ErrRemovalFailure):
-			h.sendError(w, http.StatusInternalServerError, err)
-		default:
-			h.sendError(w, http.StatusBadRequest, err)
+		} else {
+			h.sendRegistryError(w, err)
 		}
 		return
 	}
@@ -253,32 +261,36 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) remove(w http.ResponseWriter, r *http.Request, name string) {
-	if !acceptsJSON(r) {
-		h.sendError(w, http.StatusNotAcceptable, errNotAcceptable)
-		return
-	}
-	if err := ValidateChannelName(name); err != nil {
-		h.sendError(w, http.StatusBadRequest, fmt.Errorf("invalid channel ID: %w", err))
+	if !h.channelRequest(w, r, name) {
 		return
 	}
 	if err := h.reg.Remove(name); err != nil {
 		err = fmt.Errorf("cannot remove: %w", err)
-		switch {
-		case errors.Is(err, ErrChannelNotExist):
+		if errors.Is(err, ErrChannelNotExist) {
 			h.sendError(w, http.StatusNotFound, err)
-		case errors.Is(err, ErrSystemChannelExists):
-			h.notAllowedErr(w, err, http.MethodGet)
-		case errors.Is(err, ErrChannelPendingRemove):
-			h.sendError(w, http.StatusConflict, err)
-		case errors.Is(err, ErrRemovalFailure):
-			h.sendError(w, http.StatusInternalServerError, err)
-		default:
-			h.sendError(w, http.StatusBadRequest, err)
+		} else {
+			h.sendRegistryError(w, err)
 		}
 		return
 	}
 	h.log.Info("removed channel", "channel", name)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// sendRegistryError answers a Join or Remove failure that join and remove
+// treat alike: 405 with a system channel, 409 while a removal is pending,
+// 500 when a removal failed, 400 otherwise.
+func (h *Handler) sendRegistryError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrSystemChannelExists):
+		h.notAllowedErr(w, err, http.MethodGet)
+	case errors.Is(err, ErrChannelPendingRemove):
+		h.sendError(w, http.StatusConflict, err)
+	case errors.Is(err, ErrRemovalFailure):
+		h.sendError(w, http.StatusInternalServerError, err)
+	default:
+		h.sendError(w, http.StatusBadRequest, err)
+	}
 }
 
 func (h *Handler) notAllowed(w http.ResponseWriter, r *http.Request, allow ...string) {

@@ -2,125 +2,38 @@ package deliver
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/ledger"
-	"github.com/weft-ledger/weft/msp"
 )
 
 // devnet is a development network's crypto and genesis block, generated once
 // per test binary with Weft's own cryptogen and configtxgen replacements from
 // the Fabric fixture's crypto-config.yaml and sampleconfig/configtx.yaml.
 type devnet struct {
-	dir     string
+	*testnet.Net
 	genesis *cb.Block
 	bundle  *channelconfig.Bundle
 }
 
-var (
-	devnetOnce sync.Once
-	devnetVal  *devnet
-	devnetErr  error
-)
-
-const fixtureDir = "../../../shared/fixtures/fabric-2.5.16"
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if devnetVal != nil {
-		os.RemoveAll(devnetVal.dir)
-	}
+	testnet.Close()
 	os.Exit(code)
 }
 
-// replacements rewrite addresses in configtx.yaml before the genesis block is
-// built (old -> new), e.g. to point anchor peers at test listeners.
+// getDevnet returns the shared devnet: the Fabric fixture's crypto-config.yaml
+// with sampleconfig/configtx.yaml.
 func getDevnet(t *testing.T) *devnet {
 	t.Helper()
-	devnetOnce.Do(func() { devnetVal, devnetErr = newDevnet(nil) })
-	if devnetErr != nil {
-		t.Fatalf("devnet: %v", devnetErr)
-	}
-	return devnetVal
-}
-
-func newDevnet(replacements map[string]string) (*devnet, error) {
-	dir, err := os.MkdirTemp("", "weft-deliver-devnet")
-	if err != nil {
-		return nil, err
-	}
-	cc, err := msp.LoadCryptoConfig(filepath.Join(fixtureDir, "crypto-config.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	if err := msp.GenerateCrypto(cc, filepath.Join(dir, "organizations")); err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile("../../sampleconfig/configtx.yaml")
-	if err != nil {
-		return nil, err
-	}
-	text := string(raw)
-	for old, repl := range replacements {
-		text = strings.ReplaceAll(text, old, repl)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "configtx.yaml"), []byte(text), 0o644); err != nil {
-		return nil, err
-	}
-	ctx, err := channelconfig.LoadConfigTx(filepath.Join(dir, "configtx.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	genesis, err := channelconfig.GenesisBlock(ctx, "ChannelUsingRaft", testChannel)
-	if err != nil {
-		return nil, err
-	}
-	bundle, err := channelconfig.BundleFromBlock(genesis)
-	if err != nil {
-		return nil, err
-	}
-	return &devnet{dir: dir, genesis: genesis, bundle: bundle}, nil
-}
-
-// identity loads a signing identity: org like "peerOrganizations/org1.example.com",
-// who "User1", "Admin", "peer0" or "orderer".
-func (d *devnet) identity(t *testing.T, org, who, mspID string) *msp.SigningIdentity {
-	t.Helper()
-	var dir string
-	switch {
-	case strings.HasPrefix(who, "peer"):
-		dir = filepath.Join(d.dir, "organizations", org, "peers", who+"."+filepath.Base(org), "msp")
-	case strings.HasPrefix(who, "orderer"):
-		dir = filepath.Join(d.dir, "organizations", org, "orderers", who+"."+filepath.Base(org), "msp")
-	default:
-		dir = filepath.Join(d.dir, "organizations", org, "users", who+"@"+filepath.Base(org), "msp")
-	}
-	s, err := msp.LoadSigningIdentity(dir, mspID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// tlsCert loads a node's TLS server certificate and key, e.g.
-// "ordererOrganizations/example.com/orderers/orderer.example.com".
-func (d *devnet) tlsCert(t *testing.T, node string) tls.Certificate {
-	t.Helper()
-	dir := filepath.Join(d.dir, "organizations", node, "tls")
-	c, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	tn := testnet.Load(t, testnet.Spec{Crypto: testnet.Fixture, ConfigTx: testnet.Sample})
+	return &devnet{Net: tn, genesis: tn.Genesis(), bundle: tn.Bundle}
 }
 
 // tlsRoots returns the TLS root CAs of an organisation's MSP in the bundle.

@@ -98,7 +98,7 @@ type pullerFixture struct {
 // policy. Orderer A breaks its first stream after breakAfter blocks.
 func newPullerFixture(t *testing.T, nBlocks, breakAfter int) *pullerFixture {
 	d := getDevnet(t)
-	f := &pullerFixture{d: d, peer: d.identity(t, "peerOrganizations/org1.example.com", "peer0", "Org1MSP")}
+	f := &pullerFixture{d: d, peer: d.Signer(t, "peer0.org1.example.com")}
 	f.blocks = testChain(t, d, f.peer, nBlocks)
 	readers, err := d.bundle.Policy("/Channel/Readers")
 	if err != nil {
@@ -111,7 +111,7 @@ func newPullerFixture(t *testing.T, nBlocks, breakAfter int) *pullerFixture {
 	if len(eps) != 1 || eps[0].Address != "localhost:7050" {
 		t.Fatalf("orderer endpoints from the config: %v", eps)
 	}
-	cert := d.tlsCert(t, "ordererOrganizations/example.com/orderers/orderer.example.com")
+	cert := d.TLSCert(t, "orderer.example.com")
 	for _, o := range []*fakeOrderer{f.a, f.b} {
 		addr := serveTLS(t, cert, func(s *grpc.Server) { ab.RegisterAtomicBroadcastServer(s, o) })
 		f.eps = append(f.eps, Endpoint{Address: addr, TLSRoots: eps[0].TLSRoots})
@@ -122,7 +122,7 @@ func newPullerFixture(t *testing.T, nBlocks, breakAfter int) *pullerFixture {
 // pull runs the puller until want blocks were accepted, then cancels it.
 func (f *pullerFixture) pull(t *testing.T, from uint64, want int, accept func(*cb.Block) error) {
 	t.Helper()
-	clientCert := f.d.tlsCert(t, "peerOrganizations/org1.example.com/peers/peer0.org1.example.com")
+	clientCert := f.d.TLSCert(t, "peer0.org1.example.com")
 	p, err := NewPuller(PullerConfig{
 		ChannelID:  testChannel,
 		Endpoints:  func() []Endpoint { return f.eps },
@@ -202,7 +202,7 @@ func TestPullerRetriesRejectedBlockElsewhere(t *testing.T) {
 }
 
 func TestPullerStopsOnCancelWithNoEndpoints(t *testing.T) {
-	signer := getDevnet(t).identity(t, "peerOrganizations/org1.example.com", "peer0", "Org1MSP")
+	signer := getDevnet(t).Signer(t, "peer0.org1.example.com")
 	p, err := NewPuller(PullerConfig{ChannelID: testChannel, Endpoints: func() []Endpoint { return nil }, Signer: signer, MinBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -37,8 +38,8 @@ func newDeliverFixture(t *testing.T) *deliverFixture {
 	d := getDevnet(t)
 	f := &deliverFixture{
 		store:    openStore(t, d),
-		user1:    d.identity(t, "peerOrganizations/org1.example.com", "User1", "Org1MSP"),
-		outsider: d.identity(t, "ordererOrganizations/example.com", "orderer", "OrdererMSP"),
+		user1:    d.User(t, "User1", "Org1MSP"),
+		outsider: d.Signer(t, "orderer.example.com"),
 	}
 	b0 := d.genesis
 	e0, id0 := endorserTx(t, f.user1, testChannel, "basic", "Created", []byte("secret payload"))
@@ -66,10 +67,10 @@ func newDeliverFixture(t *testing.T) *deliverFixture {
 		}
 		return f.current.Load(), nil
 	})
-	addr := serveTLS(t, d.tlsCert(t, "peerOrganizations/org1.example.com/peers/peer0.org1.example.com"), func(s *grpc.Server) {
+	addr := serveTLS(t, d.TLSCert(t, "peer0.org1.example.com"), func(s *grpc.Server) {
 		pb.RegisterDeliverServer(s, NewServer(channels, nil))
 	})
-	f.client = pb.NewDeliverClient(dialTLS(t, addr, d.tlsRoots(t, "Org1MSP")))
+	f.client = pb.NewDeliverClient(testnet.DialTLS(t, addr, d.tlsRoots(t, "Org1MSP")))
 	return f
 }
 

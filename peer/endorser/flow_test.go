@@ -2,7 +2,6 @@ package endorser
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,14 +11,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/protos"
 )
-
-const fixtures = "../../../shared/fixtures/fabric-2.5.16"
 
 type lcChannels struct{ b *channelconfig.Bundle }
 
@@ -40,36 +38,9 @@ type orgPeer struct {
 // install, approve by both orgs, commit, then invoke the chaincode, which the
 // runtime builds and launches from the installed package.
 func TestChaincodeLifecycleThenInvoke(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(fixtures, "configtx.yaml")); err != nil {
-		t.Fatal("Fabric fixtures not available")
-	}
+	tn := testnet.FabricNet(t)
 	dir := t.TempDir()
-	cc, err := msp.LoadCryptoConfig(filepath.Join(fixtures, "crypto-config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := msp.GenerateCrypto(cc, filepath.Join(dir, "organizations")); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(fixtures, "configtx.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "configtx.yaml"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := channelconfig.LoadConfigTx(filepath.Join(dir, "configtx.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	genesis, err := channelconfig.GenesisBlock(ctx, "ChannelUsingRaft", "mychannel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := channelconfig.BundleFromBlock(genesis)
-	if err != nil {
-		t.Fatal(err)
-	}
+	genesis, bundle := tn.Genesis(), tn.Bundle
 	l, err := ledger.Open(filepath.Join(dir, "ledger"))
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +52,7 @@ func TestChaincodeLifecycleThenInvoke(t *testing.T) {
 	}
 
 	newPeer := func(org, mspID string, rt Executor) *orgPeer {
-		base := filepath.Join(dir, "organizations", "peerOrganizations", org+".example.com")
-		conf, err := msp.LoadMSPDir(filepath.Join(base, "msp"), mspID)
+		conf, err := msp.LoadMSPDir(filepath.Join(tn.OrgDir(t, mspID), "msp"), mspID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,14 +60,7 @@ func TestChaincodeLifecycleThenInvoke(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		peer, err := msp.LoadSigningIdentity(filepath.Join(base, "peers", "peer0."+org+".example.com", "msp"), mspID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin, err := msp.LoadSigningIdentity(filepath.Join(base, "users", "Admin@"+org+".example.com", "msp"), mspID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		peer, admin := tn.Signer(t, "peer0."+org+".example.com"), tn.Admin(t, mspID)
 		lc, err := lifecycle.New(lifecycle.Config{PackageDir: filepath.Join(dir, org, "chaincodes"), LocalMSP: local, Channels: lcChannels{bundle}, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +192,7 @@ func TestChaincodeLifecycleThenInvoke(t *testing.T) {
 	commitBlock(endorsed{sp: sp, resps: resps, signer: org1.admin})
 
 	// Invoke the chaincode: the runtime builds and launches the approved package.
-	user := loadUser(t, dir, "org1", "Org1MSP")
+	user := tn.User(t, "User1", "Org1MSP")
 	sp, pr := call(org1, user, "mychannel", "basic", [][]byte{[]byte("put"), []byte("asset1"), []byte("blue")})
 	act := decodeAction(t, sp, pr, org1.peer)
 	if act.ChaincodeId.GetName() != "basic" || act.ChaincodeId.GetVersion() != "1.0" {
@@ -249,13 +212,4 @@ func TestChaincodeLifecycleThenInvoke(t *testing.T) {
 	if pr, _ := org2.e.ProcessProposal(context.Background(), sp); pr.Response.GetStatus() != 500 {
 		t.Fatalf("org2 without a runtime = %v", pr.Response)
 	}
-}
-
-func loadUser(t *testing.T, dir, org, mspID string) *msp.SigningIdentity {
-	t.Helper()
-	s, err := msp.LoadSigningIdentity(filepath.Join(dir, "organizations", "peerOrganizations", org+".example.com", "users", "User1@"+org+".example.com", "msp"), mspID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -14,6 +14,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 	cryptoDir = d
 	code := m.Run()
 	os.RemoveAll(d)
+	testnet.Close()
 	os.Exit(code)
 }
 

@@ -9,11 +9,11 @@ func TestConnPoolReusesUntilRootsChange(t *testing.T) {
 	p := newConnPool(nil)
 	defer p.close()
 	rootsA := x509.NewCertPool()
-	rootsA.AddCert(tlsCertOf(t, "peerOrganizations/org1.example.com/peers/peer0.org1.example.com").Leaf)
+	rootsA.AddCert(devnet(t).TLSCert(t, "peer0.org1.example.com").Leaf)
 	sameA := x509.NewCertPool()
-	sameA.AddCert(tlsCertOf(t, "peerOrganizations/org1.example.com/peers/peer0.org1.example.com").Leaf)
+	sameA.AddCert(devnet(t).TLSCert(t, "peer0.org1.example.com").Leaf)
 	rootsB := x509.NewCertPool()
-	rootsB.AddCert(tlsCertOf(t, "peerOrganizations/org2.example.com/peers/peer0.org2.example.com").Leaf)
+	rootsB.AddCert(devnet(t).TLSCert(t, "peer0.org2.example.com").Leaf)
 
 	c1, err := p.get("127.0.0.1:1", rootsA)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -259,8 +260,8 @@ func TestChaincodeEventsWithOfficialClient(t *testing.T) {
 
 func TestCommitStatusChecksSignatureAndReaders(t *testing.T) {
 	n := newNetwork(t)
-	outsider := identityOf(t, "ordererOrganizations/example.com", "orderer", "OrdererMSP")
-	conn := dialTLS(t, n.gateway, n.tlsRoots(t, "Org1MSP"))
+	outsider := devnet(t).Signer(t, "orderer.example.com")
+	conn := testnet.DialTLS(t, n.gateway, n.tlsRoots(t, "Org1MSP"))
 	gwc := gwpb.NewGatewayClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
@@ -181,7 +182,7 @@ var configCount atomic.Int32
 // devnet crypto and returns the genesis block of mychannel.
 func devnetGenesis(t *testing.T, org1Peer, org2Peer, orderer string) *cb.Block {
 	t.Helper()
-	dir := devCrypto(t)
+	dir := devnet(t).Dir
 	raw, err := os.ReadFile("../../sampleconfig/configtx.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func devnetGenesis(t *testing.T, org1Peer, org2Peer, orderer string) *cb.Block {
 
 func newNetwork(t *testing.T) *network {
 	t.Helper()
-	const org1, org2 = "peerOrganizations/org1.example.com", "peerOrganizations/org2.example.com"
+	dn := devnet(t)
 	gwLis, org2Lis, ordLis := listen(t), listen(t), listen(t)
 	genesis := devnetGenesis(t, gwLis.Addr().String(), org2Lis.Addr().String(), ordLis.Addr().String())
 	bundle, err := channelconfig.BundleFromBlock(genesis)
@@ -235,9 +236,9 @@ func newNetwork(t *testing.T) *network {
 		chaincodes: fakeChaincodes{
 			"basic": {Type: &pb.ApplicationPolicy_ChannelConfigPolicyReference{ChannelConfigPolicyReference: "/Channel/Application/Endorsement"}},
 		},
-		user1: identityOf(t, org1, "User1", "Org1MSP"),
-		org1:  &fakeEndorser{peer: identityOf(t, org1, "peer0", "Org1MSP")},
-		org2:  &fakeEndorser{peer: identityOf(t, org2, "peer0", "Org2MSP")},
+		user1: dn.User(t, "User1", "Org1MSP"),
+		org1:  &fakeEndorser{peer: dn.Signer(t, "peer0.org1.example.com")},
+		org2:  &fakeEndorser{peer: dn.Signer(t, "peer0.org2.example.com")},
 	}
 	t.Cleanup(n.notifier.Close)
 	writers, err := bundle.Policy("/Channel/Writers")
@@ -261,8 +262,8 @@ func newNetwork(t *testing.T) *network {
 		return p
 	}
 
-	n.org2Addr = serveTLSOn(t, org2Lis, tlsCertOf(t, org2+"/peers/peer0.org2.example.com"), func(s *grpc.Server) { pb.RegisterEndorserServer(s, n.org2) })
-	serveTLSOn(t, ordLis, tlsCertOf(t, "ordererOrganizations/example.com/orderers/orderer.example.com"), func(s *grpc.Server) {
+	n.org2Addr = testnet.ServeTLS(t, org2Lis, dn.TLSCert(t, "peer0.org2.example.com"), func(s *grpc.Server) { pb.RegisterEndorserServer(s, n.org2) })
+	testnet.ServeTLS(t, ordLis, dn.TLSCert(t, "orderer.example.com"), func(s *grpc.Server) {
 		ab.RegisterAtomicBroadcastServer(s, n.orderer)
 	})
 	ch, err := ChannelFromBundle(bundle, blocks)
@@ -275,7 +276,7 @@ func newNetwork(t *testing.T) *network {
 		}
 		return ch, nil
 	})
-	peerTLS := tlsCertOf(t, org1+"/peers/peer0.org1.example.com")
+	peerTLS := dn.TLSCert(t, "peer0.org1.example.com")
 	gw, err := New(Config{
 		MSPID: "Org1MSP", Endpoint: gwLis.Addr().String(), Endorser: n.org1, Channels: channels, Chaincodes: n.chaincodes,
 		Notifier: n.notifier, ClientCert: &peerTLS, EndorseTimeout: 10 * time.Second, BroadcastTimeout: 10 * time.Second,
@@ -284,7 +285,7 @@ func newNetwork(t *testing.T) *network {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
-	n.gateway = serveTLSOn(t, gwLis, peerTLS, func(s *grpc.Server) { gwpb.RegisterGatewayServer(s, gw) })
+	n.gateway = testnet.ServeTLS(t, gwLis, peerTLS, func(s *grpc.Server) { gwpb.RegisterGatewayServer(s, gw) })
 	return n
 }
 
@@ -329,7 +330,7 @@ func (n *network) connect(t *testing.T, signer *msp.SigningIdentity) *client.Gat
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := client.Connect(id, client.WithSign(sign), client.WithClientConnection(dialTLS(t, n.gateway, n.tlsRoots(t, "Org1MSP"))),
+	gw, err := client.Connect(id, client.WithSign(sign), client.WithClientConnection(testnet.DialTLS(t, n.gateway, n.tlsRoots(t, "Org1MSP"))),
 		client.WithEvaluateTimeout(10*time.Second), client.WithEndorseTimeout(10*time.Second),
 		client.WithSubmitTimeout(10*time.Second), client.WithCommitStatusTimeout(10*time.Second))
 	if err != nil {

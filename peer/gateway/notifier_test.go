@@ -43,7 +43,7 @@ func (c *blockChain) commit(n *CommitNotifier, channelID string, envs []*cb.Enve
 }
 
 func TestCommitNotifierTxWaiters(t *testing.T) {
-	s := identityOf(t, "peerOrganizations/org1.example.com", "User1", "Org1MSP")
+	s := devnet(t).User(t, "User1", "Org1MSP")
 	n := NewCommitNotifier()
 	defer n.Close()
 	store := &blockChain{}
@@ -82,7 +82,7 @@ func TestCommitNotifierTxWaiters(t *testing.T) {
 }
 
 func TestCommitNotifierBlockSubscriptionsCoalesceAndClose(t *testing.T) {
-	s := identityOf(t, "peerOrganizations/org1.example.com", "User1", "Org1MSP")
+	s := devnet(t).User(t, "User1", "Org1MSP")
 	n := NewCommitNotifier()
 	store := &blockChain{}
 	sub := n.SubscribeBlocks(testChannel)

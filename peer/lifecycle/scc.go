@@ -93,14 +93,20 @@ func decode(raw []byte, fn string, m proto.Message) error {
 	return nil
 }
 
+// decodeAsAdmin decodes raw into m, then checks that the creator of inv is
+// an admin of the peer's MSP (the peer-local functions are admin-only).
+func (l *Lifecycle) decodeAsAdmin(raw []byte, fn string, m proto.Message, inv *Invocation) error {
+	if err := decode(raw, fn, m); err != nil {
+		return err
+	}
+	return l.checkLocalAdmin(fn, inv)
+}
+
 func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, raw []byte) (proto.Message, error) {
 	switch fn {
 	case FuncInstallChaincode:
 		in := &lb.InstallChaincodeArgs{}
-		if err := decode(raw, fn, in); err != nil {
-			return nil, err
-		}
-		if err := l.checkLocalAdmin(fn, inv); err != nil {
+		if err := l.decodeAsAdmin(raw, fn, in, inv); err != nil {
 			return nil, err
 		}
 		p, err := l.install(in.ChaincodeInstallPackage)
@@ -111,10 +117,7 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 
 	case FuncQueryInstalledChaincode:
 		in := &lb.QueryInstalledChaincodeArgs{}
-		if err := decode(raw, fn, in); err != nil {
-			return nil, err
-		}
-		if err := l.checkLocalAdmin(fn, inv); err != nil {
+		if err := l.decodeAsAdmin(raw, fn, in, inv); err != nil {
 			return nil, err
 		}
 		list, err := l.store.list()
@@ -130,10 +133,7 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 
 	case FuncQueryInstalledChaincodes:
 		in := &lb.QueryInstalledChaincodesArgs{}
-		if err := decode(raw, fn, in); err != nil {
-			return nil, err
-		}
-		if err := l.checkLocalAdmin(fn, inv); err != nil {
+		if err := l.decodeAsAdmin(raw, fn, in, inv); err != nil {
 			return nil, err
 		}
 		list, err := l.store.list()
@@ -148,10 +148,7 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 
 	case FuncGetInstalledChaincodePackage:
 		in := &lb.GetInstalledChaincodePackageArgs{}
-		if err := decode(raw, fn, in); err != nil {
-			return nil, err
-		}
-		if err := l.checkLocalAdmin(fn, inv); err != nil {
+		if err := l.decodeAsAdmin(raw, fn, in, inv); err != nil {
 			return nil, err
 		}
 		b, err := l.store.load(in.PackageId)
@@ -179,10 +176,7 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 	switch fn {
 	case FuncApproveChaincodeDefinitionForMyOrg:
 		in := &lb.ApproveChaincodeDefinitionForMyOrgArgs{}
-		if err := decode(raw, fn, in); err != nil {
-			return nil, err
-		}
-		if err := l.checkLocalAdmin(fn, inv); err != nil {
+		if err := l.decodeAsAdmin(raw, fn, in, inv); err != nil {
 			return nil, err
 		}
 		if err := validateInput(in.Name, in.Version, in.Collections, cc, sim); err != nil {
@@ -206,10 +200,7 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 
 	case FuncQueryApprovedChaincodeDefinition:
 		in := &lb.QueryApprovedChaincodeDefinitionArgs{}
-		if err := decode(raw, fn, in); err != nil {
-			return nil, err
-		}
-		if err := l.checkLocalAdmin(fn, inv); err != nil {
+		if err := l.decodeAsAdmin(raw, fn, in, inv); err != nil {
 			return nil, err
 		}
 		return l.queryApproved(inv.ChannelID, in.Name, in.Sequence, sim)

@@ -3,7 +3,6 @@ package validator
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,13 +13,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/protos"
 )
-
-const fixtureDir = "../../../shared/fixtures/fabric-2.5.16"
 
 // network is a freshly generated copy of the fixture network (same
 // crypto-config.yaml and configtx.yaml, new keys), so tests can sign.
@@ -36,49 +34,23 @@ type network struct {
 	prevHash []byte
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testnet.Close()
+	os.Exit(code)
+}
+
 func newNetwork(t *testing.T) *network {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := msp.LoadCryptoConfig(filepath.Join(fixtureDir, "crypto-config.yaml"))
-	if err != nil {
-		t.Fatalf("fixture not available: %v", err)
-	}
-	if err := msp.GenerateCrypto(cfg, filepath.Join(dir, "organizations")); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(fixtureDir, "configtx.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "configtx.yaml"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := channelconfig.LoadConfigTx(filepath.Join(dir, "configtx.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	genesis, err := channelconfig.GenesisBlock(ctx, "ChannelUsingRaft", "mychannel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := channelconfig.BundleFromBlock(genesis)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := testnet.FabricNet(t)
+	genesis, bundle := tn.Genesis(), tn.Bundle
 	n := &network{bundle: bundle, genesis: genesis, admin: map[string]*msp.SigningIdentity{}, peer: map[string]*msp.SigningIdentity{},
 		user: map[string]*msp.SigningIdentity{}, lc: map[string]*lifecycle.Lifecycle{}, v: New(Config{Workers: 3})}
-	load := func(path, mspID string) *msp.SigningIdentity {
-		id, err := msp.LoadSigningIdentity(filepath.Join(dir, "organizations", path), mspID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
 	for _, org := range []string{"1", "2"} {
 		mspID, domain := "Org"+org+"MSP", "org"+org+".example.com"
-		n.admin[mspID] = load("peerOrganizations/"+domain+"/users/Admin@"+domain+"/msp", mspID)
-		n.user[mspID] = load("peerOrganizations/"+domain+"/users/User1@"+domain+"/msp", mspID)
-		n.peer[mspID] = load("peerOrganizations/"+domain+"/peers/peer0."+domain+"/msp", mspID)
+		n.admin[mspID] = tn.Admin(t, mspID)
+		n.user[mspID] = tn.User(t, "User1", mspID)
+		n.peer[mspID] = tn.Signer(t, "peer0."+domain)
 		local, ok := bundle.MSPs().MSP(mspID)
 		if !ok {
 			t.Fatalf("no MSP %s in channel", mspID)
@@ -89,7 +61,8 @@ func newNetwork(t *testing.T) *network {
 		}
 		n.lc[mspID] = lc
 	}
-	n.admin["OrdererMSP"] = load("ordererOrganizations/example.com/users/Admin@example.com/msp", "OrdererMSP")
+	n.admin["OrdererMSP"] = tn.Admin(t, "OrdererMSP")
+	var err error
 	n.l, err = ledger.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
