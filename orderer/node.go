@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/orderer/deliver"
 	"github.com/weft-ledger/weft/orderer/participation"
@@ -91,7 +92,7 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 
-	n.grpc = grpc.NewServer(grpcOpts...)
+	n.grpc = grpc.NewServer(append(grpcOpts, rpcrecover.ServerOptions(n.log)...)...)
 	ab.RegisterAtomicBroadcastServer(n.grpc, &abServer{
 		b: broadcast.NewHandler(broadcastChannels{n.registrar}, n.log),
 		d: deliver.NewHandler(deliverChannels{n.registrar}, n.log),

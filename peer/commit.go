@@ -2,6 +2,7 @@ package peer
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -22,13 +23,9 @@ func (c *channel) commit(block *cb.Block) error {
 		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
 	}
 	bundle := c.bundle.Load()
-	if err := validator.VerifyBlock(block, info.CurrentBlockHash, bundle); err != nil {
-		return err
-	}
-	protos.EnsureMetadata(block)
-	verdicts, err := c.validator.Validate(block, bundle, c.ledger.State(), c.ledger.Blocks().TxExists)
+	verdicts, err := c.check(block, info.CurrentBlockHash, bundle)
 	if err != nil {
-		return fmt.Errorf("channel %s: validate block %d: %w", c.id, block.Header.Number, err)
+		return err
 	}
 	flags := make([]byte, len(verdicts))
 	txIDs := make([]string, len(verdicts))
@@ -59,6 +56,29 @@ func (c *channel) commit(block *cb.Block) error {
 	}
 	c.node.notifier.BlockCommitted(c.id, block)
 	return nil
+}
+
+// check verifies a block and returns the verdict on each of its transactions.
+// It only reads, so a panic here (a bug met by a malformed block) is turned
+// into an error: the puller drops the block and asks another orderer, and the
+// peer keeps running.
+func (c *channel) check(block *cb.Block, prevHash []byte, bundle *channelconfig.Bundle) (verdicts []validator.Verdict, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.node.log.Error("recovered from a panic while checking a block", "channel", c.id,
+				"block", block.GetHeader().GetNumber(), "panic", r, "stack", string(debug.Stack()))
+			verdicts, err = nil, fmt.Errorf("channel %s: block %d could not be checked: %v", c.id, block.GetHeader().GetNumber(), r)
+		}
+	}()
+	if err := validator.VerifyBlock(block, prevHash, bundle); err != nil {
+		return nil, err
+	}
+	protos.EnsureMetadata(block)
+	verdicts, err = c.validator.Validate(block, bundle, c.ledger.State(), c.ledger.Blocks().TxExists)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: validate block %d: %w", c.id, block.Header.Number, err)
+	}
+	return verdicts, nil
 }
 
 // isConfigBlock reports whether b holds a single valid CONFIG transaction.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/deliver"
@@ -187,7 +188,7 @@ func (n *Node) Run(ctx context.Context) error {
 		lis.Close()
 		return fmt.Errorf("listen on peer.chaincodeListenAddress %s: %w", n.cfg.ChaincodeListenAddress, err)
 	}
-	srv := grpc.NewServer(opts...)
+	srv := grpc.NewServer(append(opts, rpcrecover.ServerOptions(n.log)...)...)
 	pb.RegisterEndorserServer(srv, n.endorser)
 	pb.RegisterDeliverServer(srv, n.deliver)
 	if n.gateway != nil {
@@ -195,7 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// Launched chaincode dials the chaincode listener; it runs on this host
 	// and speaks plain gRPC to it, as Fabric's peer allows without TLS.
-	ccSrv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
+	ccSrv := grpc.NewServer(append(rpcrecover.ServerOptions(n.log), grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))...)
 	pb.RegisterChaincodeSupportServer(ccSrv, n.runtime)
 
 	runCtx, cancel := context.WithCancel(ctx)
