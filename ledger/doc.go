@@ -11,6 +11,12 @@
 //     one atomic state update; on Open, blocks above the state savepoint are
 //     replayed from the block store with their stored filters, so a crash at any
 //     point converges to the state of a ledger that never crashed;
+//   - the private write sets handed to Commit for valid transactions are
+//     written and synced to dir/pvtdata before the block is appended (no extra
+//     sync when there are none), replayed with the block by Open under the same
+//     rules as Commit (valid transactions only, only collections whose bytes
+//     hash to the block's pvt_rwset_hash), and deleted once the state covers
+//     the block; a crash therefore never loses this peer's private writes;
 //   - Simulator output (rwsets) is laid out exactly as Fabric v2.5 lays it out,
 //     so endorsements from Weft and Fabric peers match byte for byte.
 //

@@ -29,6 +29,7 @@ type Options struct {
 type Ledger struct {
 	blocks *BlockStore
 	state  statedb.DB
+	pvt    *pvtStore // private write sets of blocks not yet in the state
 	log    *slog.Logger
 
 	commitMu sync.Mutex // serialises Commit and Close
@@ -41,8 +42,9 @@ type Ledger struct {
 }
 
 // Open opens (creating if needed) the ledger in dir: the block store in
-// dir/chain and the LevelDB state in dir/state. Blocks above the state's
-// savepoint are replayed from the block store with their stored filters.
+// dir/chain, the LevelDB state in dir/state and the pending private write sets
+// in dir/pvtdata. Blocks above the state's savepoint are replayed from the
+// block store with their stored filters and their stored private write sets.
 func Open(dir string) (*Ledger, error) { return OpenWithOptions(dir, Options{}) }
 
 // OpenWithOptions is Open with explicit options.
@@ -60,15 +62,28 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 		_ = blocks.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	l := &Ledger{blocks: blocks, state: state, log: log}
+	pvt, err := openPvtStore(filepath.Join(dir, "pvtdata"))
+	if err != nil {
+		_ = errors.Join(state.Close(), blocks.Close())
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	l := &Ledger{blocks: blocks, state: state, pvt: pvt, log: log}
 	if err := l.replay(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	// The state now covers every block in the store, so no stored private
+	// write set is needed any more: those of replayed blocks are applied, and
+	// those of a block whose append never completed belong to no block.
+	if err := l.pvt.dropAll(); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	return l, nil
 }
 
-// replay applies the blocks the state has not seen yet, trusting their filters.
+// replay applies the blocks the state has not seen yet, trusting their filters,
+// with the private write sets Commit stored for them.
 func (l *Ledger) replay() error {
 	sp, ok, err := l.state.Savepoint()
 	if err != nil {
@@ -87,14 +102,18 @@ func (l *Ledger) replay() error {
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
-		batch, _, err := l.prepare(b, protos.TxFilter(b), nil, false)
+		private, err := l.pvt.get(n)
+		if err != nil {
+			return fmt.Errorf("replay block %d: %w", n, err)
+		}
+		batch, _, err := l.prepare(b, protos.TxFilter(b), private, false)
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
 		if err := l.state.Apply(batch, statedb.Version{BlockNum: n}); err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
-		l.log.Info("replayed block into state", "block", n, "updates", batch.Len())
+		l.log.Info("replayed block into state", "block", n, "updates", batch.Len(), "private_txs", len(private))
 	}
 	return nil
 }
@@ -108,7 +127,8 @@ func (l *Ledger) State() statedb.DB { return l.state }
 // Commit validates b (MVCC on the transactions its TRANSACTIONS_FILTER still
 // marks VALID), records the final filter in b, appends b and applies the valid
 // transactions' writes. private holds this peer's private write sets by
-// transaction index.
+// transaction index; those of valid transactions are stored durably before
+// the append, so a crash before the state update cannot lose them.
 func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet) error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
@@ -127,6 +147,12 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
 	protos.SetTxFilter(b, filter)
+	pending := validPrivate(private, filter)
+	if len(pending) > 0 {
+		if err := l.pvt.put(n, pending); err != nil {
+			return fmt.Errorf("commit block %d: %w", n, err)
+		}
+	}
 	if err := l.blocks.Append(b); err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
@@ -139,7 +165,30 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		// The block is durable; Open replays it.
 		return fmt.Errorf("commit block %d: block appended but state not updated (reopen the ledger to replay it): %w", n, err)
 	}
+	if len(pending) > 0 {
+		// Not synced: if the delete is lost, Open drops the entries anyway
+		// once the state covers the block.
+		if err := l.pvt.drop(n, false); err != nil {
+			l.log.Warn("stale private data left for block", "block", n, "err", err)
+		}
+	}
 	return nil
+}
+
+// validPrivate returns the entries of private whose transactions filter
+// marks VALID: exactly the ones prepare may apply.
+func validPrivate(private map[uint64]*rwset.TxPvtReadWriteSet, filter []byte) map[uint64]*rwset.TxPvtReadWriteSet {
+	var out map[uint64]*rwset.TxPvtReadWriteSet
+	for i, set := range private {
+		if set == nil || i >= uint64(len(filter)) || pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
+			continue
+		}
+		if out == nil {
+			out = map[uint64]*rwset.TxPvtReadWriteSet{}
+		}
+		out[i] = set
+	}
+	return out
 }
 
 // prepare computes the state updates of b. With validate set it runs MVCC and
@@ -201,7 +250,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 	return batch, filter, nil
 }
 
-// Close closes the state and the block store.
+// Close closes the private data store, the state and the block store.
 func (l *Ledger) Close() error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
@@ -209,5 +258,5 @@ func (l *Ledger) Close() error {
 		return nil
 	}
 	l.closed = true
-	return errors.Join(l.state.Close(), l.blocks.Close())
+	return errors.Join(l.pvt.close(), l.state.Close(), l.blocks.Close())
 }
