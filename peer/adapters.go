@@ -53,7 +53,7 @@ func (a endorserChannels) Channel(id string) (*endorser.Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &endorser.Channel{Config: ch.bundle.Load(), Ledger: endorser.NewLedger(ch.ledger)}, nil
+	return &endorser.Channel{Config: ch.bundle.Load(), Ledger: endorser.NewLedger(ch.ledger), Definitions: ch.definitions}, nil
 }
 
 type deliverChannels struct{ n *Node }
@@ -110,7 +110,9 @@ func (a gatewayChaincodes) EndorsementPolicy(channelID, name string) (*pb.Applic
 	if err != nil {
 		return nil, err
 	}
-	def, err := a.n.lifecycle.ChaincodeDefinition(channelID, lifecycle.DBState{DB: ch.ledger.State()}, name)
+	def, err := ch.definitions.Get(name, func(name string) (*lifecycle.Definition, error) {
+		return a.n.lifecycle.ChaincodeDefinition(channelID, lifecycle.DBState{DB: ch.ledger.State()}, name)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/deliver"
+	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/peer/validator"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -30,6 +31,9 @@ type channel struct {
 	validator *validator.Validator
 	// committed is what Deliver and the gateway read: blocks whose state is applied.
 	committed *committedBlocks
+	// definitions caches committed chaincode definitions; commit invalidates
+	// it when a block writes `_lifecycle`.
+	definitions *lifecycle.DefinitionCache
 }
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
@@ -50,7 +54,8 @@ func openChannel(n *Node, id string) (*channel, error) {
 
 func newChannel(n *Node, id string, l *ledger.Ledger) *channel {
 	return &channel{node: n, id: id, ledger: l, committed: newCommittedBlocks(l.Blocks()),
-		validator: validator.New(validator.Config{Logger: n.log, Own: n.own})}
+		validator:   validator.New(validator.Config{Logger: n.log, Own: n.own}),
+		definitions: lifecycle.NewDefinitionCache()}
 }
 
 // joinChannel creates the ledger of a new channel from its genesis block.

@@ -38,8 +38,19 @@ func (c *channel) commit(block *cb.Block) error {
 		}
 	}
 	protos.SetTxFilter(block, flags)
+	// A block writing `_lifecycle` may change chaincode definitions: drop the
+	// cached ones before its state is applied (endorsements meanwhile read
+	// state) and again after (dropping what was read during the commit).
+	lifecycleWrites := writesLifecycle(block, flags)
+	if lifecycleWrites {
+		c.definitions.Invalidate()
+	}
 	private := c.node.transient.Take(txIDs)
-	if err := c.ledger.Commit(block, private); err != nil {
+	err = c.ledger.Commit(block, private)
+	if lifecycleWrites {
+		c.definitions.Invalidate()
+	}
+	if err != nil {
 		return fmt.Errorf("channel %s: commit block %d: %w", c.id, block.Header.Number, err)
 	}
 	c.committed.advance(block.Header.Number + 1)

@@ -20,3 +20,49 @@ func BenchmarkProcessProposal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProcessProposalLifecycle is BenchmarkProcessProposal with the
+// chaincode resolved by the real `_lifecycle` from committed state: with the
+// per-channel definition cache, and without it (every proposal reads and
+// decodes the definition and the approved package).
+func BenchmarkProcessProposalLifecycle(b *testing.B) {
+	for _, cached := range []bool{true, false} {
+		b.Run(map[bool]string{true: "cached", false: "uncached"}[cached], func(b *testing.B) {
+			n := newLCNet(b, cached, "basic_1.0")
+			n.define("1.0", 1, "basic_1.0")
+			sp, _ := buildProposal(b, n.user, "mychannel", "basic", strArgs("put", "k", "v"), propOpts{})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				pr, err := n.org1.e.ProcessProposal(ctx, sp)
+				if err != nil || pr.Response.GetStatus() != 200 || pr.Endorsement == nil {
+					b.Fatalf("proposal not endorsed: %v %v", err, pr.GetResponse())
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkResolve measures resolving the chaincode of a proposal alone
+// (definition, recorded sequence read, approved package) with the real
+// `_lifecycle`, with and without the definition cache.
+func BenchmarkResolve(b *testing.B) {
+	for _, cached := range []bool{true, false} {
+		b.Run(map[bool]string{true: "cached", false: "uncached"}[cached], func(b *testing.B) {
+			n := newLCNet(b, cached, "basic_1.0")
+			n.define("1.0", 1, "basic_1.0")
+			ch, err := n.org1.e.channels.Channel("mychannel")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				sim := ch.Ledger.NewSimulator("tx")
+				if _, _, err := n.org1.e.resolve("mychannel", "basic", ch.Definitions, ch.Ledger.CommittedState(), sim); err != nil {
+					b.Fatal(err)
+				}
+				sim.Done()
+			}
+		})
+	}
+}

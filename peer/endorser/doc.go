@@ -11,6 +11,12 @@
 // a ProposalResponse over the public read/write set; private writes go to the
 // transient store keyed by txid.
 //
+// The chaincode definition and approved package may come from the channel's
+// lifecycle.DefinitionCache, but the endorsement always records, through the
+// simulator, the read of the definition's sequence key with its committed
+// version (as Fabric does), and refuses to pair a cached definition with the
+// read of another sequence: the cache never changes endorsement bytes.
+//
 // Like Fabric, every failure is answered as a ProposalResponse with status
 // 500 and a message naming the cause, and a chaincode response with status
 // >= 400 is returned unendorsed. The endorser never commits state and never

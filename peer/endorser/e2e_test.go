@@ -47,6 +47,7 @@ func TestEndorseWithOfficialShimChaincode(t *testing.T) {
 	}
 	t.Cleanup(func() { l.Close() })
 	peer, user := loadSigner(t, "org1", "Org1MSP", "peer0"), loadSigner(t, "org1", "Org1MSP", "User1")
+	commitSequence(t, l, peer, "basic", 3) // block 0: what definitions{} says is committed
 	e, err := New(Config{
 		Signer: peer, LocalMSP: org1,
 		Channels:    channels{"mychannel": {Config: newChannelConf(t, org1, org2), Ledger: NewLedger(l)}},
@@ -95,8 +96,8 @@ func TestEndorseWithOfficialShimChaincode(t *testing.T) {
 		envs = append(envs, protos.Marshal(env))
 	}
 
-	// 2. Commit them in block 0.
-	b := protos.NewBlock(0, nil, envs)
+	// 2. Commit them in block 1.
+	b := protos.NewBlock(1, l.Blocks().Info().CurrentBlockHash, envs)
 	protos.SetTxFilter(b, make([]byte, len(envs))) // all VALID
 	if err := l.Commit(b, nil); err != nil {
 		t.Fatalf("commit: %v", err)
@@ -108,8 +109,8 @@ func TestEndorseWithOfficialShimChaincode(t *testing.T) {
 		t.Fatalf("get asset2 = %q", pr.Response.Payload)
 	}
 	reads := nsRWSet(t, decodeAction(t, sp, pr, peer))["basic"].GetReads()
-	if len(reads) != 1 || reads[0].Key != "asset2" || reads[0].Version.GetBlockNum() != 0 || reads[0].Version.GetTxNum() != 1 {
-		t.Fatalf("reads = %v, want asset2 at version 0:1", reads)
+	if len(reads) != 1 || reads[0].Key != "asset2" || reads[0].Version.GetBlockNum() != 1 || reads[0].Version.GetTxNum() != 1 {
+		t.Fatalf("reads = %v, want asset2 at version 1:1", reads)
 	}
 	sp, pr = endorse("range", "", "")
 	var got []string
@@ -176,7 +177,7 @@ func installTestCC(t *testing.T, dir string) string {
 	return id
 }
 
-func tarGz(t *testing.T, files map[string][]byte) []byte {
+func tarGz(t testing.TB, files map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

@@ -66,6 +66,9 @@ type Ledger interface {
 type Channel struct {
 	Config ChannelConfig
 	Ledger Ledger
+	// Definitions, when set, caches the channel's committed chaincode
+	// definitions; its owner invalidates it when a block writes `_lifecycle`.
+	Definitions *lifecycle.DefinitionCache
 }
 
 // Channels finds the channels this peer has joined.
@@ -218,7 +221,7 @@ func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (
 		version = SystemChaincodeVersion
 		resp, event = scc.Invoke(ctx, txc, input)
 	} else {
-		pkgID, v, err := e.resolve(chdr.ChannelId, ccName, ch.Ledger.CommittedState(), sim)
+		pkgID, v, err := e.resolve(chdr.ChannelId, ccName, ch.Definitions, ch.Ledger.CommittedState(), sim)
 		if err != nil {
 			return failure("%v", err)
 		}
@@ -300,22 +303,43 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 // resolve returns the package ID this org approved for the chaincode's current
 // definition, and the definition's version. Like Fabric it records a read of
 // the definition's sequence in the transaction, so an upgrade between
-// endorsement and commit invalidates it.
-func (e *Endorser) resolve(channelID, name string, committed CommittedState, sim Simulator) (string, string, error) {
+// endorsement and commit invalidates it. The definition and package ID may
+// come from cache; the sequence read through the simulator is checked against
+// the definition used, so an endorsement never pairs a cached definition with
+// the read of a newer one.
+func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCache, committed CommittedState, sim Simulator) (string, string, error) {
 	if e.definitions == nil {
 		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s (this peer has no chaincode definitions)", name, channelID)
 	}
-	def, err := e.definitions.ChaincodeDefinition(channelID, committed, name)
+	loadDef := func(name string) (*lifecycle.Definition, error) {
+		return e.definitions.ChaincodeDefinition(channelID, committed, name)
+	}
+	def, err := cache.Get(name, loadDef)
 	if errors.Is(err, lifecycle.ErrNotDefined) {
 		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s", name, channelID)
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
 	}
-	if _, err := sim.GetState(lifecycle.Namespace, "namespaces/fields/"+name+"/Sequence"); err != nil {
+	seq, err := lifecycle.ReadSequence(sim, name)
+	if err != nil {
 		return "", "", fmt.Errorf("record the definition read of chaincode %s: %w", name, err)
 	}
-	pkgID, err := e.definitions.ApprovedPackageID(channelID, committed, name, def.Sequence)
+	if seq != def.Sequence {
+		// A definition committed after the cached one was read: drop the
+		// cache and read again.
+		cache.Invalidate()
+		if def, err = cache.Get(name, loadDef); err != nil {
+			return "", "", fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
+		}
+		if seq != def.Sequence {
+			return "", "", fmt.Errorf("the definition of chaincode %s on channel %s changed during endorsement (sequence %d read, %d committed); send the proposal again",
+				name, channelID, seq, def.Sequence)
+		}
+	}
+	pkgID, err := cache.PackageID(name, def.Sequence, func(name string, seq int64) (string, error) {
+		return e.definitions.ApprovedPackageID(channelID, committed, name, seq)
+	})
 	if err != nil || pkgID == "" {
 		if err == nil {
 			err = errors.New("no package approved")

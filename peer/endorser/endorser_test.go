@@ -249,7 +249,7 @@ func TestChaincodeErrorStatusIsNotEndorsed(t *testing.T) {
 	decodeAction(t, sp, process(t, ev.e, sp), ev.peer)
 }
 
-func mustParse(t *testing.T, sp *pb.SignedProposal) *protos.Proposal {
+func mustParse(t testing.TB, sp *pb.SignedProposal) *protos.Proposal {
 	t.Helper()
 	p, err := protos.ParseProposal(sp)
 	if err != nil {

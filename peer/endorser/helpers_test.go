@@ -248,9 +248,11 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	peer := loadSigner(t, "org1", "Org1MSP", "peer0")
+	commitSequence(t, l, peer, "basic", 3) // what definitions{} says is committed
 	dl := &dupLedger{Ledger: NewLedger(l), seen: map[string]bool{}}
 	ev := &env{
-		peer:      loadSigner(t, "org1", "Org1MSP", "peer0"),
+		peer:      peer,
 		user1:     loadSigner(t, "org1", "Org1MSP", "User1"),
 		user2:     loadSigner(t, "org2", "Org2MSP", "User1"),
 		ledger:    dl,

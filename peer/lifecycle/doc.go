@@ -20,6 +20,10 @@
 // the hashes of their implicit collections; every error names the operation, the
 // chaincode and the reason.
 //
+// DefinitionCache keeps, per channel, the committed definitions and this
+// organisation's approved package IDs read from state; its owner (the peer's
+// commit path) invalidates it around every block that writes `_lifecycle`.
+//
 // It never enforces the LifecycleEndorsement policy (that is the validator's job
 // at commit time) and never touches state outside the simulator it is handed.
 package lifecycle
