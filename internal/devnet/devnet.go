@@ -117,6 +117,11 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, err
 	}
 	cfg.Dir = abs
+	// The nodes run with the network folder as working directory, where a
+	// relative binary path would no longer resolve.
+	if cfg.BinDir, err = filepath.Abs(cfg.BinDir); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
