@@ -1,0 +1,386 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-gateway/pkg/client"
+	gwpb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc/status"
+
+	wclient "github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/internal/devnet"
+	"github.com/weft-ledger/weft/msp"
+)
+
+// contractDir is the asset-transfer sample written with Fabric's contract API
+// (its own Go module, built against the official shim).
+const contractDir = "../samples/asset-transfer-contract"
+
+// firstLaunchTimeout bounds the first invocation of a chaincode on a peer: a
+// "golang" package is compiled by the peer then (module download included).
+const firstLaunchTimeout = 5 * time.Minute
+
+// TestContractGoSourcePackage deploys the contract-API sample as a Go source
+// package the peers build and launch themselves, then drives every function
+// through Fabric's gateway client.
+func TestContractGoSourcePackage(t *testing.T) {
+	const name, label = "contractgo", "contractgo_1.0"
+	deployChaincode(t, name, label, contractSourcePackage(t, label))
+	exerciseContract(t, name)
+}
+
+// TestContractCCaaS deploys the same sample as chaincode-as-a-service: the
+// test builds and runs the binary, the peers dial it.
+func TestContractCCaaS(t *testing.T) {
+	const name, label = "contractcc", "contractcc_1.0"
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	pkg, err := wclient.CCaaSPackage(label, wclient.ConnectionJSON{Address: addr, DialTimeout: "10s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startContractService(t, addr, wclient.PackageID(label, pkg))
+	deployChaincode(t, name, label, pkg)
+	exerciseContract(t, name)
+}
+
+// contractSourcePackage packages the sample's module (go.mod, go.sum, *.go)
+// as Fabric's "golang" chaincode package: metadata.json plus code.tar.gz
+// holding the module under src/.
+func contractSourcePackage(t *testing.T, label string) []byte {
+	t.Helper()
+	entries, err := os.ReadDir(contractDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() || (n != "go.mod" && n != "go.sum" && !strings.HasSuffix(n, ".go")) {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(contractDir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["src/"+n] = raw
+	}
+	if files["src/go.mod"] == nil || files["src/go.sum"] == nil {
+		t.Fatalf("%s lacks go.mod or go.sum; run `GOFLAGS=-mod=mod go mod tidy` there", contractDir)
+	}
+	code, err := wclient.TarGz(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := json.Marshal(map[string]string{"type": "golang", "label": label, "path": "github.com/weft-ledger/weft/samples/asset-transfer-contract"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := wclient.TarGz(map[string][]byte{"metadata.json": md, "code.tar.gz": code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkg
+}
+
+// startContractService builds the sample and runs it as a chaincode server on
+// addr registered as packageID; it is stopped when the test ends.
+func startContractService(t *testing.T, addr, packageID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), firstLaunchTimeout)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "asset-transfer-contract")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = contractDir
+	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", contractDir, err, out)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "CHAINCODE_SERVER_ADDRESS="+addr, "CHAINCODE_ID="+packageID)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("chaincode server output:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("chaincode server exited before listening on %s: %v", addr, err)
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chaincode server does not listen on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a port; there is nothing to await
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// deployChaincode does what a Fabric admin does with `peer lifecycle
+// chaincode`: install pkg on every peer, approve the definition (sequence 1,
+// the channel's default policy) for every org and commit it. It then invokes
+// the chaincode once on every peer, so that the first launch (for a "golang"
+// package, the peer's build) happens under a generous timeout rather than
+// under the gateway's.
+func deployChaincode(t *testing.T, name, label string, pkg []byte) {
+	t.Helper()
+	cfg := network.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	packageID := wclient.PackageID(label, pkg)
+	admins := map[string]*msp.SigningIdentity{}
+	for _, o := range network.Orgs {
+		admin, err := cfg.Signer(o, "Admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		admins[o.MSPID] = admin
+		out, err := wclient.Query(ctx, admin, wclient.Invocation{Chaincode: wclient.LifecycleName, Args: wclient.InstallArgs(pkg)}, pb.NewEndorserClient(dialPeer(t, o)))
+		if err != nil {
+			t.Fatalf("install %s on %s: %v", label, o.Peer, err)
+		}
+		res, err := wclient.InstallResult(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.PackageId != packageID || res.Label != label {
+			t.Fatalf("%s installed %s as %s (label %q), want %s", o.Peer, label, res.PackageId, res.Label, packageID)
+		}
+	}
+	def := wclient.Definition{Name: name, Version: "1.0", Sequence: 1, PackageID: packageID}
+	var all []string
+	for _, o := range network.Orgs {
+		inv := wclient.Invocation{Channel: devnet.ChannelID, Chaincode: wclient.LifecycleName, Args: wclient.ApproveArgs(def)}
+		invokeAllPeers(ctx, t, admins[o.MSPID], inv, []string{o.MSPID})
+		all = append(all, o.MSPID)
+	}
+	inv := wclient.Invocation{Channel: devnet.ChannelID, Chaincode: wclient.LifecycleName, Args: wclient.CommitArgs(def)}
+	invokeAllPeers(ctx, t, admins[network.Orgs[0].MSPID], inv, all)
+
+	user, err := cfg.Signer(network.Orgs[0], "User1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	launchCtx, cancelLaunch := context.WithTimeout(context.Background(), firstLaunchTimeout)
+	defer cancelLaunch()
+	for _, o := range network.Orgs {
+		start := time.Now()
+		inv := wclient.Invocation{Channel: devnet.ChannelID, Chaincode: name, Args: [][]byte{[]byte("AssetExists"), []byte("warm-up")}}
+		out, err := wclient.Query(launchCtx, user, inv, pb.NewEndorserClient(dialPeer(t, o)))
+		if err != nil {
+			t.Fatalf("first invocation of %s on %s: %v", name, o.Peer, err)
+		}
+		if string(out) != "false" {
+			t.Fatalf("AssetExists warm-up on %s = %q, want false", o.Peer, out)
+		}
+		t.Logf("%s started on %s in %s", name, o.Peer, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// invokeAllPeers endorses inv on the peers of endorsers, orders it and waits
+// until every peer of the network has committed it as valid.
+func invokeAllPeers(ctx context.Context, t *testing.T, signer *msp.SigningIdentity, inv wclient.Invocation, endorsers []string) {
+	t.Helper()
+	var watchers []*wclient.CommitWatcher
+	for _, o := range network.Orgs {
+		w, err := wclient.WatchCommits(ctx, dialPeer(t, o), signer, devnet.ChannelID, wclient.SeekNewest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		watchers = append(watchers, w)
+	}
+	eps := map[string]pb.EndorserClient{}
+	for _, o := range network.Orgs {
+		for _, id := range endorsers {
+			if o.MSPID == id {
+				eps[id] = pb.NewEndorserClient(dialPeer(t, o))
+			}
+		}
+	}
+	fn := string(inv.Args[0])
+	res, err := wclient.Invoke(ctx, signer, inv, eps, dialOrderer(t), watchers[0])
+	if err != nil {
+		t.Fatalf("%s %s: %v", inv.Chaincode, fn, err)
+	}
+	for i, w := range watchers[1:] {
+		st, err := w.Wait(res.TxID)
+		if err != nil {
+			t.Fatalf("%s %s on %s: %v", inv.Chaincode, fn, network.Orgs[i+1].Peer, err)
+		}
+		if st.Code != pb.TxValidationCode_VALID {
+			t.Fatalf("%s %s (%s) ended %s on %s", inv.Chaincode, fn, res.TxID, st.Code, network.Orgs[i+1].Peer)
+		}
+	}
+}
+
+// exerciseContract calls every transaction of the sample through Fabric's
+// gateway client, as the asset-transfer-basic application does, and checks
+// the results.
+func exerciseContract(t *testing.T, name string) {
+	gw, _ := gatewayFor(t, network.Orgs[0], "User1")
+	c := gw.GetNetwork(devnet.ChannelID).GetContract(name)
+
+	submitEverywhere(t, c, "InitLedger")
+	all := allAssets(t, c)
+	if len(all) != 6 || all["asset1"].Owner != "Tomoko" || all["asset6"].AppraisedValue != 800 {
+		t.Fatalf("GetAllAssets after InitLedger = %+v, want the six seed assets", all)
+	}
+
+	id := uniqueID("contract")
+	submitEverywhere(t, c, "CreateAsset", id, "purple", "7", "Zoe", "900")
+	if a := readAsset(t, c, id); a != (asset{ID: id, Color: "purple", Size: 7, Owner: "Zoe", AppraisedValue: 900}) {
+		t.Fatalf("ReadAsset after CreateAsset = %+v", a)
+	}
+	if _, err := c.SubmitTransaction("CreateAsset", id, "purple", "7", "Zoe", "900"); err == nil || !strings.Contains(errorText(err), "already exists") {
+		t.Fatalf("second CreateAsset of %s: err = %v (%s), want 'already exists'", id, err, errorText(err))
+	}
+	if _, err := c.SubmitTransaction("CreateAsset", id+"-bad", "purple", "seven", "Zoe", "900"); err == nil {
+		t.Fatal("CreateAsset with a non-integer size was endorsed; the contract API should refuse it")
+	}
+
+	submitEverywhere(t, c, "UpdateAsset", id, "orange", "8", "Zoe", "950")
+	if a := readAsset(t, c, id); a != (asset{ID: id, Color: "orange", Size: 8, Owner: "Zoe", AppraisedValue: 950}) {
+		t.Fatalf("ReadAsset after UpdateAsset = %+v", a)
+	}
+	if _, err := c.SubmitTransaction("UpdateAsset", id+"-missing", "orange", "8", "Zoe", "950"); err == nil || !strings.Contains(errorText(err), "does not exist") {
+		t.Fatalf("UpdateAsset of a missing asset: err = %v (%s), want 'does not exist'", err, errorText(err))
+	}
+
+	assertExists(t, c, id, true)
+	assertExists(t, c, id+"-missing", false)
+
+	old := submitEverywhere(t, c, "TransferAsset", id, "Yusuf")
+	if string(old) != "Zoe" {
+		t.Fatalf("TransferAsset returned %q, want the old owner Zoe", old)
+	}
+	if a := readAsset(t, c, id); a.Owner != "Yusuf" || a.Color != "orange" {
+		t.Fatalf("ReadAsset after TransferAsset = %+v, want owner Yusuf, other fields kept", a)
+	}
+
+	all = allAssets(t, c)
+	if len(all) != 7 || all[id].Owner != "Yusuf" || all["asset3"].Owner != "Jin Soo" {
+		t.Fatalf("GetAllAssets = %+v, want the six seed assets and %s owned by Yusuf", all, id)
+	}
+
+	submitEverywhere(t, c, "DeleteAsset", id)
+	assertExists(t, c, id, false)
+	if _, err := c.EvaluateTransaction("ReadAsset", id); err == nil || !strings.Contains(errorText(err), "does not exist") {
+		t.Fatalf("ReadAsset of deleted %s: err = %v (%s), want 'does not exist'", id, err, errorText(err))
+	}
+	if n := len(allAssets(t, c)); n != 6 {
+		t.Fatalf("GetAllAssets after DeleteAsset has %d assets, want 6", n)
+	}
+
+	// The contract API's own system contract answers too.
+	raw, err := c.EvaluateTransaction("org.hyperledger.fabric:GetMetadata")
+	if err != nil {
+		t.Fatalf("GetMetadata: %v (%s)", err, errorText(err))
+	}
+	var md struct {
+		Contracts map[string]struct {
+			Transactions []struct {
+				Name string `json:"name"`
+			} `json:"transactions"`
+		} `json:"contracts"`
+	}
+	if err := json.Unmarshal(raw, &md); err != nil {
+		t.Fatalf("GetMetadata returned %q: %v", raw, err)
+	}
+	var txs []string
+	for _, tx := range md.Contracts["SmartContract"].Transactions {
+		txs = append(txs, tx.Name)
+	}
+	for _, want := range []string{"InitLedger", "CreateAsset", "ReadAsset", "UpdateAsset", "DeleteAsset", "AssetExists", "TransferAsset", "GetAllAssets"} {
+		if !strings.Contains(","+strings.Join(txs, ",")+",", ","+want+",") {
+			t.Fatalf("metadata of SmartContract lists %v, missing %s", txs, want)
+		}
+	}
+}
+
+func allAssets(t *testing.T, c *client.Contract) map[string]asset {
+	t.Helper()
+	raw, err := c.EvaluateTransaction("GetAllAssets")
+	if err != nil {
+		t.Fatalf("GetAllAssets: %v (%s)", err, errorText(err))
+	}
+	var list []asset
+	if err := json.Unmarshal(raw, &list); err != nil {
+		t.Fatalf("GetAllAssets returned %q: %v", raw, err)
+	}
+	m := map[string]asset{}
+	for _, a := range list {
+		m[a.ID] = a
+	}
+	if len(m) != len(list) {
+		t.Fatalf("GetAllAssets returned duplicate IDs: %q", raw)
+	}
+	return m
+}
+
+func assertExists(t *testing.T, c *client.Contract, id string, want bool) {
+	t.Helper()
+	raw, err := c.EvaluateTransaction("AssetExists", id)
+	if err != nil {
+		t.Fatalf("AssetExists %s: %v (%s)", id, err, errorText(err))
+	}
+	if string(raw) != strconv.FormatBool(want) {
+		t.Fatalf("AssetExists %s = %q, want %t", id, raw, want)
+	}
+}
+
+// errorText is a gateway error with the peers' messages attached in its
+// status details, where the chaincode's error message travels.
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	parts := []string{err.Error()}
+	var st interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &st) {
+		for _, d := range st.GRPCStatus().Details() {
+			if ed, ok := d.(*gwpb.ErrorDetail); ok {
+				parts = append(parts, fmt.Sprintf("%s: %s", ed.MspId, ed.Message))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
