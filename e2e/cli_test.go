@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,6 +65,28 @@ func TestCLIAgainstNetwork(t *testing.T) {
 	out, err = weft(t, "User1", "chaincode", "querycommitted", "-C", "mychannel", "-n", "basic")
 	if err != nil || !strings.Contains(out, "Version: 1.0, Sequence: 1") {
 		t.Fatalf("querycommitted: %v\n%s", err, out)
+	}
+
+	// Installed packages are peer-local and admin-only, as in Fabric.
+	out, err = weft(t, "Admin", "chaincode", "queryinstalled")
+	if err != nil || !strings.HasPrefix(out, "Installed chaincodes on peer:\n") || !regexp.MustCompile(`(?m)^Package ID: basic_1\.0:[0-9a-f]{64}, Label: basic_1\.0$`).MatchString(out) {
+		t.Fatalf("queryinstalled: %v\n%s", err, out)
+	}
+	out, err = weft(t, "User1", "chaincode", "queryinstalled")
+	if err == nil || strings.Contains(out, "Package ID:") {
+		t.Fatalf("queryinstalled by User1: err = %v, want an admin-only refusal\n%s", err, out)
+	}
+	// Nobody has approved sequence 2 of basic yet.
+	out, err = weft(t, "User1", "chaincode", "checkcommitreadiness", "-C", "mychannel", "-n", "basic", "-v", "1.0", "--sequence", "2")
+	want := "Chaincode definition for chaincode 'basic', version '1.0', sequence '2' on channel 'mychannel' approval status by org:\n" +
+		network.Orgs[0].MSPID + ": false\n" + org2.MSPID + ": false\n"
+	if err != nil || out != want {
+		t.Fatalf("checkcommitreadiness: %v\ngot:\n%s\nwant:\n%s", err, out, want)
+	}
+	// Sequence 1 is already committed: the peer refuses rather than report approvals.
+	out, err = weft(t, "User1", "chaincode", "checkcommitreadiness", "-C", "mychannel", "-n", "basic", "-v", "1.0", "--sequence", "1")
+	if err == nil || !strings.Contains(err.Error(), "must be sequence 2") {
+		t.Fatalf("checkcommitreadiness for the committed sequence 1: err = %v, want a refusal naming sequence 2\n%s", err, out)
 	}
 
 	admin := filepath.Join(cfg.Path("organizations", "ordererOrganizations", "example.com", "users", "Admin@example.com", "tls"))

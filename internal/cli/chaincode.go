@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
@@ -147,17 +148,25 @@ func addCCFlags(fs *flag.FlagSet, ctor bool) *ccFlags {
 	return f
 }
 
+// addDefinitionFlags adds the flags of approveformyorg and commit.
 func addDefinitionFlags(fs *flag.FlagSet) *definitionFlags {
+	d := addDefinitionQueryFlags(fs)
+	fs.StringVar(&d.packageID, "package-id", "", "package ID of the installed package to approve")
+	fs.BoolVar(&d.waitForEvent, "waitForEvent", true, "wait for the transaction to commit")
+	return d
+}
+
+// addDefinitionQueryFlags adds the flags that describe a definition without
+// submitting it (checkcommitreadiness): no --package-id, no --waitForEvent.
+func addDefinitionQueryFlags(fs *flag.FlagSet) *definitionFlags {
 	d := &definitionFlags{}
 	aliasString(fs, &d.channel, "channel name", "C", "channelID")
 	aliasString(fs, &d.name, "chaincode name", "n", "name")
 	aliasString(fs, &d.version, "chaincode version", "v", "version")
-	fs.StringVar(&d.packageID, "package-id", "", "package ID of the installed package to approve")
 	fs.Int64Var(&d.sequence, "sequence", 1, "definition sequence number")
 	fs.StringVar(&d.sigPolicy, "signature-policy", "", "endorsement policy, e.g. \"AND('Org1MSP.peer','Org2MSP.peer')\"")
 	fs.StringVar(&d.channelPolicy, "channel-config-policy", "", "endorsement policy as a channel policy path, e.g. /Channel/Application/Endorsement")
 	fs.BoolVar(&d.initRequired, "init-required", false, "whether Init must be invoked first")
-	fs.BoolVar(&d.waitForEvent, "waitForEvent", true, "wait for the transaction to commit")
 	return d
 }
 
@@ -293,6 +302,63 @@ func runCCQueryCommitted(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "Committed chaincode definition for chaincode '%s' on channel '%s':\nVersion: %s, Sequence: %d, Endorsement Plugin: %s, Validation Plugin: %s, Approvals: [%s]\n",
 		cf.name, cf.channel, res.Version, res.Sequence, res.EndorsementPlugin, res.ValidationPlugin, strings.Join(approvals, ", "))
+	return nil
+}
+
+func runCCQueryInstalled(ctx context.Context, env *Env, args []string) error {
+	fset := newFlags(env, "chaincode queryinstalled")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() != 0 {
+		return fmt.Errorf("usage: weft chaincode queryinstalled (the peer is CORE_PEER_ADDRESS; unexpected %q)", fset.Args())
+	}
+	out, err := queryPeer(ctx, env, client.Invocation{Chaincode: client.LifecycleName, Args: client.QueryInstalledArgs()})
+	if err != nil {
+		return fmt.Errorf("query installed chaincodes: %w", err)
+	}
+	res := &lb.QueryInstalledChaincodesResult{}
+	if err := proto.Unmarshal(out, res); err != nil {
+		return fmt.Errorf("decode QueryInstalledChaincodesResult: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, "Installed chaincodes on peer:")
+	for _, cc := range res.InstalledChaincodes {
+		fmt.Fprintf(env.Stdout, "Package ID: %s, Label: %s\n", cc.PackageId, cc.Label)
+	}
+	return nil
+}
+
+func runCCCheckCommitReadiness(ctx context.Context, env *Env, args []string) error {
+	fset := newFlags(env, "chaincode checkcommitreadiness")
+	d := addDefinitionQueryFlags(fset)
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q; weft chaincode checkcommitreadiness takes only flags", fset.Args())
+	}
+	def, err := d.definition()
+	if err != nil {
+		return err
+	}
+	out, err := queryPeer(ctx, env, client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.CheckCommitReadinessArgs(def)})
+	if err != nil {
+		return fmt.Errorf("check commit readiness: %w", err)
+	}
+	res := &lb.CheckCommitReadinessResult{}
+	if err := proto.Unmarshal(out, res); err != nil {
+		return fmt.Errorf("decode CheckCommitReadinessResult: %w", err)
+	}
+	orgs := make([]string, 0, len(res.Approvals))
+	for org := range res.Approvals {
+		orgs = append(orgs, org)
+	}
+	sort.Strings(orgs)
+	fmt.Fprintf(env.Stdout, "Chaincode definition for chaincode '%s', version '%s', sequence '%d' on channel '%s' approval status by org:\n",
+		def.Name, def.Version, def.Sequence, d.channel)
+	for _, org := range orgs {
+		fmt.Fprintf(env.Stdout, "%s: %t\n", org, res.Approvals[org])
+	}
 	return nil
 }
 

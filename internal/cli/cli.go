@@ -26,23 +26,25 @@ type Env struct {
 }
 
 var commands = map[string]command{
-	"up":                        {"start the development network (generates it first if needed)", runUp},
-	"bench":                     {"drive CreateAsset load through a network and print throughput, latency and CPU", runBench},
-	"crypto generate":           {"write cryptogen-style MSP and TLS material from crypto-config.yaml", runCryptoGenerate},
-	"genesis":                   {"write a channel genesis block from configtx.yaml", runGenesis},
-	"channel join":              {"join the peer to a channel with its genesis block", runChannelJoin},
-	"channel list":              {"list the channels the peer has joined", runChannelList},
-	"channel getinfo":           {"print a channel's height and current block hash", runChannelGetInfo},
-	"osnadmin channel join":     {"join an orderer to a channel (participation API)", runOSNJoin},
-	"osnadmin channel list":     {"list an orderer's channels (participation API)", runOSNList},
-	"osnadmin channel remove":   {"remove an orderer from a channel (participation API)", runOSNRemove},
-	"chaincode package":         {"write a chaincode package (.tar.gz) for a Go source folder or a ccaas address", runCCPackage},
-	"chaincode install":         {"install a chaincode package on the peer", runCCInstall},
-	"chaincode approveformyorg": {"approve a chaincode definition for the peer's organisation", runCCApprove},
-	"chaincode commit":          {"commit a chaincode definition to a channel", runCCCommit},
-	"chaincode querycommitted":  {"show a committed chaincode definition", runCCQueryCommitted},
-	"chaincode invoke":          {"submit a transaction", runCCInvoke},
-	"chaincode query":           {"evaluate a transaction on one peer", runCCQuery},
+	"up":                             {"start the development network (generates it first if needed)", runUp},
+	"bench":                          {"drive CreateAsset load through a network and print throughput, latency and CPU", runBench},
+	"crypto generate":                {"write cryptogen-style MSP and TLS material from crypto-config.yaml", runCryptoGenerate},
+	"genesis":                        {"write a channel genesis block from configtx.yaml", runGenesis},
+	"channel join":                   {"join the peer to a channel with its genesis block", runChannelJoin},
+	"channel list":                   {"list the channels the peer has joined", runChannelList},
+	"channel getinfo":                {"print a channel's height and current block hash", runChannelGetInfo},
+	"osnadmin channel join":          {"join an orderer to a channel (participation API)", runOSNJoin},
+	"osnadmin channel list":          {"list an orderer's channels (participation API)", runOSNList},
+	"osnadmin channel remove":        {"remove an orderer from a channel (participation API)", runOSNRemove},
+	"chaincode package":              {"write a chaincode package (.tar.gz) for a Go source folder or a ccaas address", runCCPackage},
+	"chaincode install":              {"install a chaincode package on the peer", runCCInstall},
+	"chaincode approveformyorg":      {"approve a chaincode definition for the peer's organisation", runCCApprove},
+	"chaincode commit":               {"commit a chaincode definition to a channel", runCCCommit},
+	"chaincode querycommitted":       {"show a committed chaincode definition", runCCQueryCommitted},
+	"chaincode queryinstalled":       {"list the chaincode packages installed on the peer", runCCQueryInstalled},
+	"chaincode checkcommitreadiness": {"show which organisations approved a chaincode definition", runCCCheckCommitReadiness},
+	"chaincode invoke":               {"submit a transaction", runCCInvoke},
+	"chaincode query":                {"evaluate a transaction on one peer", runCCQuery},
 }
 
 // Main runs the weft command line and returns the process exit code.
@@ -82,7 +84,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-28s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-31s %s\n", n, commands[n].summary)
 	}
 }
 

@@ -548,3 +548,63 @@ func untarFiles(t *testing.T, raw []byte) map[string][]byte {
 		out[hdr.Name] = body
 	}
 }
+
+func TestQueryInstalledAndCheckCommitReadinessArgumentErrors(t *testing.T) {
+	t.Parallel()
+	ccr := []string{"chaincode", "checkcommitreadiness"}
+	full := append(append([]string{}, ccr...), "-C", "mychannel", "-n", "basic", "-v", "1.0", "--sequence", "2")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"queryinstalled takes no arguments", []string{"chaincode", "queryinstalled", "extra"}, "usage: weft chaincode queryinstalled"},
+		{"queryinstalled unknown flag", []string{"chaincode", "queryinstalled", "-C", "mychannel"}, "flag provided but not defined: -C"},
+		{"queryinstalled needs an identity", []string{"chaincode", "queryinstalled"}, "CORE_PEER_LOCALMSPID"},
+		{"checkcommitreadiness no channel", append(append([]string{}, ccr...), "-n", "basic", "-v", "1"), "--channelID, --name and --version are required"},
+		{"checkcommitreadiness no name", append(append([]string{}, ccr...), "--channelID", "c", "--version", "1"), "--channelID, --name and --version are required"},
+		{"checkcommitreadiness no version", append(append([]string{}, ccr...), "-C", "c", "--name", "basic"), "--channelID, --name and --version are required"},
+		{"checkcommitreadiness has no --package-id", append(append([]string{}, full...), "--package-id", "basic_1.0:ab"), "flag provided but not defined: -package-id"},
+		{"checkcommitreadiness has no --waitForEvent", append(append([]string{}, full...), "--waitForEvent"), "flag provided but not defined: -waitForEvent"},
+		{"checkcommitreadiness bad sequence", append(append([]string{}, ccr...), "-C", "c", "-n", "b", "-v", "1", "--sequence", "two"), "invalid value \"two\" for flag -sequence"},
+		{"checkcommitreadiness both policies", append(append([]string{}, full...), "--signature-policy", "OR('Org1MSP.peer')", "--channel-config-policy", "/Channel/Application/Endorsement"), "either --signature-policy or --channel-config-policy"},
+		{"checkcommitreadiness bad policy", append(append([]string{}, full...), "--signature-policy", "OR('Org1MSP.peer'"), "--signature-policy"},
+		{"checkcommitreadiness stray argument", append(append([]string{}, full...), "extra"), "takes only flags"},
+		{"checkcommitreadiness needs an identity", append(append([]string{}, full...), "--init-required", "--channel-config-policy", "/Channel/Application/Endorsement"), "CORE_PEER_LOCALMSPID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, stdout, _ := testEnv(nil)
+			err := Run(context.Background(), env, tt.args)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("Run(%q) wrote to stdout on error: %q", tt.args, stdout.String())
+			}
+		})
+	}
+}
+
+func TestQueryInstalledAndCheckCommitReadinessNeedAPeer(t *testing.T) {
+	t.Parallel()
+	// With an identity but no CORE_PEER_ADDRESS, both commands say which variable to set.
+	msps := filepath.Join(t.TempDir(), "orgs")
+	genv, _, _ := testEnv(nil)
+	if err := Run(context.Background(), genv, []string{"crypto", "generate", "--config", filepath.Join("..", "..", "sampleconfig", "crypto-config.yaml"), "--output", msps}); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"CORE_PEER_LOCALMSPID":    "Org1MSP",
+		"CORE_PEER_MSPCONFIGPATH": filepath.Join(msps, "peerOrganizations", "org1.example.com", "users", "Admin@org1.example.com", "msp"),
+	}
+	for _, args := range [][]string{
+		{"chaincode", "queryinstalled"},
+		{"chaincode", "checkcommitreadiness", "-C", "mychannel", "-n", "basic", "-v", "1.0", "--sequence", "2"},
+	} {
+		env, _, _ := testEnv(vars)
+		if err := Run(context.Background(), env, args); err == nil || !strings.Contains(err.Error(), "CORE_PEER_ADDRESS") {
+			t.Errorf("Run(%q) without CORE_PEER_ADDRESS = %v, want an error naming CORE_PEER_ADDRESS", args, err)
+		}
+	}
+}

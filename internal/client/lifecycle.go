@@ -71,6 +71,26 @@ func CommitArgs(d Definition) [][]byte {
 	return [][]byte{[]byte("CommitChaincodeDefinition"), protos.Marshal(args)}
 }
 
+// CheckCommitReadinessArgs returns the proposal arguments of CheckCommitReadiness
+// for d (d.PackageID is not part of the question and is ignored).
+func CheckCommitReadinessArgs(d Definition) [][]byte {
+	args := &lb.CheckCommitReadinessArgs{
+		Sequence:            d.Sequence,
+		Name:                d.Name,
+		Version:             d.Version,
+		EndorsementPlugin:   "escc",
+		ValidationPlugin:    "vscc",
+		ValidationParameter: d.EndorsementPolicy,
+		InitRequired:        d.InitRequired,
+	}
+	return [][]byte{[]byte("CheckCommitReadiness"), protos.Marshal(args)}
+}
+
+// QueryInstalledArgs returns the proposal arguments of QueryInstalledChaincodes.
+func QueryInstalledArgs() [][]byte {
+	return [][]byte{[]byte("QueryInstalledChaincodes"), protos.Marshal(&lb.QueryInstalledChaincodesArgs{})}
+}
+
 // QueryCommittedArgs returns the proposal arguments of QueryChaincodeDefinition.
 func QueryCommittedArgs(name string) [][]byte {
 	return [][]byte{[]byte("QueryChaincodeDefinition"), protos.Marshal(&lb.QueryChaincodeDefinitionArgs{Name: name})}

@@ -130,11 +130,31 @@ func (h *handler) serve() error {
 			// The shim waits for each answer, so requests of one transaction
 			// arrive in order; different transactions proceed in parallel.
 			go h.handleRequest(msg)
+		case pb.ChaincodeMessage_GET_QUERY_RESULT:
+			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(richQueryRefusal(msg)))
 		default:
 			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
 				"chaincode message type %s is not supported by this peer", msg.Type)))
 		}
 	}
+}
+
+// richQueryRefusal explains why a GET_QUERY_RESULT (GetQueryResult, its
+// paginated form, or GetPrivateDataQueryResult) cannot be served: the world
+// state is in LevelDB, which has no JSON selector engine.
+func richQueryRefusal(msg *pb.ChaincodeMessage) string {
+	call := "GetQueryResult"
+	req := &pb.GetQueryResult{}
+	if err := proto.Unmarshal(msg.Payload, req); err == nil {
+		switch {
+		case req.Collection != "":
+			call = "GetPrivateDataQueryResult"
+		case len(req.Metadata) > 0:
+			call = "GetQueryResultWithPagination"
+		}
+	}
+	return call + ": rich queries (JSON selectors) need a CouchDB state database; this peer uses LevelDB. " +
+		"Use key or range queries (GetState, GetStateByRange, GetStateByPartialCompositeKey) instead"
 }
 
 // end records why the stream ended and wakes every waiting transaction.

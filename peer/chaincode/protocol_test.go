@@ -185,6 +185,70 @@ func TestProtocolEdgeCases(t *testing.T) {
 	}
 }
 
+// Rich queries are refused with an answer that names the missing CouchDB, and
+// the refusal leaves the transaction and the stream usable.
+func TestRichQueriesNeedCouchDB(t *testing.T) {
+	rt := NewRuntime(Config{Logger: testLogger(t)}, nil)
+	addr := startRegisterServer(t, rt)
+	cc := dialRegister(t, addr, "rich_1:ff")
+	cc.expect(pb.ChaincodeMessage_REGISTERED)
+	cc.expect(pb.ChaincodeMessage_READY)
+
+	txc, in := newTx(t, newSigner(t, "Org1MSP"), "rich", newFakeSim(map[string][]byte{"rich\x00a": []byte("1")}), nil, "query")
+	type result struct {
+		resp *pb.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, _, err := rt.Execute(context.Background(), "rich_1:ff", txc, in)
+		done <- result{resp, err}
+	}()
+	tx := cc.expect(pb.ChaincodeMessage_TRANSACTION)
+	req := func(typ pb.ChaincodeMessage_Type, m proto.Message) *pb.ChaincodeMessage {
+		t.Helper()
+		cc.send(&pb.ChaincodeMessage{Type: typ, Txid: tx.Txid, ChannelId: tx.ChannelId, Payload: mustMarshal(t, m)})
+		r, err := cc.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	selector := `{"selector":{"owner":"Tom"}}`
+	tests := []struct {
+		name string
+		req  *pb.GetQueryResult
+		call string
+	}{
+		{"plain", &pb.GetQueryResult{Query: selector}, "GetQueryResult:"},
+		{"paginated", &pb.GetQueryResult{Query: selector, Metadata: mustMarshal(t, &pb.QueryMetadata{PageSize: 10, Bookmark: ""})}, "GetQueryResultWithPagination:"},
+		{"private data", &pb.GetQueryResult{Query: selector, Collection: "collA"}, "GetPrivateDataQueryResult:"},
+	}
+	for _, tt := range tests {
+		m := req(pb.ChaincodeMessage_GET_QUERY_RESULT, tt.req)
+		msg := string(m.Payload)
+		if m.Type != pb.ChaincodeMessage_ERROR || m.Txid != tx.Txid || m.ChannelId != tx.ChannelId {
+			t.Fatalf("%s: answer = %s txid %q channel %q (%s), want ERROR for txid %q", tt.name, m.Type, m.Txid, m.ChannelId, msg, tx.Txid)
+		}
+		if !strings.HasPrefix(msg, tt.call) || !strings.Contains(msg, "need a CouchDB state database") || !strings.Contains(msg, "this peer uses LevelDB") {
+			t.Errorf("%s: refusal = %q, want it to start with %q and name CouchDB and LevelDB", tt.name, msg, tt.call)
+		}
+		if strings.Contains(msg, "not supported by this peer") {
+			t.Errorf("%s: refusal is the generic unsupported-message error: %q", tt.name, msg)
+		}
+	}
+	// The same transaction can still read state after the refusals.
+	m := req(pb.ChaincodeMessage_GET_STATE, &pb.GetState{Key: "a"})
+	if m.Type != pb.ChaincodeMessage_RESPONSE || string(m.Payload) != "1" {
+		t.Fatalf("GET_STATE after the refusals = %s %q", m.Type, m.Payload)
+	}
+	cc.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_COMPLETED, Txid: tx.Txid, ChannelId: tx.ChannelId,
+		Payload: mustMarshal(t, &pb.Response{Status: 200, Payload: []byte("ok")})})
+	if r := <-done; r.err != nil || string(r.resp.Payload) != "ok" {
+		t.Fatalf("execute = %v, %v", r.resp, r.err)
+	}
+}
+
 func TestChaincodeAsAServiceWrongCCID(t *testing.T) {
 	bin := buildTestCC(t)
 	addr := freeAddr(t)
