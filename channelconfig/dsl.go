@@ -368,8 +368,9 @@ func principalDescription(p *mspproto.MSPPrincipal) string {
 	return principalName(p)
 }
 
-// principalMSPID returns the MSP a principal refers to, "" if unknown.
-func principalMSPID(p *mspproto.MSPPrincipal) string {
+// PrincipalMSPID returns the MSP ID a principal (role, organisation unit or
+// identity) refers to, or "" when it cannot be decoded.
+func PrincipalMSPID(p *mspproto.MSPPrincipal) string {
 	switch p.PrincipalClassification {
 	case mspproto.MSPPrincipal_ROLE:
 		r := &mspproto.MSPRole{}

@@ -73,7 +73,7 @@ func newSignaturePolicy(env *cb.SignaturePolicyEnvelope, msps identityManager) (
 	mspOf := make([]string, len(env.Identities))
 	for i, p := range env.Identities {
 		if p != nil {
-			mspOf[i] = principalMSPID(p)
+			mspOf[i] = PrincipalMSPID(p)
 		}
 	}
 	return &signaturePolicy{env: env, msps: msps, text: FormatPolicy(env), mspOf: mspOf}, nil
@@ -175,7 +175,7 @@ func (p *signaturePolicy) match(rule *cb.SignaturePolicy, ids []*msp.Identity, u
 		var why []string
 		for i, id := range ids {
 			if used[i] {
-				if principalMSPID(principal) == id.MSPID {
+				if PrincipalMSPID(principal) == id.MSPID {
 					why = append(why, describeIdentity(id)+" already counted for another principal")
 				}
 				continue
@@ -185,7 +185,7 @@ func (p *signaturePolicy) match(rule *cb.SignaturePolicy, ids []*msp.Identity, u
 				used[i] = true
 				return true, nil
 			}
-			if principalMSPID(principal) == id.MSPID {
+			if PrincipalMSPID(principal) == id.MSPID {
 				why = append(why, fmt.Sprintf("%s does not qualify: %v", describeIdentity(id), err))
 			}
 		}

@@ -65,7 +65,7 @@ func TestFabricFixtureBlocks(t *testing.T) {
 		}
 		// Expected effects, decoded from the block itself before committing.
 		for i, raw := range b.Data.Data {
-			chdr, err := channelHeaderOf(raw)
+			chdr, err := protos.EnvelopeChannelHeader(raw)
 			if err != nil {
 				t.Fatal(err)
 			}

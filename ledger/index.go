@@ -8,7 +8,6 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
-	"google.golang.org/protobuf/proto"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
@@ -176,26 +175,10 @@ func (ix *index) close() error { return ix.db.Close() }
 // txIDOf returns the TxID in an envelope's channel header, or "" when the
 // envelope cannot be decoded that far.
 func txIDOf(raw []byte) string {
-	ch, err := channelHeaderOf(raw)
+	ch, err := protos.EnvelopeChannelHeader(raw)
 	if err != nil {
 		return ""
 	}
 	return ch.TxId
 }
 
-// channelHeaderOf decodes only as far as the channel header, so it also reads
-// envelopes without a creator, such as a genesis block's.
-func channelHeaderOf(raw []byte) (*cb.ChannelHeader, error) {
-	env := &cb.Envelope{}
-	if err := proto.Unmarshal(raw, env); err != nil {
-		return nil, fmt.Errorf("decode common.Envelope: %w", err)
-	}
-	p := &cb.Payload{}
-	if err := proto.Unmarshal(env.Payload, p); err != nil {
-		return nil, fmt.Errorf("decode common.Payload: %w", err)
-	}
-	if p.Header == nil {
-		return nil, fmt.Errorf("payload has no header")
-	}
-	return protos.UnmarshalChannelHeader(p.Header.ChannelHeader)
-}

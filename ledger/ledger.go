@@ -206,7 +206,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 				l.log.Info("transaction invalidated at commit", "block", n, "tx", i, "code", code.String(), "reason", why)
 			}
 		}
-		chdr, err := channelHeaderOf(raw)
+		chdr, err := protos.EnvelopeChannelHeader(raw)
 		if err != nil {
 			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
 			continue

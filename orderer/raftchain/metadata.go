@@ -26,11 +26,7 @@ func SignBlock(b *cb.Block, signer protos.Signer, lastConfig uint64, raftMD *etc
 		return fmt.Errorf("sign block %d: %w", b.Header.Number, err)
 	}
 	shdrBytes := protos.Marshal(shdr)
-	msg := make([]byte, 0, len(value)+len(shdrBytes)+64)
-	msg = append(msg, value...)
-	msg = append(msg, shdrBytes...)
-	msg = append(msg, protos.BlockHeaderBytes(b.Header)...)
-	sig, err := signer.Sign(msg)
+	sig, err := signer.Sign(protos.BlockSignatureBytes(value, shdrBytes, b.Header))
 	if err != nil {
 		return fmt.Errorf("sign block %d: %w", b.Header.Number, err)
 	}

@@ -10,6 +10,8 @@ import (
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/channelconfig"
 )
 
 // orgRule tells whether one endorsement from a peer of each organisation in
@@ -123,29 +125,16 @@ func compileSignature(sp *cb.SignaturePolicy, mspIDs []string) (orgRule, error) 
 	}
 }
 
-// principalOrg returns the MSP ID whose peers can satisfy p, or "".
+// principalOrg returns the MSP ID whose peers can satisfy p, or "": a role
+// principal counts only for the MEMBER and PEER roles, which peers hold.
 func principalOrg(p *mspproto.MSPPrincipal) string {
-	switch p.GetPrincipalClassification() {
-	case mspproto.MSPPrincipal_ROLE:
+	if p.GetPrincipalClassification() == mspproto.MSPPrincipal_ROLE {
 		r := &mspproto.MSPRole{}
-		if proto.Unmarshal(p.Principal, r) != nil {
+		if proto.Unmarshal(p.Principal, r) != nil || (r.Role != mspproto.MSPRole_MEMBER && r.Role != mspproto.MSPRole_PEER) {
 			return ""
 		}
-		if r.Role == mspproto.MSPRole_MEMBER || r.Role == mspproto.MSPRole_PEER {
-			return r.MspIdentifier
-		}
-	case mspproto.MSPPrincipal_ORGANIZATION_UNIT:
-		ou := &mspproto.OrganizationUnit{}
-		if proto.Unmarshal(p.Principal, ou) == nil {
-			return ou.MspIdentifier
-		}
-	case mspproto.MSPPrincipal_IDENTITY:
-		id := &mspproto.SerializedIdentity{}
-		if proto.Unmarshal(p.Principal, id) == nil {
-			return id.Mspid
-		}
 	}
-	return ""
+	return channelconfig.PrincipalMSPID(p)
 }
 
 // configPolicyRule resolves a channel policy path such as

@@ -57,7 +57,6 @@ func VerifyBlock(b *cb.Block, previousHeaderHash []byte, bundle *channelconfig.B
 	if len(sigs.Signatures) == 0 {
 		return fmt.Errorf("%w: block %d: SIGNATURES metadata holds no signature", ErrBlockVerification, n)
 	}
-	header := protos.BlockHeaderBytes(b.Header)
 	signed := make([]protos.SignedData, 0, len(sigs.Signatures))
 	for i, s := range sigs.Signatures {
 		if len(s.SignatureHeader) == 0 {
@@ -67,8 +66,7 @@ func VerifyBlock(b *cb.Block, previousHeaderHash []byte, bundle *channelconfig.B
 		if err := proto.Unmarshal(s.SignatureHeader, shdr); err != nil {
 			return fmt.Errorf("%w: block %d: decode signature_header of orderer signature %d: %v", ErrBlockVerification, n, i, err)
 		}
-		data := make([]byte, 0, len(sigs.Value)+len(s.SignatureHeader)+len(header))
-		data = append(append(append(data, sigs.Value...), s.SignatureHeader...), header...)
+		data := protos.BlockSignatureBytes(sigs.Value, s.SignatureHeader, b.Header)
 		signed = append(signed, protos.SignedData{Data: data, Identity: shdr.Creator, Signature: s.Signature})
 	}
 	pol, err := bundle.Policy(BlockValidationPolicy)
