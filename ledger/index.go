@@ -181,4 +181,3 @@ func txIDOf(raw []byte) string {
 	}
 	return ch.TxId
 }
-
