@@ -211,8 +211,10 @@ func (s *Server) prepare(prop *protos.Proposal, chosen []*endorsement) (*gwpb.En
 	var responses []*pb.ProposalResponse
 	for _, e := range chosen {
 		if !bytes.Equal(e.response.GetPayload(), first.response.GetPayload()) {
-			msg := fmt.Sprintf("endorsements differ: peer %s (%s) and peer %s (%s) returned different proposal response payloads (read/write sets, events or responses); the chaincode may be non-deterministic or the peers' states differ",
-				first.address, first.mspID, e.address, e.mspID)
+			aName := fmt.Sprintf("peer %s (%s)", first.address, first.mspID)
+			bName := fmt.Sprintf("peer %s (%s)", e.address, e.mspID)
+			msg := fmt.Sprintf("endorsements differ between %s and %s: %s; the chaincode may be non-deterministic or the peers' states differ",
+				aName, bName, firstDifference(aName, first.response, bName, e.response))
 			return nil, rpcError(codes.Aborted, msg,
 				&gwpb.ErrorDetail{Address: first.address, MspId: first.mspID, Message: msg},
 				&gwpb.ErrorDetail{Address: e.address, MspId: e.mspID, Message: msg})

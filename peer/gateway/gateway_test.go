@@ -159,6 +159,15 @@ func TestDifferingEndorsementsNameBothEndorsers(t *testing.T) {
 	if !strings.Contains(st.Message(), n.gateway+" (Org1MSP)") || !strings.Contains(st.Message(), n.org2Addr+" (Org2MSP)") {
 		t.Fatalf("error does not name both endorsers: %s", st.Message())
 	}
+	if want := `first differing write: namespace basic key "asset4"`; !strings.Contains(st.Message(), want) {
+		t.Fatalf("error does not name the differing write (%s): %s", want, st.Message())
+	}
+	if !strings.Contains(st.Message(), `"black"`) || !strings.Contains(st.Message(), `"black-skewed"`) {
+		t.Fatalf("error does not show both values: %s", st.Message())
+	}
+	if len(n.orderer.envelopes()) != 0 {
+		t.Fatal("nothing may be ordered after differing endorsements")
+	}
 }
 
 func TestSubmitOrdererRejection(t *testing.T) {
