@@ -17,6 +17,12 @@
 //     rules as Commit (valid transactions only, only collections whose bytes
 //     hash to the block's pvt_rwset_hash), and deleted once the state covers
 //     the block; a crash therefore never loses this peer's private writes;
+//   - the history index (dir/history) holds, for every public write of every
+//     valid endorser transaction, the key and the transaction's height, never
+//     the value (GetHistoryForKey reads it back from the block store, newest
+//     first as in Fabric v2); it is updated after the state with its own
+//     savepoint, and Open indexes the blocks above that savepoint again, so a
+//     crash neither loses nor duplicates history;
 //   - Simulator output (rwsets) is laid out exactly as Fabric v2.5 lays it out,
 //     so endorsements from Weft and Fabric peers match byte for byte.
 //

@@ -10,6 +10,7 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
@@ -19,7 +20,12 @@ import (
 // just enough structure for protos.ParseEndorserTx (no real signatures: the
 // ledger never checks them).
 func endorserEnvelope(txID string, rws *rwset.TxReadWriteSet) []byte {
-	chdr := &cb.ChannelHeader{Type: int32(cb.HeaderType_ENDORSER_TRANSACTION), ChannelId: "testchannel", TxId: txID}
+	return endorserEnvelopeAt(txID, rws, nil)
+}
+
+// endorserEnvelopeAt is endorserEnvelope with a channel header timestamp.
+func endorserEnvelopeAt(txID string, rws *rwset.TxReadWriteSet, ts *timestamppb.Timestamp) []byte {
+	chdr := &cb.ChannelHeader{Type: int32(cb.HeaderType_ENDORSER_TRANSACTION), ChannelId: "testchannel", TxId: txID, Timestamp: ts}
 	shdr := &cb.SignatureHeader{Creator: []byte("creator-" + txID), Nonce: []byte("nonce")}
 	act := &pb.ChaincodeAction{Results: protos.Marshal(rws), ChaincodeId: &pb.ChaincodeID{Name: "cc"}}
 	prp := &pb.ProposalResponsePayload{ProposalHash: []byte("h"), Extension: protos.Marshal(act)}

@@ -32,6 +32,9 @@ type Ledger struct {
 	pvt    *pvtStore // private write sets of blocks not yet in the state
 	log    *slog.Logger
 
+	history       *historyDB
+	historyHeight uint64 // blocks indexed in history; guarded by commitMu
+
 	commitMu sync.Mutex // serialises Commit and Close
 	closed   bool       // guarded by commitMu
 
@@ -39,12 +42,17 @@ type Ledger struct {
 	// before its writes reach the state; an error aborts Commit there, which is
 	// how tests simulate a crash between the two steps.
 	afterAppend func(blockNum uint64) error
+	// beforeHistory, when set (tests only), runs after the state update and
+	// before the history update; an error aborts Commit there.
+	beforeHistory func(blockNum uint64) error
 }
 
 // Open opens (creating if needed) the ledger in dir: the block store in
-// dir/chain, the LevelDB state in dir/state and the pending private write sets
-// in dir/pvtdata. Blocks above the state's savepoint are replayed from the
-// block store with their stored filters and their stored private write sets.
+// dir/chain, the LevelDB state in dir/state, the pending private write sets
+// in dir/pvtdata and the history index in dir/history. Blocks above the
+// state's savepoint are replayed from the block store with their stored
+// filters and their stored private write sets; blocks above the history
+// savepoint are indexed again.
 func Open(dir string) (*Ledger, error) { return OpenWithOptions(dir, Options{}) }
 
 // OpenWithOptions is Open with explicit options.
@@ -67,8 +75,17 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 		_ = errors.Join(state.Close(), blocks.Close())
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	l := &Ledger{blocks: blocks, state: state, pvt: pvt, log: log}
+	history, err := openHistory(filepath.Join(dir, "history"))
+	if err != nil {
+		_ = errors.Join(pvt.close(), state.Close(), blocks.Close())
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	l := &Ledger{blocks: blocks, state: state, pvt: pvt, history: history, log: log}
 	if err := l.replay(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	if err := l.openHistory(); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
@@ -106,7 +123,7 @@ func (l *Ledger) replay() error {
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
-		batch, _, err := l.prepare(b, protos.TxFilter(b), private, false)
+		batch, _, _, err := l.prepare(b, protos.TxFilter(b), private, false)
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
@@ -116,6 +133,19 @@ func (l *Ledger) replay() error {
 		l.log.Info("replayed block into state", "block", n, "updates", batch.Len(), "private_txs", len(private))
 	}
 	return nil
+}
+
+// openHistory indexes the stored blocks the history index lacks.
+func (l *Ledger) openHistory() error {
+	h, err := l.history.height()
+	if err != nil {
+		return err
+	}
+	if height := l.blocks.Height(); h > height {
+		return fmt.Errorf("history savepoint is block %d but the block store holds only %d blocks; the history folder belongs to another ledger (remove it to rebuild the index)", h-1, height)
+	}
+	l.historyHeight = h
+	return l.catchUpHistory(l.blocks.Height())
 }
 
 // Blocks returns the block store.
@@ -142,7 +172,7 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	if h := l.blocks.Height(); n != h {
 		return fmt.Errorf("commit block %d: ledger height is %d, next block must be %d: %w", n, h, h, ErrOutOfOrder)
 	}
-	batch, filter, err := l.prepare(b, protos.TxFilter(b), private, true)
+	batch, filter, history, err := l.prepare(b, protos.TxFilter(b), private, true)
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
@@ -165,6 +195,20 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		// The block is durable; Open replays it.
 		return fmt.Errorf("commit block %d: block appended but state not updated (reopen the ledger to replay it): %w", n, err)
 	}
+	if l.beforeHistory != nil {
+		if err := l.beforeHistory(n); err != nil {
+			return fmt.Errorf("commit block %d: %w", n, err)
+		}
+	}
+	// A history update that failed for an earlier block is redone first, so
+	// the index never skips a block.
+	if err := l.catchUpHistory(n); err != nil {
+		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (reopen the ledger to index it): %w", n, err)
+	}
+	if err := l.history.index(n, history); err != nil {
+		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (reopen the ledger to index it): %w", n, err)
+	}
+	l.historyHeight = n + 1
 	if len(pending) > 0 {
 		// Not synced: if the delete is lost, Open drops the entries anyway
 		// once the state covers the block.
@@ -191,11 +235,13 @@ func validPrivate(private map[uint64]*rwset.TxPvtReadWriteSet, filter []byte) ma
 	return out
 }
 
-// prepare computes the state updates of b. With validate set it runs MVCC and
-// returns the filter with conflicts marked; otherwise it trusts filter.
-func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*statedb.Batch, []byte, error) {
+// prepare computes the state updates of b and its history entries. With
+// validate set it runs MVCC and returns the filter with conflicts marked;
+// otherwise it trusts filter.
+func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*statedb.Batch, []byte, []historyEntry, error) {
 	n := b.Header.Number
 	batch := statedb.NewBatch()
+	var history []historyEntry
 	for i, raw := range b.Data.Data {
 		if pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
 			continue
@@ -232,7 +278,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		if validate {
 			code, why, err := validateTx(l.state, batch, sets)
 			if err != nil {
-				return nil, nil, fmt.Errorf("validate tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
+				return nil, nil, nil, fmt.Errorf("validate tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
 			}
 			if code != pb.TxValidationCode_VALID {
 				mark(code, why)
@@ -241,16 +287,18 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		}
 		skipped, err := addWrites(l.state, batch, sets, private[uint64(i)], statedb.Version{BlockNum: n, TxNum: uint64(i)})
 		if err != nil {
-			return nil, nil, fmt.Errorf("writes of tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
+			return nil, nil, nil, fmt.Errorf("writes of tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
 		}
+		history = append(history, publicWrites(sets, uint64(i))...)
 		for _, s := range skipped {
 			l.log.Warn("private data not applied", "block", n, "tx", i, "tx_id", env.ChannelHeader.TxId, "reason", s)
 		}
 	}
-	return batch, filter, nil
+	return batch, filter, history, nil
 }
 
-// Close closes the private data store, the state and the block store.
+// Close closes the history index, the private data store, the state and the
+// block store.
 func (l *Ledger) Close() error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
@@ -258,5 +306,5 @@ func (l *Ledger) Close() error {
 		return nil
 	}
 	l.closed = true
-	return errors.Join(l.pvt.close(), l.state.Close(), l.blocks.Close())
+	return errors.Join(l.history.close(), l.pvt.close(), l.state.Close(), l.blocks.Close())
 }

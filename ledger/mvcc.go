@@ -194,13 +194,18 @@ func serializeMetadata(entries []*kvrwset.KVMetadataEntry) []byte {
 	return protos.Marshal(&kvrwset.KVMetadataWrite{Entries: entries})
 }
 
+// isDeleteWrite reports whether a public write deletes its key. As in Fabric
+// since FAB-18386, an empty value counts as a delete: the Node shim sends a
+// nil value as an empty one, where the Go and Java shims send nil.
+func isDeleteWrite(isDelete bool, value []byte) bool { return isDelete || len(value) == 0 }
+
 // addWrites adds the writes of one valid transaction to b at version v: public
 // writes (a value write keeps the key's metadata), metadata writes, hashed
 // writes, and the private writes of pvt whose hash matches the block.
 func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, error) {
 	for _, n := range sets {
 		for _, w := range n.kv.Writes {
-			if w.IsDelete {
+			if isDeleteWrite(w.IsDelete, w.Value) {
 				b.Delete(n.ns, w.Key, v)
 				continue
 			}

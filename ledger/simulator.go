@@ -39,6 +39,8 @@ type Simulator struct {
 	pvtWrites   map[string]map[string]map[string][]byte           // ns, coll, key; nil value = delete
 	collections map[string]map[string]bool                        // ns -> collections touched
 	open        []*simRange
+	wrote       bool // a write was recorded
+	paginated   bool // a paginated range read was recorded
 }
 
 type simRange struct {
@@ -191,12 +193,96 @@ func (it *simIterator) Close() {
 	}
 }
 
+// TotalQueryLimit caps the entries one paginated range read returns: the
+// default of Fabric's ledger.state.totalQueryLimit.
+const TotalQueryLimit = 100000
+
+// GetStateRangePage returns up to pageSize entries of ns in [startKey, endKey) and the bookmark
+// (the key to start the next page from; "" when the range is exhausted).
+//
+// It follows Fabric's paginated range query (the caller substitutes a
+// client's bookmark for startKey, as Fabric's handler does):
+//   - a pageSize <= 0 or above TotalQueryLimit reads up to TotalQueryLimit
+//     entries (Fabric's handler treats page size 0 without a bookmark as an
+//     unpaginated query; that choice is the caller's);
+//   - a page shorter than its limit exhausted the range: the range read is
+//     recorded with the end key as asked and itr_exhausted set, and the
+//     bookmark is "";
+//   - a full page is recorded with the last returned key as end key and
+//     itr_exhausted unset, so MVCC checks [startKey, last key] inclusive; the
+//     bookmark is the next key in the range, read without recording it, and
+//     is "" when the page ends exactly at the last key of the range;
+//   - as in Fabric, paginated reads are allowed only in read-only
+//     transactions: a paginated read after a write fails, and so does any
+//     write after a paginated read.
+func (s *Simulator) GetStateRangePage(ns, startKey, endKey string, pageSize int32) ([]*statedb.KV, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, "", ErrSimulationDone
+	}
+	if s.wrote {
+		return nil, "", fmt.Errorf("simulate %s: paginated range read of %s after a write; as in Fabric, paginated queries are supported only in read-only transactions (read without pagination, or write in another transaction)", s.txID, ns)
+	}
+	limit := pageSize
+	if limit <= 0 || limit > TotalQueryLimit {
+		limit = TotalQueryLimit
+	}
+	it, err := s.state.GetRange(ns, startKey, endKey)
+	if err != nil {
+		return nil, "", fmt.Errorf("simulate %s: %w", s.txID, err)
+	}
+	defer it.Close()
+	s.paginated = true
+	r := &simRange{start: startKey, end: endKey, closed: true}
+	var page []*statedb.KV
+	for int32(len(page)) < limit {
+		kv, err := it.Next()
+		if err != nil {
+			return nil, "", fmt.Errorf("simulate %s: range of %s: %w", s.txID, ns, err)
+		}
+		if kv == nil {
+			r.exhausted = true
+			break
+		}
+		r.reads = append(r.reads, &kvrwset.KVRead{Key: kv.Key, Version: protoVersion(&kv.VersionedValue)})
+		r.lastKey = kv.Key
+		page = append(page, kv)
+	}
+	bookmark := ""
+	if !r.exhausted {
+		next, err := it.Next()
+		if err != nil {
+			return nil, "", fmt.Errorf("simulate %s: range of %s: %w", s.txID, ns, err)
+		}
+		if next != nil {
+			bookmark = next.Key
+		}
+	}
+	s.namespaces[ns] = true
+	s.ranges[ns] = append(s.ranges[ns], r)
+	return page, bookmark, nil
+}
+
+// beginWriteLocked checks that a write may be recorded and notes that one
+// was; what describes the write for the error. s.mu must be held.
+func (s *Simulator) beginWriteLocked(what func() string) error {
+	if s.done {
+		return ErrSimulationDone
+	}
+	if s.paginated {
+		return fmt.Errorf("simulate %s: %s after a paginated range read; as in Fabric, a transaction that ran a paginated query cannot write (read without pagination, or write in another transaction)", s.txID, what())
+	}
+	s.wrote = true
+	return nil
+}
+
 // SetState records a write of key. As in Fabric, a nil value records a delete.
 func (s *Simulator) SetState(ns, key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return ErrSimulationDone
+	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("write of %s/%q", ns, key) }); err != nil {
+		return err
 	}
 	if key == "" {
 		return fmt.Errorf("simulate %s: SetState in %s with an empty key", s.txID, ns)
@@ -214,8 +300,8 @@ func (s *Simulator) DeleteState(ns, key string) error { return s.SetState(ns, ke
 func (s *Simulator) SetStateMetadata(ns, key string, metadata map[string][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return ErrSimulationDone
+	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("metadata write of %s/%q", ns, key) }); err != nil {
+		return err
 	}
 	s.namespaces[ns] = true
 	cp := make(map[string][]byte, len(metadata))
@@ -287,8 +373,8 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 func (s *Simulator) PutPrivateData(ns, coll, key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return ErrSimulationDone
+	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("private write of %s/%s key %q", ns, coll, key) }); err != nil {
+		return err
 	}
 	if key == "" {
 		return fmt.Errorf("simulate %s: PutPrivateData in %s/%s with an empty key", s.txID, ns, coll)
