@@ -5,17 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-ledger/weft/chaincode-shim/shimtest"
+	"github.com/weft-ledger/weft/chaincode-shim/internal/fakepeer"
 )
 
-const waitLimit = shimtest.WaitLimit
+const waitLimit = fakepeer.WaitLimit
 
 // connectInProc runs cc through Start against a fake peer over real gRPC on
 // 127.0.0.1 and returns the peer's session once registered. Start is stopped
 // (and required to return) at cleanup.
-func connectInProc(t *testing.T, cc Chaincode, name string) (*shimtest.Session, *shimtest.Peer) {
+func connectInProc(t *testing.T, cc Chaincode, name string) (*fakepeer.Session, *fakepeer.Peer) {
 	t.Helper()
-	peer, addr := shimtest.StartPeer(t)
+	peer, addr := fakepeer.StartPeer(t)
 	t.Setenv(EnvChaincodeIDName, name)
 	t.Setenv(EnvPeerAddress, addr)
 	t.Setenv(EnvTLSEnabled, "false")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-ledger/weft/chaincode-shim/shimtest"
+	"github.com/weft-ledger/weft/chaincode-shim/internal/fakepeer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -43,7 +43,7 @@ func startChaincodeServer(t *testing.T, cs *ChaincodeServer) string {
 func TestChaincodeServerConnect(t *testing.T) {
 	cs := &ChaincodeServer{CCID: "basic_1.0:4ec1", CC: &testCC{}, TLSProps: TLSProperties{Disabled: true}}
 	addr := startChaincodeServer(t, cs)
-	s, err := shimtest.ConnectToChaincode(t, addr, insecure.NewCredentials(), shimtest.NewLedger())
+	s, err := fakepeer.ConnectToChaincode(t, addr, insecure.NewCredentials(), fakepeer.NewLedger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestChaincodeServerConnect(t *testing.T) {
 }
 
 func TestChaincodeServerTLSWithClientAuth(t *testing.T) {
-	pki := shimtest.NewPKI(t)
+	pki := fakepeer.NewPKI(t)
 	cs := &ChaincodeServer{CCID: "cc:1", CC: &testCC{}, TLSProps: TLSProperties{Key: pki.ServerKey, Cert: pki.ServerCert, ClientCACerts: pki.CAPEM}}
 	addr := startChaincodeServer(t, cs)
 
@@ -72,7 +72,7 @@ func TestChaincodeServerTLSWithClientAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := credentials.NewTLS(&tls.Config{RootCAs: pki.Pool(t), Certificates: []tls.Certificate{clientPair}})
-	s, err := shimtest.ConnectToChaincode(t, addr, good, shimtest.NewLedger())
+	s, err := fakepeer.ConnectToChaincode(t, addr, good, fakepeer.NewLedger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestChaincodeServerTLSWithClientAuth(t *testing.T) {
 
 	// A peer without a client certificate is turned away.
 	noCert := credentials.NewTLS(&tls.Config{RootCAs: pki.Pool(t)})
-	s2, err := shimtest.ConnectToChaincode(t, addr, noCert, shimtest.NewLedger())
+	s2, err := fakepeer.ConnectToChaincode(t, addr, noCert, fakepeer.NewLedger())
 	if err == nil {
 		select {
 		case <-s2.Registered():
@@ -122,13 +122,13 @@ func TestChaincodeServerConfigErrors(t *testing.T) {
 }
 
 func TestStartWithTLS(t *testing.T) {
-	pki := shimtest.NewPKI(t)
+	pki := fakepeer.NewPKI(t)
 	serverPair, err := tls.X509KeyPair(pki.ServerCert, pki.ServerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	peerCreds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverPair}, ClientCAs: pki.Pool(t), ClientAuth: tls.RequireAndVerifyClientCert})
-	peer, addr := shimtest.StartPeer(t, grpc.Creds(peerCreds))
+	peer, addr := fakepeer.StartPeer(t, grpc.Creds(peerCreds))
 
 	// Fabric's launcher passes the client key and cert as files holding base64 PEM.
 	dir := t.TempDir()
@@ -179,7 +179,7 @@ func TestStartWithTLS(t *testing.T) {
 	}
 
 	// Without the peer's CA the handshake must fail.
-	t.Setenv(EnvTLSRootCertFile, write("wrong-root.pem", shimtest.NewPKI(t).CAPEM))
+	t.Setenv(EnvTLSRootCertFile, write("wrong-root.pem", fakepeer.NewPKI(t).CAPEM))
 	if err := Start(&testCC{}); err == nil {
 		t.Fatal("Start succeeded against a peer whose certificate the root file does not vouch for")
 	}

@@ -16,7 +16,7 @@ import (
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"github.com/weft-ledger/weft/chaincode-shim/shimtest"
+	"github.com/weft-ledger/weft/chaincode-shim/internal/fakepeer"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -482,7 +482,7 @@ func TestPeerErrorsSurfaceInChaincode(t *testing.T) {
 func TestGetMultipleStates(t *testing.T) {
 	for _, advertised := range []bool{false, true} {
 		t.Run(fmt.Sprintf("advertised=%v", advertised), func(t *testing.T) {
-			peer, addr := shimtest.StartPeer(t)
+			peer, addr := fakepeer.StartPeer(t)
 			if advertised {
 				b, err := proto.Marshal(&pb.ChaincodeAdditionalParams{UseGetMultipleKeys: true, MaxSizeGetMultipleKeys: 2})
 				if err != nil {
@@ -546,7 +546,7 @@ func TestPanicAndNilResponseBecomeErrors(t *testing.T) {
 }
 
 func TestProtocolViolationEndsChat(t *testing.T) {
-	peer, addr := shimtest.StartPeer(t)
+	peer, addr := fakepeer.StartPeer(t)
 	t.Setenv(EnvChaincodeIDName, "cc")
 	t.Setenv(EnvPeerAddress, addr)
 	t.Setenv(EnvTLSEnabled, "false")
@@ -569,7 +569,7 @@ func TestProtocolViolationEndsChat(t *testing.T) {
 }
 
 func TestPeerGoneUnblocksInvocation(t *testing.T) {
-	peer, addr := shimtest.StartPeer(t)
+	peer, addr := fakepeer.StartPeer(t)
 	t.Setenv(EnvChaincodeIDName, "cc")
 	t.Setenv(EnvPeerAddress, addr)
 	t.Setenv(EnvTLSEnabled, "false")

@@ -1,4 +1,4 @@
-package shimtest
+package fakepeer
 
 import (
 	"crypto/ecdsa"
