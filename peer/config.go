@@ -1,7 +1,9 @@
 package peer
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+
+	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
 // Config is the peer's configuration, read from core.yaml with CORE_*
@@ -31,6 +36,10 @@ type Config struct {
 	// ProfileAddress, when not empty, serves Go's pprof handlers there
 	// (peer.profile.enabled and peer.profile.listenAddress, as in Fabric).
 	ProfileAddress string
+	// ExternalBuilders are chaincode.externalBuilders, tried in order before
+	// the built-in chaincode handling; relative paths are resolved against
+	// the config folder.
+	ExternalBuilders []externalbuilder.Builder
 }
 
 // TLSConfig is the peer's TLS material (peer.tls.*).
@@ -84,6 +93,11 @@ func LoadConfig(dir string) (Config, error) {
 		StartupTimeout:     v.GetDuration("chaincode.startuptimeout"),
 		OperationsAddress:  v.GetString("operations.listenAddress"),
 	}
+	builders, err := loadExternalBuilders(v, dir)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.ExternalBuilders = builders
 	if v.GetBool("peer.profile.enabled") {
 		cfg.ProfileAddress = v.GetString("peer.profile.listenAddress")
 	}
@@ -91,6 +105,68 @@ func LoadConfig(dir string) (Config, error) {
 		cfg.ChaincodeAddress = cfg.ChaincodeListenAddress
 	}
 	return cfg, cfg.Validate()
+}
+
+// externalBuildersKey is where builders are configured, with its environment
+// override.
+const externalBuildersKey = "chaincode.externalBuilders (CORE_CHAINCODE_EXTERNALBUILDERS)"
+
+// builderEntry is one chaincode.externalBuilders entry as written.
+type builderEntry struct {
+	Name                 string   `mapstructure:"name" yaml:"name"`
+	Path                 string   `mapstructure:"path" yaml:"path"`
+	PropagateEnvironment []string `mapstructure:"propagateEnvironment" yaml:"propagateEnvironment"`
+	// EnvironmentWhitelist is the name Fabric 2.0 used; it applies when
+	// propagateEnvironment is not set, as in Fabric.
+	EnvironmentWhitelist []string `mapstructure:"environmentWhitelist" yaml:"environmentWhitelist"`
+}
+
+// loadExternalBuilders reads chaincode.externalBuilders: a list in core.yaml,
+// or, as Fabric allows, a YAML (or JSON) list in CORE_CHAINCODE_EXTERNALBUILDERS.
+func loadExternalBuilders(v *viper.Viper, dir string) ([]externalbuilder.Builder, error) {
+	var entries []builderEntry
+	switch val := v.Get("chaincode.externalBuilders").(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if strings.TrimSpace(val) == "" {
+			return nil, nil
+		}
+		if err := yaml.Unmarshal([]byte(val), &entries); err != nil {
+			return nil, fmt.Errorf("invalid peer configuration: %s is not a list of {name, path, propagateEnvironment}, such as [{name: mybuilder, path: /opt/builders/mine}]: %v", externalBuildersKey, err)
+		}
+	default:
+		if err := v.UnmarshalKey("chaincode.externalBuilders", &entries); err != nil {
+			return nil, fmt.Errorf("invalid peer configuration: %s is not a list of {name, path, propagateEnvironment}: %v", externalBuildersKey, err)
+		}
+	}
+	var builders []externalbuilder.Builder
+	for _, e := range entries {
+		b := externalbuilder.Builder{Name: e.Name, Path: e.Path, PropagateEnvironment: e.PropagateEnvironment}
+		if len(b.PropagateEnvironment) == 0 {
+			b.PropagateEnvironment = e.EnvironmentWhitelist
+		}
+		if b.Path != "" && !filepath.IsAbs(b.Path) {
+			b.Path = filepath.Join(dir, b.Path)
+		}
+		if fabricStockCCaaSBuilder(b) {
+			continue
+		}
+		builders = append(builders, b)
+	}
+	return builders, nil
+}
+
+// fabricStockCCaaSBuilder reports whether b is the ccaas_builder entry of
+// Fabric's stock core.yaml pointing at a folder that does not exist here.
+// Weft serves ccaas packages itself, so a core.yaml copied from Fabric keeps
+// working: the entry is skipped instead of refused.
+func fabricStockCCaaSBuilder(b externalbuilder.Builder) bool {
+	if b.Name != "ccaas_builder" {
+		return false
+	}
+	_, err := os.Stat(b.Path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // Validate checks the configuration once at start; errors name the key.
@@ -127,6 +203,11 @@ func (c Config) Validate() error {
 	}
 	if c.ExecuteTimeout <= 0 {
 		errs = append(errs, "chaincode.executetimeout must be a positive duration such as 30s")
+	}
+	for i, b := range c.ExternalBuilders {
+		if err := b.Validate(); err != nil {
+			errs = append(errs, fmt.Sprintf("chaincode.externalBuilders[%d] (CORE_CHAINCODE_EXTERNALBUILDERS): %v", i, err))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid peer configuration: %s", strings.Join(errs, "; "))

@@ -3,9 +3,12 @@ package peer
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
 // configDir copies sampleconfig/core.yaml into a temporary folder, with empty
@@ -58,7 +61,7 @@ func TestLoadConfigSample(t *testing.T) {
 		StartupTimeout:     300 * time.Second,
 		OperationsAddress:  "127.0.0.1:9444",
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
 	}
 }
@@ -189,4 +192,150 @@ func TestConfigValidate(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// makeBuilder creates a builder folder holding the given bin/ programs.
+func makeBuilder(t *testing.T, dir string, progs ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range progs {
+		if err := os.WriteFile(filepath.Join(dir, "bin", p), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// withBuilders replaces core.yaml's empty chaincode.externalBuilders.
+func withBuilders(t *testing.T, dir, list string) {
+	t.Helper()
+	p := filepath.Join(dir, "core.yaml")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const empty = "  externalBuilders: []\n"
+	if !strings.Contains(string(raw), empty) {
+		t.Fatal("sample core.yaml has no empty chaincode.externalBuilders")
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(raw), empty, "  externalBuilders:\n"+list, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadConfigExternalBuilders(t *testing.T) {
+	dir := configDir(t)
+	abs := filepath.Join(t.TempDir(), "golang")
+	makeBuilder(t, abs, "detect", "build", "release", "run")
+	makeBuilder(t, filepath.Join(dir, "builders", "binary"), "detect", "build")
+	withBuilders(t, dir, `    - name: my-golang-builder
+      path: `+abs+`
+      propagateEnvironment:
+        - GOPROXY
+        - GONOPROXY
+    - name: noop-builder
+      path: builders/binary
+      environmentWhitelist: [OLD_STYLE]
+`)
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	want := []externalbuilder.Builder{
+		{Name: "my-golang-builder", Path: abs, PropagateEnvironment: []string{"GOPROXY", "GONOPROXY"}},
+		{Name: "noop-builder", Path: filepath.Join(dir, "builders", "binary"), PropagateEnvironment: []string{"OLD_STYLE"}},
+	}
+	if !reflect.DeepEqual(cfg.ExternalBuilders, want) {
+		t.Fatalf("ExternalBuilders = %+v, want %+v", cfg.ExternalBuilders, want)
+	}
+
+	t.Run("env override", func(t *testing.T) {
+		t.Setenv("CORE_CHAINCODE_EXTERNALBUILDERS", `[{name: from-env, path: `+abs+`, propagateEnvironment: [A, B]}]`)
+		cfg, err := LoadConfig(dir)
+		if err != nil {
+			t.Fatalf("LoadConfig: %v", err)
+		}
+		want := []externalbuilder.Builder{{Name: "from-env", Path: abs, PropagateEnvironment: []string{"A", "B"}}}
+		if !reflect.DeepEqual(cfg.ExternalBuilders, want) {
+			t.Fatalf("ExternalBuilders = %+v, want %+v", cfg.ExternalBuilders, want)
+		}
+	})
+	t.Run("env override as JSON", func(t *testing.T) {
+		t.Setenv("CORE_CHAINCODE_EXTERNALBUILDERS", `[{"name":"json","path":"`+abs+`"}]`)
+		cfg, err := LoadConfig(dir)
+		if err != nil {
+			t.Fatalf("LoadConfig: %v", err)
+		}
+		if len(cfg.ExternalBuilders) != 1 || cfg.ExternalBuilders[0].Name != "json" {
+			t.Fatalf("ExternalBuilders = %+v", cfg.ExternalBuilders)
+		}
+	})
+	t.Run("sample has none", func(t *testing.T) {
+		cfg, err := LoadConfig(configDir(t))
+		if err != nil || len(cfg.ExternalBuilders) != 0 {
+			t.Fatalf("sample ExternalBuilders = %+v, %v; want none", cfg.ExternalBuilders, err)
+		}
+	})
+}
+
+func TestLoadConfigBadBuilders(t *testing.T) {
+	base := t.TempDir()
+	noBuild := filepath.Join(base, "nobuild")
+	makeBuilder(t, noBuild, "detect", "release")
+	good := filepath.Join(base, "good")
+	makeBuilder(t, good, "detect", "build")
+	tests := []struct {
+		name, list, env string
+		want            []string
+	}{
+		{"missing bin/build", "    - name: half\n      path: " + noBuild + "\n", "",
+			[]string{"chaincode.externalBuilders[0] (CORE_CHAINCODE_EXTERNALBUILDERS)", "external builder half", "missing bin/build"}},
+		{"missing path", "    - name: ok\n      path: " + good + "\n    - name: lost\n      path: /nonexistent/builder\n", "",
+			[]string{"chaincode.externalBuilders[1]", "external builder lost", "/nonexistent/builder"}},
+		{"no name", "    - path: " + good + "\n", "",
+			[]string{"chaincode.externalBuilders[0]", "external builder at path " + good + " has no name"}},
+		{"no path", "    - name: nowhere\n", "",
+			[]string{"chaincode.externalBuilders[0]", "external builder nowhere has no path"}},
+		{"env not a list", "    []\n", "{name: x",
+			[]string{"chaincode.externalBuilders (CORE_CHAINCODE_EXTERNALBUILDERS) is not a list"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := configDir(t)
+			withBuilders(t, dir, tt.list)
+			if tt.env != "" {
+				t.Setenv("CORE_CHAINCODE_EXTERNALBUILDERS", tt.env)
+			}
+			_, err := LoadConfig(dir)
+			if err == nil {
+				t.Fatal("LoadConfig accepted the builders")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadConfigSkipsFabricStockCCaaSBuilder: a core.yaml copied from Fabric
+// 2.5 lists ccaas_builder at /opt/hyperledger/ccaas_builder; Weft serves
+// ccaas itself, so the entry is skipped when that folder is absent, while any
+// other missing builder is still refused.
+func TestLoadConfigSkipsFabricStockCCaaSBuilder(t *testing.T) {
+	stock := `[{name: ccaas_builder, path: /nonexistent/hyperledger/ccaas_builder, propagateEnvironment: [CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG]}]`
+	t.Setenv("CORE_CHAINCODE_EXTERNALBUILDERS", stock)
+	cfg, err := LoadConfig(configDir(t))
+	if err != nil {
+		t.Fatalf("stock ccaas_builder entry refused: %v", err)
+	}
+	if len(cfg.ExternalBuilders) != 0 {
+		t.Fatalf("builders %v, want the stock entry skipped", cfg.ExternalBuilders)
+	}
+	t.Setenv("CORE_CHAINCODE_EXTERNALBUILDERS", `[{name: mine, path: /nonexistent/builders/mine}]`)
+	if _, err := LoadConfig(configDir(t)); err == nil || !strings.Contains(err.Error(), "mine") {
+		t.Fatalf("missing builder 'mine': err %v, want a refusal naming it", err)
+	}
 }

@@ -110,6 +110,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		PeerAddress: cfg.ChaincodeAddress,
 		LocalMSPID:  cfg.LocalMSPID,
 		Logger:      log,
+		// External builders are tried first, as in Fabric.
+		ExternalBuilders: cfg.ExternalBuilders,
 	}
 	n.runtime = chaincode.NewRuntime(chaincode.Config{
 		ExecuteTimeout:  cfg.ExecuteTimeout,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,16 +22,23 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
 // MaxMessageSize bounds chaincode stream messages (as Fabric's 100 MB); the
 // gRPC server serving Register should use the same limit.
 const MaxMessageSize = 100 << 20
 
-// PackageLauncher launches installed packages: "ccaas" packages are dialled
-// at the address of their connection.json; "golang" packages are built with
-// the local Go toolchain (the binary cached per package ID) and run as a
-// child process that dials PeerAddress.
+// PackageLauncher launches installed packages. The operator's external
+// builders come first, as in Fabric: the first whose bin/detect accepts the
+// package builds it, and its release either names a chaincode server to dial
+// (chaincode/server/connection.json) or its bin/run starts chaincode that
+// dials PeerAddress. Packages no external builder detects are handled by the
+// built-in rules: "ccaas" packages are dialled at the address of their
+// connection.json; "golang" packages are built with the local Go toolchain
+// (the binary cached per package ID) and run as a child process that dials
+// PeerAddress.
 type PackageLauncher struct {
 	// PackageDir holds the installed packages, <PackageDir>/<packageID>.tar.gz.
 	PackageDir string
@@ -47,8 +55,12 @@ type PackageLauncher struct {
 	// GoBinary is the go command (default "go" from PATH).
 	GoBinary string
 	// Env is added to the environment of `go build` (e.g. GOFLAGS, GOPROXY).
-	Env    []string
-	Logger *slog.Logger
+	Env []string
+	// ExternalBuilders are the operator's builders (core.yaml
+	// chaincode.externalBuilders), tried in order before the built-in
+	// handling; their builds are kept under <BuildDir>/external/<packageID>.
+	ExternalBuilders []externalbuilder.Builder
+	Logger           *slog.Logger
 
 	buildMu sync.Mutex // one build at a time; builds share the Go cache anyway
 }
@@ -65,6 +77,9 @@ func (l *PackageLauncher) Launch(ctx context.Context, packageID string) (*Instan
 	raw, err := os.ReadFile(filepath.Join(l.PackageDir, packageID+".tar.gz"))
 	if err != nil {
 		return nil, fmt.Errorf("chaincode package %s is not installed on this peer: %w", packageID, err)
+	}
+	if inst, built, err := l.launchExternal(ctx, packageID, raw); built || err != nil {
+		return inst, err
 	}
 	pkg, err := ParsePackage(raw)
 	if err != nil {
@@ -86,6 +101,81 @@ func (l *PackageLauncher) Launch(ctx context.Context, packageID string) (*Instan
 	default:
 		return nil, fmt.Errorf("package %s has type %q; this peer runs \"golang\" and \"ccaas\" packages", packageID, pkg.Type)
 	}
+}
+
+// launchExternal launches packageID with the external builder that detects
+// it; built is false when none does.
+func (l *PackageLauncher) launchExternal(ctx context.Context, packageID string, raw []byte) (inst *Instance, built bool, err error) {
+	if len(l.ExternalBuilders) == 0 {
+		return nil, false, nil
+	}
+	d := &externalbuilder.Detector{
+		Builders: l.ExternalBuilders,
+		BuildDir: filepath.Join(l.BuildDir, "external"),
+		Logger:   l.logger(),
+	}
+	l.buildMu.Lock()
+	b, err := d.Build(ctx, packageID, raw)
+	l.buildMu.Unlock()
+	if err != nil || b == nil {
+		return nil, false, err
+	}
+	conn, ok, err := b.ConnectionJSON()
+	if err != nil {
+		return nil, true, err
+	}
+	if ok {
+		ci, err := parseConnectionJSON(conn)
+		if err != nil {
+			return nil, true, fmt.Errorf("external builder %s, chaincode package %s: release chaincode/server/connection.json: %w", b.Builder.Name, packageID, err)
+		}
+		inst, err := DialChaincode(ctx, ci)
+		return inst, true, err
+	}
+	rc, err := l.runConfig(packageID)
+	if err != nil {
+		return nil, true, err
+	}
+	p, err := b.Run(rc)
+	if err != nil {
+		return nil, true, err
+	}
+	return &Instance{Exited: p.Exited, Stop: p.Stop}, true, nil
+}
+
+// runConfig is chaincode.json for an external builder's bin/run.
+func (l *PackageLauncher) runConfig(packageID string) (externalbuilder.RunConfig, error) {
+	rc := externalbuilder.RunConfig{ChaincodeID: packageID, PeerAddress: l.PeerAddress, MSPID: l.LocalMSPID}
+	if l.TLS == nil {
+		return rc, nil
+	}
+	for _, f := range []struct {
+		dst  *string
+		file string
+	}{
+		{&rc.ClientCert, l.TLS.ClientCertFile},
+		{&rc.ClientKey, l.TLS.ClientKeyFile},
+		{&rc.RootCert, l.TLS.RootCertFile},
+	} {
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return rc, fmt.Errorf("chaincode.json for chaincode package %s: %w", packageID, err)
+		}
+		*f.dst = string(b)
+	}
+	return rc, nil
+}
+
+// parseConnectionJSON decodes a connection.json a builder's release wrote.
+func parseConnectionJSON(raw []byte) (*ConnectionInfo, error) {
+	ci := &ConnectionInfo{}
+	if err := json.Unmarshal(raw, ci); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if ci.Address == "" {
+		return nil, errors.New("no address; set address to the chaincode server's host:port")
+	}
+	return ci, nil
 }
 
 func (l *PackageLauncher) logger() *slog.Logger {
