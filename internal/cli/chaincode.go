@@ -5,85 +5,65 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
-	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/protos"
 )
 
-func runCCPackage(_ context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode package")
-	path := fset.String("path", "", "Go source folder (--lang golang) or folder holding connection.json (--lang ccaas)")
-	lang := fset.String("lang", "golang", "golang or ccaas")
-	label := fset.String("label", "", "package label, e.g. basic_1.0 (required)")
-	positional, err := parseInterspersed(fset, args)
+// The `weft chaincode` commands mirror `peer lifecycle chaincode` (also
+// reachable as `weft lifecycle chaincode ...`) and `peer chaincode
+// invoke|query` of Fabric v2.5: same flag names and short forms, same
+// plain-text and `--output json` answers. Differences, all stated in each
+// command's -h:
+//   - --connectionProfile is refused (name peers with --peerAddresses);
+//   - --tlsHandshakeTimeShift is accepted and has no effect;
+//   - the orderer flags are accepted by every command, and ignored by the
+//     commands that do not order a transaction, as in Fabric.
+
+// outputFlag is Fabric's -O/--output: "" (plain text) or "json".
+type outputFlag struct{ format string }
+
+func addOutputFlag(fs *flag.FlagSet) *outputFlag {
+	o := &outputFlag{}
+	aliasString(fs, &o.format, "The output format for query results. Default is human-readable plain-text. json is currently the only supported format.", "O", "output")
+	return o
+}
+
+func (o *outputFlag) json() (bool, error) {
+	switch strings.ToLower(o.format) {
+	case "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("--output %q is not supported; use --output json or leave it out for plain text", o.format)
+}
+
+// printResultJSON prints a lifecycle result as Fabric's CLI does: encoding/json of
+// the generated message (its snake_case json tags), tab-indented.
+func printResultJSON(w io.Writer, m proto.Message) error {
+	b, err := json.MarshalIndent(m, "", "\t")
 	if err != nil {
-		return err
+		return fmt.Errorf("encode %T as JSON: %w", m, err)
 	}
-	if len(positional) != 1 || *label == "" || *path == "" {
-		return fmt.Errorf("usage: weft chaincode package OUTPUT.tar.gz --path DIR --lang golang|ccaas --label LABEL")
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// decodeResult unmarshals a lifecycle answer into m, naming its type on error.
+func decodeResult(payload []byte, m proto.Message) error {
+	if err := proto.Unmarshal(payload, m); err != nil {
+		return fmt.Errorf("decode %T: %w", m, err)
 	}
-	output := positional[0]
-	files := map[string][]byte{}
-	var md map[string]string
-	switch *lang {
-	case "golang":
-		err := filepath.WalkDir(*path, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, err := filepath.Rel(*path, p)
-			if err != nil {
-				return err
-			}
-			raw, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			files["src/"+filepath.ToSlash(rel)] = raw
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read chaincode source %s: %w", *path, err)
-		}
-		md = map[string]string{"path": *path, "type": "golang", "label": *label}
-	case "ccaas":
-		raw, err := os.ReadFile(filepath.Join(*path, "connection.json"))
-		if err != nil {
-			return fmt.Errorf("a ccaas package needs %s: %w", filepath.Join(*path, "connection.json"), err)
-		}
-		files["connection.json"] = raw
-		md = map[string]string{"type": "ccaas", "label": *label}
-	default:
-		return fmt.Errorf("--lang %q is not supported; use golang or ccaas", *lang)
-	}
-	code, err := client.TarGz(files)
-	if err != nil {
-		return err
-	}
-	mdj, err := json.Marshal(md)
-	if err != nil {
-		return err
-	}
-	pkg, err := client.TarGz(map[string][]byte{"metadata.json": mdj, "code.tar.gz": code})
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(output, pkg, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "wrote %s (package ID %s)\n", output, client.PackageID(*label, pkg))
 	return nil
 }
 
@@ -104,222 +84,211 @@ func parseInterspersed(fset *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func runCCInstall(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode install")
-	if err := fset.Parse(args); err != nil {
-		return err
+// queryEndpoint evaluates a proposal on one peer as signer.
+func queryEndpoint(ctx context.Context, signer protos.Signer, ep client.Endpoint, inv client.Invocation) ([]byte, error) {
+	conn, err := client.Dial(ep)
+	if err != nil {
+		return nil, err
 	}
-	if fset.NArg() != 1 {
-		return fmt.Errorf("usage: weft chaincode install PACKAGE.tar.gz")
+	defer conn.Close()
+	out, err := client.Query(ctx, signer, inv, pb.NewEndorserClient(conn))
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", ep.Address, err)
 	}
-	pkg, err := os.ReadFile(fset.Arg(0))
+	return out, nil
+}
+
+func runCCPackage(_ context.Context, env *Env, args []string) error {
+	fset := newFlags(env, "chaincode package OUTPUT.tar.gz")
+	var path, lang, label string
+	aliasString(fset, &path, "Path to the chaincode: the Go module folder (--lang golang) or the folder holding connection.json (--lang ccaas)", "p", "path")
+	fset.StringVar(&lang, "lang", "golang", "Language the chaincode is written in: golang, or ccaas for chaincode-as-a-service")
+	fset.StringVar(&lang, "l", "golang", "short for --lang")
+	fset.StringVar(&label, "label", "", "The package label contains a human-readable description of the package (required)")
+	addConnFlags(fset) // accepted and unused, as in Fabric
+	positional, err := parseInterspersed(fset, args)
 	if err != nil {
 		return err
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Chaincode: client.LifecycleName, Args: client.InstallArgs(pkg)})
-	if err != nil {
-		return fmt.Errorf("install chaincode: %w", err)
+	if len(positional) != 1 || label == "" || path == "" {
+		return fmt.Errorf("usage: weft chaincode package OUTPUT.tar.gz --path DIR --lang golang|ccaas --label LABEL")
 	}
-	res, err := client.InstallResult(out)
+	output := positional[0]
+	files := map[string][]byte{}
+	var md map[string]string
+	switch lang {
+	case "golang":
+		err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(path, p)
+			if err != nil {
+				return err
+			}
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files["src/"+filepath.ToSlash(rel)] = raw
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read chaincode source %s: %w", path, err)
+		}
+		md = map[string]string{"path": path, "type": "golang", "label": label}
+	case "ccaas":
+		raw, err := os.ReadFile(filepath.Join(path, "connection.json"))
+		if err != nil {
+			return fmt.Errorf("a ccaas package needs %s: %w", filepath.Join(path, "connection.json"), err)
+		}
+		files["connection.json"] = raw
+		md = map[string]string{"type": "ccaas", "label": label}
+	default:
+		return fmt.Errorf("--lang %q is not supported; use golang or ccaas", lang)
+	}
+	code, err := client.TarGz(files)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Chaincode code package identifier: %s\n", res.PackageId)
+	mdj, err := json.Marshal(md)
+	if err != nil {
+		return err
+	}
+	pkg, err := client.TarGz(map[string][]byte{"metadata.json": mdj, "code.tar.gz": code})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(output, pkg, 0o644); err != nil {
+		return fmt.Errorf("error writing chaincode package to %s: %w", output, err)
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s (package ID %s)\n", output, client.PackageID(label, pkg))
 	return nil
 }
 
-// definitionFlags are the flags of approveformyorg and commit.
-type definitionFlags struct {
-	channel, name, version, packageID, sigPolicy, channelPolicy string
-	sequence                                                    int64
-	initRequired, waitForEvent                                  bool
-}
-
-// ccFlags are -C/--channelID, -n/--name and, when asked, -c/--ctor.
-type ccFlags struct{ channel, name, ctor string }
-
-func addCCFlags(fs *flag.FlagSet, ctor bool) *ccFlags {
-	f := &ccFlags{}
-	aliasString(fs, &f.channel, "channel name", "C", "channelID")
-	aliasString(fs, &f.name, "chaincode name", "n", "name")
-	if ctor {
-		aliasString(fs, &f.ctor, "function and arguments as JSON", "c", "ctor")
+// packageLabel reads the label from a package's metadata.json.
+func packageLabel(pkg []byte) (string, error) {
+	files, err := client.UntarGz(pkg)
+	if err != nil {
+		return "", fmt.Errorf("could not parse as a chaincode install package: %w", err)
 	}
-	return f
-}
-
-// addDefinitionFlags adds the flags of approveformyorg and commit.
-func addDefinitionFlags(fs *flag.FlagSet) *definitionFlags {
-	d := addDefinitionQueryFlags(fs)
-	fs.StringVar(&d.packageID, "package-id", "", "package ID of the installed package to approve")
-	fs.BoolVar(&d.waitForEvent, "waitForEvent", true, "wait for the transaction to commit")
-	return d
-}
-
-// addDefinitionQueryFlags adds the flags that describe a definition without
-// submitting it (checkcommitreadiness): no --package-id, no --waitForEvent.
-func addDefinitionQueryFlags(fs *flag.FlagSet) *definitionFlags {
-	d := &definitionFlags{}
-	aliasString(fs, &d.channel, "channel name", "C", "channelID")
-	aliasString(fs, &d.name, "chaincode name", "n", "name")
-	aliasString(fs, &d.version, "chaincode version", "v", "version")
-	fs.Int64Var(&d.sequence, "sequence", 1, "definition sequence number")
-	fs.StringVar(&d.sigPolicy, "signature-policy", "", "endorsement policy, e.g. \"AND('Org1MSP.peer','Org2MSP.peer')\"")
-	fs.StringVar(&d.channelPolicy, "channel-config-policy", "", "endorsement policy as a channel policy path, e.g. /Channel/Application/Endorsement")
-	fs.BoolVar(&d.initRequired, "init-required", false, "whether Init must be invoked first")
-	return d
-}
-
-func (d *definitionFlags) definition() (client.Definition, error) {
-	if d.channel == "" || d.name == "" || d.version == "" {
-		return client.Definition{}, fmt.Errorf("--channelID, --name and --version are required")
+	raw, ok := files["metadata.json"]
+	if !ok {
+		return "", fmt.Errorf("could not parse as a chaincode install package: no metadata.json")
 	}
-	def := client.Definition{Name: d.name, Version: d.version, Sequence: d.sequence, PackageID: d.packageID, InitRequired: d.initRequired}
-	switch {
-	case d.sigPolicy != "" && d.channelPolicy != "":
-		return def, fmt.Errorf("give either --signature-policy or --channel-config-policy, not both")
-	case d.sigPolicy != "":
-		env, err := channelconfig.ParsePolicyDSL(d.sigPolicy)
-		if err != nil {
-			return def, fmt.Errorf("--signature-policy: %w", err)
-		}
-		def.EndorsementPolicy = protos.Marshal(&pb.ApplicationPolicy{Type: &pb.ApplicationPolicy_SignaturePolicy{SignaturePolicy: env}})
-	case d.channelPolicy != "":
-		def.EndorsementPolicy = protos.Marshal(&pb.ApplicationPolicy{Type: &pb.ApplicationPolicy_ChannelConfigPolicyReference{ChannelConfigPolicyReference: d.channelPolicy}})
+	var md struct {
+		Label string `json:"label"`
 	}
-	return def, nil
+	if err := json.Unmarshal(raw, &md); err != nil || md.Label == "" {
+		return "", fmt.Errorf("could not parse as a chaincode install package: metadata.json has no label (%v)", err)
+	}
+	return md.Label, nil
 }
 
-// submit endorses inv on peers, orders it and, if wait, waits for its commit on the first peer.
-func submit(ctx context.Context, env *Env, inv client.Invocation, peers []client.Endpoint, orderer client.Endpoint, wait bool) (*client.Result, error) {
+func runCCCalculatePackageID(_ context.Context, env *Env, args []string) error {
+	fset := newFlags(env, "chaincode calculatepackageid PACKAGE.tar.gz")
+	out := addOutputFlag(fset)
+	addConnFlags(fset) // accepted and unused, as in Fabric
+	positional, err := parseInterspersed(fset, args)
+	if err != nil {
+		return err
+	}
+	asJSON, err := out.json()
+	if err != nil {
+		return err
+	}
+	if len(positional) != 1 {
+		return fmt.Errorf("usage: weft chaincode calculatepackageid PACKAGE.tar.gz [--output json]")
+	}
+	pkg, err := os.ReadFile(positional[0])
+	if err != nil {
+		return fmt.Errorf("failed to read chaincode package at '%s': %w", positional[0], err)
+	}
+	label, err := packageLabel(pkg)
+	if err != nil {
+		return err
+	}
+	id := client.PackageID(label, pkg)
+	if asJSON {
+		b, _ := json.MarshalIndent(struct {
+			PackageID string `json:"package_id"`
+		}{id}, "", "\t")
+		fmt.Fprintf(env.Stdout, "%s\n", b)
+		return nil
+	}
+	fmt.Fprintln(env.Stdout, id)
+	return nil
+}
+
+func runCCInstall(ctx context.Context, env *Env, args []string) error {
+	fset := newFlags(env, "chaincode install PACKAGE.tar.gz")
+	c := addConnFlags(fset)
+	positional, err := parseInterspersed(fset, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) != 1 {
+		return fmt.Errorf("usage: weft chaincode install PACKAGE.tar.gz [--peerAddresses HOST:PORT --tlsRootCertFiles CA.crt]...")
+	}
+	pkg, err := os.ReadFile(positional[0])
+	if err != nil {
+		return fmt.Errorf("failed to read chaincode package at '%s': %w", positional[0], err)
+	}
 	signer, err := identity(env)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	endorsers := map[string]pb.EndorserClient{}
-	var first *grpc.ClientConn
+	peers, err := c.peers.endpoints(env)
+	if err != nil {
+		return err
+	}
+	// Fabric installs on one peer per command; Weft installs on each peer named.
 	for _, p := range peers {
-		conn, err := client.Dial(p)
+		out, err := queryEndpoint(ctx, signer, p, client.Invocation{Chaincode: client.LifecycleName, Args: client.InstallArgs(pkg)})
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("chaincode install failed: %w", err)
 		}
-		defer conn.Close()
-		if first == nil {
-			first = conn
-		}
-		endorsers[p.Address] = pb.NewEndorserClient(conn)
-	}
-	oconn, err := client.Dial(orderer)
-	if err != nil {
-		return nil, err
-	}
-	defer oconn.Close()
-	var watcher *client.CommitWatcher
-	if wait {
-		watcher, err = client.WatchCommits(ctx, first, signer, inv.Channel, &ab.SeekPosition{Type: &ab.SeekPosition_Newest{Newest: &ab.SeekNewest{}}})
+		res, err := client.InstallResult(out)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		defer watcher.Close()
+		fmt.Fprintf(env.Stdout, "Chaincode code package identifier: %s\n", res.PackageId)
 	}
-	return client.Invoke(ctx, signer, inv, endorsers, oconn, watcher)
-}
-
-func runCCApprove(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode approveformyorg")
-	o := addOrdererFlags(fset)
-	d := addDefinitionFlags(fset)
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	def, err := d.definition()
-	if err != nil {
-		return err
-	}
-	if def.PackageID == "" {
-		return fmt.Errorf("--package-id is required (see weft chaincode install's output)")
-	}
-	oe, err := o.endpoint()
-	if err != nil {
-		return err
-	}
-	pe, err := peerEndpoint(env)
-	if err != nil {
-		return err
-	}
-	res, err := submit(ctx, env, client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.ApproveArgs(def)}, []client.Endpoint{pe}, oe, d.waitForEvent)
-	if err != nil {
-		return fmt.Errorf("approve chaincode definition: %w", err)
-	}
-	fmt.Fprintf(env.Stdout, "txid [%s] committed with status (%s)\n", res.TxID, res.Status.Code)
-	return nil
-}
-
-func runCCCommit(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode commit")
-	o := addOrdererFlags(fset)
-	d := addDefinitionFlags(fset)
-	p := addPeerFlags(fset)
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	def, err := d.definition()
-	if err != nil {
-		return err
-	}
-	oe, peers, err := targets(env, o, p)
-	if err != nil {
-		return err
-	}
-	res, err := submit(ctx, env, client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.CommitArgs(def)}, peers, oe, d.waitForEvent)
-	if err != nil {
-		return fmt.Errorf("commit chaincode definition: %w", err)
-	}
-	fmt.Fprintf(env.Stdout, "txid [%s] committed with status (%s)\n", res.TxID, res.Status.Code)
-	return nil
-}
-
-func runCCQueryCommitted(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode querycommitted")
-	cf := addCCFlags(fset, false)
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	if cf.name == "" {
-		return fmt.Errorf("--name is required")
-	}
-	out, err := queryPeer(ctx, env, client.Invocation{Channel: cf.channel, Chaincode: client.LifecycleName, Args: client.QueryCommittedArgs(cf.name)})
-	if err != nil {
-		return err
-	}
-	res := &lb.QueryChaincodeDefinitionResult{}
-	if err := proto.Unmarshal(out, res); err != nil {
-		return fmt.Errorf("decode QueryChaincodeDefinitionResult: %w", err)
-	}
-	var approvals []string
-	for org, ok := range res.Approvals {
-		approvals = append(approvals, fmt.Sprintf("%s: %t", org, ok))
-	}
-	fmt.Fprintf(env.Stdout, "Committed chaincode definition for chaincode '%s' on channel '%s':\nVersion: %s, Sequence: %d, Endorsement Plugin: %s, Validation Plugin: %s, Approvals: [%s]\n",
-		cf.name, cf.channel, res.Version, res.Sequence, res.EndorsementPlugin, res.ValidationPlugin, strings.Join(approvals, ", "))
 	return nil
 }
 
 func runCCQueryInstalled(ctx context.Context, env *Env, args []string) error {
 	fset := newFlags(env, "chaincode queryinstalled")
+	c := addConnFlags(fset)
+	out := addOutputFlag(fset)
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
 	if fset.NArg() != 0 {
-		return fmt.Errorf("usage: weft chaincode queryinstalled (the peer is CORE_PEER_ADDRESS; unexpected %q)", fset.Args())
+		return fmt.Errorf("usage: weft chaincode queryinstalled (the peer is CORE_PEER_ADDRESS or --peerAddresses; unexpected %q)", fset.Args())
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Chaincode: client.LifecycleName, Args: client.QueryInstalledArgs()})
+	asJSON, err := out.json()
+	if err != nil {
+		return err
+	}
+	signer, err := identity(env)
+	if err != nil {
+		return err
+	}
+	ep, err := c.peers.onePeer(env, "queryinstalled")
+	if err != nil {
+		return err
+	}
+	payload, err := queryEndpoint(ctx, signer, ep, client.Invocation{Chaincode: client.LifecycleName, Args: client.QueryInstalledArgs()})
 	if err != nil {
 		return fmt.Errorf("query installed chaincodes: %w", err)
 	}
 	res := &lb.QueryInstalledChaincodesResult{}
-	if err := proto.Unmarshal(out, res); err != nil {
-		return fmt.Errorf("decode QueryInstalledChaincodesResult: %w", err)
+	if err := decodeResult(payload, res); err != nil {
+		return err
+	}
+	if asJSON {
+		return printResultJSON(env.Stdout, res)
 	}
 	fmt.Fprintln(env.Stdout, "Installed chaincodes on peer:")
 	for _, cc := range res.InstalledChaincodes {
@@ -328,101 +297,44 @@ func runCCQueryInstalled(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func runCCCheckCommitReadiness(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode checkcommitreadiness")
-	d := addDefinitionQueryFlags(fset)
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	if fset.NArg() != 0 {
-		return fmt.Errorf("unexpected arguments %q; weft chaincode checkcommitreadiness takes only flags", fset.Args())
-	}
-	def, err := d.definition()
+func runCCGetInstalledPackage(ctx context.Context, env *Env, args []string) error {
+	fset := newFlags(env, "chaincode getinstalledpackage")
+	c := addConnFlags(fset)
+	var packageID, dir string
+	fset.StringVar(&packageID, "package-id", "", "The identifier of the chaincode install package (required)")
+	fset.StringVar(&dir, "output-directory", "", "The output directory to use when writing a chaincode install package to disk. Default is the current working directory.")
+	positional, err := parseInterspersed(fset, args)
 	if err != nil {
 		return err
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.CheckCommitReadinessArgs(def)})
-	if err != nil {
-		return fmt.Errorf("check commit readiness: %w", err)
+	if packageID == "" || len(positional) != 0 {
+		return fmt.Errorf("usage: weft chaincode getinstalledpackage --package-id LABEL:HASH [--output-directory DIR]")
 	}
-	res := &lb.CheckCommitReadinessResult{}
-	if err := proto.Unmarshal(out, res); err != nil {
-		return fmt.Errorf("decode CheckCommitReadinessResult: %w", err)
-	}
-	orgs := make([]string, 0, len(res.Approvals))
-	for org := range res.Approvals {
-		orgs = append(orgs, org)
-	}
-	sort.Strings(orgs)
-	fmt.Fprintf(env.Stdout, "Chaincode definition for chaincode '%s', version '%s', sequence '%d' on channel '%s' approval status by org:\n",
-		def.Name, def.Version, def.Sequence, d.channel)
-	for _, org := range orgs {
-		fmt.Fprintf(env.Stdout, "%s: %t\n", org, res.Approvals[org])
-	}
-	return nil
-}
-
-// ctorArgs parses Fabric's -c '{"function":"f","Args":["a"]}' or '{"Args":["f","a"]}'.
-func ctorArgs(raw string) ([][]byte, error) {
-	var c struct {
-		Function string   `json:"function"`
-		Args     []string `json:"Args"`
-	}
-	if err := json.Unmarshal([]byte(raw), &c); err != nil {
-		return nil, fmt.Errorf("-c must be JSON like {\"function\":\"ReadAsset\",\"Args\":[\"asset1\"]}: %w", err)
-	}
-	var out [][]byte
-	if c.Function != "" {
-		out = append(out, []byte(c.Function))
-	}
-	for _, a := range c.Args {
-		out = append(out, []byte(a))
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("-c names no function")
-	}
-	return out, nil
-}
-
-func runCCInvoke(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode invoke")
-	o := addOrdererFlags(fset)
-	p := addPeerFlags(fset)
-	cf := addCCFlags(fset, true)
-	wait := fset.Bool("waitForEvent", false, "wait for the transaction to commit")
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	cargs, err := ctorArgs(cf.ctor)
+	signer, err := identity(env)
 	if err != nil {
 		return err
 	}
-	oe, peers, err := targets(env, o, p)
+	ep, err := c.peers.onePeer(env, "getinstalledpackage")
 	if err != nil {
 		return err
 	}
-	res, err := submit(ctx, env, client.Invocation{Channel: cf.channel, Chaincode: cf.name, Args: cargs}, peers, oe, *wait)
+	payload, err := queryEndpoint(ctx, signer, ep, client.Invocation{Chaincode: client.LifecycleName, Args: client.GetInstalledPackageArgs(packageID)})
 	if err != nil {
+		return fmt.Errorf("get installed chaincode package %s: %w", packageID, err)
+	}
+	res := &lb.GetInstalledChaincodePackageResult{}
+	if err := decodeResult(payload, res); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Chaincode invoke successful. result: status:200 payload:%q txid:%s\n", res.Payload, res.TxID)
-	return nil
-}
-
-func runCCQuery(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode query")
-	cf := addCCFlags(fset, true)
-	if err := fset.Parse(args); err != nil {
-		return err
+	if dir == "" {
+		if dir, err = os.Getwd(); err != nil {
+			return err
+		}
 	}
-	cargs, err := ctorArgs(cf.ctor)
-	if err != nil {
-		return err
+	path := filepath.Join(dir, packageID+".tar.gz")
+	if err := os.WriteFile(path, res.ChaincodeInstallPackage, 0o644); err != nil {
+		return fmt.Errorf("failed to write chaincode package to %s: %w", path, err)
 	}
-	out, err := queryPeer(ctx, env, client.Invocation{Channel: cf.channel, Chaincode: cf.name, Args: cargs})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, string(out))
+	fmt.Fprintf(env.Stderr, "wrote %s\n", path)
 	return nil
 }

@@ -37,14 +37,37 @@ var commands = map[string]command{
 	"osnadmin channel list":          {"list an orderer's channels (participation API)", runOSNList},
 	"osnadmin channel remove":        {"remove an orderer from a channel (participation API)", runOSNRemove},
 	"chaincode package":              {"write a chaincode package (.tar.gz) for a Go source folder or a ccaas address", runCCPackage},
-	"chaincode install":              {"install a chaincode package on the peer", runCCInstall},
-	"chaincode approveformyorg":      {"approve a chaincode definition for the peer's organisation", runCCApprove},
-	"chaincode commit":               {"commit a chaincode definition to a channel", runCCCommit},
-	"chaincode querycommitted":       {"show a committed chaincode definition", runCCQueryCommitted},
+	"chaincode calculatepackageid":   {"print the package ID of a chaincode package file", runCCCalculatePackageID},
+	"chaincode install":              {"install a chaincode package on the peer(s)", runCCInstall},
 	"chaincode queryinstalled":       {"list the chaincode packages installed on the peer", runCCQueryInstalled},
+	"chaincode getinstalledpackage":  {"download an installed chaincode package from the peer", runCCGetInstalledPackage},
+	"chaincode approveformyorg":      {"approve a chaincode definition for the peer's organisation", runCCApprove},
+	"chaincode queryapproved":        {"show the definition the peer's organisation approved", runCCQueryApproved},
 	"chaincode checkcommitreadiness": {"show which organisations approved a chaincode definition", runCCCheckCommitReadiness},
+	"chaincode commit":               {"commit a chaincode definition to a channel", runCCCommit},
+	"chaincode querycommitted":       {"show the committed chaincode definition(s) of a channel", runCCQueryCommitted},
 	"chaincode invoke":               {"submit a transaction", runCCInvoke},
 	"chaincode query":                {"evaluate a transaction on one peer", runCCQuery},
+}
+
+// lifecycleCommands are the `weft chaincode` commands Fabric spells
+// `peer lifecycle chaincode ...`; `weft lifecycle chaincode ...` runs them
+// too, so tutorials translate word for word.
+var lifecycleCommands = []string{"package", "calculatepackageid", "install", "queryinstalled", "getinstalledpackage",
+	"approveformyorg", "queryapproved", "checkcommitreadiness", "commit", "querycommitted"}
+
+// lookup returns the command named name, including the `lifecycle chaincode` aliases.
+func lookup(name string) (command, bool) {
+	if rest, ok := strings.CutPrefix(name, "lifecycle chaincode "); ok {
+		for _, c := range lifecycleCommands {
+			if c == rest {
+				return commands["chaincode "+c], true
+			}
+		}
+		return command{}, false
+	}
+	c, ok := commands[name]
+	return c, ok
 }
 
 // Main runs the weft command line and returns the process exit code.
@@ -65,7 +88,7 @@ func Main(args []string) int {
 // Run finds the longest command matching args and runs it.
 func Run(ctx context.Context, env *Env, args []string) error {
 	for n := min(3, len(args)); n > 0; n-- {
-		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
+		if c, ok := lookup(strings.Join(args[:n], " ")); ok {
 			return c.run(ctx, env, args[n:])
 		}
 	}
@@ -86,6 +109,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-31s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w, "  (weft lifecycle chaincode COMMAND is the same as weft chaincode COMMAND, as Fabric spells it)")
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.

@@ -432,7 +432,7 @@ func TestCommandArgumentErrors(t *testing.T) {
 		{[]string{"chaincode", "package", "out.tar.gz", "--path", "x"}, "--label"},
 		{[]string{"chaincode", "package", "a.tar.gz", "--label", "l", "--path", "x", "b.tar.gz"}, "usage: weft chaincode package OUTPUT.tar.gz"},
 		{[]string{"chaincode", "package", "out.tar.gz", "--path", "x", "--label", "l", "--lang", "java"}, `--lang "java" is not supported`},
-		{[]string{"chaincode", "querycommitted", "-C", "c"}, "--name is required"},
+		{[]string{"chaincode", "querycommitted", "-n", "basic"}, "usage: weft chaincode querycommitted -C CHANNEL"},
 		{[]string{"chaincode", "query", "-C", "c", "-n", "basic"}, "-c must be JSON"},
 		{[]string{"chaincode", "invoke", "-C", "c", "-n", "basic", "-c", `{"Args":["f"]}`}, "-o host:port"},
 		{[]string{"chaincode", "approveformyorg", "-C", "c", "-n", "basic", "-v", "1"}, "--package-id is required"},

@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -21,6 +23,9 @@ type Endpoint struct {
 	// ClientCertFile and ClientKeyFile, when set, are presented for mutual TLS.
 	ClientCertFile string
 	ClientKeyFile  string
+	// ConnectTimeout bounds each attempt to connect (Fabric's --connTimeout);
+	// 0 keeps gRPC's default of 20s.
+	ConnectTimeout time.Duration
 }
 
 // MaxMessageSize is the gRPC message limit used by Weft's clients, as Fabric's (100 MiB).
@@ -67,10 +72,14 @@ func Dial(e Endpoint) (*grpc.ClientConn, error) {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(e.Address,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-	)
+	}
+	if e.ConnectTimeout > 0 {
+		opts = append(opts, grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: e.ConnectTimeout}))
+	}
+	conn, err := grpc.NewClient(e.Address, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", e.Address, err)
 	}

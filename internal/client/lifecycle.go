@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
 	"google.golang.org/protobuf/proto"
 
@@ -33,6 +35,22 @@ type Definition struct {
 	PackageID         string // approve only
 	EndorsementPolicy []byte // marshalled pb.ApplicationPolicy; nil = the channel's default
 	InitRequired      bool
+	// EndorsementPlugin and ValidationPlugin default to Fabric's "escc" and "vscc".
+	EndorsementPlugin string
+	ValidationPlugin  string
+	// Collections is the private data collection configuration; nil = none.
+	Collections *pb.CollectionConfigPackage
+}
+
+func (d Definition) plugins() (string, string) {
+	e, v := d.EndorsementPlugin, d.ValidationPlugin
+	if e == "" {
+		e = "escc"
+	}
+	if v == "" {
+		v = "vscc"
+	}
+	return e, v
 }
 
 // InstallArgs returns the proposal arguments of _lifecycle.InstallChaincode.
@@ -42,14 +60,16 @@ func InstallArgs(pkg []byte) [][]byte {
 
 // ApproveArgs returns the proposal arguments of ApproveChaincodeDefinitionForMyOrg.
 func ApproveArgs(d Definition) [][]byte {
+	escc, vscc := d.plugins()
 	args := &lb.ApproveChaincodeDefinitionForMyOrgArgs{
 		Sequence:            d.Sequence,
 		Name:                d.Name,
 		Version:             d.Version,
-		EndorsementPlugin:   "escc",
-		ValidationPlugin:    "vscc",
+		EndorsementPlugin:   escc,
+		ValidationPlugin:    vscc,
 		ValidationParameter: d.EndorsementPolicy,
 		InitRequired:        d.InitRequired,
+		Collections:         d.Collections,
 		Source: &lb.ChaincodeSource{Type: &lb.ChaincodeSource_LocalPackage{
 			LocalPackage: &lb.ChaincodeSource_Local{PackageId: d.PackageID},
 		}},
@@ -59,14 +79,16 @@ func ApproveArgs(d Definition) [][]byte {
 
 // CommitArgs returns the proposal arguments of CommitChaincodeDefinition.
 func CommitArgs(d Definition) [][]byte {
+	escc, vscc := d.plugins()
 	args := &lb.CommitChaincodeDefinitionArgs{
 		Sequence:            d.Sequence,
 		Name:                d.Name,
 		Version:             d.Version,
-		EndorsementPlugin:   "escc",
-		ValidationPlugin:    "vscc",
+		EndorsementPlugin:   escc,
+		ValidationPlugin:    vscc,
 		ValidationParameter: d.EndorsementPolicy,
 		InitRequired:        d.InitRequired,
+		Collections:         d.Collections,
 	}
 	return [][]byte{[]byte("CommitChaincodeDefinition"), protos.Marshal(args)}
 }
@@ -74,14 +96,16 @@ func CommitArgs(d Definition) [][]byte {
 // CheckCommitReadinessArgs returns the proposal arguments of CheckCommitReadiness
 // for d (d.PackageID is not part of the question and is ignored).
 func CheckCommitReadinessArgs(d Definition) [][]byte {
+	escc, vscc := d.plugins()
 	args := &lb.CheckCommitReadinessArgs{
 		Sequence:            d.Sequence,
 		Name:                d.Name,
 		Version:             d.Version,
-		EndorsementPlugin:   "escc",
-		ValidationPlugin:    "vscc",
+		EndorsementPlugin:   escc,
+		ValidationPlugin:    vscc,
 		ValidationParameter: d.EndorsementPolicy,
 		InitRequired:        d.InitRequired,
+		Collections:         d.Collections,
 	}
 	return [][]byte{[]byte("CheckCommitReadiness"), protos.Marshal(args)}
 }
@@ -94,6 +118,27 @@ func QueryInstalledArgs() [][]byte {
 // QueryCommittedArgs returns the proposal arguments of QueryChaincodeDefinition.
 func QueryCommittedArgs(name string) [][]byte {
 	return [][]byte{[]byte("QueryChaincodeDefinition"), protos.Marshal(&lb.QueryChaincodeDefinitionArgs{Name: name})}
+}
+
+// QueryInstalledChaincodeArgs returns the proposal arguments of QueryInstalledChaincode.
+func QueryInstalledChaincodeArgs(packageID string) [][]byte {
+	return [][]byte{[]byte("QueryInstalledChaincode"), protos.Marshal(&lb.QueryInstalledChaincodeArgs{PackageId: packageID})}
+}
+
+// GetInstalledPackageArgs returns the proposal arguments of GetInstalledChaincodePackage.
+func GetInstalledPackageArgs(packageID string) [][]byte {
+	return [][]byte{[]byte("GetInstalledChaincodePackage"), protos.Marshal(&lb.GetInstalledChaincodePackageArgs{PackageId: packageID})}
+}
+
+// QueryApprovedArgs returns the proposal arguments of
+// QueryApprovedChaincodeDefinition; sequence 0 asks for the latest approval.
+func QueryApprovedArgs(name string, sequence int64) [][]byte {
+	return [][]byte{[]byte("QueryApprovedChaincodeDefinition"), protos.Marshal(&lb.QueryApprovedChaincodeDefinitionArgs{Name: name, Sequence: sequence})}
+}
+
+// QueryCommittedAllArgs returns the proposal arguments of QueryChaincodeDefinitions.
+func QueryCommittedAllArgs() [][]byte {
+	return [][]byte{[]byte("QueryChaincodeDefinitions"), protos.Marshal(&lb.QueryChaincodeDefinitionsArgs{})}
 }
 
 // InstallResult decodes the answer of InstallChaincode.
@@ -167,4 +212,35 @@ func TarGz(files map[string][]byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// UntarGz reads the regular files of a gzipped tar (at most 100 MiB in all).
+func UntarGz(raw []byte) (map[string][]byte, error) {
+	gz, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("not gzip compressed: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string][]byte{}
+	var total int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read tar: %w", err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, MaxMessageSize-total+1))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", hdr.Name, err)
+		}
+		if total += int64(len(b)); total > MaxMessageSize {
+			return nil, fmt.Errorf("archive holds more than %d bytes", MaxMessageSize)
+		}
+		out[hdr.Name] = b
+	}
 }

@@ -144,6 +144,9 @@ type Invocation struct {
 	Chaincode string
 	Args      [][]byte
 	Transient map[string][]byte
+	// IsInit marks the invocation as the chaincode's initialisation
+	// (`peer chaincode invoke --isInit`): the chaincode's Init runs.
+	IsInit bool
 }
 
 // Result is what Invoke learned about a transaction.
@@ -156,7 +159,7 @@ type Result struct {
 // Invoke endorses inv on every endorser, submits it to the orderer and waits for
 // its commit on watcher (which must watch a peer of the channel).
 func Invoke(ctx context.Context, signer protos.Signer, inv Invocation, endorsers map[string]pb.EndorserClient, orderer grpc.ClientConnInterface, watcher *CommitWatcher) (*Result, error) {
-	sp, txID, err := protos.NewProposal(signer, inv.Channel, inv.Chaincode, inv.Args, inv.Transient)
+	sp, txID, err := NewProposal(signer, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +199,7 @@ func Invoke(ctx context.Context, signer protos.Signer, inv Invocation, endorsers
 
 // Query evaluates a proposal on one endorser and returns the chaincode's payload.
 func Query(ctx context.Context, signer protos.Signer, inv Invocation, endorser pb.EndorserClient) ([]byte, error) {
-	sp, _, err := protos.NewProposal(signer, inv.Channel, inv.Chaincode, inv.Args, inv.Transient)
+	sp, _, err := NewProposal(signer, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -208,4 +211,35 @@ func Query(ctx context.Context, signer protos.Signer, inv Invocation, endorser p
 		return nil, fmt.Errorf("chaincode %s answered %d: %s", inv.Chaincode, st, r.GetResponse().GetMessage())
 	}
 	return r.GetResponse().GetPayload(), nil
+}
+
+// NewProposal builds and signs the proposal of inv and returns it with its
+// transaction ID. Without IsInit it is exactly protos.NewProposal's; with it,
+// the ChaincodeInput carries is_init as Fabric's CLI sets it for --isInit.
+func NewProposal(signer protos.Signer, inv Invocation) (*pb.SignedProposal, string, error) {
+	if !inv.IsInit {
+		return protos.NewProposal(signer, inv.Channel, inv.Chaincode, inv.Args, inv.Transient)
+	}
+	shdr, err := protos.NewSignatureHeader(signer)
+	if err != nil {
+		return nil, "", err
+	}
+	txID := protos.ComputeTxID(shdr.Nonce, shdr.Creator)
+	chdr := protos.NewChannelHeader(cb.HeaderType_ENDORSER_TRANSACTION, inv.Channel, txID)
+	chdr.Extension = protos.Marshal(&pb.ChaincodeHeaderExtension{ChaincodeId: &pb.ChaincodeID{Name: inv.Chaincode}})
+	cis := &pb.ChaincodeInvocationSpec{ChaincodeSpec: &pb.ChaincodeSpec{
+		Type:        pb.ChaincodeSpec_GOLANG,
+		ChaincodeId: &pb.ChaincodeID{Name: inv.Chaincode},
+		Input:       &pb.ChaincodeInput{Args: inv.Args, IsInit: true},
+	}}
+	prop := &pb.Proposal{
+		Header:  protos.Marshal(&cb.Header{ChannelHeader: protos.Marshal(chdr), SignatureHeader: protos.Marshal(shdr)}),
+		Payload: protos.Marshal(&pb.ChaincodeProposalPayload{Input: protos.Marshal(cis), TransientMap: inv.Transient}),
+	}
+	raw := protos.Marshal(prop)
+	sig, err := signer.Sign(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("sign proposal: %w", err)
+	}
+	return &pb.SignedProposal{ProposalBytes: raw, Signature: sig}, txID, nil
 }
