@@ -3,6 +3,7 @@ package chaincode
 import (
 	"context"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/weft-ledger/weft/msp"
@@ -24,6 +25,23 @@ type TxContext struct {
 	// Namespace is the state namespace of the invoked chaincode (its
 	// definition name). Empty means Proposal.ChaincodeName().
 	Namespace string
+	// History answers GetHistoryForKey (GET_HISTORY_FOR_KEY); nil means the
+	// channel keeps no history index and the request is refused.
+	History HistoryReader
+	// Invoker runs chaincode-to-chaincode calls (INVOKE_CHAINCODE); nil
+	// refuses them.
+	Invoker ChaincodeInvoker
+}
+
+// Callee returns the context of chaincode ns called by t's chaincode on the
+// same channel: the same transaction, simulator, creator, history and
+// invoker, with ns as its state namespace.
+func (t *TxContext) Callee(ns string) *TxContext {
+	return &TxContext{
+		ChannelID: t.ChannelID, TxID: t.TxID, SignedProposal: t.SignedProposal, Proposal: t.Proposal,
+		Creator: t.Creator, Simulator: t.Simulator, Transient: t.Transient, Namespace: ns,
+		History: t.History, Invoker: t.Invoker,
+	}
 }
 
 // namespace returns the state namespace chaincode requests are served in.
@@ -66,6 +84,44 @@ type PrivateDataDeleter interface {
 type StateMetadataAccessor interface {
 	GetStateMetadata(ns, key string) (map[string][]byte, error)
 	SetStateMetadata(ns, key string, metadata map[string][]byte) error
+}
+
+// RangePager is an optional TxSimulator capability: one page of a range
+// query (GetStateByRangeWithPagination and
+// GetStateByPartialCompositeKeyWithPagination). It returns at most pageSize
+// keys of ns in [startKey, endKey) and the bookmark to pass as startKey for
+// the next page, "" when the range is exhausted. As in Fabric, the simulator
+// allows paginated queries only in read-only transactions (a paginated query
+// after a write fails, and so does a write after one); *ledger.Simulator
+// enforces that, across every chaincode simulating on it.
+type RangePager interface {
+	GetStateRangePage(ns, startKey, endKey string, pageSize int32) ([]*statedb.KV, string, error)
+}
+
+// PrivateDataPurger is an optional TxSimulator capability: PurgePrivateData
+// (PURGE_PRIVATE_DATA).
+type PrivateDataPurger interface {
+	PurgePrivateData(ns, coll, key string) error
+}
+
+// HistoryIterator walks the committed changes of one key.
+type HistoryIterator interface {
+	// Next returns the next change, or nil when there are no more.
+	Next() (*queryresult.KeyModification, error)
+	Close()
+}
+
+// HistoryReader reads a channel's history index.
+type HistoryReader interface {
+	GetHistoryForKey(ns, key string) (HistoryIterator, error)
+}
+
+// ChaincodeInvoker runs chaincode called by chaincode (INVOKE_CHAINCODE).
+type ChaincodeInvoker interface {
+	// InvokeChaincode runs chaincode name on channel (the caller's when
+	// empty) within the caller's transaction and returns its response. A
+	// failure the callee reported is a *TransactionError.
+	InvokeChaincode(ctx context.Context, caller *TxContext, name, channel string, input *pb.ChaincodeInput) (*pb.Response, error)
 }
 
 // SystemChaincode is chaincode compiled into the peer (_lifecycle, cscc, qscc).

@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/weft-ledger/weft/statedb"
 )
 
 // stream is the bidirectional chaincode stream, as served by Register or
@@ -44,16 +40,12 @@ type handler struct {
 type txState struct {
 	txc    *TxContext
 	ns     string
+	ctx    context.Context           // ends when execute returns; bounds calls to other chaincode
 	result chan *pb.ChaincodeMessage // COMPLETED or ERROR; buffered 1
 
 	mu     sync.Mutex // guards iters and nextID
 	iters  map[string]*queryIter
 	nextID int
-}
-
-type queryIter struct {
-	it      statedb.Iterator
-	pending *statedb.KV // read ahead to learn has_more
 }
 
 func newHandler(packageID string, s stream, batchSize int, log *slog.Logger) *handler {
@@ -126,15 +118,24 @@ func (h *handler) serve() error {
 		case pb.ChaincodeMessage_GET_STATE, pb.ChaincodeMessage_PUT_STATE, pb.ChaincodeMessage_DEL_STATE,
 			pb.ChaincodeMessage_GET_STATE_BY_RANGE, pb.ChaincodeMessage_QUERY_STATE_NEXT,
 			pb.ChaincodeMessage_QUERY_STATE_CLOSE, pb.ChaincodeMessage_GET_PRIVATE_DATA_HASH,
-			pb.ChaincodeMessage_GET_STATE_METADATA, pb.ChaincodeMessage_PUT_STATE_METADATA:
+			pb.ChaincodeMessage_GET_STATE_METADATA, pb.ChaincodeMessage_PUT_STATE_METADATA,
+			pb.ChaincodeMessage_GET_HISTORY_FOR_KEY, pb.ChaincodeMessage_INVOKE_CHAINCODE,
+			pb.ChaincodeMessage_PURGE_PRIVATE_DATA:
 			// The shim waits for each answer, so requests of one transaction
 			// arrive in order; different transactions proceed in parallel.
+			// INVOKE_CHAINCODE may run for as long as the callee does.
 			go h.handleRequest(msg)
 		case pb.ChaincodeMessage_GET_QUERY_RESULT:
 			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(richQueryRefusal(msg)))
+		case pb.ChaincodeMessage_GET_STATE_MULTIPLE, pb.ChaincodeMessage_WRITE_BATCH_STATE:
+			// Shims send these only to a peer that offered them in READY's
+			// ChaincodeAdditionalParams; this peer's READY offers neither.
+			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
+				"%s is not offered by this peer (its READY message enables neither UseGetMultipleKeys nor UseWriteBatch); "+
+					"the shim must send one GET_STATE, PUT_STATE or DEL_STATE per key", msg.Type)))
 		default:
 			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
-				"chaincode message type %s is not supported by this peer", msg.Type)))
+				"chaincode message type %s is not supported by this peer from a registered chaincode", msg.Type)))
 		}
 	}
 }
@@ -219,208 +220,11 @@ func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
 	h.reply(msg, pb.ChaincodeMessage_RESPONSE, payload)
 }
 
-func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, error) {
-	sim := tx.txc.Simulator
-	if sim == nil {
-		return nil, fmt.Errorf("transaction %s has no channel, so chaincode has no state to access", msg.Txid)
-	}
-	ns := tx.ns
-	switch msg.Type {
-	case pb.ChaincodeMessage_GET_STATE:
-		req := &pb.GetState{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.GetState: %w", err)
-		}
-		if req.Collection == "" {
-			return sim.GetState(ns, req.Key)
-		}
-		pr, ok := sim.(PrivateDataReader)
-		if !ok {
-			return nil, fmt.Errorf("reading private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
-		}
-		return pr.GetPrivateData(ns, req.Collection, req.Key)
-	case pb.ChaincodeMessage_PUT_STATE:
-		req := &pb.PutState{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.PutState: %w", err)
-		}
-		if req.Collection != "" {
-			return nil, sim.PutPrivateData(ns, req.Collection, req.Key, req.Value)
-		}
-		return nil, sim.SetState(ns, req.Key, req.Value)
-	case pb.ChaincodeMessage_DEL_STATE:
-		req := &pb.DelState{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.DelState: %w", err)
-		}
-		if req.Collection != "" {
-			pd, ok := sim.(PrivateDataDeleter)
-			if !ok {
-				return nil, fmt.Errorf("deleting private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
-			}
-			return nil, pd.DeletePrivateData(ns, req.Collection, req.Key)
-		}
-		return nil, sim.DeleteState(ns, req.Key)
-	case pb.ChaincodeMessage_GET_PRIVATE_DATA_HASH:
-		req := &pb.GetState{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.GetState: %w", err)
-		}
-		return sim.GetPrivateDataHash(ns, req.Collection, req.Key)
-	case pb.ChaincodeMessage_GET_STATE_METADATA:
-		req := &pb.GetStateMetadata{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.GetStateMetadata: %w", err)
-		}
-		if req.Collection != "" {
-			return nil, fmt.Errorf("metadata of private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
-		}
-		ma, ok := sim.(StateMetadataAccessor)
-		if !ok {
-			return nil, nil // no key-level metadata: an empty StateMetadataResult
-		}
-		md, err := ma.GetStateMetadata(ns, req.Key)
-		if err != nil {
-			return nil, err
-		}
-		return proto.Marshal(metadataResult(md))
-	case pb.ChaincodeMessage_PUT_STATE_METADATA:
-		req := &pb.PutStateMetadata{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.PutStateMetadata: %w", err)
-		}
-		ma, ok := sim.(StateMetadataAccessor)
-		if !ok || req.Collection != "" {
-			return nil, fmt.Errorf("setting metadata of key %q (collection %q) is not supported by this peer", req.Key, req.Collection)
-		}
-		if req.Metadata == nil {
-			return nil, fmt.Errorf("PUT_STATE_METADATA for key %q carries no metadata", req.Key)
-		}
-		md, err := ma.GetStateMetadata(ns, req.Key)
-		if err != nil {
-			return nil, err
-		}
-		merged := map[string][]byte{}
-		for k, v := range md {
-			merged[k] = v
-		}
-		merged[req.Metadata.Metakey] = req.Metadata.Value
-		return nil, ma.SetStateMetadata(ns, req.Key, merged)
-	case pb.ChaincodeMessage_GET_STATE_BY_RANGE:
-		req := &pb.GetStateByRange{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.GetStateByRange: %w", err)
-		}
-		if req.Collection != "" {
-			return nil, fmt.Errorf("range queries over private data (collection %q) are not supported by this peer", req.Collection)
-		}
-		if len(req.Metadata) > 0 {
-			return nil, errors.New("paginated range queries (GetStateByRangeWithPagination) are not supported by this peer; use GetStateByRange")
-		}
-		it, err := sim.GetStateRange(ns, req.StartKey, req.EndKey)
-		if err != nil {
-			return nil, err
-		}
-		return h.firstBatch(tx, it)
-	case pb.ChaincodeMessage_QUERY_STATE_NEXT:
-		req := &pb.QueryStateNext{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.QueryStateNext: %w", err)
-		}
-		tx.mu.Lock()
-		qi := tx.iters[req.Id]
-		tx.mu.Unlock()
-		if qi == nil {
-			return nil, fmt.Errorf("query iterator %q not found (closed or exhausted)", req.Id)
-		}
-		return h.nextBatch(tx, req.Id, qi)
-	case pb.ChaincodeMessage_QUERY_STATE_CLOSE:
-		req := &pb.QueryStateClose{}
-		if err := proto.Unmarshal(msg.Payload, req); err != nil {
-			return nil, fmt.Errorf("decode peer.QueryStateClose: %w", err)
-		}
-		tx.closeIter(req.Id)
-		return proto.Marshal(&pb.QueryResponse{Id: req.Id})
-	}
-	return nil, fmt.Errorf("unexpected message type %s", msg.Type)
-}
-
-func (h *handler) firstBatch(tx *txState, it statedb.Iterator) ([]byte, error) {
-	tx.mu.Lock()
-	tx.nextID++
-	id := strconv.Itoa(tx.nextID)
-	qi := &queryIter{it: it}
-	tx.iters[id] = qi
-	tx.mu.Unlock()
-	return h.nextBatch(tx, id, qi)
-}
-
-// nextBatch returns up to batchSize results; has_more is exact because one
-// result is read ahead. An exhausted iterator is closed and forgotten.
-func (h *handler) nextBatch(tx *txState, id string, qi *queryIter) ([]byte, error) {
-	resp := &pb.QueryResponse{Id: id}
-	for len(resp.Results) < h.batchSize {
-		kv, err := qi.next()
-		if err != nil {
-			tx.closeIter(id)
-			return nil, err
-		}
-		if kv == nil {
-			break
-		}
-		b, err := proto.Marshal(&queryresult.KV{Namespace: kv.Namespace, Key: kv.Key, Value: kv.Value})
-		if err != nil {
-			return nil, fmt.Errorf("marshal query result for key %q: %w", kv.Key, err)
-		}
-		resp.Results = append(resp.Results, &pb.QueryResultBytes{ResultBytes: b})
-	}
-	if len(resp.Results) == h.batchSize {
-		kv, err := qi.next()
-		if err != nil {
-			tx.closeIter(id)
-			return nil, err
-		}
-		qi.pending = kv
-		resp.HasMore = kv != nil
-	}
-	if !resp.HasMore {
-		tx.closeIter(id)
-	}
-	return proto.Marshal(resp)
-}
-
-func (q *queryIter) next() (*statedb.KV, error) {
-	if q.pending != nil {
-		kv := q.pending
-		q.pending = nil
-		return kv, nil
-	}
-	return q.it.Next()
-}
-
-func (tx *txState) closeIter(id string) {
-	tx.mu.Lock()
-	qi := tx.iters[id]
-	delete(tx.iters, id)
-	tx.mu.Unlock()
-	if qi != nil {
-		qi.it.Close()
-	}
-}
-
-func (tx *txState) closeAll() {
-	tx.mu.Lock()
-	iters := tx.iters
-	tx.iters = map[string]*queryIter{}
-	tx.mu.Unlock()
-	for _, qi := range iters {
-		qi.it.Close()
-	}
-}
-
 // execute sends one transaction and waits for its end.
 func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.ChaincodeInput, timeout time.Duration) (*pb.Response, *pb.ChaincodeEvent, error) {
-	tx := &txState{txc: txc, ns: txc.namespace(), result: make(chan *pb.ChaincodeMessage, 1), iters: map[string]*queryIter{}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1), iters: map[string]*queryIter{}}
 	key := txKey(txc.ChannelID, txc.TxID)
 	h.mu.Lock()
 	select {
@@ -431,7 +235,8 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 	}
 	if h.txs[key] != nil {
 		h.mu.Unlock()
-		return nil, nil, fmt.Errorf("transaction %s on channel %q is already executing on chaincode %s", txc.TxID, txc.ChannelID, h.packageID)
+		return nil, nil, fmt.Errorf("transaction %s on channel %q is already executing on chaincode %s: "+
+			"a chaincode cannot call itself (or another chaincode installed from the same package) within one transaction", txc.TxID, txc.ChannelID, h.packageID)
 	}
 	h.txs[key] = tx
 	h.mu.Unlock()

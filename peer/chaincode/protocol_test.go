@@ -98,8 +98,8 @@ func TestProtocolEdgeCases(t *testing.T) {
 		t.Fatalf("keepalive echo = %v", m)
 	}
 	// Unknown types are refused by name.
-	cc.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_INVOKE_CHAINCODE, Txid: "t1", ChannelId: "mychannel"})
-	if m := cc.expect(pb.ChaincodeMessage_ERROR); !strings.Contains(string(m.Payload), "INVOKE_CHAINCODE") || m.Txid != "t1" {
+	cc.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_REGISTERED, Txid: "t1", ChannelId: "mychannel"})
+	if m := cc.expect(pb.ChaincodeMessage_ERROR); !strings.Contains(string(m.Payload), "REGISTERED") || m.Txid != "t1" {
 		t.Fatalf("refusal = %s (txid %s)", m.Payload, m.Txid)
 	}
 	// Requests outside a transaction are refused.

@@ -118,9 +118,9 @@ func TestPeerLaunchedGolangPackage(t *testing.T) {
 		}
 	})
 
-	t.Run("unsupported message type is refused by name", func(t *testing.T) {
+	t.Run("history without a history database is refused by name", func(t *testing.T) {
 		resp, _, err := invoke(t, rt, id, newFakeSim(state), "history", "k1")
-		if err != nil || resp.Status != 500 || !strings.Contains(resp.Message, "GET_HISTORY_FOR_KEY") {
+		if err != nil || resp.Status != 500 || !strings.Contains(resp.Message, "GET_HISTORY_FOR_KEY") || !strings.Contains(resp.Message, "no history database") {
 			t.Fatalf("resp = %v, err = %v; want a failure naming GET_HISTORY_FOR_KEY", resp, err)
 		}
 	})

@@ -17,6 +17,14 @@
 // version (as Fabric does), and refuses to pair a cached definition with the
 // read of another sequence: the cache never changes endorsement bytes.
 //
+// Chaincode may call chaincode (Endorser.InvokeChaincode, the TxContext's
+// Invoker): on the same channel the callee shares the transaction and
+// simulator (its own namespace, its definition's sequence read recorded, its
+// event dropped); on another channel it runs on a throwaway simulator of that
+// channel, so it can only be queried. The caller's proposal must satisfy the
+// target channel's Writers policy (Fabric's peer/ChaincodeToChaincode), or
+// for a system chaincode the policy of the function called.
+//
 // Like Fabric, every failure is answered as a ProposalResponse with status
 // 500 and a message naming the cause, and a chaincode response with status
 // >= 400 is returned unendorsed. The endorser never commits state and never

@@ -206,6 +206,7 @@ func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (
 	txc := &chaincode.TxContext{
 		ChannelID: chdr.ChannelId, TxID: chdr.TxId, SignedProposal: sp, Proposal: p, Creator: creator,
 		Simulator: sim, Transient: p.Payload.GetTransientMap(), Namespace: ccName,
+		History: historyOf(ch.Ledger), Invoker: e,
 	}
 	input := p.Invocation.GetChaincodeSpec().GetInput()
 	if input == nil {
@@ -307,7 +308,7 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 // come from cache; the sequence read through the simulator is checked against
 // the definition used, so an endorsement never pairs a cached definition with
 // the read of a newer one.
-func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCache, committed CommittedState, sim Simulator) (string, string, error) {
+func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCache, committed CommittedState, sim lifecycle.StateReader) (string, string, error) {
 	if e.definitions == nil {
 		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s (this peer has no chaincode definitions)", name, channelID)
 	}

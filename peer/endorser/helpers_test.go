@@ -140,33 +140,44 @@ func (c channels) Channel(id string) (*Channel, error) {
 	return ch, nil
 }
 
-// definitions knows chaincode "basic" (version 1.0, sequence 3) approved with basicPkg.
+// definitions knows chaincode "basic" (version 1.0, sequence 3) approved with
+// basicPkg, and "callee" (version 2.0, sequence 1) approved with calleePkg.
 type definitions struct{ pkg string }
 
-const basicPkg = "basic_1.0:0123abcd"
+const (
+	basicPkg  = "basic_1.0:0123abcd"
+	calleePkg = "callee_2.0:4567ef01"
+)
 
 func (definitions) ChaincodeDefinition(channel string, _ lifecycle.StateReader, name string) (*lifecycle.Definition, error) {
-	if name != "basic" {
-		return nil, fmt.Errorf("channel %s: %w: %s", channel, lifecycle.ErrNotDefined, name)
+	switch name {
+	case "basic":
+		return &lifecycle.Definition{Name: "basic", Version: "1.0", Sequence: 3}, nil
+	case "callee":
+		return &lifecycle.Definition{Name: "callee", Version: "2.0", Sequence: 1}, nil
 	}
-	return &lifecycle.Definition{Name: "basic", Version: "1.0", Sequence: 3}, nil
+	return nil, fmt.Errorf("channel %s: %w: %s", channel, lifecycle.ErrNotDefined, name)
 }
 
 func (d definitions) ApprovedPackageID(_ string, _ lifecycle.PrivateStateReader, name string, seq int64) (string, error) {
-	if name == "basic" && seq == 3 {
+	switch {
+	case name == "basic" && seq == 3:
 		return d.pkg, nil
+	case name == "callee" && seq == 1:
+		return calleePkg, nil
 	}
 	return "", errors.New("not approved")
 }
 
-// fakeRuntime plays user chaincode: "put k v", "putpriv coll k v", "status code msg", "error msg", "event name payload".
+// fakeRuntime plays user chaincode: "put k v", "putpriv coll k v", "status code msg", "error msg", "event name payload",
+// "call name channel args..." (calls another chaincode; answers its response marshalled, or status 500 with the error).
 type fakeRuntime struct {
 	mu      sync.Mutex
 	calls   []string // package IDs executed
 	lastTxc *chaincode.TxContext
 }
 
-func (f *fakeRuntime) Execute(_ context.Context, pkgID string, txc *chaincode.TxContext, in *pb.ChaincodeInput) (*pb.Response, *pb.ChaincodeEvent, error) {
+func (f *fakeRuntime) Execute(ctx context.Context, pkgID string, txc *chaincode.TxContext, in *pb.ChaincodeInput) (*pb.Response, *pb.ChaincodeEvent, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, pkgID)
 	f.lastTxc = txc
@@ -195,6 +206,12 @@ func (f *fakeRuntime) Execute(_ context.Context, pkgID string, txc *chaincode.Tx
 		return nil, nil, &chaincode.TransactionError{PackageID: pkgID, TxID: txc.TxID, Message: s(1)}
 	case "event":
 		return &pb.Response{Status: 200}, &pb.ChaincodeEvent{ChaincodeId: txc.Namespace, TxId: txc.TxID, EventName: s(1), Payload: args[2]}, nil
+	case "call":
+		resp, err := txc.Invoker.InvokeChaincode(ctx, txc, s(1), s(2), &pb.ChaincodeInput{Args: args[3:]})
+		if err != nil {
+			return &pb.Response{Status: 500, Message: err.Error()}, nil, nil
+		}
+		return &pb.Response{Status: 200, Payload: protos.Marshal(resp)}, nil, nil
 	}
 	return &pb.Response{Status: 500, Message: "unknown function " + s(0)}, nil, nil
 }

@@ -86,11 +86,75 @@ func (cc) Invoke(stub shim.ChaincodeStubInterface) *pb.Response {
 		})
 		return shim.Success(b)
 	case "history":
-		_, err := stub.GetHistoryForKey(args[0])
+		it, err := stub.GetHistoryForKey(args[0])
 		if err != nil {
 			return shim.Error(err.Error())
 		}
+		defer it.Close()
+		var out []map[string]any
+		for it.HasNext() {
+			km, err := it.Next()
+			if err != nil {
+				return shim.Error(err.Error())
+			}
+			out = append(out, map[string]any{"txid": km.TxId, "value": string(km.Value), "delete": km.IsDelete, "seconds": km.Timestamp.GetSeconds()})
+		}
+		b, _ := json.Marshal(out)
+		return shim.Success(b)
+	case "pagerange", "pagecomposite":
+		// pagerange start end pageSize bookmark | pagecomposite objectType attr pageSize bookmark
+		size, _ := strconv.Atoi(args[2])
+		var it shim.StateQueryIteratorInterface
+		var md *pb.QueryResponseMetadata
+		var err error
+		if fn == "pagerange" {
+			it, md, err = stub.GetStateByRangeWithPagination(args[0], args[1], int32(size), args[3])
+		} else {
+			it, md, err = stub.GetStateByPartialCompositeKeyWithPagination(args[0], []string{args[1]}, int32(size), args[3])
+		}
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		defer it.Close()
+		keys := []string{}
+		for it.HasNext() {
+			kv, err := it.Next()
+			if err != nil {
+				return shim.Error(err.Error())
+			}
+			keys = append(keys, kv.Key+"="+string(kv.Value))
+		}
+		b, _ := json.Marshal(map[string]any{"keys": keys, "count": md.GetFetchedRecordsCount(), "bookmark": md.GetBookmark()})
+		return shim.Success(b)
+	case "putthenpage":
+		if err := stub.PutState(args[0], []byte("v")); err != nil {
+			return shim.Error(err.Error())
+		}
+		it, _, err := stub.GetStateByRangeWithPagination("", "", 10, "")
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		it.Close()
 		return shim.Success(nil)
+	case "pagethenput":
+		it, _, err := stub.GetStateByRangeWithPagination("", "", 10, "")
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		it.Close()
+		if err := stub.PutState(args[0], []byte("v")); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "call":
+		// call name channel args...: the callee's response, as JSON.
+		var cargs [][]byte
+		for _, a := range args[2:] {
+			cargs = append(cargs, []byte(a))
+		}
+		res := stub.InvokeChaincode(args[0], cargs, args[1])
+		b, _ := json.Marshal(map[string]any{"status": res.Status, "message": res.Message, "payload": string(res.Payload)})
+		return shim.Success(b)
 	case "privhash":
 		h, err := stub.GetPrivateDataHash(args[0], args[1])
 		if err != nil {

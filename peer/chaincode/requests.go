@@ -1,0 +1,140 @@
+package chaincode
+
+import (
+	"fmt"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// serveRequest answers one state request of a transaction in flight; the
+// returned bytes are the RESPONSE payload.
+func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, error) {
+	sim := tx.txc.Simulator
+	if sim == nil {
+		return nil, fmt.Errorf("transaction %s has no channel, so chaincode has no state to access", msg.Txid)
+	}
+	ns := tx.ns
+	switch msg.Type {
+	case pb.ChaincodeMessage_GET_STATE:
+		req := &pb.GetState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetState: %w", err)
+		}
+		if req.Collection == "" {
+			return sim.GetState(ns, req.Key)
+		}
+		pr, ok := sim.(PrivateDataReader)
+		if !ok {
+			return nil, fmt.Errorf("reading private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+		}
+		return pr.GetPrivateData(ns, req.Collection, req.Key)
+	case pb.ChaincodeMessage_PUT_STATE:
+		req := &pb.PutState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.PutState: %w", err)
+		}
+		if req.Collection != "" {
+			return nil, sim.PutPrivateData(ns, req.Collection, req.Key, req.Value)
+		}
+		return nil, sim.SetState(ns, req.Key, req.Value)
+	case pb.ChaincodeMessage_DEL_STATE:
+		req := &pb.DelState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.DelState: %w", err)
+		}
+		if req.Collection != "" {
+			pd, ok := sim.(PrivateDataDeleter)
+			if !ok {
+				return nil, fmt.Errorf("deleting private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+			}
+			return nil, pd.DeletePrivateData(ns, req.Collection, req.Key)
+		}
+		return nil, sim.DeleteState(ns, req.Key)
+	case pb.ChaincodeMessage_PURGE_PRIVATE_DATA:
+		req := &pb.DelState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.DelState: %w", err)
+		}
+		if req.Collection == "" {
+			return nil, fmt.Errorf("PurgePrivateData of key %q names no collection; purging applies only to private data", req.Key)
+		}
+		pp, ok := sim.(PrivateDataPurger)
+		if !ok {
+			return nil, fmt.Errorf("PurgePrivateData (collection %q, key %q) is not supported by this peer; "+
+				"DelPrivateData deletes the key but, unlike a purge, keeps its earlier versions in the private data store", req.Collection, req.Key)
+		}
+		return nil, pp.PurgePrivateData(ns, req.Collection, req.Key)
+	case pb.ChaincodeMessage_GET_PRIVATE_DATA_HASH:
+		req := &pb.GetState{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetState: %w", err)
+		}
+		return sim.GetPrivateDataHash(ns, req.Collection, req.Key)
+	case pb.ChaincodeMessage_GET_STATE_METADATA:
+		req := &pb.GetStateMetadata{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.GetStateMetadata: %w", err)
+		}
+		if req.Collection != "" {
+			return nil, fmt.Errorf("metadata of private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+		}
+		ma, ok := sim.(StateMetadataAccessor)
+		if !ok {
+			return nil, nil // no key-level metadata: an empty StateMetadataResult
+		}
+		md, err := ma.GetStateMetadata(ns, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		return proto.Marshal(metadataResult(md))
+	case pb.ChaincodeMessage_PUT_STATE_METADATA:
+		req := &pb.PutStateMetadata{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.PutStateMetadata: %w", err)
+		}
+		ma, ok := sim.(StateMetadataAccessor)
+		if !ok || req.Collection != "" {
+			return nil, fmt.Errorf("setting metadata of key %q (collection %q) is not supported by this peer", req.Key, req.Collection)
+		}
+		if req.Metadata == nil {
+			return nil, fmt.Errorf("PUT_STATE_METADATA for key %q carries no metadata", req.Key)
+		}
+		md, err := ma.GetStateMetadata(ns, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		merged := map[string][]byte{}
+		for k, v := range md {
+			merged[k] = v
+		}
+		merged[req.Metadata.Metakey] = req.Metadata.Value
+		return nil, ma.SetStateMetadata(ns, req.Key, merged)
+	case pb.ChaincodeMessage_GET_STATE_BY_RANGE:
+		return h.getStateByRange(tx, msg)
+	case pb.ChaincodeMessage_GET_HISTORY_FOR_KEY:
+		return h.getHistoryForKey(tx, msg)
+	case pb.ChaincodeMessage_QUERY_STATE_NEXT:
+		req := &pb.QueryStateNext{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.QueryStateNext: %w", err)
+		}
+		tx.mu.Lock()
+		qi := tx.iters[req.Id]
+		tx.mu.Unlock()
+		if qi == nil {
+			return nil, fmt.Errorf("query iterator %q not found (closed or exhausted)", req.Id)
+		}
+		return h.nextBatch(tx, req.Id, qi)
+	case pb.ChaincodeMessage_QUERY_STATE_CLOSE:
+		req := &pb.QueryStateClose{}
+		if err := proto.Unmarshal(msg.Payload, req); err != nil {
+			return nil, fmt.Errorf("decode peer.QueryStateClose: %w", err)
+		}
+		tx.closeIter(req.Id)
+		return proto.Marshal(&pb.QueryResponse{Id: req.Id})
+	case pb.ChaincodeMessage_INVOKE_CHAINCODE:
+		return h.invokeChaincode(tx, msg)
+	}
+	return nil, fmt.Errorf("unexpected message type %s", msg.Type)
+}

@@ -1,0 +1,117 @@
+package endorser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+
+	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/peer/chaincode"
+	"github.com/weft-ledger/weft/protos"
+)
+
+// InvokeChaincode runs a chaincode that a chaincode calls (the shim's
+// InvokeChaincode); it implements chaincode.ChaincodeInvoker.
+//
+// As in Fabric:
+//   - the caller's signed proposal must satisfy the target channel's
+//     Writers policy (Fabric's peer/ChaincodeToChaincode ACL) to call user
+//     chaincode; a system chaincode is allowed and, because Weft's system
+//     chaincodes leave ACLs to the endorser, is checked against the policy
+//     a proposal to that function would need;
+//   - on the caller's channel the callee runs in the same transaction and
+//     simulator: its reads and writes land in its own namespace of the
+//     endorsed read/write set, with a read of its definition's sequence;
+//   - on another channel the callee runs on a simulator of that channel
+//     whose results are discarded: it can only be queried, and its writes
+//     have no effect;
+//   - the callee's chaincode event is dropped: a transaction carries only
+//     the event of the chaincode the proposal invoked.
+func (e *Endorser) InvokeChaincode(ctx context.Context, caller *chaincode.TxContext, name, channel string, input *pb.ChaincodeInput) (*pb.Response, error) {
+	if caller.ChannelID == "" || caller.Proposal == nil {
+		return nil, fmt.Errorf("chaincode %s can be called only from a transaction on a channel", name)
+	}
+	if channel == "" {
+		channel = caller.ChannelID
+	}
+	ch, err := e.channels.Channel(channel)
+	if err != nil {
+		return nil, fmt.Errorf("call chaincode %s on channel %s: %w", name, channel, err)
+	}
+	fn := ""
+	if len(input.GetArgs()) > 0 {
+		fn = string(input.Args[0])
+	}
+	scc, isSystem := e.system[name]
+	policy := WritersPolicy
+	if isSystem {
+		policy = aclPolicy(name, fn)
+	}
+	// On the caller's channel the proposal's signature was verified when it
+	// was received; on another channel the signer is checked afresh by that
+	// channel's MSPs.
+	if err := checkACL(ch.Config, policy, caller.Proposal, channel == caller.ChannelID); err != nil {
+		return nil, fmt.Errorf("access denied: chaincode %s may not call chaincode %s on channel %s: the creator of transaction %s does not satisfy %s: %w",
+			caller.Namespace, name, channel, caller.TxID, policy, err)
+	}
+
+	var txc *chaincode.TxContext
+	if channel == caller.ChannelID {
+		txc = caller.Callee(name)
+	} else {
+		creator, err := ch.Config.MSPs().DeserializeIdentity(caller.Proposal.SignatureHeader.Creator)
+		if err != nil {
+			return nil, fmt.Errorf("access denied: the creator of transaction %s is not an identity of channel %s: %w", caller.TxID, channel, err)
+		}
+		sim := ch.Ledger.NewSimulator(caller.TxID)
+		defer sim.Done() // results discarded: a call to another channel is a query
+		txc = &chaincode.TxContext{
+			ChannelID: channel, TxID: caller.TxID, SignedProposal: caller.SignedProposal, Proposal: caller.Proposal,
+			Creator: creator, Simulator: sim, Transient: caller.Transient, Namespace: name,
+			History: historyOf(ch.Ledger), Invoker: e,
+		}
+	}
+
+	if isSystem {
+		resp, _ := scc.Invoke(ctx, txc, input)
+		if resp == nil {
+			return nil, fmt.Errorf("system chaincode %s returned no response", name)
+		}
+		return resp, nil
+	}
+	pkgID, _, err := e.resolve(channel, name, ch.Definitions, ch.Ledger.CommittedState(), txc.Simulator)
+	if err != nil {
+		return nil, err
+	}
+	if e.runtime == nil {
+		return nil, errors.New("this peer runs no user chaincode (no chaincode runtime configured)")
+	}
+	resp, _, err := e.runtime.Execute(ctx, pkgID, txc, input)
+	return resp, err
+}
+
+// checkACL evaluates the channel policy at path against the proposal's
+// signature; verified says the signature was already verified by the
+// creator's identity on this channel.
+func checkACL(cfg ChannelConfig, path string, p *protos.Proposal, verified bool) error {
+	pol, err := cfg.Policy(path)
+	if err != nil {
+		return fmt.Errorf("the channel has no policy %s: %w", path, err)
+	}
+	set := channelconfig.NewSignatureSet([]protos.SignedData{p.SignedData()})
+	if verified {
+		set.MarkVerified(0)
+	}
+	return set.Evaluate(pol)
+}
+
+// historyOf returns the channel's history index, or nil when its ledger
+// keeps none.
+func historyOf(l Ledger) chaincode.HistoryReader {
+	if h, ok := l.(chaincode.HistoryReader); ok {
+		return h
+	}
+	return nil
+}
