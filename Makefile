@@ -18,7 +18,8 @@ test:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench/
+	$(GO) test -run '^$$' -bench 'Commit|Validate|Ledger|ECDSA' -benchtime 5x ./bench/
+	$(GO) test -run '^$$' -bench ChaincodePut -benchtime 3000x ./bench/
 	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
 
 lint:

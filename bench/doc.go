@@ -22,6 +22,16 @@
 // CPU while the timer runs), cores_used and cpu_fraction_of_bound (the share
 // of that CPU the three verifications account for).
 //
+// The chaincode benchmark measures the peer side of the chaincode protocol:
+//
+//	BenchmarkChaincodePut/{weft-shim,official-shim}/{serial,parallel}
+//	    chaincode.Runtime.Execute of "put k v" on the suite chaincode of
+//	    e2e/testdata/suitecc (the same source built on either shim), which
+//	    registers over gRPC on loopback; one PUT_STATE per transaction,
+//	    recorded by a ledger.Simulator on a real LevelDB state. serial: one
+//	    transaction in flight; parallel: 8 × GOMAXPROCS in flight on the one
+//	    stream. It reports tx/s.
+//
 // Guarantees: every transaction of every measured block is checked to come
 // out VALID, before and after the ledger's MVCC, or the benchmark fails; the
 // blocks are built and signed with the timer stopped. Nothing is set up in
