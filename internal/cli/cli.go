@@ -92,6 +92,10 @@ func Run(ctx context.Context, env *Env, args []string) error {
 			return c.run(ctx, env, args[n:])
 		}
 	}
+	if n := len(args); n > 0 && (args[n-1] == "-h" || args[n-1] == "--help" || args[n-1] == "help") {
+		usage(env.Stdout)
+		return flag.ErrHelp // asked for: exit 0
+	}
 	usage(env.Stderr)
 	if len(args) == 0 {
 		return errors.New("no command given")

@@ -291,6 +291,15 @@ func TestRunHelpAndBadFlags(t *testing.T) {
 	if !strings.Contains(stderr.String(), "-peerAddresses") {
 		t.Errorf("help does not list --peerAddresses: %q", stderr.String())
 	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"chaincode", "-h"}, {"lifecycle", "chaincode", "--help"}} {
+		env, stdout, _ := testEnv(nil)
+		if err := Run(context.Background(), env, args); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("weft %q = %v, want flag.ErrHelp (exit 0)", args, err)
+		}
+		if !strings.Contains(stdout.String(), "chaincode queryinstalled") {
+			t.Errorf("weft %q did not print the command list on stdout: %q", args, stdout.String())
+		}
+	}
 	env, _, _ = testEnv(nil)
 	if err := Run(context.Background(), env, []string{"genesis", "--no-such-flag"}); err == nil || !strings.Contains(err.Error(), "no-such-flag") {
 		t.Fatalf("genesis --no-such-flag = %v", err)
