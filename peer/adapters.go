@@ -46,6 +46,16 @@ func (a lifecycleChannels) ChannelConfig(id string) (lifecycle.ChannelConfig, er
 	return lifecycle.BundleChannel{Bundle: ch.bundle.Load()}, nil
 }
 
+func (a lifecycleChannels) JoinedChannelIDs() []string { return a.n.channelIDs() }
+
+func (a lifecycleChannels) CommittedState(id string) (lifecycle.CommittedDB, error) {
+	l, err := a.n.ledger(id)
+	if err != nil {
+		return nil, err
+	}
+	return l.State(), nil
+}
+
 type endorserChannels struct{ n *Node }
 
 func (a endorserChannels) Channel(id string) (*endorser.Channel, error) {

@@ -99,6 +99,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		PackageDir: filepath.Join(cfg.FileSystemPath, "lifecycle", "chaincodes"),
 		LocalMSP:   local,
 		Channels:   lifecycleChannels{n},
+		Joined:     lifecycleChannels{n},
 		Logger:     log,
 	})
 	if err != nil {

@@ -24,6 +24,12 @@
 // organisation's approved package IDs read from state; its owner (the peer's
 // commit path) invalidates it around every block that writes `_lifecycle`.
 //
+// The installed-package queries report each package's References as Fabric
+// does: the definitions committed on the joined channels (JoinedChannels) for
+// which this organisation approved that package, with exactly the committed
+// parameters, at the committed sequence.
+//
 // It never enforces the LifecycleEndorsement policy (that is the validator's job
-// at commit time) and never touches state outside the simulator it is handed.
+// at commit time) and never writes state outside the simulator it is handed;
+// outside a simulation it only reads committed state.
 package lifecycle

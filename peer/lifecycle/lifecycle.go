@@ -56,7 +56,11 @@ type Config struct {
 	PackageDir string   // where installed packages are kept
 	LocalMSP   LocalMSP // the peer's MSP: its ID names "my org"; its admins may install and approve
 	Channels   Channels
-	Logger     *slog.Logger // optional
+	// Joined lists the joined channels and their committed state, from which
+	// the installed-package queries report References. Optional: without it
+	// no package has References.
+	Joined JoinedChannels
+	Logger *slog.Logger // optional
 }
 
 // Lifecycle is the `_lifecycle` system chaincode of one peer.
@@ -64,6 +68,7 @@ type Lifecycle struct {
 	store    *packageStore
 	localMSP LocalMSP
 	channels Channels
+	joined   JoinedChannels // nil: no References
 	log      *slog.Logger
 }
 
@@ -86,6 +91,7 @@ func New(cfg Config) (*Lifecycle, error) {
 		store:    &packageStore{dir: cfg.PackageDir},
 		localMSP: cfg.LocalMSP,
 		channels: cfg.Channels,
+		joined:   cfg.Joined,
 		log:      log.With("component", "lifecycle"),
 	}, nil
 }

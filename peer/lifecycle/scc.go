@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
@@ -126,7 +125,11 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 		}
 		for _, p := range list {
 			if p.PackageID == in.PackageId {
-				return &lb.QueryInstalledChaincodeResult{PackageId: p.PackageID, Label: p.Label}, nil
+				refs, err := l.references()
+				if err != nil {
+					return nil, err
+				}
+				return &lb.QueryInstalledChaincodeResult{PackageId: p.PackageID, Label: p.Label, References: refs.installedResult(p.PackageID)}, nil
 			}
 		}
 		return nil, fmt.Errorf("could not find chaincode with package id '%s'", in.PackageId)
@@ -140,9 +143,14 @@ func (l *Lifecycle) dispatch(ctx context.Context, inv *Invocation, fn string, ra
 		if err != nil {
 			return nil, err
 		}
+		refs, err := l.references()
+		if err != nil {
+			return nil, err
+		}
 		res := &lb.QueryInstalledChaincodesResult{}
 		for _, p := range list {
-			res.InstalledChaincodes = append(res.InstalledChaincodes, &lb.QueryInstalledChaincodesResult_InstalledChaincode{PackageId: p.PackageID, Label: p.Label})
+			res.InstalledChaincodes = append(res.InstalledChaincodes, &lb.QueryInstalledChaincodesResult_InstalledChaincode{
+				PackageId: p.PackageID, Label: p.Label, References: refs.installedListResult(p.PackageID)})
 		}
 		return res, nil
 
@@ -345,32 +353,14 @@ func (l *Lifecycle) queryApproved(channelID, name string, sequence int64, sim Tx
 }
 
 func queryDefinitions(sim TxSimulator) (proto.Message, error) {
-	prefix := namespacesPrefix + "/metadata/"
-	it, err := sim.GetStateRange(Namespace, prefix, namespacesPrefix+"/metadata0") // '0' follows '/'
+	it, err := sim.GetStateRange(Namespace, definitionsStart, definitionsEnd)
 	if err != nil {
 		return nil, fmt.Errorf("could not query namespace metadata: %w", err)
 	}
-	var names []string
-	for {
-		kv, err := it.Next()
-		if err != nil {
-			it.Close()
-			return nil, fmt.Errorf("could not query namespace metadata: %w", err)
-		}
-		if kv == nil {
-			break
-		}
-		md := &lb.StateMetadata{}
-		if err := proto.Unmarshal(kv.Value, md); err != nil {
-			it.Close()
-			return nil, fmt.Errorf("error unmarshalling metadata for key %s: %w", kv.Key, err)
-		}
-		if md.Datatype == typeDefinition {
-			names = append(names, kv.Key[len(prefix):])
-		}
+	names, err := definitionNames(it)
+	if err != nil {
+		return nil, err
 	}
-	it.Close()
-	sort.Strings(names)
 	res := &lb.QueryChaincodeDefinitionsResult{ChaincodeDefinitions: []*lb.QueryChaincodeDefinitionsResult_ChaincodeDefinition{}}
 	for _, name := range names {
 		cd, ok, err := readDefinition(name, publicState{sim})
