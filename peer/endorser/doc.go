@@ -25,6 +25,15 @@
 // target channel's Writers policy (Fabric's peer/ChaincodeToChaincode), or
 // for a system chaincode the policy of the function called.
 //
+// A definition committed with InitRequired (`--init-required`) is enforced
+// as Fabric does, for proposals and for chaincode called by chaincode: the
+// chaincode's namespace holds InitializedKey with the definition version that
+// was initialized; until it holds the current version only an init
+// (ChaincodeInput.IsInit, `chaincode invoke --isInit`) is accepted, which
+// writes it, and afterwards an init is refused. The key is read and written
+// through the transaction's simulator, so a second init of the same version
+// fails MVCC validation. Without InitRequired an init is refused.
+//
 // Like Fabric, every failure is answered as a ProposalResponse with status
 // 500 and a message naming the cause, and a chaincode response with status
 // >= 400 is returned unendorsed. The endorser never commits state and never

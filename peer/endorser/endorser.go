@@ -222,11 +222,14 @@ func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (
 		version = SystemChaincodeVersion
 		resp, event = scc.Invoke(ctx, txc, input)
 	} else {
-		pkgID, v, err := e.resolve(chdr.ChannelId, ccName, ch.Definitions, ch.Ledger.CommittedState(), sim)
+		pkgID, def, err := e.resolve(chdr.ChannelId, ccName, ch.Definitions, ch.Ledger.CommittedState(), sim)
 		if err != nil {
 			return failure("%v", err)
 		}
-		version = v
+		version = def.Version
+		if err := checkInit(ccName, def, sim, input); err != nil {
+			return failure("error in simulation: failed to execute transaction %s: invalid invocation: %v", chdr.TxId, err)
+		}
 		if e.runtime == nil {
 			return failure("this peer runs no user chaincode (no chaincode runtime configured)")
 		}
@@ -302,39 +305,39 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 }
 
 // resolve returns the package ID this org approved for the chaincode's current
-// definition, and the definition's version. Like Fabric it records a read of
+// definition, and the definition. Like Fabric it records a read of
 // the definition's sequence in the transaction, so an upgrade between
 // endorsement and commit invalidates it. The definition and package ID may
 // come from cache; the sequence read through the simulator is checked against
 // the definition used, so an endorsement never pairs a cached definition with
 // the read of a newer one.
-func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCache, committed CommittedState, sim lifecycle.StateReader) (string, string, error) {
+func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCache, committed CommittedState, sim lifecycle.StateReader) (string, *lifecycle.Definition, error) {
 	if e.definitions == nil {
-		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s (this peer has no chaincode definitions)", name, channelID)
+		return "", nil, fmt.Errorf("chaincode %s is not defined on channel %s (this peer has no chaincode definitions)", name, channelID)
 	}
 	loadDef := func(name string) (*lifecycle.Definition, error) {
 		return e.definitions.ChaincodeDefinition(channelID, committed, name)
 	}
 	def, err := cache.Get(name, loadDef)
 	if errors.Is(err, lifecycle.ErrNotDefined) {
-		return "", "", fmt.Errorf("chaincode %s is not defined on channel %s", name, channelID)
+		return "", nil, fmt.Errorf("chaincode %s is not defined on channel %s", name, channelID)
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
+		return "", nil, fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
 	}
 	seq, err := lifecycle.ReadSequence(sim, name)
 	if err != nil {
-		return "", "", fmt.Errorf("record the definition read of chaincode %s: %w", name, err)
+		return "", nil, fmt.Errorf("record the definition read of chaincode %s: %w", name, err)
 	}
 	if seq != def.Sequence {
 		// A definition committed after the cached one was read: drop the
 		// cache and read again.
 		cache.Invalidate()
 		if def, err = cache.Get(name, loadDef); err != nil {
-			return "", "", fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
+			return "", nil, fmt.Errorf("read the definition of chaincode %s on channel %s: %w", name, channelID, err)
 		}
 		if seq != def.Sequence {
-			return "", "", fmt.Errorf("the definition of chaincode %s on channel %s changed during endorsement (sequence %d read, %d committed); send the proposal again",
+			return "", nil, fmt.Errorf("the definition of chaincode %s on channel %s changed during endorsement (sequence %d read, %d committed); send the proposal again",
 				name, channelID, seq, def.Sequence)
 		}
 	}
@@ -345,10 +348,10 @@ func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCa
 		if err == nil {
 			err = errors.New("no package approved")
 		}
-		return "", "", fmt.Errorf("chaincode definition for %s (sequence %d) exists on channel %s, but this peer's organisation has no package approved and installed for it: %v; install the package and approve it with its package ID",
+		return "", nil, fmt.Errorf("chaincode definition for %s (sequence %d) exists on channel %s, but this peer's organisation has no package approved and installed for it: %v; install the package and approve it with its package ID",
 			name, def.Sequence, channelID, err)
 	}
-	return pkgID, def.Version, nil
+	return pkgID, def, nil
 }
 
 // endorse builds and signs the ProposalResponse.

@@ -175,12 +175,14 @@ type fakeRuntime struct {
 	mu      sync.Mutex
 	calls   []string // package IDs executed
 	lastTxc *chaincode.TxContext
+	lastIn  *pb.ChaincodeInput
 }
 
 func (f *fakeRuntime) Execute(ctx context.Context, pkgID string, txc *chaincode.TxContext, in *pb.ChaincodeInput) (*pb.Response, *pb.ChaincodeEvent, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, pkgID)
 	f.lastTxc = txc
+	f.lastIn = in
 	f.mu.Unlock()
 	args := in.GetArgs()
 	s := func(i int) string { return string(args[i]) }

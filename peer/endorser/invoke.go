@@ -28,7 +28,10 @@ import (
 //     whose results are discarded: it can only be queried, and its writes
 //     have no effect;
 //   - the callee's chaincode event is dropped: a transaction carries only
-//     the event of the chaincode the proposal invoked.
+//     the event of the chaincode the proposal invoked;
+//   - the callee's definition's InitRequired is enforced on the simulator
+//     the callee runs on (checkInit): a callee not yet initialized for its
+//     version is refused.
 func (e *Endorser) InvokeChaincode(ctx context.Context, caller *chaincode.TxContext, name, channel string, input *pb.ChaincodeInput) (*pb.Response, error) {
 	if caller.ChannelID == "" || caller.Proposal == nil {
 		return nil, fmt.Errorf("chaincode %s can be called only from a transaction on a channel", name)
@@ -81,9 +84,12 @@ func (e *Endorser) InvokeChaincode(ctx context.Context, caller *chaincode.TxCont
 		}
 		return resp, nil
 	}
-	pkgID, _, err := e.resolve(channel, name, ch.Definitions, ch.Ledger.CommittedState(), txc.Simulator)
+	pkgID, def, err := e.resolve(channel, name, ch.Definitions, ch.Ledger.CommittedState(), txc.Simulator)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkInit(name, def, txc.Simulator, input); err != nil {
+		return nil, fmt.Errorf("invalid invocation: %w", err)
 	}
 	if e.runtime == nil {
 		return nil, errors.New("this peer runs no user chaincode (no chaincode runtime configured)")
