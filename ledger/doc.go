@@ -24,7 +24,14 @@
 //     savepoint, and Open indexes the blocks above that savepoint again, so a
 //     crash neither loses nor duplicates history;
 //   - Simulator output (rwsets) is laid out exactly as Fabric v2.5 lays it out,
-//     so endorsements from Weft and Fabric peers match byte for byte.
+//     so endorsements from Weft and Fabric peers match byte for byte; as in
+//     Fabric, private range queries record nothing and are allowed only in
+//     read-only transactions, and PurgePrivateData records a hashed write
+//     with is_delete and is_purge;
+//   - a committed purge removes the key from the hashed and the private state
+//     even when this peer did not receive the purge's private write set (the
+//     key is found by its hash); private values are kept nowhere else once
+//     their block's state is applied, so no older version survives.
 //
 // The ledger never checks signatures or endorsement policies: the
 // TRANSACTIONS_FILTER handed to Commit already carries the peer's verdicts.

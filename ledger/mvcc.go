@@ -256,13 +256,19 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 			}
 		}
 	}
-	return addPrivateWrites(b, sets, pvt, v)
+	skipped, applied := addPrivateWrites(b, sets, pvt, v)
+	if err := purgeWithoutPrivateWrites(db, b, sets, applied, v); err != nil {
+		return nil, err
+	}
+	return skipped, nil
 }
 
 // addPrivateWrites applies the collections of pvt whose bytes hash to the
-// pvt_rwset_hash the block carries; it returns a note for each one skipped.
-func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, error) {
+// pvt_rwset_hash the block carries; it returns a note for each one skipped
+// and the collections applied (keyed by collKey).
+func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]bool) {
 	var skipped []string
+	applied := map[string]bool{}
 	for _, pn := range pvt.GetNsPvtRwset() {
 		for _, pc := range pn.CollectionPvtRwset {
 			var want []byte
@@ -295,7 +301,68 @@ func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWr
 					b.Put(pns, w.Key, w.Value, nil, v)
 				}
 			}
+			applied[collKey(pn.Namespace, pc.CollectionName)] = true
 		}
 	}
-	return skipped, nil
+	return skipped, applied
+}
+
+func collKey(ns, coll string) string { return ns + "\x00" + coll }
+
+// purgeWithoutPrivateWrites removes from this peer's private state the keys
+// a transaction purges in collections whose private write set was not
+// applied (the peer did not receive it, or it did not match the block).
+// Fabric requires this so that a peer that still holds old private values,
+// for instance one whose organisation left the collection, drops them too.
+// Only the key's hash is known, so the collection is scanned; that happens
+// only for a purge without its private write set.
+func purgeWithoutPrivateWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, applied map[string]bool, v statedb.Version) error {
+	for _, n := range sets {
+		for _, c := range n.hashed {
+			if applied[collKey(n.ns, c.name)] {
+				continue
+			}
+			purged := map[string]bool{}
+			for _, w := range c.set.HashedWrites {
+				if w.IsPurge {
+					purged[string(w.KeyHash)] = true
+				}
+			}
+			if len(purged) == 0 {
+				continue
+			}
+			pns := PrivateNamespace(n.ns, c.name)
+			keys, err := keysWithHashes(db, b, pns, purged)
+			if err != nil {
+				return fmt.Errorf("purge private data of %s/%s: %w", n.ns, c.name, err)
+			}
+			for _, k := range keys {
+				b.Delete(pns, k, v)
+			}
+		}
+	}
+	return nil
+}
+
+// keysWithHashes returns the live keys of ns (b applied over db) whose
+// SHA-256 is in hashes.
+func keysWithHashes(db statedb.DB, b *statedb.Batch, ns string, hashes map[string]bool) ([]string, error) {
+	it, err := newMergedRange(db, b, ns, "", "", false)
+	if err != nil {
+		return nil, err
+	}
+	defer it.close()
+	var out []string
+	for {
+		k, _, ok, err := it.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		if hashes[string(keyHash(k))] {
+			out = append(out, k)
+		}
+	}
 }

@@ -37,10 +37,12 @@ type Simulator struct {
 	ranges      map[string][]*simRange
 	hashedReads map[string]map[string]map[string]*kvrwset.Version // ns, coll, key; nil version = absent
 	pvtWrites   map[string]map[string]map[string][]byte           // ns, coll, key; nil value = delete
+	pvtPurges   map[string]map[string]map[string]bool             // ns, coll, key: the delete in pvtWrites is a purge
 	collections map[string]map[string]bool                        // ns -> collections touched
 	open        []*simRange
 	wrote       bool // a write was recorded
 	paginated   bool // a paginated range read was recorded
+	pvtQueried  bool // a private data range read was served
 }
 
 type simRange struct {
@@ -65,6 +67,7 @@ func (l *Ledger) NewSimulator(txID string) *Simulator {
 		ranges:      map[string][]*simRange{},
 		hashedReads: map[string]map[string]map[string]*kvrwset.Version{},
 		pvtWrites:   map[string]map[string]map[string][]byte{},
+		pvtPurges:   map[string]map[string]map[string]bool{},
 		collections: map[string]map[string]bool{},
 	}
 }
@@ -273,6 +276,9 @@ func (s *Simulator) beginWriteLocked(what func() string) error {
 	if s.paginated {
 		return fmt.Errorf("simulate %s: %s after a paginated range read; as in Fabric, a transaction that ran a paginated query cannot write (read without pagination, or write in another transaction)", s.txID, what())
 	}
+	if s.pvtQueried {
+		return fmt.Errorf("simulate %s: %s after a private data range query; as in Fabric, queries on private data are supported only in read-only transactions (write in another transaction)", s.txID, what())
+	}
 	s.wrote = true
 	return nil
 }
@@ -381,6 +387,7 @@ func (s *Simulator) PutPrivateData(ns, coll, key string, value []byte) error {
 	}
 	s.touchColl(ns, coll)
 	inner(inner(s.pvtWrites, ns), coll)[key] = value
+	delete(inner(inner(s.pvtPurges, ns), coll), key) // the last operation on a key wins, as in Fabric
 	return nil
 }
 
@@ -514,7 +521,7 @@ func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, 
 			}
 			writes := s.pvtWrites[ns][coll]
 			for _, key := range sortedKeys(writes) {
-				w := &kvrwset.KVWriteHash{KeyHash: keyHash(key), IsDelete: writes[key] == nil}
+				w := &kvrwset.KVWriteHash{KeyHash: keyHash(key), IsDelete: writes[key] == nil, IsPurge: s.pvtPurges[ns][coll][key]}
 				if !w.IsDelete {
 					vh := sha256.Sum256(writes[key])
 					w.ValueHash = vh[:]

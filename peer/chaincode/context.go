@@ -31,6 +31,21 @@ type TxContext struct {
 	// Invoker runs chaincode-to-chaincode calls (INVOKE_CHAINCODE); nil
 	// refuses them.
 	Invoker ChaincodeInvoker
+	// ApplicationCapabilities are the channel's application capabilities
+	// (channelconfig.ApplicationConfig.Capabilities, e.g. "V2_5"). Features
+	// Fabric gates behind one, such as PurgePrivateData (V2_5), are refused
+	// when it is missing.
+	ApplicationCapabilities []string
+}
+
+// hasApplicationCapability reports whether the channel enables capability name.
+func (t *TxContext) hasApplicationCapability(name string) bool {
+	for _, c := range t.ApplicationCapabilities {
+		if c == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Callee returns the context of chaincode ns called by t's chaincode on the
@@ -40,7 +55,7 @@ func (t *TxContext) Callee(ns string) *TxContext {
 	return &TxContext{
 		ChannelID: t.ChannelID, TxID: t.TxID, SignedProposal: t.SignedProposal, Proposal: t.Proposal,
 		Creator: t.Creator, Simulator: t.Simulator, Transient: t.Transient, Namespace: ns,
-		History: t.History, Invoker: t.Invoker,
+		History: t.History, Invoker: t.Invoker, ApplicationCapabilities: t.ApplicationCapabilities,
 	}
 }
 
@@ -98,8 +113,18 @@ type RangePager interface {
 	GetStateRangePage(ns, startKey, endKey string, pageSize int32) ([]*statedb.KV, string, error)
 }
 
+// PrivateDataRangeReader is an optional TxSimulator capability: a range
+// over this peer's copy of a collection (GetPrivateDataByRange and
+// GetPrivateDataByPartialCompositeKey, i.e. GET_STATE_BY_RANGE with a
+// collection). As in Fabric, *ledger.Simulator records nothing for it in the
+// read/write set and allows it only in read-only transactions.
+type PrivateDataRangeReader interface {
+	GetPrivateDataRange(ns, coll, start, end string) (statedb.Iterator, error)
+}
+
 // PrivateDataPurger is an optional TxSimulator capability: PurgePrivateData
-// (PURGE_PRIVATE_DATA).
+// (PURGE_PRIVATE_DATA). The handler allows it only on channels with the V2_5
+// application capability, as Fabric does.
 type PrivateDataPurger interface {
 	PurgePrivateData(ns, coll, key string) error
 }

@@ -17,13 +17,16 @@
 //
 // Every message a Fabric v2.5 shim sends gets a deliberate answer: state,
 // private data, metadata and range requests are served on the TxSimulator
-// (optional capabilities such as RangePager for paginated ranges and
-// PrivateDataPurger are discovered by type assertion); GET_HISTORY_FOR_KEY
-// is served from TxContext.History and INVOKE_CHAINCODE through
-// TxContext.Invoker (the endorser), both with a clear error when absent;
-// rich queries, private range queries, GET_STATE_MULTIPLE and
-// WRITE_BATCH_STATE (never offered in READY) are refused with an error that
-// names the call and what to use instead.
+// (optional capabilities such as RangePager for paginated ranges,
+// PrivateDataRangeReader for private ranges and PrivateDataPurger are
+// discovered by type assertion; PurgePrivateData also needs the channel's
+// V2_5 application capability in TxContext.ApplicationCapabilities);
+// GET_HISTORY_FOR_KEY is served from TxContext.History and INVOKE_CHAINCODE
+// through TxContext.Invoker (the endorser), both with a clear error when
+// absent; rich queries, GET_STATE_MULTIPLE and WRITE_BATCH_STATE (never
+// offered in READY) are refused with an error that names the call and what
+// to use instead. As in Fabric, a non-paginated range, private range or
+// history query stops silently after totalQueryLimit (100000) results.
 //
 // It never commits state, never checks signatures or policies (the endorser
 // does), and never reads the lifecycle definitions: callers resolve the

@@ -25,7 +25,10 @@ type handler struct {
 	packageID string
 	stream    stream
 	batchSize int
-	log       *slog.Logger
+	// queryLimit caps the results of one non-paginated query (range,
+	// private range, history): Fabric's ledger.state.totalQueryLimit.
+	queryLimit int
+	log        *slog.Logger
 
 	sendMu sync.Mutex // serialises stream.Send: one writer per stream
 
@@ -50,12 +53,13 @@ type txState struct {
 
 func newHandler(packageID string, s stream, batchSize int, log *slog.Logger) *handler {
 	return &handler{
-		packageID: packageID,
-		stream:    s,
-		batchSize: batchSize,
-		log:       log.With("chaincode", packageID),
-		txs:       map[string]*txState{},
-		done:      make(chan struct{}),
+		packageID:  packageID,
+		stream:     s,
+		batchSize:  batchSize,
+		queryLimit: totalQueryLimit,
+		log:        log.With("chaincode", packageID),
+		txs:        map[string]*txState{},
+		done:       make(chan struct{}),
 	}
 }
 

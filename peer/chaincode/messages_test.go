@@ -380,6 +380,7 @@ func TestProtocolAnswersEveryShimMessage(t *testing.T) {
 	inv := &recordingInvoker{}
 	txc, in := newTx(t, newSigner(t, "Org1MSP"), "raw", newFakeSim(nil), nil, "go")
 	txc.Invoker = inv
+	txc.ApplicationCapabilities = []string{"V2_5"} // past the purge capability check
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := rt.Execute(context.Background(), "raw_2:ff", txc, in)

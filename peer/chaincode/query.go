@@ -12,8 +12,12 @@ import (
 	"github.com/weft-ledger/weft/statedb"
 )
 
-// totalQueryLimit caps one page of a paginated query whose page size is not
-// positive, like Fabric's default ledger.state.totalQueryLimit.
+// totalQueryLimit is Fabric's default ledger.state.totalQueryLimit: the most
+// results one query returns. A paginated query whose page size is not
+// positive (or larger) gets a page of this size; a plain range, private
+// range or history query stops silently after this many results, as
+// Fabric's handler does (the last response has has_more false, and the
+// range read recorded ends at the last key returned).
 const totalQueryLimit = 100000
 
 // resultIter yields marshalled query results (queryresult.KV or
@@ -27,6 +31,8 @@ type resultIter interface {
 type queryIter struct {
 	it      resultIter
 	pending *pb.QueryResultBytes // read ahead to learn has_more
+	limit   int                  // results the query may return in all
+	fetched int                  // results taken from it, pending included
 }
 
 type kvResults struct{ it statedb.Iterator }
@@ -72,15 +78,25 @@ func (h *handler) getStateByRange(tx *txState, msg *pb.ChaincodeMessage) ([]byte
 	if err := proto.Unmarshal(msg.Payload, req); err != nil {
 		return nil, fmt.Errorf("decode peer.GetStateByRange: %w", err)
 	}
-	if req.Collection != "" {
-		return nil, fmt.Errorf("GetPrivateDataByRange over collection %q of chaincode %s is not supported by this peer; read private keys one at a time with GetPrivateData", req.Collection, tx.ns)
-	}
 	var md *pb.QueryMetadata
 	if len(req.Metadata) > 0 {
 		md = &pb.QueryMetadata{}
 		if err := proto.Unmarshal(req.Metadata, md); err != nil {
 			return nil, fmt.Errorf("decode the QueryMetadata of a paginated range query: %w", err)
 		}
+	}
+	if req.Collection != "" {
+		// As in Fabric, a collection makes it a private range query, never
+		// paginated (the shim has no paginated private range call).
+		pr, ok := tx.txc.Simulator.(PrivateDataRangeReader)
+		if !ok {
+			return nil, fmt.Errorf("GetPrivateDataByRange over collection %q of chaincode %s is not supported by this peer; read private keys one at a time with GetPrivateData", req.Collection, tx.ns)
+		}
+		it, err := pr.GetPrivateDataRange(tx.ns, req.Collection, req.StartKey, req.EndKey)
+		if err != nil {
+			return nil, err
+		}
+		return h.firstBatch(tx, kvResults{it})
 	}
 	// As in Fabric, metadata with neither a page size nor a bookmark is a
 	// plain range query.
@@ -154,7 +170,7 @@ func (tx *txState) newIterID() string {
 
 func (h *handler) firstBatch(tx *txState, it resultIter) ([]byte, error) {
 	id := tx.newIterID()
-	qi := &queryIter{it: it}
+	qi := &queryIter{it: it, limit: h.queryLimit}
 	tx.mu.Lock()
 	tx.iters[id] = qi
 	tx.mu.Unlock()
@@ -162,7 +178,8 @@ func (h *handler) firstBatch(tx *txState, it resultIter) ([]byte, error) {
 }
 
 // nextBatch returns up to batchSize results; has_more is exact because one
-// result is read ahead. An exhausted iterator is closed and forgotten.
+// result is read ahead. An exhausted iterator, or one that reached its
+// limit, is closed and forgotten.
 func (h *handler) nextBatch(tx *txState, id string, qi *queryIter) ([]byte, error) {
 	resp := &pb.QueryResponse{Id: id}
 	for len(resp.Results) < h.batchSize {
@@ -197,7 +214,16 @@ func (q *queryIter) next() (*pb.QueryResultBytes, error) {
 		q.pending = nil
 		return r, nil
 	}
-	return q.it.next()
+	if q.limit > 0 && q.fetched >= q.limit {
+		// Like Fabric, stop without asking the iterator for more, so the
+		// range read recorded ends at the last result returned.
+		return nil, nil
+	}
+	r, err := q.it.next()
+	if r != nil {
+		q.fetched++
+	}
+	return r, err
 }
 
 func (tx *txState) closeIter(id string) {

@@ -7,6 +7,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// purgeCapability is the application capability that enables
+// PurgePrivateData (Fabric v2.5).
+const purgeCapability = "V2_5"
+
 // serveRequest answers one state request of a transaction in flight; the
 // returned bytes are the RESPONSE payload.
 func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, error) {
@@ -55,6 +59,12 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 		req := &pb.DelState{}
 		if err := proto.Unmarshal(msg.Payload, req); err != nil {
 			return nil, fmt.Errorf("decode peer.DelState: %w", err)
+		}
+		// Fabric checks the capability first: a purge committed on some
+		// peers but not understood by others must never happen.
+		if !tx.txc.hasApplicationCapability(purgeCapability) {
+			return nil, fmt.Errorf("PurgePrivateData (collection %q, key %q) is not enabled on channel %q: it needs the channel application capability %s "+
+				"(add %s: true under Application Capabilities in configtx.yaml, or update the channel configuration)", req.Collection, req.Key, tx.txc.ChannelID, purgeCapability, purgeCapability)
 		}
 		if req.Collection == "" {
 			return nil, fmt.Errorf("PurgePrivateData of key %q names no collection; purging applies only to private data", req.Key)

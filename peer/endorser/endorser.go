@@ -38,6 +38,18 @@ type LocalMSP interface {
 type ChannelConfig interface {
 	MSPs() *msp.Manager
 	Policy(path string) (channelconfig.Policy, error)
+	// Application is the application section (capabilities); nil when the
+	// channel has none.
+	Application() *channelconfig.ApplicationConfig
+}
+
+// appCapabilities lists a channel's application capabilities (V2_5 gates
+// PurgePrivateData).
+func appCapabilities(c ChannelConfig) []string {
+	if app := c.Application(); app != nil {
+		return app.Capabilities
+	}
+	return nil
 }
 
 // Simulator is a transaction simulator; *ledger.Simulator satisfies it.
@@ -206,7 +218,7 @@ func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (
 	txc := &chaincode.TxContext{
 		ChannelID: chdr.ChannelId, TxID: chdr.TxId, SignedProposal: sp, Proposal: p, Creator: creator,
 		Simulator: sim, Transient: p.Payload.GetTransientMap(), Namespace: ccName,
-		History: historyOf(ch.Ledger), Invoker: e,
+		History: historyOf(ch.Ledger), Invoker: e, ApplicationCapabilities: appCapabilities(ch.Config),
 	}
 	input := p.Invocation.GetChaincodeSpec().GetInput()
 	if input == nil {

@@ -105,6 +105,9 @@ func TestEndorseGoodProposal(t *testing.T) {
 	if lc == nil || len(lc.Reads) != 1 || lc.Reads[0].Key != "namespaces/fields/basic/Sequence" || len(lc.Writes) != 0 {
 		t.Fatalf("_lifecycle rwset = %v, want one read of the definition's sequence", lc)
 	}
+	if caps := ev.rt.lastTxc.ApplicationCapabilities; len(caps) != 1 || caps[0] != "V2_5" {
+		t.Fatalf("chaincode sees application capabilities %v, want the channel's [V2_5] (PurgePrivateData needs it)", caps)
+	}
 	if ev.rt.calls[0] != basicPkg || ev.rt.lastTxc.TxID != txID || ev.rt.lastTxc.Creator.MSPID != "Org1MSP" {
 		t.Fatalf("runtime got package %v, txc %+v", ev.rt.calls, ev.rt.lastTxc)
 	}

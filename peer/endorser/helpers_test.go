@@ -86,6 +86,11 @@ type channelConf struct {
 }
 
 func (c *channelConf) MSPs() *msp.Manager { return c.msps }
+
+// Application: the fake channel has the sample's application capability.
+func (c *channelConf) Application() *channelconfig.ApplicationConfig {
+	return &channelconfig.ApplicationConfig{Capabilities: []string{"V2_5"}}
+}
 func (c *channelConf) Policy(path string) (channelconfig.Policy, error) {
 	p, ok := c.policies[path]
 	if !ok {

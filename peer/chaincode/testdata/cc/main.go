@@ -182,6 +182,71 @@ func (cc) Invoke(stub shim.ChaincodeStubInterface) *pb.Response {
 			return shim.Error(err.Error())
 		}
 		return shim.Success(nil)
+	case "privrange", "privcomposite":
+		// privrange coll start end | privcomposite coll objectType attrs...
+		var it shim.StateQueryIteratorInterface
+		var err error
+		if fn == "privrange" {
+			it, err = stub.GetPrivateDataByRange(args[0], args[1], args[2])
+		} else {
+			it, err = stub.GetPrivateDataByPartialCompositeKey(args[0], args[1], args[2:])
+		}
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		defer it.Close()
+		out := []string{}
+		for it.HasNext() {
+			kv, err := it.Next()
+			if err != nil {
+				return shim.Error(err.Error())
+			}
+			out = append(out, kv.Namespace+"|"+kv.Key+"="+string(kv.Value))
+		}
+		b, _ := json.Marshal(out)
+		return shim.Success(b)
+	case "putthenprivrange":
+		if err := stub.PutState(args[0], []byte("v")); err != nil {
+			return shim.Error(err.Error())
+		}
+		it, err := stub.GetPrivateDataByRange(args[1], "", "")
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		it.Close()
+		return shim.Success(nil)
+	case "privrangethenput":
+		it, err := stub.GetPrivateDataByRange(args[0], "", "")
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		it.Close()
+		if err := stub.PutState(args[1], []byte("v")); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "purgepriv":
+		if err := stub.PurgePrivateData(args[0], args[1]); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "rangecount":
+		// rangecount start end: how many keys GetStateByRange returned, and the last.
+		it, err := stub.GetStateByRange(args[0], args[1])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		defer it.Close()
+		n, last := 0, ""
+		for it.HasNext() {
+			kv, err := it.Next()
+			if err != nil {
+				return shim.Error(err.Error())
+			}
+			n, last = n+1, kv.Key
+		}
+		b, _ := json.Marshal(map[string]any{"count": n, "last": last})
+		return shim.Success(b)
 	case "sleep":
 		ms, _ := strconv.Atoi(args[0])
 		time.Sleep(time.Duration(ms) * time.Millisecond)
