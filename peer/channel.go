@@ -2,11 +2,11 @@ package peer
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -34,6 +34,8 @@ type channel struct {
 	// definitions caches committed chaincode definitions; commit invalidates
 	// it when a block writes `_lifecycle`.
 	definitions *lifecycle.DefinitionCache
+	// endpoints caches ordererEndpoints for the bundle it was built from.
+	endpoints atomic.Pointer[endpointList]
 }
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
@@ -160,42 +162,40 @@ func lastConfigIndex(b *cb.Block) (uint64, error) {
 	return 0, fmt.Errorf("block %d carries no last-config index", b.Header.Number)
 }
 
-// ordererEndpoints lists the channel's orderers with their organisations' TLS CAs.
+// ordererEndpoints lists the channel's orderers with their organisations' TLS
+// root CAs, by Fabric's rule: every orderer organisation's Endpoints or, when
+// none lists any, the channel-wide OrdererAddresses. The list is worked out
+// again only when a committed config block replaced the bundle; the puller
+// calls this on every check of the orderer it uses.
 func (c *channel) ordererEndpoints() []deliver.Endpoint {
 	bundle := c.bundle.Load()
-	oc := bundle.Orderer()
-	if oc == nil {
-		return nil
+	if cached := c.endpoints.Load(); cached != nil && cached.bundle == bundle {
+		return cached.eps
 	}
-	all := x509.NewCertPool()
-	var out []deliver.Endpoint
-	seen := map[string]bool{}
-	for id, org := range oc.Orgs {
-		m, ok := bundle.MSPs().MSP(id)
-		if !ok {
-			continue
-		}
-		roots := m.TLSRootCAs()
-		for _, cert := range m.Config().GetTlsRootCerts() {
-			all.AppendCertsFromPEM(cert)
-		}
-		for _, cert := range m.Config().GetTlsIntermediateCerts() {
-			all.AppendCertsFromPEM(cert)
-		}
-		for _, ep := range org.OrdererEndpoints {
-			if !seen[ep] {
-				seen[ep] = true
-				out = append(out, deliver.Endpoint{Address: ep, TLSRoots: roots})
-			}
-		}
+	eps := deliver.OrdererEndpoints(bundle)
+	prev := c.endpoints.Swap(&endpointList{bundle: bundle, eps: eps})
+	if prev == nil || !sameAddresses(prev.eps, eps) {
+		c.node.log.Info("orderer endpoints", "channel", c.id, "sequence", bundle.Sequence(), "orderers", addresses(eps))
 	}
-	for _, ep := range oc.Endpoints {
-		if !seen[ep] {
-			seen[ep] = true
-			out = append(out, deliver.Endpoint{Address: ep, TLSRoots: all})
-		}
+	return eps
+}
+
+// endpointList is the orderer endpoints worked out from one config bundle.
+type endpointList struct {
+	bundle *channelconfig.Bundle
+	eps    []deliver.Endpoint
+}
+
+func addresses(eps []deliver.Endpoint) []string {
+	out := make([]string, len(eps))
+	for i, ep := range eps {
+		out[i] = ep.Address
 	}
 	return out
+}
+
+func sameAddresses(a, b []deliver.Endpoint) bool {
+	return slices.Equal(addresses(a), addresses(b))
 }
 
 // run pulls and commits blocks until ctx ends.
@@ -206,6 +206,12 @@ func (c *channel) run(ctx context.Context) {
 		Signer:     c.node.signer,
 		ClientCert: c.node.tlsCert,
 		Logger:     c.node.log,
+
+		AddressOverrides: c.node.overrides,
+		ConnectTimeout:   c.node.cfg.DeliveryClient.ConnTimeout,
+		MinBackoff:       c.node.cfg.DeliveryClient.ReconnectMin,
+		MaxBackoff:       c.node.cfg.DeliveryClient.ReconnectMax,
+		BehindTimeout:    c.node.cfg.DeliveryClient.BehindTimeout,
 	})
 	if err != nil {
 		c.node.log.Error("cannot pull blocks", "channel", c.id, "err", err)

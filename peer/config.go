@@ -40,6 +40,24 @@ type Config struct {
 	// the built-in chaincode handling; relative paths are resolved against
 	// the config folder.
 	ExternalBuilders []externalbuilder.Builder
+	// DeliveryClient tunes how the peer pulls blocks from the orderers
+	// (peer.deliveryclient.*); zero values keep the puller's defaults.
+	DeliveryClient DeliveryClientConfig
+}
+
+// DeliveryClientConfig is peer.deliveryclient, with Fabric's key names.
+type DeliveryClientConfig struct {
+	ConnTimeout      time.Duration     // connTimeout: bound on connecting to one orderer
+	ReconnectMin     time.Duration     // minimalReconnectInterval: first wait after a failure
+	ReconnectMax     time.Duration     // reConnectBackoffThreshold: longest wait between attempts
+	BehindTimeout    time.Duration     // blockCensorshipTimeoutKey: leave an orderer that stopped delivering for this long while another has the next block
+	AddressOverrides []AddressOverride // addressOverrides
+}
+
+// AddressOverride replaces an orderer address found in the channel config
+// (peer.deliveryclient.addressOverrides[i]: from, to, caCertsFile).
+type AddressOverride struct {
+	From, To, CACertsFile string
 }
 
 // TLSConfig is the peer's TLS material (peer.tls.*).
@@ -92,6 +110,23 @@ func LoadConfig(dir string) (Config, error) {
 		ExecuteTimeout:     v.GetDuration("chaincode.executetimeout"),
 		StartupTimeout:     v.GetDuration("chaincode.startuptimeout"),
 		OperationsAddress:  v.GetString("operations.listenAddress"),
+	}
+	cfg.DeliveryClient = DeliveryClientConfig{
+		ConnTimeout:   v.GetDuration("peer.deliveryclient.connTimeout"),
+		ReconnectMin:  v.GetDuration("peer.deliveryclient.minimalReconnectInterval"),
+		ReconnectMax:  v.GetDuration("peer.deliveryclient.reConnectBackoffThreshold"),
+		BehindTimeout: v.GetDuration("peer.deliveryclient.blockCensorshipTimeoutKey"),
+	}
+	var overrides []struct{ From, To, CACertsFile string }
+	if err := v.UnmarshalKey("peer.deliveryclient.addressOverrides", &overrides); err != nil {
+		return Config{}, fmt.Errorf("invalid peer configuration: peer.deliveryclient.addressOverrides is not a list of {from, to, caCertsFile}: %v", err)
+	}
+	for _, o := range overrides {
+		ao := AddressOverride{From: o.From, To: o.To, CACertsFile: o.CACertsFile}
+		if ao.CACertsFile != "" && !filepath.IsAbs(ao.CACertsFile) {
+			ao.CACertsFile = filepath.Join(dir, ao.CACertsFile)
+		}
+		cfg.DeliveryClient.AddressOverrides = append(cfg.DeliveryClient.AddressOverrides, ao)
 	}
 	builders, err := loadExternalBuilders(v, dir)
 	if err != nil {
@@ -203,6 +238,20 @@ func (c Config) Validate() error {
 	}
 	if c.ExecuteTimeout <= 0 {
 		errs = append(errs, "chaincode.executetimeout must be a positive duration such as 30s")
+	}
+	for i, o := range c.DeliveryClient.AddressOverrides {
+		key := fmt.Sprintf("peer.deliveryclient.addressOverrides[%d]", i)
+		if _, _, err := net.SplitHostPort(o.From); err != nil {
+			errs = append(errs, fmt.Sprintf("%s.from = %q is not host:port", key, o.From))
+		}
+		if _, _, err := net.SplitHostPort(o.To); err != nil {
+			errs = append(errs, fmt.Sprintf("%s.to = %q is not host:port", key, o.To))
+		}
+		if o.CACertsFile != "" {
+			if _, err := os.Stat(o.CACertsFile); err != nil {
+				errs = append(errs, fmt.Sprintf("%s.caCertsFile: %v", key, err))
+			}
+		}
 	}
 	for i, b := range c.ExternalBuilders {
 		if err := b.Validate(); err != nil {

@@ -60,6 +60,9 @@ func TestLoadConfigSample(t *testing.T) {
 		ExecuteTimeout:     30 * time.Second,
 		StartupTimeout:     300 * time.Second,
 		OperationsAddress:  "127.0.0.1:9444",
+		DeliveryClient: DeliveryClientConfig{
+			ConnTimeout: 3 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 10 * time.Second, BehindTimeout: 5 * time.Second,
+		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
@@ -337,5 +340,54 @@ func TestLoadConfigSkipsFabricStockCCaaSBuilder(t *testing.T) {
 	t.Setenv("CORE_CHAINCODE_EXTERNALBUILDERS", `[{name: mine, path: /nonexistent/builders/mine}]`)
 	if _, err := LoadConfig(configDir(t)); err == nil || !strings.Contains(err.Error(), "mine") {
 		t.Fatalf("missing builder 'mine': err %v, want a refusal naming it", err)
+	}
+}
+
+// TestLoadConfigDeliveryClient: peer.deliveryclient keys reach the config
+// with Fabric's names, and a bad override is refused naming its key.
+func TestLoadConfigDeliveryClient(t *testing.T) {
+	dir := configDir(t)
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := cfg.DeliveryClient
+	if dc.ConnTimeout != 3*time.Second || dc.ReconnectMin != 100*time.Millisecond || dc.ReconnectMax != 10*time.Second || dc.BehindTimeout != 5*time.Second {
+		t.Fatalf("deliveryclient from the sample = %+v", dc)
+	}
+	ca := filepath.Join(dir, "orderer-ca.pem")
+	if err := os.WriteFile(ca, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CORE_PEER_DELIVERYCLIENT_BLOCKCENSORSHIPTIMEOUTKEY", "2s")
+	raw, err := os.ReadFile(filepath.Join(dir, "core.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withOverride := strings.Replace(string(raw), "    addressOverrides: []",
+		"    addressOverrides:\n      - from: orderer.example.com:7050\n        to: 127.0.0.1:17050\n        caCertsFile: orderer-ca.pem", 1)
+	if err := os.WriteFile(filepath.Join(dir, "core.yaml"), []byte(withOverride), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DeliveryClient.BehindTimeout != 2*time.Second {
+		t.Errorf("env override of blockCensorshipTimeoutKey: %v", cfg.DeliveryClient.BehindTimeout)
+	}
+	want := AddressOverride{From: "orderer.example.com:7050", To: "127.0.0.1:17050", CACertsFile: ca}
+	if got := cfg.DeliveryClient.AddressOverrides; len(got) != 1 || got[0] != want {
+		t.Fatalf("addressOverrides = %+v, want [%+v]", got, want)
+	}
+	if _, err := addressOverrides(cfg.DeliveryClient.AddressOverrides); err == nil || !strings.Contains(err.Error(), "addressOverrides[0].caCertsFile") {
+		t.Fatalf("override with a non-PEM CA file: %v", err)
+	}
+	bad := strings.Replace(withOverride, "to: 127.0.0.1:17050", "to: 127.0.0.1", 1)
+	if err := os.WriteFile(filepath.Join(dir, "core.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "addressOverrides[0].to") {
+		t.Fatalf("override without a port: %v", err)
 	}
 }

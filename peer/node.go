@@ -39,11 +39,14 @@ const ownSignaturesKept = 8192
 
 // Node is one running peer.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	signer    *msp.SigningIdentity
-	localMSP  *msp.MSP
-	tlsCert   *tls.Certificate // nil without TLS
+	cfg      Config
+	log      *slog.Logger
+	signer   *msp.SigningIdentity
+	localMSP *msp.MSP
+	tlsCert  *tls.Certificate // nil without TLS
+	// overrides are peer.deliveryclient.addressOverrides, by the address
+	// they replace.
+	overrides map[string]deliver.Endpoint
 	lifecycle *lifecycle.Lifecycle
 	runtime   *chaincode.Runtime
 	endorser  *endorser.Endorser
@@ -94,6 +97,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			return nil, fmt.Errorf("load peer TLS key pair (peer.tls.cert.file, peer.tls.key.file): %w", err)
 		}
 		n.tlsCert = &pair
+	}
+	if n.overrides, err = addressOverrides(cfg.DeliveryClient.AddressOverrides); err != nil {
+		return nil, err
 	}
 	n.lifecycle, err = lifecycle.New(lifecycle.Config{
 		PackageDir: filepath.Join(cfg.FileSystemPath, "lifecycle", "chaincodes"),
@@ -331,4 +337,29 @@ func (n *Node) channelIDs() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// addressOverrides loads peer.deliveryclient.addressOverrides: each maps an
+// orderer address from the channel config to another one, trusted with the
+// CA certificates in caCertsFile.
+func addressOverrides(list []AddressOverride) (map[string]deliver.Endpoint, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := map[string]deliver.Endpoint{}
+	for i, o := range list {
+		ep := deliver.Endpoint{Address: o.To}
+		if o.CACertsFile != "" {
+			raw, err := os.ReadFile(o.CACertsFile)
+			if err != nil {
+				return nil, fmt.Errorf("peer.deliveryclient.addressOverrides[%d].caCertsFile: %w", i, err)
+			}
+			ep.TLSRoots = x509.NewCertPool()
+			if !ep.TLSRoots.AppendCertsFromPEM(raw) {
+				return nil, fmt.Errorf("peer.deliveryclient.addressOverrides[%d].caCertsFile %s holds no PEM certificate", i, o.CACertsFile)
+			}
+		}
+		out[o.From] = ep
+	}
+	return out, nil
 }

@@ -12,9 +12,13 @@
 //
 // Puller is the client side: it pulls a channel's blocks from an orderer's
 // AtomicBroadcast/Deliver over TLS with a signed SeekInfo, hands each block, in
-// order and exactly once, to a callback, and on a broken stream or a block the
-// callback rejects it rotates to the next orderer endpoint with bounded
-// exponential backoff, resuming at the first block not yet accepted.
+// order and exactly once, to a callback. On a broken stream or a block the
+// callback rejects it moves to the next orderer endpoint (random first, then
+// round robin) with bounded exponential backoff; it also leaves, without
+// waiting, an orderer that stopped delivering while another has the next block
+// for BehindTimeout, or that left the channel's endpoints. It always resumes
+// at the first block not yet accepted. OrdererEndpoints reads the endpoints
+// from a channel config as Fabric 2.5 does.
 //
 // The package never verifies, validates or stores blocks itself: that is the
 // caller's commit path. It owns no goroutines that outlive a call: a stream

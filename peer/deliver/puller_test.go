@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,13 +17,15 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-// fakeOrderer serves AtomicBroadcast/Deliver from a fixed chain. On its first
-// stream it breaks the stream after breakAfter blocks (0 = never).
+// fakeOrderer serves AtomicBroadcast/Deliver from a fixed chain. The first
+// stream served by any orderer sharing broke breaks after breakAfter blocks
+// (0 = never).
 type fakeOrderer struct {
 	ab.UnimplementedAtomicBroadcastServer
 	blocks     []*cb.Block
 	breakAfter int
-	readers    Policy // the channel's /Channel/Readers
+	broke      *atomic.Bool // shared by the fixture's orderers
+	readers    Policy       // the channel's /Channel/Readers
 
 	mu      sync.Mutex
 	streams int
@@ -46,9 +49,9 @@ func (o *fakeOrderer) Deliver(stream grpc.BidiStreamingServer[cb.Envelope, ab.De
 		return err
 	}
 	start := seek.Start.GetSpecified().GetNumber()
+	first := o.broke.CompareAndSwap(false, true)
 	o.mu.Lock()
 	o.streams++
-	first := o.streams == 1
 	o.starts = append(o.starts, start)
 	o.mu.Unlock()
 	sent := 0
@@ -95,7 +98,8 @@ type pullerFixture struct {
 
 // newPullerFixture starts two fake orderers over TLS with the devnet orderer's
 // certificate; they admit requests by the channel's real /Channel/Readers
-// policy. Orderer A breaks its first stream after breakAfter blocks.
+// policy. The first stream (to either, the puller starts at random) breaks
+// after breakAfter blocks.
 func newPullerFixture(t *testing.T, nBlocks, breakAfter int) *pullerFixture {
 	d := getDevnet(t)
 	f := &pullerFixture{d: d, peer: d.Signer(t, "peer0.org1.example.com")}
@@ -104,8 +108,9 @@ func newPullerFixture(t *testing.T, nBlocks, breakAfter int) *pullerFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.a = &fakeOrderer{blocks: f.blocks, breakAfter: breakAfter, readers: readers}
-	f.b = &fakeOrderer{blocks: f.blocks, readers: readers}
+	broke := &atomic.Bool{}
+	f.a = &fakeOrderer{blocks: f.blocks, breakAfter: breakAfter, broke: broke, readers: readers}
+	f.b = &fakeOrderer{blocks: f.blocks, breakAfter: breakAfter, broke: broke, readers: readers}
 	// the config's orderer endpoint carries the TLS roots of OrdererMSP
 	eps := OrdererEndpoints(d.bundle)
 	if len(eps) != 1 || eps[0].Address != "localhost:7050" {
@@ -130,6 +135,8 @@ func (f *pullerFixture) pull(t *testing.T, from uint64, want int, accept func(*c
 		ClientCert: &clientCert,
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 20 * time.Millisecond,
+		// The fakes serve only the puller's own requests, not height checks.
+		BehindTimeout: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -174,12 +181,16 @@ func TestPullerResumesAfterBrokenStream(t *testing.T) {
 	if fmt.Sprint(f.accepted) != "[1 2 3 4 5]" {
 		t.Fatalf("accepted %v, want [1 2 3 4 5] with no duplicates", f.accepted)
 	}
-	// Orderer A broke after blocks 1 and 2; B was asked to resume at 3.
-	if got := fmt.Sprint(f.a.seenStarts()); got != "[1]" {
-		t.Errorf("orderer A saw starts %s, want [1]", got)
+	// The first orderer broke after blocks 1 and 2; the other was asked to resume at 3.
+	first, other := f.a, f.b
+	if got := f.a.seenStarts(); len(got) == 0 || got[0] != 1 {
+		first, other = f.b, f.a
 	}
-	if got := f.b.seenStarts(); len(got) == 0 || got[0] != 3 {
-		t.Errorf("orderer B saw starts %v, want first start 3", got)
+	if got := fmt.Sprint(first.seenStarts()); got != "[1]" {
+		t.Errorf("the first orderer saw starts %s, want [1]", got)
+	}
+	if got := other.seenStarts(); len(got) == 0 || got[0] != 3 {
+		t.Errorf("the other orderer saw starts %v, want first start 3", got)
 	}
 }
 
@@ -196,8 +207,15 @@ func TestPullerRetriesRejectedBlockElsewhere(t *testing.T) {
 	if fmt.Sprint(f.accepted) != "[0 1 2 3]" {
 		t.Fatalf("accepted %v, want [0 1 2 3]", f.accepted)
 	}
-	if got := f.b.seenStarts(); len(got) == 0 || got[0] != 2 {
-		t.Errorf("after rejecting block 2 from A, orderer B saw starts %v, want 2 first", got)
+	first, other := f.a, f.b
+	if len(f.a.seenStarts()) == 0 || f.a.seenStarts()[0] != 0 {
+		first, other = f.b, f.a
+	}
+	if got := fmt.Sprint(first.seenStarts()); got != "[0]" {
+		t.Errorf("the first orderer saw starts %s, want [0]", got)
+	}
+	if got := other.seenStarts(); len(got) == 0 || got[0] != 2 {
+		t.Errorf("after rejecting block 2 from the first orderer, the other saw starts %v, want 2 first", got)
 	}
 }
 
