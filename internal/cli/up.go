@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/weft-ledger/weft/internal/devnet"
 )
@@ -13,8 +15,20 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "up")
 	dir := fs.String("dir", "devnet", "folder of the development network")
 	bin := fs.String("bin", "", "folder holding the peer, orderer and basic binaries (default: next to weft)")
+	orderers := fs.Int("orderers", 1, "size of the ordering service: 1, 3 or 5 orderers (a Raft cluster); "+
+		"without the flag an existing network keeps the size it was created with")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("weft up takes no arguments, got %q", fs.Args())
+	}
+	cfg := devnet.Config{Dir: *dir, Ports: devnet.DefaultPorts(), Log: env.Stdout}
+	if flagSet(fs, "orderers") {
+		if err := devnet.CheckOrderers(*orderers); err != nil {
+			return fmt.Errorf("--orderers %d: %w", *orderers, err)
+		}
+		cfg.Orderers = *orderers
 	}
 	if *bin == "" {
 		exe, err := os.Executable()
@@ -23,7 +37,7 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 		}
 		*bin = filepath.Dir(exe)
 	}
-	cfg := devnet.Config{Dir: *dir, BinDir: *bin, Ports: devnet.DefaultPorts(), Log: env.Stdout}
+	cfg.BinDir = *bin
 	n, err := devnet.Up(ctx, cfg)
 	if err != nil {
 		return err
@@ -38,10 +52,17 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 func printReady(env *Env, n *devnet.Network) {
 	cfg := n.Config()
 	org1 := n.Orgs[0]
+	var orderers strings.Builder
+	for _, o := range cfg.OrdererNodes() {
+		fmt.Fprintf(&orderers, "  orderer        %s  localhost:%d (admin localhost:%d)\n", o.Name, o.Listen, o.Admin)
+	}
+	if nodes := cfg.OrdererNodes(); len(nodes) > 1 {
+		fmt.Fprintf(&orderers, "  ordering       Raft cluster of %d: tick %s, election %d ticks, heartbeat %d tick\n",
+			len(nodes), devnet.RaftTickInterval, devnet.RaftElectionTick, devnet.RaftHeartbeatTick)
+	}
 	fmt.Fprintf(env.Stdout, `network ready
   channel        %s, chaincode %s (package %s)
-  orderer        orderer.example.com  localhost:%d (admin localhost:%d)
-  peer           %s  localhost:%d
+%s  peer           %s  localhost:%d
   peer           %s  localhost:%d
   crypto         %s
   logs           %s
@@ -53,9 +74,16 @@ Talk to it as Org1's User1, as with Fabric's test-network:
   weft chaincode query -C %s -n %s -c '{"Args":["GetAllAssets"]}'
 Press Ctrl-C to stop.
 `, devnet.ChannelID, devnet.ChaincodeName, n.PackageID,
-		cfg.Ports.Orderer, cfg.Ports.OrdererAdmin,
+		orderers.String(),
 		n.Orgs[0].Peer, n.Orgs[0].Port, n.Orgs[1].Peer, n.Orgs[1].Port,
 		cfg.Path("organizations"), cfg.Path("logs"),
 		org1.Port, filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"), filepath.Join(cfg.UserDir(org1, "User1"), "msp"),
 		devnet.ChannelID, devnet.ChaincodeName)
+}
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

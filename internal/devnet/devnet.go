@@ -20,20 +20,57 @@ const (
 // Ports are the loopback ports of every listener. DefaultPorts are those of
 // Fabric's test-network; tests choose free ones.
 type Ports struct {
-	Orderer, OrdererAdmin, OrdererOps int
+	Orderer, OrdererAdmin, OrdererOps int // orderer.example.com
 	Peer1, Peer1Chaincode, Peer1Ops   int
 	Peer2, Peer2Chaincode, Peer2Ops   int
 	Chaincode                         int
+	// OtherOrderers are the ports of orderer2.example.com, orderer3.example.com, ...
+	// in order; a network of N orderers uses the first N-1 (none for one orderer).
+	OtherOrderers []OrdererPorts
 }
 
-// DefaultPorts returns the test-network's ports.
+// OrdererPorts are the listeners of one orderer: Listen serves Broadcast,
+// Deliver and the cluster service, Admin the participation API (osnadmin),
+// Ops the operations endpoint (/healthz).
+type OrdererPorts struct {
+	Listen, Admin, Ops int
+}
+
+// DefaultPorts returns the test-network's ports. With a cluster, orderer K
+// (2..5) listens on K*1000+6050 with its admin API 3 above, as in Fabric's
+// samples; operations ports follow the peers' from 9446 on.
+//
+//	node                    listen  admin  operations
+//	orderer.example.com     7050    7053   9443
+//	peer0.org1.example.com  7051    -      9444  (chaincode 7052)
+//	peer0.org2.example.com  9051    -      9445  (chaincode 9052)
+//	orderer2.example.com    8050    8053   9446
+//	orderer3.example.com    9050    9053   9447
+//	orderer4.example.com    10050   10053  9448
+//	orderer5.example.com    11050   11053  9449
+//	basic chaincode server  9999
 func DefaultPorts() Ports {
-	return Ports{
+	p := Ports{
 		Orderer: 7050, OrdererAdmin: 7053, OrdererOps: 9443,
 		Peer1: 7051, Peer1Chaincode: 7052, Peer1Ops: 9444,
 		Peer2: 9051, Peer2Chaincode: 9052, Peer2Ops: 9445,
 		Chaincode: 9999,
 	}
+	for k := 2; k <= MaxOrderers; k++ {
+		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: 6050 + 1000*k, Admin: 6053 + 1000*k, Ops: 9444 + k})
+	}
+	return p
+}
+
+// ordererPorts returns the ports of orderer k (1-based), ok false when Ports has none for it.
+func (p Ports) ordererPorts(k int) (OrdererPorts, bool) {
+	if k == 1 {
+		return OrdererPorts{Listen: p.Orderer, Admin: p.OrdererAdmin, Ops: p.OrdererOps}, true
+	}
+	if k < 1 || k-2 >= len(p.OtherOrderers) {
+		return OrdererPorts{}, false
+	}
+	return p.OtherOrderers[k-2], true
 }
 
 // Config says where the network lives and which binaries run it.
@@ -41,7 +78,10 @@ type Config struct {
 	Dir    string // everything the network writes: crypto, ledgers, logs
 	BinDir string // folder holding the peer, orderer and basic binaries
 	Ports  Ports
-	Log    io.Writer // progress messages; nil discards them
+	// Orderers is the size of the ordering service: 1, 3 or 5. Zero means the
+	// size the folder's network was created with, or 1 for a new network.
+	Orderers int
+	Log      io.Writer // progress messages; nil discards them
 	// Timeout bounds starting the processes and setting up the channel.
 	Timeout time.Duration
 }
@@ -52,10 +92,19 @@ type Org struct {
 	Port, ChaincodePort, OpsPort int
 }
 
+// OrdererNode is one orderer of the ordering service.
+type OrdererNode struct {
+	Index int    // 1-based; also its Raft consenter id
+	Name  string // orderer.example.com, orderer2.example.com, ...
+	Host  string // cryptogen host name: orderer, orderer2, ...
+	OrdererPorts
+}
+
 // Network is a running development network.
 type Network struct {
 	cfg       Config
-	Orderer   *Process
+	Orderer   *Process            // orderer.example.com, the first of Orderers
+	Orderers  []*Process          // in OrdererNodes order
 	Peers     map[string]*Process // by MSP ID
 	Chaincode *Process
 	Orgs      []Org
@@ -83,10 +132,38 @@ func (c Config) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.Dir}, elem...)...)
 }
 
-// OrdererDir is the orderer node's crypto folder.
-func (c Config) OrdererDir() string {
-	return c.Path("organizations", "ordererOrganizations", "example.com", "orderers", "orderer.example.com")
+// OrdererNodes returns the orderers of the network (Config.Orderers of them,
+// one when it is zero) with their ports. Nodes Ports has no ports for get zero ports.
+func (c Config) OrdererNodes() []OrdererNode {
+	n := max(c.Orderers, 1)
+	nodes := make([]OrdererNode, 0, n)
+	for k := 1; k <= n; k++ {
+		host := "orderer"
+		if k > 1 {
+			host += strconv.Itoa(k)
+		}
+		p, _ := c.Ports.ordererPorts(k)
+		nodes = append(nodes, OrdererNode{Index: k, Name: host + ".example.com", Host: host, OrdererPorts: p})
+	}
+	return nodes
 }
+
+// OrdererDir is the crypto folder of orderer.example.com.
+func (c Config) OrdererDir() string {
+	return c.OrdererNodeDir(c.OrdererNodes()[0])
+}
+
+// OrdererNodeDir is an orderer's crypto folder.
+func (c Config) OrdererNodeDir(o OrdererNode) string {
+	return c.Path("organizations", "ordererOrganizations", "example.com", "orderers", o.Name)
+}
+
+// ordererLedgerDir is where an orderer keeps its ledger, WAL and snapshots:
+// <dir>/orderer, <dir>/orderer2, ...
+func (c Config) ordererLedgerDir(o OrdererNode) string { return c.Path(o.Host) }
+
+// ordererLogPath is an orderer's log file: logs/orderer.log, logs/orderer2.log, ...
+func (c Config) ordererLogPath(o OrdererNode) string { return c.Path("logs", o.Host+".log") }
 
 // OrdererAdminDir is the orderer organisation admin's crypto folder.
 func (c Config) OrdererAdminDir() string {
@@ -112,6 +189,11 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
+	if cfg.Orderers != 0 {
+		if err := CheckOrderers(cfg.Orderers); err != nil {
+			return nil, err
+		}
+	}
 	abs, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -126,6 +208,12 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	defer cancel()
 
 	fresh := !exists(cfg.Path("channel-artifacts", "setup-done"))
+	if cfg.Orderers, err = resolveOrderers(cfg, fresh); err != nil {
+		return nil, err
+	}
+	if err := checkPorts(cfg); err != nil {
+		return nil, err
+	}
 	if fresh {
 		if err := os.RemoveAll(cfg.Dir); err != nil {
 			return nil, err
@@ -164,14 +252,8 @@ func (n *Network) Config() Config { return n.cfg }
 
 func (n *Network) start(ctx context.Context) error {
 	cfg := n.cfg
-	n.Orderer = &Process{
-		Name:    "orderer.example.com",
-		Binary:  filepath.Join(cfg.BinDir, "orderer"),
-		Env:     ordererEnv(cfg),
-		Dir:     cfg.Dir,
-		LogPath: cfg.Path("logs", "orderer.log"),
-		Ports:   []int{cfg.Ports.Orderer, cfg.Ports.OrdererAdmin},
-	}
+	n.Orderers = ordererProcesses(cfg)
+	n.Orderer = n.Orderers[0]
 	n.Chaincode = &Process{
 		Name:   "basic chaincode",
 		Binary: filepath.Join(cfg.BinDir, "basic"),
@@ -183,7 +265,7 @@ func (n *Network) start(ctx context.Context) error {
 		LogPath: cfg.Path("logs", "basic.log"),
 		Ports:   []int{cfg.Ports.Chaincode},
 	}
-	procs := []*Process{n.Orderer, n.Chaincode}
+	procs := append(append([]*Process{}, n.Orderers...), n.Chaincode)
 	for _, o := range n.Orgs {
 		p := &Process{
 			Name:    o.Peer,
@@ -216,20 +298,37 @@ func (n *Network) Stop() {
 	for _, p := range n.Peers {
 		_ = p.Stop(10 * time.Second)
 	}
-	for _, p := range []*Process{n.Chaincode, n.Orderer} {
+	for _, p := range append([]*Process{n.Chaincode}, n.Orderers...) {
 		if p != nil {
 			_ = p.Stop(10 * time.Second)
 		}
 	}
 }
 
-func ordererEnv(cfg Config) []string {
-	od := cfg.OrdererDir()
+// ordererProcesses returns one (not yet started) process per orderer.
+func ordererProcesses(cfg Config) []*Process {
+	var procs []*Process
+	for _, o := range cfg.OrdererNodes() {
+		procs = append(procs, &Process{
+			Name:    o.Name,
+			Binary:  filepath.Join(cfg.BinDir, "orderer"),
+			Env:     ordererEnv(cfg, o),
+			Dir:     cfg.Dir,
+			LogPath: cfg.ordererLogPath(o),
+			Ports:   []int{o.Listen, o.Admin},
+		})
+	}
+	return procs
+}
+
+func ordererEnv(cfg Config, o OrdererNode) []string {
+	od := cfg.OrdererNodeDir(o)
 	tls := filepath.Join(od, "tls")
-	return []string{
+	ledger := cfg.ordererLedgerDir(o)
+	env := []string{
 		"FABRIC_CFG_PATH=" + cfg.Path("config"),
 		"ORDERER_GENERAL_LISTENADDRESS=127.0.0.1",
-		"ORDERER_GENERAL_LISTENPORT=" + strconv.Itoa(cfg.Ports.Orderer),
+		"ORDERER_GENERAL_LISTENPORT=" + strconv.Itoa(o.Listen),
 		"ORDERER_GENERAL_LOCALMSPID=OrdererMSP",
 		"ORDERER_GENERAL_LOCALMSPDIR=" + filepath.Join(od, "msp"),
 		"ORDERER_GENERAL_TLS_ENABLED=true",
@@ -238,18 +337,29 @@ func ordererEnv(cfg Config) []string {
 		"ORDERER_GENERAL_TLS_ROOTCAS=" + filepath.Join(tls, "ca.crt"),
 		"ORDERER_GENERAL_BOOTSTRAPMETHOD=none",
 		"ORDERER_CHANNELPARTICIPATION_ENABLED=true",
-		"ORDERER_FILELEDGER_LOCATION=" + cfg.Path("orderer"),
-		"ORDERER_CONSENSUS_WALDIR=" + cfg.Path("orderer", "etcdraft", "wal"),
-		"ORDERER_CONSENSUS_SNAPDIR=" + cfg.Path("orderer", "etcdraft", "snapshot"),
-		"ORDERER_ADMIN_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(cfg.Ports.OrdererAdmin),
+		"ORDERER_FILELEDGER_LOCATION=" + ledger,
+		"ORDERER_CONSENSUS_WALDIR=" + filepath.Join(ledger, "etcdraft", "wal"),
+		"ORDERER_CONSENSUS_SNAPDIR=" + filepath.Join(ledger, "etcdraft", "snapshot"),
+		"ORDERER_ADMIN_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.Admin),
 		"ORDERER_ADMIN_TLS_ENABLED=true",
 		"ORDERER_ADMIN_TLS_PRIVATEKEY=" + filepath.Join(tls, "server.key"),
 		"ORDERER_ADMIN_TLS_CERTIFICATE=" + filepath.Join(tls, "server.crt"),
 		"ORDERER_ADMIN_TLS_ROOTCAS=" + filepath.Join(tls, "ca.crt"),
 		"ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true",
 		"ORDERER_ADMIN_TLS_CLIENTROOTCAS=" + filepath.Join(tls, "ca.crt"),
-		"ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(cfg.Ports.OrdererOps),
+		"ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.Ops),
 	}
+	if cfg.Orderers > 1 {
+		// Cluster (Raft) traffic runs on the general listener with mutual TLS,
+		// the node's TLS certificate as client certificate, as in Fabric's
+		// test-network. Every orderer's certificate comes from tlsca.example.com.
+		env = append(env,
+			"ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE="+filepath.Join(tls, "server.crt"),
+			"ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY="+filepath.Join(tls, "server.key"),
+			"ORDERER_GENERAL_CLUSTER_ROOTCAS="+filepath.Join(tls, "ca.crt"),
+		)
+	}
+	return env
 }
 
 func peerEnv(cfg Config, o Org) []string {

@@ -1,5 +1,5 @@
 // Package devnet lays out and runs Weft's development network: the layout of
-// Fabric's test-network (one orderer, Org1 and Org2 with one peer each, channel
+// Fabric's test-network (OrdererMSP, Org1 and Org2 with one peer each, channel
 // mychannel, chaincode basic) as real peer, orderer and chaincode processes on
 // loopback.
 //
@@ -8,4 +8,16 @@
 // and deploys basic through the same public protocols a Fabric admin uses. Run
 // again on the same folder, it restarts the network from its ledgers. The
 // end-to-end tests use it with their own ports and folder.
+//
+// The ordering service is one orderer (orderer.example.com) or a Raft cluster
+// of 3 or 5 (Config.Orderers), laid out as Fabric's samples: orderer K on
+// K*1000+6050, its admin API 3 above, operations ports from 9446 (see
+// DefaultPorts). For a cluster, crypto-config.yaml and configtx.yaml in the
+// network folder are sampleconfig's with orderer2..N added (crypto specs,
+// OrdererEndpoints, Addresses, consenters) and EtcdRaft Options set for a
+// failover of about a second (RaftTickInterval and friends); each orderer has
+// its own ledger and WAL folder (<dir>/orderer, <dir>/orderer2, ...) and log
+// (logs/orderer.log, logs/orderer2.log, ...), and the genesis block is joined
+// to every orderer through its participation API. With one orderer the files
+// are sampleconfig's, unchanged.
 package devnet

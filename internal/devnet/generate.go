@@ -45,6 +45,11 @@ func generate(cfg Config) error {
 	}); err != nil {
 		return err
 	}
+	if nodes := cfg.OrdererNodes(); len(nodes) > 1 {
+		if err := writeClusterFiles(cfg, nodes); err != nil {
+			return err
+		}
+	}
 
 	cc, err := msp.LoadCryptoConfig(cfg.Path("crypto-config.yaml"))
 	if err != nil {
@@ -58,7 +63,7 @@ func generate(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := remapPorts(ctx, cfg.Ports); err != nil {
+	if err := remapPorts(ctx, cfg); err != nil {
 		return err
 	}
 	genesis, err := channelconfig.GenesisBlock(ctx, Profile, ChannelID)
@@ -90,12 +95,17 @@ func generate(cfg Config) error {
 
 // remapPorts moves the test-network's well-known ports in the channel
 // configuration to the ones this network listens on.
-func remapPorts(ctx *channelconfig.ConfigTx, p Ports) error {
+func remapPorts(ctx *channelconfig.ConfigTx, cfg Config) error {
 	prof, ok := ctx.Profiles[Profile]
 	if !ok {
 		return fmt.Errorf("configtx.yaml has no profile %s", Profile)
 	}
+	p := cfg.Ports
 	ports := map[int]int{7050: p.Orderer, 7051: p.Peer1, 9051: p.Peer2}
+	for _, o := range cfg.OrdererNodes()[1:] {
+		def, _ := DefaultPorts().ordererPorts(o.Index)
+		ports[def.Listen] = o.Listen
+	}
 	remap := func(hostport string) string {
 		host, port, err := net.SplitHostPort(hostport)
 		if err != nil {

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 
@@ -23,13 +26,30 @@ func (c Config) PeerEndpoint(o Org) client.Endpoint {
 	}
 }
 
-// OrdererEndpoint returns how a client reaches the orderer.
+// OrdererEndpoint returns how a client reaches orderer.example.com.
 func (c Config) OrdererEndpoint() client.Endpoint {
+	return c.OrdererNodeEndpoint(c.OrdererNodes()[0])
+}
+
+// OrdererNodeEndpoint returns how a client reaches one orderer.
+func (c Config) OrdererNodeEndpoint(o OrdererNode) client.Endpoint {
 	return client.Endpoint{
-		Address:      "localhost:" + strconv.Itoa(c.Ports.Orderer),
+		Address:      "localhost:" + strconv.Itoa(o.Listen),
 		TLS:          true,
-		RootCertFile: filepath.Join(c.OrdererDir(), "tls", "ca.crt"),
+		RootCertFile: filepath.Join(c.OrdererNodeDir(o), "tls", "ca.crt"),
 	}
+}
+
+// OrdererAdmin returns the participation API (osnadmin) client of one
+// orderer, authenticated as the orderer organisation's Admin.
+func (c Config) OrdererAdmin(o OrdererNode) client.OSNAdmin {
+	return client.OSNAdmin{Endpoint: client.Endpoint{
+		Address:        "127.0.0.1:" + strconv.Itoa(o.Admin),
+		TLS:            true,
+		RootCertFile:   filepath.Join(c.OrdererNodeDir(o), "tls", "ca.crt"),
+		ClientCertFile: filepath.Join(c.OrdererAdminDir(), "tls", "client.crt"),
+		ClientKeyFile:  filepath.Join(c.OrdererAdminDir(), "tls", "client.key"),
+	}}
 }
 
 // Signer loads the signing identity of user (Admin or User1) of an organisation.
@@ -67,7 +87,7 @@ func (c *conns) close() {
 	}
 }
 
-// setup joins the orderer and both peers to the channel and deploys basic
+// setup joins the orderers and both peers to the channel and deploys basic
 // through _lifecycle, then runs InitLedger: what a Fabric admin does by hand.
 func (n *Network) setup(ctx context.Context) error {
 	cfg := n.cfg
@@ -75,16 +95,13 @@ func (n *Network) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ordererAdmin := client.OSNAdmin{Endpoint: client.Endpoint{
-		Address:        "127.0.0.1:" + strconv.Itoa(cfg.Ports.OrdererAdmin),
-		TLS:            true,
-		RootCertFile:   filepath.Join(cfg.OrdererDir(), "tls", "ca.crt"),
-		ClientCertFile: filepath.Join(cfg.OrdererAdminDir(), "tls", "client.crt"),
-		ClientKeyFile:  filepath.Join(cfg.OrdererAdminDir(), "tls", "client.key"),
-	}}
-	cfg.logf("joining orderer.example.com to %s", ChannelID)
-	if _, err := ordererAdmin.Join(ctx, block); err != nil {
-		return err
+	// As Fabric's samples do: the genesis block is joined to every orderer
+	// through its participation API; the consenters then elect a leader.
+	for _, o := range cfg.OrdererNodes() {
+		cfg.logf("joining %s to %s", o.Name, ChannelID)
+		if _, err := cfg.OrdererAdmin(o).Join(ctx, block); err != nil {
+			return fmt.Errorf("join %s: %w", o.Name, err)
+		}
 	}
 
 	c, err := n.dialAll()
@@ -180,6 +197,20 @@ func (n *Network) invokeEverywhere(ctx context.Context, c *conns, signer *msp.Si
 		eps[id] = pb.NewEndorserClient(c.peers[id])
 	}
 	res, err := client.Invoke(ctx, signer, inv, eps, c.orderer, watchers[0])
+	for tries := 0; err != nil && strings.Contains(err.Error(), cb.Status_SERVICE_UNAVAILABLE.String()); tries++ {
+		// A Raft cluster that has just been joined has no leader for an
+		// election timeout or two; the orderer refuses until it has one.
+		if tries == 0 {
+			n.cfg.logf("ordering service not ready yet (%v); retrying until it has a Raft leader", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the ordering service did not take the transaction (%w); see the orderer logs in %s (last answer: %v)",
+				ctx.Err(), n.cfg.Path("logs"), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+		res, err = client.Invoke(ctx, signer, inv, eps, c.orderer, watchers[0])
+	}
 	if err != nil {
 		return err
 	}
