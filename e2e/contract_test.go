@@ -99,15 +99,33 @@ func contractSourcePackage(t *testing.T, label string) []byte {
 // addr registered as packageID; it is stopped when the test ends.
 func startContractService(t *testing.T, addr, packageID string) {
 	t.Helper()
+	startCCaaS(t, buildChaincode(t, contractDir, "asset-transfer-contract", ""), addr, packageID)
+}
+
+// buildChaincode builds the Go module in dir (with build tags, if any) into
+// a binary called name and returns its path.
+func buildChaincode(t *testing.T, dir, name, tags string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), firstLaunchTimeout)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "asset-transfer-contract")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	build.Dir = contractDir
+	bin := filepath.Join(t.TempDir(), name)
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	build := exec.CommandContext(ctx, "go", append(args, ".")...)
+	build.Dir = dir
 	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", contractDir, err, out)
+		t.Fatalf("build %s (tags %q): %v\n%s", dir, tags, err, out)
 	}
+	return bin
+}
+
+// startCCaaS runs bin as a chaincode server on addr registered as packageID
+// until the test ends.
+func startCCaaS(t *testing.T, bin, addr, packageID string) {
+	t.Helper()
 	var logs bytes.Buffer
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "CHAINCODE_SERVER_ADDRESS="+addr, "CHAINCODE_ID="+packageID)
@@ -121,15 +139,15 @@ func startContractService(t *testing.T, addr, packageID string) {
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			t.Logf("chaincode server output:\n%s", logs.String())
+			t.Logf("%s output:\n%s", filepath.Base(bin), logs.String())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
 		case err := <-exited:
-			exited <- err
-			t.Fatalf("chaincode server exited before listening on %s: %v", addr, err)
+			exited <- err // for the cleanup
+			t.Fatalf("%s exited before listening on %s: %v", filepath.Base(bin), addr, err)
 		default:
 		}
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -138,7 +156,7 @@ func startContractService(t *testing.T, addr, packageID string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("chaincode server does not listen on %s: %v", addr, err)
+			t.Fatalf("%s does not listen on %s: %v", filepath.Base(bin), addr, err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a port; there is nothing to await
 	}

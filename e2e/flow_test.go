@@ -206,17 +206,30 @@ func endorsedEnvelope(t *testing.T, id string) (*cb.Envelope, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return endorsedTransaction(context.Background(), t, user, sp, allEndorsers(t)), txID
+}
+
+// allEndorsers returns an endorser client for every peer of the network, by MSP ID.
+func allEndorsers(t *testing.T) map[string]pb.EndorserClient {
+	t.Helper()
 	eps := map[string]pb.EndorserClient{}
 	for _, o := range network.Orgs {
 		eps[o.MSPID] = pb.NewEndorserClient(dialPeer(t, o))
 	}
-	responses, err := wclient.Endorse(context.Background(), sp, eps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return eps
+}
+
+// endorsedTransaction endorses sp on eps and returns the transaction
+// envelope, signed by user, that the client would broadcast.
+func endorsedTransaction(ctx context.Context, t *testing.T, user protos.Signer, sp *pb.SignedProposal, eps map[string]pb.EndorserClient) *cb.Envelope {
+	t.Helper()
 	prop, err := protos.ParseProposal(sp)
 	if err != nil {
 		t.Fatal(err)
+	}
+	responses, err := wclient.Endorse(ctx, sp, eps)
+	if err != nil {
+		t.Fatalf("endorse transaction %s: %v", prop.ChannelHeader.TxId, err)
 	}
 	payload, err := protos.NewTransaction(prop, responses)
 	if err != nil {
@@ -226,7 +239,7 @@ func endorsedEnvelope(t *testing.T, id string) (*cb.Envelope, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env, txID
+	return env
 }
 
 func broadcastStatus(t *testing.T, env *cb.Envelope) *ab.BroadcastResponse {

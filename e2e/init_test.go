@@ -14,7 +14,6 @@ import (
 
 	wclient "github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/internal/devnet"
-	"github.com/weft-ledger/weft/protos"
 )
 
 // TestInitRequired deploys the basic sample with `--init-required` through
@@ -29,11 +28,7 @@ func TestInitRequired(t *testing.T) {
 	const name = "initcc"
 	cfg := network.Config()
 	org1, org2 := network.Orgs[0], network.Orgs[1]
-	orderer := []string{"-o", fmt.Sprintf("localhost:%d", cfg.Ports.Orderer), "--tls", "--cafile", filepath.Join(cfg.OrdererDir(), "tls", "ca.crt")}
-	bothPeers := []string{
-		"--peerAddresses", fmt.Sprintf("localhost:%d", org1.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"),
-		"--peerAddresses", fmt.Sprintf("localhost:%d", org2.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org2), "tls", "ca.crt"),
-	}
+	orderer, bothPeers := cliTargets()
 	lc := func(args ...string) []string { return append([]string{"lifecycle", "chaincode"}, args...) }
 	def := func(version string, seq int) []string {
 		return append(append([]string{}, orderer...), "--channelID", devnet.ChannelID, "--name", name, "--version", version,
@@ -111,10 +106,7 @@ func TestInitRequired(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	eps := map[string]pb.EndorserClient{}
-	for _, o := range network.Orgs {
-		eps[o.MSPID] = pb.NewEndorserClient(dialPeer(t, o))
-	}
+	eps := allEndorsers(t)
 	watchers := map[string]*wclient.CommitWatcher{}
 	for _, o := range network.Orgs {
 		w, err := wclient.WatchCommits(ctx, dialPeer(t, o), user, devnet.ChannelID, wclient.SeekNewest())
@@ -126,28 +118,12 @@ func TestInitRequired(t *testing.T) {
 	}
 	var txIDs []string
 	var envs []*cb.Envelope
-	for i := 0; i < 2; i++ {
+	for range 2 {
 		sp, txID, err := wclient.NewProposal(user, wclient.Invocation{Channel: devnet.ChannelID, Chaincode: name, Args: [][]byte{[]byte("InitLedger")}, IsInit: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		responses, err := wclient.Endorse(ctx, sp, eps)
-		if err != nil {
-			t.Fatalf("endorse init %d of version 2.0: %v", i, err)
-		}
-		prop, err := protos.ParseProposal(sp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		payload, err := protos.NewTransaction(prop, responses)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := protos.SignEnvelope(payload, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		envs = append(envs, env)
+		envs = append(envs, endorsedTransaction(ctx, t, user, sp, eps))
 		txIDs = append(txIDs, txID)
 	}
 	for i, env := range envs {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -61,43 +59,17 @@ func wantWeftError(t *testing.T, org devnet.Org, user string, want []string, arg
 	}
 }
 
-// startCCaaS runs bin as a chaincode server on addr registered as packageID
-// until the test ends.
-func startCCaaS(t *testing.T, bin, addr, packageID string) {
-	t.Helper()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "CHAINCODE_SERVER_ADDRESS="+addr, "CHAINCODE_ID="+packageID)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+// cliTargets returns the CLI flags that name the test network's orderer
+// (with TLS) and both organisations' peers.
+func cliTargets() (orderer, bothPeers []string) {
+	cfg := network.Config()
+	org1, org2 := network.Orgs[0], network.Orgs[1]
+	orderer = []string{"-o", fmt.Sprintf("localhost:%d", cfg.Ports.Orderer), "--tls", "--cafile", filepath.Join(cfg.OrdererDir(), "tls", "ca.crt")}
+	bothPeers = []string{
+		"--peerAddresses", fmt.Sprintf("localhost:%d", org1.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"),
+		"--peerAddresses", fmt.Sprintf("localhost:%d", org2.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org2), "tls", "ca.crt"),
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("%s output:\n%s", bin, logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("%s exited before listening on %s: %v\n%s", bin, addr, err, logs.String())
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen on %s: %v", bin, addr, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a port; there is nothing to await
-	}
+	return orderer, bothPeers
 }
 
 var txidPattern = regexp.MustCompile(`txid \[([0-9a-f]{64})\] committed with status \(VALID\)`)
@@ -170,11 +142,7 @@ func TestLifecycleUpgrade(t *testing.T) {
 	cfg := network.Config()
 	org1, org2 := network.Orgs[0], network.Orgs[1]
 	dir := t.TempDir()
-	orderer := []string{"-o", fmt.Sprintf("localhost:%d", cfg.Ports.Orderer), "--tls", "--cafile", filepath.Join(cfg.OrdererDir(), "tls", "ca.crt")}
-	bothPeers := []string{
-		"--peerAddresses", fmt.Sprintf("localhost:%d", org1.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"),
-		"--peerAddresses", fmt.Sprintf("localhost:%d", org2.Port), "--tlsRootCertFiles", filepath.Join(cfg.PeerDir(org2), "tls", "ca.crt"),
-	}
+	orderer, bothPeers := cliTargets()
 	cmd := func(args ...string) []string { return append([]string{"lifecycle", "chaincode"}, args...) }
 	def := func(version string, seq int) []string {
 		return append(append([]string{}, orderer...), "--channelID", devnet.ChannelID, "--name", name, "--version", version, "--sequence", strconv.Itoa(seq))

@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -96,67 +91,8 @@ func deploySuiteVariant(t *testing.T, v suiteVariant) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := buildSuitecc(t, v)
-	startSuiteServer(t, bin, addr, wclient.PackageID(label, pkg))
+	startCCaaS(t, buildChaincode(t, suiteccDir, v.chaincode, v.tags), addr, wclient.PackageID(label, pkg))
 	deployChaincode(t, v.chaincode, label, pkg)
-}
-
-func buildSuitecc(t *testing.T, v suiteVariant) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), firstLaunchTimeout)
-	defer cancel()
-	bin := filepath.Join(t.TempDir(), v.chaincode)
-	args := []string{"build", "-o", bin}
-	if v.tags != "" {
-		args = append(args, "-tags", v.tags)
-	}
-	build := exec.CommandContext(ctx, "go", append(args, ".")...)
-	build.Dir = suiteccDir
-	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build %s (tags %q): %v\n%s", suiteccDir, v.tags, err, out)
-	}
-	return bin
-}
-
-// startSuiteServer runs bin as a chaincode server on addr registered as
-// packageID until the test ends (startContractService, for any binary).
-func startSuiteServer(t *testing.T, bin, addr, packageID string) {
-	t.Helper()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "CHAINCODE_SERVER_ADDRESS="+addr, "CHAINCODE_ID="+packageID)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(bin), logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("%s exited before listening on %s: %v", filepath.Base(bin), addr, err)
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen on %s: %v", filepath.Base(bin), addr, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a port; there is nothing to await
-	}
 }
 
 // suiteTranscript records what a variant observed, with the run-specific parts

@@ -67,6 +67,46 @@ func decodeResult(payload []byte, m proto.Message) error {
 	return nil
 }
 
+// signerAndPeers loads the CLI's signing identity, then the peers named by
+// --peerAddresses or CORE_PEER_ADDRESS (in that order, so a missing identity
+// is reported first).
+func signerAndPeers(env *Env, p *peerFlags) (protos.Signer, []client.Endpoint, error) {
+	signer, err := identity(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	peers, err := p.endpoints(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return signer, peers, nil
+}
+
+// signerAndPeer is signerAndPeers for a peer-local command, which asks
+// exactly one peer.
+func signerAndPeer(env *Env, p *peerFlags, command string) (protos.Signer, client.Endpoint, error) {
+	signer, err := identity(env)
+	if err != nil {
+		return nil, client.Endpoint{}, err
+	}
+	ep, err := p.onePeer(env, command)
+	if err != nil {
+		return nil, client.Endpoint{}, err
+	}
+	return signer, ep, nil
+}
+
+// queryLifecycle evaluates a _lifecycle function (args) on channel at one
+// peer as signer, and decodes its answer into res. Peer-local functions take
+// an empty channel.
+func queryLifecycle(ctx context.Context, signer protos.Signer, peer client.Endpoint, channel string, args [][]byte, res proto.Message) error {
+	payload, err := queryEndpoint(ctx, signer, peer, client.Invocation{Channel: channel, Chaincode: client.LifecycleName, Args: args})
+	if err != nil {
+		return err
+	}
+	return decodeResult(payload, res)
+}
+
 // parseInterspersed parses flags that may come after positional arguments, as
 // Fabric's CLI accepts them (`peer lifecycle chaincode package OUT --path DIR`);
 // the flag package alone stops at the first positional argument.
@@ -234,11 +274,7 @@ func runCCInstall(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to read chaincode package at '%s': %w", positional[0], err)
 	}
-	signer, err := identity(env)
-	if err != nil {
-		return err
-	}
-	peers, err := c.peers.endpoints(env)
+	signer, peers, err := signerAndPeers(env, c.peers)
 	if err != nil {
 		return err
 	}
@@ -271,21 +307,13 @@ func runCCQueryInstalled(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	signer, err := identity(env)
+	signer, ep, err := signerAndPeer(env, c.peers, "queryinstalled")
 	if err != nil {
 		return err
-	}
-	ep, err := c.peers.onePeer(env, "queryinstalled")
-	if err != nil {
-		return err
-	}
-	payload, err := queryEndpoint(ctx, signer, ep, client.Invocation{Chaincode: client.LifecycleName, Args: client.QueryInstalledArgs()})
-	if err != nil {
-		return fmt.Errorf("query installed chaincodes: %w", err)
 	}
 	res := &lb.QueryInstalledChaincodesResult{}
-	if err := decodeResult(payload, res); err != nil {
-		return err
+	if err := queryLifecycle(ctx, signer, ep, "", client.QueryInstalledArgs(), res); err != nil {
+		return fmt.Errorf("query installed chaincodes: %w", err)
 	}
 	if asJSON {
 		return printResultJSON(env.Stdout, res)
@@ -310,21 +338,13 @@ func runCCGetInstalledPackage(ctx context.Context, env *Env, args []string) erro
 	if packageID == "" || len(positional) != 0 {
 		return fmt.Errorf("usage: weft chaincode getinstalledpackage --package-id LABEL:HASH [--output-directory DIR]")
 	}
-	signer, err := identity(env)
+	signer, ep, err := signerAndPeer(env, c.peers, "getinstalledpackage")
 	if err != nil {
 		return err
-	}
-	ep, err := c.peers.onePeer(env, "getinstalledpackage")
-	if err != nil {
-		return err
-	}
-	payload, err := queryEndpoint(ctx, signer, ep, client.Invocation{Chaincode: client.LifecycleName, Args: client.GetInstalledPackageArgs(packageID)})
-	if err != nil {
-		return fmt.Errorf("get installed chaincode package %s: %w", packageID, err)
 	}
 	res := &lb.GetInstalledChaincodePackageResult{}
-	if err := decodeResult(payload, res); err != nil {
-		return err
+	if err := queryLifecycle(ctx, signer, ep, "", client.GetInstalledPackageArgs(packageID), res); err != nil {
+		return fmt.Errorf("get installed chaincode package %s: %w", packageID, err)
 	}
 	if dir == "" {
 		if dir, err = os.Getwd(); err != nil {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -232,52 +234,72 @@ func submit(ctx context.Context, env *Env, inv client.Invocation, peers []client
 	return res, nil
 }
 
-func runCCApprove(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode approveformyorg")
+// definitionTx is a parsed approveformyorg or commit: the definition, the
+// peers that endorse it, the orderer and how to wait for the commit.
+type definitionTx struct {
+	channel string
+	def     client.Definition
+	orderer client.Endpoint
+	peers   []client.Endpoint
+	wait    waitFlags
+}
+
+// parseDefinitionTx parses the flags of `weft chaincode command`; approve
+// also takes --package-id and requires it.
+func parseDefinitionTx(env *Env, command string, args []string, approve bool) (*definitionTx, error) {
+	fset := newFlags(env, "chaincode "+command)
 	c := addConnFlags(fset)
-	d := addDefinitionFlags(fset)
+	var d *definitionFlags
+	if approve {
+		d = addDefinitionFlags(fset)
+	} else {
+		d = addDefinitionQueryFlags(fset)
+	}
 	w := addWaitFlags(fset, true)
 	if err := fset.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	def, err := d.definition()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if def.PackageID == "" {
-		return fmt.Errorf("--package-id is required (see weft chaincode install's output or weft chaincode queryinstalled)")
+	if approve && def.PackageID == "" {
+		return nil, fmt.Errorf("--package-id is required (see weft chaincode install's output or weft chaincode queryinstalled)")
 	}
 	oe, peers, err := targets(env, c.orderer, c.peers)
 	if err != nil {
+		return nil, err
+	}
+	return &definitionTx{channel: d.channel, def: def, orderer: oe, peers: peers, wait: *w}, nil
+}
+
+// submit orders the _lifecycle transaction with args.
+func (tx *definitionTx) submit(ctx context.Context, env *Env, args [][]byte) (*client.Result, error) {
+	inv := client.Invocation{Channel: tx.channel, Chaincode: client.LifecycleName, Args: args}
+	return submit(ctx, env, inv, tx.peers, tx.orderer, tx.wait)
+}
+
+func runCCApprove(ctx context.Context, env *Env, args []string) error {
+	tx, err := parseDefinitionTx(env, "approveformyorg", args, true)
+	if err != nil {
 		return err
 	}
-	if _, err := submit(ctx, env, client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.ApproveArgs(def)}, peers, oe, *w); err != nil {
-		return fmt.Errorf("approve chaincode definition %s sequence %d for my org: %w", def.Name, def.Sequence, err)
+	if _, err := tx.submit(ctx, env, client.ApproveArgs(tx.def)); err != nil {
+		return fmt.Errorf("approve chaincode definition %s sequence %d for my org: %w", tx.def.Name, tx.def.Sequence, err)
 	}
 	return nil
 }
 
 func runCCCommit(ctx context.Context, env *Env, args []string) error {
-	fset := newFlags(env, "chaincode commit")
-	c := addConnFlags(fset)
-	d := addDefinitionQueryFlags(fset)
-	w := addWaitFlags(fset, true)
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	def, err := d.definition()
+	tx, err := parseDefinitionTx(env, "commit", args, false)
 	if err != nil {
 		return err
 	}
-	oe, peers, err := targets(env, c.orderer, c.peers)
+	res, err := tx.submit(ctx, env, client.CommitArgs(tx.def))
 	if err != nil {
-		return err
-	}
-	res, err := submit(ctx, env, client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.CommitArgs(def)}, peers, oe, *w)
-	if err != nil {
-		err = fmt.Errorf("commit chaincode definition %s sequence %d: %w", def.Name, def.Sequence, err)
+		err = fmt.Errorf("commit chaincode definition %s sequence %d: %w", tx.def.Name, tx.def.Sequence, err)
 		if res != nil && res.Status.Code == pb.TxValidationCode_ENDORSEMENT_POLICY_FAILURE {
-			return commitPolicyHint(ctx, env, peers[0], d.channel, def, err)
+			return commitPolicyHint(ctx, env, tx.peers[0], tx.channel, tx.def, err)
 		}
 		return err
 	}
@@ -292,9 +314,8 @@ func commitPolicyHint(ctx context.Context, env *Env, peer client.Endpoint, chann
 	if err != nil {
 		return fmt.Errorf("%w; the channel's LifecycleEndorsement policy was not satisfied: %s", cause, hint)
 	}
-	payload, err := queryEndpoint(ctx, signer, peer, client.Invocation{Channel: channel, Chaincode: client.LifecycleName, Args: client.CheckCommitReadinessArgs(def)})
 	res := &lb.CheckCommitReadinessResult{}
-	if err == nil && decodeResult(payload, res) == nil {
+	if queryLifecycle(ctx, signer, peer, channel, client.CheckCommitReadinessArgs(def), res) == nil {
 		var missing []string
 		for org, ok := range res.Approvals {
 			if !ok {
@@ -328,40 +349,23 @@ func runCCCheckCommitReadiness(ctx context.Context, env *Env, args []string) err
 	if err != nil {
 		return err
 	}
-	signer, err := identity(env)
+	signer, peers, err := signerAndPeers(env, c.peers)
 	if err != nil {
 		return err
-	}
-	peers, err := c.peers.endpoints(env)
-	if err != nil {
-		return err
-	}
-	payload, err := queryEndpoint(ctx, signer, peers[0], client.Invocation{Channel: d.channel, Chaincode: client.LifecycleName, Args: client.CheckCommitReadinessArgs(def)})
-	if err != nil {
-		return fmt.Errorf("check commit readiness: %w", err)
 	}
 	res := &lb.CheckCommitReadinessResult{}
-	if err := decodeResult(payload, res); err != nil {
-		return err
+	if err := queryLifecycle(ctx, signer, peers[0], d.channel, client.CheckCommitReadinessArgs(def), res); err != nil {
+		return fmt.Errorf("check commit readiness: %w", err)
 	}
 	if asJSON {
 		return printResultJSON(env.Stdout, res)
 	}
 	fmt.Fprintf(env.Stdout, "Chaincode definition for chaincode '%s', version '%s', sequence '%d' on channel '%s' approval status by org:\n",
 		def.Name, def.Version, def.Sequence, d.channel)
-	for _, org := range sortedKeys(res.Approvals) {
+	for _, org := range slices.Sorted(maps.Keys(res.Approvals)) {
 		fmt.Fprintf(env.Stdout, "%s: %t\n", org, res.Approvals[org])
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func runCCQueryApproved(ctx context.Context, env *Env, args []string) error {
@@ -381,21 +385,13 @@ func runCCQueryApproved(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	signer, err := identity(env)
+	signer, ep, err := signerAndPeer(env, c.peers, "queryapproved")
 	if err != nil {
 		return err
-	}
-	ep, err := c.peers.onePeer(env, "queryapproved")
-	if err != nil {
-		return err
-	}
-	payload, err := queryEndpoint(ctx, signer, ep, client.Invocation{Channel: cf.channel, Chaincode: client.LifecycleName, Args: client.QueryApprovedArgs(cf.name, sequence)})
-	if err != nil {
-		return fmt.Errorf("query approved chaincode definition %s: %w", cf.name, err)
 	}
 	res := &lb.QueryApprovedChaincodeDefinitionResult{}
-	if err := decodeResult(payload, res); err != nil {
-		return err
+	if err := queryLifecycle(ctx, signer, ep, cf.channel, client.QueryApprovedArgs(cf.name, sequence), res); err != nil {
+		return fmt.Errorf("query approved chaincode definition %s: %w", cf.name, err)
 	}
 	if asJSON {
 		return printResultJSON(env.Stdout, res)
@@ -421,22 +417,14 @@ func runCCQueryCommitted(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	signer, err := identity(env)
-	if err != nil {
-		return err
-	}
-	peers, err := c.peers.endpoints(env)
+	signer, peers, err := signerAndPeers(env, c.peers)
 	if err != nil {
 		return err
 	}
 	if cf.name == "" {
-		payload, err := queryEndpoint(ctx, signer, peers[0], client.Invocation{Channel: cf.channel, Chaincode: client.LifecycleName, Args: client.QueryCommittedAllArgs()})
-		if err != nil {
-			return fmt.Errorf("query committed chaincode definitions: %w", err)
-		}
 		res := &lb.QueryChaincodeDefinitionsResult{}
-		if err := decodeResult(payload, res); err != nil {
-			return err
+		if err := queryLifecycle(ctx, signer, peers[0], cf.channel, client.QueryCommittedAllArgs(), res); err != nil {
+			return fmt.Errorf("query committed chaincode definitions: %w", err)
 		}
 		if asJSON {
 			return printResultJSON(env.Stdout, res)
@@ -448,19 +436,15 @@ func runCCQueryCommitted(ctx context.Context, env *Env, args []string) error {
 		}
 		return nil
 	}
-	payload, err := queryEndpoint(ctx, signer, peers[0], client.Invocation{Channel: cf.channel, Chaincode: client.LifecycleName, Args: client.QueryCommittedArgs(cf.name)})
-	if err != nil {
-		return fmt.Errorf("query committed chaincode definition %s: %w", cf.name, err)
-	}
 	res := &lb.QueryChaincodeDefinitionResult{}
-	if err := decodeResult(payload, res); err != nil {
-		return err
+	if err := queryLifecycle(ctx, signer, peers[0], cf.channel, client.QueryCommittedArgs(cf.name), res); err != nil {
+		return fmt.Errorf("query committed chaincode definition %s: %w", cf.name, err)
 	}
 	if asJSON {
 		return printResultJSON(env.Stdout, res)
 	}
 	var approvals []string
-	for _, org := range sortedKeys(res.Approvals) {
+	for _, org := range slices.Sorted(maps.Keys(res.Approvals)) {
 		approvals = append(approvals, fmt.Sprintf("%s: %t", org, res.Approvals[org]))
 	}
 	fmt.Fprintf(env.Stdout, "Committed chaincode definition for chaincode '%s' on channel '%s':\nVersion: %s, Sequence: %d, Endorsement Plugin: %s, Validation Plugin: %s, Approvals: [%s]\n",

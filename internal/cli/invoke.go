@@ -56,11 +56,7 @@ func runCCInvoke(ctx context.Context, env *Env, args []string) error {
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	cargs, err := ctorArgs(cf.ctor)
-	if err != nil {
-		return err
-	}
-	tm, err := transientMap(transient)
+	inv, err := cf.invocation(transient, isInit)
 	if err != nil {
 		return err
 	}
@@ -68,7 +64,6 @@ func runCCInvoke(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv := clientInvocation(cf, cargs, tm, isInit)
 	res, err := submit(ctx, env, inv, peers, oe, *w)
 	if err != nil {
 		return err
@@ -94,23 +89,15 @@ func runCCQuery(ctx context.Context, env *Env, args []string) error {
 	if raw && hex {
 		return fmt.Errorf("options --raw (-r) and --hex (-x) are not compatible")
 	}
-	cargs, err := ctorArgs(cf.ctor)
+	inv, err := cf.invocation(transient, false)
 	if err != nil {
 		return err
 	}
-	tm, err := transientMap(transient)
+	signer, peers, err := signerAndPeers(env, c.peers)
 	if err != nil {
 		return err
 	}
-	signer, err := identity(env)
-	if err != nil {
-		return err
-	}
-	peers, err := c.peers.endpoints(env)
-	if err != nil {
-		return err
-	}
-	out, err := queryEndpoint(ctx, signer, peers[0], clientInvocation(cf, cargs, tm, false))
+	out, err := queryEndpoint(ctx, signer, peers[0], inv)
 	if err != nil {
 		return err
 	}
@@ -125,6 +112,16 @@ func runCCQuery(ctx context.Context, env *Env, args []string) error {
 	return err
 }
 
-func clientInvocation(cf *ccFlags, args [][]byte, transient map[string][]byte, isInit bool) client.Invocation {
-	return client.Invocation{Channel: cf.channel, Chaincode: cf.name, Args: args, Transient: transient, IsInit: isInit}
+// invocation is the chaincode call named by -C, -n and -c, with the
+// --transient map (JSON) and --isInit.
+func (cf *ccFlags) invocation(transient string, isInit bool) (client.Invocation, error) {
+	args, err := ctorArgs(cf.ctor)
+	if err != nil {
+		return client.Invocation{}, err
+	}
+	tm, err := transientMap(transient)
+	if err != nil {
+		return client.Invocation{}, err
+	}
+	return client.Invocation{Channel: cf.channel, Chaincode: cf.name, Args: args, Transient: tm, IsInit: isInit}, nil
 }

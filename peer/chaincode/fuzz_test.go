@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 )
 
 // fuzzEntry is one entry of an archive built by a fuzz target.
@@ -59,7 +61,7 @@ func checkExtractStaysInside(t *testing.T, code []byte) {
 	t.Helper()
 	base := t.TempDir()
 	out := filepath.Join(base, "out")
-	_ = extractTarGz(code, out)
+	_ = ccpackage.Extract(code, out)
 	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

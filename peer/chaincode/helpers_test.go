@@ -1,22 +1,10 @@
 package chaincode
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,9 +14,8 @@ import (
 	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/grpc"
 
-	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
@@ -49,16 +36,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return cctest.Logger(t, slog.LevelWarn) }
 
 // fakeSim is an in-memory TxSimulator over a shared state map.
 type fakeSim struct {
@@ -194,30 +172,6 @@ func (it *sliceIter) Close() {
 	it.mu.Unlock()
 }
 
-// newSigner returns a throwaway ECDSA identity with a self-signed certificate.
-func newSigner(t *testing.T, mspID string) *msp.SigningIdentity {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "user1", Organization: []string{mspID}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &msp.SigningIdentity{Identity: msp.NewIdentity(mspID, cert), Key: key}
-}
-
 // newTx builds a TxContext for invoking chaincode cc with args.
 func newTx(t *testing.T, signer protos.Signer, cc string, sim TxSimulator, transient map[string][]byte, args ...string) (*TxContext, *pb.ChaincodeInput) {
 	t.Helper()
@@ -239,51 +193,6 @@ func newTx(t *testing.T, signer protos.Signer, cc string, sim TxSimulator, trans
 	}, &pb.ChaincodeInput{Args: bargs}
 }
 
-// writePackage installs a chaincode package built from files (code.tar.gz
-// paths) into dir and returns its package ID.
-func writePackage(t *testing.T, dir, typ, label string, files map[string][]byte) string {
-	t.Helper()
-	code := tarGz(t, files)
-	meta, _ := json.Marshal(map[string]string{"type": typ, "label": label, "path": "."})
-	pkg := tarGz(t, map[string][]byte{"metadata.json": meta, "code.tar.gz": code})
-	sum := sha256.Sum256(pkg)
-	id := label + ":" + hex.EncodeToString(sum[:])
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, id+".tar.gz"), pkg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func tarGz(t *testing.T, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(files[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // testCCSource returns the official-shim test chaincode as code.tar.gz files
 // of a golang package.
 func testCCSource(t *testing.T) map[string][]byte {
@@ -303,41 +212,24 @@ func testCCSource(t *testing.T) map[string][]byte {
 // write go.sum entries if the toolchain wants more.
 var launcherEnv = []string{"GOFLAGS=-mod=mod -buildvcs=false -ldflags=-w"}
 
-// startRegisterServer serves rt's ChaincodeSupport on 127.0.0.1:0.
-func startRegisterServer(t *testing.T, rt *Runtime) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	pb.RegisterChaincodeSupportServer(srv, rt)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() {
-		rt.Close()
-		srv.Stop()
-	})
-	return lis.Addr().String()
-}
-
 // peerLaunched returns a runtime whose PackageLauncher builds and runs the
 // official-shim test chaincode, and the chaincode's package ID.
 func peerLaunched(t *testing.T, cfg Config) (*Runtime, string) {
 	t.Helper()
 	pkgDir := filepath.Join(workDir, "packages")
-	id := writePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
+	id := cctest.WritePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
 	l := &PackageLauncher{PackageDir: pkgDir, BuildDir: filepath.Join(workDir, "build"), Env: launcherEnv, Logger: testLogger(t)}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
 	rt := NewRuntime(cfg, l)
-	l.PeerAddress = startRegisterServer(t, rt)
+	l.PeerAddress = cctest.ServeRegister(t, rt)
 	return rt, id
 }
 
 func invoke(t *testing.T, rt *Runtime, pkgID string, sim TxSimulator, args ...string) (*pb.Response, *pb.ChaincodeEvent, error) {
 	t.Helper()
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "testcc", sim, nil, args...)
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "testcc", sim, nil, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return rt.Execute(ctx, pkgID, txc, in)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
@@ -201,7 +202,7 @@ func (l *PackageLauncher) build(ctx context.Context, packageID string, pkg *Pack
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create build folder of %s: %w", packageID, err)
 	}
-	if err := extractTarGz(pkg.Code, dir); err != nil {
+	if err := ccpackage.Extract(pkg.Code, dir); err != nil {
 		return "", fmt.Errorf("extract code of %s: %w", packageID, err)
 	}
 	if _, err := os.Stat(filepath.Join(src, "go.mod")); err != nil {

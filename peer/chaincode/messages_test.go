@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 	"github.com/weft-ledger/weft/statedb"
 )
 
@@ -214,7 +215,7 @@ func TestHistoryForKey(t *testing.T) {
 	}
 	hist["other\x00k"] = []*queryresult.KeyModification{{TxId: "not-mine"}}
 	run := func(h HistoryReader, key string) (*pb.Response, error) {
-		txc, in := newTx(t, newSigner(t, "Org1MSP"), "testcc", newFakeSim(nil), nil, "history", key)
+		txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "testcc", newFakeSim(nil), nil, "history", key)
 		txc.History = h
 		resp, _, err := rt.Execute(context.Background(), id, txc, in)
 		return resp, err
@@ -254,7 +255,7 @@ func TestHistoryForKey(t *testing.T) {
 func TestInvokeChaincode(t *testing.T) {
 	rt, id := peerLaunched(t, Config{})
 	// A second package of the same code: another chaincode to call.
-	id2 := writePackage(t, filepath.Join(workDir, "packages"), "golang", "testcc2_1", testCCSource(t))
+	id2 := cctest.WritePackage(t, filepath.Join(workDir, "packages"), "golang", "testcc2_1", testCCSource(t))
 	other := newFakeSim(map[string][]byte{"testcc2\x00k": []byte("other-channel")})
 	inv := &runtimeInvoker{rt: rt, pkgs: map[string]string{"testcc": id, "testcc2": id2}, other: map[string]*fakeSim{"otherchannel": other}}
 	type callResult struct {
@@ -264,7 +265,7 @@ func TestInvokeChaincode(t *testing.T) {
 	}
 	call := func(sim TxSimulator, args ...string) callResult {
 		t.Helper()
-		txc, in := newTx(t, newSigner(t, "Org1MSP"), "testcc", sim, nil, append([]string{"call"}, args...)...)
+		txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "testcc", sim, nil, append([]string{"call"}, args...)...)
 		txc.Invoker = inv
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -372,13 +373,13 @@ func TestHungTransactionTimesOutAlone(t *testing.T) {
 // Every message a shim may send gets a deliberate answer.
 func TestProtocolAnswersEveryShimMessage(t *testing.T) {
 	rt := NewRuntime(Config{Logger: testLogger(t)}, nil)
-	addr := startRegisterServer(t, rt)
+	addr := cctest.ServeRegister(t, rt)
 	cc := dialRegister(t, addr, "raw_2:ff")
 	cc.expect(pb.ChaincodeMessage_REGISTERED)
 	cc.expect(pb.ChaincodeMessage_READY)
 
 	inv := &recordingInvoker{}
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "raw", newFakeSim(nil), nil, "go")
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "raw", newFakeSim(nil), nil, "go")
 	txc.Invoker = inv
 	txc.ApplicationCapabilities = []string{"V2_5"} // past the purge capability check
 	done := make(chan error, 1)

@@ -1,18 +1,13 @@
 package chaincode
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 )
 
 // Package is an installed chaincode package: a tar.gz holding metadata.json
@@ -26,13 +21,9 @@ type Package struct {
 
 // ParsePackage decodes an installed chaincode package.
 func ParsePackage(raw []byte) (*Package, error) {
-	files, err := readTarGz(raw, map[string]bool{"metadata.json": true, "code.tar.gz": true})
+	meta, code, err := ccpackage.Split(raw)
 	if err != nil {
 		return nil, fmt.Errorf("read chaincode package: %w", err)
-	}
-	meta, ok := files["metadata.json"]
-	if !ok {
-		return nil, errors.New("chaincode package has no metadata.json")
 	}
 	var md struct {
 		Type  string `json:"type"`
@@ -44,10 +35,6 @@ func ParsePackage(raw []byte) (*Package, error) {
 	}
 	if md.Type == "" {
 		return nil, errors.New("chaincode package metadata.json has no type")
-	}
-	code, ok := files["code.tar.gz"]
-	if !ok {
-		return nil, errors.New("chaincode package has no code.tar.gz")
 	}
 	return &Package{Type: strings.ToLower(md.Type), Label: md.Label, Path: md.Path, Code: code}, nil
 }
@@ -78,7 +65,7 @@ func (c *ConnectionInfo) Timeout() (time.Duration, error) {
 
 // Connection reads connection.json from the package's code.tar.gz.
 func (p *Package) Connection() (*ConnectionInfo, error) {
-	files, err := readTarGz(p.Code, map[string]bool{"connection.json": true})
+	files, err := ccpackage.ReadFiles(p.Code, "connection.json")
 	if err != nil {
 		return nil, fmt.Errorf("read code.tar.gz: %w", err)
 	}
@@ -94,80 +81,4 @@ func (p *Package) Connection() (*ConnectionInfo, error) {
 		return nil, errors.New("connection.json has no address")
 	}
 	return ci, nil
-}
-
-// readTarGz returns the contents of the wanted regular files of a tar.gz.
-func readTarGz(raw []byte, want map[string]bool) (map[string][]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("gunzip: %w", err)
-	}
-	tr := tar.NewReader(zr)
-	out := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("untar: %w", err)
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if hdr.Typeflag != tar.TypeReg || !want[name] {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, 256<<20))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		out[name] = b
-	}
-}
-
-// extractTarGz writes the regular files and directories of a tar.gz under
-// dir, refusing entries that would escape it.
-func extractTarGz(raw []byte, dir string) error {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return fmt.Errorf("gunzip: %w", err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("untar: %w", err)
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if name == "." {
-			continue
-		}
-		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("archive entry %q escapes the extraction folder", hdr.Name)
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, io.LimitReader(tr, 1<<30))
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("extract %s: %w", name, err)
-			}
-		}
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
@@ -89,7 +90,7 @@ func (tl *testLedger) seed(fn func(sim *ledger.Simulator) error) {
 // execute runs args on the test chaincode with txc's channel capabilities.
 func execute(t *testing.T, rt *Runtime, id string, sim TxSimulator, caps []string, args ...string) (*pb.Response, error) {
 	t.Helper()
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "testcc", sim, nil, args...)
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "testcc", sim, nil, args...)
 	txc.ApplicationCapabilities = caps
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

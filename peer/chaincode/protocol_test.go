@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
 
 // rawChaincode is a hand-driven chaincode stream for protocol edge cases.
@@ -85,7 +87,7 @@ func (r *rawChaincode) expect(typ pb.ChaincodeMessage_Type) *pb.ChaincodeMessage
 
 func TestProtocolEdgeCases(t *testing.T) {
 	rt := NewRuntime(Config{Logger: testLogger(t), QueryBatchSize: 2}, nil)
-	addr := startRegisterServer(t, rt)
+	addr := cctest.ServeRegister(t, rt)
 	cc := dialRegister(t, addr, "raw_1:ff")
 	cc.expect(pb.ChaincodeMessage_REGISTERED)
 	if m := cc.expect(pb.ChaincodeMessage_READY); len(m.Payload) != 0 {
@@ -119,7 +121,7 @@ func TestProtocolEdgeCases(t *testing.T) {
 	for _, k := range []string{"a", "b", "c"} {
 		state["raw\x00"+k] = []byte(k)
 	}
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "raw", newFakeSim(state), nil, "go")
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "raw", newFakeSim(state), nil, "go")
 	done := make(chan error, 1)
 	var resp *pb.Response
 	go func() {
@@ -166,7 +168,7 @@ func TestProtocolEdgeCases(t *testing.T) {
 	}
 
 	// The stream breaking fails the transactions in flight, naming the chaincode.
-	txc, in = newTx(t, newSigner(t, "Org1MSP"), "raw", newFakeSim(nil), nil, "go")
+	txc, in = newTx(t, cctest.Signer(t, "Org1MSP"), "raw", newFakeSim(nil), nil, "go")
 	go func() {
 		_, _, err := rt.Execute(context.Background(), "raw_1:ff", txc, in)
 		done <- err
@@ -189,12 +191,12 @@ func TestProtocolEdgeCases(t *testing.T) {
 // the refusal leaves the transaction and the stream usable.
 func TestRichQueriesNeedCouchDB(t *testing.T) {
 	rt := NewRuntime(Config{Logger: testLogger(t)}, nil)
-	addr := startRegisterServer(t, rt)
+	addr := cctest.ServeRegister(t, rt)
 	cc := dialRegister(t, addr, "rich_1:ff")
 	cc.expect(pb.ChaincodeMessage_REGISTERED)
 	cc.expect(pb.ChaincodeMessage_READY)
 
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "rich", newFakeSim(map[string][]byte{"rich\x00a": []byte("1")}), nil, "query")
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "rich", newFakeSim(map[string][]byte{"rich\x00a": []byte("1")}), nil, "query")
 	type result struct {
 		resp *pb.Response
 		err  error
@@ -251,13 +253,13 @@ func TestRichQueriesNeedCouchDB(t *testing.T) {
 
 func TestChaincodeAsAServiceWrongCCID(t *testing.T) {
 	bin := buildTestCC(t)
-	addr := freeAddr(t)
-	startService(t, bin, addr, "someone_else:00")
+	addr := cctest.FreeAddr(t)
+	cctest.StartService(t, bin, addr, "someone_else:00")
 	rt := NewRuntime(Config{Logger: testLogger(t)}, launcherFunc(func(ctx context.Context, id string) (*Instance, error) {
 		return DialChaincode(ctx, &ConnectionInfo{Address: addr, DialTimeout: "20s"})
 	}))
 	t.Cleanup(rt.Close)
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "get", "a")
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "get", "a")
 	_, _, err := rt.Execute(context.Background(), "svc_1:aa", txc, in)
 	if err == nil || !strings.Contains(err.Error(), `registered as "someone_else:00"`) || !strings.Contains(err.Error(), "svc_1:aa") {
 		t.Fatalf("err = %v", err)
@@ -281,7 +283,7 @@ func TestLaunchedChaincodeMustRegister(t *testing.T) {
 	}))
 	t.Cleanup(rt.Close)
 	for id, want := range map[string]string{"silent_1:00": "did not register within 200ms", "dies_1:00": "exited before it registered"} {
-		txc, in := newTx(t, newSigner(t, "Org1MSP"), "cc", newFakeSim(nil), nil, "get", "a")
+		txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "cc", newFakeSim(nil), nil, "get", "a")
 		_, _, err := rt.Execute(context.Background(), id, txc, in)
 		if !errors.Is(err, ErrChaincodeUnavailable) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), id) {
 			t.Errorf("%s: err = %v, want %q", id, err, want)

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
 
 func TestPeerLaunchedGolangPackage(t *testing.T) {
@@ -66,7 +67,7 @@ func TestPeerLaunchedGolangPackage(t *testing.T) {
 	})
 
 	t.Run("tx info and transient from the signed proposal", func(t *testing.T) {
-		signer := newSigner(t, "Org1MSP")
+		signer := cctest.Signer(t, "Org1MSP")
 		txc, in := newTx(t, signer, "testcc", newFakeSim(state), map[string][]byte{"secret": []byte("s3")}, "txinfo")
 		resp := mustOK(t)(rt.Execute(context.Background(), id, txc, in))
 		var info map[string]string
@@ -80,7 +81,7 @@ func TestPeerLaunchedGolangPackage(t *testing.T) {
 
 	t.Run("init", func(t *testing.T) {
 		sim := newFakeSim(state)
-		txc, in := newTx(t, newSigner(t, "Org1MSP"), "testcc", sim, nil, "anything")
+		txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "testcc", sim, nil, "anything")
 		in.IsInit = true
 		mustOK(t)(rt.Execute(context.Background(), id, txc, in))
 		if v, _ := sim.write("testcc", "initialised"); string(v) != "yes" {
@@ -106,7 +107,7 @@ func TestPeerLaunchedGolangPackage(t *testing.T) {
 	})
 
 	t.Run("ERROR from the chaincode is a TransactionError", func(t *testing.T) {
-		txc, in := newTx(t, newSigner(t, "Org1MSP"), "testcc", newFakeSim(state), nil, "failinit")
+		txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "testcc", newFakeSim(state), nil, "failinit")
 		in.IsInit = true
 		_, _, err := rt.Execute(context.Background(), id, txc, in)
 		var te *TransactionError
@@ -246,17 +247,17 @@ func TestTimeoutNamesChaincode(t *testing.T) {
 
 func TestChaincodeAsAService(t *testing.T) {
 	bin := buildTestCC(t)
-	addr := freeAddr(t)
+	addr := cctest.FreeAddr(t)
 	conn, _ := json.Marshal(map[string]any{"address": addr, "dial_timeout": "20s", "tls_required": false})
 	pkgDir := t.TempDir()
-	id := writePackage(t, pkgDir, "ccaas", "svc_1", map[string][]byte{"connection.json": conn})
-	startService(t, bin, addr, id)
+	id := cctest.WritePackage(t, pkgDir, "ccaas", "svc_1", map[string][]byte{"connection.json": conn})
+	cctest.StartService(t, bin, addr, id)
 
 	rt := NewRuntime(Config{QueryBatchSize: 1, Logger: testLogger(t)}, &PackageLauncher{PackageDir: pkgDir})
 	t.Cleanup(rt.Close)
 	state := map[string][]byte{"svc\x00b": []byte("2"), "svc\x00c": []byte("3")}
 	ccInvoke := func(sim TxSimulator, args ...string) (*pb.Response, *pb.ChaincodeEvent, error) {
-		txc, in := newTx(t, newSigner(t, "Org1MSP"), "svc", sim, nil, args...)
+		txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "svc", sim, nil, args...)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		return rt.Execute(ctx, id, txc, in)
@@ -289,12 +290,12 @@ func TestChaincodeAsAService(t *testing.T) {
 }
 
 func TestChaincodeAsAServiceUnreachable(t *testing.T) {
-	conn, _ := json.Marshal(map[string]any{"address": freeAddr(t), "dial_timeout": "300ms"})
+	conn, _ := json.Marshal(map[string]any{"address": cctest.FreeAddr(t), "dial_timeout": "300ms"})
 	pkgDir := t.TempDir()
-	id := writePackage(t, pkgDir, "ccaas", "gone_1", map[string][]byte{"connection.json": conn})
+	id := cctest.WritePackage(t, pkgDir, "ccaas", "gone_1", map[string][]byte{"connection.json": conn})
 	rt := NewRuntime(Config{Logger: testLogger(t)}, &PackageLauncher{PackageDir: pkgDir})
 	t.Cleanup(rt.Close)
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "gone", newFakeSim(nil), nil, "get", "a")
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "gone", newFakeSim(nil), nil, "get", "a")
 	_, _, err := rt.Execute(context.Background(), id, txc, in)
 	if !errors.Is(err, ErrChaincodeUnavailable) || !strings.Contains(err.Error(), id) {
 		t.Fatalf("err = %v, want ErrChaincodeUnavailable naming %s", err, id)
@@ -303,8 +304,8 @@ func TestChaincodeAsAServiceUnreachable(t *testing.T) {
 
 func TestLaunchRefusals(t *testing.T) {
 	pkgDir := t.TempDir()
-	noMod := writePackage(t, pkgDir, "golang", "nomod_1", map[string][]byte{"src/main.go": []byte("package main\nfunc main(){}\n")})
-	node := writePackage(t, pkgDir, "node", "node_1", map[string][]byte{"src/index.js": []byte("")})
+	noMod := cctest.WritePackage(t, pkgDir, "golang", "nomod_1", map[string][]byte{"src/main.go": []byte("package main\nfunc main(){}\n")})
+	node := cctest.WritePackage(t, pkgDir, "node", "node_1", map[string][]byte{"src/index.js": []byte("")})
 	l := &PackageLauncher{PackageDir: pkgDir, BuildDir: t.TempDir()}
 	for _, tc := range []struct{ id, want string }{
 		{noMod, "no src/go.mod"},
@@ -316,34 +317,6 @@ func TestLaunchRefusals(t *testing.T) {
 			t.Errorf("launch %s: err = %v, want %q", tc.id, err, tc.want)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // inFlight counts the transactions in flight on packageID's handler.

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +21,8 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
 
 // testCA issues TLS certificates for 127.0.0.1.
@@ -100,7 +101,7 @@ func TestPeerLaunchedOverMutualTLS(t *testing.T) {
 	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{kp}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12})
 
 	pkgDir := filepath.Join(workDir, "packages")
-	id := writePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
+	id := cctest.WritePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
 	l := &PackageLauncher{
 		PackageDir: pkgDir, BuildDir: filepath.Join(workDir, "build"), Env: launcherEnv, Logger: testLogger(t),
 		TLS: &LaunchTLS{RootCertFile: filepath.Join(dir, "ca.pem"), ClientCertFile: filepath.Join(dir, "client.pem"), ClientKeyFile: filepath.Join(dir, "client.key")},
@@ -130,21 +131,21 @@ func TestChaincodeAsAServiceOverMutualTLS(t *testing.T) {
 	writeFiles(t, dir, map[string][]byte{"ca.pem": ca.certPEM, "server.pem": srvCert, "server.key": srvKey})
 	bin := buildTestCC(t)
 
-	addr := freeAddr(t)
+	addr := cctest.FreeAddr(t)
 	conn, _ := json.Marshal(map[string]any{
 		"address": addr, "dial_timeout": "20s", "tls_required": true, "client_auth_required": true,
 		"client_key": string(cliKey), "client_cert": string(cliCert), "root_cert": string(ca.certPEM),
 	})
 	pkgDir := t.TempDir()
-	id := writePackage(t, pkgDir, "ccaas", "svctls_1", map[string][]byte{"connection.json": conn})
-	startService(t, bin, addr, id,
+	id := cctest.WritePackage(t, pkgDir, "ccaas", "svctls_1", map[string][]byte{"connection.json": conn})
+	cctest.StartService(t, bin, addr, id,
 		"CHAINCODE_TLS_CERT_FILE="+filepath.Join(dir, "server.pem"),
 		"CHAINCODE_TLS_KEY_FILE="+filepath.Join(dir, "server.key"),
 		"CHAINCODE_TLS_CLIENT_CA_FILE="+filepath.Join(dir, "ca.pem"))
 
 	rt := NewRuntime(Config{Logger: testLogger(t)}, &PackageLauncher{PackageDir: pkgDir})
 	t.Cleanup(rt.Close)
-	txc, in := newTx(t, newSigner(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "put", "a", "1")
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "put", "a", "1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	mustOK(t)(rt.Execute(ctx, id, txc, in))
@@ -155,8 +156,8 @@ func TestChaincodeAsAServiceOverMutualTLS(t *testing.T) {
 	ci["client_auth_required"] = false
 	ci["dial_timeout"] = "1s"
 	conn2, _ := json.Marshal(ci)
-	id2 := writePackage(t, pkgDir, "ccaas", "svcnocert_1", map[string][]byte{"connection.json": conn2})
-	txc, in = newTx(t, newSigner(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "put", "a", "1")
+	id2 := cctest.WritePackage(t, pkgDir, "ccaas", "svcnocert_1", map[string][]byte{"connection.json": conn2})
+	txc, in = newTx(t, cctest.Signer(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "put", "a", "1")
 	_, _, err := rt.Execute(ctx, id2, txc, in)
 	if err == nil || !strings.Contains(err.Error(), id2) {
 		t.Fatalf("without a client certificate: err = %v, want a failure naming %s", err, id2)
@@ -167,7 +168,7 @@ func TestChaincodeAsAServiceOverMutualTLS(t *testing.T) {
 func buildTestCC(t *testing.T) string {
 	t.Helper()
 	pkgDir := filepath.Join(workDir, "packages")
-	id := writePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
+	id := cctest.WritePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
 	raw, err := os.ReadFile(filepath.Join(pkgDir, id+".tar.gz"))
 	if err != nil {
 		t.Fatal(err)
@@ -182,23 +183,4 @@ func buildTestCC(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-// startService runs the test chaincode as a service on addr until the test ends.
-func startService(t *testing.T, bin, addr, ccid string, env ...string) {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"CHAINCODE_SERVER_ADDRESS=" + addr, "CHAINCODE_ID=" + ccid}, env...)
-	out := &lockedBuf{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("chaincode service output:\n%s", out.String())
-		}
-	})
 }

@@ -1,9 +1,6 @@
 package externalbuilder
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 )
 
 // Detector builds installed packages with the first configured builder whose
@@ -89,7 +87,7 @@ func (d *Detector) Build(ctx context.Context, packageID string, pkg []byte) (*Bu
 	if b, err := d.cached(packageID, dir); b != nil || err != nil {
 		return b, err
 	}
-	meta, code, err := readPackage(pkg)
+	meta, code, err := ccpackage.Split(pkg)
 	if err != nil {
 		return nil, fmt.Errorf("chaincode package %s: %w", packageID, err)
 	}
@@ -104,7 +102,7 @@ func (d *Detector) Build(ctx context.Context, packageID string, pkg []byte) (*Bu
 			return nil, fmt.Errorf("create build folder of chaincode package %s: %w", packageID, err)
 		}
 	}
-	if err := extractTarGz(code, src); err != nil {
+	if err := ccpackage.Extract(code, src); err != nil {
 		return nil, fmt.Errorf("extract code.tar.gz of chaincode package %s: %w", packageID, err)
 	}
 	if err := os.WriteFile(filepath.Join(md, "metadata.json"), meta, 0o644); err != nil {
@@ -272,97 +270,4 @@ func folderName(packageID string) string {
 		name = "_" + name
 	}
 	return name
-}
-
-// readPackage returns metadata.json and code.tar.gz of an installed package.
-func readPackage(raw []byte) (meta, code []byte, err error) {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, nil, fmt.Errorf("gunzip: %w", err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("untar: %w", err)
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if hdr.Typeflag != tar.TypeReg || (name != "metadata.json" && name != "code.tar.gz") {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, 256<<20))
-		if err != nil {
-			return nil, nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		if name == "metadata.json" {
-			meta = b
-		} else {
-			code = b
-		}
-	}
-	if meta == nil {
-		return nil, nil, errors.New("package has no metadata.json")
-	}
-	if code == nil {
-		return nil, nil, errors.New("package has no code.tar.gz")
-	}
-	return meta, code, nil
-}
-
-// extractTarGz writes the regular files and folders of a tar.gz under dir.
-// As Fabric requires of code.tar.gz, other entry types and entries that
-// would land outside dir are refused.
-func extractTarGz(raw []byte, dir string) error {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return fmt.Errorf("gunzip: %w", err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("untar: %w", err)
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if name == "." {
-			continue
-		}
-		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("entry %q would be written outside the source folder", hdr.Name)
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			mode := os.FileMode(0o644)
-			if hdr.Mode&0o111 != 0 {
-				mode = 0o755
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, io.LimitReader(tr, 1<<30))
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("extract %s: %w", name, err)
-			}
-		default:
-			return fmt.Errorf("entry %q is not a regular file or folder (type %q)", hdr.Name, hdr.Typeflag)
-		}
-	}
 }

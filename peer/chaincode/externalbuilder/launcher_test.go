@@ -1,38 +1,24 @@
 package externalbuilder_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/grpc"
 
-	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
@@ -88,81 +74,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// serveTestcc runs the test chaincode as a chaincode server for packageID
-// at addr until the test ends.
-func serveTestcc(t *testing.T, addr, packageID string) {
-	t.Helper()
-	cmd := exec.Command(testcc(t))
-	cmd.Env = []string{"CHAINCODE_SERVER_ADDRESS=" + addr, "CHAINCODE_ID=" + packageID}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("chaincode server output:\n%s", out.String())
-		}
-	})
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
-// install writes a chaincode package into dir and returns its package ID.
-func install(t *testing.T, dir, typ, label string, files map[string][]byte) string {
-	t.Helper()
-	meta, _ := json.Marshal(map[string]string{"type": typ, "label": label, "path": ""})
-	pkg := tarGz(t, map[string][]byte{"metadata.json": meta, "code.tar.gz": tarGz(t, files)})
-	sum := sha256.Sum256(pkg)
-	id := label + ":" + hex.EncodeToString(sum[:])
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, id+".tar.gz"), pkg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func tarGz(t *testing.T, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(files[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 type peerSide struct {
 	launcher *chaincode.PackageLauncher
 	rt       *chaincode.Runtime
@@ -184,18 +95,7 @@ func newPeer(t *testing.T, builders ...externalbuilder.Builder) *peerSide {
 		Logger:           log,
 	}
 	rt := chaincode.NewRuntime(chaincode.Config{RegisterTimeout: time.Minute, Logger: log}, l)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	pb.RegisterChaincodeSupportServer(srv, rt)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() {
-		rt.Close()
-		srv.Stop()
-	})
-	l.PeerAddress = lis.Addr().String()
+	l.PeerAddress = cctest.ServeRegister(t, rt)
 	return &peerSide{launcher: l, rt: rt, pkgDir: l.PackageDir, addr: l.PeerAddress}
 }
 
@@ -206,7 +106,7 @@ func (p *peerSide) invoke(t *testing.T, packageID string, state *memState, args 
 	for _, a := range args {
 		bargs = append(bargs, []byte(a))
 	}
-	sp, txID, err := protos.NewProposal(signer(t), "mychannel", "testcc", bargs, nil)
+	sp, txID, err := protos.NewProposal(cctest.Signer(t, "Org1MSP"), "mychannel", "testcc", bargs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,10 +153,10 @@ func TestBuilderReleaseConnectionIsDialled(t *testing.T) {
 	t.Setenv("BUILDER_LOG", logFile)
 	t.Setenv("WEFT_EB_SECRET", "must-not-reach-builders")
 	p := newPeer(t, builder(t, "refuse-sh", "BUILDER_LOG"), builder(t, "ccaas-sh", "BUILDER_LOG"))
-	addr := freeAddr(t)
+	addr := cctest.FreeAddr(t)
 	conn, _ := json.Marshal(map[string]any{"address": addr, "dial_timeout": "20s", "tls_required": false})
-	id := install(t, p.pkgDir, "sh-ccaas", "ccsh_1", map[string][]byte{"connection.json": conn})
-	serveTestcc(t, addr, id)
+	id := cctest.WritePackage(t, p.pkgDir, "sh-ccaas", "ccsh_1", map[string][]byte{"connection.json": conn})
+	cctest.StartService(t, testcc(t), addr, id)
 
 	p.putGet(t, id)
 
@@ -299,7 +199,7 @@ func TestBuilderRunRegistersWithPeer(t *testing.T) {
 	t.Setenv("TESTCC_BIN", testcc(t))
 	t.Setenv("RUN_COPY", filepath.Join(dir, "chaincode.json"))
 	p := newPeer(t, builder(t, "refuse-sh"), builder(t, "binary-sh", "TESTCC_BIN", "RUN_COPY"))
-	id := install(t, p.pkgDir, "sh-binary", "ccbin_1", map[string][]byte{"README": []byte("built by binary-sh")})
+	id := cctest.WritePackage(t, p.pkgDir, "sh-binary", "ccbin_1", map[string][]byte{"README": []byte("built by binary-sh")})
 
 	p.putGet(t, id)
 
@@ -324,11 +224,11 @@ func TestBuilderRunExitIsReported(t *testing.T) {
 	l := &chaincode.PackageLauncher{
 		PackageDir:       filepath.Join(dir, "packages"),
 		BuildDir:         filepath.Join(dir, "builds"),
-		PeerAddress:      freeAddr(t), // nothing listens: the chaincode gives up
+		PeerAddress:      cctest.FreeAddr(t), // nothing listens: the chaincode gives up
 		ExternalBuilders: []externalbuilder.Builder{builder(t, "binary-sh", "TESTCC_BIN")},
 		Logger:           testLogger(t),
 	}
-	id := install(t, l.PackageDir, "sh-binary", "ccbin_2", map[string][]byte{"x": []byte("y")})
+	id := cctest.WritePackage(t, l.PackageDir, "sh-binary", "ccbin_2", map[string][]byte{"x": []byte("y")})
 	inst, err := l.Launch(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +252,7 @@ func TestBuilderStopEndsRunAndItsChildren(t *testing.T) {
 		ExternalBuilders: []externalbuilder.Builder{builder(t, "sleep-sh", "PIDFILE")},
 		Logger:           testLogger(t),
 	}
-	id := install(t, l.PackageDir, "sh-sleep", "sleep_1", map[string][]byte{"x": []byte("y")})
+	id := cctest.WritePackage(t, l.PackageDir, "sh-sleep", "sleep_1", map[string][]byte{"x": []byte("y")})
 	inst, err := l.Launch(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -407,10 +307,10 @@ func TestBuilderDetectRefusedFallsThroughToBuiltIn(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "builder.log")
 	t.Setenv("BUILDER_LOG", logFile)
 	p := newPeer(t, builder(t, "refuse-sh", "BUILDER_LOG"), builder(t, "ccaas-sh", "BUILDER_LOG"))
-	addr := freeAddr(t)
+	addr := cctest.FreeAddr(t)
 	conn, _ := json.Marshal(map[string]any{"address": addr, "dial_timeout": "20s"})
-	id := install(t, p.pkgDir, "ccaas", "builtin_1", map[string][]byte{"connection.json": conn})
-	serveTestcc(t, addr, id)
+	id := cctest.WritePackage(t, p.pkgDir, "ccaas", "builtin_1", map[string][]byte{"connection.json": conn})
+	cctest.StartService(t, testcc(t), addr, id)
 
 	p.putGet(t, id)
 
@@ -431,7 +331,7 @@ func TestBuilderBuildFailureNamesBuilderAndStep(t *testing.T) {
 		ExternalBuilders: []externalbuilder.Builder{builder(t, "refuse-sh"), builder(t, "fail-sh")},
 		Logger:           testLogger(t),
 	}
-	id := install(t, l.PackageDir, "sh-fail", "broken_1", map[string][]byte{"x": []byte("y")})
+	id := cctest.WritePackage(t, l.PackageDir, "sh-fail", "broken_1", map[string][]byte{"x": []byte("y")})
 	_, err := l.Launch(context.Background(), id)
 	if err == nil {
 		t.Fatal("Launch succeeded with a failing build")
@@ -462,7 +362,7 @@ func TestBuilderNoRunAndNoConnection(t *testing.T) {
 		ExternalBuilders: []externalbuilder.Builder{builder(t, "noop-sh")},
 		Logger:           testLogger(t),
 	}
-	id := install(t, l.PackageDir, "sh-noop", "noop_1", map[string][]byte{"x": []byte("y")})
+	id := cctest.WritePackage(t, l.PackageDir, "sh-noop", "noop_1", map[string][]byte{"x": []byte("y")})
 	_, err := l.Launch(context.Background(), id)
 	if err == nil || !strings.Contains(err.Error(), "external builder noop-sh") || !strings.Contains(err.Error(), "no bin/run") {
 		t.Fatalf("Launch = %v, want an error naming noop-sh and its missing bin/run", err)
@@ -505,40 +405,7 @@ func (s *memState) PutPrivateData(ns, coll, key string, value []byte) error {
 	return errors.New("private data is not used by these tests")
 }
 
-// signer returns a throwaway identity to sign proposals with.
-func signer(t *testing.T) *msp.SigningIdentity {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "user1", Organization: []string{"Org1MSP"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &msp.SigningIdentity{Identity: msp.NewIdentity("Org1MSP", cert), Key: key}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return cctest.Logger(t, slog.LevelInfo) }
 
 // With TLS files configured, chaincode.json carries their PEM contents.
 func TestBuilderChaincodeJSONCarriesTLS(t *testing.T) {
@@ -554,7 +421,7 @@ func TestBuilderChaincodeJSONCarriesTLS(t *testing.T) {
 	l := &chaincode.PackageLauncher{
 		PackageDir:  filepath.Join(dir, "packages"),
 		BuildDir:    filepath.Join(dir, "builds"),
-		PeerAddress: freeAddr(t),
+		PeerAddress: cctest.FreeAddr(t),
 		LocalMSPID:  "Org2MSP",
 		TLS: &chaincode.LaunchTLS{
 			RootCertFile:   filepath.Join(dir, "ca.crt"),
@@ -564,7 +431,7 @@ func TestBuilderChaincodeJSONCarriesTLS(t *testing.T) {
 		ExternalBuilders: []externalbuilder.Builder{builder(t, "binary-sh", "TESTCC_BIN", "RUN_COPY")},
 		Logger:           testLogger(t),
 	}
-	id := install(t, l.PackageDir, "sh-binary", "tls_1", map[string][]byte{"x": []byte("y")})
+	id := cctest.WritePackage(t, l.PackageDir, "sh-binary", "tls_1", map[string][]byte{"x": []byte("y")})
 	inst, err := l.Launch(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,15 @@
+// Package ccpackage reads Fabric chaincode install packages: a tar.gz holding
+// metadata.json and code.tar.gz.
+//
+// It owns the archive handling that the built-in launcher (peer/chaincode)
+// and the external builders (peer/chaincode/externalbuilder) share: reading
+// named files out of a tar.gz and extracting code.tar.gz into a folder.
+//
+// Guarantees: Extract writes only regular files and folders, and only below
+// the folder it is given; any other entry type (symbolic or hard links,
+// devices) and any entry whose path would leave the folder is refused with an
+// error naming the entry, as Fabric requires of code.tar.gz. Each file read
+// is bounded in size.
+//
+// It never interprets metadata.json: callers decode the fields they need.
+package ccpackage
