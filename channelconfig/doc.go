@@ -17,7 +17,15 @@
 //     sub-policies were not satisfied and which signatures were rejected, why.
 //   - A Bundle never changes after NewBundle returns; it is safe for
 //     concurrent use.
+//   - ProposeConfigUpdate applies Fabric's configtx rules to a CONFIG_UPDATE
+//     (read-set versions, write-set versions, the current mod_policy of every
+//     changed element satisfied by the update's signatures) and admits the
+//     result only if it parses as a Bundle and is a valid successor (same
+//     consensus type and organization MSP IDs, valid Raft consenters, one
+//     consenter change at a time). Its errors name the element, versions,
+//     policy and signers.
 //
 // It never does I/O other than reading configtx.yaml and the files it names,
-// never signs anything, and does not import peer, orderer or ledger code.
+// signs only with a signer its caller passes (ConfigTxEnvelope), and does not
+// import peer, orderer or ledger code.
 package channelconfig

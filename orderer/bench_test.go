@@ -3,6 +3,7 @@ package orderer
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -136,6 +137,9 @@ func (c benchChannel) Submit(context.Context, []byte) (<-chan error, error) {
 	done := make(chan error, 1)
 	done <- nil
 	return done, nil
+}
+func (c benchChannel) ProcessConfigUpdate(*cb.Envelope) (*cb.Envelope, error) {
+	return nil, errors.New("config updates are not benchmarked")
 }
 
 type benchChannels map[string]broadcast.Channel

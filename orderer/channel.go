@@ -13,6 +13,7 @@ import (
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/orderer/deliver"
 	"github.com/weft-ledger/weft/orderer/raftchain"
+	"github.com/weft-ledger/weft/protos"
 )
 
 // channel is one served channel: its store, its config and its chain.
@@ -101,7 +102,20 @@ func chainErr(err error) error {
 
 // broadcastChannel and deliverChannel adapt a channel to the small interfaces
 // each handler declares.
-type broadcastChannel struct{ *channel }
+type broadcastChannel struct {
+	*channel
+	signer protos.Signer // the orderer's identity, which signs CONFIG envelopes
+}
+
+// ProcessConfigUpdate validates a CONFIG_UPDATE against the channel's current
+// config and returns the CONFIG envelope to order, signed by the orderer.
+func (b broadcastChannel) ProcessConfigUpdate(env *cb.Envelope) (*cb.Envelope, error) {
+	ce, err := b.bundle.ProposeConfigUpdate(env)
+	if err != nil {
+		return nil, err
+	}
+	return channelconfig.ConfigTxEnvelope(b.name, ce, b.signer)
+}
 
 func (b broadcastChannel) Policy(path string) (broadcast.Policy, error) { return b.bundle.Policy(path) }
 func (b broadcastChannel) AbsoluteMaxBytes() uint32                     { return b.bundle.Orderer().AbsoluteMaxBytes }
@@ -131,7 +145,7 @@ func (b broadcastChannels) Channel(name string) (broadcast.Channel, bool) {
 	if !ok {
 		return nil, false
 	}
-	return broadcastChannel{c}, true
+	return broadcastChannel{c, b.r.signer}, true
 }
 
 type deliverChannels struct{ r *Registrar }

@@ -1,6 +1,8 @@
 // Package client is Weft's small client for Fabric's public protocols: it dials
 // peers and orderers over TLS, sends signed proposals to endorsers, assembles and
 // broadcasts transactions, and waits for their commit through DeliverFiltered.
+// It computes, signs and wraps channel config updates as configtxlator and
+// `peer channel signconfigtx` do.
 //
 // The weft CLI, the development network and the load generator use it. It speaks
 // only what any Fabric-compatible network serves (Endorser, Broadcast, Deliver),

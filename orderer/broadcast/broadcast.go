@@ -41,6 +41,11 @@ type Channel interface {
 	// a channel that receives nil once env is committed to the consensus log,
 	// or the reason it was not.
 	Submit(ctx context.Context, env []byte) (<-chan error, error)
+	// ProcessConfigUpdate validates a CONFIG_UPDATE envelope against the
+	// channel's current config and returns the CONFIG envelope (a
+	// cb.ConfigEnvelope with the new config and LastUpdate env) signed by
+	// the orderer, or why the update is refused.
+	ProcessConfigUpdate(env *cb.Envelope) (*cb.Envelope, error)
 }
 
 // Channels finds served channels by name.
@@ -191,6 +196,10 @@ func (h *Handler) submit(ctx context.Context, env *cb.Envelope) (status cb.Statu
 	return cb.Status_SUCCESS, "", wait
 }
 
+// check admits env: a normal envelope as is; a CONFIG_UPDATE, as Fabric
+// does, first as sent (size, /Channel/Writers), then turned by the channel
+// into the orderer's CONFIG envelope, which passes the same checks again and
+// is what gets ordered. Clients cannot send CONFIG envelopes themselves.
 func (h *Handler) check(env *cb.Envelope) (cb.Status, string, Channel, []byte) {
 	parsed, err := protos.ParseEnvelope(env)
 	if err != nil {
@@ -200,32 +209,59 @@ func (h *Handler) check(env *cb.Envelope) (cb.Status, string, Channel, []byte) {
 	if chdr.ChannelId == "" {
 		return cb.Status_BAD_REQUEST, "malformed envelope: channel_header.channel_id is empty", nil, nil
 	}
-	switch cb.HeaderType(chdr.Type) {
-	case cb.HeaderType_CONFIG_UPDATE:
-		return cb.Status_BAD_REQUEST, "channel configuration updates are not supported yet", nil, nil
+	typ := cb.HeaderType(chdr.Type)
+	switch typ {
 	case cb.HeaderType_CONFIG, cb.HeaderType_ORDERER_TRANSACTION:
-		return cb.Status_BAD_REQUEST, fmt.Sprintf("envelopes of type %s cannot be broadcast; send a CONFIG_UPDATE", cb.HeaderType(chdr.Type)), nil, nil
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("envelopes of type %s cannot be broadcast; send a CONFIG_UPDATE", typ), nil, nil
 	}
 	ch, ok := h.channels.Channel(chdr.ChannelId)
 	if !ok {
 		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %s does not exist on this orderer", chdr.ChannelId), nil, nil
 	}
+	status, info, raw := admit(ch, chdr.ChannelId, env, parsed)
+	if status != cb.Status_SUCCESS || typ != cb.HeaderType_CONFIG_UPDATE {
+		return status, info, ch, raw
+	}
+	config, err := ch.ProcessConfigUpdate(env)
+	if err != nil {
+		// Fabric answers BAD_REQUEST for an update the config validator
+		// refuses, including an unsatisfied mod_policy.
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("error applying config update to existing channel '%s': %v", chdr.ChannelId, err), nil, nil
+	}
+	cparsed, err := protos.ParseEnvelope(config)
+	if err != nil {
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: the CONFIG envelope built from the update is malformed: %v", chdr.ChannelId, err), nil, nil
+	}
+	if t := cb.HeaderType(cparsed.ChannelHeader.Type); t != cb.HeaderType_CONFIG || cparsed.ChannelHeader.ChannelId != chdr.ChannelId {
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: the config update produced an envelope of type %s for channel %q, want CONFIG for the same channel", chdr.ChannelId, t, cparsed.ChannelHeader.ChannelId), nil, nil
+	}
+	status, info, raw = admit(ch, chdr.ChannelId, config, cparsed)
+	if status != cb.Status_SUCCESS {
+		return status, "config update for existing channel did not pass final checks: " + info, nil, nil
+	}
+	return cb.Status_SUCCESS, "", ch, raw
+}
+
+// admit applies the checks every ordered envelope passes: its size against
+// Orderer.BatchSize.AbsoluteMaxBytes and its creator against /Channel/Writers.
+// It returns the bytes to order.
+func admit(ch Channel, channelID string, env *cb.Envelope, parsed *protos.Envelope) (cb.Status, string, []byte) {
 	// The bytes ordered are the envelope re-encoded; their length is the size checked.
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
 	if err != nil {
-		return cb.Status_BAD_REQUEST, fmt.Sprintf("re-encode envelope: %v", err), nil, nil
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("re-encode envelope: %v", err), nil
 	}
 	size := len(raw)
 	if limit := ch.AbsoluteMaxBytes(); size > int(limit) {
-		return cb.Status_REQUEST_ENTITY_TOO_LARGE, fmt.Sprintf("envelope of %d bytes exceeds channel %s Orderer.BatchSize.AbsoluteMaxBytes %d", size, chdr.ChannelId, limit), nil, nil
+		return cb.Status_REQUEST_ENTITY_TOO_LARGE, fmt.Sprintf("envelope of %d bytes exceeds channel %s Orderer.BatchSize.AbsoluteMaxBytes %d", size, channelID, limit), nil
 	}
 	pol, err := ch.Policy(WritersPolicy)
 	if err != nil {
-		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", chdr.ChannelId, WritersPolicy, err), nil, nil
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", channelID, WritersPolicy, err), nil
 	}
 	if err := pol.Evaluate([]protos.SignedData{parsed.SignedData()}); err != nil {
 		return cb.Status_FORBIDDEN, fmt.Sprintf("creator %s does not satisfy policy %s of channel %s: %v",
-			describeCreator(parsed.SignatureHeader.Creator), WritersPolicy, chdr.ChannelId, err), nil, nil
+			describeCreator(parsed.SignatureHeader.Creator), WritersPolicy, channelID, err), nil
 	}
-	return cb.Status_SUCCESS, "", ch, raw
+	return cb.Status_SUCCESS, "", raw
 }

@@ -1,6 +1,7 @@
 package broadcast
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,15 +25,20 @@ import (
 	"github.com/weft-ledger/weft/protos"
 )
 
-// allowMSP is a fake policy: satisfied when the creator's MSP id is allowed.
-type allowMSP string
+// allowMSP is a fake policy: satisfied when the creator's MSP id is one of
+// the allowed ones.
+type allowMSP []string
 
 func (a allowMSP) Evaluate(sd []protos.SignedData) error {
 	sid := &mspproto.SerializedIdentity{}
-	if err := protoUnmarshal(sd[0].Identity, sid); err != nil || sid.Mspid != string(a) {
-		return fmt.Errorf("signature set did not satisfy policy: principal %s.member not satisfied", a)
+	if err := protoUnmarshal(sd[0].Identity, sid); err == nil {
+		for _, id := range a {
+			if sid.Mspid == id {
+				return nil
+			}
+		}
 	}
-	return nil
+	return fmt.Errorf("signature set did not satisfy policy: principal %s.member not satisfied", a)
 }
 
 type fakeChannel struct {
@@ -40,13 +46,25 @@ type fakeChannel struct {
 	max     uint32
 	orderFn func([]byte) error
 	ordered [][]byte
+	// configFn turns a CONFIG_UPDATE into the orderer's CONFIG envelope.
+	configFn func(*cb.Envelope) (*cb.Envelope, error)
+	updates  []*cb.Envelope // CONFIG_UPDATEs handed to ProcessConfigUpdate
 }
 
 func (f *fakeChannel) Policy(path string) (Policy, error) {
 	if path != WritersPolicy {
 		return nil, fmt.Errorf("unexpected policy %s", path)
 	}
-	return allowMSP("Org1MSP"), nil
+	return allowMSP{"Org1MSP", "OrdererMSP"}, nil
+}
+func (f *fakeChannel) ProcessConfigUpdate(env *cb.Envelope) (*cb.Envelope, error) {
+	f.mu.Lock()
+	f.updates = append(f.updates, env)
+	f.mu.Unlock()
+	if f.configFn == nil {
+		return nil, errors.New("no config updates on this channel")
+	}
+	return f.configFn(env)
 }
 func (f *fakeChannel) AbsoluteMaxBytes() uint32 { return f.max }
 func (f *fakeChannel) Submit(_ context.Context, env []byte) (<-chan error, error) {
@@ -119,8 +137,9 @@ func TestStatusMapping(t *testing.T) {
 		{"garbage payload", &cb.Envelope{Payload: []byte{0xff, 0xff}}, cb.Status_BAD_REQUEST, "decode common.Payload"},
 		{"no header", noHeader, cb.Status_BAD_REQUEST, "payload has no header"},
 		{"no channel id", noChannel, cb.Status_BAD_REQUEST, "channel_id is empty"},
-		{"config update", envelope(t, cb.HeaderType_CONFIG_UPDATE, "ok", org1, 10), cb.Status_BAD_REQUEST, "channel configuration updates are not supported yet"},
-		{"config", envelope(t, cb.HeaderType_CONFIG, "ok", org1, 10), cb.Status_BAD_REQUEST, "CONFIG"},
+		{"config update refused", envelope(t, cb.HeaderType_CONFIG_UPDATE, "ok", org1, 10), cb.Status_BAD_REQUEST, "error applying config update to existing channel 'ok': no config updates on this channel"},
+		{"config", envelope(t, cb.HeaderType_CONFIG, "ok", org1, 10), cb.Status_BAD_REQUEST, "envelopes of type CONFIG cannot be broadcast; send a CONFIG_UPDATE"},
+		{"orderer transaction", envelope(t, cb.HeaderType_ORDERER_TRANSACTION, "ok", org1, 10), cb.Status_BAD_REQUEST, "ORDERER_TRANSACTION cannot be broadcast"},
 		{"unknown channel", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "nope", org1, 10), cb.Status_NOT_FOUND, "channel nope does not exist"},
 		{"too large", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "ok", org1, 3000), cb.Status_REQUEST_ENTITY_TOO_LARGE, "AbsoluteMaxBytes 2000"},
 		{"writers policy", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "ok", org2, 10), cb.Status_FORBIDDEN, `Org2MSP "CN=User1@org2.example.com" does not satisfy policy /Channel/Writers`},
@@ -190,5 +209,69 @@ func TestStreamKeepsResponseOrder(t *testing.T) {
 	want := []cb.Status{cb.Status_SUCCESS, cb.Status_NOT_FOUND, cb.Status_NOT_FOUND}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("responses %v, want %v", got, want)
+	}
+}
+
+func TestConfigUpdate(t *testing.T) {
+	admin1 := newTestSigner(t, "Org1MSP", "Admin@org1.example.com")
+	admin2 := newTestSigner(t, "Org2MSP", "Admin@org2.example.com")
+	orderer := newTestSigner(t, "OrdererMSP", "orderer.example.com")
+	outsider := newTestSigner(t, "Org3MSP", "orderer.org3.example.com")
+	// toConfig wraps the update's payload into a CONFIG envelope signed by s.
+	toConfig := func(s testSigner, typ cb.HeaderType, size int) func(*cb.Envelope) (*cb.Envelope, error) {
+		return func(update *cb.Envelope) (*cb.Envelope, error) {
+			return protos.NewSignedEnvelope(typ, "cfg", s, &cb.ConfigEnvelope{Config: &cb.Config{Sequence: 1}, LastUpdate: &cb.Envelope{Payload: make([]byte, size)}})
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		signer    testSigner
+		configFn  func(*cb.Envelope) (*cb.Envelope, error)
+		status    cb.Status
+		info      string
+		processed bool // ProcessConfigUpdate was called
+		ordered   bool
+	}{
+		{"accepted", admin1, toConfig(orderer, cb.HeaderType_CONFIG, 10), cb.Status_SUCCESS, "", true, true},
+		{"creator not a writer", admin2, toConfig(orderer, cb.HeaderType_CONFIG, 10), cb.Status_FORBIDDEN,
+			`creator Org2MSP "CN=Admin@org2.example.com" does not satisfy policy /Channel/Writers of channel cfg`, false, false},
+		{"mod_policy not satisfied", admin1, func(*cb.Envelope) (*cb.Envelope, error) {
+			return nil, errors.New("changing value /Channel/Application/Org2MSP/AnchorPeers requires its mod_policy \"Admins\"")
+		}, cb.Status_BAD_REQUEST, "error applying config update to existing channel 'cfg': changing value /Channel/Application/Org2MSP/AnchorPeers", true, false},
+		{"result too large", admin1, toConfig(orderer, cb.HeaderType_CONFIG, 3000), cb.Status_REQUEST_ENTITY_TOO_LARGE,
+			"config update for existing channel did not pass final checks: envelope of", true, false},
+		{"orderer not a writer", admin1, toConfig(outsider, cb.HeaderType_CONFIG, 10), cb.Status_FORBIDDEN,
+			"did not pass final checks: creator Org3MSP", true, false},
+		{"result not CONFIG", admin1, toConfig(orderer, cb.HeaderType_ENDORSER_TRANSACTION, 10), cb.Status_INTERNAL_SERVER_ERROR,
+			"produced an envelope of type ENDORSER_TRANSACTION", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := &fakeChannel{max: 2000, configFn: tc.configFn}
+			h := NewHandler(channelMap{"cfg": ch}, nil)
+			update := envelope(t, cb.HeaderType_CONFIG_UPDATE, "cfg", tc.signer, 10)
+			r := h.Process(context.Background(), update)
+			if r.Status != tc.status || !strings.Contains(r.Info, tc.info) {
+				t.Fatalf("got %s %q, want %s containing %q", r.Status, r.Info, tc.status, tc.info)
+			}
+			if got := len(ch.updates) == 1; got != tc.processed {
+				t.Errorf("ProcessConfigUpdate called %d times", len(ch.updates))
+			}
+			if !tc.ordered {
+				if len(ch.ordered) != 0 {
+					t.Errorf("ordered %d envelopes, want none", len(ch.ordered))
+				}
+				return
+			}
+			if len(ch.ordered) != 1 {
+				t.Fatalf("ordered %d envelopes, want 1", len(ch.ordered))
+			}
+			got, err := protos.UnmarshalEnvelope(ch.ordered[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ := cb.HeaderType(got.ChannelHeader.Type); typ != cb.HeaderType_CONFIG || !bytes.Equal(got.SignatureHeader.Creator, orderer.sid) {
+				t.Errorf("ordered a %s envelope by %s, want the orderer's CONFIG envelope", typ, DescribeIdentity(got.SignatureHeader.Creator))
+			}
+		})
 	}
 }

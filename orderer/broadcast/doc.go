@@ -5,6 +5,12 @@
 // to the channel's chain and answers SUCCESS once the chain has committed it
 // to its Raft log.
 //
+// A CONFIG_UPDATE envelope passes the same checks, then the channel turns it
+// into a CONFIG envelope signed by the orderer (Channel.ProcessConfigUpdate),
+// which passes them again and is what gets ordered; a refused update is
+// BAD_REQUEST with the reason, as in Fabric. Clients cannot broadcast CONFIG
+// or ORDERER_TRANSACTION envelopes.
+//
 // Every refusal is an ab.BroadcastResponse with Fabric's status code and an
 // info text naming the cause. Responses keep the order of the requests on a
 // stream; several envelopes of one stream may be in flight at once. The
