@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -23,9 +24,19 @@ import (
 
 // Sentinel errors Order callers map to a broadcast status.
 var (
-	// ErrNotLeader: this node cannot accept proposals now (no leader, or
-	// another node leads and forwarding is not implemented yet).
+	// ErrNotLeader: this node lost the Raft leadership (or is handing it
+	// over) while the envelope waited; it may or may not be ordered.
 	ErrNotLeader = errors.New("raftchain: this orderer is not the Raft leader of the channel")
+	// ErrNoLeader: no Raft leader is known (election under way, or this node
+	// is cut off from a quorum); retry later or at another orderer.
+	ErrNoLeader = errors.New("raftchain: no Raft leader is known for the channel")
+	// ErrSubmitTimeout: the envelope was not committed within
+	// Config.SubmitTimeout (its proposal was lost with a leader change or a
+	// partition); it may or may not be ordered.
+	ErrSubmitTimeout = errors.New("raftchain: envelope not committed to the Raft log in time")
+	// ErrEvicted: a config block removed this orderer from the channel's
+	// consenters; the chain stopped serving.
+	ErrEvicted = errors.New("raftchain: this orderer was removed from the channel's consenters")
 	// ErrHalted: the chain was stopped or failed.
 	ErrHalted = errors.New("raftchain: chain is halted")
 	// ErrMessageTooLarge: the envelope exceeds BatchSize.AbsoluteMaxBytes.
@@ -58,7 +69,8 @@ type Config struct {
 	NodeID uint64
 	// Voters are the consenter ids a brand-new chain starts with.
 	Voters []uint64
-	// NextConsenterID is written into every block's etcdraft.BlockMetadata.
+	// NextConsenterID is written into every block's etcdraft.BlockMetadata
+	// until a block's metadata or a consenter addition moves it.
 	NextConsenterID uint64
 	Batch           blockcutter.Config
 	WALDir          string
@@ -71,6 +83,24 @@ type Config struct {
 	SnapshotIntervalBlocks uint64
 	Signer                 protos.Signer
 	Logger                 *slog.Logger
+
+	// Puller fetches blocks from other orderers: to catch up from a Raft
+	// snapshot beyond this node's blocks, and, when no leader is heard of for
+	// three election timeouts, to catch up and notice an eviction that
+	// happened while this node was down. nil: neither (a snapshot beyond the
+	// store halts the chain).
+	Puller Puller
+	// SubmitTimeout answers a waiting envelope ErrSubmitTimeout when it is
+	// not committed in time. Default: three election timeouts
+	// (3 × ElectionTick × TickInterval). It is counted in ticks; a chain
+	// ticked by its caller (TickInterval 0) uses 3 × ElectionTick ticks.
+	SubmitTimeout time.Duration
+	// Reachable returns the consenter ids the transport reaches now; a
+	// follower's ValidateConsenters uses it. nil: unknown.
+	Reachable func() []uint64
+	// OnBlockWritten is called by the block writer after each block is
+	// appended to the store, in order (also for pulled blocks).
+	OnBlockWritten func(*cb.Block)
 }
 
 type proposal struct {
@@ -90,39 +120,59 @@ type Chain struct {
 	stepC    chan *raftpb.Message
 	stopC    chan struct{}
 	doneC    chan struct{} // closed when the loop has exited
+	queryC   chan func()
 	stopOnce sync.Once
 	startMu  sync.Mutex
 	started  bool
+	ctx      context.Context // cancelled by Halt: ends a pull
+	cancel   context.CancelFunc
 
-	mu     sync.Mutex // guards err, leader
+	mu     sync.Mutex // guards err, leader, status
 	err    error
 	leader uint64
+	status Status
 
 	// Everything below is owned by the loop goroutine.
-	wal        *wal.WAL
-	storage    *raft.MemoryStorage
-	rn         *raft.RawNode
-	confState  *raftpb.ConfState
-	applied    uint64
-	snapIndex  uint64
-	sinceSnap  uint64
-	now        time.Time
-	pending    []pendingEnv // committed envelopes not yet in a committed block
-	waiters    map[uint64]chan error
-	nextID     uint64
-	isLeader   bool
-	active     bool   // leader that applied every entry of earlier terms
-	activeAt   uint64 // log index to apply before becoming active
-	cutter     *blockcutter.Cutter
-	uncut      []uint64        // log indexes of the envelopes inside cutter, in order
-	lastMade   *cb.BlockHeader // header of the last block this leader created
-	toPropose  [][]byte
-	lastConfig uint64
-	consenters []uint64
-	nextBlock  uint64          // number of the next block to hand to the writer
-	lastBlock  *cb.BlockHeader // header of the last committed block
-	handed     uint64          // blocks handed to the writer
-	seen       uint64          // of those, known written
+	wal           *wal.WAL
+	storage       *raft.MemoryStorage
+	rn            *raft.RawNode
+	confState     *raftpb.ConfState
+	applied       uint64
+	snapIndex     uint64
+	sinceSnap     uint64
+	now           time.Time
+	pending       []pendingEnv // committed envelopes not yet in a committed block
+	waiters       map[uint64]chan error
+	expiry        []expiry // waiter ids in proposal order, with their deadline tick
+	nextID        uint64
+	ticks         uint64
+	submitTicks   uint64
+	leaderID      uint64
+	leaderChanges uint64
+	noLeaderTicks int
+	heard         map[uint64]uint64 // consenter id → tick of its last message
+	isLeader      bool
+	active        bool   // leader that applied every entry of earlier terms
+	activeAt      uint64 // log index to apply before becoming active
+	cutter        *blockcutter.Cutter
+	uncut         []uint64        // log indexes of the envelopes inside cutter, in order
+	lastMade      *cb.BlockHeader // header of the last block this leader created
+	toPropose     [][]byte
+	lastConfig    uint64
+	members       membership // consenters of the last config block
+	// Eviction: wasMember once this node was a consenter; evictPending when
+	// the last config block no longer lists it; the chain stops at evictAt
+	// (ticks) or once Raft removed it, whichever comes first.
+	wasMember    bool
+	evictPending bool
+	evictAt      uint64
+	ccPending    bool   // a conf change was proposed and not applied yet
+	ccDeadline   uint64 // tick after which a lost conf change is proposed again
+	startSnap    snapData
+	nextBlock    uint64          // number of the next block to hand to the writer
+	lastBlock    *cb.BlockHeader // header of the last committed block
+	handed       uint64          // blocks handed to the writer
+	seen         uint64          // of those, known written
 
 	// The block writer signs and appends committed blocks in order, so that
 	// the store's fsyncs do not hold up proposals. It reports through
@@ -135,8 +185,15 @@ type Chain struct {
 }
 
 type blockJob struct {
-	blk       *cb.Block
-	raftIndex uint64
+	blk        *cb.Block
+	raftIndex  uint64
+	pulled     bool // signed by another orderer: written as is
+	lastConfig uint64
+	md         *etcdraft.BlockMetadata
+}
+
+type expiry struct {
+	id, at uint64
 }
 
 // New opens the chain's WAL and rebuilds its Raft state. The store must hold
@@ -163,6 +220,13 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	submitTicks := uint64(3 * cfg.ElectionTick)
+	if cfg.TickInterval > 0 {
+		if cfg.SubmitTimeout <= 0 {
+			cfg.SubmitTimeout = 3 * time.Duration(cfg.ElectionTick) * cfg.TickInterval
+		}
+		submitTicks = uint64((cfg.SubmitTimeout + cfg.TickInterval - 1) / cfg.TickInterval)
+	}
 	cutter, err := blockcutter.New(cfg.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", cfg.ChannelID, err)
@@ -174,17 +238,25 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		tickC:    make(chan time.Time),
 		stepC:    make(chan *raftpb.Message, 256),
 		stopC:    make(chan struct{}),
+		queryC:   make(chan func()),
 		doneC:    make(chan struct{}),
 		storage:  raft.NewMemoryStorage(),
 		waiters:  map[uint64]chan error{},
-		nextID:   uint64(time.Now().UnixNano()),
-		cutter:   cutter,
-		now:      time.Now(),
+		heard:    map[uint64]uint64{},
+		// Envelope ids carry the node id in their top 16 bits, so that
+		// envelopes proposed by different nodes never share an id; the rest
+		// starts from the clock, so a restarted node does not reuse the ids
+		// of entries it may still replay.
+		nextID:      cfg.NodeID<<48 | uint64(time.Now().UnixMicro())&idMask,
+		submitTicks: submitTicks,
+		cutter:      cutter,
+		now:         time.Now(),
 
 		writeC:     make(chan blockJob, 16),
 		writtenC:   make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := c.loadStoreState(); err != nil {
 		return nil, err
 	}
@@ -192,16 +264,17 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		return nil, err
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
-		ID:              cfg.NodeID,
-		ElectionTick:    cfg.ElectionTick,
-		HeartbeatTick:   cfg.HeartbeatTick,
-		Storage:         c.storage,
-		Applied:         c.applied,
-		MaxSizePerMsg:   4 << 20,
-		MaxInflightMsgs: 256,
-		CheckQuorum:     true,
-		PreVote:         true,
-		Logger:          quietLogger{},
+		ID:                cfg.NodeID,
+		ElectionTick:      cfg.ElectionTick,
+		HeartbeatTick:     cfg.HeartbeatTick,
+		Storage:           c.storage,
+		Applied:           c.applied,
+		MaxSizePerMsg:     4 << 20,
+		MaxInflightMsgs:   256,
+		CheckQuorum:       true,
+		PreVote:           true,
+		StepDownOnRemoval: true,
+		Logger:            quietLogger{},
 	})
 	if err != nil {
 		c.wal.Close()
@@ -211,7 +284,8 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 	return c, nil
 }
 
-// loadStoreState reads LastConfig and the consenter set from the last block.
+// loadStoreState reads LastConfig and the consenter set from the last block
+// and the last config block.
 func (c *Chain) loadStoreState() error {
 	h := c.store.Height()
 	last, err := c.store.Block(h - 1)
@@ -224,13 +298,23 @@ func (c *Chain) loadStoreState() error {
 	}
 	c.lastConfig = obm.GetLastConfig().GetIndex()
 	c.nextBlock, c.lastBlock = h, last.Header
-	c.consenters = slices.Clone(c.cfg.Voters)
+	m := membership{ids: slices.Clone(c.cfg.Voters), next: c.cfg.NextConsenterID}
 	if rmd != nil && len(rmd.ConsenterIds) > 0 {
-		c.consenters = rmd.ConsenterIds
-		if rmd.NextConsenterId > c.cfg.NextConsenterID {
-			c.cfg.NextConsenterID = rmd.NextConsenterId
-		}
+		m.ids = rmd.ConsenterIds
+		m.next = max(m.next, rmd.NextConsenterId)
 	}
+	if m.next == 0 && len(m.ids) > 0 {
+		m.next = slices.Max(m.ids) + 1
+	}
+	if cfgBlock, err := c.store.Block(c.lastConfig); err != nil {
+		c.log.Warn("cannot read the last config block; consenter changes will be refused", "block", c.lastConfig, "error", err)
+	} else if set, err := ConsentersOfConfigBlock(cfgBlock); err != nil || len(set) != len(m.ids) {
+		c.log.Debug("no consenter set in the last config block", "block", c.lastConfig, "error", err, "consenters", len(set), "ids", len(m.ids))
+	} else {
+		m.set = set
+	}
+	c.members = m
+	c.wasMember = slices.Contains(m.ids, c.cfg.NodeID)
 	return nil
 }
 
@@ -251,7 +335,7 @@ func (c *Chain) openWAL() error {
 		}
 		// A fresh log starts from a snapshot at index 1 holding the voters.
 		snap = &raftpb.Snapshot{
-			Data: encodeSnapshotData(nil),
+			Data: encodeSnapshotData(snapData{lastBlock: c.lastBlock.GetNumber(), blockHash: protos.BlockHeaderHash(c.lastBlock)}),
 			Metadata: &raftpb.SnapshotMetadata{
 				Index: proto.Uint64(1), Term: proto.Uint64(1),
 				ConfState: &raftpb.ConfState{Voters: slices.Clone(c.cfg.Voters)},
@@ -270,13 +354,21 @@ func (c *Chain) openWAL() error {
 		w.Close()
 		return fmt.Errorf("channel %s: apply WAL snapshot: %w", c.cfg.ChannelID, err)
 	}
-	pending, err := decodeSnapshotData(snap.GetData())
+	sd, err := decodeSnapshotData(snap.GetData())
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("channel %s: snapshot at index %d: %w", c.cfg.ChannelID, snap.GetMetadata().GetIndex(), err)
 	}
-	c.pending = pending
+	c.pending = sd.pending
+	c.startSnap = sd
 	c.confState = snap.GetMetadata().GetConfState()
+	if !st.Empty() && slices.Contains(c.confState.GetVoters(), c.cfg.NodeID) {
+		c.wasMember = true // it took part in the cluster before
+		if !slices.Contains(c.members.ids, c.cfg.NodeID) {
+			// Restarted after the config block that removed it was written.
+			c.evictPending, c.evictAt = true, 2*uint64(c.cfg.ElectionTick)
+		}
+	}
 	c.applied = snap.GetMetadata().GetIndex()
 	c.snapIndex = c.applied
 	if st.HardState != nil {
@@ -404,7 +496,8 @@ func (c *Chain) Leader() uint64 {
 // Done is closed once the chain stopped (Halt, or a fatal error).
 func (c *Chain) Done() <-chan struct{} { return c.doneC }
 
-// Err returns why the chain stopped on its own (nil while running or after Halt).
+// Err returns why the chain stopped on its own: a failure, or an error
+// wrapping ErrEvicted (nil while running or after Halt).
 func (c *Chain) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -413,14 +506,18 @@ func (c *Chain) Err() error {
 
 func (c *Chain) haltErr() error {
 	if err := c.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrHalted, err)
+		return fmt.Errorf("%w: %w", ErrHalted, err)
 	}
 	return ErrHalted
 }
 
+// Evicted reports whether the chain stopped because a config block removed
+// this orderer from the consenters (Err then wraps ErrEvicted).
+func (c *Chain) Evicted() bool { return errors.Is(c.Err(), ErrEvicted) }
+
 // Halt stops the loop and the ticker, fails waiting Order calls and closes the WAL.
 func (c *Chain) Halt() {
-	c.stopOnce.Do(func() { close(c.stopC) })
+	c.stopOnce.Do(func() { close(c.stopC); c.cancel() })
 	c.startMu.Lock()
 	started := c.started
 	c.started = true // a later Start must not run a halted chain
@@ -437,7 +534,12 @@ func (c *Chain) loop() {
 	defer close(c.doneC)
 	defer c.wal.Close()
 	defer c.stopWriter()
-	defer c.failWaiters(ErrHalted)
+	defer func() { c.failWaiters(c.haltErr()) }()
+	defer c.setStopped()
+	if err := c.catchUpStore(); err != nil {
+		c.fail(err)
+		return
+	}
 	if err := c.processReady(); err != nil {
 		c.fail(err)
 		return
@@ -490,22 +592,101 @@ func (c *Chain) loop() {
 			c.drainProposals()
 		case now := <-c.tickC:
 			c.now = now
-			c.rn.Tick()
+			c.tick()
 			if c.active {
 				if b := c.cutter.Tick(now); b != nil {
 					c.makeBlock(b)
 				}
 			}
 		case m := <-c.stepC:
+			c.heard[m.GetFrom()] = c.ticks
 			if err := c.rn.Step(m); err != nil {
 				c.log.Debug("drop raft message", "from", m.GetFrom(), "error", err)
 			}
+		case f := <-c.queryC:
+			f()
 		}
 		if err := c.processReady(); err != nil {
-			c.fail(err)
+			if !c.stopping() {
+				c.fail(err)
+			}
+			return
+		}
+		if c.evicted() {
 			return
 		}
 	}
+}
+
+// tick advances Raft's clock, answers envelopes that waited too long and,
+// with no leader for three election timeouts, catches up from other orderers.
+func (c *Chain) tick() {
+	c.ticks++
+	c.rn.Tick()
+	for len(c.expiry) > 0 && c.expiry[0].at <= c.ticks {
+		id := c.expiry[0].id
+		c.expiry = c.expiry[1:]
+		if w, ok := c.waiters[id]; ok {
+			w <- fmt.Errorf("%w: channel %s, after %s (leader %d)", ErrSubmitTimeout, c.cfg.ChannelID, c.cfg.SubmitTimeout, c.leaderID)
+			delete(c.waiters, id)
+		}
+	}
+	if len(c.waiters) == 0 {
+		c.expiry = nil
+	}
+	if c.leaderID != 0 || c.cfg.Puller == nil {
+		c.noLeaderTicks = 0
+		return
+	}
+	c.noLeaderTicks++
+	if c.noLeaderTicks >= 3*c.cfg.ElectionTick {
+		c.noLeaderTicks = 0
+		c.catchUpLeaderless()
+		if c.evictPending {
+			c.evictAt = c.ticks // no leader will tell it more: stop now
+		}
+	}
+}
+
+// evicted stops the chain once this node is out of the consenters: when Raft
+// removed it, or (a follower) some time after the config block, since a
+// removed node may never hear of the conf change that removed it.
+func (c *Chain) evicted() bool {
+	if !c.evictPending {
+		return false
+	}
+	inRaft := slices.Contains(c.confState.GetVoters(), c.cfg.NodeID)
+	if inRaft && (c.isLeader || c.ticks < c.evictAt) {
+		return false
+	}
+	err := fmt.Errorf("%w: channel %s, config block %d lists consenters %v, not this orderer (id %d)",
+		ErrEvicted, c.cfg.ChannelID, c.lastConfig, c.members.ids, c.cfg.NodeID)
+	c.log.Warn("evicted from the channel; the chain stops", "config_block", c.lastConfig, "consenters", c.members.ids)
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	return true
+}
+
+// catchUpStore runs at start: a Raft snapshot in the WAL may cover blocks
+// the store lacks (the node stopped before it had written them).
+func (c *Chain) catchUpStore() error {
+	d := c.startSnap
+	if d.version < snapshotV2 || d.lastBlock < c.nextBlock {
+		return nil
+	}
+	if c.cfg.Puller == nil {
+		return fmt.Errorf("channel %s: the raft snapshot in the WAL covers block %d but the block store ends at block %d, and there is no puller to fetch the rest", c.cfg.ChannelID, d.lastBlock, c.nextBlock-1)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, pullTimeout)
+	defer cancel()
+	if err := c.pullBlocks(ctx, d.lastBlock); err != nil {
+		return err
+	}
+	if !bytes.Equal(protos.BlockHeaderHash(c.lastBlock), d.blockHash) {
+		return fmt.Errorf("channel %s: block %d pulled from other orderers does not match the raft snapshot in the WAL", c.cfg.ChannelID, d.lastBlock)
+	}
+	return nil
 }
 
 // ownClock reports whether the chain reads the wall clock itself (it runs its
@@ -520,6 +701,16 @@ func (c *Chain) clock() time.Time {
 	return c.now
 }
 
+// stopping reports whether Halt was called (a pull it cut short is no failure).
+func (c *Chain) stopping() bool {
+	select {
+	case <-c.stopC:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *Chain) fail(err error) {
 	c.log.Error("chain halted", "error", err)
 	c.mu.Lock()
@@ -532,7 +723,10 @@ func (c *Chain) failWaiters(err error) {
 		w <- err
 		delete(c.waiters, id)
 	}
+	c.expiry = nil
 }
+
+const idMask = 1<<48 - 1
 
 // drainProposals proposes what is already queued (up to a channel's worth),
 // so that it shares the next Ready and its fsync.
@@ -547,18 +741,26 @@ func (c *Chain) drainProposals() {
 	}
 }
 
+// propose proposes an envelope: on the leader into its log, on a follower
+// through Raft, which forwards it to the leader. Either way the waiter is
+// answered when the entry is applied here, i.e. committed on a quorum.
 func (c *Chain) propose(p proposal) {
-	if !c.isLeader {
-		p.done <- ErrNotLeader
+	if c.leaderID == 0 {
+		p.done <- fmt.Errorf("%w (channel %s); retry once the consenters have elected one", ErrNoLeader, c.cfg.ChannelID)
 		return
 	}
-	c.nextID++
+	c.nextID = c.cfg.NodeID<<48 | (c.nextID+1)&idMask
 	id := c.nextID
 	if err := c.rn.Propose(encodeEnvelope(id, p.env)); err != nil {
-		p.done <- fmt.Errorf("%w: %v", ErrNotLeader, err)
+		if c.isLeader {
+			p.done <- fmt.Errorf("%w (channel %s): %v", ErrNotLeader, c.cfg.ChannelID, err)
+		} else {
+			p.done <- fmt.Errorf("%w (channel %s): %v", ErrNoLeader, c.cfg.ChannelID, err)
+		}
 		return
 	}
 	c.waiters[id] = p.done
+	c.expiry = append(c.expiry, expiry{id: id, at: c.ticks + c.submitTicks})
 }
 
 // processReady runs Ready → save → send → apply → Advance until raft is idle,
@@ -571,19 +773,29 @@ func (c *Chain) processReady() error {
 		if c.proposeBlocks() && c.isLeader {
 			c.drainProposals()
 		}
+		c.reconcileVoters()
 		if !c.rn.HasReady() {
 			return nil
 		}
 		rd := c.rn.Ready()
+		var snap *snapData
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			// A leader sent a snapshot: first get the blocks it covers.
+			d, err := c.installSnapshot(rd.Snapshot)
+			if err != nil {
+				return err
+			}
+			snap = &d
+		}
 		// Entries and vote/term changes are fsynced; a Ready that only moves
 		// the commit index is written without waiting for the disk.
 		if err := c.wal.Write(rd.Snapshot, rd.Entries, rd.HardState, rd.MustSync); err != nil {
 			return err
 		}
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			// Only a leader sends snapshots; installing one needs the blocks
-			// it covers, which a later issue pulls from other orderers.
-			return fmt.Errorf("received raft snapshot at index %d: catching up from snapshots is not supported yet", rd.Snapshot.GetMetadata().GetIndex())
+		if snap != nil {
+			if err := c.applySnapshot(rd.Snapshot, *snap); err != nil {
+				return err
+			}
 		}
 		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
 			if err := c.storage.SetHardState(rd.HardState); err != nil {
@@ -600,8 +812,30 @@ func (c *Chain) processReady() error {
 			return err
 		}
 		c.rn.Advance(rd)
+		// The transport gives no delivery report: a snapshot counts as sent,
+		// and if it was lost the follower's rejection brings another one.
+		for _, m := range rd.Messages {
+			if m.GetType() == raftpb.MessageType_MsgSnap {
+				c.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+			}
+		}
 		c.updateRole()
 	}
+}
+
+// applySnapshot installs a snapshot received from the leader, once its
+// blocks are in the store (installSnapshot).
+func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
+	if err := c.storage.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("apply raft snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	idx := snap.GetMetadata().GetIndex()
+	c.applied, c.snapIndex, c.sinceSnap = idx, idx, 0
+	c.confState = snap.GetMetadata().GetConfState()
+	c.pending = d.pending
+	c.ccPending = false
+	c.log.Info("installed raft snapshot", "index", idx, "block", d.lastBlock, "pending_envelopes", len(d.pending))
+	return nil
 }
 
 // proposeBlocks proposes the blocks cut since the last call and reports
@@ -623,14 +857,18 @@ func (c *Chain) proposeBlocks() bool {
 
 func (c *Chain) updateRole() {
 	st := c.rn.BasicStatus()
-	c.mu.Lock()
-	c.leader = st.Lead
-	c.mu.Unlock()
+	if st.Lead != c.leaderID {
+		if st.Lead != 0 {
+			c.leaderChanges++
+		}
+		c.leaderID = st.Lead
+	}
 	leader := st.RaftState == raft.StateLeader
 	if leader != c.isLeader {
 		c.isLeader = leader
 		c.active = false
 		c.toPropose = nil
+		c.ccPending = false
 		if leader {
 			last, _ := c.storage.LastIndex()
 			c.activeAt = last
@@ -643,6 +881,17 @@ func (c *Chain) updateRole() {
 	if c.isLeader && !c.active && c.applied >= c.activeAt {
 		c.activate()
 	}
+	c.mu.Lock()
+	c.leader = st.Lead
+	s := &c.status
+	s.NodeID, s.Leader, s.Term, s.Role, s.LeaderChanges = c.cfg.NodeID, st.Lead, st.GetTerm(), st.RaftState.String(), c.leaderChanges
+	if !slices.Equal(s.Voters, c.confState.GetVoters()) {
+		s.Voters = slices.Clone(c.confState.GetVoters())
+	}
+	if !slices.Equal(s.Consenters, c.members.ids) {
+		s.Consenters = slices.Clone(c.members.ids)
+	}
+	c.mu.Unlock()
 }
 
 // activate starts cutting: the cutter is refilled with every envelope that
@@ -660,6 +909,14 @@ func (c *Chain) activate() {
 
 func (c *Chain) cut(p pendingEnv) {
 	c.uncut = append(c.uncut, p.index)
+	if isConfigEnvelope(p.env) {
+		// A config envelope gets a block of its own.
+		if b := c.cutter.Cut(); len(b) > 0 {
+			c.makeBlock(b)
+		}
+		c.makeBlock(blockcutter.Batch{p.env})
+		return
+	}
 	batches, err := c.cutter.Add(c.clock(), p.env)
 	if err != nil {
 		// Committed but above the limit (the limit changed): give it its own block.
@@ -698,6 +955,8 @@ func (c *Chain) apply(entries []*raftpb.Entry) error {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
 			c.confState = c.rn.ApplyConfChange(&cc)
+			c.ccPending = false
+			c.log.Info("applied raft membership change", "voters", c.confState.GetVoters())
 		case raftpb.EntryNormal:
 			if len(e.Data) > 0 {
 				if err := c.applyNormal(e); err != nil {
@@ -737,7 +996,7 @@ func (c *Chain) applyNormal(e *raftpb.Entry) error {
 		if err != nil {
 			return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
 		}
-		return c.handBlock(blk, e.GetIndex())
+		return c.handBlock(blk, e.GetIndex(), false)
 	}
 	return nil
 }

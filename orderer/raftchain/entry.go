@@ -69,10 +69,31 @@ type pendingEnv struct {
 	env   []byte
 }
 
-// snapshot data: uint64 count, then per envelope uint64 index, uint32 length, bytes.
-func encodeSnapshotData(pending []pendingEnv) []byte {
-	out := binary.BigEndian.AppendUint64(nil, uint64(len(pending)))
-	for _, p := range pending {
+// snapData is what a Raft snapshot carries besides the log position: the
+// last block the snapshot covers and the committed envelopes no block holds yet.
+type snapData struct {
+	version   byte // 1: pending envelopes only (earlier versions); 2: with the last block
+	lastBlock uint64
+	blockHash []byte // header hash of lastBlock
+	pending   []pendingEnv
+}
+
+const snapshotV2 byte = 2
+
+// Snapshot data, version 1: uint64 count, then per envelope uint64 index,
+// uint32 length, bytes (its first byte is 0: no count reaches 2^56).
+// Version 2: byte 2, uint64 last block number, uint32 length and header hash
+// of that block, then the version 1 layout.
+func encodeSnapshotData(d snapData) []byte {
+	var out []byte
+	if d.version != 1 {
+		out = append(out, snapshotV2)
+		out = binary.BigEndian.AppendUint64(out, d.lastBlock)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(d.blockHash)))
+		out = append(out, d.blockHash...)
+	}
+	out = binary.BigEndian.AppendUint64(out, uint64(len(d.pending)))
+	for _, p := range d.pending {
 		out = binary.BigEndian.AppendUint64(out, p.index)
 		out = binary.BigEndian.AppendUint32(out, uint32(len(p.env)))
 		out = append(out, p.env...)
@@ -82,28 +103,44 @@ func encodeSnapshotData(pending []pendingEnv) []byte {
 
 var errBadSnapshot = errors.New("raftchain: malformed snapshot data")
 
-func decodeSnapshotData(data []byte) ([]pendingEnv, error) {
+func decodeSnapshotData(data []byte) (snapData, error) {
+	d := snapData{version: 1}
 	if len(data) == 0 {
-		return nil, nil
+		return d, nil
+	}
+	if data[0] == snapshotV2 {
+		if len(data) < 13 {
+			return d, errBadSnapshot
+		}
+		d.version = snapshotV2
+		d.lastBlock = binary.BigEndian.Uint64(data[1:])
+		l := binary.BigEndian.Uint32(data[9:])
+		data = data[13:]
+		if uint64(len(data)) < uint64(l) {
+			return d, errBadSnapshot
+		}
+		d.blockHash = append([]byte(nil), data[:l]...)
+		data = data[l:]
+	} else if data[0] != 0 {
+		return d, fmt.Errorf("%w: unknown version %d", errBadSnapshot, data[0])
 	}
 	if len(data) < 8 {
-		return nil, errBadSnapshot
+		return d, errBadSnapshot
 	}
 	n := binary.BigEndian.Uint64(data)
 	data = data[8:]
-	var out []pendingEnv
 	for i := uint64(0); i < n; i++ {
 		if len(data) < 12 {
-			return nil, errBadSnapshot
+			return d, errBadSnapshot
 		}
 		idx := binary.BigEndian.Uint64(data)
 		l := binary.BigEndian.Uint32(data[8:])
 		data = data[12:]
 		if uint64(len(data)) < uint64(l) {
-			return nil, errBadSnapshot
+			return d, errBadSnapshot
 		}
-		out = append(out, pendingEnv{index: idx, env: append([]byte(nil), data[:l]...)})
+		d.pending = append(d.pending, pendingEnv{index: idx, env: append([]byte(nil), data[:l]...)})
 		data = data[l:]
 	}
-	return out, nil
+	return d, nil
 }

@@ -2,15 +2,16 @@ package raftchain
 
 import (
 	"fmt"
-	"slices"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
+
+	"github.com/weft-ledger/weft/protos"
 )
 
 // handBlock passes a committed block to the writer (waiting while its queue
-// is full). A block below the next number was written before a restart.
-func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64) error {
+// is full). A block below the next number was written before a restart. A
+// pulled block was signed by the orderer it came from and is written as is.
+func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64, pulled bool) error {
 	num := blk.GetHeader().GetNumber()
 	switch {
 	case num < c.nextBlock:
@@ -21,8 +22,13 @@ func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64) error {
 	c.nextBlock++
 	c.lastBlock = blk.Header
 	c.handed++
+	c.onBlock(blk, pulled)
+	job := blockJob{blk: blk, raftIndex: raftIndex, pulled: pulled, lastConfig: c.lastConfig}
+	if !pulled {
+		job.md = c.consenterMetadata(raftIndex)
+	}
 	select {
-	case c.writeC <- blockJob{blk: blk, raftIndex: raftIndex}:
+	case c.writeC <- job:
 		return nil
 	case <-c.writerDone:
 		return c.writerError()
@@ -38,7 +44,7 @@ func (c *Chain) writeBlocks() {
 		if failed {
 			continue
 		}
-		if err := c.writeBlock(j.blk, j.raftIndex); err != nil {
+		if err := c.writeBlock(j); err != nil {
 			failed = true
 			c.writerErr.Store(&err)
 		} else {
@@ -86,35 +92,39 @@ func (c *Chain) blocksWritten() error {
 	return nil
 }
 
-// writeBlock signs blk and appends it to the store (writer goroutine).
-func (c *Chain) writeBlock(blk *cb.Block, raftIndex uint64) error {
+// writeBlock signs the job's block (unless pulled) and appends it to the
+// store (writer goroutine), then tells Config.OnBlockWritten.
+func (c *Chain) writeBlock(j blockJob) error {
 	h := c.store.Height()
-	num := blk.GetHeader().GetNumber()
+	num := j.blk.GetHeader().GetNumber()
 	switch {
 	case num < h:
 		return nil // written before a restart
 	case num > h:
-		return fmt.Errorf("raft entry %d holds block %d but the store height is %d", raftIndex, num, h)
+		return fmt.Errorf("raft entry %d holds block %d but the store height is %d", j.raftIndex, num, h)
 	}
-	md := &etcdraft.BlockMetadata{
-		ConsenterIds:    slices.Clone(c.consenters),
-		NextConsenterId: c.cfg.NextConsenterID,
-		RaftIndex:       raftIndex,
+	if !j.pulled {
+		if err := SignBlock(j.blk, c.cfg.Signer, j.lastConfig, j.md); err != nil {
+			return err
+		}
 	}
-	if err := SignBlock(blk, c.cfg.Signer, c.lastConfig, md); err != nil {
-		return err
-	}
-	if err := c.store.Append(blk); err != nil {
+	if err := c.store.Append(j.blk); err != nil {
 		return fmt.Errorf("append block %d: %w", num, err)
 	}
-	c.log.Debug("wrote block", "block", num, "txs", len(blk.Data.Data), "raft_index", raftIndex)
+	c.log.Debug("wrote block", "block", num, "txs", len(j.blk.Data.Data), "raft_index", j.raftIndex, "pulled", j.pulled)
+	if c.cfg.OnBlockWritten != nil {
+		c.cfg.OnBlockWritten(j.blk)
+	}
 	return nil
 }
 
 // snapshot compacts the log up to index (the entry just applied); envelopes
 // still waiting for a block travel in the snapshot data.
 func (c *Chain) snapshot(index uint64) error {
-	snap, err := c.storage.CreateSnapshot(index, c.confState, encodeSnapshotData(c.pending))
+	data := encodeSnapshotData(snapData{
+		lastBlock: c.lastBlock.GetNumber(), blockHash: protos.BlockHeaderHash(c.lastBlock), pending: c.pending,
+	})
+	snap, err := c.storage.CreateSnapshot(index, c.confState, data)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", index, err)
 	}
