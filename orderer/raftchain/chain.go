@@ -34,6 +34,10 @@ var (
 	// Config.SubmitTimeout (its proposal was lost with a leader change or a
 	// partition); it may or may not be ordered.
 	ErrSubmitTimeout = errors.New("raftchain: envelope not committed to the Raft log in time")
+	// ErrStaleConfig: a CONFIG envelope reached the Raft log after another
+	// config change; its sequence no longer follows the channel's. Every node
+	// drops it the same way; compute the update again on the new config.
+	ErrStaleConfig = errors.New("raftchain: config update was computed on an older channel config")
 	// ErrEvicted: a config block removed this orderer from the channel's
 	// consenters; the chain stopped serving.
 	ErrEvicted = errors.New("raftchain: this orderer was removed from the channel's consenters")
@@ -169,6 +173,12 @@ type Chain struct {
 	ccPending    bool   // a conf change was proposed and not applied yet
 	ccDeadline   uint64 // tick after which a lost conf change is proposed again
 	startSnap    snapData
+	// configSeq is the sequence of the last config accepted in log order;
+	// it is worked out from seqBase (the snapshot the log starts from) when
+	// the first CONFIG envelope after it is applied.
+	configSeq      uint64
+	configSeqKnown bool
+	seqBase        snapData
 	nextBlock    uint64          // number of the next block to hand to the writer
 	lastBlock    *cb.BlockHeader // header of the last committed block
 	handed       uint64          // blocks handed to the writer
@@ -361,6 +371,7 @@ func (c *Chain) openWAL() error {
 	}
 	c.pending = sd.pending
 	c.startSnap = sd
+	c.seqBase, c.configSeqKnown = sd, false
 	c.confState = snap.GetMetadata().GetConfState()
 	if !st.Empty() && slices.Contains(c.confState.GetVoters(), c.cfg.NodeID) {
 		c.wasMember = true // it took part in the cluster before
@@ -833,6 +844,7 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 	c.applied, c.snapIndex, c.sinceSnap = idx, idx, 0
 	c.confState = snap.GetMetadata().GetConfState()
 	c.pending = d.pending
+	c.seqBase, c.configSeqKnown = d, false
 	c.ccPending = false
 	c.log.Info("installed raft snapshot", "index", idx, "block", d.lastBlock, "pending_envelopes", len(d.pending))
 	return nil
@@ -976,6 +988,21 @@ func (c *Chain) applyNormal(e *raftpb.Entry) error {
 	}
 	switch kind {
 	case kindEnvelope:
+		if isConfigEnvelope(body) {
+			accepted, err := c.acceptConfig(body)
+			if err != nil {
+				return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
+			}
+			if accepted != nil {
+				// Dropped on every node alike: the log decides, not timing.
+				c.log.Warn("config update not ordered", "index", e.GetIndex(), "reason", accepted)
+				if w, ok := c.waiters[n]; ok {
+					w <- accepted
+					delete(c.waiters, n)
+				}
+				return nil
+			}
+		}
 		p := pendingEnv{index: e.GetIndex(), env: body}
 		c.pending = append(c.pending, p)
 		if c.active {

@@ -44,10 +44,11 @@ func consenters(ids ...uint64) []*etcdraft.Consenter {
 }
 
 // configEnvelope is a CONFIG envelope whose config holds only what the chain
-// reads: Channel/Orderer/ConsensusType with the etcdraft consenters.
-func configEnvelope(set []*etcdraft.Consenter) []byte {
+// reads: its sequence and Channel/Orderer/ConsensusType with the etcdraft
+// consenters.
+func configEnvelope(seq uint64, set []*etcdraft.Consenter) []byte {
 	ct := &ab.ConsensusType{Type: "etcdraft", Metadata: protos.Marshal(&etcdraft.ConfigMetadata{Consenters: set})}
-	cfg := &cb.Config{ChannelGroup: &cb.ConfigGroup{Groups: map[string]*cb.ConfigGroup{
+	cfg := &cb.Config{Sequence: seq, ChannelGroup: &cb.ConfigGroup{Groups: map[string]*cb.ConfigGroup{
 		"Orderer": {Values: map[string]*cb.ConfigValue{"ConsensusType": {Value: protos.Marshal(ct)}}},
 	}}}
 	chdr := &cb.ChannelHeader{Type: int32(cb.HeaderType_CONFIG), ChannelId: testChannel}
@@ -78,6 +79,7 @@ type cluster struct {
 	nodes   map[uint64]*tnode
 	cut     map[[2]uint64]bool // directed links that drop everything
 	drop    int                // percentage of messages dropped at random
+	seq     uint64             // config sequence of the last ordered config
 	quit    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -89,7 +91,7 @@ func newCluster(t *testing.T, n int, tweak func(*Config)) *cluster {
 	}
 	cl := &cluster{
 		t:       t,
-		genesis: protos.NewBlock(0, nil, [][]byte{configEnvelope(consenters(ids...))}),
+		genesis: protos.NewBlock(0, nil, [][]byte{configEnvelope(0, consenters(ids...))}),
 		signer:  newSigner(t),
 		nodes:   map[uint64]*tnode{},
 		cut:     map[[2]uint64]bool{},
@@ -763,14 +765,15 @@ func TestSnapshotWithoutPullerFails(t *testing.T) {
 // orderConfig orders a config envelope for set and waits for its block at ids.
 func (cl *cluster) orderConfig(at uint64, set []*etcdraft.Consenter, ids ...uint64) uint64 {
 	cl.t.Helper()
-	env := configEnvelope(set)
+	cl.seq++
+	env := configEnvelope(cl.seq, set)
 	deadline := time.Now().Add(15 * time.Second)
-	for {
+	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := cl.chain(at).Order(ctx, env)
 		cancel()
-		if err == nil {
-			break
+		if err == nil || (attempt > 1 && errors.Is(err, ErrStaleConfig)) {
+			break // stale on a retry: an earlier attempt was ordered
 		}
 		if time.Now().After(deadline) || !retryable(err) {
 			cl.t.Fatalf("order config at %d: %v", at, err)
@@ -1030,7 +1033,7 @@ func TestConfigEnvelopeGetsItsOwnBlock(t *testing.T) {
 	c := startChain(t, cfg, store)
 	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
 	c.Tick(epoch)
-	cfgEnv := configEnvelope(consenters(1))
+	cfgEnv := configEnvelope(1, consenters(1))
 	for _, e := range [][]byte{[]byte("a"), []byte("b"), cfgEnv} {
 		if err := c.Order(context.Background(), e); err != nil {
 			t.Fatal(err)
@@ -1147,4 +1150,57 @@ func TestSnapshotCatchUpRejectsBrokenChain(t *testing.T) {
 	if h := nd.store.Height(); h != 1 {
 		t.Fatalf("forged blocks were written (height %d)", h)
 	}
+}
+
+// Two config updates computed on the same config race at two orderers: the
+// one the log holds first is ordered, the other is refused with
+// ErrStaleConfig on every node alike, and the chains stay identical.
+func TestClusterStaleConfigRefusedEverywhere(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	cl.startAll()
+	lead := cl.leader(1, 2, 3)
+	follower := uint64(1)
+	if lead == 1 {
+		follower = 2
+	}
+	first := configEnvelope(1, consenters(1, 2, 3))
+	second := configEnvelope(1, consenters(1, 2, 3)) // same sequence, other orderer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.chain(lead).Order(ctx, first); err != nil {
+		t.Fatalf("first config update: %v", err)
+	}
+	err := cl.chain(follower).Order(ctx, second)
+	if !errors.Is(err, ErrStaleConfig) {
+		t.Fatalf("second config update with the same sequence: %v, want ErrStaleConfig", err)
+	}
+	// The next sequence is accepted again.
+	if err := cl.chain(follower).Order(ctx, configEnvelope(2, consenters(1, 2, 3))); err != nil {
+		t.Fatalf("config update at the next sequence: %v", err)
+	}
+	cl.orderAt(lead, "after")
+	cl.waitEnvelopes([]string{"after"}, 1, 2, 3)
+	cl.sameBlocks(1, 2, 3)
+	configs := 0
+	s := cl.node(1).store
+	s.mu.Lock()
+	for _, b := range s.blocks[1:] {
+		if len(b.Data.Data) == 1 && isConfigEnvelope(b.Data.Data[0]) {
+			configs++
+		}
+	}
+	s.mu.Unlock()
+	if configs != 2 {
+		t.Fatalf("%d config blocks, want 2 (sequences 1 and 2; the stale one dropped)", configs)
+	}
+	// Replaying the log after a restart drops the stale update again: the
+	// chains resume and stay identical.
+	for _, id := range []uint64{1, 2, 3} {
+		cl.halt(id)
+	}
+	cl.startAll()
+	cl.leader(1, 2, 3)
+	cl.orderAt(follower, "after-restart")
+	cl.waitEnvelopes([]string{"after", "after-restart"}, 1, 2, 3)
+	cl.sameBlocks(1, 2, 3)
 }

@@ -71,7 +71,7 @@ func TestIsConfigEnvelopeAgreesWithDecode(t *testing.T) {
 		env  []byte
 		want bool
 	}{
-		{configEnvelope(consenters(1)), true},
+		{configEnvelope(1, consenters(1)), true},
 		{endorser, false},
 		{[]byte("not an envelope"), false},
 		{nil, false},
