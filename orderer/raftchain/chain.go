@@ -179,10 +179,10 @@ type Chain struct {
 	configSeq      uint64
 	configSeqKnown bool
 	seqBase        snapData
-	nextBlock    uint64          // number of the next block to hand to the writer
-	lastBlock    *cb.BlockHeader // header of the last committed block
-	handed       uint64          // blocks handed to the writer
-	seen         uint64          // of those, known written
+	nextBlock      uint64          // number of the next block to hand to the writer
+	lastBlock      *cb.BlockHeader // header of the last committed block
+	handed         uint64          // blocks handed to the writer
+	seen           uint64          // of those, known written
 
 	// The block writer signs and appends committed blocks in order, so that
 	// the store's fsyncs do not hold up proposals. It reports through
