@@ -176,6 +176,9 @@ type Chain struct {
 	// configSeq is the sequence of the last config accepted in log order;
 	// it is worked out from seqBase (the snapshot the log starts from) when
 	// the first CONFIG envelope after it is applied.
+	// maxBytes is the batch's AbsoluteMaxBytes, read by Submit outside
+	// the loop; a config block may change it.
+	maxBytes       atomic.Uint32
 	configSeq      uint64
 	configSeqKnown bool
 	seqBase        snapData
@@ -267,6 +270,7 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		writerDone: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.maxBytes.Store(cfg.Batch.AbsoluteMaxBytes)
 	if err := c.loadStoreState(); err != nil {
 		return nil, err
 	}
@@ -482,9 +486,9 @@ func (c *Chain) Submit(ctx context.Context, env []byte) (<-chan error, error) {
 		return nil, c.haltErr()
 	default:
 	}
-	if len(env) > int(c.cfg.Batch.AbsoluteMaxBytes) {
+	if limit := c.maxBytes.Load(); len(env) > int(limit) {
 		return nil, fmt.Errorf("%w: envelope of %d bytes, channel %s allows %d (Orderer.BatchSize.AbsoluteMaxBytes)",
-			ErrMessageTooLarge, len(env), c.cfg.ChannelID, c.cfg.Batch.AbsoluteMaxBytes)
+			ErrMessageTooLarge, len(env), c.cfg.ChannelID, limit)
 	}
 	p := proposal{env: env, done: make(chan error, 1)}
 	select {

@@ -1204,3 +1204,52 @@ func TestClusterStaleConfigRefusedEverywhere(t *testing.T) {
 	cl.waitEnvelopes([]string{"after", "after-restart"}, 1, 2, 3)
 	cl.sameBlocks(1, 2, 3)
 }
+
+// A config block that changes Orderer/BatchSize and BatchTimeout changes how
+// the running chain cuts blocks and which envelopes it accepts.
+func TestConfigBlockChangesBatchSettings(t *testing.T) {
+	signer := newSigner(t)
+	store := newMemStore(t)
+	cfg := testConfig(t, t.TempDir(), signer)
+	cfg.Batch.MaxMessageCount = 10
+	c := startChain(t, cfg, store)
+	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
+	c.Tick(epoch)
+
+	env := &cb.Envelope{}
+	if err := proto.Unmarshal(configEnvelope(1, consenters(1)), env); err != nil {
+		t.Fatal(err)
+	}
+	pl := &cb.Payload{}
+	ce := &cb.ConfigEnvelope{}
+	if err := proto.Unmarshal(env.Payload, pl); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(pl.Data, ce); err != nil {
+		t.Fatal(err)
+	}
+	og := ce.Config.ChannelGroup.Groups["Orderer"]
+	og.Values["BatchSize"] = &cb.ConfigValue{Value: protos.Marshal(&ab.BatchSize{MaxMessageCount: 2, AbsoluteMaxBytes: 100, PreferredMaxBytes: 100})}
+	og.Values["BatchTimeout"] = &cb.ConfigValue{Value: protos.Marshal(&ab.BatchTimeout{Timeout: "1s"})}
+	pl.Data = protos.Marshal(ce)
+	env.Payload = protos.Marshal(pl)
+	if err := c.Order(context.Background(), protos.Marshal(env)); err != nil {
+		t.Fatal(err)
+	}
+	store.waitHeight(t, 2)
+	for _, e := range []string{"a", "b", "c", "d"} {
+		if err := c.Order(context.Background(), []byte(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.waitHeight(t, 4)
+	for n := uint64(2); n < 4; n++ {
+		b, _ := store.Block(n)
+		if len(b.Data.Data) != 2 {
+			t.Fatalf("block %d holds %d envelopes, want 2 (new MaxMessageCount)", n, len(b.Data.Data))
+		}
+	}
+	if err := c.Order(context.Background(), bytes.Repeat([]byte("x"), 200)); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("200-byte envelope after AbsoluteMaxBytes became 100: %v", err)
+	}
+}

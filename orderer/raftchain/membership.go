@@ -16,6 +16,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/orderer/blockcutter"
 )
 
 // isConfigEnvelope reports whether env is a CONFIG transaction; such an
@@ -360,6 +362,7 @@ func (c *Chain) onBlock(blk *cb.Block, pulled bool) {
 	}
 	num := blk.GetHeader().GetNumber()
 	c.lastConfig = num
+	c.applyBatchConfig(blk)
 	set, err := ConsentersOfConfigBlock(blk)
 	if err != nil {
 		c.log.Warn("cannot read the consenters of a config block; keeping the current set", "block", num, "error", err)
@@ -499,4 +502,68 @@ func configSequence(env []byte) (uint64, error) {
 		return 0, errors.New("config envelope carries no config")
 	}
 	return ce.Config.Sequence, nil
+}
+
+// applyBatchConfig takes up the Orderer BatchSize and BatchTimeout of a
+// config block: the leader cuts what it holds under the old limits, then
+// cuts by the new ones. Only the leader cuts, so no node needs to agree.
+func (c *Chain) applyBatchConfig(blk *cb.Block) {
+	bc, err := batchConfigOfConfigBlock(blk)
+	if err != nil {
+		c.log.Warn("cannot read the batch settings of a config block; keeping the current ones", "block", blk.GetHeader().GetNumber(), "error", err)
+		return
+	}
+	if bc == c.cfg.Batch {
+		return
+	}
+	if err := bc.Validate(); err != nil {
+		c.log.Warn("config block has batch settings the chain cannot use; keeping the current ones", "block", blk.GetHeader().GetNumber(), "error", err)
+		return
+	}
+	c.log.Info("batch settings changed", "block", blk.GetHeader().GetNumber(),
+		"max_message_count", bc.MaxMessageCount, "absolute_max_bytes", bc.AbsoluteMaxBytes,
+		"preferred_max_bytes", bc.PreferredMaxBytes, "batch_timeout", bc.BatchTimeout)
+	c.cfg.Batch = bc
+	c.maxBytes.Store(bc.AbsoluteMaxBytes)
+	if c.active {
+		if b := c.cutter.Cut(); len(b) > 0 {
+			c.makeBlock(b)
+		}
+	}
+	if cutter, err := blockcutter.New(bc); err == nil {
+		c.cutter = cutter
+	}
+}
+
+// batchConfigOfConfigBlock reads Orderer/BatchSize and Orderer/BatchTimeout.
+func batchConfigOfConfigBlock(b *cb.Block) (blockcutter.Config, error) {
+	var bc blockcutter.Config
+	if len(b.GetData().GetData()) != 1 {
+		return bc, errors.New("not a config block")
+	}
+	env := &cb.Envelope{}
+	if err := proto.Unmarshal(b.Data.Data[0], env); err != nil {
+		return bc, err
+	}
+	pl := &cb.Payload{}
+	if err := proto.Unmarshal(env.Payload, pl); err != nil {
+		return bc, err
+	}
+	ce := &cb.ConfigEnvelope{}
+	if err := proto.Unmarshal(pl.Data, ce); err != nil {
+		return bc, err
+	}
+	og := ce.GetConfig().GetChannelGroup().GetGroups()["Orderer"]
+	bs, bt := &ab.BatchSize{}, &ab.BatchTimeout{}
+	if err := proto.Unmarshal(og.GetValues()["BatchSize"].GetValue(), bs); err != nil {
+		return bc, fmt.Errorf("Orderer/BatchSize: %w", err)
+	}
+	if err := proto.Unmarshal(og.GetValues()["BatchTimeout"].GetValue(), bt); err != nil {
+		return bc, fmt.Errorf("Orderer/BatchTimeout: %w", err)
+	}
+	d, err := time.ParseDuration(bt.Timeout)
+	if err != nil {
+		return bc, fmt.Errorf("Orderer/BatchTimeout %q: %w", bt.Timeout, err)
+	}
+	return blockcutter.Config{MaxMessageCount: bs.MaxMessageCount, AbsoluteMaxBytes: bs.AbsoluteMaxBytes, PreferredMaxBytes: bs.PreferredMaxBytes, BatchTimeout: d}, nil
 }
