@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/orderer/broadcast"
+	"github.com/weft-ledger/weft/orderer/cluster"
 	"github.com/weft-ledger/weft/orderer/deliver"
 	"github.com/weft-ledger/weft/orderer/raftchain"
 	"github.com/weft-ledger/weft/protos"
@@ -19,11 +21,19 @@ import (
 // channel is one served channel: its store, its config and its chain.
 type channel struct {
 	name   string
-	bundle *channelconfig.Bundle
+	bundle atomic.Pointer[channelconfig.Bundle] // swapped after each config block
 	store  *ledger.BlockStore
+	recent *recentBlocks
+	// chain is nil for an inactive channel: this orderer is not (or no
+	// longer) one of its consenters, so it only keeps the blocks it has.
 	chain  *raftchain.Chain
 	nodeID uint64
-	recent *recentBlocks
+	// members are the consenters of the last config block, with their ids.
+	members atomic.Pointer[[]cluster.Member]
+	// inactive is closed for a channel without a chain (Errored for Deliver).
+	inactive chan struct{}
+	// watchDone is closed when the goroutine watching the chain has ended.
+	watchDone chan struct{}
 }
 
 // recentBlocks keeps the last blocks the chain wrote, so that Deliver streams
@@ -66,38 +76,83 @@ func (s recordingStore) Append(b *cb.Block) error {
 }
 
 func (c *channel) close() {
-	c.chain.Halt()
+	if c.chain != nil {
+		c.chain.Halt()
+		<-c.watchDone
+	}
 	c.store.Close()
 }
 
+// done is closed when the channel does not order (any more).
+func (c *channel) done() <-chan struct{} {
+	if c.chain == nil {
+		return c.inactive
+	}
+	return c.chain.Done()
+}
+
 func (c *channel) submit(ctx context.Context, env []byte) (<-chan error, error) {
+	if c.chain == nil {
+		return nil, fmt.Errorf("%w: channel %s is inactive on this orderer: it is not one of the channel's consenters; broadcast to a consenter", broadcast.ErrUnavailable, c.name)
+	}
 	wait, err := c.chain.Submit(ctx, env)
 	if err != nil {
-		return nil, chainErr(err)
+		return nil, c.chainErr(err)
 	}
 	out := make(chan error, 1)
 	go func() {
 		select {
 		case err := <-wait:
-			out <- chainErr(err)
+			out <- c.chainErr(err)
 		case <-c.chain.Done():
-			out <- chainErr(raftchain.ErrHalted)
+			err := raftchain.ErrHalted
+			if cause := c.chain.Err(); cause != nil {
+				err = fmt.Errorf("%w: %w", raftchain.ErrHalted, cause)
+			}
+			out <- c.chainErr(err)
 		}
 	}()
 	return out, nil
 }
 
 // chainErr maps raftchain's sentinels to the ones broadcast branches on.
-func chainErr(err error) error {
+func (c *channel) chainErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, raftchain.ErrMessageTooLarge):
 		return fmt.Errorf("%w: %v", broadcast.ErrTooLarge, err)
-	case errors.Is(err, raftchain.ErrNotLeader), errors.Is(err, raftchain.ErrHalted):
+	case errors.Is(err, raftchain.ErrStaleConfig):
+		return fmt.Errorf("%w: %v; fetch the channel's latest config block and compute the update again", broadcast.ErrRefused, err)
+	case errors.Is(err, raftchain.ErrEvicted):
+		return fmt.Errorf("%w: channel %s is inactive on this orderer: %v; broadcast to one of the channel's consenters", broadcast.ErrUnavailable, c.name, err)
+	case errors.Is(err, raftchain.ErrNoLeader):
+		return fmt.Errorf("%w: %v", broadcast.ErrUnavailable, err)
+	case errors.Is(err, raftchain.ErrNotLeader), errors.Is(err, raftchain.ErrSubmitTimeout):
+		return fmt.Errorf("%w: %v%s; retry, or broadcast to another orderer", broadcast.ErrUnavailable, err, c.leaderHint())
+	case errors.Is(err, raftchain.ErrHalted):
 		return fmt.Errorf("%w: %v", broadcast.ErrUnavailable, err)
 	}
 	return err
+}
+
+// leaderHint names the Raft leader the chain knows of, for error messages.
+func (c *channel) leaderHint() string {
+	if c.chain == nil {
+		return ""
+	}
+	id := c.chain.Leader()
+	if id == 0 {
+		return " (no Raft leader known now)"
+	}
+	if ms := c.members.Load(); ms != nil {
+		for _, m := range *ms {
+			if m.ID == id {
+				return fmt.Sprintf(" (Raft leader: consenter %d at %s)", id, m.Endpoint)
+			}
+		}
+	}
+	return fmt.Sprintf(" (Raft leader: consenter %d)", id)
 }
 
 // broadcastChannel and deliverChannel adapt a channel to the small interfaces
@@ -109,24 +164,45 @@ type broadcastChannel struct {
 
 // ProcessConfigUpdate validates a CONFIG_UPDATE against the channel's current
 // config and returns the CONFIG envelope to order, signed by the orderer.
+// When the update changes the consenters, the chain must accept the change
+// (one consenter at a time, quorum kept), else it is refused naming them.
 func (b broadcastChannel) ProcessConfigUpdate(env *cb.Envelope) (*cb.Envelope, error) {
-	ce, err := b.bundle.ProposeConfigUpdate(env)
+	if b.chain == nil {
+		return nil, fmt.Errorf("channel %s is inactive on this orderer (not a consenter); send the config update to a consenter", b.name)
+	}
+	cur := b.bundle.Load()
+	ce, err := cur.ProposeConfigUpdate(env)
 	if err != nil {
 		return nil, err
+	}
+	nb, err := channelconfig.NewBundle(b.name, ce.Config)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: the updated config does not parse: %w", b.name, err)
+	}
+	if added, removed := channelconfig.ConsenterChanges(cur.Orderer().Consenters, nb.Orderer().Consenters); len(added)+len(removed) > 0 {
+		if err := b.chain.ValidateConsenters(nb.Orderer().Consenters); err != nil {
+			return nil, fmt.Errorf("consenter change (adding [%s], removing [%s]): %w", consenterNames(added), consenterNames(removed), err)
+		}
 	}
 	return channelconfig.ConfigTxEnvelope(b.name, ce, b.signer)
 }
 
-func (b broadcastChannel) Policy(path string) (broadcast.Policy, error) { return b.bundle.Policy(path) }
-func (b broadcastChannel) AbsoluteMaxBytes() uint32                     { return b.bundle.Orderer().AbsoluteMaxBytes }
+func (b broadcastChannel) Policy(path string) (broadcast.Policy, error) {
+	return b.bundle.Load().Policy(path)
+}
+func (b broadcastChannel) AbsoluteMaxBytes() uint32 {
+	return b.bundle.Load().Orderer().AbsoluteMaxBytes
+}
 func (b broadcastChannel) Submit(ctx context.Context, env []byte) (<-chan error, error) {
 	return b.submit(ctx, env)
 }
 
 type deliverChannel struct{ *channel }
 
-func (d deliverChannel) Policy(path string) (deliver.Policy, error) { return d.bundle.Policy(path) }
-func (d deliverChannel) Height() uint64                             { return d.store.Height() }
+func (d deliverChannel) Policy(path string) (deliver.Policy, error) {
+	return d.bundle.Load().Policy(path)
+}
+func (d deliverChannel) Height() uint64 { return d.store.Height() }
 func (d deliverChannel) Block(n uint64) (*cb.Block, error) {
 	if b := d.recent.get(n); b != nil {
 		return b, nil
@@ -136,7 +212,7 @@ func (d deliverChannel) Block(n uint64) (*cb.Block, error) {
 func (d deliverChannel) WaitHeight(ctx context.Context, h uint64) error {
 	return d.store.WaitHeight(ctx, h)
 }
-func (d deliverChannel) Errored() <-chan struct{} { return d.chain.Done() }
+func (d deliverChannel) Errored() <-chan struct{} { return d.done() }
 
 type broadcastChannels struct{ r *Registrar }
 

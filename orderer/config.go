@@ -22,6 +22,31 @@ type TLSConfig struct {
 	ClientRootCAs      []string
 }
 
+// ClusterConfig is General.Cluster.
+type ClusterConfig struct {
+	// ClientCertificate and ClientPrivateKey are the TLS key pair presented to
+	// other orderers (default General.TLS.Certificate/PrivateKey). The
+	// certificate must be this orderer's ClientTLSCert in the channels'
+	// consenter lists.
+	ClientCertificate string
+	ClientPrivateKey  string
+	// RootCAs verify the other orderers' TLS server certificates, besides
+	// General.TLS.RootCAs and the TLS CAs of the channels' orderer
+	// organizations.
+	RootCAs []string
+	// SendBufferSize bounds the Raft messages waiting for one remote orderer
+	// (default 100); more are dropped.
+	SendBufferSize int
+	// DialTimeout bounds one connection attempt to another orderer (default 5s).
+	DialTimeout time.Duration
+	// ListenAddress, ListenPort, ServerCertificate and ServerPrivateKey
+	// would configure a separate cluster listener: Weft refuses them.
+	ListenAddress     string
+	ListenPort        int
+	ServerCertificate string
+	ServerPrivateKey  string
+}
+
 // Config is the orderer's typed configuration, loaded from orderer.yaml.
 type Config struct {
 	General struct {
@@ -30,6 +55,10 @@ type Config struct {
 		TLS           TLSConfig
 		LocalMSPDir   string
 		LocalMSPID    string
+		// Cluster is how this orderer talks to the other consenters of its
+		// channels (Fabric's General.Cluster). The cluster service runs on
+		// the General listener; a separate cluster listener is not supported.
+		Cluster ClusterConfig
 	}
 	FileLedger struct {
 		Location string
@@ -85,6 +114,17 @@ func LoadConfig(dir string) (*Config, error) {
 	g.TLS = readTLS(v, "General.TLS")
 	g.LocalMSPDir = v.GetString("General.LocalMSPDir")
 	g.LocalMSPID = v.GetString("General.LocalMSPID")
+	g.Cluster = ClusterConfig{
+		ClientCertificate: v.GetString("General.Cluster.ClientCertificate"),
+		ClientPrivateKey:  v.GetString("General.Cluster.ClientPrivateKey"),
+		RootCAs:           stringList(v.Get("General.Cluster.RootCAs")),
+		SendBufferSize:    v.GetInt("General.Cluster.SendBufferSize"),
+		DialTimeout:       v.GetDuration("General.Cluster.DialTimeout"),
+		ListenAddress:     v.GetString("General.Cluster.ListenAddress"),
+		ListenPort:        v.GetInt("General.Cluster.ListenPort"),
+		ServerCertificate: v.GetString("General.Cluster.ServerCertificate"),
+		ServerPrivateKey:  v.GetString("General.Cluster.ServerPrivateKey"),
+	}
 	cfg.FileLedger.Location = v.GetString("FileLedger.Location")
 	cfg.Consensus.WALDir = v.GetString("Consensus.WALDir")
 	cfg.Consensus.SnapshotIntervalBlocks = v.GetUint64("Consensus.SnapshotIntervalBlocks")
@@ -161,6 +201,11 @@ func (c *Config) resolvePaths(base string) {
 		}
 	}
 	abs(&c.General.LocalMSPDir)
+	abs(&c.General.Cluster.ClientCertificate)
+	abs(&c.General.Cluster.ClientPrivateKey)
+	for i := range c.General.Cluster.RootCAs {
+		abs(&c.General.Cluster.RootCAs[i])
+	}
 	absTLS(&c.General.TLS)
 	absTLS(&c.Admin.TLS)
 	absTLS(&c.Operations.TLS)
@@ -204,6 +249,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkTLS("General.TLS", c.General.TLS, false)
+	cl := c.General.Cluster
+	if cl.ListenAddress != "" || cl.ListenPort != 0 || cl.ServerCertificate != "" || cl.ServerPrivateKey != "" {
+		bad("General.Cluster.ListenPort", "a separate cluster listener (General.Cluster.ListenAddress/ListenPort/ServerCertificate/ServerPrivateKey) is not supported: "+
+			"Weft serves the cluster service on the General listener; leave these keys empty and name General.ListenAddress:ListenPort in the consenters")
+	}
+	if (cl.ClientCertificate == "") != (cl.ClientPrivateKey == "") {
+		bad("General.Cluster.ClientCertificate", "set both General.Cluster.ClientCertificate and ClientPrivateKey, or neither (then General.TLS.Certificate/PrivateKey are used)")
+	}
+	if !c.General.TLS.Enabled && (cl.ClientCertificate != "" || len(cl.RootCAs) > 0) {
+		bad("General.TLS.Enabled", "must be true when General.Cluster is configured: orderers talk to each other over mutual TLS")
+	}
+	if cl.SendBufferSize < 0 {
+		bad("General.Cluster.SendBufferSize", "%d is negative", cl.SendBufferSize)
+	}
 	if c.Admin.ListenAddress != "" {
 		if !c.Admin.TLS.Enabled {
 			bad("Admin.TLS.Enabled", "the admin endpoint serves only HTTPS with mutual TLS; set it to true")

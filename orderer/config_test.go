@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadSampleConfigWithEnvOverrides(t *testing.T) {
@@ -74,5 +75,31 @@ Admin:
 	t.Setenv("FABRIC_CFG_PATH", t.TempDir())
 	if _, err := LoadConfig(""); err == nil || !strings.Contains(err.Error(), "FABRIC_CFG_PATH") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestClusterKeysFromEnvAsDevnetSetsThem(t *testing.T) {
+	t.Setenv("ORDERER_GENERAL_TLS_ENABLED", "true")
+	t.Setenv("ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE", "/tls/server.crt")
+	t.Setenv("ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY", "/tls/server.key")
+	t.Setenv("ORDERER_GENERAL_CLUSTER_ROOTCAS", "/tls/ca.crt")
+	t.Setenv("ORDERER_GENERAL_CLUSTER_SENDBUFFERSIZE", "50")
+	cfg, err := LoadConfig("../sampleconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := cfg.General.Cluster
+	if cl.ClientCertificate != "/tls/server.crt" || cl.ClientPrivateKey != "/tls/server.key" || len(cl.RootCAs) != 1 || cl.RootCAs[0] != "/tls/ca.crt" ||
+		cl.SendBufferSize != 50 || cl.DialTimeout != 5*time.Second {
+		t.Fatalf("General.Cluster = %+v", cl)
+	}
+
+	t.Setenv("ORDERER_GENERAL_CLUSTER_LISTENPORT", "7051")
+	t.Setenv("ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY", "")
+	_, err = LoadConfig("../sampleconfig")
+	for _, want := range []string{"General.Cluster.ListenPort (env ORDERER_GENERAL_CLUSTER_LISTENPORT): a separate cluster listener", "set both General.Cluster.ClientCertificate and ClientPrivateKey"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/orderer/broadcast"
+	"github.com/weft-ledger/weft/orderer/cluster"
 	"github.com/weft-ledger/weft/orderer/deliver"
 	"github.com/weft-ledger/weft/orderer/participation"
 	"github.com/weft-ledger/weft/protos"
@@ -70,12 +71,31 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	}
 	self := consenterMatch{host: cfg.General.ListenAddress, port: uint32(cfg.General.ListenPort)}
 	var grpcOpts []grpc.ServerOption
+	var ctls *clusterTLS
 	if cfg.General.TLS.Enabled {
 		tc, certDER, err := serverTLS("General.TLS", cfg.General.TLS)
 		if err != nil {
 			return nil, err
 		}
+		if ctls, err = loadClusterTLS(cfg); err != nil {
+			return nil, err
+		}
 		self.tlsCertDER = certDER
+		if cl := ctls.cert.Certificate; len(cl) > 0 {
+			// The cluster client certificate identifies this orderer in the
+			// consenter lists as well as the server certificate does.
+			self.clientCertDER = cl[0]
+		}
+		// Other orderers' cluster streams present their client certificate,
+		// which the cluster service matches against the consenters; other
+		// clients connect without one.
+		if tc.ClientAuth == tls.NoClientCert {
+			tc.ClientAuth = tls.RequestClientCert
+		} else {
+			for _, c := range ctls.roots {
+				tc.ClientCAs.AddCert(c)
+			}
+		}
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	grpcOpts = append(grpcOpts,
@@ -87,8 +107,21 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	}
 	n.registrar = newRegistrar(cfg.FileLedger.Location, cfg.walDir(), signer, self, cfg.Consensus.SnapshotIntervalBlocks, n.log)
 	n.registrar.tickInterval = n.tickInterval
+	if ctls != nil {
+		comm, err := cluster.NewComm(cluster.CommConfig{
+			Certificate: ctls.cert,
+			RootCAs:     ctls.pool(),
+			QueueSize:   cfg.General.Cluster.SendBufferSize,
+			DialTimeout: cfg.General.Cluster.DialTimeout,
+			Logger:      n.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.registrar.comm, n.registrar.tls = comm, ctls
+	}
 	if err := n.registrar.openExisting(); err != nil {
-		n.registrar.Close()
+		n.closeRegistrar()
 		return nil, err
 	}
 
@@ -97,16 +130,19 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 		b: broadcast.NewHandler(broadcastChannels{n.registrar}, n.log),
 		d: deliver.NewHandler(deliverChannels{n.registrar}, n.log),
 	})
+	if n.registrar.comm != nil {
+		ab.RegisterClusterServer(n.grpc, cluster.NewServer(n.registrar.comm, stepDispatcher{n.registrar}, n.log))
+	}
 	var err error
 	if n.lis, err = net.Listen("tcp", cfg.ListenAddr()); err != nil {
-		n.registrar.Close()
+		n.closeRegistrar()
 		return nil, fmt.Errorf("General.ListenAddress/ListenPort %s: %w", cfg.ListenAddr(), err)
 	}
 	if cfg.Admin.ListenAddress != "" {
 		tc, _, err := serverTLS("Admin.TLS", cfg.Admin.TLS)
 		if err != nil {
 			n.closeListeners()
-			n.registrar.Close()
+			n.closeRegistrar()
 			return nil, err
 		}
 		mux := http.NewServeMux()
@@ -118,7 +154,7 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 		n.admin = &http.Server{Handler: mux, TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second}
 		if n.adminLis, err = net.Listen("tcp", cfg.Admin.ListenAddress); err != nil {
 			n.closeListeners()
-			n.registrar.Close()
+			n.closeRegistrar()
 			return nil, fmt.Errorf("Admin.ListenAddress %s: %w", cfg.Admin.ListenAddress, err)
 		}
 	}
@@ -142,11 +178,19 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 		}
 		if n.opsLis, err = net.Listen("tcp", cfg.Operations.ListenAddress); err != nil {
 			n.closeListeners()
-			n.registrar.Close()
+			n.closeRegistrar()
 			return nil, fmt.Errorf("Operations.ListenAddress %s: %w", cfg.Operations.ListenAddress, err)
 		}
 	}
 	return n, nil
+}
+
+// closeRegistrar stops the channels, then the cluster communication.
+func (n *Node) closeRegistrar() {
+	n.registrar.Close()
+	if n.registrar.comm != nil {
+		n.registrar.comm.Close()
+	}
 }
 
 func (n *Node) closeListeners() {
@@ -223,7 +267,7 @@ func (n *Node) Stop() {
 		// the gRPC server drains ends them.
 		done := make(chan struct{})
 		go func() { n.grpc.GracefulStop(); close(done) }()
-		n.registrar.Close()
+		n.closeRegistrar()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -253,6 +297,33 @@ func (disabled) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	json.NewEncoder(w).Encode(participation.ErrorResponse{Error: "channel participation API is disabled"})
 }
 
+// loadClusterTLS reads General.Cluster: the client key pair (default the
+// General.TLS pair) and the root CAs (General.Cluster.RootCAs and
+// General.TLS.RootCAs).
+func loadClusterTLS(cfg Config) (*clusterTLS, error) {
+	cl := cfg.General.Cluster
+	certFile, keyFile, key := cl.ClientCertificate, cl.ClientPrivateKey, "General.Cluster.ClientCertificate/ClientPrivateKey"
+	if certFile == "" {
+		certFile, keyFile, key = cfg.General.TLS.Certificate, cfg.General.TLS.PrivateKey, "General.TLS.Certificate/PrivateKey (cluster client certificate)"
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s, %s): %w", key, certFile, keyFile, err)
+	}
+	t := &clusterTLS{cert: pair}
+	for _, set := range []struct {
+		key   string
+		files []string
+	}{{"General.Cluster.RootCAs", cl.RootCAs}, {"General.TLS.RootCAs", cfg.General.TLS.RootCAs}} {
+		certs, err := readCerts(set.key, set.files)
+		if err != nil {
+			return nil, err
+		}
+		t.roots = append(t.roots, certs...)
+	}
+	return t, nil
+}
+
 // serverTLS loads a listener's key pair and, when client auth is required,
 // its client root CAs. It returns the leaf certificate's DER too.
 func serverTLS(key string, t TLSConfig) (*tls.Config, []byte, error) {
@@ -277,7 +348,20 @@ func serverTLS(key string, t TLSConfig) (*tls.Config, []byte, error) {
 }
 
 func certPool(key string, files []string) (*x509.CertPool, error) {
+	certs, err := readCerts(key, files)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+// readCerts reads every PEM certificate of files; key names the setting.
+func readCerts(key string, files []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -294,12 +378,12 @@ func certPool(key string, files []string) (*x509.CertPool, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", key, f, err)
 			}
-			pool.AddCert(c)
+			out = append(out, c)
 			found = true
 		}
 		if !found {
 			return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, f)
 		}
 	}
-	return pool, nil
+	return out, nil
 }

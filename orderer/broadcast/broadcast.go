@@ -24,6 +24,9 @@ var (
 	ErrUnavailable = errors.New("broadcast: ordering service unavailable")
 	// ErrTooLarge → REQUEST_ENTITY_TOO_LARGE.
 	ErrTooLarge = errors.New("broadcast: envelope too large")
+	// ErrRefused: ordering refused the envelope for good (a config update
+	// overtaken by another) → BAD_REQUEST.
+	ErrRefused = errors.New("broadcast: envelope refused by the ordering service")
 )
 
 // Policy evaluates signed data (channelconfig.Policy satisfies it).
@@ -174,6 +177,8 @@ func orderStatus(err error) (cb.Status, string) {
 		return cb.Status_SUCCESS, ""
 	case errors.Is(err, ErrTooLarge):
 		return cb.Status_REQUEST_ENTITY_TOO_LARGE, err.Error()
+	case errors.Is(err, ErrRefused):
+		return cb.Status_BAD_REQUEST, err.Error()
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return cb.Status_SERVICE_UNAVAILABLE, fmt.Sprintf("cannot order now: %v", err)
 	default:

@@ -121,7 +121,8 @@ func TestStatusMapping(t *testing.T) {
 	down := &fakeChannel{max: 2000, orderFn: func([]byte) error { return fmt.Errorf("no leader: %w", ErrUnavailable) }}
 	limit := &fakeChannel{max: 2000, orderFn: func([]byte) error { return fmt.Errorf("raft says: %w", ErrTooLarge) }}
 	broken := &fakeChannel{max: 2000, orderFn: func([]byte) error { return errors.New("disk on fire") }}
-	h := NewHandler(channelMap{"ok": ok, "down": down, "limit": limit, "broken": broken}, nil)
+	stale := &fakeChannel{max: 2000, orderFn: func([]byte) error { return fmt.Errorf("overtaken: %w", ErrRefused) }}
+	h := NewHandler(channelMap{"ok": ok, "down": down, "limit": limit, "broken": broken, "stale": stale}, nil)
 
 	noHeader := &cb.Envelope{Payload: protos.Marshal(&cb.Payload{Data: []byte("x")})}
 	noChannel := envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "", org1, 10)
@@ -146,6 +147,7 @@ func TestStatusMapping(t *testing.T) {
 		{"no leader", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "down", org1, 10), cb.Status_SERVICE_UNAVAILABLE, "no leader"},
 		{"chain size limit", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "limit", org1, 10), cb.Status_REQUEST_ENTITY_TOO_LARGE, "raft says"},
 		{"internal", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "broken", org1, 10), cb.Status_INTERNAL_SERVER_ERROR, "disk on fire"},
+		{"refused when ordered", envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "stale", org1, 10), cb.Status_BAD_REQUEST, "overtaken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := h.Process(context.Background(), tc.env)

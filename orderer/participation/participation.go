@@ -30,10 +30,13 @@ const (
 const (
 	RelationConsenter = "consenter"
 	RelationFollower  = "follower"
-	StatusActive      = "active"
-	StatusOnboarding  = "onboarding"
-	StatusInactive    = "inactive"
-	StatusFailed      = "failed"
+	// RelationConfigTracker: the orderer keeps the channel (e.g. after it
+	// was removed from its consenters) but does not order it.
+	RelationConfigTracker = "config-tracker"
+	StatusActive          = "active"
+	StatusOnboarding      = "onboarding"
+	StatusInactive        = "inactive"
+	StatusFailed          = "failed"
 )
 
 // Errors a Registrar returns; each maps to Fabric's HTTP status.
@@ -78,7 +81,8 @@ type ErrorResponse struct {
 type Registrar interface {
 	ChannelNames() []string
 	ChannelInfo(name string) (ChannelInfo, error)
-	// Join starts serving the channel whose genesis block is given.
+	// Join starts serving the channel whose config block is given: a
+	// genesis block, or a later config block to onboard from.
 	Join(block *cb.Block) (ChannelInfo, error)
 	Remove(name string) error
 }

@@ -348,8 +348,16 @@ func (c *Chain) openWAL() error {
 			return fmt.Errorf("channel %s: new chain needs its voter ids", c.cfg.ChannelID)
 		}
 		// A fresh log starts from a snapshot at index 1 holding the voters.
+		// It stands for the genesis block on every node, also on one that
+		// joins later with more blocks in its store (onboarding): the log it
+		// replays from index 2 starts from there.
+		genesis, err := c.store.Block(0)
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("channel %s: read genesis block: %w", c.cfg.ChannelID, err)
+		}
 		snap = &raftpb.Snapshot{
-			Data: encodeSnapshotData(snapData{lastBlock: c.lastBlock.GetNumber(), blockHash: protos.BlockHeaderHash(c.lastBlock)}),
+			Data: encodeSnapshotData(snapData{lastBlock: 0, blockHash: protos.BlockHeaderHash(genesis.GetHeader())}),
 			Metadata: &raftpb.SnapshotMetadata{
 				Index: proto.Uint64(1), Term: proto.Uint64(1),
 				ConfState: &raftpb.ConfState{Voters: slices.Clone(c.cfg.Voters)},
