@@ -195,7 +195,9 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 	}
 
 	tick, election, heartbeat := defaultTick, 10, 1
+	var snapBytes uint64
 	if o := oc.RaftOptions; o != nil {
+		snapBytes = uint64(o.SnapshotIntervalSize)
 		if d, err := time.ParseDuration(o.TickInterval); err == nil && d > 0 {
 			tick = d
 		}
@@ -218,6 +220,7 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 		WALDir:       filepath.Join(r.walDir, name),
 		TickInterval: tick, ElectionTick: election, HeartbeatTick: heartbeat,
 		SnapshotIntervalBlocks: r.snapEvery,
+		SnapshotIntervalBytes:  snapBytes,
 		Signer:                 r.signer,
 		Logger:                 r.log,
 		OnBlockWritten:         func(b *cb.Block) { r.blockWritten(c, b) },

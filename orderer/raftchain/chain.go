@@ -85,8 +85,12 @@ type Config struct {
 	// SnapshotIntervalBlocks takes a Raft snapshot and compacts the log every
 	// that many written blocks; 0 never does.
 	SnapshotIntervalBlocks uint64
-	Signer                 protos.Signer
-	Logger                 *slog.Logger
+	// SnapshotIntervalBytes takes a Raft snapshot once that many bytes of
+	// envelopes were written in blocks since the last one (the channel's
+	// etcdraft Options.SnapshotIntervalSize); 0 never does.
+	SnapshotIntervalBytes uint64
+	Signer                protos.Signer
+	Logger                *slog.Logger
 
 	// Puller fetches blocks from other orderers: to catch up from a Raft
 	// snapshot beyond this node's blocks, and, when no leader is heard of for
@@ -137,33 +141,34 @@ type Chain struct {
 	status Status
 
 	// Everything below is owned by the loop goroutine.
-	wal           *wal.WAL
-	storage       *raft.MemoryStorage
-	rn            *raft.RawNode
-	confState     *raftpb.ConfState
-	applied       uint64
-	snapIndex     uint64
-	sinceSnap     uint64
-	now           time.Time
-	pending       []pendingEnv // committed envelopes not yet in a committed block
-	waiters       map[uint64]chan error
-	expiry        []expiry // waiter ids in proposal order, with their deadline tick
-	nextID        uint64
-	ticks         uint64
-	submitTicks   uint64
-	leaderID      uint64
-	leaderChanges uint64
-	noLeaderTicks int
-	heard         map[uint64]uint64 // consenter id → tick of its last message
-	isLeader      bool
-	active        bool   // leader that applied every entry of earlier terms
-	activeAt      uint64 // log index to apply before becoming active
-	cutter        *blockcutter.Cutter
-	uncut         []uint64        // log indexes of the envelopes inside cutter, in order
-	lastMade      *cb.BlockHeader // header of the last block this leader created
-	toPropose     [][]byte
-	lastConfig    uint64
-	members       membership // consenters of the last config block
+	wal            *wal.WAL
+	storage        *raft.MemoryStorage
+	rn             *raft.RawNode
+	confState      *raftpb.ConfState
+	applied        uint64
+	snapIndex      uint64
+	sinceSnap      uint64
+	bytesSinceSnap uint64 // envelope bytes in blocks handed since the last snapshot
+	now            time.Time
+	pending        []pendingEnv // committed envelopes not yet in a committed block
+	waiters        map[uint64]chan error
+	expiry         []expiry // waiter ids in proposal order, with their deadline tick
+	nextID         uint64
+	ticks          uint64
+	submitTicks    uint64
+	leaderID       uint64
+	leaderChanges  uint64
+	noLeaderTicks  int
+	heard          map[uint64]uint64 // consenter id → tick of its last message
+	isLeader       bool
+	active         bool   // leader that applied every entry of earlier terms
+	activeAt       uint64 // log index to apply before becoming active
+	cutter         *blockcutter.Cutter
+	uncut          []uint64        // log indexes of the envelopes inside cutter, in order
+	lastMade       *cb.BlockHeader // header of the last block this leader created
+	toPropose      [][]byte
+	lastConfig     uint64
+	members        membership // consenters of the last config block
 	// Eviction: wasMember once this node was a consenter; evictPending when
 	// the last config block no longer lists it; the chain stops at evictAt
 	// (ticks) or once Raft removed it, whichever comes first.
@@ -853,7 +858,7 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 		return fmt.Errorf("apply raft snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
 	idx := snap.GetMetadata().GetIndex()
-	c.applied, c.snapIndex, c.sinceSnap = idx, idx, 0
+	c.applied, c.snapIndex, c.sinceSnap, c.bytesSinceSnap = idx, idx, 0, 0
 	c.confState = snap.GetMetadata().GetConfState()
 	c.pending = d.pending
 	c.seqBase, c.configSeqKnown = d, false

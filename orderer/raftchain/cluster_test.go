@@ -1253,3 +1253,25 @@ func TestConfigBlockChangesBatchSettings(t *testing.T) {
 		t.Fatalf("200-byte envelope after AbsoluteMaxBytes became 100: %v", err)
 	}
 }
+
+// SnapshotIntervalBytes (the channel's Options.SnapshotIntervalSize) takes a
+// snapshot once that many envelope bytes were written, and not before.
+func TestSnapshotEveryIntervalBytes(t *testing.T) {
+	cl := newCluster(t, 1, func(c *Config) {
+		c.SnapshotIntervalBytes = 100
+		c.Batch.MaxMessageCount = 1
+	})
+	cl.startAll()
+	cl.leader(1)
+	start := cl.snapIndexOf(1)
+	for i := range 9 { // 9 × 10 bytes: below the interval
+		cl.orderAt(1, fmt.Sprintf("envelope-%d", i))
+	}
+	cl.node(1).store.waitHeight(t, 10)
+	if got := cl.snapIndexOf(1); got != start {
+		t.Fatalf("snapshot taken at %d after 90 bytes, interval is 100", got)
+	}
+	cl.orderAt(1, "envelope-9")
+	cl.orderAt(1, "envelope-X")
+	waitFor(t, "a snapshot after 100 bytes", func() bool { return cl.snapIndexOf(1) > start })
+}

@@ -22,6 +22,9 @@ func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64, pulled bool) error {
 	c.nextBlock++
 	c.lastBlock = blk.Header
 	c.handed++
+	for _, env := range blk.GetData().GetData() {
+		c.bytesSinceSnap += uint64(len(env))
+	}
 	c.onBlock(blk, pulled)
 	job := blockJob{blk: blk, raftIndex: raftIndex, pulled: pulled, lastConfig: c.lastConfig}
 	if !pulled {
@@ -77,7 +80,8 @@ func (c *Chain) stopWriter() {
 }
 
 // blocksWritten runs in the loop after the writer signalled: it takes a
-// snapshot once SnapshotIntervalBlocks blocks were written and the writer
+// snapshot once SnapshotIntervalBlocks blocks or SnapshotIntervalBytes bytes
+// of envelopes were written and the writer
 // has caught up, so that every block the snapshot covers is in the store.
 func (c *Chain) blocksWritten() error {
 	if p := c.writerErr.Load(); p != nil {
@@ -86,7 +90,9 @@ func (c *Chain) blocksWritten() error {
 	n := c.written.Load()
 	c.sinceSnap += n - c.seen
 	c.seen = n
-	if c.cfg.SnapshotIntervalBlocks > 0 && c.sinceSnap >= c.cfg.SnapshotIntervalBlocks && n == c.handed && c.applied > c.snapIndex {
+	due := (c.cfg.SnapshotIntervalBlocks > 0 && c.sinceSnap >= c.cfg.SnapshotIntervalBlocks) ||
+		(c.cfg.SnapshotIntervalBytes > 0 && c.bytesSinceSnap >= c.cfg.SnapshotIntervalBytes)
+	if due && n == c.handed && c.applied > c.snapIndex {
 		return c.snapshot(c.applied)
 	}
 	return nil
@@ -134,6 +140,6 @@ func (c *Chain) snapshot(index uint64) error {
 	if err := c.storage.Compact(index); err != nil {
 		return fmt.Errorf("compact raft log at %d: %w", index, err)
 	}
-	c.snapIndex, c.sinceSnap = index, 0
+	c.snapIndex, c.sinceSnap, c.bytesSinceSnap = index, 0, 0
 	return nil
 }
