@@ -43,6 +43,9 @@ type Registrar struct {
 	// single-consenter channels can run).
 	comm *cluster.Comm
 	tls  *clusterTLS
+	// rootBundles are the configs whose orderer TLS CAs the cluster trusts.
+	rootsMu     sync.Mutex
+	rootBundles map[string]*channelconfig.Bundle
 
 	mu       sync.RWMutex // guards channels, joining and removing
 	channels map[string]*channel
@@ -85,6 +88,7 @@ func newRegistrar(ledgerRoot, walRoot string, signer protos.Signer, self consent
 		pendingDir: filepath.Join(ledgerRoot, "pendingops", "join"),
 		signer:     signer, self: self, snapEvery: snapEvery, log: log,
 		channels: map[string]*channel{}, joining: map[string]*onboarding{}, removing: map[string]bool{},
+		rootBundles: map[string]*channelconfig.Bundle{},
 	}
 }
 
@@ -230,6 +234,7 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 		if err := r.comm.Configure(name, self, members); err != nil {
 			return nil, fmt.Errorf("channel %s: %w", name, err)
 		}
+		r.trustOrderers(name, bundle)
 		tr = r.comm.Transport(name)
 		ccfg.Reachable = func() []uint64 { return r.comm.Reachable(name) }
 		ccfg.Puller = channelPuller{r: r, c: c}
@@ -306,7 +311,27 @@ func (r *Registrar) blockWritten(c *channel, b *cb.Block) {
 		if err := r.comm.Configure(c.name, c.nodeID, members); err != nil {
 			r.log.Error("cannot configure the cluster for the new consenters", "channel", c.name, "block", num, "error", err)
 		}
+		r.trustOrderers(c.name, nb)
 	}
+}
+
+// trustOrderers makes the cluster trust the TLS CAs of the orderer
+// organizations of every channel's current config (besides the configured
+// roots), so that an organization added by a config update is reachable
+// without a restart.
+func (r *Registrar) trustOrderers(channel string, b *channelconfig.Bundle) {
+	r.rootsMu.Lock()
+	defer r.rootsMu.Unlock()
+	if b == nil {
+		delete(r.rootBundles, channel)
+	} else {
+		r.rootBundles[channel] = b
+	}
+	bundles := make([]*channelconfig.Bundle, 0, len(r.rootBundles))
+	for _, rb := range r.rootBundles {
+		bundles = append(bundles, rb)
+	}
+	r.comm.SetRootCAs(r.tls.pool(bundles...))
 }
 
 func checkEtcdraft(b *channelconfig.Bundle) error {
@@ -477,6 +502,7 @@ func (r *Registrar) Remove(name string) error {
 	}
 	if r.comm != nil {
 		r.comm.Remove(name)
+		r.trustOrderers(name, nil)
 	}
 	var errs []error
 	for _, d := range []string{filepath.Join(r.ledgerDir, name), filepath.Join(r.walDir, name), r.joinBlockPath(name)} {

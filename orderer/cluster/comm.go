@@ -64,6 +64,9 @@ type Comm struct {
 	cfg     CommConfig
 	log     *slog.Logger
 	dropped atomic.Uint64
+	// roots verify the other nodes' server certificates; SetRootCAs
+	// replaces them when a channel config brings a new orderer TLS CA.
+	roots atomic.Pointer[x509.CertPool]
 
 	mu       sync.RWMutex // guards channels, remotes, closed
 	channels map[string]*channelState
@@ -103,13 +106,19 @@ func NewComm(cfg CommConfig) (*Comm, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Comm{
+	c := &Comm{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		channels: map[string]*channelState{},
 		remotes:  map[string]*remote{},
-	}, nil
+	}
+	c.roots.Store(cfg.RootCAs)
+	return c, nil
 }
+
+// SetRootCAs replaces the CAs that verify the other nodes' server
+// certificates, for connections made from now on (open streams keep going).
+func (c *Comm) SetRootCAs(p *x509.CertPool) { c.roots.Store(p) }
 
 // Configure sets (or replaces) the consenters of channel; self is this
 // node's consenter id there (it may be absent from members, e.g. after an

@@ -352,3 +352,28 @@ func consensusRequest(t *testing.T, channel string, m *raftpb.Message) *ab.StepR
 	}
 	return &ab.StepRequest{Payload: &ab.StepRequest_ConsensusRequest{ConsensusRequest: &ab.ConsensusRequest{Channel: channel, Payload: payload}}}
 }
+
+// A consenter whose TLS CA this node does not trust is unreachable until
+// SetRootCAs brings that CA (a config update added a new orderer
+// organization); no restart is needed.
+func TestCommSetRootCAsTrustsANewOrdererOrganization(t *testing.T) {
+	ca1 := newTestCA(t, "tlsca-one")
+	ca2 := newTestCA(t, "tlsca-two")
+	a := startNode(t, ca1, "orderer1", CommConfig{})
+	b := startNode(t, ca2, "orderer2", CommConfig{})
+	a.configure("alpha", 1, a.member(1), b.member(2))
+	b.configure("alpha", 2, a.member(1), b.member(2))
+	a.comm.Transport("alpha").Send("alpha", []*raftpb.Message{heartbeat(1, 2, 1)})
+	a.logs.waitFor(t, "cluster stream broken; reconnecting", map[string]string{"error": "certificate signed by unknown authority"})
+	if r := a.comm.Reachable("alpha"); fmt.Sprint(r) != "[1]" {
+		t.Fatalf("Reachable = %v before the new CA is trusted, want [1]", r)
+	}
+	both := ca1.pool.Clone()
+	both.AddCert(ca2.cert)
+	a.comm.SetRootCAs(both)
+	a.waitReachable("alpha", 1, 2)
+	a.comm.Transport("alpha").Send("alpha", []*raftpb.Message{heartbeat(1, 2, 1)})
+	if r := b.next(); r.from != 1 {
+		t.Fatalf("orderer2 got a message from %d, want 1", r.from)
+	}
+}

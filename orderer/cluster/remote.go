@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -31,22 +33,23 @@ type remote struct {
 
 // newRemote starts the goroutine that keeps a stream open to endpoint.
 func (c *Comm) newRemote(endpoint string, serverPEM []byte) (*remote, error) {
-	tc := &tls.Config{
-		Certificates: []tls.Certificate{c.cfg.Certificate},
-		RootCAs:      c.cfg.RootCAs,
-		MinVersion:   tls.VersionTLS12,
-	}
+	var pinned *x509.Certificate
 	if len(serverPEM) > 0 {
-		pinned, err := parseCertPEM(serverPEM)
-		if err != nil {
+		var err error
+		if pinned, err = parseCertPEM(serverPEM); err != nil {
 			return nil, fmt.Errorf("ServerTLSCert: %w", err)
 		}
-		tc.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 || !equalBytes(cs.PeerCertificates[0].Raw, pinned.Raw) {
-				return fmt.Errorf("orderer %s presented a TLS server certificate that is not the consenter's ServerTLSCert (%s)", endpoint, pinned.Subject)
-			}
-			return nil
-		}
+	}
+	// The chain is verified in VerifyConnection against the roots of the
+	// moment (SetRootCAs), not a pool fixed when the remote was made; the
+	// standard verification is therefore switched off, not skipped.
+	tc := &tls.Config{
+		Certificates:       []tls.Certificate{c.cfg.Certificate},
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return c.verifyServer(endpoint, cs, pinned)
+		},
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(tc)),
@@ -166,4 +169,29 @@ func (r *remote) session(ctx context.Context) (opened bool, err error) {
 			}
 		}
 	}
+}
+
+// verifyServer checks the server certificate another node presented: a chain
+// to the current roots, valid for the name dialled, and, when the consenter's
+// ServerTLSCert is known, that very certificate.
+func (c *Comm) verifyServer(endpoint string, cs tls.ConnectionState, pinned *x509.Certificate) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("orderer %s presented no TLS server certificate", endpoint)
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, ic := range cs.PeerCertificates[1:] {
+		inter.AddCert(ic)
+	}
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		host = endpoint
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.roots.Load(), Intermediates: inter, DNSName: host}); err != nil {
+		return fmt.Errorf("orderer %s: TLS server certificate %q: %w", endpoint, leaf.Subject, err)
+	}
+	if pinned != nil && !equalBytes(leaf.Raw, pinned.Raw) {
+		return fmt.Errorf("orderer %s presented a TLS server certificate that is not the consenter's ServerTLSCert (%s)", endpoint, pinned.Subject)
+	}
+	return nil
 }
