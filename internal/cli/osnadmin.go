@@ -56,7 +56,7 @@ func runOSNJoin(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "osnadmin channel join")
 	o := addOSNFlags(fs)
 	var block string
-	aliasString(fs, &block, "genesis block of the channel (required)", "config-block", "b")
+	aliasString(fs, &block, "the channel's genesis block, or its latest config block to join a running channel (required)", "config-block", "b")
 	a, err := o.parse(fs, args)
 	if err != nil {
 		return err
