@@ -890,6 +890,12 @@ func (c *Chain) updateRole() {
 		if st.Lead != 0 {
 			c.leaderChanges++
 		}
+		if c.leaderID != 0 && !c.isLeader && len(c.waiters) > 0 {
+			// What this follower forwarded went to a leader that is gone:
+			// answer now rather than at SubmitTimeout. Like a timeout, the
+			// envelope may still be ordered if that leader replicated it.
+			c.failWaiters(fmt.Errorf("%w: leader %d was lost while the envelope waited; it may or may not be ordered", ErrNoLeader, c.leaderID))
+		}
 		c.leaderID = st.Lead
 	}
 	leader := st.RaftState == raft.StateLeader
