@@ -359,7 +359,7 @@ func (c *pairCluster) consenterCmd(t *testing.T, args ...string) string {
 		if err == nil {
 			return stdout.String()
 		}
-		retry := strings.Contains(err.Error(), "SERVICE_UNAVAILABLE") || strings.Contains(err.Error(), "still being applied") || strings.Contains(err.Error(), "bring them back first")
+		retry := strings.Contains(err.Error(), "SERVICE_UNAVAILABLE") || strings.Contains(err.Error(), "still being applied") || strings.Contains(err.Error(), "back first")
 		if !retry || time.Now().After(deadline) {
 			t.Fatalf("weft %s: %v", strings.Join(args, " "), err)
 		}

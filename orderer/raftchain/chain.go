@@ -159,7 +159,7 @@ type Chain struct {
 	leaderID       uint64
 	leaderChanges  uint64
 	noLeaderTicks  int
-	heard          map[uint64]uint64 // consenter id → tick of its last message
+	heard          map[uint64]uint64 // consenter id → 1 + tick of its last message (0: never)
 	isLeader       bool
 	active         bool   // leader that applied every entry of earlier terms
 	activeAt       uint64 // log index to apply before becoming active
@@ -627,7 +627,7 @@ func (c *Chain) loop() {
 				}
 			}
 		case m := <-c.stepC:
-			c.heard[m.GetFrom()] = c.ticks
+			c.heard[m.GetFrom()] = c.ticks + 1 // 0 means never heard from
 			if err := c.rn.Step(m); err != nil {
 				c.log.Debug("drop raft message", "from", m.GetFrom(), "error", err)
 			}

@@ -280,7 +280,11 @@ func (c *Chain) validateConsenters(newSet []*etcdraft.Consenter) error {
 		what = "removing " + names(ch.removed)
 	}
 	if up < oldN/2+1 || upAfter < newN/2+1 {
-		return refuse("%s would leave %d reachable of %d consenters, below the quorum of %d (unreachable: %s); bring them back first",
+		if len(ch.added) == 1 {
+			// A new consenter counts only once it runs and has joined.
+			down = append(down, names(ch.added)+" (new, not joined yet)")
+		}
+		return refuse("%s would leave %d reachable of %d consenters, below the quorum of %d (unreachable: %s); bring the unreachable ones back first",
 			what, upAfter, newN, newN/2+1, strings.Join(down, ", "))
 	}
 	return nil
@@ -291,10 +295,11 @@ func (c *Chain) validateConsenters(newSet []*etcdraft.Consenter) error {
 func (c *Chain) reachable() (map[uint64]bool, bool) {
 	out := map[uint64]bool{c.cfg.NodeID: true}
 	if c.isLeader {
-		// Raft resets RecentActive every election timeout; a follower heard
-		// from within the last one counts too.
-		for id, pr := range c.rn.Status().Progress {
-			if pr.RecentActive || (c.heard[id] > 0 && c.ticks-c.heard[id] <= uint64(c.cfg.ElectionTick)) {
+		// A voter counts when it was heard from within the last election
+		// timeout. (Raft's RecentActive is not enough: it starts true for a
+		// voter just added, before that node ever answered.)
+		for id := range c.rn.Status().Progress {
+			if h := c.heard[id]; h > 0 && c.ticks+1-h <= uint64(c.cfg.ElectionTick) {
 				out[id] = true
 			}
 		}
