@@ -163,12 +163,13 @@ func TestMeasureFailover(t *testing.T) {
 		runs, tickInterval, electionTick, em.Round(time.Millisecond), ew.Round(time.Millisecond), bm.Round(time.Millisecond), bw.Round(time.Millisecond))
 }
 
-// TestMeasureThroughput runs the same bounded load (64 broadcasts in flight,
-// round robin over the nodes) against one node and against three, and
+// TestMeasureThroughput runs the same bounded load (THROUGHPUT_INFLIGHT
+// broadcasts in flight, default 64, round robin over the nodes) against one node and against three, and
 // reports acknowledged transactions per second.
 func TestMeasureThroughput(t *testing.T) {
 	requireMeasure(t)
 	secs := envInt("THROUGHPUT_SECONDS", 10)
+	inflight := envInt("THROUGHPUT_INFLIGHT", 64)
 	sizes := []int{1, 3}
 	if v := os.Getenv("THROUGHPUT_NODES"); v != "" { // e.g. "1" or "1,3,5"
 		sizes = nil
@@ -183,7 +184,7 @@ func TestMeasureThroughput(t *testing.T) {
 	for _, nodes := range sizes {
 		n := start(t, options{Nodes: nodes, MaxMessageCount: 500, BatchTimeout: 200 * time.Millisecond})
 		n.leader(t)
-		l := n.startLoad(loadOptions{Workers: 64, Pause: -1, BodySize: 3000})
+		l := n.startLoad(loadOptions{Workers: inflight, Pause: -1, BodySize: 3000})
 		waitAcks(t, l, 100, time.Time{}, 20*time.Second)
 		from := time.Now()
 		before := l.count()
@@ -192,8 +193,8 @@ func TestMeasureThroughput(t *testing.T) {
 		took := time.Since(from)
 		l.stop()
 		checkExactlyOnce(t, l.Acked(), n.checkChains(t))
-		t.Logf("MEASURE throughput %d node(s): %d acks in %v = %.0f tx/s (64 in flight, 3 KB bodies, outcomes %s)",
-			nodes, got, took.Round(time.Millisecond), float64(got)/took.Seconds(), l.summary())
+		t.Logf("MEASURE throughput %d node(s): %d acks in %v = %.0f tx/s (%d in flight, 3 KB bodies, outcomes %s)",
+			nodes, got, took.Round(time.Millisecond), float64(got)/took.Seconds(), inflight, l.summary())
 		n.close()
 	}
 }
