@@ -11,7 +11,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/... ./samples/basic
 
 run: build
-	./$(BIN)/weft up --dir $(DEVNET)
+	./$(BIN)/weft up --dir $(DEVNET) $(if $(ORDERERS),--orderers $(ORDERERS))
 
 test:
 	$(GO) vet ./...
