@@ -37,38 +37,42 @@ import (
 const configtxlatorTypes = "a message name such as common.Block, common.Config, common.ConfigUpdate, common.Envelope"
 
 func runProtoDecode(_ context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "configtxlator proto_decode")
-	var typ, input, output string
-	fs.StringVar(&typ, "type", "", "The type of protobuf structure to decode from: "+configtxlatorTypes)
-	fs.StringVar(&input, "input", "", "A file containing the protobuf message (default stdin)")
-	fs.StringVar(&output, "output", "", "A file to write the JSON document to (default stdout)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	m, err := messageOfType(typ)
-	if err != nil {
-		return err
-	}
-	raw, err := readInput(input)
-	if err != nil {
-		return err
-	}
-	if err := proto.Unmarshal(raw, m); err != nil {
-		return fmt.Errorf("%s is not a %s: %w", inputName(input), typ, err)
-	}
-	out, err := DecodeProtoJSON(m)
-	if err != nil {
-		return fmt.Errorf("decode %s: %w", typ, err)
-	}
-	return writeOutput(env, output, out)
+	return runProtoConvert(env, args, "proto_decode", "decode from", "the protobuf message", "the JSON document",
+		func(typ, input string, m proto.Message, raw []byte) ([]byte, error) {
+			if err := proto.Unmarshal(raw, m); err != nil {
+				return nil, fmt.Errorf("%s is not a %s: %w", inputName(input), typ, err)
+			}
+			out, err := DecodeProtoJSON(m)
+			if err != nil {
+				return nil, fmt.Errorf("decode %s: %w", typ, err)
+			}
+			return out, nil
+		})
 }
 
 func runProtoEncode(_ context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "configtxlator proto_encode")
+	return runProtoConvert(env, args, "proto_encode", "encode to", "the JSON document", "the protobuf message",
+		func(typ, input string, m proto.Message, raw []byte) ([]byte, error) {
+			if err := EncodeProtoJSON(raw, m); err != nil {
+				return nil, fmt.Errorf("encode %s as %s: %w", inputName(input), typ, err)
+			}
+			out, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+			if err != nil {
+				return nil, fmt.Errorf("marshal %s: %w", typ, err)
+			}
+			return out, nil
+		})
+}
+
+// runProtoConvert is proto_decode and proto_encode: the same flags, input
+// and output; convert turns the input into the output for a message of the
+// named type.
+func runProtoConvert(env *Env, args []string, name, verb, in, out string, convert func(typ, input string, m proto.Message, raw []byte) ([]byte, error)) error {
+	fs := newFlags(env, "configtxlator "+name)
 	var typ, input, output string
-	fs.StringVar(&typ, "type", "", "The type of protobuf structure to encode to: "+configtxlatorTypes)
-	fs.StringVar(&input, "input", "", "A file containing the JSON document (default stdin)")
-	fs.StringVar(&output, "output", "", "A file to write the protobuf message to (default stdout)")
+	fs.StringVar(&typ, "type", "", "The type of protobuf structure to "+verb+": "+configtxlatorTypes)
+	fs.StringVar(&input, "input", "", "A file containing "+in+" (default stdin)")
+	fs.StringVar(&output, "output", "", "A file to write "+out+" to (default stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,14 +84,11 @@ func runProtoEncode(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := EncodeProtoJSON(raw, m); err != nil {
-		return fmt.Errorf("encode %s as %s: %w", inputName(input), typ, err)
-	}
-	out, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	res, err := convert(typ, input, m, raw)
 	if err != nil {
-		return fmt.Errorf("marshal %s: %w", typ, err)
+		return err
 	}
-	return writeOutput(env, output, out)
+	return writeOutput(env, output, res)
 }
 
 func runComputeUpdate(_ context.Context, env *Env, args []string) error {
