@@ -721,6 +721,26 @@ func TestClusterFollowerCatchesUpFromSnapshot(t *testing.T) {
 	}
 }
 
+// leaveBehind halts a follower of a 3-node cluster and orders n envelopes on
+// the other two, so that it misses them; it returns the halted node.
+func (cl *cluster) leaveBehind(n int) uint64 {
+	cl.t.Helper()
+	lead := cl.leader(1, 2, 3)
+	behind := uint64(1)
+	if lead == 1 {
+		behind = 2
+	}
+	cl.halt(behind)
+	var live []uint64
+	for _, id := range []uint64{1, 2, 3} {
+		if id != behind {
+			live = append(live, id)
+		}
+	}
+	cl.waitEnvelopes(cl.orderMany("a", n, live...), live...)
+	return behind
+}
+
 func (cl *cluster) snapIndexOf(id uint64) uint64 {
 	var idx uint64
 	if err := cl.chain(id).inLoop(func() { idx = cl.chain(id).snapIndex }); err != nil {
@@ -737,19 +757,7 @@ func TestSnapshotWithoutPullerFails(t *testing.T) {
 		c.Batch.MaxMessageCount = 1
 	})
 	cl.startAll()
-	lead := cl.leader(1, 2, 3)
-	behind := uint64(1)
-	if lead == 1 {
-		behind = 2
-	}
-	cl.halt(behind)
-	var live []uint64
-	for _, id := range []uint64{1, 2, 3} {
-		if id != behind {
-			live = append(live, id)
-		}
-	}
-	cl.waitEnvelopes(cl.orderMany("a", 5, live...), live...)
+	behind := cl.leaveBehind(5)
 	cl.node(behind).cfg.Puller = nil
 	c := cl.start(behind)
 	select {
@@ -1124,19 +1132,7 @@ func TestSnapshotCatchUpRejectsBrokenChain(t *testing.T) {
 		c.Batch.MaxMessageCount = 1
 	})
 	cl.startAll()
-	lead := cl.leader(1, 2, 3)
-	behind := uint64(1)
-	if lead == 1 {
-		behind = 2
-	}
-	cl.halt(behind)
-	var live []uint64
-	for _, id := range []uint64{1, 2, 3} {
-		if id != behind {
-			live = append(live, id)
-		}
-	}
-	cl.waitEnvelopes(cl.orderMany("a", 5, live...), live...)
+	behind := cl.leaveBehind(5)
 	nd := cl.node(behind)
 	nd.cfg.Puller = tamperPuller{nd.puller}
 	c := cl.start(behind)
