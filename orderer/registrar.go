@@ -200,8 +200,10 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 
 	tick, election, heartbeat := defaultTick, 10, 1
 	var snapBytes uint64
+	var inflight int
 	if o := oc.RaftOptions; o != nil {
 		snapBytes = uint64(o.SnapshotIntervalSize)
+		inflight = int(o.MaxInflightBlocks)
 		if d, err := time.ParseDuration(o.TickInterval); err == nil && d > 0 {
 			tick = d
 		}
@@ -225,6 +227,7 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 		TickInterval: tick, ElectionTick: election, HeartbeatTick: heartbeat,
 		SnapshotIntervalBlocks: r.snapEvery,
 		SnapshotIntervalBytes:  snapBytes,
+		MaxInflightMsgs:        inflight,
 		Signer:                 r.signer,
 		Logger:                 r.log,
 		OnBlockWritten:         func(b *cb.Block) { r.blockWritten(c, b) },

@@ -89,8 +89,11 @@ type Config struct {
 	// envelopes were written in blocks since the last one (the channel's
 	// etcdraft Options.SnapshotIntervalSize); 0 never does.
 	SnapshotIntervalBytes uint64
-	Signer                protos.Signer
-	Logger                *slog.Logger
+	// MaxInflightMsgs bounds the append messages in flight to one follower
+	// (the channel's etcdraft Options.MaxInflightBlocks); default 256.
+	MaxInflightMsgs int
+	Signer          protos.Signer
+	Logger          *slog.Logger
 
 	// Puller fetches blocks from other orderers: to catch up from a Raft
 	// snapshot beyond this node's blocks, and, when no leader is heard of for
@@ -232,6 +235,9 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 	if cfg.HeartbeatTick == 0 {
 		cfg.HeartbeatTick = 1
 	}
+	if cfg.MaxInflightMsgs <= 0 {
+		cfg.MaxInflightMsgs = 256
+	}
 	if tr == nil {
 		tr = NoopTransport{}
 	}
@@ -289,7 +295,7 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		Storage:           c.storage,
 		Applied:           c.applied,
 		MaxSizePerMsg:     4 << 20,
-		MaxInflightMsgs:   256,
+		MaxInflightMsgs:   cfg.MaxInflightMsgs,
 		CheckQuorum:       true,
 		PreVote:           true,
 		StepDownOnRemoval: true,
