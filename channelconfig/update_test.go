@@ -28,8 +28,8 @@ const (
 // with two more orderers' certificates, orderer2 and orderer3, issued by the
 // orderer organization's CAs.
 type updateNet struct {
-	dir    string
-	bundle *Bundle
+	dir                             string
+	bundle                          *Bundle
 	admin1, admin2, ordAdmin, user1 *msp.SigningIdentity
 }
 
