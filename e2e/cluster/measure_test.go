@@ -183,8 +183,12 @@ func TestMeasureThroughput(t *testing.T) {
 	}
 	for _, nodes := range sizes {
 		n := start(t, options{Nodes: nodes, MaxMessageCount: 500, BatchTimeout: 200 * time.Millisecond})
-		n.leader(t)
-		l := n.startLoad(loadOptions{Workers: inflight, Pause: -1, BodySize: 3000})
+		lead := n.leader(t)
+		opts := loadOptions{Workers: inflight, Pause: -1, BodySize: 3000}
+		if os.Getenv("THROUGHPUT_LEADER_ONLY") == "1" { // isolate the cost of forwarding
+			opts.Targets = func() []uint64 { return []uint64{lead} }
+		}
+		l := n.startLoad(opts)
 		waitAcks(t, l, 100, time.Time{}, 20*time.Second)
 		from := time.Now()
 		before := l.count()

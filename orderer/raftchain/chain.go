@@ -622,8 +622,7 @@ func (c *Chain) loop() {
 				}
 			}
 		case p := <-c.proposeC:
-			c.propose(p)
-			c.drainProposals()
+			c.drainProposals(p)
 		case now := <-c.tickC:
 			c.now = now
 			c.tick()
@@ -764,37 +763,70 @@ const idMask = 1<<48 - 1
 
 // drainProposals proposes what is already queued (up to a channel's worth),
 // so that it shares the next Ready and its fsync.
-func (c *Chain) drainProposals() {
-	for range cap(c.proposeC) {
+func (c *Chain) drainProposals(first ...proposal) {
+	batch := first
+loop:
+	for len(batch) < cap(c.proposeC) {
 		select {
 		case p := <-c.proposeC:
-			c.propose(p)
+			batch = append(batch, p)
 		default:
-			return
+			break loop
 		}
+	}
+	c.propose(batch)
+}
+
+// maxProposalBytes bounds the envelopes of one Raft proposal message, which
+// a follower forwards to the leader as a whole.
+const maxProposalBytes = 1 << 20
+
+// propose proposes envelopes: on the leader into its log, on a follower
+// through Raft, which forwards them to the leader. Queued envelopes go in one
+// proposal message (up to maxProposalBytes), so a follower forwards many
+// with one message and the leader appends them at once. Either way a waiter
+// is answered when its entry is applied here, i.e. committed on a quorum.
+func (c *Chain) propose(batch []proposal) {
+	for len(batch) > 0 {
+		n, size := 0, 0
+		for n < len(batch) && (n == 0 || size+len(batch[n].env) <= maxProposalBytes) {
+			size += len(batch[n].env)
+			n++
+		}
+		c.proposeOne(batch[:n])
+		batch = batch[n:]
 	}
 }
 
-// propose proposes an envelope: on the leader into its log, on a follower
-// through Raft, which forwards it to the leader. Either way the waiter is
-// answered when the entry is applied here, i.e. committed on a quorum.
-func (c *Chain) propose(p proposal) {
+func (c *Chain) proposeOne(batch []proposal) {
+	fail := func(err error) {
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
 	if c.leaderID == 0 {
-		p.done <- fmt.Errorf("%w (channel %s); retry once the consenters have elected one", ErrNoLeader, c.cfg.ChannelID)
+		fail(fmt.Errorf("%w (channel %s); retry once the consenters have elected one", ErrNoLeader, c.cfg.ChannelID))
 		return
 	}
-	c.nextID = c.cfg.NodeID<<48 | (c.nextID+1)&idMask
-	id := c.nextID
-	if err := c.rn.Propose(encodeEnvelope(id, p.env)); err != nil {
+	entries := make([]*raftpb.Entry, len(batch))
+	ids := make([]uint64, len(batch))
+	for i, p := range batch {
+		c.nextID = c.cfg.NodeID<<48 | (c.nextID+1)&idMask
+		ids[i] = c.nextID
+		entries[i] = &raftpb.Entry{Data: encodeEnvelope(ids[i], p.env)}
+	}
+	if err := c.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), Entries: entries}); err != nil {
 		if c.isLeader {
-			p.done <- fmt.Errorf("%w (channel %s): %v", ErrNotLeader, c.cfg.ChannelID, err)
+			fail(fmt.Errorf("%w (channel %s): %v", ErrNotLeader, c.cfg.ChannelID, err))
 		} else {
-			p.done <- fmt.Errorf("%w (channel %s): %v", ErrNoLeader, c.cfg.ChannelID, err)
+			fail(fmt.Errorf("%w (channel %s): %v", ErrNoLeader, c.cfg.ChannelID, err))
 		}
 		return
 	}
-	c.waiters[id] = p.done
-	c.expiry = append(c.expiry, expiry{id: id, at: c.ticks + c.submitTicks})
+	for i, p := range batch {
+		c.waiters[ids[i]] = p.done
+		c.expiry = append(c.expiry, expiry{id: ids[i], at: c.ticks + c.submitTicks})
+	}
 }
 
 // processReady runs Ready → save → send → apply → Advance until raft is idle,
