@@ -197,6 +197,7 @@ func (n *raftNet) start(t *testing.T, i int) *Node {
 	cfg.Admin.TLS.ClientAuthRequired = true
 	cfg.Admin.TLS.ClientRootCAs = []string{filepath.Join(tlsDir, "ca.crt")}
 	cfg.ChannelParticipation.Enabled = true
+	cfg.Operations.ListenAddress = "127.0.0.1:0"
 	signer, err := msp.LoadSigningIdentity(cfg.General.LocalMSPDir, "OrdererMSP")
 	if err != nil {
 		t.Fatal(err)

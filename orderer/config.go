@@ -3,6 +3,7 @@ package orderer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/weft-ledger/weft/internal/operations"
 )
 
 // TLSConfig is one listener's TLS settings (Fabric's General.TLS / Admin.TLS shape).
@@ -74,8 +77,20 @@ type Config struct {
 		TLS           TLSConfig
 	}
 	Operations struct {
+		// ListenAddress serves /healthz, /readyz, /metrics, /logspec and
+		// /version; empty disables the operations service.
 		ListenAddress string
 		TLS           TLSConfig
+	}
+	Metrics struct {
+		// Provider is "prometheus" (serve /metrics) or "disabled".
+		Provider string
+	}
+	Logging struct {
+		// Spec is a Fabric logging spec (FABRIC_LOGGING_SPEC wins over it).
+		Spec string
+		// Format is "text" or "json" (FABRIC_LOGGING_FORMAT wins over it).
+		Format string
 	}
 	ChannelParticipation struct {
 		Enabled bool
@@ -132,6 +147,18 @@ func LoadConfig(dir string) (*Config, error) {
 	cfg.Admin.TLS = readTLS(v, "Admin.TLS")
 	cfg.Operations.ListenAddress = v.GetString("Operations.ListenAddress")
 	cfg.Operations.TLS = readTLS(v, "Operations.TLS")
+	cfg.Metrics.Provider = v.GetString("Metrics.Provider")
+	if cfg.Metrics.Provider == "" {
+		cfg.Metrics.Provider = "prometheus"
+	}
+	cfg.Logging.Spec = v.GetString("Logging.Spec")
+	cfg.Logging.Format = v.GetString("Logging.Format")
+	if env := os.Getenv("FABRIC_LOGGING_SPEC"); env != "" {
+		cfg.Logging.Spec = env
+	}
+	if env := os.Getenv("FABRIC_LOGGING_FORMAT"); env != "" {
+		cfg.Logging.Format = env
+	}
 	cfg.ChannelParticipation.Enabled = !v.IsSet("ChannelParticipation.Enabled") || v.GetBool("ChannelParticipation.Enabled")
 
 	base, _ := filepath.Abs(filepath.Dir(path))
@@ -273,6 +300,22 @@ func (c *Config) Validate() error {
 		checkTLS("Admin.TLS", c.Admin.TLS, true)
 	}
 	checkTLS("Operations.TLS", c.Operations.TLS, false)
+	if c.Operations.ListenAddress != "" {
+		if _, _, err := net.SplitHostPort(c.Operations.ListenAddress); err != nil {
+			bad("Operations.ListenAddress", "%q is not host:port", c.Operations.ListenAddress)
+		}
+	}
+	switch c.Metrics.Provider {
+	case "", "prometheus", "disabled":
+	default:
+		bad("Metrics.Provider", "%q: use prometheus or disabled (statsd is not supported)", c.Metrics.Provider)
+	}
+	if err := operations.ValidateSpec(c.Logging.Spec); err != nil {
+		bad("Logging.Spec", "%v (FABRIC_LOGGING_SPEC overrides this key)", err)
+	}
+	if _, err := operations.NewHandler(io.Discard, c.Logging.Format); err != nil {
+		bad("Logging.Format", "%v (FABRIC_LOGGING_FORMAT overrides this key)", err)
+	}
 	return errors.Join(errs...)
 }
 

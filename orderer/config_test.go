@@ -33,6 +33,9 @@ func TestLoadSampleConfigWithEnvOverrides(t *testing.T) {
 	if cfg.Admin.ListenAddress != "0.0.0.0:7053" || cfg.Operations.ListenAddress != "0.0.0.0:9443" || !cfg.ChannelParticipation.Enabled {
 		t.Fatalf("admin/operations: %+v %+v", cfg.Admin, cfg.Operations)
 	}
+	if cfg.Metrics.Provider != "prometheus" || cfg.Logging.Spec != "info" || cfg.Logging.Format != "text" {
+		t.Fatalf("metrics/logging: %+v %+v", cfg.Metrics, cfg.Logging)
+	}
 	if cfg.walDir() != "/tmp/weft-ledger/etcdraft/wal" {
 		t.Fatalf("default WAL dir %s", cfg.walDir())
 	}
@@ -101,5 +104,33 @@ func TestClusterKeysFromEnvAsDevnetSetsThem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
+	}
+}
+
+func TestOperationsConfigKeys(t *testing.T) {
+	t.Setenv("ORDERER_METRICS_PROVIDER", "disabled")
+	t.Setenv("ORDERER_LOGGING_SPEC", "warn")
+	t.Setenv("FABRIC_LOGGING_SPEC", "info:raftchain=debug") // wins, as in Fabric
+	t.Setenv("FABRIC_LOGGING_FORMAT", "json")
+	cfg, err := LoadConfig("../sampleconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Metrics.Provider != "disabled" || cfg.Logging.Spec != "info:raftchain=debug" || cfg.Logging.Format != "json" {
+		t.Fatalf("metrics/logging overrides: %+v %+v", cfg.Metrics, cfg.Logging)
+	}
+	for env, want := range map[string]string{
+		"ORDERER_METRICS_PROVIDER=statsd":          "Metrics.Provider (env ORDERER_METRICS_PROVIDER)",
+		"FABRIC_LOGGING_SPEC=info:raftchain=loud":  `Logging.Spec (env ORDERER_LOGGING_SPEC): invalid logging spec "info:raftchain=loud"`,
+		"FABRIC_LOGGING_FORMAT=xml":                "Logging.Format (env ORDERER_LOGGING_FORMAT)",
+		"ORDERER_OPERATIONS_LISTENADDRESS=no-port": "Operations.ListenAddress (env ORDERER_OPERATIONS_LISTENADDRESS)",
+	} {
+		t.Run(env, func(t *testing.T) {
+			k, v, _ := strings.Cut(env, "=")
+			t.Setenv(k, v)
+			if _, err := LoadConfig("../sampleconfig"); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("LoadConfig with %s = %v, want %q", env, err, want)
+			}
+		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/orderer/cluster"
@@ -37,6 +38,13 @@ type Option func(*Node)
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
 
+// WithLogging makes the node log through lg, whose levels the operations
+// service's /logspec reads and changes (it replaces WithLogger). Without it
+// the node's logger is wrapped with the level filter of Logging.Spec.
+func WithLogging(lg *operations.Logging) Option {
+	return func(n *Node) { n.logging = lg; n.log = lg.Logger() }
+}
+
 // WithTickInterval overrides every channel's Raft tick interval (tests use a
 // short one so batch timeouts fire quickly).
 func WithTickInterval(d time.Duration) Option { return func(n *Node) { n.tickInterval = d } }
@@ -51,11 +59,13 @@ type Node struct {
 	registrar *Registrar
 	grpc      *grpc.Server
 	admin     *http.Server
-	ops       *http.Server
+	ops       *operations.Server // nil without Operations.ListenAddress
+	metrics   *metrics
+	logging   *operations.Logging
 
-	lis, adminLis, opsLis net.Listener
-	wg                    sync.WaitGroup
-	stopOnce              sync.Once
+	lis, adminLis net.Listener
+	wg            sync.WaitGroup
+	stopOnce      sync.Once
 }
 
 // New prepares an orderer: it reads its TLS material, opens the channels
@@ -65,10 +75,18 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, signer: signer, log: slog.Default()}
+	n := &Node{cfg: cfg, signer: signer, log: slog.Default(), metrics: newMetrics()}
 	for _, o := range opts {
 		o(n)
 	}
+	if n.logging == nil {
+		lg, err := operations.NewLogging(n.log.Handler(), cfg.Logging.Spec)
+		if err != nil {
+			return nil, err
+		}
+		n.logging, n.log = lg, lg.Logger()
+	}
+	n.metrics.reg.OnScrape(n.scrape)
 	self := consenterMatch{host: cfg.General.ListenAddress, port: uint32(cfg.General.ListenPort)}
 	var grpcOpts []grpc.ServerOption
 	var ctls *clusterTLS
@@ -126,8 +144,10 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	}
 
 	n.grpc = grpc.NewServer(append(grpcOpts, rpcrecover.ServerOptions(n.log)...)...)
+	bh := broadcast.NewHandler(broadcastChannels{n.registrar}, n.log)
+	bh.Observe = n.metrics.observeBroadcast
 	ab.RegisterAtomicBroadcastServer(n.grpc, &abServer{
-		b: broadcast.NewHandler(broadcastChannels{n.registrar}, n.log),
+		b: bh,
 		d: deliver.NewHandler(deliverChannels{n.registrar}, n.log),
 	})
 	if n.registrar.comm != nil {
@@ -159,24 +179,10 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 		}
 	}
 	if cfg.Operations.ListenAddress != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(map[string]string{"status": "OK", "time": time.Now().UTC().Format(time.RFC3339Nano)})
-		})
-		mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(map[string]string{"Version": "weft"})
-		})
-		n.ops = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		if cfg.Operations.TLS.Enabled {
-			if n.ops.TLSConfig, _, err = serverTLS("Operations.TLS", cfg.Operations.TLS); err != nil {
-				n.closeListeners()
-				n.registrar.Close()
-				return nil, err
-			}
+		if n.ops, err = n.newOperations(); err == nil {
+			err = n.ops.Listen()
 		}
-		if n.opsLis, err = net.Listen("tcp", cfg.Operations.ListenAddress); err != nil {
+		if err != nil {
 			n.closeListeners()
 			n.closeRegistrar()
 			return nil, fmt.Errorf("Operations.ListenAddress %s: %w", cfg.Operations.ListenAddress, err)
@@ -194,10 +200,13 @@ func (n *Node) closeRegistrar() {
 }
 
 func (n *Node) closeListeners() {
-	for _, l := range []net.Listener{n.lis, n.adminLis, n.opsLis} {
+	for _, l := range []net.Listener{n.lis, n.adminLis} {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if n.ops != nil {
+		n.ops.Stop(context.Background())
 	}
 }
 
@@ -220,27 +229,22 @@ func (n *Node) Start() {
 		}()
 	}
 	if n.ops != nil {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			l := n.opsLis
-			if n.ops.TLSConfig != nil {
-				l = tls.NewListener(l, n.ops.TLSConfig)
-			}
-			if err := n.ops.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.log.Error("operations server stopped", "error", err)
-			}
-		}()
+		n.ops.Serve()
 	}
-	n.log.Info("orderer started", "listen", n.lis.Addr().String(), "admin", addrOf(n.adminLis), "operations", addrOf(n.opsLis),
+	n.log.Info("orderer started", "listen", n.lis.Addr().String(), "admin", addrOf(n.adminLis), "operations", n.OperationsAddr(),
 		"channels", n.registrar.ChannelNames())
 }
 
 // Addr is the gRPC listener's address; AdminAddr and OperationsAddr the
 // others ("" when not configured).
-func (n *Node) Addr() string           { return n.lis.Addr().String() }
-func (n *Node) AdminAddr() string      { return addrOf(n.adminLis) }
-func (n *Node) OperationsAddr() string { return addrOf(n.opsLis) }
+func (n *Node) Addr() string      { return n.lis.Addr().String() }
+func (n *Node) AdminAddr() string { return addrOf(n.adminLis) }
+func (n *Node) OperationsAddr() string {
+	if n.ops == nil {
+		return ""
+	}
+	return n.ops.Addr()
+}
 
 // Registrar returns the node's channel registrar.
 func (n *Node) Registrar() *Registrar { return n.registrar }
@@ -261,7 +265,7 @@ func (n *Node) Stop() {
 			n.admin.Shutdown(ctx)
 		}
 		if n.ops != nil {
-			n.ops.Shutdown(ctx)
+			n.ops.Stop(ctx)
 		}
 		// Deliver streams wait on blocks: closing the chains and stores while
 		// the gRPC server drains ends them.

@@ -104,6 +104,7 @@ func (n *Node) joinChannel(raw []byte) (string, error) {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("commit genesis block of %s: %w", id, err)
 	}
+	n.metrics.transactionsCommitted(id, block)
 	ch := newChannel(n, id, l)
 	ch.bundle.Store(bundle)
 	n.addChannel(runCtx, ch)

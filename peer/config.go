@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
@@ -32,7 +34,19 @@ type Config struct {
 	EndorsementTimeout     time.Duration // peer.gateway.endorsementTimeout
 	ExecuteTimeout         time.Duration // chaincode.executetimeout
 	StartupTimeout         time.Duration // chaincode.startuptimeout
-	OperationsAddress      string        // operations.listenAddress
+	OperationsAddress      string        // operations.listenAddress; empty: no operations service
+	// OperationsTLS is operations.tls: HTTPS for the operations service.
+	OperationsTLS OperationsTLSConfig
+	// MetricsProvider is metrics.provider: "prometheus" serves /metrics,
+	// "disabled" does not (Fabric's "statsd" is not supported).
+	MetricsProvider string
+	// Logging is logging.spec and logging.format, with FABRIC_LOGGING_SPEC
+	// and FABRIC_LOGGING_FORMAT taking precedence as in Fabric.
+	Logging LoggingConfig
+	// ReadyMaxLag is operations.readiness.maxBlockLag: /readyz reports a
+	// channel not ready while its committed height is more than this many
+	// blocks below its orderers' height.
+	ReadyMaxLag uint64
 	// ProfileAddress, when not empty, serves Go's pprof handlers there
 	// (peer.profile.enabled and peer.profile.listenAddress, as in Fabric).
 	ProfileAddress string
@@ -58,6 +72,21 @@ type DeliveryClientConfig struct {
 // (peer.deliveryclient.addressOverrides[i]: from, to, caCertsFile).
 type AddressOverride struct {
 	From, To, CACertsFile string
+}
+
+// OperationsTLSConfig is operations.tls, with Fabric's key names.
+type OperationsTLSConfig struct {
+	Enabled            bool     // enabled
+	CertFile           string   // cert.file
+	KeyFile            string   // key.file
+	ClientAuthRequired bool     // clientAuthRequired
+	ClientRootCAs      []string // clientRootCAs.files
+}
+
+// LoggingConfig is how the peer logs.
+type LoggingConfig struct {
+	Spec   string // Fabric logging spec, e.g. "info:peer.gateway=debug"
+	Format string // "text" or "json"
 }
 
 // TLSConfig is the peer's TLS material (peer.tls.*).
@@ -111,6 +140,33 @@ func LoadConfig(dir string) (Config, error) {
 		StartupTimeout:     v.GetDuration("chaincode.startuptimeout"),
 		OperationsAddress:  v.GetString("operations.listenAddress"),
 	}
+	cfg.OperationsTLS = OperationsTLSConfig{
+		Enabled:            v.GetBool("operations.tls.enabled"),
+		CertFile:           abs("operations.tls.cert.file"),
+		KeyFile:            abs("operations.tls.key.file"),
+		ClientAuthRequired: v.GetBool("operations.tls.clientAuthRequired"),
+	}
+	for _, f := range v.GetStringSlice("operations.tls.clientRootCAs.files") {
+		if f == "" {
+			continue
+		}
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(dir, f)
+		}
+		cfg.OperationsTLS.ClientRootCAs = append(cfg.OperationsTLS.ClientRootCAs, f)
+	}
+	cfg.MetricsProvider = v.GetString("metrics.provider")
+	if cfg.MetricsProvider == "" {
+		cfg.MetricsProvider = "prometheus"
+	}
+	cfg.Logging = LoggingConfig{Spec: v.GetString("logging.spec"), Format: v.GetString("logging.format")}
+	if env := os.Getenv("FABRIC_LOGGING_SPEC"); env != "" {
+		cfg.Logging.Spec = env
+	}
+	if env := os.Getenv("FABRIC_LOGGING_FORMAT"); env != "" {
+		cfg.Logging.Format = env
+	}
+	cfg.ReadyMaxLag = uint64(v.GetInt64("operations.readiness.maxBlockLag"))
 	cfg.DeliveryClient = DeliveryClientConfig{
 		ConnTimeout:   v.GetDuration("peer.deliveryclient.connTimeout"),
 		ReconnectMin:  v.GetDuration("peer.deliveryclient.minimalReconnectInterval"),
@@ -235,6 +291,35 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Sprintf("%s: %v", f.key, err))
 			}
 		}
+	}
+	if c.OperationsAddress != "" {
+		if _, _, err := net.SplitHostPort(c.OperationsAddress); err != nil {
+			errs = append(errs, fmt.Sprintf("operations.listenAddress (CORE_OPERATIONS_LISTENADDRESS) = %q is not host:port", c.OperationsAddress))
+		}
+	}
+	if c.OperationsTLS.Enabled {
+		for _, f := range []struct{ key, val string }{
+			{"operations.tls.cert.file (CORE_OPERATIONS_TLS_CERT_FILE)", c.OperationsTLS.CertFile},
+			{"operations.tls.key.file (CORE_OPERATIONS_TLS_KEY_FILE)", c.OperationsTLS.KeyFile},
+		} {
+			if _, err := os.Stat(f.val); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", f.key, err))
+			}
+		}
+		if c.OperationsTLS.ClientAuthRequired && len(c.OperationsTLS.ClientRootCAs) == 0 {
+			errs = append(errs, "operations.tls.clientRootCAs.files is empty but operations.tls.clientAuthRequired is true: list the CA files that issue operator certificates")
+		}
+	}
+	switch c.MetricsProvider {
+	case "", "prometheus", "disabled":
+	default:
+		errs = append(errs, fmt.Sprintf("metrics.provider (CORE_METRICS_PROVIDER) = %q: use prometheus or disabled (statsd is not supported)", c.MetricsProvider))
+	}
+	if err := operations.ValidateSpec(c.Logging.Spec); err != nil {
+		errs = append(errs, fmt.Sprintf("logging.spec (FABRIC_LOGGING_SPEC, CORE_LOGGING_SPEC): %v", err))
+	}
+	if _, err := operations.NewHandler(io.Discard, c.Logging.Format); err != nil {
+		errs = append(errs, fmt.Sprintf("logging.format (FABRIC_LOGGING_FORMAT, CORE_LOGGING_FORMAT): %v", err))
 	}
 	if c.ExecuteTimeout <= 0 {
 		errs = append(errs, "chaincode.executetimeout must be a positive duration such as 30s")

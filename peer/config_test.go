@@ -60,6 +60,13 @@ func TestLoadConfigSample(t *testing.T) {
 		ExecuteTimeout:     30 * time.Second,
 		StartupTimeout:     300 * time.Second,
 		OperationsAddress:  "127.0.0.1:9444",
+		OperationsTLS: OperationsTLSConfig{
+			CertFile: filepath.Join(dir, "tls", "server.crt"),
+			KeyFile:  filepath.Join(dir, "tls", "server.key"),
+		},
+		MetricsProvider: "prometheus",
+		Logging:         LoggingConfig{Spec: "info", Format: "text"},
+		ReadyMaxLag:     5,
 		DeliveryClient: DeliveryClientConfig{
 			ConnTimeout: 3 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 10 * time.Second, BehindTimeout: 5 * time.Second,
 		},
@@ -389,5 +396,55 @@ func TestLoadConfigDeliveryClient(t *testing.T) {
 	}
 	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "addressOverrides[0].to") {
 		t.Fatalf("override without a port: %v", err)
+	}
+}
+
+func TestLoadConfigOperations(t *testing.T) {
+	dir := configDir(t)
+	t.Setenv("CORE_OPERATIONS_LISTENADDRESS", "0.0.0.0:9443")
+	t.Setenv("CORE_OPERATIONS_TLS_ENABLED", "true")
+	t.Setenv("CORE_OPERATIONS_TLS_CLIENTROOTCAS_FILES", "tls/ca.crt")
+	t.Setenv("CORE_METRICS_PROVIDER", "disabled")
+	t.Setenv("CORE_LOGGING_SPEC", "warn")
+	t.Setenv("FABRIC_LOGGING_SPEC", "info:endorser=debug") // wins, as in Fabric
+	t.Setenv("FABRIC_LOGGING_FORMAT", "json")
+	t.Setenv("CORE_OPERATIONS_READINESS_MAXBLOCKLAG", "0")
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OperationsAddress != "0.0.0.0:9443" || !cfg.OperationsTLS.Enabled || cfg.MetricsProvider != "disabled" || cfg.ReadyMaxLag != 0 {
+		t.Fatalf("operations overrides not applied: %q %+v %q %d", cfg.OperationsAddress, cfg.OperationsTLS, cfg.MetricsProvider, cfg.ReadyMaxLag)
+	}
+	if got := cfg.OperationsTLS.ClientRootCAs; len(got) != 1 || got[0] != filepath.Join(dir, "tls", "ca.crt") {
+		t.Fatalf("clientRootCAs.files = %v, want the relative path resolved against the config folder", got)
+	}
+	if cfg.Logging != (LoggingConfig{Spec: "info:endorser=debug", Format: "json"}) {
+		t.Fatalf("Logging = %+v, want FABRIC_LOGGING_SPEC and FABRIC_LOGGING_FORMAT", cfg.Logging)
+	}
+
+	for env, want := range map[string]string{
+		"FABRIC_LOGGING_SPEC=info:endorser=loud":   `logging.spec (FABRIC_LOGGING_SPEC, CORE_LOGGING_SPEC): invalid logging spec "info:endorser=loud": term "endorser=loud": unknown level "loud"`,
+		"FABRIC_LOGGING_FORMAT=xml":                `logging.format (FABRIC_LOGGING_FORMAT, CORE_LOGGING_FORMAT): unknown log format "xml"`,
+		"CORE_METRICS_PROVIDER=statsd":             `metrics.provider (CORE_METRICS_PROVIDER) = "statsd"`,
+		"CORE_OPERATIONS_LISTENADDRESS=9443":       `operations.listenAddress (CORE_OPERATIONS_LISTENADDRESS) = "9443" is not host:port`,
+		"CORE_OPERATIONS_TLS_CERT_FILE=nope.crt":   `operations.tls.cert.file (CORE_OPERATIONS_TLS_CERT_FILE)`,
+		"CORE_OPERATIONS_TLS_CLIENTAUTHREQUIRED=1": ``,
+	} {
+		t.Run(env, func(t *testing.T) {
+			k, v, _ := strings.Cut(env, "=")
+			t.Setenv(k, v)
+			if want == "" { // clientAuthRequired with roots given is fine
+				if _, err := LoadConfig(dir); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("CORE_OPERATIONS_TLS_CLIENTROOTCAS_FILES", "")
+				want = "operations.tls.clientRootCAs.files is empty"
+			}
+			_, err := LoadConfig(dir)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("LoadConfig with %s = %v, want an error containing %q", env, err, want)
+			}
+		})
 	}
 }

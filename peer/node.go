@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
@@ -58,20 +59,46 @@ type Node struct {
 	// then need not verify.
 	own *validator.OwnSignatures
 
-	mu       sync.RWMutex // guards channels
+	// metrics are served on the operations listener; logging is the level
+	// control behind /logspec.
+	metrics *metrics
+	logging *operations.Logging
+
+	mu       sync.RWMutex // guards channels and runCtx
 	channels map[string]*channel
 
-	runCtx context.Context // set by Run; channels started by joins live in it
-	wg     sync.WaitGroup  // channel goroutines
+	runCtx context.Context    // set by Run; channels started by joins live in it
+	ops    *operations.Server // set by Run when operations.listenAddress is set
+	wg     sync.WaitGroup     // channel goroutines
 }
+
+// Option adjusts a Node.
+type Option func(*Node)
+
+// WithLogging makes the node log through lg, whose levels the operations
+// service's /logspec then reads and changes; the log argument of New is
+// ignored. Without it, New's logger is wrapped with the level filter of
+// cfg.Logging.Spec.
+func WithLogging(lg *operations.Logging) Option { return func(n *Node) { n.logging = lg } }
 
 // New loads the peer's identity and builds its services. It opens no port and
 // starts nothing: Run does.
-func New(cfg Config, log *slog.Logger) (*Node, error) {
-	if log == nil {
-		log = slog.Default()
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
+	var o Node
+	for _, opt := range opts {
+		opt(&o)
 	}
-	log = log.With("peer", cfg.ID)
+	logging := o.logging
+	if logging == nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		var err error
+		if logging, err = operations.NewLogging(log.Handler(), cfg.Logging.Spec); err != nil {
+			return nil, fmt.Errorf("logging.spec: %w", err)
+		}
+	}
+	log = logging.Logger().With("peer", cfg.ID)
 	signer, err := msp.LoadSigningIdentity(cfg.MSPConfigPath, cfg.LocalMSPID)
 	if err != nil {
 		return nil, fmt.Errorf("load the peer's signing identity: %w", err)
@@ -90,7 +117,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		transient: newTransientStore(10000),
 		channels:  map[string]*channel{},
 		own:       validator.NewOwnSignatures(signer.Serialized, ownSignaturesKept),
+		metrics:   newMetrics(),
+		logging:   logging,
 	}
+	n.metrics.reg.OnScrape(n.scrape)
 	if cfg.TLS.Enabled {
 		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
@@ -134,6 +164,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Definitions: n.lifecycle,
 		Transient:   n.transient,
 		Logger:      log,
+		Observe:     n.metrics.observeProposal,
 	})
 	if err != nil {
 		return nil, err
@@ -228,6 +259,26 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		defer stopProfile()
 	}
+	if n.cfg.OperationsAddress != "" {
+		ops, err := n.newOperations()
+		if err == nil {
+			err = ops.Listen()
+		}
+		if err != nil {
+			lis.Close()
+			ccLis.Close()
+			return fmt.Errorf("operations.listenAddress %s: %w", n.cfg.OperationsAddress, err)
+		}
+		ops.Serve()
+		n.mu.Lock()
+		n.ops = ops
+		n.mu.Unlock()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ops.Stop(ctx)
+		}()
+	}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(lis) }()
@@ -266,6 +317,17 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
+// OperationsAddr is the operations listener's address while Run serves it
+// ("" otherwise): with operations.listenAddress port 0, the port picked.
+func (n *Node) OperationsAddr() string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.ops == nil {
+		return ""
+	}
+	return n.ops.Addr()
+}
+
 // ledgersDir holds one folder per joined channel.
 func (n *Node) ledgersDir() string {
 	return filepath.Join(n.cfg.FileSystemPath, "ledgersData", "chains")
@@ -294,6 +356,7 @@ func (n *Node) reopenChannels(ctx context.Context) error {
 }
 
 func (n *Node) addChannel(ctx context.Context, ch *channel) {
+	n.observeState(ch)
 	n.mu.Lock()
 	n.channels[ch.id] = ch
 	n.mu.Unlock()

@@ -6,11 +6,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer"
 )
@@ -38,16 +38,26 @@ func run(ctx context.Context, args []string, started func(*orderer.Node)) error 
 			return fmt.Errorf("unknown command %q: use `orderer`, `orderer start` or `orderer version`", args[0])
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 	cfg, err := orderer.LoadConfig("")
 	if err != nil {
 		return err
 	}
+	// Logs follow Logging.Format and Logging.Spec (FABRIC_LOGGING_FORMAT and
+	// FABRIC_LOGGING_SPEC win); /logspec changes the levels at run time.
+	h, err := operations.NewHandler(os.Stderr, cfg.Logging.Format)
+	if err != nil {
+		return fmt.Errorf("Logging.Format: %w", err)
+	}
+	logging, err := operations.NewLogging(h, cfg.Logging.Spec)
+	if err != nil {
+		return fmt.Errorf("Logging.Spec: %w", err)
+	}
+	log := logging.Logger()
 	signer, err := msp.LoadSigningIdentity(cfg.General.LocalMSPDir, cfg.General.LocalMSPID)
 	if err != nil {
 		return fmt.Errorf("General.LocalMSPDir %s / LocalMSPID %s: %w", cfg.General.LocalMSPDir, cfg.General.LocalMSPID, err)
 	}
-	node, err := orderer.New(*cfg, signer, orderer.WithLogger(log))
+	node, err := orderer.New(*cfg, signer, orderer.WithLogging(logging))
 	if err != nil {
 		return err
 	}
@@ -59,13 +69,4 @@ func run(ctx context.Context, args []string, started func(*orderer.Node)) error 
 	log.Info("stopping orderer")
 	node.Stop()
 	return nil
-}
-
-// logLevel follows FABRIC_LOGGING_SPEC loosely: debug, info (default), warn, error.
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("FABRIC_LOGGING_SPEC"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/peer"
 )
 
@@ -36,9 +37,17 @@ func main() {
 		log.Error("cannot start peer", "err", err)
 		os.Exit(1)
 	}
+	// From here on the peer logs as logging.format and logging.spec say,
+	// and /logspec on the operations listener changes the levels.
+	logging, err := newLogging(cfg.Logging)
+	if err != nil {
+		log.Error("cannot start peer", "err", err)
+		os.Exit(1)
+	}
+	log = logging.Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	node, err := peer.New(cfg, log)
+	node, err := peer.New(cfg, log, peer.WithLogging(logging))
 	if err != nil {
 		log.Error("cannot start peer", "err", err)
 		os.Exit(1)
@@ -47,4 +56,17 @@ func main() {
 		log.Error("peer stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// newLogging builds the peer's log output on stderr.
+func newLogging(c peer.LoggingConfig) (*operations.Logging, error) {
+	h, err := operations.NewHandler(os.Stderr, c.Format)
+	if err != nil {
+		return nil, fmt.Errorf("logging.format: %w", err)
+	}
+	lg, err := operations.NewLogging(h, c.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("logging.spec: %w", err)
+	}
+	return lg, nil
 }

@@ -62,7 +62,15 @@ type Handler struct {
 	log      *slog.Logger
 	// MaxInflight bounds the envelopes of one stream being ordered at once.
 	MaxInflight int
+	// Observe, when set, is told the outcome of every envelope answered:
+	// its channel and header type ("" when the envelope could not be
+	// parsed) and the status sent. It feeds broadcast_processed_count.
+	// Set it before serving.
+	Observe func(channel, typ string, status cb.Status)
 }
+
+// txLabels are the channel and header type of a broadcast envelope.
+type txLabels struct{ channel, typ string }
 
 // NewHandler returns a Broadcast handler over channels.
 func NewHandler(channels Channels, log *slog.Logger) *Handler {
@@ -82,8 +90,9 @@ type Stream interface {
 // inflight is one request of a stream whose response is not sent yet: either
 // decided already (res) or waiting for the commit (wait).
 type inflight struct {
-	res  *ab.BroadcastResponse
-	wait <-chan error
+	res    *ab.BroadcastResponse
+	wait   <-chan error
+	labels txLabels
 }
 
 // Handle serves one stream until the client closes it or it fails. The
@@ -105,6 +114,7 @@ func (h *Handler) Handle(stream Stream) error {
 					return
 				}
 			}
+			h.observe(f.labels, r.Status)
 			if err := stream.Send(r); err != nil {
 				cancel()
 				sendErr <- err
@@ -123,7 +133,7 @@ func (h *Handler) Handle(stream Stream) error {
 			break
 		}
 		var f inflight
-		status, info, wait := h.submit(ctx, env)
+		status, info, wait := h.submit(ctx, env, &f.labels)
 		if wait == nil {
 			f.res = h.response(status, info)
 		} else {
@@ -147,11 +157,23 @@ func (h *Handler) Handle(stream Stream) error {
 // Process checks one envelope, orders it and waits for the commit, returning
 // the response to send.
 func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastResponse {
-	status, info, wait := h.submit(ctx, env)
+	var labels txLabels
+	status, info, wait := h.submit(ctx, env, &labels)
 	if wait != nil {
 		status, info = h.await(ctx, wait)
 	}
+	h.observe(labels, status)
 	return h.response(status, info)
+}
+
+func (h *Handler) observe(l txLabels, status cb.Status) {
+	if h.Observe != nil {
+		if status == cb.Status_NOT_FOUND {
+			// Any name a client invents: not a label value to keep.
+			l.channel = ""
+		}
+		h.Observe(l.channel, l.typ, status)
+	}
 }
 
 func (h *Handler) response(status cb.Status, info string) *ab.BroadcastResponse {
@@ -188,8 +210,8 @@ func orderStatus(err error) (cb.Status, string) {
 
 // submit checks env and hands it to its channel; wait is nil when env was
 // refused before ordering (status and info say why).
-func (h *Handler) submit(ctx context.Context, env *cb.Envelope) (status cb.Status, info string, wait <-chan error) {
-	status, info, ch, raw := h.check(env)
+func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, wait <-chan error) {
+	status, info, ch, raw := h.check(env, labels)
 	if status != cb.Status_SUCCESS {
 		return status, info, nil
 	}
@@ -205,12 +227,13 @@ func (h *Handler) submit(ctx context.Context, env *cb.Envelope) (status cb.Statu
 // does, first as sent (size, /Channel/Writers), then turned by the channel
 // into the orderer's CONFIG envelope, which passes the same checks again and
 // is what gets ordered. Clients cannot send CONFIG envelopes themselves.
-func (h *Handler) check(env *cb.Envelope) (cb.Status, string, Channel, []byte) {
+func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, Channel, []byte) {
 	parsed, err := protos.ParseEnvelope(env)
 	if err != nil {
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("malformed envelope: %v", err), nil, nil
 	}
 	chdr := parsed.ChannelHeader
+	labels.channel, labels.typ = chdr.ChannelId, cb.HeaderType(chdr.Type).String()
 	if chdr.ChannelId == "" {
 		return cb.Status_BAD_REQUEST, "malformed envelope: channel_header.channel_id is empty", nil, nil
 	}

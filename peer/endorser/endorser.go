@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
@@ -115,6 +116,11 @@ type Config struct {
 	Definitions Definitions
 	Transient   TransientStore
 	Logger      *slog.Logger
+	// Observe, when set, is told of every proposal processed: its channel
+	// ("" for channel-less ones) and chaincode as far as the proposal could
+	// be parsed, whether it succeeded (no error, response status below 400)
+	// and how long it took. It feeds the endorsement metrics.
+	Observe func(channel, chaincode string, success bool, elapsed time.Duration)
 }
 
 // Endorser serves protos.Endorser/ProcessProposal.
@@ -130,6 +136,7 @@ type Endorser struct {
 	definitions Definitions
 	transient   TransientStore
 	log         *slog.Logger
+	observe     func(channel, chaincode string, success bool, elapsed time.Duration)
 }
 
 // New returns an Endorser; Signer, Channels and LocalMSP are required.
@@ -148,7 +155,7 @@ func New(cfg Config) (*Endorser, error) {
 	e := &Endorser{
 		signer: cfg.Signer, endorser: ser, localMSP: cfg.LocalMSP, channels: cfg.Channels,
 		system: map[string]chaincode.SystemChaincode{}, runtime: cfg.Runtime, definitions: cfg.Definitions,
-		transient: cfg.Transient, log: log.With("component", "endorser"),
+		transient: cfg.Transient, log: log.With("component", "endorser"), observe: cfg.Observe,
 	}
 	for _, scc := range cfg.System {
 		e.system[scc.Name()] = scc
@@ -163,9 +170,28 @@ func failure(format string, args ...any) (*pb.ProposalResponse, error) {
 
 // ProcessProposal checks, simulates and endorses one signed proposal.
 func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (*pb.ProposalResponse, error) {
+	if e.observe == nil {
+		return e.process(ctx, sp, nil)
+	}
+	start := time.Now()
+	var p *protos.Proposal
+	pr, err := e.process(ctx, sp, &p)
+	var channel, cc string
+	if p != nil {
+		channel, cc = p.ChannelHeader.ChannelId, p.ChaincodeName()
+	}
+	e.observe(channel, cc, err == nil && pr.GetResponse().GetStatus() < 400, time.Since(start))
+	return pr, err
+}
+
+// process is ProcessProposal; parsed, when not nil, receives the parsed proposal.
+func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **protos.Proposal) (*pb.ProposalResponse, error) {
 	p, err := protos.ParseProposal(sp)
 	if err != nil {
 		return failure("malformed proposal: %v", err)
+	}
+	if parsed != nil {
+		*parsed = p
 	}
 	chdr, shdr := p.ChannelHeader, p.SignatureHeader
 	if typ := cb.HeaderType(chdr.Type); typ != cb.HeaderType_ENDORSER_TRANSACTION {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
@@ -20,6 +22,19 @@ var savepointKey = []byte("s")
 type DB struct {
 	db  *leveldb.DB
 	dir string
+	// observe, when set, is told how long each successful Apply took.
+	observe atomic.Pointer[func(elapsed time.Duration, updates int)]
+}
+
+// ObserveApply makes every successful Apply call fn with its duration and
+// the number of updates it wrote (for the state database timing metric);
+// nil stops it. fn runs on the committing goroutine and must be quick.
+func (d *DB) ObserveApply(fn func(elapsed time.Duration, updates int)) {
+	if fn == nil {
+		d.observe.Store(nil)
+		return
+	}
+	d.observe.Store(&fn)
 }
 
 var _ statedb.DB = (*DB)(nil)
@@ -138,6 +153,7 @@ func (r *rangeIter) Close() {
 
 // Apply implements statedb.DB.
 func (d *DB) Apply(b *statedb.Batch, savepoint statedb.Version) error {
+	start := time.Now()
 	lb := new(leveldb.Batch)
 	_ = b.ForEach(func(ns, key string, vv *statedb.VersionedValue, deleted bool, _ statedb.Version) error {
 		if deleted {
@@ -150,6 +166,9 @@ func (d *DB) Apply(b *statedb.Batch, savepoint statedb.Version) error {
 	lb.Put(savepointKey, encodeValue(&statedb.VersionedValue{Version: savepoint}))
 	if err := d.db.Write(lb, &opt.WriteOptions{Sync: true}); err != nil {
 		return fmt.Errorf("apply %d state updates at savepoint %s: %w", b.Len(), savepoint, err)
+	}
+	if fn := d.observe.Load(); fn != nil {
+		(*fn)(time.Since(start), b.Len())
 	}
 	return nil
 }

@@ -1,0 +1,288 @@
+package peer
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/peer/deliver"
+	"github.com/weft-ledger/weft/protos"
+)
+
+// metrics are the peer's Prometheus metrics, named as Fabric's.
+type metrics struct {
+	reg                 *operations.Registry
+	blockProcessing     *operations.Histogram // validate + ledger commit of one pulled block
+	statedbCommit       *operations.Histogram
+	transactions        *operations.Counter
+	height              *operations.Gauge
+	proposalDuration    *operations.Histogram
+	proposalsReceived   *operations.Counter
+	successfulProposals *operations.Counter
+}
+
+func newMetrics() *metrics {
+	r := operations.NewRegistry()
+	ch := []string{"channel"}
+	return &metrics{
+		reg: r,
+		blockProcessing: r.Histogram(operations.Opts{Name: "ledger_block_processing_time", Labels: ch,
+			Help: "Time taken in seconds for ledger block processing (verify, validate and commit)."}, nil),
+		statedbCommit: r.Histogram(operations.Opts{Name: "ledger_statedb_commit_time", Labels: ch,
+			Help: "Time taken in seconds for committing block changes to state db."}, nil),
+		transactions: r.Counter(operations.Opts{Name: "ledger_transaction_count",
+			Labels: []string{"channel", "transaction_type", "chaincode", "validation_code"},
+			Help:   "Number of transactions processed."}),
+		height: r.Gauge(operations.Opts{Name: "ledger_blockchain_height", Labels: ch,
+			Help: "Height of the chain in blocks."}),
+		proposalDuration: r.Histogram(operations.Opts{Name: "endorser_proposal_duration",
+			Labels: []string{"channel", "chaincode", "success"}, Help: "The time to complete a proposal."}, nil),
+		proposalsReceived: r.Counter(operations.Opts{Name: "endorser_proposals_received",
+			Help: "The number of proposals received."}),
+		successfulProposals: r.Counter(operations.Opts{Name: "endorser_successful_proposals",
+			Help: "The number of successful proposals."}),
+	}
+}
+
+// observeProposal is the endorser's Observe hook.
+func (m *metrics) observeProposal(channel, chaincode string, success bool, elapsed time.Duration) {
+	m.proposalsReceived.Inc()
+	if success {
+		m.successfulProposals.Inc()
+	}
+	m.proposalDuration.Observe(elapsed.Seconds(), channel, chaincode, strconv.FormatBool(success))
+}
+
+// blockCommitted records a block the commit path committed, with the
+// validation codes its filter holds after the ledger's MVCC check.
+func (m *metrics) blockCommitted(channel string, b *cb.Block, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	m.blockProcessing.Observe(elapsed.Seconds(), channel)
+	m.transactionsCommitted(channel, b)
+}
+
+// transactionsCommitted counts a committed block's transactions by type,
+// chaincode and validation code (also for the genesis block a join commits,
+// which has no processing time to record).
+func (m *metrics) transactionsCommitted(channel string, b *cb.Block) {
+	if m == nil {
+		return
+	}
+	filter := protos.TxFilter(b)
+	for i, raw := range b.GetData().GetData() {
+		typ, cc := txLabels(raw)
+		code := pb.TxValidationCode_NOT_VALIDATED
+		if i < len(filter) {
+			code = pb.TxValidationCode(filter[i])
+		}
+		m.transactions.Inc(channel, typ, cc, code.String())
+	}
+}
+
+// txLabels reads a transaction's header type and chaincode ("" when the
+// envelope cannot be read or names none).
+func txLabels(env []byte) (typ, chaincode string) {
+	chdr, err := protos.EnvelopeChannelHeader(env)
+	if err != nil {
+		return "", ""
+	}
+	typ = cb.HeaderType(chdr.Type).String()
+	if cb.HeaderType(chdr.Type) == cb.HeaderType_ENDORSER_TRANSACTION {
+		ext := &pb.ChaincodeHeaderExtension{}
+		if proto.Unmarshal(chdr.Extension, ext) == nil {
+			chaincode = ext.GetChaincodeId().GetName()
+		}
+	}
+	return typ, chaincode
+}
+
+// scrape sets the gauges read from the ledgers.
+func (n *Node) scrape() {
+	n.metrics.height.Reset()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for id, ch := range n.channels {
+		n.metrics.height.Set(float64(ch.committed.Height()), id)
+	}
+}
+
+// applyObserver is the optional timing hook of a state database
+// (statedb/leveldb has it).
+type applyObserver interface {
+	ObserveApply(func(elapsed time.Duration, updates int))
+}
+
+// observeState times the state database commits of a channel.
+func (n *Node) observeState(ch *channel) {
+	if o, ok := ch.ledger.State().(applyObserver); ok {
+		id := ch.id
+		o.ObserveApply(func(elapsed time.Duration, _ int) { n.metrics.statedbCommit.Observe(elapsed.Seconds(), id) })
+	}
+}
+
+// newOperations builds the operations service (not yet listening) with the
+// peer's health and readiness checks.
+func (n *Node) newOperations() (*operations.Server, error) {
+	cfg := operations.Config{
+		ListenAddress: n.cfg.OperationsAddress,
+		Logging:       n.logging,
+		Logger:        n.log,
+	}
+	if n.cfg.MetricsProvider != "disabled" {
+		cfg.Metrics = n.metrics.reg
+	}
+	if t := n.cfg.OperationsTLS; t.Enabled {
+		tc, err := operations.TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile,
+			ClientAuthRequired: t.ClientAuthRequired, ClientRootCAs: t.ClientRootCAs}.Config()
+		if err != nil {
+			return nil, fmt.Errorf("operations.tls: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	s := operations.NewServer(cfg)
+	s.RegisterChecker("peer", n.checkRunning)
+	s.RegisterReadiness("peer", n.checkRunning)
+	s.RegisterReadiness("ledgers", n.checkLedgers)
+	s.RegisterReadiness("channels", n.checkChannelsCaughtUp)
+	return s, nil
+}
+
+func (n *Node) checkRunning(context.Context) error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.runCtx == nil {
+		return errors.New("peer is not running (starting or stopping)")
+	}
+	return nil
+}
+
+// checkLedgers reads every joined channel's ledger.
+func (n *Node) checkLedgers(context.Context) error {
+	var bad []string
+	for _, id := range n.channelIDs() {
+		ch, err := n.channel(id)
+		if err != nil {
+			continue // left meanwhile
+		}
+		if _, _, err := ch.ledger.State().Savepoint(); err != nil {
+			bad = append(bad, fmt.Sprintf("channel %s: state database: %v", id, err))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// checkChannelsCaughtUp asks each channel's orderers for their height: a
+// channel is ready when one of them answers and the peer's committed height
+// is at most ReadyMaxLag blocks below it.
+func (n *Node) checkChannelsCaughtUp(ctx context.Context) error {
+	var bad []string
+	for _, id := range n.channelIDs() {
+		ch, err := n.channel(id)
+		if err != nil {
+			continue
+		}
+		height, addr, err := n.ordererHeight(ctx, ch)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("channel %s: %v", id, err))
+			continue
+		}
+		if have := ch.committed.Height(); have+n.cfg.ReadyMaxLag < height {
+			bad = append(bad, fmt.Sprintf("channel %s: committed height %d, orderer %s has height %d (more than operations.readiness.maxBlockLag = %d blocks behind)",
+				id, have, addr, height, n.cfg.ReadyMaxLag))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// ordererHeight returns the height of the channel at the first of its
+// orderers that answers, with that orderer's address.
+func (n *Node) ordererHeight(ctx context.Context, ch *channel) (uint64, string, error) {
+	eps := ch.ordererEndpoints()
+	if len(eps) == 0 {
+		return 0, "", errors.New("the channel configuration names no orderer")
+	}
+	var errs []string
+	for _, ep := range eps {
+		if o, ok := n.overrides[ep.Address]; ok {
+			ep = o
+		}
+		h, err := n.askHeight(ctx, ch.id, ep)
+		if err == nil {
+			return h, ep.Address, nil
+		}
+		errs = append(errs, err.Error())
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return 0, "", fmt.Errorf("no orderer reachable: %s", strings.Join(errs, "; "))
+}
+
+// askHeight asks one orderer for the newest block header of a channel.
+func (n *Node) askHeight(ctx context.Context, channelID string, ep deliver.Endpoint) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	tc := &tls.Config{RootCAs: ep.TLSRoots, MinVersion: tls.VersionTLS12}
+	if n.tlsCert != nil {
+		tc.Certificates = []tls.Certificate{*n.tlsCert}
+	}
+	conn, err := grpc.NewClient(ep.Address, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		return 0, fmt.Errorf("orderer %s: %w", ep.Address, err)
+	}
+	defer conn.Close()
+	stream, err := ab.NewAtomicBroadcastClient(conn).Deliver(ctx, grpc.WaitForReady(true))
+	if err != nil {
+		return 0, fmt.Errorf("orderer %s: %w", ep.Address, err)
+	}
+	newest := &ab.SeekPosition{Type: &ab.SeekPosition_Newest{Newest: &ab.SeekNewest{}}}
+	seek := &ab.SeekInfo{Start: newest, Stop: newest, Behavior: ab.SeekInfo_FAIL_IF_NOT_READY, ContentType: ab.SeekInfo_HEADER_WITH_SIG}
+	shdr, err := protos.NewSignatureHeader(n.signer)
+	if err != nil {
+		return 0, err
+	}
+	chdr := protos.NewChannelHeader(cb.HeaderType_DELIVER_SEEK_INFO, channelID, protos.ComputeTxID(shdr.Nonce, shdr.Creator))
+	if c := n.tlsCert; c != nil && len(c.Certificate) > 0 {
+		sum := sha256.Sum256(c.Certificate[0]) // binds the request to this TLS session, as the puller does
+		chdr.TlsCertHash = sum[:]
+	}
+	env, err := protos.SignEnvelope(&cb.Payload{
+		Header: &cb.Header{ChannelHeader: protos.Marshal(chdr), SignatureHeader: protos.Marshal(shdr)},
+		Data:   protos.Marshal(seek),
+	}, n.signer)
+	if err != nil {
+		return 0, err
+	}
+	if err := stream.Send(env); err != nil {
+		return 0, fmt.Errorf("orderer %s: %w", ep.Address, err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		return 0, fmt.Errorf("orderer %s: %w", ep.Address, err)
+	}
+	if b := resp.GetBlock(); b.GetHeader() != nil {
+		return b.Header.Number + 1, nil
+	}
+	return 0, fmt.Errorf("orderer %s answered with status %s", ep.Address, resp.GetStatus())
+}

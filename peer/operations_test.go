@@ -1,0 +1,317 @@
+package peer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
+	"github.com/weft-ledger/weft/protos"
+)
+
+// fakeOrderer serves a channel's blocks over Deliver, holding back those at
+// or above `released` until release is called.
+type fakeOrderer struct {
+	ab.UnimplementedAtomicBroadcastServer
+	blocks []*cb.Block
+
+	mu       sync.Mutex
+	released uint64
+	more     chan struct{} // closed when released grows
+}
+
+func (o *fakeOrderer) release(n uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.released = n
+	close(o.more)
+	o.more = make(chan struct{})
+}
+
+func (o *fakeOrderer) Deliver(stream ab.AtomicBroadcast_DeliverServer) error {
+	for {
+		env, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		payload := &cb.Payload{}
+		seek := &ab.SeekInfo{}
+		if err := proto.Unmarshal(env.Payload, payload); err != nil {
+			return err
+		}
+		if err := proto.Unmarshal(payload.Data, seek); err != nil {
+			return err
+		}
+		if seek.Start.GetNewest() != nil {
+			last := o.blocks[len(o.blocks)-1]
+			if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: &cb.Block{Header: last.Header}}}); err != nil {
+				return err
+			}
+			if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Status{Status: cb.Status_SUCCESS}}); err != nil {
+				return err
+			}
+			continue
+		}
+		for n := seek.Start.GetSpecified().GetNumber(); n < uint64(len(o.blocks)); n++ {
+			for {
+				o.mu.Lock()
+				ok, more := n < o.released, o.more
+				o.mu.Unlock()
+				if ok {
+					break
+				}
+				select {
+				case <-more:
+				case <-stream.Context().Done():
+					return nil
+				}
+			}
+			if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: o.blocks[n]}}); err != nil {
+				return err
+			}
+		}
+		<-stream.Context().Done()
+		return nil
+	}
+}
+
+// genesisWithOrderer is mychannel's genesis block with addr as its only orderer endpoint.
+func genesisWithOrderer(t *testing.T, dir, addr string) *cb.Block {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "sampleconfig", "configtx.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = []byte(strings.ReplaceAll(string(raw), "- localhost:7050", "- "+addr))
+	path := filepath.Join(dir, fmt.Sprintf("configtx-ops-%d.yaml", time.Now().UnixNano()))
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	ctx, err := channelconfig.LoadConfigTx(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := channelconfig.GenesisBlock(ctx, "ChannelUsingRaft", "mychannel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return block
+}
+
+// signedBlock is block number n after prev holding envs, signed by the orderer.
+func signedBlock(t *testing.T, signer protos.Signer, prev *cb.Block, envs [][]byte) *cb.Block {
+	t.Helper()
+	b := protos.NewBlock(prev.Header.Number+1, protos.BlockHeaderHash(prev.Header), envs)
+	shdr, err := protos.NewSignatureHeader(signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shdrRaw := protos.Marshal(shdr)
+	value := protos.Marshal(&cb.OrdererBlockMetadata{LastConfig: &cb.LastConfig{Index: 0}})
+	sig, err := signer.Sign(protos.BlockSignatureBytes(value, shdrRaw, b.Header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Metadata.Metadata[cb.BlockMetadataIndex_SIGNATURES] = protos.Marshal(&cb.Metadata{Value: value,
+		Signatures: []*cb.MetadataSignature{{SignatureHeader: shdrRaw, Signature: sig}}})
+	return b
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	return httpDo(t, http.MethodGet, url, "")
+}
+
+func httpDo(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// TestOperationsEndpoints runs a real peer with its operations listener and
+// an orderer that serves one block on demand: /readyz follows the channel
+// catching up, /metrics shows the committed transaction, /logspec changes
+// the level, and /readyz names the orderer once it is gone.
+func TestOperationsEndpoints(t *testing.T) {
+	t.Parallel()
+	tn := testnet.SampleNet(t)
+	dir := tn.Dir
+
+	// The orderer, on TLS with orderer.example.com's certificate.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis := genesisWithOrderer(t, dir, lis.Addr().String())
+	user := devSigner(t, dir, "User1@org1.example.com")
+	env, err := protos.NewSignedEnvelope(cb.HeaderType_ENDORSER_TRANSACTION, "mychannel", user, &pb.Transaction{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block1 := signedBlock(t, tn.Signer(t, "orderer.example.com"), genesis, [][]byte{protos.Marshal(env)})
+	fake := &fakeOrderer{blocks: []*cb.Block{genesis, block1}, released: 1, more: make(chan struct{})}
+	osrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{tn.TLSCert(t, "orderer.example.com")}, MinVersion: tls.VersionTLS12})))
+	ab.RegisterAtomicBroadcastServer(osrv, fake)
+	go osrv.Serve(lis)
+	t.Cleanup(osrv.Stop)
+
+	// The peer, with operations on a free port and no lag allowed.
+	peerDir := filepath.Join(dir, org1, "peers", "peer0.org1.example.com")
+	addr := freeAddress(t)
+	cfg := Config{
+		ID: "peer0.org1.example.com", ListenAddress: addr, Address: addr,
+		ChaincodeListenAddress: freeAddress(t), LocalMSPID: "Org1MSP",
+		MSPConfigPath: filepath.Join(peerDir, "msp"), FileSystemPath: filepath.Join(t.TempDir(), "peerdata"),
+		TLS: TLSConfig{Enabled: true, CertFile: filepath.Join(peerDir, "tls", "server.crt"),
+			KeyFile: filepath.Join(peerDir, "tls", "server.key"), RootCertFile: filepath.Join(peerDir, "tls", "ca.crt")},
+		ExecuteTimeout: 5 * time.Second, StartupTimeout: 5 * time.Second,
+		OperationsAddress: "127.0.0.1:0", MetricsProvider: "prometheus",
+	}
+	cfg.ChaincodeAddress = cfg.ChaincodeListenAddress
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	eventually(t, "the operations listener", func() bool { return n.OperationsAddr() != "" })
+	ops := "http://" + n.OperationsAddr()
+
+	if code, body := httpGet(t, ops+"/healthz"); code != 200 || !strings.Contains(body, `"status":"OK"`) {
+		t.Fatalf("/healthz = %d %s", code, body)
+	}
+	if code, body := httpGet(t, ops+"/readyz"); code != 200 {
+		t.Fatalf("/readyz with no channel = %d %s", code, body)
+	}
+
+	ca, err := os.ReadFile(cfg.TLS.RootCertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	admin := devSigner(t, dir, "Admin@org1.example.com")
+	if resp := propose(t, conn, admin, "cscc", []byte("JoinChain"), protos.Marshal(genesis)); resp.Status != 200 {
+		t.Fatalf("JoinChain = %d %s", resp.Status, resp.Message)
+	}
+
+	// The orderer has block 1 but holds it back: the channel lags.
+	code, body := httpGet(t, ops+"/readyz")
+	if code != 503 || !strings.Contains(body, `"component":"channels"`) ||
+		!strings.Contains(body, "channel mychannel: committed height 1, orderer "+lis.Addr().String()+" has height 2") {
+		t.Fatalf("/readyz while behind = %d %s", code, body)
+	}
+
+	fake.release(2)
+	ch, err := n.channel("mychannel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "block 1 committed", func() bool { return ch.committed.Height() == 2 })
+	if code, body := httpGet(t, ops+"/readyz"); code != 200 {
+		t.Fatalf("/readyz once caught up = %d %s", code, body)
+	}
+
+	committed, err := ch.ledger.Blocks().Block(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcode := pb.TxValidationCode(protos.TxFilter(committed)[0]).String()
+	code, body = httpGet(t, ops+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d %s", code, body)
+	}
+	for _, want := range []string{
+		`ledger_transaction_count{channel="mychannel",transaction_type="ENDORSER_TRANSACTION",chaincode="",validation_code="` + vcode + `"} 1`,
+		`ledger_transaction_count{channel="mychannel",transaction_type="CONFIG",chaincode="",validation_code="VALID"} 1`, // the genesis block of the join
+		`ledger_blockchain_height{channel="mychannel"} 2`,
+		`ledger_block_processing_time_count{channel="mychannel"} 1`,
+		`ledger_statedb_commit_time_count{channel="mychannel"} 1`,
+		`endorser_proposal_duration_count{channel="",chaincode="cscc",success="true"} 1`,
+		`endorser_proposals_received 1`,
+		`endorser_successful_proposals 1`,
+		"# TYPE ledger_block_processing_time histogram",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+
+	if code, body := httpGet(t, ops+"/logspec"); code != 200 || strings.TrimSpace(body) != `{"spec":"info"}` {
+		t.Fatalf("GET /logspec = %d %s", code, body)
+	}
+	if code, body := httpDo(t, http.MethodPut, ops+"/logspec", `{"spec":"warn:endorser=debug"}`); code != 204 {
+		t.Fatalf("PUT /logspec = %d %s", code, body)
+	}
+	if code, body := httpGet(t, ops+"/logspec"); code != 200 || strings.TrimSpace(body) != `{"spec":"warn:endorser=debug"}` {
+		t.Fatalf("GET /logspec after PUT = %d %s", code, body)
+	}
+	if !n.log.Handler().Enabled(context.Background(), slog.LevelWarn) || n.log.Handler().Enabled(context.Background(), slog.LevelInfo) {
+		t.Fatal("the peer's logger does not follow the spec set through /logspec")
+	}
+	if code, body := httpDo(t, http.MethodPut, ops+"/logspec", `{"spec":"endorser=chatty"}`); code != 400 || !strings.Contains(body, `chatty`) {
+		t.Fatalf("PUT of a bad spec = %d %s", code, body)
+	}
+	if code, body := httpGet(t, ops+"/version"); code != 200 || !strings.Contains(body, `"CommitSHA"`) {
+		t.Fatalf("/version = %d %s", code, body)
+	}
+
+	// Without its orderer the channel is not ready; the peer is still alive.
+	osrv.Stop()
+	code, body = httpGet(t, ops+"/readyz")
+	if code != 503 || !strings.Contains(body, "channel mychannel: no orderer reachable") || !strings.Contains(body, lis.Addr().String()) {
+		t.Fatalf("/readyz without orderer = %d %s", code, body)
+	}
+	if code, body := httpGet(t, ops+"/healthz"); code != 200 {
+		t.Fatalf("/healthz without orderer = %d %s", code, body)
+	}
+}
