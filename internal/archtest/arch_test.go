@@ -59,6 +59,8 @@ func TestDependencyDirection(t *testing.T) {
 	}{
 		{"peer", []string{"orderer", "cmd", "gateway"}},
 		{"orderer", []string{"peer", "cmd", "gateway"}},
+		// The REST gateway reaches peers over gRPC only, so it also fronts a Fabric peer.
+		{"gateway", []string{"peer", "orderer", "cmd"}},
 		{"ledger", []string{"peer", "orderer", "cmd", "internal"}},
 		{"statedb", []string{"peer", "orderer", "cmd", "ledger", "channelconfig", "internal"}},
 		{"channelconfig", []string{"peer", "orderer", "cmd", "ledger", "statedb", "internal"}},

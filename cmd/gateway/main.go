@@ -1,0 +1,67 @@
+// Command gateway runs Weft's REST gateway: `gateway start [--config file]`.
+// The configuration is gateway.yaml (see sampleconfig/gateway.yaml): by
+// default the one in FABRIC_CFG_PATH, else in the working folder; WEFT_*
+// environment variables override its keys (WEFT_GATEWAY_LISTENADDRESS for
+// gateway.listenAddress, ...). Logs go to stderr; FABRIC_LOGGING_SPEC sets
+// their levels (also at run time through the operations endpoint /logspec)
+// and FABRIC_LOGGING_FORMAT their form (text or json).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/weft-ledger/weft/gateway"
+	"github.com/weft-ledger/weft/internal/operations"
+)
+
+const usage = "usage: gateway start [--config gateway.yaml] | gateway version"
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 1 && args[0] == "version" {
+		fmt.Println("gateway (Weft REST gateway) for Hyperledger Fabric v2.5 compatible peers")
+		return
+	}
+	if len(args) == 0 || args[0] != "start" {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("gateway start", flag.ContinueOnError)
+	dir := os.Getenv("FABRIC_CFG_PATH")
+	if dir == "" {
+		dir = "."
+	}
+	file := fs.String("config", filepath.Join(dir, "gateway.yaml"), "the gateway's configuration file")
+	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	h, err := operations.NewHandler(os.Stderr, os.Getenv("FABRIC_LOGGING_FORMAT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FABRIC_LOGGING_FORMAT:", err)
+		os.Exit(2)
+	}
+	logging, err := operations.NewLogging(h, os.Getenv("FABRIC_LOGGING_SPEC"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FABRIC_LOGGING_SPEC:", err)
+		os.Exit(2)
+	}
+	log := logging.Logger()
+	cfg, err := gateway.LoadConfig(*file)
+	if err != nil {
+		log.Error("cannot start the REST gateway", "err", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := gateway.Run(ctx, cfg, logging, nil); err != nil {
+		log.Error("REST gateway stopped", "err", err)
+		os.Exit(1)
+	}
+}
