@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +34,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/peer", "./cmd/orderer", "./samples/basic")
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/peer", "./cmd/orderer", "./cmd/gateway", "./samples/basic")
 	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -74,34 +73,7 @@ func dumpLogs(cfg devnet.Config) {
 }
 
 // freePorts asks the kernel for distinct free loopback ports.
-func freePorts() (devnet.Ports, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	next := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0
-		}
-		ls = append(ls, l)
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	p := devnet.Ports{
-		Orderer: next(), OrdererAdmin: next(), OrdererOps: next(),
-		Peer1: next(), Peer1Chaincode: next(), Peer1Ops: next(),
-		Peer2: next(), Peer2Chaincode: next(), Peer2Ops: next(),
-		Chaincode: next(),
-	}
-	for _, v := range []int{p.Orderer, p.OrdererAdmin, p.Peer1, p.Peer2, p.Chaincode} {
-		if v == 0 {
-			return p, fmt.Errorf("no free loopback port")
-		}
-	}
-	return p, nil
-}
+func freePorts() (devnet.Ports, error) { return devnet.FreePorts(1) }
 
 // gatewayFor connects Fabric's official gateway client to the peer of org as
 // user, exactly as an application written for Fabric's test-network does.

@@ -72,13 +72,26 @@ Talk to it as Org1's User1, as with Fabric's test-network:
   export CORE_PEER_TLS_ROOTCERT_FILE=%s
   export CORE_PEER_MSPCONFIGPATH=%s
   weft chaincode query -C %s -n %s -c '{"Args":["GetAllAssets"]}'
-Press Ctrl-C to stop.
+%sPress Ctrl-C to stop.
 `, devnet.ChannelID, devnet.ChaincodeName, n.PackageID,
 		orderers.String(),
 		n.Orgs[0].Peer, n.Orgs[0].Port, n.Orgs[1].Peer, n.Orgs[1].Port,
 		cfg.Path("organizations"), cfg.Path("logs"),
 		org1.Port, filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"), filepath.Join(cfg.UserDir(org1, "User1"), "msp"),
-		devnet.ChannelID, devnet.ChaincodeName)
+		devnet.ChannelID, devnet.ChaincodeName, restHelp(cfg))
+}
+
+// restHelp shows how to reach the REST gateway with curl ("" without one).
+func restHelp(cfg devnet.Config) string {
+	if cfg.Ports.Gateway == 0 {
+		return ""
+	}
+	base := fmt.Sprintf("http://localhost:%d", cfg.Ports.Gateway)
+	return fmt.Sprintf(`
+Or over HTTP through the REST gateway (signing as User1@org1.example.com; API at %[1]s/docs):
+  curl -s -X POST %[1]s/v1/channels/%[2]s/chaincodes/%[3]s/evaluate -H 'Content-Type: application/json' -d '{"function":"GetAllAssets"}'
+  curl -s -X POST %[1]s/v1/channels/%[2]s/chaincodes/%[3]s/submit -H 'Content-Type: application/json' -d '{"function":"CreateAsset","args":["asset9","red","5","Tom","100"]}'
+`, base, devnet.ChannelID, devnet.ChaincodeName)
 }
 
 // flagSet reports whether the command line gave flag name.

@@ -91,7 +91,8 @@ func checkPorts(cfg Config) error {
 	for _, o := range cfg.Orgs() {
 		all = append(all, listener{o.Port, o.Peer}, listener{o.ChaincodePort, o.Peer + " chaincode"}, listener{o.OpsPort, o.Peer + " operations"})
 	}
-	all = append(all, listener{cfg.Ports.Chaincode, "the basic chaincode server"})
+	all = append(all, listener{cfg.Ports.Chaincode, "the basic chaincode server"},
+		listener{cfg.Ports.Gateway, "the REST gateway"}, listener{cfg.Ports.GatewayOps, "the REST gateway operations"})
 	owner := map[int]string{}
 	for _, l := range all {
 		if l.port == 0 {
@@ -135,6 +136,7 @@ func FreePorts(orderers int) (Ports, error) {
 		Peer1: next(), Peer1Chaincode: next(), Peer1Ops: next(),
 		Peer2: next(), Peer2Chaincode: next(), Peer2Ops: next(),
 		Chaincode: next(),
+		Gateway:   next(), GatewayOps: next(),
 	}
 	for k := 2; k <= orderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: next(), Admin: next(), Ops: next()})

@@ -24,6 +24,9 @@ type Ports struct {
 	Peer1, Peer1Chaincode, Peer1Ops   int
 	Peer2, Peer2Chaincode, Peer2Ops   int
 	Chaincode                         int
+	// Gateway is the REST gateway's HTTP port, GatewayOps its operations
+	// endpoint; 0 leaves the REST gateway out.
+	Gateway, GatewayOps int
 	// OtherOrderers are the ports of orderer2.example.com, orderer3.example.com, ...
 	// in order; a network of N orderers uses the first N-1 (none for one orderer).
 	OtherOrderers []OrdererPorts
@@ -49,12 +52,14 @@ type OrdererPorts struct {
 //	orderer4.example.com    10050   10053  9448
 //	orderer5.example.com    11050   11053  9449
 //	basic chaincode server  9999
+//	REST gateway            8080   -      9450
 func DefaultPorts() Ports {
 	p := Ports{
 		Orderer: 7050, OrdererAdmin: 7053, OrdererOps: 9443,
 		Peer1: 7051, Peer1Chaincode: 7052, Peer1Ops: 9444,
 		Peer2: 9051, Peer2Chaincode: 9052, Peer2Ops: 9445,
 		Chaincode: 9999,
+		Gateway:   8080, GatewayOps: 9450,
 	}
 	for k := 2; k <= MaxOrderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: 6050 + 1000*k, Admin: 6053 + 1000*k, Ops: 9444 + k})
@@ -103,7 +108,9 @@ type OrdererNode struct {
 // Network is a running development network.
 type Network struct {
 	cfg       Config
-	Orderer   *Process            // orderer.example.com, the first of Orderers
+	Orderer   *Process
+	// Gateway is the REST gateway (nil when Ports.Gateway is 0).
+	Gateway *Process            // orderer.example.com, the first of Orderers
 	Orderers  []*Process          // in OrdererNodes order
 	Peers     map[string]*Process // by MSP ID
 	Chaincode *Process
@@ -279,6 +286,22 @@ func (n *Network) start(ctx context.Context) error {
 		n.Peers[o.MSPID] = p
 		procs = append(procs, p)
 	}
+	if cfg.Ports.Gateway != 0 {
+		n.Gateway = &Process{
+			Name:   "REST gateway",
+			Binary: filepath.Join(cfg.BinDir, "gateway"),
+			Args:   []string{"start", "--config", cfg.Path("config", "gateway.yaml")},
+			Env: []string{
+				"WEFT_GATEWAY_LISTENADDRESS=localhost:" + strconv.Itoa(cfg.Ports.Gateway),
+				"WEFT_GATEWAY_PEER_ADDRESS=localhost:" + strconv.Itoa(cfg.Ports.Peer1),
+				"WEFT_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(cfg.Ports.GatewayOps),
+			},
+			Dir:     cfg.Dir,
+			LogPath: cfg.Path("logs", "gateway.log"),
+			Ports:   []int{cfg.Ports.Gateway},
+		}
+		procs = append(procs, n.Gateway)
+	}
 	for _, p := range procs {
 		cfg.logf("starting %s", p.Name)
 		if err := p.Start(); err != nil {
@@ -293,8 +316,11 @@ func (n *Network) start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops every process of the network, peers first.
+// Stop stops every process of the network, the REST gateway and peers first.
 func (n *Network) Stop() {
+	if n.Gateway != nil {
+		_ = n.Gateway.Stop(10 * time.Second)
+	}
 	for _, p := range n.Peers {
 		_ = p.Stop(10 * time.Second)
 	}
