@@ -107,10 +107,10 @@ type OrdererNode struct {
 
 // Network is a running development network.
 type Network struct {
-	cfg       Config
-	Orderer   *Process
+	cfg     Config
+	Orderer *Process
 	// Gateway is the REST gateway (nil when Ports.Gateway is 0).
-	Gateway *Process            // orderer.example.com, the first of Orderers
+	Gateway   *Process            // orderer.example.com, the first of Orderers
 	Orderers  []*Process          // in OrdererNodes order
 	Peers     map[string]*Process // by MSP ID
 	Chaincode *Process
