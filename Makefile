@@ -4,7 +4,7 @@ BIN     := bin
 DEVNET  ?= devnet
 BENCH_TXS ?= 20000
 
-.PHONY: build run test bench chaos lint clean
+.PHONY: build run test bench chaos lint clean docker compose-up compose-down
 
 build:
 	@mkdir -p $(BIN)
@@ -30,6 +30,31 @@ CHAOS_DURATION ?= 2m
 chaos:
 	WEFT_CHAOS=1 WEFT_MEASURE=1 CHAOS_DURATION=$(CHAOS_DURATION) \
 		$(GO) test -count=1 -v -timeout 60m -run 'TestChaos|TestMeasure' ./e2e/cluster/
+
+# Container images FROM scratch from static binaries: weft/peer, weft/orderer,
+# weft/setup (weft CLI + deploy/setup), weft/basic, weft/gateway. Nothing is pulled.
+docker:
+	GO=$(GO) deploy/images.sh
+
+# The docker-compose network (deploy/docker-compose.yaml): three Raft orderers,
+# two organisations with two peers each, basic as a chaincode service and the
+# REST gateway on localhost:8080. Generates deploy/build/network (crypto,
+# genesis block, chaincode package) on first use, starts the containers and
+# waits for the setup container (channel joins, basic deployed, InitLedger).
+COMPOSE ?= docker-compose
+COMPOSE_FILE := deploy/docker-compose.yaml
+compose-up: docker
+	deploy/build/bin/weft-setup generate -config deploy/config -out deploy/build/network
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d
+	$(COMPOSE) -f $(COMPOSE_FILE) logs -f --no-color setup
+	@test "$$(docker wait $$($(COMPOSE) -f $(COMPOSE_FILE) ps -q setup))" = 0 || \
+		{ echo "the setup container failed: see its log above and $(COMPOSE) -f $(COMPOSE_FILE) logs"; exit 1; }
+	@echo "ready: try curl -s -X POST localhost:8080/v1/channels/mychannel/chaincodes/basic/evaluate -d '{\"function\":\"GetAllAssets\"}'"
+
+# Stops the network and deletes its ledgers (volumes) and generated material.
+compose-down:
+	$(COMPOSE) -f $(COMPOSE_FILE) down -v
+	rm -rf deploy/build/network
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needs to run on:"; gofmt -l .; exit 1)

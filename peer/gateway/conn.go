@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -25,6 +27,9 @@ type pooledConn struct {
 	conn  *grpc.ClientConn
 	roots *x509.CertPool
 }
+
+// connectTimeout bounds one connection attempt to another peer.
+const connectTimeout = 3 * time.Second
 
 func newConnPool(clientCert *tls.Certificate) *connPool {
 	return &connPool{clientCert: clientCert, conns: map[string]pooledConn{}}
@@ -45,7 +50,11 @@ func (p *connPool) get(address string, roots *x509.CertPool) (*grpc.ClientConn, 
 	if p.clientCert != nil {
 		tlsCfg.Certificates = []tls.Certificate{*p.clientCert}
 	}
-	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	// A peer whose host stopped answering (a stopped container) must not
+	// hold an endorsement for gRPC's default 20 s connect timeout: give up
+	// after a few seconds and let the next peer of the organisation endorse.
+	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: connectTimeout, Backoff: backoff.DefaultConfig}))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", address, err)
 	}
