@@ -362,6 +362,13 @@ func TestRESTClientSigned(t *testing.T) {
 	if e.Code != gateway.CodeMVCCConflict || len(e.Details) != 1 || e.Details[0].ValidationCode != "MVCC_READ_CONFLICT" || e.Details[0].TxID != b.TxID {
 		t.Fatalf("conflicting commit = %s, want MVCC_CONFLICT with validation code MVCC_READ_CONFLICT", r.body)
 	}
+	// The error names the key read and the transfer that wrote it first.
+	d := e.Details[0]
+	if d.Namespace != "basic" || d.Key != id || d.ReadVersion == "" || d.ConflictingTxID != a.TxID || d.ConflictingBlock == nil ||
+		!strings.Contains(e.Message, fmt.Sprintf("key %q in namespace basic was read at version %s but transaction %s (block %d) wrote it first", id, d.ReadVersion, a.TxID, *d.ConflictingBlock)) {
+		t.Fatalf("conflicting commit = %s, want key %s and conflicting transaction %s named", r.body, id, a.TxID)
+	}
+	t.Logf("MVCC conflict: %s", e.Message)
 
 	// Without a wallet identity a synchronous commit is refused before
 	// anything is submitted.
@@ -375,6 +382,28 @@ func TestRESTClientSigned(t *testing.T) {
 	if r.status != 200 || !strings.Contains(string(r.body), `"status":"PENDING"`) {
 		t.Fatalf("transaction refused before submission: status %d %s, want PENDING", r.status, r.body)
 	}
+}
+
+// TestRESTPolicyFailure submits with Org1's endorsement only: basic's
+// endorsement policy needs both organisations, so the transaction commits
+// invalid and the error names the policy and the organisation that endorsed.
+func TestRESTPolicyFailure(t *testing.T) {
+	base := restGateway(t)
+	id := uniqueID("restpol")
+	r := restDo(t, "POST", base+"/v1/channels/mychannel/chaincodes/basic/submit",
+		map[string]any{"function": "CreateAsset", "args": []string{id, "blue", "5", "Tom", "300"}, "endorsingOrgs": []string{"Org1MSP"}})
+	wantStatus(t, "submit endorsed by Org1 only", r, 403)
+	e := r.errorCode(t)
+	if e.Code != gateway.CodePolicyFailure || len(e.Details) != 1 || e.Details[0].ValidationCode != "ENDORSEMENT_POLICY_FAILURE" {
+		t.Fatalf("submit endorsed by Org1 only = %s, want POLICY_FAILURE", r.body)
+	}
+	d := e.Details[0]
+	if d.Policy == "" || len(d.Endorsers) != 1 || d.Endorsers[0] != "Org1MSP" ||
+		!strings.Contains(e.Message, "the endorsements of Org1MSP do not satisfy the endorsement policy of chaincode basic ("+d.Policy+")") ||
+		!strings.Contains(e.Message, id) {
+		t.Fatalf("submit endorsed by Org1 only = %s, want the policy, Org1MSP and the key-level hint for %s named", r.body, id)
+	}
+	t.Logf("policy failure: %s", e.Message)
 }
 
 // TestRESTBadRequests checks that malformed or refused requests get their

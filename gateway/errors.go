@@ -79,6 +79,19 @@ type Detail struct {
 	TxID           string  `json:"txId,omitempty"`
 	ValidationCode string  `json:"validationCode,omitempty"`
 	BlockNumber    *uint64 `json:"blockNumber,omitempty"`
+
+	// Why a committed transaction is invalid, best effort. MVCC_CONFLICT: the
+	// key read (namespace, key, readVersion "block:tx", absent when the key
+	// did not exist) and the valid transaction that wrote it first.
+	Namespace        string  `json:"namespace,omitempty"`
+	Key              string  `json:"key,omitempty"`
+	ReadVersion      string  `json:"readVersion,omitempty"`
+	ConflictingTxID  string  `json:"conflictingTxId,omitempty"`
+	ConflictingBlock *uint64 `json:"conflictingBlock,omitempty"`
+	// POLICY_FAILURE: the MSP IDs that endorsed and the chaincode's
+	// endorsement policy (policy language, or a channel config policy path).
+	Endorsers []string `json:"endorsers,omitempty"`
+	Policy    string   `json:"policy,omitempty"`
 }
 
 // Error is the JSON body of every failed request.

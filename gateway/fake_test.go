@@ -5,12 +5,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	gwpb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -34,10 +38,23 @@ type fakePeer struct {
 	codes     map[string]pb.TxValidationCode        // function name → validation code at commit
 	events    *gwpb.ChaincodeEventsRequest          // the last events request
 	submitted []*cb.Envelope
+
+	// A small ledger for qscc GetBlockByNumber: Submit appends every
+	// transaction to block 5 with its validation code.
+	endorser []byte                      // serialized identity of the endorsements
+	rwsets   map[string]*kvrwset.KVRWSet // function name → the read/write set of its endorsement
+	blocks   map[uint64][][]byte         // block number → envelopes
+	flags    map[uint64][]byte           // block number → validation codes
+	policy   []byte                      // _lifecycle: the ValidationParameter of basic; nil: not answered
+	height   uint64                      // the block Submit commits in (default 5); blocks 0 to height exist
+	qscc     int                         // qscc GetBlockByNumber calls
 }
 
 func newFakePeer() *fakePeer {
-	return &fakePeer{committed: map[string]*gwpb.CommitStatusResponse{}, codes: map[string]pb.TxValidationCode{}}
+	return &fakePeer{
+		committed: map[string]*gwpb.CommitStatusResponse{}, codes: map[string]pb.TxValidationCode{},
+		rwsets: map[string]*kvrwset.KVRWSet{}, blocks: map[uint64][][]byte{}, flags: map[uint64][]byte{}, height: 5,
+	}
 }
 
 func (f *fakePeer) record(name string) {
@@ -71,7 +88,7 @@ func (f *fakePeer) check(sp *pb.SignedProposal) (*protos.Proposal, error) {
 	if ch := prop.ChannelHeader.ChannelId; ch != "mychannel" {
 		return nil, status.Errorf(codes.NotFound, "channel %s is not joined by this peer (peer0:7051)", ch)
 	}
-	if cc := prop.ChaincodeName(); cc != "basic" && cc != "qscc" {
+	if cc := prop.ChaincodeName(); cc != "basic" && cc != "qscc" && cc != "_lifecycle" {
 		return nil, withDetails(codes.Aborted, "evaluate call to endorser returned error: chaincode response 500, chaincode "+cc+" is not defined on channel mychannel",
 			&gwpb.ErrorDetail{Address: "peer0:7051", MspId: "Org1MSP", Message: "chaincode response 500, chaincode " + cc + " is not defined on channel mychannel"})
 	}
@@ -90,10 +107,28 @@ func (f *fakePeer) Evaluate(_ context.Context, req *gwpb.EvaluateRequest) (*gwpb
 		switch fn {
 		case "GetChainInfo":
 			return &gwpb.EvaluateResponse{Result: &pb.Response{Status: 200, Payload: protos.Marshal(&cb.BlockchainInfo{Height: 7, CurrentBlockHash: []byte{0xab}})}}, nil
+		case "GetBlockByNumber":
+			if b := f.block(string(args[2])); b != nil {
+				return &gwpb.EvaluateResponse{Result: &pb.Response{Status: 200, Payload: protos.Marshal(b)}}, nil
+			}
+			return nil, withDetails(codes.Aborted, "evaluate call to endorser returned error: chaincode response 404, qscc "+fn+": not found",
+				&gwpb.ErrorDetail{Address: "peer0:7051", MspId: "Org1MSP", Message: "chaincode response 404, qscc " + fn + ": block not found"})
 		default:
 			return nil, withDetails(codes.Aborted, "evaluate call to endorser returned error: chaincode response 404, qscc "+fn+": not found",
 				&gwpb.ErrorDetail{Address: "peer0:7051", MspId: "Org1MSP", Message: "chaincode response 404, qscc " + fn + ": block not found"})
 		}
+	}
+	if prop.ChaincodeName() == "_lifecycle" {
+		q := &lb.QueryChaincodeDefinitionArgs{}
+		f.mu.Lock()
+		policy := f.policy
+		f.mu.Unlock()
+		if fn != "QueryChaincodeDefinition" || len(args) < 2 || proto.Unmarshal(args[1], q) != nil || q.Name != "basic" || policy == nil {
+			return nil, withDetails(codes.Aborted, "evaluate call to endorser returned error: chaincode response 404, namespace "+q.Name+" is not defined",
+				&gwpb.ErrorDetail{Address: "peer0:7051", MspId: "Org1MSP", Message: "chaincode response 404, namespace " + q.Name + " is not defined"})
+		}
+		res := &lb.QueryChaincodeDefinitionResult{Sequence: 1, Version: "1.0", ValidationParameter: policy}
+		return &gwpb.EvaluateResponse{Result: &pb.Response{Status: 200, Payload: protos.Marshal(res)}}, nil
 	}
 	switch fn {
 	case "Echo":
@@ -116,12 +151,27 @@ func (f *fakePeer) Endorse(_ context.Context, req *gwpb.EndorseRequest) (*gwpb.E
 		return nil, withDetails(codes.Aborted, "failed to endorse transaction, see attached details for more info",
 			&gwpb.ErrorDetail{Address: "peer0.org2:9051", MspId: "Org2MSP", Message: "chaincode response 500, the asset a1 does not exist"})
 	}
-	act := &pb.ChaincodeAction{Response: &pb.Response{Status: 200, Payload: []byte("result of " + fn)}}
+	f.mu.Lock()
+	kv, endorser := f.rwsets[fn], f.endorser
+	f.mu.Unlock()
+	if kv == nil {
+		kv = &kvrwset.KVRWSet{}
+	}
+	if endorser == nil {
+		endorser = []byte("endorser")
+	}
+	results := protos.Marshal(&rwset.TxReadWriteSet{DataModel: rwset.TxReadWriteSet_KV, NsRwset: []*rwset.NsReadWriteSet{
+		{Namespace: "basic", Rwset: protos.Marshal(kv)},
+	}})
+	act := &pb.ChaincodeAction{
+		Response: &pb.Response{Status: 200, Payload: []byte("result of " + fn)},
+		Results:  results, ChaincodeId: &pb.ChaincodeID{Name: "basic", Version: "1.0"},
+	}
 	prp := &pb.ProposalResponsePayload{ProposalHash: prop.Hash(), Extension: protos.Marshal(act)}
 	pr := &pb.ProposalResponse{
 		Response:    &pb.Response{Status: 200},
 		Payload:     protos.Marshal(prp),
-		Endorsement: &pb.Endorsement{Endorser: []byte("endorser"), Signature: []byte("sig")},
+		Endorsement: &pb.Endorsement{Endorser: endorser, Signature: []byte("sig")},
 	}
 	payload, err := protos.NewTransaction(prop, []*pb.ProposalResponse{pr})
 	if err != nil {
@@ -143,7 +193,9 @@ func (f *fakePeer) Submit(_ context.Context, req *gwpb.SubmitRequest) (*gwpb.Sub
 	}
 	defer f.mu.Unlock()
 	f.submitted = append(f.submitted, req.PreparedTransaction)
-	f.committed[req.TransactionId] = &gwpb.CommitStatusResponse{Result: code, BlockNumber: 5}
+	f.blocks[f.height] = append(f.blocks[f.height], protos.Marshal(req.PreparedTransaction))
+	f.flags[f.height] = append(f.flags[f.height], byte(code))
+	f.committed[req.TransactionId] = &gwpb.CommitStatusResponse{Result: code, BlockNumber: f.height}
 	return &gwpb.SubmitResponse{}, nil
 }
 
@@ -161,6 +213,29 @@ func (f *fakePeer) CommitStatus(ctx context.Context, req *gwpb.SignedCommitStatu
 	}
 	<-ctx.Done()
 	return nil, status.FromContextError(ctx.Err()).Err()
+}
+
+// addTx appends a transaction to block n of the fake ledger.
+func (f *fakePeer) addTx(n uint64, env *cb.Envelope, code pb.TxValidationCode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.blocks[n] = append(f.blocks[n], protos.Marshal(env))
+	f.flags[n] = append(f.flags[n], byte(code))
+}
+
+// block is block number n of the fake ledger, or nil. Blocks 0 to height
+// exist (empty unless filled).
+func (f *fakePeer) block(n string) *cb.Block {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.qscc++
+	num, err := strconv.ParseUint(n, 10, 64)
+	if err != nil || num > f.height {
+		return nil
+	}
+	b := protos.NewBlock(num, []byte{0xab}, f.blocks[num])
+	protos.SetTxFilter(b, append([]byte(nil), f.flags[num]...))
+	return b
 }
 
 // ChaincodeEvents sends one block of two events, then waits for the end.

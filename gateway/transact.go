@@ -263,6 +263,7 @@ func (s *Server) finishCommit(w http.ResponseWriter, r *http.Request, signer pro
 		return
 	}
 	if e := validationError(out.TxID, st.Result, st.BlockNumber); e != nil {
+		s.explain(r.Context(), signer, channel, out.TxID, st.Result, st.BlockNumber, e)
 		writeError(w, e)
 		return
 	}
