@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -123,35 +124,49 @@ type evaluateResponse struct {
 	result
 }
 
+// walletCall is an evaluate or submit request, its proposal signed by the
+// request's wallet identity.
+type walletCall struct {
+	channel, cc, txID string
+	req               invokeRequest
+	signer            *msp.SigningIdentity
+	sp                *pb.SignedProposal
+}
+
+// newWalletCall reads and checks the body of evaluate or submit (op) and
+// builds the proposal.
+func (s *Server) newWalletCall(w http.ResponseWriter, r *http.Request, op string) (*walletCall, *Error) {
+	c := &walletCall{}
+	var e *Error
+	if c.channel, c.cc, e = pathChaincode(r); e != nil {
+		return nil, e
+	}
+	if e := s.decodeBody(w, r, &c.req); e != nil {
+		return nil, e
+	}
+	if c.req.Identity != nil {
+		return nil, apiErr(CodeBadJSON, "field \"identity\" belongs to prepare only; %s signs with a wallet identity (%s header)", op, IdentityHeader)
+	}
+	if e := c.req.check(); e != nil {
+		return nil, e
+	}
+	if c.signer, e = s.signer(r); e != nil {
+		return nil, e
+	}
+	var err error
+	if c.sp, c.txID, err = protos.NewProposal(c.signer, c.channel, c.cc, c.req.chaincodeArgs(), c.req.transientMap()); err != nil {
+		return nil, apiErr(CodeInternal, "build proposal: %v", err)
+	}
+	return c, nil
+}
+
 func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
-	channel, cc, e := pathChaincode(r)
+	c, e := s.newWalletCall(w, r, "evaluate")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	var req invokeRequest
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if req.Identity != nil {
-		writeError(w, apiErr(CodeBadJSON, "field \"identity\" belongs to prepare only; evaluate signs with a wallet identity (%s header)", IdentityHeader))
-		return
-	}
-	if e := req.check(); e != nil {
-		writeError(w, e)
-		return
-	}
-	signer, e := s.signer(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	sp, txID, err := protos.NewProposal(signer, channel, cc, req.chaincodeArgs(), req.transientMap())
-	if err != nil {
-		writeError(w, apiErr(CodeInternal, "build proposal: %v", err))
-		return
-	}
+	channel, cc, txID, sp, req := c.channel, c.cc, c.txID, c.sp, c.req
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeouts.Evaluate)
 	defer cancel()
 	resp, err := s.gw.Evaluate(ctx, &gwpb.EvaluateRequest{TransactionId: txID, ChannelId: channel, ProposedTransaction: sp, TargetOrganizations: req.EndorsingOrgs})
@@ -188,39 +203,17 @@ func statusURL(channel, txID string) string {
 }
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
-	channel, cc, e := pathChaincode(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	async, e := queryBool(r, "async")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	var req invokeRequest
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if req.Identity != nil {
-		writeError(w, apiErr(CodeBadJSON, "field \"identity\" belongs to prepare only; submit signs with a wallet identity (%s header)", IdentityHeader))
-		return
-	}
-	if e := req.check(); e != nil {
-		writeError(w, e)
-		return
-	}
-	signer, e := s.signer(r)
+	c, e := s.newWalletCall(w, r, "submit")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	sp, txID, err := protos.NewProposal(signer, channel, cc, req.chaincodeArgs(), req.transientMap())
-	if err != nil {
-		writeError(w, apiErr(CodeInternal, "build proposal: %v", err))
-		return
-	}
+	channel, cc, txID, sp, req, signer := c.channel, c.cc, c.txID, c.sp, c.req, c.signer
 	env, e := s.endorse(r.Context(), channel, cc, txID, sp, req.EndorsingOrgs)
 	if e != nil {
 		writeError(w, e)
