@@ -20,6 +20,7 @@ test:
 bench: build
 	$(GO) test -run '^$$' -bench 'Commit|Validate|Ledger|ECDSA' -benchtime 5x ./bench/
 	$(GO) test -run '^$$' -bench ChaincodePut -benchtime 3000x ./bench/
+	$(GO) test -run '^$$' -bench RESTEvaluate -benchtime 3000x ./gateway/
 	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
 
 # Randomised faults (kills, freezes, restarts, partitions) on a 3-orderer Raft

@@ -262,7 +262,7 @@ func (f *fakePeer) ChaincodeEvents(req *gwpb.SignedChaincodeEventsRequest, strea
 // newTestServer serves a fakePeer over loopback gRPC and the REST gateway in
 // front of it over httptest, with User1@org1.example.com of the test network
 // in the wallet as default identity.
-func newTestServer(t *testing.T, mutate ...func(*Options)) (*httptest.Server, *fakePeer) {
+func newTestServer(t testing.TB, mutate ...func(*Options)) (*httptest.Server, *fakePeer) {
 	t.Helper()
 	addr, peer := startFakePeer(t)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -309,7 +309,7 @@ func envelopeFunction(p *cb.Payload) string {
 }
 
 // startFakePeer serves a fakePeer over plain gRPC on loopback until the test ends.
-func startFakePeer(t *testing.T) (string, *fakePeer) {
+func startFakePeer(t testing.TB) (string, *fakePeer) {
 	t.Helper()
 	peer := newFakePeer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
