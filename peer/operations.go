@@ -2,7 +2,6 @@ package peer
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -258,19 +257,11 @@ func (n *Node) askHeight(ctx context.Context, channelID string, ep deliver.Endpo
 	}
 	newest := &ab.SeekPosition{Type: &ab.SeekPosition_Newest{Newest: &ab.SeekNewest{}}}
 	seek := &ab.SeekInfo{Start: newest, Stop: newest, Behavior: ab.SeekInfo_FAIL_IF_NOT_READY, ContentType: ab.SeekInfo_HEADER_WITH_SIG}
-	shdr, err := protos.NewSignatureHeader(n.signer)
-	if err != nil {
-		return 0, err
-	}
-	chdr := protos.NewChannelHeader(cb.HeaderType_DELIVER_SEEK_INFO, channelID, protos.ComputeTxID(shdr.Nonce, shdr.Creator))
+	var cert []byte
 	if c := n.tlsCert; c != nil && len(c.Certificate) > 0 {
-		sum := sha256.Sum256(c.Certificate[0]) // binds the request to this TLS session, as the puller does
-		chdr.TlsCertHash = sum[:]
+		cert = c.Certificate[0] // binds the request to this TLS session, as the puller does
 	}
-	env, err := protos.SignEnvelope(&cb.Payload{
-		Header: &cb.Header{ChannelHeader: protos.Marshal(chdr), SignatureHeader: protos.Marshal(shdr)},
-		Data:   protos.Marshal(seek),
-	}, n.signer)
+	env, err := protos.NewDeliverRequest(n.signer, channelID, seek, cert)
 	if err != nil {
 		return 0, err
 	}

@@ -1,10 +1,12 @@
 package protos
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -128,11 +130,30 @@ func NewSignatureHeader(signer Signer) (*cb.SignatureHeader, error) {
 // NewSignedEnvelope builds and signs an envelope of type typ carrying msg on
 // channelID, as an orderer or an admin does for config and deliver requests.
 func NewSignedEnvelope(typ cb.HeaderType, channelID string, signer Signer, msg proto.Message) (*cb.Envelope, error) {
+	return newSignedEnvelope(typ, channelID, signer, msg, nil)
+}
+
+// NewDeliverRequest builds and signs the DELIVER_SEEK_INFO envelope of a
+// Deliver request. tlsCert, when not empty, is the DER client certificate of
+// the TLS session the request travels on: its SHA-256 in the channel header
+// binds the request to that session, as deliver services with mutual TLS
+// expect.
+func NewDeliverRequest(signer Signer, channelID string, seek *ab.SeekInfo, tlsCert []byte) (*cb.Envelope, error) {
+	var certHash []byte
+	if len(tlsCert) > 0 {
+		sum := sha256.Sum256(tlsCert)
+		certHash = sum[:]
+	}
+	return newSignedEnvelope(cb.HeaderType_DELIVER_SEEK_INFO, channelID, signer, seek, certHash)
+}
+
+func newSignedEnvelope(typ cb.HeaderType, channelID string, signer Signer, msg proto.Message, tlsCertHash []byte) (*cb.Envelope, error) {
 	shdr, err := NewSignatureHeader(signer)
 	if err != nil {
 		return nil, err
 	}
 	chdr := NewChannelHeader(typ, channelID, ComputeTxID(shdr.Nonce, shdr.Creator))
+	chdr.TlsCertHash = tlsCertHash
 	payload := &cb.Payload{
 		Header: &cb.Header{ChannelHeader: Marshal(chdr), SignatureHeader: Marshal(shdr)},
 		Data:   Marshal(msg),

@@ -2,12 +2,14 @@ package protos
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -138,5 +140,32 @@ func TestBlockSignatureBytesVerifiesFixtureSignature(t *testing.T) {
 	msg[0] ^= 1
 	if verifyWithCreator(t, shdr.Creator, msg, md.Signatures[0].Signature) {
 		t.Fatal("signature verifies over altered bytes")
+	}
+}
+
+// A deliver request carries the seek info, and the SHA-256 of the TLS client
+// certificate when one is given (none otherwise).
+func TestNewDeliverRequest(t *testing.T) {
+	seek := &ab.SeekInfo{Behavior: ab.SeekInfo_FAIL_IF_NOT_READY}
+	for _, cert := range [][]byte{nil, []byte("client certificate DER")} {
+		env, err := NewDeliverRequest(fuzzSigner{}, "mychannel", seek, cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chdr, err := EnvelopeChannelHeader(Marshal(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cb.HeaderType(chdr.Type) != cb.HeaderType_DELIVER_SEEK_INFO || chdr.ChannelId != "mychannel" {
+			t.Fatalf("channel header %v", chdr)
+		}
+		want := []byte(nil)
+		if cert != nil {
+			sum := sha256.Sum256(cert)
+			want = sum[:]
+		}
+		if !bytes.Equal(chdr.TlsCertHash, want) {
+			t.Fatalf("tls_cert_hash %x, want %x", chdr.TlsCertHash, want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -292,23 +291,13 @@ func (p *Puller) seekEnvelope(start, stop *ab.SeekPosition, content ab.SeekInfo_
 		Behavior:    ab.SeekInfo_FAIL_IF_NOT_READY,
 		ContentType: content,
 	}
-	shdr, err := protos.NewSignatureHeader(p.cfg.Signer)
+	var cert []byte
+	if certs := p.cfg.TLS.Certificates; len(certs) > 0 && len(certs[0].Certificate) > 0 {
+		cert = certs[0].Certificate[0]
+	}
+	env, err := protos.NewDeliverRequest(p.cfg.Signer, p.cfg.Channel, seek, cert)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: deliver request for channel %s: %w", p.cfg.Channel, err)
-	}
-	chdr := protos.NewChannelHeader(cb.HeaderType_DELIVER_SEEK_INFO, p.cfg.Channel, protos.ComputeTxID(shdr.Nonce, shdr.Creator))
-	if certs := p.cfg.TLS.Certificates; len(certs) > 0 && len(certs[0].Certificate) > 0 {
-		// Binds the request to our TLS session, as orderers with mutual TLS expect.
-		sum := sha256.Sum256(certs[0].Certificate[0])
-		chdr.TlsCertHash = sum[:]
-	}
-	payload := &cb.Payload{
-		Header: &cb.Header{ChannelHeader: protos.Marshal(chdr), SignatureHeader: protos.Marshal(shdr)},
-		Data:   protos.Marshal(seek),
-	}
-	env, err := protos.SignEnvelope(payload, p.cfg.Signer)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: sign deliver request for channel %s: %w", p.cfg.Channel, err)
 	}
 	return env, nil
 }

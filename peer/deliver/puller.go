@@ -2,7 +2,6 @@ package deliver
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -438,20 +437,11 @@ func (p *Puller) height(ctx context.Context, conn *grpc.ClientConn, addr string)
 
 // seekEnvelope signs a DELIVER_SEEK_INFO request for seek.
 func (p *Puller) seekEnvelope(seek *ab.SeekInfo) (*cb.Envelope, error) {
-	shdr, err := protos.NewSignatureHeader(p.cfg.Signer)
-	if err != nil {
-		return nil, fmt.Errorf("deliver puller for channel %s: %w", p.cfg.ChannelID, err)
-	}
-	chdr := protos.NewChannelHeader(cb.HeaderType_DELIVER_SEEK_INFO, p.cfg.ChannelID, protos.ComputeTxID(shdr.Nonce, shdr.Creator))
+	var cert []byte
 	if c := p.cfg.ClientCert; c != nil && len(c.Certificate) > 0 {
-		sum := sha256.Sum256(c.Certificate[0])
-		chdr.TlsCertHash = sum[:]
+		cert = c.Certificate[0]
 	}
-	payload := &cb.Payload{
-		Header: &cb.Header{ChannelHeader: protos.Marshal(chdr), SignatureHeader: protos.Marshal(shdr)},
-		Data:   protos.Marshal(seek),
-	}
-	env, err := protos.SignEnvelope(payload, p.cfg.Signer)
+	env, err := protos.NewDeliverRequest(p.cfg.Signer, p.cfg.ChannelID, seek, cert)
 	if err != nil {
 		return nil, fmt.Errorf("deliver puller for channel %s: %w", p.cfg.ChannelID, err)
 	}
