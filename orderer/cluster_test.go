@@ -336,7 +336,7 @@ func (n *raftNet) sameChains(t *testing.T, h uint64, idx ...int) {
 			} else if !bytes.Equal(got, want) {
 				t.Fatalf("block %d differs between orderers %v", b, idx)
 			}
-			if err := verifyBlockSignatures(blk, n.ch(t, i).bundle.Load()); b > 0 && err != nil {
+			if err := channelconfig.VerifyBlock(blk, nil, n.ch(t, i).bundle.Load()); b > 0 && err != nil {
 				t.Fatalf("orderer %d block %d: %v", i+1, b, err)
 			}
 		}

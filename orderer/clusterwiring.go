@@ -1,11 +1,9 @@
 package orderer
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -14,16 +12,11 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/orderer/cluster"
 	"github.com/weft-ledger/weft/orderer/raftchain"
-	"github.com/weft-ledger/weft/protos"
 )
-
-// blockValidationPolicy is the policy the orderers' block signatures satisfy.
-const blockValidationPolicy = "/Channel/Orderer/BlockValidation"
 
 // clusterTLS is what the node's cluster clients (Comm and pullers) present
 // and trust: the General.Cluster client key pair and the configured roots.
@@ -114,53 +107,6 @@ func consenterNames(cs []*etcdraft.Consenter) string {
 	return strings.Join(out, ", ")
 }
 
-// verifyBlockSignatures checks that a block's data hash matches its data and
-// that its orderer signatures satisfy the BlockValidation policy of bundle.
-// Block 0 carries no signature.
-func verifyBlockSignatures(b *cb.Block, bundle *channelconfig.Bundle) error {
-	if b.GetHeader() == nil || b.GetData() == nil {
-		return errors.New("block has no header or data")
-	}
-	n := b.Header.Number
-	if !bytes.Equal(b.Header.DataHash, protos.BlockDataHash(b.Data)) {
-		return fmt.Errorf("block %d: data_hash does not match its data", n)
-	}
-	if n == 0 {
-		return nil
-	}
-	md := b.GetMetadata().GetMetadata()
-	if len(md) <= int(cb.BlockMetadataIndex_SIGNATURES) || len(md[cb.BlockMetadataIndex_SIGNATURES]) == 0 {
-		return fmt.Errorf("block %d has no SIGNATURES metadata", n)
-	}
-	sigs := &cb.Metadata{}
-	if err := proto.Unmarshal(md[cb.BlockMetadataIndex_SIGNATURES], sigs); err != nil {
-		return fmt.Errorf("block %d: decode SIGNATURES metadata: %w", n, err)
-	}
-	if len(sigs.Signatures) == 0 {
-		return fmt.Errorf("block %d: SIGNATURES metadata holds no signature", n)
-	}
-	var signed []protos.SignedData
-	for i, s := range sigs.Signatures {
-		shdr := &cb.SignatureHeader{}
-		if err := proto.Unmarshal(s.SignatureHeader, shdr); err != nil {
-			return fmt.Errorf("block %d: decode signature header %d: %w", n, i, err)
-		}
-		signed = append(signed, protos.SignedData{
-			Data:      protos.BlockSignatureBytes(sigs.Value, s.SignatureHeader, b.Header),
-			Identity:  shdr.Creator,
-			Signature: s.Signature,
-		})
-	}
-	pol, err := bundle.Policy(blockValidationPolicy)
-	if err != nil {
-		return fmt.Errorf("block %d: channel %s: %w", n, bundle.ChannelID(), err)
-	}
-	if err := pol.Evaluate(signed); err != nil {
-		return fmt.Errorf("block %d: orderer signatures do not satisfy %s of channel %s: %w", n, blockValidationPolicy, bundle.ChannelID(), err)
-	}
-	return nil
-}
-
 // channelPuller pulls a channel's blocks from its other consenters, as they
 // are now, verifying signatures against the channel's current config.
 type channelPuller struct {
@@ -175,7 +121,7 @@ func (p channelPuller) puller() (*cluster.Puller, error) {
 		Endpoints: p.c.otherEndpoints,
 		TLS:       p.r.tls.clientConfig(b),
 		Signer:    p.r.signer,
-		Verify:    func(blk *cb.Block) error { return verifyBlockSignatures(blk, p.c.bundle.Load()) },
+		Verify:    func(blk *cb.Block) error { return channelconfig.VerifyBlock(blk, nil, p.c.bundle.Load()) },
 		Logger:    p.r.log,
 	})
 }

@@ -139,7 +139,7 @@ func (r *Registrar) pullToJoinBlock(ob *onboarding) error {
 				case b.Header.Number > 0 && cur == nil:
 					return fmt.Errorf("block %d: no config to check it against (block 0 missing)", b.Header.Number)
 				}
-				return verifyBlockSignatures(b, cur)
+				return channelconfig.VerifyBlock(b, nil, cur)
 			},
 			Logger: r.log,
 		})
