@@ -10,10 +10,11 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureDir = "../../shared/fixtures/fabric-2.5.16"
+var fixtureDir = fabricfixture.Dir()
 
 func readBlock(t *testing.T, path string) *cb.Block {
 	t.Helper()

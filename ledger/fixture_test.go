@@ -3,29 +3,19 @@ package ledger
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
 
-const fixtureBlocks = "../../shared/fixtures/fabric-2.5.16/blocks"
-
 func loadFixtureBlock(t *testing.T, n int) *cb.Block {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtureBlocks, fmt.Sprintf("block_%06d.pb", n)))
-	if os.IsNotExist(err) {
-		t.Fatalf("Fabric fixtures not present: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := protos.UnmarshalBlock(raw)
+	b, err := protos.UnmarshalBlock(fabricfixture.ReadFile(t, "blocks", fmt.Sprintf("block_%06d.pb", n)))
 	if err != nil {
 		t.Fatalf("block %d: %v", n, err)
 	}

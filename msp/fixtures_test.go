@@ -15,14 +15,13 @@ import (
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 )
 
-const fixtureDir = "../../shared/fixtures/fabric-2.5.16"
-
 func fixturePath(t *testing.T, parts ...string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{fixtureDir}, parts...)...)
+	p := fabricfixture.Path(parts...)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("Fabric fixture not available: %v", err)
 	}

@@ -1,12 +1,12 @@
 package peer
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -22,7 +22,7 @@ func TestLastConfigIndexFabricBlocks(t *testing.T) {
 		}
 	}
 	// configtxgen's genesis block, before an orderer added its metadata.
-	bare := readBlockFile(t, filepath.Join(fixtureDir, "mychannel-genesis.block"))
+	bare := readBlockFile(t, fabricfixture.Path("mychannel-genesis.block"))
 	if idx, err := lastConfigIndex(bare); err != nil || idx != 0 {
 		t.Errorf("configtxgen genesis block: lastConfigIndex = %d, %v; want 0", idx, err)
 	}

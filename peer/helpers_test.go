@@ -1,21 +1,18 @@
 package peer
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/protos"
 )
-
-const fixtureDir = "../../shared/fixtures/fabric-2.5.16"
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -23,7 +20,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // Fabric fixtures are absent.
 func fixtureBlock(t testing.TB, n int) *cb.Block {
 	t.Helper()
-	return readBlockFile(t, filepath.Join(fixtureDir, "blocks", fmt.Sprintf("block_%06d.pb", n)))
+	return readBlockFile(t, fabricfixture.BlockPath(uint64(n)))
 }
 
 func readBlockFile(t testing.TB, path string) *cb.Block {

@@ -2,14 +2,14 @@ package protos
 
 import (
 	"bytes"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 )
 
 // Seeds come from Fabric's own blocks (block 9 is left out: at 2 MB it would
@@ -18,7 +18,7 @@ var seedBlocks = []int{0, 1, 3, 7, 8, 171}
 
 func fixtureBytes(f *testing.F, n int) []byte {
 	f.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtures, "blocks", fmt.Sprintf("block_%06d.pb", n)))
+	raw, err := os.ReadFile(fabricfixture.BlockPath(uint64(n)))
 	if err != nil {
 		f.Fatalf("Fabric fixtures: %v", err)
 	}

@@ -4,24 +4,18 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
-)
 
-const fixtures = "../../shared/fixtures/fabric-2.5.16"
+	"github.com/weft-ledger/weft/internal/fabricfixture"
+)
 
 func loadFixtureBlock(t *testing.T, n int) *cb.Block {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtures, "blocks", fmt.Sprintf("block_%06d.pb", n)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := UnmarshalBlock(raw)
+	b, err := UnmarshalBlock(fabricfixture.ReadFile(t, "blocks", fmt.Sprintf("block_%06d.pb", n)))
 	if err != nil {
 		t.Fatalf("block %d: %v", n, err)
 	}
@@ -100,11 +94,7 @@ func TestTxFilterDefaultsToValid(t *testing.T) {
 }
 
 func TestEnvelopeChannelHeaderAcceptsGenesisEnvelope(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(fixtures, "mychannel-genesis.block"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := UnmarshalBlock(raw)
+	b, err := UnmarshalBlock(fabricfixture.ReadFile(t, "mychannel-genesis.block"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,13 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 )
 
 func decodeFixture(t *testing.T, n int) *BlockJSON {
 	t.Helper()
-	b, err := BlockBytes(readFixture(t, fmt.Sprintf("blocks/block_%06d.pb", n)))
+	b, err := BlockBytes(fabricfixture.ReadFile(t, fmt.Sprintf("blocks/block_%06d.pb", n)))
 	if err != nil {
 		t.Fatalf("decode Fabric block %d: %v", n, err)
 	}
@@ -72,7 +73,7 @@ func TestFabricGenesisConfig(t *testing.T) {
 		t.Fatalf("genesis block has signatures %+v", b.Metadata.Signatures)
 	}
 	// configtxgen's own genesis block has the same transaction.
-	g, err := BlockBytes(readFixture(t, "mychannel-genesis.block"))
+	g, err := BlockBytes(fabricfixture.ReadFile(t, "mychannel-genesis.block"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -16,7 +17,7 @@ var seedBlocks = []int{0, 1, 3, 7, 8, 171}
 func FuzzBlockBytes(f *testing.F) {
 	f.Add([]byte{})
 	for _, n := range seedBlocks {
-		f.Add(readFixture(f, fmt.Sprintf("blocks/block_%06d.pb", n)))
+		f.Add(fabricfixture.ReadFile(f, fmt.Sprintf("blocks/block_%06d.pb", n)))
 	}
 	f.Add(protos.Marshal(buildBlock([][]byte{buildEnvelope(f, txSpec{}), []byte("x")}, pb.TxValidationCode_VALID, pb.TxValidationCode_BAD_PAYLOAD)))
 	f.Fuzz(func(t *testing.T, raw []byte) {

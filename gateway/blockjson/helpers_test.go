@@ -2,8 +2,7 @@ package blockjson
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"testing"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -13,29 +12,13 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 )
 
-// fixtures holds blocks written by a real Fabric v2.5.16 network.
-const fixtures = "../../../shared/fixtures/fabric-2.5.16"
-
-type tb interface {
-	Helper()
-	Fatalf(string, ...any)
-}
-
-func readFixture(t tb, rel string) []byte {
+func fixtureBlock(t testing.TB, n int) *cb.Block {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtures, rel))
-	if err != nil {
-		t.Fatalf("Fabric v2.5.16 fixtures are required: %v", err)
-	}
-	return raw
-}
-
-func fixtureBlock(t tb, n int) *cb.Block {
-	t.Helper()
-	b, err := protos.UnmarshalBlock(readFixture(t, fmt.Sprintf("blocks/block_%06d.pb", n)))
+	b, err := protos.UnmarshalBlock(fabricfixture.ReadFile(t, fmt.Sprintf("blocks/block_%06d.pb", n)))
 	if err != nil {
 		t.Fatalf("fixture block %d: %v", n, err)
 	}
@@ -43,16 +26,16 @@ func fixtureBlock(t tb, n int) *cb.Block {
 }
 
 // serialized returns a serialized identity from the fixtures' public certificates.
-func serialized(t tb, mspID, certPath string) []byte {
+func serialized(t testing.TB, mspID, certPath string) []byte {
 	t.Helper()
-	return protos.Marshal(&mspproto.SerializedIdentity{Mspid: mspID, IdBytes: readFixture(t, certPath)})
+	return protos.Marshal(&mspproto.SerializedIdentity{Mspid: mspID, IdBytes: fabricfixture.ReadFile(t, certPath)})
 }
 
-func user1(t tb) []byte {
+func user1(t testing.TB) []byte {
 	return serialized(t, "Org1MSP", "organizations/peerOrganizations/org1.example.com/users/User1@org1.example.com/msp/signcerts/User1@org1.example.com-cert.pem")
 }
 
-func peer0Org2(t tb) []byte {
+func peer0Org2(t testing.TB) []byte {
 	return serialized(t, "Org2MSP", "organizations/peerOrganizations/org2.example.com/peers/peer0.org2.example.com/msp/signcerts/peer0.org2.example.com-cert.pem")
 }
 
@@ -73,7 +56,7 @@ type txSpec struct {
 
 var fixedTime = time.Date(2025, 3, 4, 5, 6, 7, 890000000, time.UTC)
 
-func buildEnvelope(t tb, s txSpec) []byte {
+func buildEnvelope(t testing.TB, s txSpec) []byte {
 	t.Helper()
 	if s.typ == 0 {
 		s.typ = cb.HeaderType_ENDORSER_TRANSACTION

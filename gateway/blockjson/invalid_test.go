@@ -10,6 +10,7 @@ import (
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -82,7 +83,7 @@ func TestBrokenTransactions(t *testing.T) {
 
 func TestBrokenBlocks(t *testing.T) {
 	good := buildEnvelope(t, txSpec{})
-	raw := readFixture(t, "blocks/block_000007.pb")
+	raw := fabricfixture.ReadFile(t, "blocks/block_000007.pb")
 	noHeader := buildBlock([][]byte{good})
 	noHeader.Header = nil
 	badFilter := buildBlock([][]byte{good, good}, pb.TxValidationCode_VALID)

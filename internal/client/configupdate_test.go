@@ -15,12 +15,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/protos"
 )
-
-const fabricFixtures = "../../../shared/fixtures/fabric-2.5.16"
 
 // configNet is the sample network's channel with a second orderer's
 // certificates ready to be added as a consenter.
@@ -32,7 +31,7 @@ type configNet struct {
 func newConfigNet(t *testing.T) *configNet {
 	t.Helper()
 	dir := t.TempDir()
-	cc, err := msp.LoadCryptoConfig(filepath.Join(fabricFixtures, "crypto-config.yaml"))
+	cc, err := msp.LoadCryptoConfig(fabricfixture.Path("crypto-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

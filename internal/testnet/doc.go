@@ -5,8 +5,8 @@
 // It owns the temporary folders it creates; Close removes them (call it from
 // TestMain after m.Run, or leave them to the OS temp folder). The material
 // comes either from sampleconfig (crypto-config.yaml, configtx.yaml) or from
-// the Fabric v2.5.16 fixture next to the repository
-// (../shared/fixtures/fabric-2.5.16), chosen per Spec.
+// the Fabric v2.5.16 fixture in the repository (testdata/fabric-2.5.16,
+// through internal/fabricfixture), chosen per Spec.
 //
 // Guarantees: each Spec is generated at most once per process; Genesis
 // returns a fresh copy so callers may mutate it. Tests must not change the

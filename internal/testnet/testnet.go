@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/sampleconfig"
 )
@@ -112,16 +112,9 @@ func Close() {
 	}
 }
 
-// FixtureDir is the Fabric v2.5.16 fixture folder (../shared/fixtures/fabric-2.5.16
-// from the repository root).
-func FixtureDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "fabric-2.5.16")
-}
-
 func readSource(src Source, name string) ([]byte, error) {
 	if src == Fixture {
-		raw, err := os.ReadFile(filepath.Join(FixtureDir(), name))
+		raw, err := os.ReadFile(fabricfixture.Path(name))
 		if err != nil {
 			return nil, fmt.Errorf("read fixture %s (is the Fabric fixture folder present?): %w", name, err)
 		}

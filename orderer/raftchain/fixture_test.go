@@ -2,31 +2,22 @@ package raftchain
 
 import (
 	"bytes"
-	"os"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
-
-const fixtures = "../../../shared/fixtures/fabric-2.5.16/blocks/"
 
 // TestMetadataMatchesFabricFixtures decodes blocks written by a Fabric 2.5.16
 // etcdraft orderer, checks their signatures the way our blocks are signed, and
 // requires SignBlock to produce the same metadata bytes and slot layout.
 func TestMetadataMatchesFabricFixtures(t *testing.T) {
-	if _, err := os.Stat(fixtures); err != nil {
-		t.Fatalf("fixtures not available: %v", err)
-	}
 	for _, name := range []string{"block_000001.pb", "block_000009.pb"} {
-		raw, err := os.ReadFile(fixtures + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fb, err := protos.UnmarshalBlock(raw)
+		fb, err := protos.UnmarshalBlock(fabricfixture.ReadFile(t, "blocks", name))
 		if err != nil {
 			t.Fatal(err)
 		}

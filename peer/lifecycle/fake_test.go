@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -15,12 +14,11 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
-
-const fixtureBlocks = "../../../shared/fixtures/fabric-2.5.16/blocks"
 
 // memState is the committed state of one peer: public values, this peer's
 // private values and the hashes of every org's private values.
@@ -197,11 +195,7 @@ func creator(mspID, name string) []byte {
 // transaction of a fixture block.
 func fixtureTx(t *testing.T, n int) (*pb.ChaincodeInput, rwSummary) {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("%s/block_%06d.pb", fixtureBlocks, n))
-	if err != nil {
-		t.Fatalf("fixture not available: %v", err)
-	}
-	b, err := protos.UnmarshalBlock(raw)
+	b, err := protos.UnmarshalBlock(fabricfixture.ReadFile(t, "blocks", fmt.Sprintf("block_%06d.pb", n)))
 	if err != nil {
 		t.Fatal(err)
 	}

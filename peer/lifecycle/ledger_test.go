@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -12,17 +11,14 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/encoding/prototext"
 
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/protos"
 )
 
 func fixtureBlock(t *testing.T, n int) *protosBlock {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("%s/block_%06d.pb", fixtureBlocks, n))
-	if err != nil {
-		t.Fatalf("fixture not available: %v", err)
-	}
-	return &protosBlock{raw: raw}
+	return &protosBlock{raw: fabricfixture.ReadFile(t, "blocks", fmt.Sprintf("block_%06d.pb", n))}
 }
 
 // protosBlock hands out fresh copies of a fixture block (Commit rewrites the filter).

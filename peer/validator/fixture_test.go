@@ -2,7 +2,6 @@ package validator
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -11,21 +10,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/fabricfixture"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/protos"
 )
-
-const fixtureBlocks = "../../../shared/fixtures/fabric-2.5.16/blocks"
 
 // readFixture returns fixture block n and Fabric's verdicts for it, with the
 // TRANSACTIONS_FILTER removed from the block.
 func readFixture(t testing.TB, n int) (*cb.Block, []byte) {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("%s/block_%06d.pb", fixtureBlocks, n))
-	if err != nil {
-		t.Fatalf("fixture not available: %v", err)
-	}
-	b, err := protos.UnmarshalBlock(raw)
+	b, err := protos.UnmarshalBlock(fabricfixture.ReadFile(t, "blocks", fmt.Sprintf("block_%06d.pb", n)))
 	if err != nil {
 		t.Fatal(err)
 	}
