@@ -51,7 +51,7 @@ func under(path, dir string) bool {
 	return path == full || strings.HasPrefix(path, full+"/")
 }
 
-// TestDependencyDirection enforces the import rules of DESIGN.md.
+// TestDependencyDirection enforces the import rules of docs/architecture.md.
 func TestDependencyDirection(t *testing.T) {
 	rules := []struct {
 		from      string

@@ -1,3 +1,3 @@
 // Package archtest holds no code: its test enforces the dependency direction of
-// DESIGN.md across the whole module.
+// docs/architecture.md ("Dependency direction") across the whole module.
 package archtest

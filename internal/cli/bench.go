@@ -16,7 +16,7 @@ import (
 )
 
 // runBench drives CreateAsset transactions through a network and prints the
-// figures of BENCHMARKING.md. With --devnet it starts a fresh development
+// figures docs/benchmarks.md asks for. With --devnet it starts a fresh development
 // network in a temporary folder first (and measures its processes); otherwise
 // it drives the network named by connection profiles, as it would a Fabric one.
 func runBench(ctx context.Context, env *Env, args []string) error {
