@@ -10,6 +10,7 @@ import (
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -175,7 +176,7 @@ func TestCommittedBlocksNoGoroutineLeak(t *testing.T) {
 	if ok != 50 || cancelled != 50 {
 		t.Fatalf("%d waiters released by the commit, %d by cancel; want 50 and 50", ok, cancelled)
 	}
-	eventually(t, "goroutines to return to their count before the waiters", func() bool {
+	eventually.True(t, 5*time.Second, "goroutines to return to their count before the waiters", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }

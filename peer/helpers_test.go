@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"testing"
-	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
@@ -57,16 +56,4 @@ func fixtureLedger(t *testing.T) (*ledger.Ledger, []*cb.Block) {
 		}
 	}
 	return l, blocks
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

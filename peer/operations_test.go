@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -218,7 +219,7 @@ func TestOperationsEndpoints(t *testing.T) {
 			t.Error("Run did not return")
 		}
 	})
-	eventually(t, "the operations listener", func() bool { return n.OperationsAddr() != "" })
+	eventually.True(t, 5*time.Second, "the operations listener", func() bool { return n.OperationsAddr() != "" })
 	ops := "http://" + n.OperationsAddr()
 
 	if code, body := httpGet(t, ops+"/healthz"); code != 200 || !strings.Contains(body, `"status":"OK"`) {
@@ -256,7 +257,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block 1 committed", func() bool { return ch.committed.Height() == 2 })
+	eventually.True(t, 5*time.Second, "block 1 committed", func() bool { return ch.committed.Height() == 2 })
 	if code, body := httpGet(t, ops+"/readyz"); code != 200 {
 		t.Fatalf("/readyz once caught up = %d %s", code, body)
 	}

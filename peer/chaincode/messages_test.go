@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 	"github.com/weft-ledger/weft/statedb"
@@ -336,7 +337,7 @@ func TestHungTransactionTimesOutAlone(t *testing.T) {
 		_, _, err := invoke(t, rt, id, newFakeSim(nil), "sleep", "30000")
 		hung <- err
 	}()
-	waitFor(t, func() bool { return inFlight(rt, id) == 1 })
+	eventually.True(t, 20*time.Second, "the hung transaction in flight", func() bool { return inFlight(rt, id) == 1 })
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)

@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
 
@@ -217,7 +218,7 @@ func TestCrashFailsInFlightAndRestarts(t *testing.T) {
 		_, _, err := invoke(t, rt, id, newFakeSim(nil), "sleep", "5000")
 		slow <- err
 	}()
-	waitFor(t, func() bool { return inFlight(rt, id) == 1 })
+	eventually.True(t, 20*time.Second, "the slow transaction in flight", func() bool { return inFlight(rt, id) == 1 })
 	_, _, err := invoke(t, rt, id, newFakeSim(nil), "crash")
 	if err == nil || !errors.Is(err, ErrChaincodeUnavailable) || !strings.Contains(err.Error(), id) {
 		t.Fatalf("crash: err = %v, want ErrChaincodeUnavailable naming %s", err, id)
@@ -338,15 +339,4 @@ func inFlight(rt *Runtime, packageID string) int {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
 	return len(c.h.txs)
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -261,7 +262,7 @@ func TestChaincodeEventsWithOfficialClient(t *testing.T) {
 
 	// Closing the client's streams ends the server's handlers and their subscriptions.
 	cancel()
-	eventually(t, "both event streams unsubscribe", func() bool {
+	eventually.True(t, 10*time.Second, "both event streams unsubscribe", func() bool {
 		_, subs := n.notifier.counts()
 		return subs == 0
 	})
@@ -297,7 +298,7 @@ func TestCommitStatusChecksSignatureAndReaders(t *testing.T) {
 		t.Fatalf("uncommitted: %v", err)
 	}
 	// the server notices the client's deadline asynchronously
-	eventually(t, "the abandoned CommitStatus releases its waiter", func() bool {
+	eventually.True(t, 10*time.Second, "the abandoned CommitStatus releases its waiter", func() bool {
 		w, s := n.notifier.counts()
 		return w == 0 && s == 0
 	})
@@ -312,16 +313,4 @@ func errorDetails(t *testing.T, err error) []*gwpb.ErrorDetail {
 		}
 	}
 	return out
-}
-
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
@@ -257,10 +258,11 @@ func TestBuilderStopEndsRunAndItsChildren(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := waitFor(t, func() (string, bool) {
+	var child string
+	eventually.True(t, 20*time.Second, "the builder's run writes its child's pid", func() bool {
 		b, err := os.ReadFile(pidFile)
-		s := strings.TrimSpace(string(b))
-		return s, err == nil && s != ""
+		child = strings.TrimSpace(string(b))
+		return err == nil && child != ""
 	})
 	done := make(chan struct{})
 	go func() { inst.Stop(); close(done) }()
@@ -274,7 +276,7 @@ func TestBuilderStopEndsRunAndItsChildren(t *testing.T) {
 	default:
 		t.Fatal("Exited not closed after Stop")
 	}
-	waitFor(t, func() (string, bool) { return "", !running(child) })
+	eventually.True(t, 20*time.Second, "child "+child+" gone after Stop", func() bool { return !running(child) })
 }
 
 // running reports whether pid is a live (not zombie) process.
@@ -285,21 +287,6 @@ func running(pid string) bool {
 	}
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
-}
-
-// waitFor polls cond until it holds, for at most 20 seconds.
-func waitFor(t *testing.T, cond func() (string, bool)) string {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if v, ok := cond(); ok {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // No builder detects a ccaas package: the built-in ccaas handling dials it.
