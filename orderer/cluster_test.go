@@ -27,6 +27,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/orderer/participation"
@@ -257,17 +258,17 @@ func (n *raftNet) broadcast(t *testing.T, i int, env *cb.Envelope) *ab.Broadcast
 // still be coming up), within 20 s.
 func (n *raftNet) order(t *testing.T, i int, env *cb.Envelope) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually.NoError(t, 20*time.Second, fmt.Sprintf("broadcast to orderer %d", i+1), func(context.Context) error {
 		r := n.broadcast(t, i, env)
-		if r.Status == cb.Status_SUCCESS {
-			return
+		switch r.Status {
+		case cb.Status_SUCCESS:
+			return nil
+		case cb.Status_SERVICE_UNAVAILABLE:
+			return fmt.Errorf("%v %s", r.Status, r.Info)
 		}
-		if r.Status != cb.Status_SERVICE_UNAVAILABLE || time.Now().After(deadline) {
-			t.Fatalf("broadcast to orderer %d: %v %s", i+1, r.Status, r.Info)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		t.Fatalf("broadcast to orderer %d: %v %s", i+1, r.Status, r.Info)
+		return nil
+	})
 }
 
 func (n *raftNet) ch(t *testing.T, i int) *channel {
@@ -283,8 +284,8 @@ func (n *raftNet) ch(t *testing.T, i int) *channel {
 // and returns its index.
 func (n *raftNet) leader(t *testing.T, idx ...int) int {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	lead := -1
+	eventually.True(t, 20*time.Second, fmt.Sprintf("orderers %v agree on a Raft leader among them", idx), func() bool {
 		var ids []uint64
 		for _, i := range idx {
 			ids = append(ids, n.ch(t, i).chain.Leader())
@@ -296,14 +297,14 @@ func (n *raftNet) leader(t *testing.T, idx ...int) int {
 		if agreed {
 			for _, i := range idx {
 				if n.ch(t, i).nodeID == ids[0] {
-					return i
+					lead = i
+					return true
 				}
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("orderers %v agree on no Raft leader within 20 s", idx)
-	return -1
+		return false
+	})
+	return lead
 }
 
 // waitHeight waits until orderer i's channel holds h blocks.
@@ -346,17 +347,16 @@ func (n *raftNet) sameChains(t *testing.T, h uint64, idx ...int) {
 // waitTxs waits (20 s at most) until orderer i's blocks hold want transactions.
 func (n *raftNet) waitTxs(t *testing.T, i, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually.NoError(t, 20*time.Second, fmt.Sprintf("orderer %d's transactions", i+1), func(context.Context) error {
 		got := txCount(t, n, i)
-		if got == want {
-			return
-		}
-		if got > want || time.Now().After(deadline) {
+		if got > want {
 			t.Fatalf("orderer %d holds %d transactions, want %d", i+1, got, want)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if got < want {
+			return fmt.Errorf("orderer %d holds %d transactions, want %d", i+1, got, want)
+		}
+		return nil
+	})
 }
 
 func txCount(t *testing.T, n *raftNet, i int) int {
@@ -486,18 +486,14 @@ func TestClusterMembershipAddJoinRemove(t *testing.T) {
 	})
 	n.order(t, follower, add)
 	var cfgNum uint64
-	deadline := time.Now().Add(20 * time.Second)
-	for cfgNum == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no config block adding orderer 4 within 20 s")
-		}
+	eventually.True(t, 20*time.Second, "a config block adding orderer 4", func() bool {
 		b := n.ch(t, lead).bundle.Load()
 		if len(b.Orderer().Consenters) == 4 {
 			last, _ := n.ch(t, lead).store.Block(n.ch(t, lead).store.Height() - 1)
 			cfgNum, _ = raftBlockMetadata(last)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cfgNum != 0
+	})
 	joinBlock, err := n.ch(t, lead).store.Block(cfgNum)
 	if err != nil {
 		t.Fatal(err)
@@ -565,16 +561,13 @@ func raftBlockMetadata(b *cb.Block) (lastConfig uint64, err error) {
 // waitInfo waits (20 s at most) until the node reports mychannel with this relation and status.
 func waitInfo(t *testing.T, node *Node, relation, status string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var info participation.ChannelInfo
-	var err error
-	for time.Now().Before(deadline) {
-		if info, err = node.Registrar().ChannelInfo("mychannel"); err == nil && info.ConsensusRelation == relation && info.Status == status {
-			return
+	eventually.NoError(t, 20*time.Second, "channel info of mychannel", func(context.Context) error {
+		info, err := node.Registrar().ChannelInfo("mychannel")
+		if err == nil && info.ConsensusRelation == relation && info.Status == status {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("channel info: %+v %v, want %s/%s", info, err, relation, status)
+		return fmt.Errorf("channel info: %+v %v, want %s/%s", info, err, relation, status)
+	})
 }
 
 func TestChainErrorsMapToBroadcastStatuses(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/operations"
 )
 
@@ -32,18 +33,6 @@ func opsDo(t *testing.T, method, url, body string) (int, string) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(raw)
-}
-
-// waitFor polls cond for up to 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestOperationsEndpoints runs an orderer with its operations listener:
@@ -74,7 +63,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		t.Fatalf("join: %d %s", code, body)
 	}
 	// Ready once the single consenter has elected itself.
-	waitFor(t, "/readyz to report the channel ready", func() bool {
+	eventually.True(t, 10*time.Second, "/readyz to report the channel ready", func() bool {
 		code, _ := opsGet(t, ops+"/readyz")
 		return code == 200
 	})

@@ -21,6 +21,7 @@ import (
 
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -334,22 +335,10 @@ func (n *node) remoteCount() int {
 // waitReachable waits until Reachable(channel) equals want.
 func (n *node) waitReachable(channel string, want ...uint64) {
 	n.t.Helper()
-	waitUntil(n.t, fmt.Sprintf("node %s reaches %v on %s", n.name, want, channel), func() bool {
+	// gRPC connection state has no change signal: poll it.
+	eventually.True(n.t, waitTimeout, fmt.Sprintf("node %s reaches %v on %s", n.name, want, channel), func() bool {
 		return fmt.Sprint(n.comm.Reachable(channel)) == fmt.Sprint(want)
 	})
-}
-
-// waitUntil polls cond, which reads state that has no change signal (gRPC
-// connection state), every few milliseconds until it holds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func heartbeat(from, to, term uint64) *raftpb.Message {
