@@ -21,11 +21,12 @@ import (
 
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
-	"github.com/weft-ledger/weft/internal/eventually"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/internal/eventually"
 )
 
 // waitTimeout bounds every wait for a condition in these tests.
