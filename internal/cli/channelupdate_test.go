@@ -19,6 +19,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer"
@@ -131,17 +132,12 @@ func TestChannelUpdateAgainstOrderer(t *testing.T) {
 
 	// The new config block is the channel's last config, and block 1.
 	newCfg := filepath.Join(dir, "new_config.block")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out := run(t, o.vars, o.args("channel", "fetch", "config", newCfg, "-c", testnet.Channel)...)
-		if out == "Received block: 1\n" {
-			break
+	eventually.NoError(t, 15*time.Second, "the new config block", func(context.Context) error {
+		if out := run(t, o.vars, o.args("channel", "fetch", "config", newCfg, "-c", testnet.Channel)...); out != "Received block: 1\n" {
+			return fmt.Errorf("fetch config printed %q", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new config block within 15 s (fetch config printed %q)", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	b, err := channelconfig.BundleFromBlock(readBlockFile(t, newCfg))
 	if err != nil {
 		t.Fatal(err)
@@ -352,19 +348,20 @@ Profiles:
 func (c *pairCluster) consenterCmd(t *testing.T, args ...string) string {
 	t.Helper()
 	args = append(args, "-o", c.nodes[0].Addr(), "--tls", "--cafile", filepath.Join(c.tlsDir(0), "ca.crt"), "-c", testnet.Channel, "--timeout", "15s")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var out string
+	eventually.NoError(t, 20*time.Second, "weft "+strings.Join(args, " "), func(ctx context.Context) error {
 		env, stdout, _ := testEnv(c.vars)
-		err := Run(context.Background(), env, args)
+		err := Run(ctx, env, args)
 		if err == nil {
-			return stdout.String()
+			out = stdout.String()
+			return nil
 		}
-		retry := strings.Contains(err.Error(), "SERVICE_UNAVAILABLE") || strings.Contains(err.Error(), "still being applied") || strings.Contains(err.Error(), "back first")
-		if !retry || time.Now().After(deadline) {
+		if retry := strings.Contains(err.Error(), "SERVICE_UNAVAILABLE") || strings.Contains(err.Error(), "still being applied") || strings.Contains(err.Error(), "back first"); !retry {
 			t.Fatalf("weft %s: %v", strings.Join(args, " "), err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	return out
 }
 
 // TestConsenterAddRemoveSucceedOnPair adds a third consenter to a running
