@@ -19,6 +19,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/ledger"
 	ccrt "github.com/weft-ledger/weft/peer/chaincode"
 )
@@ -172,22 +173,25 @@ func startChaincode(b *testing.B, name, tags string) *ccHarness {
 
 	// The chaincode registers by itself; until it has, Execute answers
 	// ErrChaincodeUnavailable. Wait for registration, bounded.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = eventually.Wait(30*time.Second, func(ctx context.Context) error {
 		txc := &ccrt.TxContext{ChannelID: "bench", TxID: "warmup" + strconv.Itoa(int(h.txs.Add(1))), Namespace: "suite", Simulator: l.NewSimulator("warmup")}
-		_, _, err := rt.Execute(context.Background(), h.packageID, txc, &pb.ChaincodeInput{Args: [][]byte{[]byte("shim")}})
+		_, _, err := rt.Execute(ctx, h.packageID, txc, &pb.ChaincodeInput{Args: [][]byte{[]byte("shim")}})
 		txc.Simulator.(*ledger.Simulator).Done()
 		if err == nil {
-			return h
+			return nil
 		}
 		select {
 		case <-exited:
 			b.Fatalf("chaincode %s exited before it registered:\n%s", name, logs.String())
 		default:
 		}
-		if !errors.Is(err, ccrt.ErrChaincodeUnavailable) || time.Now().After(deadline) {
+		if !errors.Is(err, ccrt.ErrChaincodeUnavailable) {
 			b.Fatalf("chaincode %s did not register: %v\n%s", name, err, logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		b.Fatalf("chaincode %s did not register: %v\n%s", name, err, logs.String())
 	}
+	return h
 }
