@@ -20,7 +20,7 @@ test:
 bench: build
 	$(GO) test -run '^$$' -bench 'Commit|Validate|Ledger|ECDSA' -benchtime 5x ./bench/
 	$(GO) test -run '^$$' -bench ChaincodePut -benchtime 3000x ./bench/
-	$(GO) test -run '^$$' -bench RESTEvaluate -benchtime 3000x ./gateway/
+	$(GO) test -run '^$$' -bench RESTEvaluate -benchtime 3000x ./restgateway/
 	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
 
 # Randomised faults (kills, freezes, restarts, partitions) on a 3-orderer Raft
@@ -33,7 +33,7 @@ chaos:
 		$(GO) test -count=1 -v -timeout 60m -run 'TestChaos|TestMeasure' ./e2e/cluster/
 
 # Container images FROM scratch from static binaries: weft/peer, weft/orderer,
-# weft/setup (weft CLI + deploy/setup), weft/basic, weft/gateway. Nothing is pulled.
+# weft/setup (weft CLI + deploy/setup), weft/basic, weft/restgateway. Nothing is pulled.
 docker:
 	GO=$(GO) deploy/images.sh
 

@@ -3,7 +3,7 @@
 # (CGO_ENABLED=0) into deploy/build/bin, then one small build context per
 # image under deploy/build/context and `docker build` with deploy/docker/*.
 # No base image is pulled. Images: weft/peer, weft/orderer, weft/setup,
-# weft/basic and weft/gateway, tagged $WEFT_IMAGE_TAG (default latest).
+# weft/basic and weft/restgateway, tagged $WEFT_IMAGE_TAG (default latest).
 #
 # Usage: deploy/images.sh   (or make docker), from any folder.
 # WEFT_BUILD_DIR moves deploy/build (binaries and contexts) elsewhere; GO
@@ -18,11 +18,11 @@ command -v docker >/dev/null || { echo "deploy/images.sh: docker is not installe
 
 pkgs=(./cmd/peer ./cmd/orderer ./cmd/weft ./samples/basic)
 images=(peer orderer setup basic)
-if [ -d cmd/gateway ]; then
-  pkgs+=(./cmd/gateway)
-  images+=(gateway)
+if [ -d cmd/restgateway ]; then
+  pkgs+=(./cmd/restgateway)
+  images+=(restgateway)
 else
-  echo "deploy/images.sh: no ./cmd/gateway in this tree: not building weft/gateway" >&2
+  echo "deploy/images.sh: no ./cmd/restgateway in this tree: not building weft/restgateway" >&2
 fi
 
 mkdir -p "$out/bin"
@@ -35,11 +35,11 @@ for img in "${images[@]}"; do
   rm -rf "$ctx"
   mkdir -p "$ctx/data" "$ctx/tmp"
   case $img in
-    peer)    cp "$out/bin/peer" sampleconfig/core.yaml "$ctx/" ;;
-    orderer) cp "$out/bin/orderer" sampleconfig/orderer.yaml "$ctx/" ;;
-    setup)   cp "$out/bin/weft" "$out/bin/weft-setup" "$ctx/" ;;
-    gateway) cp "$out/bin/gateway" sampleconfig/gateway.yaml "$ctx/" ;;
-    *)       cp "$out/bin/$img" "$ctx/" ;;
+    peer)        cp "$out/bin/peer" sampleconfig/core.yaml "$ctx/" ;;
+    orderer)     cp "$out/bin/orderer" sampleconfig/orderer.yaml "$ctx/" ;;
+    setup)       cp "$out/bin/weft" "$out/bin/weft-setup" "$ctx/" ;;
+    restgateway) cp "$out/bin/restgateway" sampleconfig/restgateway.yaml "$ctx/" ;;
+    *)           cp "$out/bin/$img" "$ctx/" ;;
   esac
   echo "building weft/$img:$TAG"
   # The engine's legacy builder warns on every build that it is deprecated;

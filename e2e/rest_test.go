@@ -18,31 +18,31 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/identity"
 
-	"github.com/weft-ledger/weft/gateway"
+	"github.com/weft-ledger/weft/restgateway"
 )
 
-// restGateway starts the REST gateway from the gateway.yaml that the
+// restGateway starts the REST gateway from the restgateway.yaml that the
 // development network got from sampleconfig, pointed at Org1's peer through
 // WEFT_* overrides, and returns its base URL. It stops when the test ends.
 func restGateway(t *testing.T, env ...string) string {
 	t.Helper()
 	cfg := network.Config()
 	org1 := network.Orgs[0]
-	t.Setenv("WEFT_GATEWAY_LISTENADDRESS", "127.0.0.1:0")
-	t.Setenv("WEFT_GATEWAY_PEER_ADDRESS", fmt.Sprintf("localhost:%d", org1.Port))
-	t.Setenv("WEFT_GATEWAY_BODYLIMIT", "65536")
+	t.Setenv("WEFT_RESTGATEWAY_LISTENADDRESS", "127.0.0.1:0")
+	t.Setenv("WEFT_RESTGATEWAY_PEER_ADDRESS", fmt.Sprintf("localhost:%d", org1.Port))
+	t.Setenv("WEFT_RESTGATEWAY_BODYLIMIT", "65536")
 	t.Setenv("WEFT_OPERATIONS_LISTENADDRESS", "")
 	for i := 0; i+1 < len(env); i += 2 {
 		t.Setenv(env[i], env[i+1])
 	}
-	gcfg, err := gateway.LoadConfig(cfg.Path("config", "gateway.yaml"))
+	gcfg, err := restgateway.LoadConfig(cfg.Path("config", "restgateway.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- gateway.Run(ctx, gcfg, nil, func(a, _ string) { addr <- a }) }()
+	go func() { done <- restgateway.Run(ctx, gcfg, nil, func(a, _ string) { addr <- a }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -75,9 +75,9 @@ func (r restResponse) json(t *testing.T, v any) {
 }
 
 // errorCode returns the code of an Error body.
-func (r restResponse) errorCode(t *testing.T) gateway.Error {
+func (r restResponse) errorCode(t *testing.T) restgateway.Error {
 	t.Helper()
-	var e gateway.Error
+	var e restgateway.Error
 	r.json(t, &e)
 	return e
 }
@@ -170,7 +170,7 @@ func TestRESTTransactions(t *testing.T) {
 		t.Fatalf("submit CreateAsset = %s, want COMMITTED VALID in a new block", r.body)
 	}
 
-	r = restDo(t, "POST", cc+"/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, gateway.IdentityHeader, "User1@org1.example.com")
+	r = restDo(t, "POST", cc+"/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, restgateway.IdentityHeader, "User1@org1.example.com")
 	wantStatus(t, "evaluate ReadAsset", r, 200)
 	var read struct {
 		ResultJSON struct {
@@ -249,7 +249,7 @@ func TestRESTTransactions(t *testing.T) {
 
 	r = restDo(t, "GET", base+"/v1/channels/mychannel/blocks/99999999", nil)
 	wantStatus(t, "missing block", r, 404)
-	if e := r.errorCode(t); e.Code != gateway.CodeNotFound {
+	if e := r.errorCode(t); e.Code != restgateway.CodeNotFound {
 		t.Fatalf("missing block: code %s, want NOT_FOUND: %s", e.Code, r.body)
 	}
 	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+strings.Repeat("ab", 32), nil)
@@ -258,7 +258,7 @@ func TestRESTTransactions(t *testing.T) {
 	// A chaincode error names the organisation whose endorsement failed.
 	r = restDo(t, "POST", cc+"/submit", map[string]any{"function": "ReadAsset", "args": []string{id + "-missing"}})
 	wantStatus(t, "submit on a missing asset", r, 422)
-	if e := r.errorCode(t); e.Code != gateway.CodeEndorsementFailed || len(e.Details) == 0 || e.Details[0].MSPID == "" || !strings.Contains(e.Message, "does not exist") {
+	if e := r.errorCode(t); e.Code != restgateway.CodeEndorsementFailed || len(e.Details) == 0 || e.Details[0].MSPID == "" || !strings.Contains(e.Message, "does not exist") {
 		t.Fatalf("failed endorsement = %s, want ENDORSEMENT_FAILED naming the organisation and the chaincode's message", r.body)
 	}
 }
@@ -326,17 +326,17 @@ func clientEndorse(t *testing.T, base, certPEM string, sign identity.Sign, fn st
 }
 
 // TestRESTClientSigned runs the prepare → sign → endorse → sign → commit
-// exchange with User1's key held by the test, not the gateway, and shows an
+// exchange with User1's key held by the test, not the REST gateway, and shows an
 // MVCC conflict between two transactions endorsed on the same version.
 func TestRESTClientSigned(t *testing.T) {
 	// No wallet identity by default: the client signs everything itself.
-	base := restGateway(t, "WEFT_GATEWAY_WALLET_DEFAULTIDENTITY", "")
+	base := restGateway(t, "WEFT_RESTGATEWAY_WALLET_DEFAULTIDENTITY", "")
 	certPEM, sign := user1(t)
 	id := uniqueID("restcs")
 
 	c := clientEndorse(t, base, certPEM, sign, "CreateAsset", id, "green", "3", "Kim", "50")
 	r := restDo(t, "POST", base+c.CommitURL, map[string]string{"transaction": c.Transaction, "signature": signDigest(t, sign, c.Digest)},
-		gateway.IdentityHeader, "User1@org1.example.com")
+		restgateway.IdentityHeader, "User1@org1.example.com")
 	wantStatus(t, "commit CreateAsset", r, 200)
 	var done restTx
 	r.json(t, &done)
@@ -350,16 +350,16 @@ func TestRESTClientSigned(t *testing.T) {
 	b := clientEndorse(t, base, certPEM, sign, "TransferAsset", id, "Max")
 	r = restDo(t, "POST", base+a.CommitURL+"?async=true", map[string]string{"transaction": a.Transaction, "signature": signDigest(t, sign, a.Digest)})
 	wantStatus(t, "async commit", r, 202)
-	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+a.TxID+"/status?wait=1m", nil, gateway.IdentityHeader, "User1@org1.example.com")
+	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+a.TxID+"/status?wait=1m", nil, restgateway.IdentityHeader, "User1@org1.example.com")
 	wantStatus(t, "status", r, 200)
 	if !strings.Contains(string(r.body), `"validationCode":"VALID"`) {
 		t.Fatalf("status of the first transfer = %s, want VALID", r.body)
 	}
 	r = restDo(t, "POST", base+b.CommitURL, map[string]string{"transaction": b.Transaction, "signature": signDigest(t, sign, b.Digest)},
-		gateway.IdentityHeader, "User1@org1.example.com")
+		restgateway.IdentityHeader, "User1@org1.example.com")
 	wantStatus(t, "conflicting commit", r, 409)
 	e := r.errorCode(t)
-	if e.Code != gateway.CodeMVCCConflict || len(e.Details) != 1 || e.Details[0].ValidationCode != "MVCC_READ_CONFLICT" || e.Details[0].TxID != b.TxID {
+	if e.Code != restgateway.CodeMVCCConflict || len(e.Details) != 1 || e.Details[0].ValidationCode != "MVCC_READ_CONFLICT" || e.Details[0].TxID != b.TxID {
 		t.Fatalf("conflicting commit = %s, want MVCC_CONFLICT with validation code MVCC_READ_CONFLICT", r.body)
 	}
 	// The error names the key read and the transfer that wrote it first.
@@ -375,10 +375,10 @@ func TestRESTClientSigned(t *testing.T) {
 	c = clientEndorse(t, base, certPEM, sign, "UpdateAsset", id, "red", "1", "Zed", "10")
 	r = restDo(t, "POST", base+c.CommitURL, map[string]string{"transaction": c.Transaction, "signature": signDigest(t, sign, c.Digest)})
 	wantStatus(t, "sync commit without identity", r, 400)
-	if e := r.errorCode(t); e.Code != gateway.CodeNoIdentity {
+	if e := r.errorCode(t); e.Code != restgateway.CodeNoIdentity {
 		t.Fatalf("sync commit without identity = %s, want NO_IDENTITY", r.body)
 	}
-	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+c.TxID+"/status?wait=2s", nil, gateway.IdentityHeader, "User1@org1.example.com")
+	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+c.TxID+"/status?wait=2s", nil, restgateway.IdentityHeader, "User1@org1.example.com")
 	if r.status != 200 || !strings.Contains(string(r.body), `"status":"PENDING"`) {
 		t.Fatalf("transaction refused before submission: status %d %s, want PENDING", r.status, r.body)
 	}
@@ -394,7 +394,7 @@ func TestRESTPolicyFailure(t *testing.T) {
 		map[string]any{"function": "CreateAsset", "args": []string{id, "blue", "5", "Tom", "300"}, "endorsingOrgs": []string{"Org1MSP"}})
 	wantStatus(t, "submit endorsed by Org1 only", r, 403)
 	e := r.errorCode(t)
-	if e.Code != gateway.CodePolicyFailure || len(e.Details) != 1 || e.Details[0].ValidationCode != "ENDORSEMENT_POLICY_FAILURE" {
+	if e.Code != restgateway.CodePolicyFailure || len(e.Details) != 1 || e.Details[0].ValidationCode != "ENDORSEMENT_POLICY_FAILURE" {
 		t.Fatalf("submit endorsed by Org1 only = %s, want POLICY_FAILURE", r.body)
 	}
 	d := e.Details[0]
@@ -422,21 +422,21 @@ func TestRESTBadRequests(t *testing.T) {
 		status            int
 		code              string
 	}{
-		{"bad JSON", "POST", cc + "/submit", `{"function": "CreateAsset", "args": [`, nil, 400, gateway.CodeBadJSON},
-		{"wrong field type", "POST", cc + "/submit", `{"function": "CreateAsset", "args": "x"}`, nil, 400, gateway.CodeBadJSON},
-		{"unknown field", "POST", cc + "/submit", `{"function": "CreateAsset", "argz": []}`, nil, 400, gateway.CodeBadJSON},
-		{"no function", "POST", cc + "/submit", `{"args": ["a"]}`, nil, 400, gateway.CodeBadRequest},
-		{"unknown channel", "POST", base + "/v1/channels/nochannel/chaincodes/basic/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, nil, 404, gateway.CodeUnknownChannel},
-		{"unknown channel evaluate", "POST", base + "/v1/channels/nochannel/chaincodes/basic/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, nil, 404, gateway.CodeUnknownChannel},
-		{"unknown channel info", "GET", base + "/v1/channels/nochannel", nil, nil, 404, gateway.CodeUnknownChannel},
-		{"unknown chaincode", "POST", base + "/v1/channels/mychannel/chaincodes/nosuchcc/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, nil, 404, gateway.CodeUnknownChaincode},
-		{"unknown chaincode evaluate", "POST", base + "/v1/channels/mychannel/chaincodes/nosuchcc/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, nil, 404, gateway.CodeUnknownChaincode},
-		{"oversize body", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, strings.Repeat("x", 70000), "1", "b", "2"}}, nil, 413, gateway.CodeBodyTooLarge},
-		{"unknown identity", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{gateway.IdentityHeader, "Nobody@org1.example.com"}, 400, gateway.CodeUnknownIdentity},
-		{"bad channel name", "GET", base + "/v1/channels/Bad_Name", nil, nil, 400, gateway.CodeBadRequest},
-		{"bad block number", "GET", base + "/v1/channels/mychannel/blocks/-1", nil, nil, 400, gateway.CodeBadRequest},
-		{"wrong method", "DELETE", cc + "/submit", nil, nil, 405, gateway.CodeMethodNotAllowed},
-		{"no route", "GET", base + "/v2/nothing", nil, nil, 404, gateway.CodeNotFound},
+		{"bad JSON", "POST", cc + "/submit", `{"function": "CreateAsset", "args": [`, nil, 400, restgateway.CodeBadJSON},
+		{"wrong field type", "POST", cc + "/submit", `{"function": "CreateAsset", "args": "x"}`, nil, 400, restgateway.CodeBadJSON},
+		{"unknown field", "POST", cc + "/submit", `{"function": "CreateAsset", "argz": []}`, nil, 400, restgateway.CodeBadJSON},
+		{"no function", "POST", cc + "/submit", `{"args": ["a"]}`, nil, 400, restgateway.CodeBadRequest},
+		{"unknown channel", "POST", base + "/v1/channels/nochannel/chaincodes/basic/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, nil, 404, restgateway.CodeUnknownChannel},
+		{"unknown channel evaluate", "POST", base + "/v1/channels/nochannel/chaincodes/basic/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, nil, 404, restgateway.CodeUnknownChannel},
+		{"unknown channel info", "GET", base + "/v1/channels/nochannel", nil, nil, 404, restgateway.CodeUnknownChannel},
+		{"unknown chaincode", "POST", base + "/v1/channels/mychannel/chaincodes/nosuchcc/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, nil, 404, restgateway.CodeUnknownChaincode},
+		{"unknown chaincode evaluate", "POST", base + "/v1/channels/mychannel/chaincodes/nosuchcc/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, nil, 404, restgateway.CodeUnknownChaincode},
+		{"oversize body", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, strings.Repeat("x", 70000), "1", "b", "2"}}, nil, 413, restgateway.CodeBodyTooLarge},
+		{"unknown identity", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{restgateway.IdentityHeader, "Nobody@org1.example.com"}, 400, restgateway.CodeUnknownIdentity},
+		{"bad channel name", "GET", base + "/v1/channels/Bad_Name", nil, nil, 400, restgateway.CodeBadRequest},
+		{"bad block number", "GET", base + "/v1/channels/mychannel/blocks/-1", nil, nil, 400, restgateway.CodeBadRequest},
+		{"wrong method", "DELETE", cc + "/submit", nil, nil, 405, restgateway.CodeMethodNotAllowed},
+		{"no route", "GET", base + "/v2/nothing", nil, nil, 404, restgateway.CodeNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -460,7 +460,7 @@ func TestRESTBadRequests(t *testing.T) {
 	wrong := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
 	r = restDo(t, "POST", base+p.EndorseURL, map[string]string{"proposal": p.Proposal, "signature": signDigest(t, sign, wrong)})
 	wantStatus(t, "endorse with a wrong signature", r, 400)
-	if e := r.errorCode(t); e.Code != gateway.CodeBadSignature || !strings.Contains(e.Message, "User1@org1.example.com") {
+	if e := r.errorCode(t); e.Code != restgateway.CodeBadSignature || !strings.Contains(e.Message, "User1@org1.example.com") {
 		t.Fatalf("endorse with a wrong signature = %s, want BAD_SIGNATURE naming the identity", r.body)
 	}
 	r = restDo(t, "POST", base+p.EndorseURL, map[string]string{"proposal": p.Proposal, "signature": signDigest(t, sign, p.Digest)})
@@ -469,7 +469,7 @@ func TestRESTBadRequests(t *testing.T) {
 	r.json(t, &e)
 	r = restDo(t, "POST", base+e.CommitURL, map[string]string{"transaction": e.Transaction, "signature": signDigest(t, sign, p.Digest)})
 	wantStatus(t, "commit with a wrong signature", r, 400)
-	if e := r.errorCode(t); e.Code != gateway.CodeBadSignature {
+	if e := r.errorCode(t); e.Code != restgateway.CodeBadSignature {
 		t.Fatalf("commit with a wrong signature = %s, want BAD_SIGNATURE", r.body)
 	}
 
@@ -641,7 +641,7 @@ func TestRESTEvents(t *testing.T) {
 	// Unknown channel before the stream starts: a plain JSON error.
 	r := restDo(t, "GET", base+"/v1/channels/nochannel/chaincodes/"+name+"/events", nil)
 	wantStatus(t, "events on an unknown channel", r, 404)
-	if e := r.errorCode(t); e.Code != gateway.CodeUnknownChannel {
+	if e := r.errorCode(t); e.Code != restgateway.CodeUnknownChannel {
 		t.Fatalf("events on an unknown channel = %s", r.body)
 	}
 }

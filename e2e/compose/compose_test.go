@@ -42,8 +42,8 @@ func TestComposeNetwork(t *testing.T) {
 	}
 
 	// The REST gateway is built when the tree has its command.
-	_, err = os.Stat(filepath.Join(root, "cmd", "gateway"))
-	hasGateway := err == nil
+	_, err = os.Stat(filepath.Join(root, "cmd", "restgateway"))
+	hasRESTGateway := err == nil
 	build := filepath.Join(tmp, "build")
 	out, err := s.run(8*time.Minute, append(os.Environ(), "WEFT_BUILD_DIR="+build, "WEFT_IMAGE_TAG="+imageTag),
 		filepath.Join(root, "deploy", "images.sh"))
@@ -61,22 +61,22 @@ func TestComposeNetwork(t *testing.T) {
 	for _, p := range peerNodes {
 		services = append(services, p.service)
 	}
-	if hasGateway {
-		services = append(services, "gateway")
+	if hasRESTGateway {
+		services = append(services, "restgateway")
 	} else {
-		t.Log("no cmd/gateway in this tree: the REST gateway is neither started nor tested")
+		t.Log("no cmd/restgateway in this tree: the REST gateway is neither started nor tested")
 	}
 	t.Cleanup(s.down)
 	s.mustCompose(3*time.Minute, append([]string{"up", "-d"}, services...)...)
 	s.waitSetup(4 * time.Minute)
 	t.Logf("network up and set up after %s", time.Since(start).Round(time.Second))
 
-	rest := restClient{base: "http://127.0.0.1:" + strconv.Itoa(s.ports["WEFT_GATEWAY_PORT"])}
+	rest := restClient{base: "http://127.0.0.1:" + strconv.Itoa(s.ports["WEFT_RESTGATEWAY_PORT"])}
 	org1 := peerNodes[0]
 	contract := s.gateway(t, org1)
 
 	// Both ways in work on the healthy network.
-	if hasGateway {
+	if hasRESTGateway {
 		rest.submitCreate(t, "rest1")
 		rest.readAsset(t, "rest1")
 	}
@@ -95,7 +95,7 @@ func TestComposeNetwork(t *testing.T) {
 	s.mustCompose(2*time.Minute, append([]string{"stop", "-t", "10"}, down...)...)
 	faultStart := time.Now()
 	block := submitCreate(t, contract, "fgw2")
-	if hasGateway {
+	if hasRESTGateway {
 		rest.submitCreate(t, "rest2")
 	}
 	t.Logf("committed with %s stopped (block %d) in %s", strings.Join(down, " and "), block, time.Since(faultStart).Round(time.Millisecond))

@@ -128,7 +128,7 @@ func hostPorts(t *testing.T, composeFile string) map[string]int {
 	for _, o := range ordererNodes {
 		want = append(want, o.adminVar, o.opsVar)
 	}
-	for _, v := range append(want, "WEFT_GATEWAY_PORT") {
+	for _, v := range append(want, "WEFT_RESTGATEWAY_PORT") {
 		if ports[v] == 0 {
 			t.Fatalf("deploy/docker-compose.yaml publishes no port through ${%s}; the test and the compose file disagree", v)
 		}

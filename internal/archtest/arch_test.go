@@ -57,10 +57,10 @@ func TestDependencyDirection(t *testing.T) {
 		from      string
 		forbidden []string
 	}{
-		{"peer", []string{"orderer", "cmd", "gateway"}},
-		{"orderer", []string{"peer", "cmd", "gateway"}},
+		{"peer", []string{"orderer", "cmd", "restgateway"}},
+		{"orderer", []string{"peer", "cmd", "restgateway"}},
 		// The REST gateway reaches peers over gRPC only, so it also fronts a Fabric peer.
-		{"gateway", []string{"peer", "orderer", "cmd"}},
+		{"restgateway", []string{"peer", "orderer", "cmd"}},
 		{"ledger", []string{"peer", "orderer", "cmd", "internal"}},
 		{"statedb", []string{"peer", "orderer", "cmd", "ledger", "channelconfig", "internal"}},
 		{"channelconfig", []string{"peer", "orderer", "cmd", "ledger", "statedb", "internal"}},

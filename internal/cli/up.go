@@ -83,10 +83,10 @@ Talk to it as Org1's User1, as with Fabric's test-network:
 
 // restHelp shows how to reach the REST gateway with curl ("" without one).
 func restHelp(cfg devnet.Config) string {
-	if cfg.Ports.Gateway == 0 {
+	if cfg.Ports.RESTGateway == 0 {
 		return ""
 	}
-	base := fmt.Sprintf("http://localhost:%d", cfg.Ports.Gateway)
+	base := fmt.Sprintf("http://localhost:%d", cfg.Ports.RESTGateway)
 	return fmt.Sprintf(`
 Or over HTTP through the REST gateway (signing as User1@org1.example.com; API at %[1]s/docs):
   curl -s -X POST %[1]s/v1/channels/%[2]s/chaincodes/%[3]s/evaluate -H 'Content-Type: application/json' -d '{"function":"GetAllAssets"}'

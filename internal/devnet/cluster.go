@@ -92,7 +92,7 @@ func checkPorts(cfg Config) error {
 		all = append(all, listener{o.Port, o.Peer}, listener{o.ChaincodePort, o.Peer + " chaincode"}, listener{o.OpsPort, o.Peer + " operations"})
 	}
 	all = append(all, listener{cfg.Ports.Chaincode, "the basic chaincode server"},
-		listener{cfg.Ports.Gateway, "the REST gateway"}, listener{cfg.Ports.GatewayOps, "the REST gateway operations"})
+		listener{cfg.Ports.RESTGateway, "the REST gateway"}, listener{cfg.Ports.RESTGatewayOps, "the REST gateway operations"})
 	owner := map[int]string{}
 	for _, l := range all {
 		if l.port == 0 {
@@ -135,8 +135,8 @@ func FreePorts(orderers int) (Ports, error) {
 		Orderer: next(), OrdererAdmin: next(), OrdererOps: next(),
 		Peer1: next(), Peer1Chaincode: next(), Peer1Ops: next(),
 		Peer2: next(), Peer2Chaincode: next(), Peer2Ops: next(),
-		Chaincode: next(),
-		Gateway:   next(), GatewayOps: next(),
+		Chaincode:   next(),
+		RESTGateway: next(), RESTGatewayOps: next(),
 	}
 	for k := 2; k <= orderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: next(), Admin: next(), Ops: next()})

@@ -24,9 +24,9 @@ type Ports struct {
 	Peer1, Peer1Chaincode, Peer1Ops   int
 	Peer2, Peer2Chaincode, Peer2Ops   int
 	Chaincode                         int
-	// Gateway is the REST gateway's HTTP port, GatewayOps its operations
-	// endpoint; 0 leaves the REST gateway out.
-	Gateway, GatewayOps int
+	// RESTGateway is the REST gateway's HTTP port, RESTGatewayOps its
+	// operations endpoint; 0 leaves the REST gateway out.
+	RESTGateway, RESTGatewayOps int
 	// OtherOrderers are the ports of orderer2.example.com, orderer3.example.com, ...
 	// in order; a network of N orderers uses the first N-1 (none for one orderer).
 	OtherOrderers []OrdererPorts
@@ -58,8 +58,8 @@ func DefaultPorts() Ports {
 		Orderer: 7050, OrdererAdmin: 7053, OrdererOps: 9443,
 		Peer1: 7051, Peer1Chaincode: 7052, Peer1Ops: 9444,
 		Peer2: 9051, Peer2Chaincode: 9052, Peer2Ops: 9445,
-		Chaincode: 9999,
-		Gateway:   8080, GatewayOps: 9450,
+		Chaincode:   9999,
+		RESTGateway: 8080, RESTGatewayOps: 9450,
 	}
 	for k := 2; k <= MaxOrderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: 6050 + 1000*k, Admin: 6053 + 1000*k, Ops: 9444 + k})
@@ -81,7 +81,7 @@ func (p Ports) ordererPorts(k int) (OrdererPorts, bool) {
 // Config says where the network lives and which binaries run it.
 type Config struct {
 	Dir    string // everything the network writes: crypto, ledgers, logs
-	BinDir string // folder holding the peer, orderer and basic binaries
+	BinDir string // folder holding the peer, orderer, basic and restgateway binaries
 	Ports  Ports
 	// Orderers is the size of the ordering service: 1, 3 or 5. Zero means the
 	// size the folder's network was created with, or 1 for a new network.
@@ -108,14 +108,14 @@ type OrdererNode struct {
 // Network is a running development network.
 type Network struct {
 	cfg     Config
-	Orderer *Process
-	// Gateway is the REST gateway (nil when Ports.Gateway is 0).
-	Gateway   *Process            // orderer.example.com, the first of Orderers
-	Orderers  []*Process          // in OrdererNodes order
-	Peers     map[string]*Process // by MSP ID
-	Chaincode *Process
-	Orgs      []Org
-	PackageID string
+	Orderer *Process // orderer.example.com, the first of Orderers
+	// RESTGateway is the REST gateway (nil when Ports.RESTGateway is 0).
+	RESTGateway *Process
+	Orderers    []*Process          // in OrdererNodes order
+	Peers       map[string]*Process // by MSP ID
+	Chaincode   *Process
+	Orgs        []Org
+	PackageID   string
 }
 
 func (c Config) logf(format string, args ...any) {
@@ -286,21 +286,21 @@ func (n *Network) start(ctx context.Context) error {
 		n.Peers[o.MSPID] = p
 		procs = append(procs, p)
 	}
-	if cfg.Ports.Gateway != 0 {
-		n.Gateway = &Process{
+	if cfg.Ports.RESTGateway != 0 {
+		n.RESTGateway = &Process{
 			Name:   "REST gateway",
-			Binary: filepath.Join(cfg.BinDir, "gateway"),
-			Args:   []string{"start", "--config", cfg.Path("config", "gateway.yaml")},
+			Binary: filepath.Join(cfg.BinDir, "restgateway"),
+			Args:   []string{"start", "--config", cfg.Path("config", "restgateway.yaml")},
 			Env: []string{
-				"WEFT_GATEWAY_LISTENADDRESS=localhost:" + strconv.Itoa(cfg.Ports.Gateway),
-				"WEFT_GATEWAY_PEER_ADDRESS=localhost:" + strconv.Itoa(cfg.Ports.Peer1),
-				"WEFT_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(cfg.Ports.GatewayOps),
+				"WEFT_RESTGATEWAY_LISTENADDRESS=localhost:" + strconv.Itoa(cfg.Ports.RESTGateway),
+				"WEFT_RESTGATEWAY_PEER_ADDRESS=localhost:" + strconv.Itoa(cfg.Ports.Peer1),
+				"WEFT_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(cfg.Ports.RESTGatewayOps),
 			},
 			Dir:     cfg.Dir,
-			LogPath: cfg.Path("logs", "gateway.log"),
-			Ports:   []int{cfg.Ports.Gateway},
+			LogPath: cfg.Path("logs", "restgateway.log"),
+			Ports:   []int{cfg.Ports.RESTGateway},
 		}
-		procs = append(procs, n.Gateway)
+		procs = append(procs, n.RESTGateway)
 	}
 	for _, p := range procs {
 		cfg.logf("starting %s", p.Name)
@@ -318,8 +318,8 @@ func (n *Network) start(ctx context.Context) error {
 
 // Stop stops every process of the network, the REST gateway and peers first.
 func (n *Network) Stop() {
-	if n.Gateway != nil {
-		_ = n.Gateway.Stop(10 * time.Second)
+	if n.RESTGateway != nil {
+		_ = n.RESTGateway.Stop(10 * time.Second)
 	}
 	for _, p := range n.Peers {
 		_ = p.Stop(10 * time.Second)

@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ const IdentityHeader = "X-Weft-Identity"
 type Options struct {
 	// Conn reaches the peer serving the Fabric Gateway service (and qscc).
 	Conn grpc.ClientConnInterface
-	// Wallet holds the identities the gateway signs with; nil for none.
+	// Wallet holds the identities the REST gateway signs with; nil for none.
 	Wallet *Wallet
 	// DefaultIdentity is used when a request has no X-Weft-Identity header.
 	DefaultIdentity string
@@ -37,8 +37,8 @@ type Options struct {
 	Timeouts  Timeouts
 	Events    EventsConfig
 	Logger    *slog.Logger
-	// Metrics, when set, receives gateway_http_requests_total and
-	// gateway_http_request_duration_seconds by route and status.
+	// Metrics, when set, receives restgateway_http_requests_total and
+	// restgateway_http_request_duration_seconds by route and status.
 	Metrics *operations.Registry
 }
 
@@ -65,12 +65,12 @@ type route struct {
 // New checks o and builds the server.
 func New(o Options) (*Server, error) {
 	if o.Conn == nil {
-		return nil, fmt.Errorf("gateway: no connection to a peer (Options.Conn)")
+		return nil, fmt.Errorf("restgateway: no connection to a peer (Options.Conn)")
 	}
 	if o.DefaultIdentity != "" {
 		if _, ok := o.Wallet.Identity(o.DefaultIdentity); !ok {
-			return nil, fmt.Errorf("gateway: default identity %q (%s) is not in the wallet; it holds %s",
-				o.DefaultIdentity, keyName("gateway.wallet.defaultIdentity"), describeNames(o.Wallet.Names()))
+			return nil, fmt.Errorf("restgateway: default identity %q (%s) is not in the wallet; it holds %s",
+				o.DefaultIdentity, keyName("restgateway.wallet.defaultIdentity"), describeNames(o.Wallet.Names()))
 		}
 	}
 	if o.BodyLimit <= 0 {
@@ -101,14 +101,14 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{opts: o, gw: gwpb.NewGatewayClient(o.Conn), log: log, mux: http.NewServeMux()}
 	if o.Metrics != nil {
-		s.requests = o.Metrics.Counter(operations.Opts{Name: "gateway_http_requests_total",
+		s.requests = o.Metrics.Counter(operations.Opts{Name: "restgateway_http_requests_total",
 			Help: "REST gateway requests by method, route pattern and HTTP status.", Labels: []string{"method", "route", "status"}})
-		s.latency = o.Metrics.Histogram(operations.Opts{Name: "gateway_http_request_duration_seconds",
+		s.latency = o.Metrics.Histogram(operations.Opts{Name: "restgateway_http_request_duration_seconds",
 			Help: "REST gateway request durations (event streams included) by method and route pattern.", Labels: []string{"method", "route"}}, nil)
 	}
 	html, err := renderDocs(openAPIDoc)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: render /docs from openapi.json: %w", err)
+		return nil, fmt.Errorf("restgateway: render /docs from openapi.json: %w", err)
 	}
 	s.docHTML = html
 	s.routes = []route{
@@ -186,13 +186,13 @@ func (s *Server) signer(r *http.Request) (*msp.SigningIdentity, *Error) {
 	}
 	if name == "" {
 		if len(s.opts.Wallet.Names()) == 0 {
-			return nil, apiErr(CodeNoIdentity, "this gateway has no wallet (gateway.wallet.path), so it cannot sign; use the client-signed flow (prepare, endorse, commit)")
+			return nil, apiErr(CodeNoIdentity, "this REST gateway has no wallet (restgateway.wallet.path), so it cannot sign; use the client-signed flow (prepare, endorse, commit)")
 		}
 		return nil, apiErr(CodeNoIdentity, "name the identity to sign with in the %s header; the wallet holds %s", IdentityHeader, describeNames(s.opts.Wallet.Names()))
 	}
 	id, ok := s.opts.Wallet.Identity(name)
 	if !ok {
-		return nil, apiErr(CodeUnknownIdentity, "identity %q (%s header) is not in the gateway's wallet; it holds %s", name, IdentityHeader, describeNames(s.opts.Wallet.Names()))
+		return nil, apiErr(CodeUnknownIdentity, "identity %q (%s header) is not in the REST gateway's wallet; it holds %s", name, IdentityHeader, describeNames(s.opts.Wallet.Names()))
 	}
 	return id, nil
 }
@@ -211,7 +211,7 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) *Erro
 	raw, err := io.ReadAll(body)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return apiErr(CodeBodyTooLarge, "request body is larger than the limit of %d bytes (gateway.bodyLimit)", s.opts.BodyLimit)
+		return apiErr(CodeBodyTooLarge, "request body is larger than the limit of %d bytes (restgateway.bodyLimit)", s.opts.BodyLimit)
 	}
 	if err != nil {
 		return apiErr(CodeBadRequest, "read request body: %v", err)

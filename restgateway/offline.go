@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"crypto/ecdsa"
@@ -21,7 +21,7 @@ import (
 // gateway.ProposedTransaction and the SHA-256 digest of its proposal bytes;
 // the client signs the digest (ECDSA, DER, low-S) and posts both to endorse,
 // which returns a serialized gateway.PreparedTransaction and the digest of its
-// envelope payload; the client signs that and posts both to commit. The
+// envelope payload; the client signs that and posts both to commit. The REST
 // gateway verifies each signature against the certificate in the message
 // before passing it on, and never sees a private key.
 

@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"crypto/ecdsa"
@@ -14,7 +14,7 @@ import (
 	"github.com/weft-ledger/weft/msp"
 )
 
-// Wallet holds the signing identities the gateway may use, by name.
+// Wallet holds the signing identities the REST gateway may use, by name.
 type Wallet struct {
 	ids map[string]*msp.SigningIdentity
 }
@@ -105,7 +105,7 @@ func loadIdentityFolder(dir, defaultMSPID string) (*msp.SigningIdentity, error) 
 	case !os.IsNotExist(err):
 		return nil, fmt.Errorf("read the MSP ID: %w", err)
 	case mspID == "":
-		return nil, fmt.Errorf("no file mspid: write the identity's MSP ID (e.g. Org1MSP) into %s, or set gateway.wallet.mspId", filepath.Join(dir, "mspid"))
+		return nil, fmt.Errorf("no file mspid: write the identity's MSP ID (e.g. Org1MSP) into %s, or set restgateway.wallet.mspId", filepath.Join(dir, "mspid"))
 	}
 	if mspID == "" {
 		return nil, fmt.Errorf("file %s is empty: write the identity's MSP ID into it", filepath.Join(dir, "mspid"))

@@ -1,10 +1,11 @@
-// Command gateway runs Weft's REST gateway: `gateway start [--config file]`.
-// The configuration is gateway.yaml (see sampleconfig/gateway.yaml): by
-// default the one in FABRIC_CFG_PATH, else in the working folder; WEFT_*
-// environment variables override its keys (WEFT_GATEWAY_LISTENADDRESS for
-// gateway.listenAddress, ...). Logs go to stderr; FABRIC_LOGGING_SPEC sets
-// their levels (also at run time through the operations endpoint /logspec)
-// and FABRIC_LOGGING_FORMAT their form (text or json).
+// Command restgateway runs Weft's REST gateway (HTTP/JSON in front of a
+// peer's Fabric Gateway service): `restgateway start [--config file]`.
+// The configuration is restgateway.yaml (see sampleconfig/restgateway.yaml):
+// by default the one in FABRIC_CFG_PATH, else in the working folder; WEFT_*
+// environment variables override its keys (WEFT_RESTGATEWAY_LISTENADDRESS
+// for restgateway.listenAddress, ...). Logs go to stderr; FABRIC_LOGGING_SPEC
+// sets their levels (also at run time through the operations endpoint
+// /logspec) and FABRIC_LOGGING_FORMAT their form (text or json).
 package main
 
 import (
@@ -16,28 +17,28 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/weft-ledger/weft/gateway"
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/restgateway"
 )
 
-const usage = "usage: gateway start [--config gateway.yaml] | gateway version"
+const usage = "usage: restgateway start [--config restgateway.yaml] | restgateway version"
 
 func main() {
 	args := os.Args[1:]
 	if len(args) == 1 && args[0] == "version" {
-		fmt.Println("gateway (Weft REST gateway) for Hyperledger Fabric v2.5 compatible peers")
+		fmt.Println("restgateway (Weft REST gateway) for Hyperledger Fabric v2.5 compatible peers")
 		return
 	}
 	if len(args) == 0 || args[0] != "start" {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	fs := flag.NewFlagSet("gateway start", flag.ContinueOnError)
+	fs := flag.NewFlagSet("restgateway start", flag.ContinueOnError)
 	dir := os.Getenv("FABRIC_CFG_PATH")
 	if dir == "" {
 		dir = "."
 	}
-	file := fs.String("config", filepath.Join(dir, "gateway.yaml"), "the gateway's configuration file")
+	file := fs.String("config", filepath.Join(dir, "restgateway.yaml"), "the REST gateway's configuration file")
 	if err := fs.Parse(args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
@@ -53,14 +54,14 @@ func main() {
 		os.Exit(2)
 	}
 	log := logging.Logger()
-	cfg, err := gateway.LoadConfig(*file)
+	cfg, err := restgateway.LoadConfig(*file)
 	if err != nil {
 		log.Error("cannot start the REST gateway", "err", err)
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := gateway.Run(ctx, cfg, logging, nil); err != nil {
+	if err := restgateway.Run(ctx, cfg, logging, nil); err != nil {
 		log.Error("REST gateway stopped", "err", err)
 		os.Exit(1)
 	}

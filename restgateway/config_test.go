@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"context"
@@ -21,25 +21,25 @@ import (
 	"github.com/weft-ledger/weft/sampleconfig"
 )
 
-// sampleLayout lays out sampleconfig's gateway.yaml as `weft up` does:
-// <dir>/config/gateway.yaml beside <dir>/organizations.
+// sampleLayout lays out sampleconfig's restgateway.yaml as `weft up` does:
+// <dir>/config/restgateway.yaml beside <dir>/organizations.
 func sampleLayout(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	raw, err := sampleconfig.Files.ReadFile("gateway.yaml")
+	raw, err := sampleconfig.Files.ReadFile("restgateway.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(filepath.Join(dir, "config"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config", "gateway.yaml"), raw, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config", "restgateway.yaml"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(testnet.SampleNet(t).Orgs(), filepath.Join(dir, "organizations")); err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, "config", "gateway.yaml")
+	return filepath.Join(dir, "config", "restgateway.yaml")
 }
 
 func TestSampleConfig(t *testing.T) {
@@ -64,10 +64,10 @@ func TestSampleConfig(t *testing.T) {
 		t.Fatalf("User1 = %s", id)
 	}
 
-	t.Setenv("WEFT_GATEWAY_LISTENADDRESS", "0.0.0.0:9999")
-	t.Setenv("WEFT_GATEWAY_TIMEOUTS_EVALUATE", "5s")
-	t.Setenv("WEFT_GATEWAY_BODYLIMIT", "2048")
-	t.Setenv("WEFT_GATEWAY_WALLET_DEFAULTIDENTITY", "")
+	t.Setenv("WEFT_RESTGATEWAY_LISTENADDRESS", "0.0.0.0:9999")
+	t.Setenv("WEFT_RESTGATEWAY_TIMEOUTS_EVALUATE", "5s")
+	t.Setenv("WEFT_RESTGATEWAY_BODYLIMIT", "2048")
+	t.Setenv("WEFT_RESTGATEWAY_WALLET_DEFAULTIDENTITY", "")
 	cfg, err = LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
@@ -79,15 +79,15 @@ func TestSampleConfig(t *testing.T) {
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	cases := []struct{ env, value, want string }{
-		{"WEFT_GATEWAY_LISTENADDRESS", "nope", "gateway.listenAddress (WEFT_GATEWAY_LISTENADDRESS)"},
-		{"WEFT_GATEWAY_PEER_ADDRESS", "", "gateway.peer.address (WEFT_GATEWAY_PEER_ADDRESS)"},
-		{"WEFT_GATEWAY_BODYLIMIT", "-5", "gateway.bodyLimit (WEFT_GATEWAY_BODYLIMIT)"},
-		{"WEFT_GATEWAY_BODYLIMIT", "1MB", "gateway.bodyLimit (WEFT_GATEWAY_BODYLIMIT)"},
-		{"WEFT_GATEWAY_TIMEOUTS_COMMITSTATUS", "forever", "gateway.timeouts.commitStatus (WEFT_GATEWAY_TIMEOUTS_COMMITSTATUS)"},
-		{"WEFT_GATEWAY_EVENTS_HEARTBEAT", "0s", "gateway.events.heartbeat (WEFT_GATEWAY_EVENTS_HEARTBEAT)"},
-		{"WEFT_GATEWAY_PEER_TLS_ROOTCERT_FILE", "/no/such/ca.crt", "gateway.peer.tls.rootcert.file (WEFT_GATEWAY_PEER_TLS_ROOTCERT_FILE)"},
-		{"WEFT_GATEWAY_PEER_TLS_CLIENTCERT_FILE", "client.crt", "gateway.peer.tls.clientKey.file (WEFT_GATEWAY_PEER_TLS_CLIENTKEY_FILE)"},
-		{"WEFT_GATEWAY_WALLET_PATH", "/no/such/wallet", "gateway.wallet.path (WEFT_GATEWAY_WALLET_PATH)"},
+		{"WEFT_RESTGATEWAY_LISTENADDRESS", "nope", "restgateway.listenAddress (WEFT_RESTGATEWAY_LISTENADDRESS)"},
+		{"WEFT_RESTGATEWAY_PEER_ADDRESS", "", "restgateway.peer.address (WEFT_RESTGATEWAY_PEER_ADDRESS)"},
+		{"WEFT_RESTGATEWAY_BODYLIMIT", "-5", "restgateway.bodyLimit (WEFT_RESTGATEWAY_BODYLIMIT)"},
+		{"WEFT_RESTGATEWAY_BODYLIMIT", "1MB", "restgateway.bodyLimit (WEFT_RESTGATEWAY_BODYLIMIT)"},
+		{"WEFT_RESTGATEWAY_TIMEOUTS_COMMITSTATUS", "forever", "restgateway.timeouts.commitStatus (WEFT_RESTGATEWAY_TIMEOUTS_COMMITSTATUS)"},
+		{"WEFT_RESTGATEWAY_EVENTS_HEARTBEAT", "0s", "restgateway.events.heartbeat (WEFT_RESTGATEWAY_EVENTS_HEARTBEAT)"},
+		{"WEFT_RESTGATEWAY_PEER_TLS_ROOTCERT_FILE", "/no/such/ca.crt", "restgateway.peer.tls.rootcert.file (WEFT_RESTGATEWAY_PEER_TLS_ROOTCERT_FILE)"},
+		{"WEFT_RESTGATEWAY_PEER_TLS_CLIENTCERT_FILE", "client.crt", "restgateway.peer.tls.clientKey.file (WEFT_RESTGATEWAY_PEER_TLS_CLIENTKEY_FILE)"},
+		{"WEFT_RESTGATEWAY_WALLET_PATH", "/no/such/wallet", "restgateway.wallet.path (WEFT_RESTGATEWAY_WALLET_PATH)"},
 		{"WEFT_OPERATIONS_LISTENADDRESS", "9443", "operations.listenAddress (WEFT_OPERATIONS_LISTENADDRESS)"},
 	}
 	file := sampleLayout(t)
@@ -100,7 +100,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadConfig(filepath.Join(t.TempDir(), "gateway.yaml")); err == nil {
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "restgateway.yaml")); err == nil {
 		t.Fatal("a missing file loaded")
 	}
 }
@@ -218,10 +218,10 @@ func TestFromRPC(t *testing.T) {
 func TestRunServesAPIAndOperations(t *testing.T) {
 	peerAddr, _ := startFakePeer(t)
 	file := sampleLayout(t)
-	t.Setenv("WEFT_GATEWAY_LISTENADDRESS", "127.0.0.1:0")
+	t.Setenv("WEFT_RESTGATEWAY_LISTENADDRESS", "127.0.0.1:0")
 	t.Setenv("WEFT_OPERATIONS_LISTENADDRESS", "127.0.0.1:0")
-	t.Setenv("WEFT_GATEWAY_PEER_ADDRESS", peerAddr)
-	t.Setenv("WEFT_GATEWAY_PEER_TLS_ENABLED", "false")
+	t.Setenv("WEFT_RESTGATEWAY_PEER_ADDRESS", peerAddr)
+	t.Setenv("WEFT_RESTGATEWAY_PEER_TLS_ENABLED", "false")
 	cfg, err := LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestRunServesAPIAndOperations(t *testing.T) {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
 	code, body := get("http://" + a.ops + "/metrics")
-	if want := `gateway_http_requests_total{method="GET",route="/v1/channels/{channel}",status="200"} 1`; code != 200 || !strings.Contains(body, want) {
+	if want := `restgateway_http_requests_total{method="GET",route="/v1/channels/{channel}",status="200"} 1`; code != 200 || !strings.Contains(body, want) {
 		t.Fatalf("/metrics lacks %s:\n%s", want, body)
 	}
 	if code, body := get("http://" + a.ops + "/logspec"); code != 200 || !strings.Contains(body, "info") {
@@ -275,12 +275,12 @@ func TestRunServesAPIAndOperations(t *testing.T) {
 	}
 
 	// A default identity missing from the wallet stops the start, naming the key.
-	t.Setenv("WEFT_GATEWAY_WALLET_DEFAULTIDENTITY", "Nobody@org1.example.com")
+	t.Setenv("WEFT_RESTGATEWAY_WALLET_DEFAULTIDENTITY", "Nobody@org1.example.com")
 	cfg, err = LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Run(context.Background(), cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "gateway.wallet.defaultIdentity") {
+	if err := Run(context.Background(), cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "restgateway.wallet.defaultIdentity") {
 		t.Fatalf("Run with an unknown default identity: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"context"
@@ -30,13 +30,13 @@ func Run(ctx context.Context, cfg Config, logging *operations.Logging, ready fun
 	}
 	log := slog.New(slog.DiscardHandler)
 	if logging != nil {
-		log = logging.Logger().With("component", "gateway")
+		log = logging.Logger().With("component", "restgateway")
 	}
 	var wallet *Wallet
 	if cfg.Wallet.Path != "" {
 		w, err := LoadWallet(cfg.Wallet.Path, cfg.Wallet.MSPID)
 		if err != nil {
-			return fmt.Errorf("%s: %w", keyName("gateway.wallet.path"), err)
+			return fmt.Errorf("%s: %w", keyName("restgateway.wallet.path"), err)
 		}
 		wallet = w
 	}
@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg Config, logging *operations.Logging, ready fun
 		ConnectTimeout: cfg.Peer.ConnectTimeout,
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", keyName("gateway.peer.address"), err)
+		return fmt.Errorf("%s: %w", keyName("restgateway.peer.address"), err)
 	}
 	defer conn.Close()
 	var metrics *operations.Registry
@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg Config, logging *operations.Logging, ready fun
 	}
 	lis, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
-		return fmt.Errorf("%s: listen: %w", keyName("gateway.listenAddress"), err)
+		return fmt.Errorf("%s: listen: %w", keyName("restgateway.listenAddress"), err)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
@@ -113,7 +113,7 @@ func peerReady(ctx context.Context, conn *grpc.ClientConn, addr string) error {
 			return nil
 		}
 		if !conn.WaitForStateChange(ctx, st) {
-			return fmt.Errorf("peer %s (gateway.peer.address) is not reachable: connection %s", addr, st)
+			return fmt.Errorf("peer %s (restgateway.peer.address) is not reachable: connection %s", addr, st)
 		}
 	}
 }

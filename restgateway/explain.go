@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
-	"github.com/weft-ledger/weft/gateway/blockjson"
 	"github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/protos"
+	"github.com/weft-ledger/weft/restgateway/blockjson"
 )
 
 // Bounds of the best-effort explanation of an invalid transaction.

@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"context"
@@ -20,11 +20,11 @@ import (
 const (
 	CodeBadJSON           = "BAD_JSON"           // the body is not the expected JSON
 	CodeBadRequest        = "BAD_REQUEST"        // a parameter or field is missing or malformed
-	CodeBodyTooLarge      = "BODY_TOO_LARGE"     // the body exceeds gateway.bodyLimit
+	CodeBodyTooLarge      = "BODY_TOO_LARGE"     // the body exceeds restgateway.bodyLimit
 	CodeUnknownChannel    = "UNKNOWN_CHANNEL"    // the peer has not joined the channel
 	CodeUnknownChaincode  = "UNKNOWN_CHAINCODE"  // the chaincode is not defined on the channel
 	CodeUnknownIdentity   = "UNKNOWN_IDENTITY"   // X-Weft-Identity names no wallet identity
-	CodeNoIdentity        = "NO_IDENTITY"        // the gateway has no identity to sign with
+	CodeNoIdentity        = "NO_IDENTITY"        // the REST gateway has no identity to sign with
 	CodeBadSignature      = "BAD_SIGNATURE"      // a client signature does not verify
 	CodeForbidden         = "FORBIDDEN"          // an access policy refused the identity
 	CodeNotFound          = "NOT_FOUND"          // no such block, transaction or route
@@ -39,7 +39,7 @@ const (
 	CodeTimeout           = "TIMEOUT"            // the peer did not answer in time
 	CodeUnavailable       = "UNAVAILABLE"        // the peer or the ordering service cannot be reached
 	CodeUpstreamError     = "UPSTREAM_ERROR"     // the peer failed in an unexpected way
-	CodeInternal          = "INTERNAL"           // the gateway itself failed
+	CodeInternal          = "INTERNAL"           // the REST gateway itself failed
 )
 
 // codeStatus is the HTTP status of each error code.
@@ -130,7 +130,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// call names the gateway operation an RPC error came from; it decides how a
+// call names the Gateway service operation an RPC error came from; it decides how a
 // chaincode failure is reported.
 type call int
 

@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"context"
@@ -248,7 +248,7 @@ func (s *Server) finishCommit(w http.ResponseWriter, r *http.Request, signer pro
 	if err != nil {
 		e := fromRPC(callCommitStatus, channel, "", err)
 		if e.Code == CodeTimeout || ctx.Err() != nil {
-			e = apiErr(CodeTimeout, "transaction %s was accepted by the ordering service but not committed within %s (gateway.timeouts.commitStatus); follow it at %s",
+			e = apiErr(CodeTimeout, "transaction %s was accepted by the ordering service but not committed within %s (restgateway.timeouts.commitStatus); follow it at %s",
 				out.TxID, s.opts.Timeouts.CommitStatus, out.StatusURL)
 		}
 		e.Details = append(e.Details, Detail{TxID: out.TxID})
@@ -265,8 +265,8 @@ func (s *Server) finishCommit(w http.ResponseWriter, r *http.Request, signer pro
 	writeJSON(w, http.StatusOK, out)
 }
 
-// endorse asks the peer's gateway to endorse a signed proposal and returns the
-// prepared, unsigned envelope.
+// endorse asks the peer's Gateway service to endorse a signed proposal and
+// returns the prepared, unsigned envelope.
 func (s *Server) endorse(ctx context.Context, channel, cc, txID string, sp *pb.SignedProposal, orgs []string) (*cb.Envelope, *Error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeouts.Endorse)
 	defer cancel()
@@ -276,7 +276,7 @@ func (s *Server) endorse(ctx context.Context, channel, cc, txID string, sp *pb.S
 	}
 	env := resp.GetPreparedTransaction()
 	if env == nil || len(env.Payload) == 0 {
-		return nil, apiErr(CodeUpstreamError, "the peer's gateway endorsed transaction %s but returned no prepared transaction", txID)
+		return nil, apiErr(CodeUpstreamError, "the peer's Gateway service endorsed transaction %s but returned no prepared transaction", txID)
 	}
 	return env, nil
 }
@@ -293,8 +293,9 @@ func (s *Server) submit(ctx context.Context, channel, txID string, env *cb.Envel
 	return nil
 }
 
-// commitStatus asks the peer's gateway, with a request signed by signer, for
-// the outcome of txID; it waits until the transaction commits or ctx ends.
+// commitStatus asks the peer's Gateway service, with a request signed by
+// signer, for the outcome of txID; it waits until the transaction commits or
+// ctx ends.
 func (s *Server) commitStatus(ctx context.Context, signer protos.Signer, channel, txID string) (*gwpb.CommitStatusResponse, error) {
 	creator, err := signer.Serialize()
 	if err != nil {

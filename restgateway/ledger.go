@@ -1,4 +1,4 @@
-package gateway
+package restgateway
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-ledger/weft/gateway/blockjson"
 	"github.com/weft-ledger/weft/protos"
+	"github.com/weft-ledger/weft/restgateway/blockjson"
 )
 
 // query evaluates a function of qscc, the ledger query system chaincode,
