@@ -22,6 +22,7 @@ import (
 
 	wclient "github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/internal/devnet"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/msp"
 )
 
@@ -142,24 +143,22 @@ func startCCaaS(t *testing.T, bin, addr, packageID string) {
 			t.Logf("%s output:\n%s", filepath.Base(bin), logs.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Polling a port: there is nothing to await.
+	eventually.NoError(t, 30*time.Second, fmt.Sprintf("%s listening on %s", filepath.Base(bin), addr), func(ctx context.Context) error {
 		select {
 		case err := <-exited:
 			exited <- err // for the cleanup
 			t.Fatalf("%s exited before listening on %s: %v", filepath.Base(bin), addr, err)
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen on %s: %v", filepath.Base(bin), addr, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a port; there is nothing to await
-	}
+		return conn.Close()
+	})
 }
 
 func freePort(t *testing.T) int {
