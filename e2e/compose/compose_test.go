@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	wclient "github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/internal/eventually"
 )
 
 func TestComposeNetwork(t *testing.T) {
@@ -86,7 +87,7 @@ func TestComposeNetwork(t *testing.T) {
 	// orderers elect a leader and keep ordering, peer0.org1's gateway turns
 	// to peer1.org2 for Org2's endorsement and to a running orderer.
 	var leader ordererNode
-	eventually(t, time.Minute, "a Raft leader of "+channelID, func(ctx context.Context) error {
+	eventually.NoError(t, time.Minute, "a Raft leader of "+channelID, func(ctx context.Context) error {
 		var err error
 		leader, err = s.raftLeader(ctx)
 		return err
@@ -105,7 +106,7 @@ func TestComposeNetwork(t *testing.T) {
 	s.waitCaughtUp(t, block+1, 2*time.Minute)
 	t.Logf("every peer and orderer at the same height %s after the restart", time.Since(restarted).Round(time.Millisecond))
 	for _, p := range peerNodes {
-		eventually(t, 30*time.Second, "asset fgw2 on "+p.service, func(ctx context.Context) error {
+		eventually.NoError(t, 30*time.Second, "asset fgw2 on "+p.service, func(ctx context.Context) error {
 			_, err := s.query(ctx, p, wclient.Invocation{Channel: channelID, Chaincode: "basic", Args: [][]byte{[]byte("ReadAsset"), []byte("fgw2")}})
 			return err
 		})
@@ -120,7 +121,7 @@ func TestComposeNetwork(t *testing.T) {
 // channel height, at least min.
 func (s *stack) waitCaughtUp(t *testing.T, min uint64, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "every node at the same height", func(ctx context.Context) error {
+	eventually.NoError(t, timeout, "every node at the same height", func(ctx context.Context) error {
 		heights := map[string]uint64{}
 		for _, p := range peerNodes {
 			raw, err := s.query(ctx, p, wclient.Invocation{Chaincode: wclient.QSCCName, Args: [][]byte{[]byte("GetChainInfo"), []byte(channelID)}})

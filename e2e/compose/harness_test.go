@@ -291,23 +291,3 @@ func (s *stack) raftLeader(ctx context.Context) (ordererNode, error) {
 	}
 	return ordererNode{}, fmt.Errorf("no orderer reports itself leader of %s (%v)", channelID, seen)
 }
-
-// eventually retries check every 500ms until it returns nil or timeout
-// passes, then fails the test with what and the last error.
-func eventually(t *testing.T, timeout time.Duration, what string, check func(ctx context.Context) error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = check(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		<-time.After(500 * time.Millisecond) // the containers' state can only be polled from here
-	}
-}
