@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+
+	"github.com/weft-ledger/weft/internal/eventually"
 )
 
 // The fault tests of a three-node cluster. Each starts its own network, puts
@@ -122,17 +125,13 @@ func TestLeaderStop(t *testing.T) {
 	}
 	resumed := time.Now()
 	n.Cont(old)
-	deadline := time.Now().Add(5 * electionTimeout)
-	for {
-		if l, ok := lastLeadership(n.node(old)); ok && !l.leader && l.at.After(stopped) {
-			t.Logf("old leader %d stepped down %v after SIGCONT (node %d had taken over)", old, l.at.Sub(resumed).Round(time.Millisecond), next)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("old leader %d did not log stepping down within %v of SIGCONT", old, 5*electionTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var down leadership
+	eventually.True(t, 5*electionTimeout, fmt.Sprintf("old leader %d logs stepping down after SIGCONT", old), func() bool {
+		l, ok := lastLeadership(n.node(old))
+		down = l
+		return ok && !l.leader && l.at.After(stopped)
+	})
+	t.Logf("old leader %d stepped down %v after SIGCONT (node %d had taken over)", old, down.at.Sub(resumed).Round(time.Millisecond), next)
 	if _, _, err := n.Leader(5 * electionTimeout); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/sampleconfig"
@@ -807,13 +808,12 @@ func (n *network) Blocks(ctx context.Context, id uint64, from, to uint64) ([]*cb
 // waitHeights waits until every node in ids reports the same height of at
 // least min and returns it.
 func (n *network) waitHeights(ids []uint64, min uint64, timeout time.Duration) (uint64, error) {
-	deadline := time.Now().Add(timeout)
-	var last map[uint64]string
-	for {
-		last = map[uint64]string{}
+	var height uint64
+	err := eventually.Wait(timeout, func(ctx context.Context) error {
+		last := map[uint64]string{}
 		var hs []uint64
 		for _, id := range ids {
-			h, err := n.Height(context.Background(), id)
+			h, err := n.Height(ctx, id)
 			if err != nil {
 				last[id] = err.Error()
 				continue
@@ -827,29 +827,31 @@ func (n *network) waitHeights(ids []uint64, min uint64, timeout time.Duration) (
 				same = same && h == hs[0]
 			}
 			if same {
-				return hs[0], nil
+				height = hs[0]
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("nodes %v did not reach one height ≥ %d within %v: %v", ids, min, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return fmt.Errorf("%v", last)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("nodes %v did not reach one height ≥ %d within %v: %v", ids, min, timeout, err)
 	}
+	return height, nil
 }
 
 // waitHeight waits until a node's height is at least min.
 func (n *network) waitHeight(id uint64, min uint64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		h, err := n.Height(context.Background(), id)
-		if err == nil && h >= min {
-			return nil
+	err := eventually.Wait(timeout, func(ctx context.Context) error {
+		h, err := n.Height(ctx, id)
+		if err == nil && h < min {
+			err = fmt.Errorf("height %d", h)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not reach height %d within %v (height %d, %v)", n.node(id).name, min, timeout, h, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s did not reach height %d within %v (%v)", n.node(id).name, min, timeout, err)
 	}
+	return nil
 }
 
 // checkChains waits until the nodes agree on a height, reads every block of
@@ -1040,10 +1042,10 @@ func countLog(nd *node, re *regexp.Regexp) int {
 // a term no other serving node claims higher, and returns it with the time
 // its log says it became leader.
 func (n *network) Leader(timeout time.Duration, exclude ...uint64) (uint64, time.Time, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		var best uint64
-		var bestL leadership
+	var best uint64
+	var bestL leadership
+	err := eventually.Wait(timeout, func(context.Context) error {
+		best, bestL = 0, leadership{}
 		claims := 0
 		for _, nd := range n.nodes {
 			if !nd.serving() || contains(exclude, nd.id) {
@@ -1059,13 +1061,14 @@ func (n *network) Leader(timeout time.Duration, exclude ...uint64) (uint64, time
 			}
 		}
 		if best != 0 && claims == 1 {
-			return best, bestL.at, nil
+			return nil
 		}
-		if time.Now().After(deadline) {
-			return 0, time.Time{}, fmt.Errorf("no single leader among the serving nodes (excluding %v) within %v (%d claim leadership)", exclude, timeout, claims)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("%d claim leadership", claims)
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("no single leader among the serving nodes (excluding %v) within %v (%v)", exclude, timeout, err)
 	}
+	return best, bestL.at, nil
 }
 
 func contains(s []uint64, x uint64) bool {

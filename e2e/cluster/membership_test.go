@@ -15,6 +15,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/client"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/orderer/participation"
 	"github.com/weft-ledger/weft/orderer/raftchain"
@@ -119,19 +120,20 @@ func (n *network) changeConsenters(t testing.TB, via uint64, wait []uint64, chan
 		t.Fatalf("config update through node %d: %v %s %v", via, status, info, err)
 	}
 	var after *cb.Block
-	for _, id := range wait {
-		for {
+	deadline, _ := ctx.Deadline()
+	eventually.NoError(t, time.Until(deadline), fmt.Sprintf("a config block after %d at nodes %v", before.GetHeader().GetNumber(), wait), func(ctx context.Context) error {
+		for _, id := range wait {
 			b, err := n.configBlock(ctx, id)
-			if err == nil && b.GetHeader().GetNumber() > before.GetHeader().GetNumber() {
-				after = b
-				break
+			if err != nil {
+				return fmt.Errorf("node %d: %w", id, err)
 			}
-			if ctx.Err() != nil {
-				t.Fatalf("node %d holds no config block after %d: %v", id, before.GetHeader().GetNumber(), err)
+			if b.GetHeader().GetNumber() <= before.GetHeader().GetNumber() {
+				return fmt.Errorf("node %d holds no config block after %d", id, before.GetHeader().GetNumber())
 			}
-			time.Sleep(100 * time.Millisecond)
+			after = b
 		}
-	}
+		return nil
+	})
 	return after
 }
 
@@ -188,17 +190,13 @@ func TestMembership(t *testing.T) {
 		return dropConsenter(cs, n.node(removed).ip)
 	})
 	n.StartNode(removed)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually.NoError(t, 30*time.Second, fmt.Sprintf("removed node %d shows the channel inactive", removed), func(ctx context.Context) error {
 		info, err := n.admin(n.node(removed)).Info(ctx, channelID)
-		if err == nil && info.Status == participation.StatusInactive {
-			break
+		if err == nil && info.Status != participation.StatusInactive {
+			err = fmt.Errorf("%+v", info)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("removed node %d does not show the channel inactive: %+v %v", removed, info, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err
+	})
 	env, _, err := n.newTx(100)
 	if err != nil {
 		t.Fatal(err)
