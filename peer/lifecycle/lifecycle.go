@@ -282,9 +282,9 @@ func sameApproval(priv, packageID string, cd *chaincodeDefinition, org readState
 	return id == packageID, nil
 }
 
-// checkCommitReadiness checks the sequence and returns which organisations
+// commitReadiness checks the sequence and returns which organisations
 // approved cd, comparing hashes in each org's implicit collection.
-func checkCommitReadiness(channelID, name string, cc ChannelConfig, cd *chaincodeDefinition, sim TxSimulator) (map[string]bool, error) {
+func commitReadiness(channelID, name string, cc ChannelConfig, cd *chaincodeDefinition, sim TxSimulator) (map[string]bool, error) {
 	current, err := readInt64(namespacesPrefix, name, "Sequence", publicState{sim})
 	if err != nil {
 		return nil, fmt.Errorf("could not get current sequence: %w", err)
@@ -336,7 +336,7 @@ func (l *Lifecycle) commit(channelID, name string, cc ChannelConfig, cd *chainco
 	if !member {
 		return nil, fmt.Errorf("this peer's organisation %s is not an application organisation of channel %s", myOrg, channelID)
 	}
-	approvals, err := checkCommitReadiness(channelID, name, cc, cd, sim)
+	approvals, err := commitReadiness(channelID, name, cc, cd, sim)
 	if err != nil {
 		return nil, err
 	}
