@@ -3,59 +3,19 @@ package raftchain
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-ledger/weft/orderer/blockcutter"
 	"github.com/weft-ledger/weft/protos"
 )
 
-// activate starts cutting: the cutter is refilled with every envelope that
-// no committed block holds, and blocks chain onto the last written one.
-func (c *Chain) activate() {
-	c.active = true
-	cutter, _ := blockcutter.New(c.cfg.Batch)
-	c.cutter = cutter
-	c.uncut = nil
-	c.lastMade = c.lastBlock
-	for _, p := range c.pending {
-		c.cut(p)
-	}
-}
-
-func (c *Chain) cut(p pendingEnv) {
-	c.uncut = append(c.uncut, p.index)
-	if isConfigEnvelope(p.env) {
-		// A config envelope gets a block of its own.
-		if b := c.cutter.Cut(); len(b) > 0 {
-			c.makeBlock(b)
-		}
-		c.makeBlock(blockcutter.Batch{p.env})
-		return
-	}
-	batches, err := c.cutter.Add(c.clock(), p.env)
-	if err != nil {
-		// Committed but above the limit (the limit changed): give it its own block.
-		batches = []blockcutter.Batch{c.cutter.Cut(), {p.env}}
-	}
-	for _, b := range batches {
-		if len(b) > 0 {
-			c.makeBlock(b)
-		}
-	}
-}
-
-func (c *Chain) makeBlock(batch blockcutter.Batch) {
-	blk := protos.NewBlock(c.lastMade.Number+1, protos.BlockHeaderHash(c.lastMade), batch)
-	lastEnv := c.uncut[len(batch)-1]
-	c.uncut = c.uncut[len(batch):]
-	c.lastMade = blk.Header
-	c.toPropose = append(c.toPropose, encodeBlockRef(lastEnv, blk.Header))
-}
-
+// apply applies committed entries: conf changes to Raft, envelopes and
+// blocks to the bookkeeper, and hands committed blocks to the writer.
 func (c *Chain) apply(entries []*raftpb.Entry) error {
+	now := c.clock()
 	for _, e := range entries {
 		if e.GetIndex() <= c.applied {
 			continue
@@ -66,18 +26,17 @@ func (c *Chain) apply(entries []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.Data, &cc); err != nil {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
-			c.confState = c.rn.ApplyConfChange(&cc)
+			c.bk.confChanged(c.rn.ApplyConfChange(&cc), false)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.Data, &cc); err != nil {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
-			c.confState = c.rn.ApplyConfChange(&cc)
-			c.ccPending = false
-			c.log.Info("applied raft membership change", "voters", c.confState.GetVoters())
+			c.bk.confChanged(c.rn.ApplyConfChange(&cc), true)
+			c.log.Info("applied raft membership change", "voters", c.bk.voters())
 		case raftpb.EntryNormal:
 			if len(e.Data) > 0 {
-				if err := c.applyNormal(e); err != nil {
+				if err := c.applyNormal(now, e); err != nil {
 					return err
 				}
 			}
@@ -87,51 +46,28 @@ func (c *Chain) apply(entries []*raftpb.Entry) error {
 	return nil
 }
 
-func (c *Chain) applyNormal(e *raftpb.Entry) error {
+// applyNormal applies an entry this package wrote; now is when an envelope
+// reaches the cutter.
+func (c *Chain) applyNormal(now time.Time, e *raftpb.Entry) error {
 	kind, n, body, err := decodeEntry(e.Data)
 	if err != nil {
 		return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
 	}
-	switch kind {
-	case kindEnvelope:
-		if isConfigEnvelope(body) {
-			accepted, err := c.acceptConfig(body)
+	if kind == kindEnvelope {
+		if base, need := c.bk.needConfigSeq(); need && isConfigEnvelope(body) {
+			seq, err := c.configSeqAt(base)
 			if err != nil {
 				return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
 			}
-			if accepted != nil {
-				// Dropped on every node alike: the log decides, not timing.
-				c.log.Warn("config update not ordered", "index", e.GetIndex(), "reason", accepted)
-				if w, ok := c.waiters[n]; ok {
-					w <- accepted
-					delete(c.waiters, n)
-				}
-				return nil
-			}
+			c.bk.setConfigSeq(seq)
 		}
-		p := pendingEnv{index: e.GetIndex(), env: body}
-		c.pending = append(c.pending, p)
-		if c.active {
-			c.cut(p)
-		}
-		if w, ok := c.waiters[n]; ok {
-			w <- nil
-			delete(c.waiters, n)
-		}
-	case kindBlock, kindBlockRef:
-		i := 0
-		for i < len(c.pending) && c.pending[i].index <= n {
-			i++
-		}
-		covered := c.pending[:i]
-		c.pending = c.pending[i:]
-		blk, err := blockOfEntry(kind, body, covered)
-		if err != nil {
-			return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
-		}
-		return c.handBlock(blk, e.GetIndex(), false)
+		return c.bk.applyEnvelope(now, e.GetIndex(), n, body)
 	}
-	return nil
+	blk, err := c.bk.applyBlockEntry(kind, n, body)
+	if err != nil {
+		return fmt.Errorf("raft entry %d: %w", e.GetIndex(), err)
+	}
+	return c.handBlock(blk, e.GetIndex(), false)
 }
 
 // blockOfEntry returns the block a block entry commits: decoded whole

@@ -34,18 +34,18 @@ const pullAttempts = 5
 // the writer as they are (signed by the orderer that wrote them). Each must
 // chain onto the last block this node has.
 func (c *Chain) pullBlocks(ctx context.Context, to uint64) error {
-	from := c.nextBlock
+	from := c.bk.nextBlock()
 	if to < from {
 		return nil
 	}
 	c.log.Info("pulling blocks from other orderers", "from", from, "to", to)
 	err := c.cfg.Puller.Pull(ctx, from, to, func(b *cb.Block) error {
 		h := b.GetHeader()
-		if h.GetNumber() != c.nextBlock {
-			return fmt.Errorf("pulled block %d, want block %d", h.GetNumber(), c.nextBlock)
+		if next := c.bk.nextBlock(); h.GetNumber() != next {
+			return fmt.Errorf("pulled block %d, want block %d", h.GetNumber(), next)
 		}
-		if !bytes.Equal(h.GetPreviousHash(), protos.BlockHeaderHash(c.lastBlock)) {
-			return fmt.Errorf("pulled block %d does not chain onto block %d of this orderer (previous hash %x)", h.GetNumber(), c.lastBlock.GetNumber(), h.GetPreviousHash())
+		if last := c.bk.lastBlock; !bytes.Equal(h.GetPreviousHash(), protos.BlockHeaderHash(last)) {
+			return fmt.Errorf("pulled block %d does not chain onto block %d of this orderer (previous hash %x)", h.GetNumber(), last.GetNumber(), h.GetPreviousHash())
 		}
 		if !bytes.Equal(h.GetDataHash(), protos.BlockDataHash(b.GetData())) {
 			return fmt.Errorf("pulled block %d: data do not match its data hash", h.GetNumber())
@@ -55,8 +55,8 @@ func (c *Chain) pullBlocks(ctx context.Context, to uint64) error {
 	if err != nil {
 		return fmt.Errorf("channel %s: pull blocks %d..%d: %w", c.cfg.ChannelID, from, to, err)
 	}
-	if c.nextBlock <= to {
-		return fmt.Errorf("channel %s: pulled blocks up to %d, need %d", c.cfg.ChannelID, c.nextBlock-1, to)
+	if next := c.bk.nextBlock(); next <= to {
+		return fmt.Errorf("channel %s: pulled blocks up to %d, need %d", c.cfg.ChannelID, next-1, to)
 	}
 	return nil
 }
@@ -73,9 +73,9 @@ func (c *Chain) installSnapshot(snap *raftpb.Snapshot) (snapData, error) {
 	if d.version < snapshotV2 {
 		return d, fmt.Errorf("received raft snapshot at index %d written by an earlier version (no block number); this node cannot catch up from it: restore its ledger from another orderer", idx)
 	}
-	if d.lastBlock >= c.nextBlock {
+	if d.lastBlock >= c.bk.nextBlock() {
 		if c.cfg.Puller == nil {
-			return d, fmt.Errorf("received raft snapshot at index %d covering block %d, but this node has blocks up to %d and no puller to fetch the rest from other orderers", idx, d.lastBlock, c.nextBlock-1)
+			return d, fmt.Errorf("received raft snapshot at index %d covering block %d, but this node has blocks up to %d and no puller to fetch the rest from other orderers", idx, d.lastBlock, c.bk.nextBlock()-1)
 		}
 		// The node cannot go on without these blocks: try a few times (the
 		// puller moves to other orderers), keeping what was pulled.
@@ -97,7 +97,7 @@ func (c *Chain) installSnapshot(snap *raftpb.Snapshot) (snapData, error) {
 		if err != nil {
 			return d, fmt.Errorf("catch up to raft snapshot at index %d (%d attempts): %w", idx, pullAttempts, err)
 		}
-		if !bytes.Equal(protos.BlockHeaderHash(c.lastBlock), d.blockHash) {
+		if !bytes.Equal(protos.BlockHeaderHash(c.bk.lastBlock), d.blockHash) {
 			return d, fmt.Errorf("channel %s: block %d pulled from other orderers does not match the raft snapshot at index %d (header hash differs)", c.cfg.ChannelID, d.lastBlock, idx)
 		}
 	}
@@ -135,10 +135,10 @@ func (c *Chain) catchUpLeaderless() error {
 		c.log.Debug("no leader, and no other orderer reports its height", "error", err)
 		return nil
 	}
-	if h <= c.nextBlock {
+	if h <= c.bk.nextBlock() {
 		return nil
 	}
-	c.log.Info("no raft leader; other orderers have more blocks", "their_height", h, "height", c.nextBlock)
+	c.log.Info("no raft leader; other orderers have more blocks", "their_height", h, "height", c.bk.nextBlock())
 	ctx, cancel := context.WithTimeout(c.ctx, pullTimeout)
 	defer cancel()
 	if err := c.pullBlocks(ctx, h-1); err != nil {

@@ -120,6 +120,11 @@ type proposal struct {
 }
 
 // Chain orders one channel. Create with New, then Start; stop with Halt.
+//
+// Chain runs the loop and does the I/O: Raft (rn, storage), the WAL, the
+// transport, the block store through its writer goroutine, pulls, timers.
+// What it decides on the way (pending envelopes, cutting, answers to
+// waiting Order calls, membership and eviction) is bk's.
 type Chain struct {
 	cfg       Config
 	store     BlockStore
@@ -138,62 +143,28 @@ type Chain struct {
 	ctx      context.Context // cancelled by Halt: ends a pull
 	cancel   context.CancelFunc
 
-	mu     sync.Mutex // guards err, leader, status
+	mu     sync.Mutex // guards err, status
 	err    error
-	leader uint64
 	status Status
 
+	// maxBytes is the batch's AbsoluteMaxBytes, read by Submit outside the
+	// loop; a config block may change it.
+	maxBytes atomic.Uint32
+
 	// Everything below is owned by the loop goroutine.
+	bk             *bookkeeper
+	replies        map[uint64]chan error // proposal id → its Order call, until bk answers it
 	wal            *wal.WAL
 	storage        *raft.MemoryStorage
 	rn             *raft.RawNode
-	confState      *raftpb.ConfState
 	applied        uint64
 	snapIndex      uint64
 	sinceSnap      uint64
 	bytesSinceSnap uint64 // envelope bytes in blocks handed since the last snapshot
 	now            time.Time
-	pending        []pendingEnv // committed envelopes not yet in a committed block
-	waiters        map[uint64]chan error
-	expiry         []expiry // waiter ids in proposal order, with their deadline tick
-	nextID         uint64
-	ticks          uint64
-	submitTicks    uint64
-	leaderID       uint64
-	leaderChanges  uint64
-	noLeaderTicks  int
-	heard          map[uint64]uint64 // consenter id → 1 + tick of its last message (0: never)
-	isLeader       bool
-	active         bool   // leader that applied every entry of earlier terms
-	activeAt       uint64 // log index to apply before becoming active
-	cutter         *blockcutter.Cutter
-	uncut          []uint64        // log indexes of the envelopes inside cutter, in order
-	lastMade       *cb.BlockHeader // header of the last block this leader created
-	toPropose      [][]byte
-	lastConfig     uint64
-	members        membership // consenters of the last config block
-	// Eviction: wasMember once this node was a consenter; evictPending when
-	// the last config block no longer lists it; the chain stops at evictAt
-	// (ticks) or once Raft removed it, whichever comes first.
-	wasMember    bool
-	evictPending bool
-	evictAt      uint64
-	ccPending    bool   // a conf change was proposed and not applied yet
-	ccDeadline   uint64 // tick after which a lost conf change is proposed again
-	startSnap    snapData
-	// configSeq is the sequence of the last config accepted in log order;
-	// it is worked out from seqBase (the snapshot the log starts from) when
-	// the first CONFIG envelope after it is applied.
-	// maxBytes is the batch's AbsoluteMaxBytes, read by Submit outside
-	// the loop; a config block may change it.
-	maxBytes       atomic.Uint32
-	configSeq      uint64
-	configSeqKnown bool
-	seqBase        snapData
-	nextBlock      uint64          // number of the next block to hand to the writer
-	lastBlock      *cb.BlockHeader // header of the last committed block
-	handed         uint64          // blocks handed to the writer
-	seen           uint64          // of those, known written
+	startSnap      snapData
+	handed         uint64 // blocks handed to the writer
+	seen           uint64 // of those, known written
 
 	// The block writer signs and appends committed blocks in order, so that
 	// the store's fsyncs do not hold up proposals. It reports through
@@ -211,10 +182,6 @@ type blockJob struct {
 	pulled     bool // signed by another orderer: written as is
 	lastConfig uint64
 	md         *etcdraft.BlockMetadata
-}
-
-type expiry struct {
-	id, at uint64
 }
 
 // New opens the chain's WAL and rebuilds its Raft state. The store must hold
@@ -251,8 +218,7 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		}
 		submitTicks = uint64((cfg.SubmitTimeout + cfg.TickInterval - 1) / cfg.TickInterval)
 	}
-	cutter, err := blockcutter.New(cfg.Batch)
-	if err != nil {
+	if err := cfg.Batch.Validate(); err != nil {
 		return nil, fmt.Errorf("channel %s: %w", cfg.ChannelID, err)
 	}
 	c := &Chain{
@@ -265,16 +231,8 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		queryC:   make(chan func()),
 		doneC:    make(chan struct{}),
 		storage:  raft.NewMemoryStorage(),
-		waiters:  map[uint64]chan error{},
-		heard:    map[uint64]uint64{},
-		// Envelope ids carry the node id in their top 16 bits, so that
-		// envelopes proposed by different nodes never share an id; the rest
-		// starts from the clock, so a restarted node does not reuse the ids
-		// of entries it may still replay.
-		nextID:      cfg.NodeID<<48 | uint64(time.Now().UnixMicro())&idMask,
-		submitTicks: submitTicks,
-		cutter:      cutter,
-		now:         time.Now(),
+		replies:  map[uint64]chan error{},
+		now:      time.Now(),
 
 		writeC:     make(chan blockJob, 16),
 		writtenC:   make(chan struct{}, 1),
@@ -282,7 +240,7 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.maxBytes.Store(cfg.Batch.AbsoluteMaxBytes)
-	if err := c.loadStoreState(); err != nil {
+	if err := c.loadStoreState(submitTicks); err != nil {
 		return nil, err
 	}
 	if err := c.openWAL(); err != nil {
@@ -310,8 +268,8 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 }
 
 // loadStoreState reads LastConfig and the consenter set from the last block
-// and the last config block.
-func (c *Chain) loadStoreState() error {
+// and the last config block, and starts the bookkeeper from them.
+func (c *Chain) loadStoreState(submitTicks uint64) error {
 	h := c.store.Height()
 	last, err := c.store.Block(h - 1)
 	if err != nil {
@@ -321,8 +279,7 @@ func (c *Chain) loadStoreState() error {
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", c.cfg.ChannelID, err)
 	}
-	c.lastConfig = obm.GetLastConfig().GetIndex()
-	c.nextBlock, c.lastBlock = h, last.Header
+	lastConfig := obm.GetLastConfig().GetIndex()
 	m := membership{ids: slices.Clone(c.cfg.Voters), next: c.cfg.NextConsenterID}
 	if rmd != nil && len(rmd.ConsenterIds) > 0 {
 		m.ids = rmd.ConsenterIds
@@ -331,16 +288,20 @@ func (c *Chain) loadStoreState() error {
 	if m.next == 0 && len(m.ids) > 0 {
 		m.next = slices.Max(m.ids) + 1
 	}
-	if cfgBlock, err := c.store.Block(c.lastConfig); err != nil {
-		c.log.Warn("cannot read the last config block; consenter changes will be refused", "block", c.lastConfig, "error", err)
+	if cfgBlock, err := c.store.Block(lastConfig); err != nil {
+		c.log.Warn("cannot read the last config block; consenter changes will be refused", "block", lastConfig, "error", err)
 	} else if set, err := ConsentersOfConfigBlock(cfgBlock); err != nil || len(set) != len(m.ids) {
-		c.log.Debug("no consenter set in the last config block", "block", c.lastConfig, "error", err, "consenters", len(set), "ids", len(m.ids))
+		c.log.Debug("no consenter set in the last config block", "block", lastConfig, "error", err, "consenters", len(set), "ids", len(m.ids))
 	} else {
 		m.set = set
 	}
-	c.members = m
-	c.wasMember = slices.Contains(m.ids, c.cfg.NodeID)
-	return nil
+	cfg := c.cfg
+	cfg.Logger = c.log
+	// The clock seeds proposal ids, so a restarted node does not reuse the
+	// ids of entries it may still replay.
+	firstID := uint64(time.Now().UnixMicro())
+	c.bk, err = newBookkeeper(cfg, firstID, submitTicks, last.Header, lastConfig, m)
+	return err
 }
 
 func (c *Chain) openWAL() error {
@@ -392,16 +353,10 @@ func (c *Chain) openWAL() error {
 		w.Close()
 		return fmt.Errorf("channel %s: snapshot at index %d: %w", c.cfg.ChannelID, snap.GetMetadata().GetIndex(), err)
 	}
-	c.pending = sd.pending
 	c.startSnap = sd
-	c.seqBase, c.configSeqKnown = sd, false
-	c.confState = snap.GetMetadata().GetConfState()
-	if !st.Empty() && slices.Contains(c.confState.GetVoters(), c.cfg.NodeID) {
-		c.wasMember = true // it took part in the cluster before
-		if !slices.Contains(c.members.ids, c.cfg.NodeID) {
-			// Restarted after the config block that removed it was written.
-			c.evictPending, c.evictAt = true, 2*uint64(c.cfg.ElectionTick)
-		}
+	c.bk.restore(sd, snap.GetMetadata().GetConfState())
+	if !st.Empty() {
+		c.bk.resumedFromWAL()
 	}
 	c.applied = snap.GetMetadata().GetIndex()
 	c.snapIndex = c.applied
@@ -426,7 +381,7 @@ func (c *Chain) Start() {
 		return
 	}
 	c.started = true
-	if len(c.confState.GetVoters()) == 1 && c.confState.GetVoters()[0] == c.cfg.NodeID {
+	if v := c.bk.voters(); len(v) == 1 && v[0] == c.cfg.NodeID {
 		// Alone in the cluster: no need to wait for an election timeout.
 		if err := c.rn.Campaign(); err != nil {
 			c.log.Warn("campaign failed", "error", err)
@@ -477,7 +432,7 @@ func (c *Chain) Step(ctx context.Context, m *raftpb.Message) error {
 func (c *Chain) Leader() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leader
+	return c.status.Leader
 }
 
 // Done is closed once the chain stopped (Halt, or a fatal error).
@@ -543,7 +498,7 @@ func (c *Chain) loop() {
 	}()
 	for {
 		if c.ownClock() {
-			if d, ok := c.cutter.Deadline(); ok && c.active {
+			if d, ok := c.bk.batchDeadline(); ok {
 				if !d.Equal(armedFor) {
 					armedFor = d
 					if batchTimer == nil {
@@ -569,23 +524,13 @@ func (c *Chain) loop() {
 		case now := <-batchC:
 			batchC, armedFor = nil, time.Time{}
 			c.now = now
-			if c.active {
-				if b := c.cutter.Tick(now); b != nil {
-					c.makeBlock(b)
-				}
-			}
+			c.bk.batchTimeout(now)
 		case p := <-c.proposeC:
 			c.drainProposals(p)
 		case now := <-c.tickC:
-			c.now = now
-			c.tick()
-			if c.active {
-				if b := c.cutter.Tick(now); b != nil {
-					c.makeBlock(b)
-				}
-			}
+			c.tick(now)
 		case m := <-c.stepC:
-			c.heard[m.GetFrom()] = c.ticks + 1 // 0 means never heard from
+			c.bk.heardFrom(m.GetFrom())
 			if err := c.rn.Step(m); err != nil {
 				c.log.Debug("drop raft message", "from", m.GetFrom(), "error", err)
 			}
@@ -598,78 +543,44 @@ func (c *Chain) loop() {
 			}
 			return
 		}
-		if c.evicted() {
+		if err := c.bk.evicted(); err != nil {
+			c.log.Warn("evicted from the channel; the chain stops", "config_block", c.bk.lastConfig, "consenters", c.bk.members.ids)
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
 			return
 		}
 	}
 }
 
-// tick advances Raft's clock, answers envelopes that waited too long and,
-// with no leader for three election timeouts, catches up from other orderers.
-func (c *Chain) tick() {
-	c.ticks++
+// tick advances Raft's clock and the bookkeeper's (which answers envelopes
+// that waited too long and cuts a timed-out batch) and, with no leader for
+// three election timeouts, catches up from other orderers.
+func (c *Chain) tick(now time.Time) {
+	c.now = now
 	c.rn.Tick()
-	for len(c.expiry) > 0 && c.expiry[0].at <= c.ticks {
-		id := c.expiry[0].id
-		c.expiry = c.expiry[1:]
-		if w, ok := c.waiters[id]; ok {
-			w <- fmt.Errorf("%w: channel %s, after %s (leader %d)", ErrSubmitTimeout, c.cfg.ChannelID, c.cfg.SubmitTimeout, c.leaderID)
-			delete(c.waiters, id)
-		}
-	}
-	if len(c.waiters) == 0 {
-		c.expiry = nil
-	}
-	if c.leaderID != 0 || c.cfg.Puller == nil {
-		c.noLeaderTicks = 0
-		return
-	}
-	c.noLeaderTicks++
-	if c.noLeaderTicks >= 3*c.cfg.ElectionTick {
-		c.noLeaderTicks = 0
+	if c.bk.tick(now, c.cfg.SubmitTimeout) && c.cfg.Puller != nil {
 		c.catchUpLeaderless()
-		if c.evictPending {
-			c.evictAt = c.ticks // no leader will tell it more: stop now
-		}
+		c.bk.afterLeaderlessCatchUp()
 	}
-}
-
-// evicted stops the chain once this node is out of the consenters: when Raft
-// removed it, or (a follower) some time after the config block, since a
-// removed node may never hear of the conf change that removed it.
-func (c *Chain) evicted() bool {
-	if !c.evictPending {
-		return false
-	}
-	inRaft := slices.Contains(c.confState.GetVoters(), c.cfg.NodeID)
-	if inRaft && (c.isLeader || c.ticks < c.evictAt) {
-		return false
-	}
-	err := fmt.Errorf("%w: channel %s, config block %d lists consenters %v, not this orderer (id %d)",
-		ErrEvicted, c.cfg.ChannelID, c.lastConfig, c.members.ids, c.cfg.NodeID)
-	c.log.Warn("evicted from the channel; the chain stops", "config_block", c.lastConfig, "consenters", c.members.ids)
-	c.mu.Lock()
-	c.err = err
-	c.mu.Unlock()
-	return true
 }
 
 // catchUpStore runs at start: a Raft snapshot in the WAL may cover blocks
 // the store lacks (the node stopped before it had written them).
 func (c *Chain) catchUpStore() error {
 	d := c.startSnap
-	if d.version < snapshotV2 || d.lastBlock < c.nextBlock {
+	if d.version < snapshotV2 || d.lastBlock < c.bk.nextBlock() {
 		return nil
 	}
 	if c.cfg.Puller == nil {
-		return fmt.Errorf("channel %s: the raft snapshot in the WAL covers block %d but the block store ends at block %d, and there is no puller to fetch the rest", c.cfg.ChannelID, d.lastBlock, c.nextBlock-1)
+		return fmt.Errorf("channel %s: the raft snapshot in the WAL covers block %d but the block store ends at block %d, and there is no puller to fetch the rest", c.cfg.ChannelID, d.lastBlock, c.bk.nextBlock()-1)
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, pullTimeout)
 	defer cancel()
 	if err := c.pullBlocks(ctx, d.lastBlock); err != nil {
 		return err
 	}
-	if !bytes.Equal(protos.BlockHeaderHash(c.lastBlock), d.blockHash) {
+	if !bytes.Equal(protos.BlockHeaderHash(c.bk.lastBlock), d.blockHash) {
 		return fmt.Errorf("channel %s: block %d pulled from other orderers does not match the raft snapshot in the WAL", c.cfg.ChannelID, d.lastBlock)
 	}
 	return nil
@@ -682,7 +593,7 @@ func (c *Chain) ownClock() bool { return c.cfg.TickInterval > 0 }
 // clock is the time an envelope reaches the cutter.
 func (c *Chain) clock() time.Time {
 	if c.ownClock() {
-		c.now = time.Now()
+		return time.Now()
 	}
 	return c.now
 }
@@ -704,24 +615,34 @@ func (c *Chain) fail(err error) {
 	c.mu.Unlock()
 }
 
+// failWaiters answers every waiting Order call with err: the loop stops.
 func (c *Chain) failWaiters(err error) {
-	for id, w := range c.waiters {
+	for id, w := range c.replies {
 		w <- err
-		delete(c.waiters, id)
+		delete(c.replies, id)
 	}
-	c.expiry = nil
 }
 
-const idMask = 1<<48 - 1
+// answerWaiters delivers the answers the bookkeeper decided.
+func (c *Chain) answerWaiters() {
+	for _, a := range c.bk.takeAnswers() {
+		if w, ok := c.replies[a.id]; ok {
+			w <- a.err
+			delete(c.replies, a.id)
+		}
+	}
+}
 
 // processReady runs Ready → save → send → apply → Advance until raft is idle,
-// then proposes the blocks cut while applying.
+// then proposes the blocks cut while applying. Each round ends by delivering
+// the answers it decided, before the next round's fsync.
 func (c *Chain) processReady() error {
+	defer c.answerWaiters() // also those of the event before (a tick)
 	for {
 		// Envelopes that arrived while the last Ready was saved ride along
 		// with a block proposal and its fsync. (Only then: draining on every
 		// round would keep the loop from ticks and timers under load.)
-		if c.proposeBlocks() && c.isLeader {
+		if c.proposeBlocks() && c.bk.isLeader {
 			c.drainProposals()
 		}
 		c.reconcileVoters()
@@ -771,6 +692,7 @@ func (c *Chain) processReady() error {
 			}
 		}
 		c.updateRole()
+		c.answerWaiters()
 	}
 }
 
@@ -782,10 +704,7 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 	}
 	idx := snap.GetMetadata().GetIndex()
 	c.applied, c.snapIndex, c.sinceSnap, c.bytesSinceSnap = idx, idx, 0, 0
-	c.confState = snap.GetMetadata().GetConfState()
-	c.pending = d.pending
-	c.seqBase, c.configSeqKnown = d, false
-	c.ccPending = false
+	c.bk.restore(d, snap.GetMetadata().GetConfState())
 	c.log.Info("installed raft snapshot", "index", idx, "block", d.lastBlock, "pending_envelopes", len(d.pending))
 	return nil
 }
@@ -793,63 +712,63 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 // proposeBlocks proposes the blocks cut since the last call and reports
 // whether there were any.
 func (c *Chain) proposeBlocks() bool {
-	proposed := len(c.toPropose) > 0
-	for len(c.toPropose) > 0 {
-		data := c.toPropose[0]
-		c.toPropose = c.toPropose[1:]
+	blocks := c.bk.takeBlocks()
+	for _, data := range blocks {
 		if err := c.rn.Propose(data); err != nil {
 			// Lost leadership: the envelopes stay pending and the next
 			// leader cuts them.
 			c.log.Warn("block proposal dropped", "error", err)
-			c.toPropose = nil
+			break
 		}
 	}
-	return proposed
+	return len(blocks) > 0
 }
 
+// updateRole tells the bookkeeper Raft's state after a Ready and publishes
+// the status.
 func (c *Chain) updateRole() {
 	st := c.rn.BasicStatus()
-	if st.Lead != c.leaderID {
-		if st.Lead != 0 {
-			c.leaderChanges++
-		}
-		if c.leaderID != 0 && !c.isLeader && len(c.waiters) > 0 {
-			// What this follower forwarded went to a leader that is gone:
-			// answer now rather than at SubmitTimeout. Like a timeout, the
-			// envelope may still be ordered if that leader replicated it.
-			c.failWaiters(fmt.Errorf("%w: leader %d was lost while the envelope waited; it may or may not be ordered", ErrNoLeader, c.leaderID))
-		}
-		c.leaderID = st.Lead
-	}
-	leader := st.RaftState == raft.StateLeader
-	if leader != c.isLeader {
-		c.isLeader = leader
-		c.active = false
-		c.toPropose = nil
-		c.ccPending = false
-		if leader {
-			last, _ := c.storage.LastIndex()
-			c.activeAt = last
+	last, _ := c.storage.LastIndex()
+	was := c.bk.isLeader
+	c.bk.observeRole(st.Lead, st.RaftState == raft.StateLeader, last, c.applied, c.clock())
+	if c.bk.isLeader != was {
+		if c.bk.isLeader {
 			c.log.Info("became raft leader", "term", st.GetTerm())
 		} else {
-			c.failWaiters(ErrNotLeader)
 			c.log.Info("lost raft leadership", "leader", st.Lead)
 		}
 	}
-	if c.isLeader && !c.active && c.applied >= c.activeAt {
-		c.activate()
-	}
 	c.mu.Lock()
-	c.leader = st.Lead
 	s := &c.status
-	s.NodeID, s.Leader, s.Term, s.Role, s.LeaderChanges = c.cfg.NodeID, st.Lead, st.GetTerm(), st.RaftState.String(), c.leaderChanges
-	if !slices.Equal(s.Voters, c.confState.GetVoters()) {
-		s.Voters = slices.Clone(c.confState.GetVoters())
+	s.NodeID, s.Leader, s.Term, s.Role, s.LeaderChanges = c.cfg.NodeID, st.Lead, st.GetTerm(), st.RaftState.String(), c.bk.leaderChanges
+	if !slices.Equal(s.Voters, c.bk.voters()) {
+		s.Voters = slices.Clone(c.bk.voters())
 	}
-	if !slices.Equal(s.Consenters, c.members.ids) {
-		s.Consenters = slices.Clone(c.members.ids)
+	if !slices.Equal(s.Consenters, c.bk.members.ids) {
+		s.Consenters = slices.Clone(c.bk.members.ids)
 	}
 	c.mu.Unlock()
+}
+
+// inLoop runs f in the chain's loop and waits for it (bounded).
+func (c *Chain) inLoop(f func()) error {
+	done := make(chan struct{})
+	wrapped := func() { f(); close(done) }
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	select {
+	case c.queryC <- wrapped:
+	case <-c.doneC:
+		return c.haltErr()
+	case <-timeout.C:
+		return fmt.Errorf("channel %s: the raft chain is busy (catching up?); retry", c.cfg.ChannelID)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-c.doneC:
+		return c.haltErr()
+	}
 }
 
 // quietLogger sends raft's own logging to nowhere except warnings and errors.

@@ -8,131 +8,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/orderer/blockcutter"
 )
 
-// isConfigEnvelope reports whether env is a CONFIG transaction; such an
-// envelope gets a block of its own. It runs for every envelope on the
-// leader, so it reads the header type in place instead of decoding
-// (Envelope.payload → Payload.header → Header.channel_header → ChannelHeader.type).
-func isConfigEnvelope(env []byte) bool {
-	b := env
-	for _, field := range []protowire.Number{1, 1, 1} {
-		var ok bool
-		if b, ok = lastBytesField(b, field); !ok {
-			return false
-		}
-	}
-	typ, ok := lastVarintField(b, 1)
-	return ok && cb.HeaderType(int32(typ)) == cb.HeaderType_CONFIG
-}
-
-// lastBytesField returns the last occurrence of length-delimited field num
-// of a marshalled message (the one a decoder keeps).
-func lastBytesField(b []byte, num protowire.Number) (out []byte, found bool) {
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return nil, false
-		}
-		b = b[l:]
-		if n == num && typ == protowire.BytesType {
-			v, l := protowire.ConsumeBytes(b)
-			if l < 0 {
-				return nil, false
-			}
-			out, found = v, true
-			b = b[l:]
-			continue
-		}
-		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
-			return nil, false
-		}
-		b = b[l:]
-	}
-	return out, found
-}
-
-func lastVarintField(b []byte, num protowire.Number) (out uint64, found bool) {
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return 0, false
-		}
-		b = b[l:]
-		if n == num && typ == protowire.VarintType {
-			v, l := protowire.ConsumeVarint(b)
-			if l < 0 {
-				return 0, false
-			}
-			out, found = v, true
-			b = b[l:]
-			continue
-		}
-		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
-			return 0, false
-		}
-		b = b[l:]
-	}
-	return out, found
-}
-
-// isConfigBlock reports whether b holds a single CONFIG envelope.
-func isConfigBlock(b *cb.Block) bool {
-	d := b.GetData().GetData()
-	return len(d) == 1 && isConfigEnvelope(d[0])
-}
-
-// ConsentersOfConfigBlock decodes the etcdraft consenter set of a config
-// block (Channel/Orderer/ConsensusType metadata). It decodes only that value,
-// so it works without building the channel's MSPs.
-func ConsentersOfConfigBlock(b *cb.Block) ([]*etcdraft.Consenter, error) {
-	num := b.GetHeader().GetNumber()
-	if len(b.GetData().GetData()) == 0 {
-		return nil, fmt.Errorf("block %d has no data, not a config block", num)
-	}
-	env := &cb.Envelope{}
-	if err := proto.Unmarshal(b.Data.Data[0], env); err != nil {
-		return nil, fmt.Errorf("block %d: decode envelope: %w", num, err)
-	}
-	payload := &cb.Payload{}
-	if err := proto.Unmarshal(env.Payload, payload); err != nil {
-		return nil, fmt.Errorf("block %d: decode payload: %w", num, err)
-	}
-	ce := &cb.ConfigEnvelope{}
-	if err := proto.Unmarshal(payload.Data, ce); err != nil {
-		return nil, fmt.Errorf("block %d: decode config envelope: %w", num, err)
-	}
-	og := ce.GetConfig().GetChannelGroup().GetGroups()["Orderer"]
-	if og == nil {
-		return nil, fmt.Errorf("block %d: config has no Channel/Orderer group", num)
-	}
-	v := og.GetValues()["ConsensusType"]
-	if v == nil {
-		return nil, fmt.Errorf("block %d: config has no Channel/Orderer/ConsensusType value", num)
-	}
-	ct := &ab.ConsensusType{}
-	if err := proto.Unmarshal(v.Value, ct); err != nil {
-		return nil, fmt.Errorf("block %d: decode Channel/Orderer/ConsensusType: %w", num, err)
-	}
-	if ct.Type != "etcdraft" {
-		return nil, fmt.Errorf("block %d: consensus type %q is not etcdraft", num, ct.Type)
-	}
-	md := &etcdraft.ConfigMetadata{}
-	if err := proto.Unmarshal(ct.Metadata, md); err != nil {
-		return nil, fmt.Errorf("block %d: decode etcdraft.ConfigMetadata: %w", num, err)
-	}
-	return md.Consenters, nil
-}
+// Consenters and their Raft ids come from config blocks; the bookkeeper
+// decides what a change means (validateConsenters, nextConfChange, onBlock,
+// evicted) and the Chain carries it out through Raft and the block store.
 
 // consenterName is host:port, how errors name a consenter.
 func consenterName(c *etcdraft.Consenter) string {
@@ -225,19 +112,41 @@ var ErrConsenterChange = errors.New("raftchain: consenter change refused")
 // follower asks Config.Reachable and, without it, only checks the counts.
 func (c *Chain) ValidateConsenters(newSet []*etcdraft.Consenter) error {
 	var err error
-	qerr := c.inLoop(func() { err = c.validateConsenters(newSet) })
+	qerr := c.inLoop(func() { err = c.bk.validateConsenters(newSet, c.reachable) })
 	if qerr != nil {
 		return qerr
 	}
 	return err
 }
 
-func (c *Chain) validateConsenters(newSet []*etcdraft.Consenter) error {
-	ch := c.members.diff(newSet)
-	refuse := func(format string, args ...any) error {
-		return fmt.Errorf("%w on channel %s: %s", ErrConsenterChange, c.cfg.ChannelID, fmt.Sprintf(format, args...))
+// reachable returns the consenter ids this node reaches now (itself
+// included), and whether that is known at all.
+func (c *Chain) reachable() (map[uint64]bool, bool) {
+	if c.bk.isLeader {
+		ids := make([]uint64, 0, len(c.rn.Status().Progress))
+		for id := range c.rn.Status().Progress {
+			ids = append(ids, id)
+		}
+		return c.bk.heardRecently(ids), true
 	}
-	if c.members.set == nil {
+	out := map[uint64]bool{c.cfg.NodeID: true}
+	if c.cfg.Reachable == nil {
+		return out, false
+	}
+	for _, id := range c.cfg.Reachable() {
+		out[id] = true
+	}
+	return out, true
+}
+
+// validateConsenters is ValidateConsenters' decision; reachable is asked
+// only once the change passed the checks that need no network view.
+func (b *bookkeeper) validateConsenters(newSet []*etcdraft.Consenter, reachable func() (map[uint64]bool, bool)) error {
+	ch := b.members.diff(newSet)
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%w on channel %s: %s", ErrConsenterChange, b.channelID, fmt.Sprintf(format, args...))
+	}
+	if b.members.set == nil {
 		return refuse("the current consenter set is unknown (the last config block could not be read)")
 	}
 	if len(newSet) == 0 {
@@ -249,27 +158,27 @@ func (c *Chain) validateConsenters(newSet []*etcdraft.Consenter) error {
 	if n := len(ch.added) + len(ch.removed); n > 1 {
 		return refuse("%d consenters change at once (adding [%s], removing [%s]); add or remove one consenter per config update and wait for its block", n, names(ch.added), names(ch.removed))
 	}
-	if want, have := c.members.ids, c.confState.GetVoters(); !sameIDs(want, have) {
+	if want, have := b.members.ids, b.voters(); !sameIDs(want, have) {
 		return refuse("an earlier consenter change is still being applied (raft voters %v, consenters %v); retry once it completes", have, want)
 	}
-	reach, known := c.reachable()
+	reach, known := reachable()
 	if !known {
 		return nil
 	}
 	byID := map[uint64]*etcdraft.Consenter{}
-	for i, id := range c.members.ids {
-		byID[id] = c.members.set[i]
+	for i, id := range b.members.ids {
+		byID[id] = b.members.set[i]
 	}
 	var down []string
 	up := 0
-	for _, id := range c.members.ids {
+	for _, id := range b.members.ids {
 		if reach[id] {
 			up++
 		} else {
 			down = append(down, consenterName(byID[id]))
 		}
 	}
-	oldN := len(c.members.ids)
+	oldN := len(b.members.ids)
 	newN := oldN + len(ch.added) - len(ch.removed)
 	upAfter := up
 	if len(ch.removed) == 1 && reach[ch.removedIDs[0]] {
@@ -290,28 +199,18 @@ func (c *Chain) validateConsenters(newSet []*etcdraft.Consenter) error {
 	return nil
 }
 
-// reachable returns the consenter ids this node reaches now (itself
-// included), and whether that is known at all.
-func (c *Chain) reachable() (map[uint64]bool, bool) {
-	out := map[uint64]bool{c.cfg.NodeID: true}
-	if c.isLeader {
-		// A voter counts when it was heard from within the last election
-		// timeout. (Raft's RecentActive is not enough: it starts true for a
-		// voter just added, before that node ever answered.)
-		for id := range c.rn.Status().Progress {
-			if h := c.heard[id]; h > 0 && c.ticks+1-h <= uint64(c.cfg.ElectionTick) {
-				out[id] = true
-			}
+// heardRecently returns which of ids (Raft's voters and learners, as the
+// leader tracks them) this node heard from within the last election
+// timeout, itself included. (Raft's RecentActive is not enough: it starts
+// true for a voter just added, before that node ever answered.)
+func (b *bookkeeper) heardRecently(ids []uint64) map[uint64]bool {
+	out := map[uint64]bool{b.nodeID: true}
+	for _, id := range ids {
+		if h := b.heard[id]; h > 0 && b.ticks+1-h <= b.electionTick {
+			out[id] = true
 		}
-		return out, true
 	}
-	if c.cfg.Reachable == nil {
-		return out, false
-	}
-	for _, id := range c.cfg.Reachable() {
-		out[id] = true
-	}
-	return out, true
+	return out
 }
 
 func sameIDs(a, b []uint64) bool {
@@ -321,30 +220,9 @@ func sameIDs(a, b []uint64) bool {
 	return slices.Equal(a, b)
 }
 
-// reconcileVoters runs on an active leader: when the consenters of the last
-// config block differ from the Raft voters, it proposes one ConfChangeV2 that
-// adds or removes one voter. Every node derives the consenters from
-// committed blocks, so a new leader finishes a change its predecessor began.
+// reconcileVoters proposes the conf change the bookkeeper asks for, if any.
 func (c *Chain) reconcileVoters() {
-	if !c.isLeader || !c.active || len(c.members.ids) == 0 || (c.ccPending && c.ticks < c.ccDeadline) {
-		return
-	}
-	voters := c.confState.GetVoters()
-	var cc *raftpb.ConfChangeSingle
-	for _, id := range c.members.ids {
-		if !slices.Contains(voters, id) {
-			cc = &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id)}
-			break
-		}
-	}
-	if cc == nil {
-		for _, id := range voters {
-			if !slices.Contains(c.members.ids, id) {
-				cc = &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}
-				break
-			}
-		}
-	}
+	cc := c.bk.nextConfChange()
 	if cc == nil {
 		return
 	}
@@ -352,80 +230,107 @@ func (c *Chain) reconcileVoters() {
 		c.log.Warn("conf change proposal dropped", "change", cc.GetType().String(), "node", cc.GetNodeId(), "error", err)
 		return
 	}
-	// Applying any conf change clears ccPending; a proposal lost on the way
-	// is proposed again after two election timeouts.
-	c.ccPending, c.ccDeadline = true, c.ticks+2*uint64(c.cfg.ElectionTick)
+	c.bk.confChangeProposed()
 	c.log.Info("proposed raft membership change", "change", cc.GetType().String(), "node", cc.GetNodeId())
 }
 
-// onBlock updates the chain's view of the channel for a block handed to the
-// writer: last config and consenters (with ids) after a config block. A
-// pulled block carries another orderer's metadata, which is taken as is.
-func (c *Chain) onBlock(blk *cb.Block, pulled bool) {
+// nextConfChange is the conf change an active leader proposes next: when the
+// consenters of the last config block differ from the Raft voters, one
+// ConfChangeSingle that adds (first) or removes one voter; nil when they
+// agree or a change is still in flight. Every node derives the consenters
+// from committed blocks, so a new leader finishes a change its predecessor
+// began.
+func (b *bookkeeper) nextConfChange() *raftpb.ConfChangeSingle {
+	if !b.isLeader || !b.active || len(b.members.ids) == 0 || (b.ccPending && b.ticks < b.ccDeadline) {
+		return nil
+	}
+	voters := b.voters()
+	for _, id := range b.members.ids {
+		if !slices.Contains(voters, id) {
+			return &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id)}
+		}
+	}
+	for _, id := range voters {
+		if !slices.Contains(b.members.ids, id) {
+			return &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}
+		}
+	}
+	return nil
+}
+
+// confChangeProposed: Raft took the change nextConfChange asked for.
+// Applying any conf change ends it (confChanged); a proposal lost on the way
+// is proposed again after two election timeouts.
+func (b *bookkeeper) confChangeProposed() {
+	b.ccPending, b.ccDeadline = true, b.ticks+2*b.electionTick
+}
+
+// onBlock updates the bookkeeper's view of the channel for a block handed to
+// the writer: last config, batch settings and consenters (with ids) after a
+// config block. A pulled block carries another orderer's metadata, which is
+// taken as is. A config block that no longer lists this node starts its
+// eviction.
+func (b *bookkeeper) onBlock(blk *cb.Block, pulled bool) {
 	if !isConfigBlock(blk) {
 		return
 	}
 	num := blk.GetHeader().GetNumber()
-	c.lastConfig = num
-	c.applyBatchConfig(blk)
+	b.lastConfig = num
+	b.applyBatchConfig(blk)
 	set, err := ConsentersOfConfigBlock(blk)
 	if err != nil {
-		c.log.Warn("cannot read the consenters of a config block; keeping the current set", "block", num, "error", err)
+		b.log.Warn("cannot read the consenters of a config block; keeping the current set", "block", num, "error", err)
 		return
 	}
-	next := c.members.diff(set).next
-	if c.members.set == nil && len(set) == len(c.members.ids) {
+	next := b.members.diff(set).next
+	if b.members.set == nil && len(set) == len(b.members.ids) {
 		// The previous consenters are unknown (a genesis block this node
 		// could not read): keep the ids in order.
-		next = membership{ids: slices.Clone(c.members.ids), set: set, next: c.members.next}
+		next = membership{ids: slices.Clone(b.members.ids), set: set, next: b.members.next}
 	}
 	if pulled {
 		if _, rmd, err := BlockMetadata(blk); err == nil && rmd != nil && len(rmd.ConsenterIds) == len(set) {
 			next = membership{ids: rmd.ConsenterIds, set: set, next: rmd.NextConsenterId}
 		}
 	}
-	if !slices.Equal(next.ids, c.members.ids) {
-		c.log.Info("consenter set changed", "block", num, "consenters", next.ids, "next_consenter_id", next.next)
+	if !slices.Equal(next.ids, b.members.ids) {
+		b.log.Info("consenter set changed", "block", num, "consenters", next.ids, "next_consenter_id", next.next)
 	}
-	c.members = next
-	if slices.Contains(next.ids, c.cfg.NodeID) {
-		c.wasMember, c.evictPending = true, false
-	} else if c.wasMember {
-		if !c.evictPending {
-			c.evictPending = true
-			c.evictAt = c.ticks + 2*uint64(c.cfg.ElectionTick)
+	b.members = next
+	if slices.Contains(next.ids, b.nodeID) {
+		b.wasMember, b.evictPending = true, false
+	} else if b.wasMember {
+		if !b.evictPending {
+			b.evictPending = true
+			b.evictAt = b.ticks + 2*b.electionTick
 		}
-		c.log.Warn("this orderer is no longer a consenter of the channel", "block", num)
+		b.log.Warn("this orderer is no longer a consenter of the channel", "block", num)
 	}
+}
+
+// evicted returns why the chain stops because this node is out of the
+// consenters, or nil while it goes on: it stops when Raft removed it, or (a
+// follower) some time after the config block, since a removed node may never
+// hear of the conf change that removed it. A removed leader goes on until
+// its own removal is applied, then steps down.
+func (b *bookkeeper) evicted() error {
+	if !b.evictPending {
+		return nil
+	}
+	inRaft := slices.Contains(b.voters(), b.nodeID)
+	if inRaft && (b.isLeader || b.ticks < b.evictAt) {
+		return nil
+	}
+	return fmt.Errorf("%w: channel %s, config block %d lists consenters %v, not this orderer (id %d)",
+		ErrEvicted, b.channelID, b.lastConfig, b.members.ids, b.nodeID)
 }
 
 // consenterMetadata is the etcdraft.BlockMetadata written with the next block.
-func (c *Chain) consenterMetadata(raftIndex uint64) *etcdraft.BlockMetadata {
+func (b *bookkeeper) consenterMetadata(raftIndex uint64) *etcdraft.BlockMetadata {
 	return &etcdraft.BlockMetadata{
-		ConsenterIds:    slices.Clone(c.members.ids),
-		NextConsenterId: c.members.next,
+		ConsenterIds:    slices.Clone(b.members.ids),
+		NextConsenterId: b.members.next,
 		RaftIndex:       raftIndex,
-	}
-}
-
-// inLoop runs f in the chain's loop and waits for it (bounded).
-func (c *Chain) inLoop(f func()) error {
-	done := make(chan struct{})
-	wrapped := func() { f(); close(done) }
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
-	select {
-	case c.queryC <- wrapped:
-	case <-c.doneC:
-		return c.haltErr()
-	case <-timeout.C:
-		return fmt.Errorf("channel %s: the raft chain is busy (catching up?); retry", c.cfg.ChannelID)
-	}
-	select {
-	case <-done:
-		return nil
-	case <-c.doneC:
-		return c.haltErr()
 	}
 }
 
@@ -434,22 +339,19 @@ func (c *Chain) inLoop(f func()) error {
 // follow the last accepted one (two updates computed on the same config race
 // at different orderers; the second loses). It returns a non-nil refusal
 // (wrapping ErrStaleConfig) for a stale envelope, and an error only when the
-// chain cannot tell.
-func (c *Chain) acceptConfig(env []byte) (refusal, err error) {
+// bookkeeper cannot tell (the chain did not set the sequence it starts from).
+func (b *bookkeeper) acceptConfig(env []byte) (refusal, err error) {
 	seq, err := configSequence(env)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStaleConfig, err), nil
 	}
-	if !c.configSeqKnown {
-		if c.configSeq, err = c.configSeqAt(c.seqBase); err != nil {
-			return nil, err
-		}
-		c.configSeqKnown = true
+	if !b.seq.known {
+		return nil, errors.New("the config sequence the log starts from is not known")
 	}
-	if seq != c.configSeq+1 {
-		return fmt.Errorf("%w: it makes config sequence %d, but the channel is at sequence %d", ErrStaleConfig, seq, c.configSeq), nil
+	if seq != b.seq.seq+1 {
+		return fmt.Errorf("%w: it makes config sequence %d, but the channel is at sequence %d", ErrStaleConfig, seq, b.seq.seq), nil
 	}
-	c.configSeq = seq
+	b.seq.seq = seq
 	return nil, nil
 }
 
@@ -489,86 +391,34 @@ func (c *Chain) configSeqAt(d snapData) (uint64, error) {
 	return seq, nil
 }
 
-// configSequence reads Config.Sequence from a CONFIG envelope.
-func configSequence(env []byte) (uint64, error) {
-	e := &cb.Envelope{}
-	if err := proto.Unmarshal(env, e); err != nil {
-		return 0, fmt.Errorf("decode config envelope: %w", err)
-	}
-	pl := &cb.Payload{}
-	if err := proto.Unmarshal(e.Payload, pl); err != nil {
-		return 0, fmt.Errorf("decode config envelope payload: %w", err)
-	}
-	ce := &cb.ConfigEnvelope{}
-	if err := proto.Unmarshal(pl.Data, ce); err != nil {
-		return 0, fmt.Errorf("decode common.ConfigEnvelope: %w", err)
-	}
-	if ce.Config == nil {
-		return 0, errors.New("config envelope carries no config")
-	}
-	return ce.Config.Sequence, nil
-}
-
 // applyBatchConfig takes up the Orderer BatchSize and BatchTimeout of a
 // config block: the leader cuts what it holds under the old limits, then
 // cuts by the new ones. Only the leader cuts, so no node needs to agree.
-func (c *Chain) applyBatchConfig(blk *cb.Block) {
+func (b *bookkeeper) applyBatchConfig(blk *cb.Block) {
 	bc, err := batchConfigOfConfigBlock(blk)
 	if err != nil {
-		c.log.Warn("cannot read the batch settings of a config block; keeping the current ones", "block", blk.GetHeader().GetNumber(), "error", err)
+		b.log.Warn("cannot read the batch settings of a config block; keeping the current ones", "block", blk.GetHeader().GetNumber(), "error", err)
 		return
 	}
-	if bc == c.cfg.Batch {
+	if bc == b.cutter.Config() {
 		return
 	}
 	if err := bc.Validate(); err != nil {
-		c.log.Warn("config block has batch settings the chain cannot use; keeping the current ones", "block", blk.GetHeader().GetNumber(), "error", err)
+		b.log.Warn("config block has batch settings the chain cannot use; keeping the current ones", "block", blk.GetHeader().GetNumber(), "error", err)
 		return
 	}
-	c.log.Info("batch settings changed", "block", blk.GetHeader().GetNumber(),
+	b.log.Info("batch settings changed", "block", blk.GetHeader().GetNumber(),
 		"max_message_count", bc.MaxMessageCount, "absolute_max_bytes", bc.AbsoluteMaxBytes,
 		"preferred_max_bytes", bc.PreferredMaxBytes, "batch_timeout", bc.BatchTimeout)
-	c.cfg.Batch = bc
-	c.maxBytes.Store(bc.AbsoluteMaxBytes)
-	if c.active {
-		if b := c.cutter.Cut(); len(b) > 0 {
-			c.makeBlock(b)
+	if b.active {
+		if batch := b.cutter.Cut(); len(batch) > 0 {
+			b.makeBlock(batch)
 		}
 	}
 	if cutter, err := blockcutter.New(bc); err == nil {
-		c.cutter = cutter
+		b.cutter = cutter
 	}
 }
 
-// batchConfigOfConfigBlock reads Orderer/BatchSize and Orderer/BatchTimeout.
-func batchConfigOfConfigBlock(b *cb.Block) (blockcutter.Config, error) {
-	var bc blockcutter.Config
-	if len(b.GetData().GetData()) != 1 {
-		return bc, errors.New("not a config block")
-	}
-	env := &cb.Envelope{}
-	if err := proto.Unmarshal(b.Data.Data[0], env); err != nil {
-		return bc, err
-	}
-	pl := &cb.Payload{}
-	if err := proto.Unmarshal(env.Payload, pl); err != nil {
-		return bc, err
-	}
-	ce := &cb.ConfigEnvelope{}
-	if err := proto.Unmarshal(pl.Data, ce); err != nil {
-		return bc, err
-	}
-	og := ce.GetConfig().GetChannelGroup().GetGroups()["Orderer"]
-	bs, bt := &ab.BatchSize{}, &ab.BatchTimeout{}
-	if err := proto.Unmarshal(og.GetValues()["BatchSize"].GetValue(), bs); err != nil {
-		return bc, fmt.Errorf("Orderer/BatchSize: %w", err)
-	}
-	if err := proto.Unmarshal(og.GetValues()["BatchTimeout"].GetValue(), bt); err != nil {
-		return bc, fmt.Errorf("Orderer/BatchTimeout: %w", err)
-	}
-	d, err := time.ParseDuration(bt.Timeout)
-	if err != nil {
-		return bc, fmt.Errorf("Orderer/BatchTimeout %q: %w", bt.Timeout, err)
-	}
-	return blockcutter.Config{MaxMessageCount: bs.MaxMessageCount, AbsoluteMaxBytes: bs.AbsoluteMaxBytes, PreferredMaxBytes: bs.PreferredMaxBytes, BatchTimeout: d}, nil
-}
+// batchConfig is the channel's batch settings as of the last config block.
+func (b *bookkeeper) batchConfig() blockcutter.Config { return b.cutter.Config() }

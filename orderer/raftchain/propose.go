@@ -97,27 +97,22 @@ func (c *Chain) proposeOne(batch []proposal) {
 			p.done <- err
 		}
 	}
-	if c.leaderID == 0 {
-		fail(fmt.Errorf("%w (channel %s); retry once the consenters have elected one", ErrNoLeader, c.cfg.ChannelID))
+	if err := c.bk.refuseWithoutLeader(); err != nil {
+		fail(err)
 		return
 	}
 	entries := make([]*raftpb.Entry, len(batch))
 	ids := make([]uint64, len(batch))
 	for i, p := range batch {
-		c.nextID = c.cfg.NodeID<<48 | (c.nextID+1)&idMask
-		ids[i] = c.nextID
+		ids[i] = c.bk.newProposalID()
 		entries[i] = &raftpb.Entry{Data: encodeEnvelope(ids[i], p.env)}
 	}
 	if err := c.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), Entries: entries}); err != nil {
-		if c.isLeader {
-			fail(fmt.Errorf("%w (channel %s): %v", ErrNotLeader, c.cfg.ChannelID, err))
-		} else {
-			fail(fmt.Errorf("%w (channel %s): %v", ErrNoLeader, c.cfg.ChannelID, err))
-		}
+		fail(c.bk.proposalRefused(err))
 		return
 	}
 	for i, p := range batch {
-		c.waiters[ids[i]] = p.done
-		c.expiry = append(c.expiry, expiry{id: ids[i], at: c.ticks + c.submitTicks})
+		c.replies[ids[i]] = p.done
+		c.bk.proposed(ids[i])
 	}
 }

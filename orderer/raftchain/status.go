@@ -44,5 +44,4 @@ func (c *Chain) setStopped() {
 		c.status.Role = "Evicted"
 	}
 	c.status.Leader = 0
-	c.leader = 0
 }

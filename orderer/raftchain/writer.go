@@ -4,31 +4,22 @@ import (
 	"fmt"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-
-	"github.com/weft-ledger/weft/protos"
 )
 
 // handBlock passes a committed block to the writer (waiting while its queue
 // is full). A block below the next number was written before a restart. A
 // pulled block was signed by the orderer it came from and is written as is.
 func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64, pulled bool) error {
-	num := blk.GetHeader().GetNumber()
-	switch {
-	case num < c.nextBlock:
-		return nil
-	case num > c.nextBlock:
-		return fmt.Errorf("raft entry %d holds block %d but the next block is %d", raftIndex, num, c.nextBlock)
+	job, ok, err := c.bk.blockCommitted(blk, raftIndex, pulled)
+	if !ok {
+		return err
 	}
-	c.nextBlock++
-	c.lastBlock = blk.Header
 	c.handed++
 	for _, env := range blk.GetData().GetData() {
 		c.bytesSinceSnap += uint64(len(env))
 	}
-	c.onBlock(blk, pulled)
-	job := blockJob{blk: blk, raftIndex: raftIndex, pulled: pulled, lastConfig: c.lastConfig}
-	if !pulled {
-		job.md = c.consenterMetadata(raftIndex)
+	if isConfigBlock(blk) {
+		c.maxBytes.Store(c.bk.batchConfig().AbsoluteMaxBytes)
 	}
 	select {
 	case c.writeC <- job:
@@ -127,10 +118,8 @@ func (c *Chain) writeBlock(j blockJob) error {
 // snapshot compacts the log up to index (the entry just applied); envelopes
 // still waiting for a block travel in the snapshot data.
 func (c *Chain) snapshot(index uint64) error {
-	data := encodeSnapshotData(snapData{
-		lastBlock: c.lastBlock.GetNumber(), blockHash: protos.BlockHeaderHash(c.lastBlock), pending: c.pending,
-	})
-	snap, err := c.storage.CreateSnapshot(index, c.confState, data)
+	data := encodeSnapshotData(c.bk.snapshotData())
+	snap, err := c.storage.CreateSnapshot(index, c.bk.confState, data)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", index, err)
 	}
