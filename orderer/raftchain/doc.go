@@ -16,6 +16,26 @@
 // Ready that only advances the commit index is written without an fsync, as
 // Raft allows, so an envelope is acknowledged after one fsync.
 //
+// The chain is split the way etcd splits RawNode from its raft state
+// machine. Chain (chain.go, propose.go, apply.go, catchup.go, writer.go)
+// runs the loop and does all the I/O: Raft, the WAL, the transport, the
+// writer, pulls from other orderers, timers, reply channels. A bookkeeper
+// (bookkeeper.go, waitlist.go, membership.go) makes the decisions, with no
+// goroutines, channels, locks or clock: which committed envelopes still
+// wait for a block, when the leader cuts one, when and with what a waiting
+// Order call is answered, which consenter change the leader proposes next,
+// whether a consenter change is safe, and whether this node was evicted. It
+// learns time from tick and from the now the chain passes in, and its
+// outputs wait until the chain takes them. The scripts in testdata/ drive
+// it as the loop does.
+//
+// Who owns what: the loop goroutine owns the RawNode, its storage, the WAL
+// and the bookkeeper; the writer goroutine owns signing and appending
+// blocks; the ticker goroutine only sends ticks. Order, Submit, Step, Tick
+// and ValidateConsenters only hand work to the loop over channels; Status,
+// Leader and Err read what the loop publishes under a mutex, and Submit
+// reads the batch size limit from an atomic.
+//
 // Two kinds of entries go into the Raft log:
 //   - an envelope: Order returns nil once it is committed to the log;
 //   - a block: the leader feeds committed envelopes to a blockcutter and
