@@ -1,6 +1,7 @@
 # weft/basic: the asset-transfer-basic sample chaincode as a chaincode server
 # (chaincode-as-a-service); the peers dial it at the address of the package's
-# connection.json. CHAINCODE_ID must name the installed package.
+# connection.json. CHAINCODE_ID, or the file CHAINCODE_ID_FILE names, must
+# give the installed package's ID.
 FROM scratch
 LABEL weft.image=basic
 COPY basic /usr/local/bin/basic

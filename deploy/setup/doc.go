@@ -6,7 +6,8 @@
 //	    on the host, before `docker-compose up`: crypto material (weft crypto
 //	    generate), the channel's genesis block (weft genesis), the basic
 //	    chaincode-as-a-service package (weft chaincode package --lang ccaas)
-//	    and chaincode/basic.env holding its CHAINCODE_ID for the basic container.
+//	    and chaincode/basic.id holding its package ID, which the basic
+//	    container reads at start (CHAINCODE_ID_FILE).
 //	setup join -dir /network
 //	    in the one-shot setup container: joins the three orderers (osnadmin) and
 //	    the four peers to mychannel, installs basic on every peer, approves it

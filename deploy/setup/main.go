@@ -85,11 +85,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // existing, complete folder is kept: its crypto material is what the ledgers
 // in the compose volumes were made with.
 func generate(ctx context.Context, log io.Writer, config, dir string) error {
-	envFile := filepath.Join(dir, "chaincode", "basic.env")
-	if _, err := os.Stat(envFile); err == nil {
+	// basic.id, the package ID the basic container reads at start
+	// (CHAINCODE_ID_FILE), is written last: it marks a complete folder.
+	idFile := filepath.Join(dir, "chaincode", "basic.id")
+	if _, err := os.Stat(idFile); err == nil {
 		fmt.Fprintf(log, "%s already holds a network (%s); remove the folder and the compose volumes "+
-			"(make compose-down) to generate a new one\n", dir, envFile)
+			"(make compose-down) to generate a new one\n", dir, idFile)
 		return nil
+	}
+	// A folder from before basic.id kept the ID in basic.env (CHAINCODE_ID=...).
+	if raw, err := os.ReadFile(filepath.Join(dir, "chaincode", "basic.env")); err == nil {
+		id := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(raw)), "CHAINCODE_ID="))
+		fmt.Fprintf(log, "%s already holds a network; wrote its package ID %s to %s\n", dir, id, idFile)
+		return os.WriteFile(idFile, []byte(id+"\n"), 0o644)
 	}
 	for _, d := range []string{"channel-artifacts", "chaincode"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -135,7 +143,7 @@ func generate(ctx context.Context, log io.Writer, config, dir string) error {
 	}); err != nil {
 		return err
 	}
-	if err := os.WriteFile(envFile, []byte("CHAINCODE_ID="+id+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(idFile, []byte(id+"\n"), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "wrote the network to %s (basic package ID %s)\n", dir, id)

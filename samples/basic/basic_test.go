@@ -257,3 +257,37 @@ func TestServerConfigErrors(t *testing.T) {
 		t.Fatalf("no TLS files: %+v %v, want TLS disabled", cs, err)
 	}
 }
+
+// TestChaincodeIDFile: CHAINCODE_ID_FILE names a file holding the package ID
+// (deploy/docker-compose.yaml's basic reads the one weft-setup generate
+// writes); CHAINCODE_ID, when set, wins.
+func TestChaincodeIDFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "basic.id")
+	if err := os.WriteFile(file, []byte("basic_1.0:0123abcd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.id")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		env          map[string]string
+		want, errHas string
+	}{
+		{map[string]string{"CHAINCODE_ID_FILE": file}, "basic_1.0:0123abcd", ""},
+		{map[string]string{"CHAINCODE_ID": "cc", "CHAINCODE_ID_FILE": file}, "cc", ""},
+		{map[string]string{"CHAINCODE_ID_FILE": filepath.Join(dir, "missing.id")}, "", "missing.id"},
+		{map[string]string{"CHAINCODE_ID_FILE": empty}, "", "empty"},
+	}
+	for _, c := range cases {
+		c.env["CHAINCODE_SERVER_ADDRESS"] = "127.0.0.1:0"
+		cs, err := newServer(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+		switch {
+		case c.errHas != "" && (err == nil || !strings.Contains(err.Error(), c.errHas) || !strings.Contains(err.Error(), "CHAINCODE_ID_FILE")):
+			t.Errorf("newServer(%v) error = %v, want one naming CHAINCODE_ID_FILE and %s", c.env, err, c.errHas)
+		case c.errHas == "" && (err != nil || cs.CCID != c.want):
+			t.Errorf("newServer(%v) = %+v, %v; want CCID %q", c.env, cs, err, c.want)
+		}
+	}
+}

@@ -10,7 +10,8 @@
 // "SmartContract:<name>", the contract API's qualified form.
 //
 // Running: with CHAINCODE_SERVER_ADDRESS set it serves as a chaincode server
-// (chaincode as a service) registered as CHAINCODE_ID, with TLS when
+// (chaincode as a service) registered as CHAINCODE_ID (or the package ID held
+// by the file CHAINCODE_ID_FILE names, read at start), with TLS when
 // CHAINCODE_TLS_KEY and CHAINCODE_TLS_CERT name PEM files (and client
 // authentication when CHAINCODE_CLIENT_CA_CERT does; CHAINCODE_TLS_DISABLED=true
 // forces TLS off). Otherwise the peer launched it and it dials the peer with

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	shim "github.com/weft-ledger/weft/chaincode-shim"
@@ -49,15 +50,37 @@ func newServer(lookup func(string) (string, bool)) (*shim.ChaincodeServer, error
 		v, _ := lookup(k)
 		return v
 	}
-	ccid := get("CHAINCODE_ID")
-	if ccid == "" {
-		return nil, errors.New("CHAINCODE_ID must be set to the chaincode package ID when CHAINCODE_SERVER_ADDRESS is set")
+	ccid, err := chaincodeID(get)
+	if err != nil {
+		return nil, err
 	}
 	tlsProps, err := tlsProperties(get)
 	if err != nil {
 		return nil, err
 	}
 	return &shim.ChaincodeServer{CCID: ccid, Address: get("CHAINCODE_SERVER_ADDRESS"), CC: AssetTransfer{}, TLSProps: tlsProps}, nil
+}
+
+// chaincodeID is CHAINCODE_ID, else the content of the file CHAINCODE_ID_FILE
+// names (read at start, so a container definition need not know the package
+// ID before the package exists).
+func chaincodeID(get func(string) string) (string, error) {
+	if id := get("CHAINCODE_ID"); id != "" {
+		return id, nil
+	}
+	file := get("CHAINCODE_ID_FILE")
+	if file == "" {
+		return "", errors.New("CHAINCODE_ID (or CHAINCODE_ID_FILE, a file holding it) must be set to the chaincode package ID when CHAINCODE_SERVER_ADDRESS is set")
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("CHAINCODE_ID_FILE: %w", err)
+	}
+	id := strings.TrimSpace(string(raw))
+	if id == "" {
+		return "", fmt.Errorf("CHAINCODE_ID_FILE: %s is empty; it must hold the chaincode package ID", file)
+	}
+	return id, nil
 }
 
 // tlsProperties turns TLS on when CHAINCODE_TLS_KEY and CHAINCODE_TLS_CERT
