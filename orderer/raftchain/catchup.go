@@ -102,25 +102,10 @@ func (c *Chain) installSnapshot(snap *raftpb.Snapshot) (snapData, error) {
 		}
 	}
 	// The snapshot is saved only once the blocks it covers are in the store.
-	if err := c.waitWriter(); err != nil {
+	if err := c.writer.wait(); err != nil {
 		return d, err
 	}
 	return d, nil
-}
-
-// waitWriter waits until the writer appended every block handed to it.
-func (c *Chain) waitWriter() error {
-	for c.written.Load() < c.handed {
-		select {
-		case <-c.writtenC:
-		case <-c.writerDone:
-			return c.writerError()
-		}
-		if p := c.writerErr.Load(); p != nil {
-			return *p
-		}
-	}
-	return nil
 }
 
 // catchUpLeaderless runs when this node has heard of no leader for a while:

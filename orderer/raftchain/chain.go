@@ -12,7 +12,6 @@ import (
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -163,25 +162,10 @@ type Chain struct {
 	bytesSinceSnap uint64 // envelope bytes in blocks handed since the last snapshot
 	now            time.Time
 	startSnap      snapData
-	handed         uint64 // blocks handed to the writer
-	seen           uint64 // of those, known written
-
-	// The block writer signs and appends committed blocks in order, so that
-	// the store's fsyncs do not hold up proposals. It reports through
-	// written, writerErr and the writtenC signal.
-	writeC     chan blockJob
-	writtenC   chan struct{}
-	writerDone chan struct{}
-	written    atomic.Uint64
-	writerErr  atomic.Pointer[error]
-}
-
-type blockJob struct {
-	blk        *cb.Block
-	raftIndex  uint64
-	pulled     bool // signed by another orderer: written as is
-	lastConfig uint64
-	md         *etcdraft.BlockMetadata
+	seen           uint64 // blocks known written, as of the last blocksWritten
+	// writer signs and appends committed blocks beside the loop, so that the
+	// store's fsyncs do not hold up proposals.
+	writer *blockWriter
 }
 
 // New opens the chain's WAL and rebuilds its Raft state. The store must hold
@@ -233,11 +217,8 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		storage:  raft.NewMemoryStorage(),
 		replies:  map[uint64]chan error{},
 		now:      time.Now(),
-
-		writeC:     make(chan blockJob, 16),
-		writtenC:   make(chan struct{}, 1),
-		writerDone: make(chan struct{}),
 	}
+	c.writer = newBlockWriter(store, cfg.Signer, c.log, cfg.OnBlockWritten)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.maxBytes.Store(cfg.Batch.AbsoluteMaxBytes)
 	if err := c.loadStoreState(submitTicks); err != nil {
@@ -387,7 +368,7 @@ func (c *Chain) Start() {
 			c.log.Warn("campaign failed", "error", err)
 		}
 	}
-	go c.writeBlocks()
+	go c.writer.run()
 	go c.loop()
 	if c.cfg.TickInterval > 0 {
 		go c.runTicker()
@@ -516,7 +497,7 @@ func (c *Chain) loop() {
 		select {
 		case <-c.stopC:
 			return
-		case <-c.writtenC:
+		case <-c.writer.signal:
 			if err := c.blocksWritten(); err != nil {
 				c.fail(err)
 				return

@@ -2,9 +2,50 @@ package raftchain
 
 import (
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/orderer/etcdraft"
+
+	"github.com/weft-ledger/weft/protos"
 )
+
+// blockWriter is the goroutine that signs committed blocks and appends them
+// to the store, in order, so that the store's fsyncs do not hold up
+// proposals. The loop hands it jobs (write) and learns of its progress from
+// the signal channel, written and failure; after a failure it only drains
+// its queue.
+type blockWriter struct {
+	store     BlockStore
+	signer    protos.Signer
+	log       *slog.Logger
+	onWritten func(*cb.Block) // Config.OnBlockWritten
+
+	jobs    chan blockJob
+	signal  chan struct{} // a job is done (capacity 1: signals coalesce)
+	done    chan struct{} // closed when the goroutine exits
+	written atomic.Uint64 // blocks appended (or found written before a restart)
+	failure atomic.Pointer[error]
+	handed  uint64 // jobs handed so far; the loop's, like write and caughtUp
+}
+
+type blockJob struct {
+	blk        *cb.Block
+	raftIndex  uint64
+	pulled     bool // signed by another orderer: written as is
+	lastConfig uint64
+	md         *etcdraft.BlockMetadata
+}
+
+func newBlockWriter(store BlockStore, signer protos.Signer, log *slog.Logger, onWritten func(*cb.Block)) *blockWriter {
+	return &blockWriter{
+		store: store, signer: signer, log: log, onWritten: onWritten,
+		jobs:   make(chan blockJob, 16),
+		signal: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
 
 // handBlock passes a committed block to the writer (waiting while its queue
 // is full). A block below the next number was written before a restart. A
@@ -14,55 +55,92 @@ func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64, pulled bool) error {
 	if !ok {
 		return err
 	}
-	c.handed++
 	for _, env := range blk.GetData().GetData() {
 		c.bytesSinceSnap += uint64(len(env))
 	}
 	if isConfigBlock(blk) {
 		c.maxBytes.Store(c.bk.batchConfig().AbsoluteMaxBytes)
 	}
+	return c.writer.write(job)
+}
+
+// write hands a job to the writer, waiting while its queue is full.
+func (w *blockWriter) write(j blockJob) error {
 	select {
-	case c.writeC <- job:
+	case w.jobs <- j:
+		w.handed++
 		return nil
-	case <-c.writerDone:
-		return c.writerError()
+	case <-w.done:
+		return w.err()
 	}
 }
 
-// writeBlocks is the writer goroutine: it writes every block handed to it, in
-// order, until writeC is closed; after a failure it only drains the queue.
-func (c *Chain) writeBlocks() {
-	defer close(c.writerDone)
+// run is the writer goroutine: it writes every block handed to it, in
+// order, until stop; after a failure it only drains the queue.
+func (w *blockWriter) run() {
+	defer close(w.done)
 	failed := false
-	for j := range c.writeC {
+	for j := range w.jobs {
 		if failed {
 			continue
 		}
-		if err := c.writeBlock(j); err != nil {
+		if err := w.writeBlock(j); err != nil {
 			failed = true
-			c.writerErr.Store(&err)
+			w.failure.Store(&err)
 		} else {
-			c.written.Add(1)
+			w.written.Add(1)
 		}
 		select {
-		case c.writtenC <- struct{}{}:
+		case w.signal <- struct{}{}:
 		default:
 		}
 	}
 }
 
-func (c *Chain) writerError() error {
-	if p := c.writerErr.Load(); p != nil {
+// stop lets the writer finish the blocks handed to it and waits for it.
+func (w *blockWriter) stop() {
+	close(w.jobs)
+	<-w.done
+}
+
+// failed returns the error that stopped the writer, nil while it works.
+func (w *blockWriter) failed() error {
+	if p := w.failure.Load(); p != nil {
 		return *p
 	}
+	return nil
+}
+
+// err is why the writer stopped: its failure, or ErrHalted.
+func (w *blockWriter) err() error {
+	if err := w.failed(); err != nil {
+		return err
+	}
 	return ErrHalted
+}
+
+// caughtUp reports whether every block handed to the writer is in the store.
+func (w *blockWriter) caughtUp() bool { return w.written.Load() == w.handed }
+
+// wait waits until the writer appended every block handed to it.
+func (w *blockWriter) wait() error {
+	for w.written.Load() < w.handed {
+		select {
+		case <-w.signal:
+		case <-w.done:
+			return w.err()
+		}
+		if err := w.failed(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stopWriter lets the writer finish the blocks handed to it, then takes the
 // snapshot they may complete.
 func (c *Chain) stopWriter() {
-	close(c.writeC)
-	<-c.writerDone
+	c.writer.stop()
 	if c.Err() == nil {
 		if err := c.blocksWritten(); err != nil {
 			c.fail(err)
@@ -75,24 +153,24 @@ func (c *Chain) stopWriter() {
 // of envelopes were written and the writer
 // has caught up, so that every block the snapshot covers is in the store.
 func (c *Chain) blocksWritten() error {
-	if p := c.writerErr.Load(); p != nil {
-		return *p
+	if err := c.writer.failed(); err != nil {
+		return err
 	}
-	n := c.written.Load()
+	n := c.writer.written.Load()
 	c.sinceSnap += n - c.seen
 	c.seen = n
 	due := (c.cfg.SnapshotIntervalBlocks > 0 && c.sinceSnap >= c.cfg.SnapshotIntervalBlocks) ||
 		(c.cfg.SnapshotIntervalBytes > 0 && c.bytesSinceSnap >= c.cfg.SnapshotIntervalBytes)
-	if due && n == c.handed && c.applied > c.snapIndex {
+	if due && n == c.writer.handed && c.applied > c.snapIndex {
 		return c.snapshot(c.applied)
 	}
 	return nil
 }
 
 // writeBlock signs the job's block (unless pulled) and appends it to the
-// store (writer goroutine), then tells Config.OnBlockWritten.
-func (c *Chain) writeBlock(j blockJob) error {
-	h := c.store.Height()
+// store, then tells Config.OnBlockWritten.
+func (w *blockWriter) writeBlock(j blockJob) error {
+	h := w.store.Height()
 	num := j.blk.GetHeader().GetNumber()
 	switch {
 	case num < h:
@@ -101,16 +179,16 @@ func (c *Chain) writeBlock(j blockJob) error {
 		return fmt.Errorf("raft entry %d holds block %d but the store height is %d", j.raftIndex, num, h)
 	}
 	if !j.pulled {
-		if err := SignBlock(j.blk, c.cfg.Signer, j.lastConfig, j.md); err != nil {
+		if err := SignBlock(j.blk, w.signer, j.lastConfig, j.md); err != nil {
 			return err
 		}
 	}
-	if err := c.store.Append(j.blk); err != nil {
+	if err := w.store.Append(j.blk); err != nil {
 		return fmt.Errorf("append block %d: %w", num, err)
 	}
-	c.log.Debug("wrote block", "block", num, "txs", len(j.blk.Data.Data), "raft_index", j.raftIndex, "pulled", j.pulled)
-	if c.cfg.OnBlockWritten != nil {
-		c.cfg.OnBlockWritten(j.blk)
+	w.log.Debug("wrote block", "block", num, "txs", len(j.blk.Data.Data), "raft_index", j.raftIndex, "pulled", j.pulled)
+	if w.onWritten != nil {
+		w.onWritten(j.blk)
 	}
 	return nil
 }
