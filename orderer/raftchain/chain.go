@@ -151,18 +151,15 @@ type Chain struct {
 	maxBytes atomic.Uint32
 
 	// Everything below is owned by the loop goroutine.
-	bk             *bookkeeper
-	replies        map[uint64]chan error // proposal id → its Order call, until bk answers it
-	wal            *wal.WAL
-	storage        *raft.MemoryStorage
-	rn             *raft.RawNode
-	applied        uint64
-	snapIndex      uint64
-	sinceSnap      uint64
-	bytesSinceSnap uint64 // envelope bytes in blocks handed since the last snapshot
-	now            time.Time
-	startSnap      snapData
-	seen           uint64 // blocks known written, as of the last blocksWritten
+	bk        *bookkeeper
+	replies   map[uint64]chan error // proposal id → its Order call, until bk answers it
+	wal       *wal.WAL
+	storage   *raft.MemoryStorage
+	rn        *raft.RawNode
+	applied   uint64
+	snaps     snapshotSchedule
+	now       time.Time
+	startSnap snapData
 	// writer signs and appends committed blocks beside the loop, so that the
 	// store's fsyncs do not hold up proposals.
 	writer *blockWriter
@@ -216,6 +213,7 @@ func New(cfg Config, store BlockStore, tr Transport) (*Chain, error) {
 		doneC:    make(chan struct{}),
 		storage:  raft.NewMemoryStorage(),
 		replies:  map[uint64]chan error{},
+		snaps:    snapshotSchedule{everyBlocks: cfg.SnapshotIntervalBlocks, everyBytes: cfg.SnapshotIntervalBytes},
 		now:      time.Now(),
 	}
 	c.writer = newBlockWriter(store, cfg.Signer, c.log, cfg.OnBlockWritten)
@@ -340,7 +338,7 @@ func (c *Chain) openWAL() error {
 		c.bk.resumedFromWAL()
 	}
 	c.applied = snap.GetMetadata().GetIndex()
-	c.snapIndex = c.applied
+	c.snaps.taken(c.applied)
 	if st.HardState != nil {
 		if err := c.storage.SetHardState(st.HardState); err != nil {
 			w.Close()
@@ -684,7 +682,8 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 		return fmt.Errorf("apply raft snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
 	idx := snap.GetMetadata().GetIndex()
-	c.applied, c.snapIndex, c.sinceSnap, c.bytesSinceSnap = idx, idx, 0, 0
+	c.applied = idx
+	c.snaps.taken(idx)
 	c.bk.restore(d, snap.GetMetadata().GetConfState())
 	c.log.Info("installed raft snapshot", "index", idx, "block", d.lastBlock, "pending_envelopes", len(d.pending))
 	return nil

@@ -294,8 +294,8 @@ func TestSnapshotKeepsPendingEnvelopes(t *testing.T) {
 	c.Halt()
 
 	c2 := startChain(t, cfg, store)
-	if c2.snapIndex <= 1 {
-		t.Fatalf("no snapshot was taken (snap index %d)", c2.snapIndex)
+	if c2.snaps.index <= 1 {
+		t.Fatalf("no snapshot was taken (snap index %d)", c2.snaps.index)
 	}
 	order(t, c2, "d")
 	store.waitHeight(t, 3)

@@ -743,7 +743,7 @@ func (cl *cluster) leaveBehind(n int) uint64 {
 
 func (cl *cluster) snapIndexOf(id uint64) uint64 {
 	var idx uint64
-	if err := cl.chain(id).inLoop(func() { idx = cl.chain(id).snapIndex }); err != nil {
+	if err := cl.chain(id).inLoop(func() { idx = cl.chain(id).snaps.index }); err != nil {
 		cl.t.Fatal(err)
 	}
 	return idx

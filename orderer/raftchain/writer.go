@@ -55,9 +55,7 @@ func (c *Chain) handBlock(blk *cb.Block, raftIndex uint64, pulled bool) error {
 	if !ok {
 		return err
 	}
-	for _, env := range blk.GetData().GetData() {
-		c.bytesSinceSnap += uint64(len(env))
-	}
+	c.snaps.handed(blk)
 	if isConfigBlock(blk) {
 		c.maxBytes.Store(c.bk.batchConfig().AbsoluteMaxBytes)
 	}
@@ -148,25 +146,6 @@ func (c *Chain) stopWriter() {
 	}
 }
 
-// blocksWritten runs in the loop after the writer signalled: it takes a
-// snapshot once SnapshotIntervalBlocks blocks or SnapshotIntervalBytes bytes
-// of envelopes were written and the writer
-// has caught up, so that every block the snapshot covers is in the store.
-func (c *Chain) blocksWritten() error {
-	if err := c.writer.failed(); err != nil {
-		return err
-	}
-	n := c.writer.written.Load()
-	c.sinceSnap += n - c.seen
-	c.seen = n
-	due := (c.cfg.SnapshotIntervalBlocks > 0 && c.sinceSnap >= c.cfg.SnapshotIntervalBlocks) ||
-		(c.cfg.SnapshotIntervalBytes > 0 && c.bytesSinceSnap >= c.cfg.SnapshotIntervalBytes)
-	if due && n == c.writer.handed && c.applied > c.snapIndex {
-		return c.snapshot(c.applied)
-	}
-	return nil
-}
-
 // writeBlock signs the job's block (unless pulled) and appends it to the
 // store, then tells Config.OnBlockWritten.
 func (w *blockWriter) writeBlock(j blockJob) error {
@@ -190,23 +169,5 @@ func (w *blockWriter) writeBlock(j blockJob) error {
 	if w.onWritten != nil {
 		w.onWritten(j.blk)
 	}
-	return nil
-}
-
-// snapshot compacts the log up to index (the entry just applied); envelopes
-// still waiting for a block travel in the snapshot data.
-func (c *Chain) snapshot(index uint64) error {
-	data := encodeSnapshotData(c.bk.snapshotData())
-	snap, err := c.storage.CreateSnapshot(index, c.bk.confState, data)
-	if err != nil {
-		return fmt.Errorf("create snapshot at %d: %w", index, err)
-	}
-	if err := c.wal.Save(snap, nil, nil); err != nil {
-		return err
-	}
-	if err := c.storage.Compact(index); err != nil {
-		return fmt.Errorf("compact raft log at %d: %w", index, err)
-	}
-	c.snapIndex, c.sinceSnap, c.bytesSinceSnap = index, 0, 0
 	return nil
 }
