@@ -78,7 +78,8 @@ type configSeq struct {
 // newBookkeeper starts from the store's last block and last config block:
 // lastBlock is the header of the last block, members the consenters of the
 // last config block. firstID seeds the proposal ids (the chain takes it
-// from the clock).
+// from the clock); an envelope waits submitTicks ticks, which stand for
+// cfg.SubmitTimeout.
 func newBookkeeper(cfg Config, firstID, submitTicks uint64, lastBlock *cb.BlockHeader, lastConfig uint64, members membership) (*bookkeeper, error) {
 	cutter, err := blockcutter.New(cfg.Batch)
 	if err != nil {
@@ -93,7 +94,7 @@ func newBookkeeper(cfg Config, firstID, submitTicks uint64, lastBlock *cb.BlockH
 		nodeID:       cfg.NodeID,
 		electionTick: uint64(cfg.ElectionTick),
 		log:          logger,
-		waits:        newWaitlist(cfg.NodeID, firstID, submitTicks),
+		waits:        newWaitlist(cfg.NodeID, firstID, submitTicks, cfg.SubmitTimeout),
 		cutter:       cutter,
 		lastBlock:    lastBlock,
 		lastConfig:   lastConfig,
@@ -133,10 +134,10 @@ func (b *bookkeeper) nextBlock() uint64 { return b.lastBlock.GetNumber() + 1 }
 // SubmitTimeout, cuts a batch whose BatchTimeout passed at now, and reports
 // whether the chain should catch up from other orderers: no leader for three
 // election timeouts (then it calls afterLeaderlessCatchUp).
-func (b *bookkeeper) tick(now time.Time, submitTimeout time.Duration) (catchUp bool) {
+func (b *bookkeeper) tick(now time.Time) (catchUp bool) {
 	b.ticks++
 	b.waits.expire(b.ticks, func() error {
-		return fmt.Errorf("%w: channel %s, after %s (leader %d)", ErrSubmitTimeout, b.channelID, submitTimeout, b.leader)
+		return fmt.Errorf("%w: channel %s, after %s (leader %d)", ErrSubmitTimeout, b.channelID, b.waits.submitTimeout, b.leader)
 	})
 	if b.leader != 0 {
 		b.noLeaderTicks = 0

@@ -119,17 +119,16 @@ type bookkeeperScript struct {
 	bk    *bookkeeper
 	out   strings.Builder
 
-	now           time.Time
-	index         uint64            // last log index
-	lead          uint64            // as Raft reports it
-	lastIndex     uint64            // end of the log; entries past index are not applied yet
-	envs          map[string][]byte // name → envelope
-	names         map[string]string // envelope → name
-	ids           map[uint64]string // proposal id → name
-	proposedIDs   map[string]uint64 // name → proposal id
-	blocks        [][]byte          // block entries this node proposed, not committed yet
-	submitTimeout time.Duration
-	evicted       bool
+	now         time.Time
+	index       uint64            // last log index
+	lead        uint64            // as Raft reports it
+	lastIndex   uint64            // end of the log; entries past index are not applied yet
+	envs        map[string][]byte // name → envelope
+	names       map[string]string // envelope → name
+	ids         map[uint64]string // proposal id → name
+	proposedIDs map[string]uint64 // name → proposal id
+	blocks      [][]byte          // block entries this node proposed, not committed yet
+	evicted     bool
 }
 
 func runBookkeeperScript(t *testing.T, path string) {
@@ -259,7 +258,7 @@ func (s *bookkeeperScript) run(cmd string, args map[string]string, words []strin
 		}
 		for range n {
 			s.now = s.now.Add(time.Second)
-			if s.bk.tick(s.now, s.submitTimeout) {
+			if s.bk.tick(s.now) {
 				fmt.Fprintf(&s.out, "tick %d: no leader for 3 election timeouts: catch up\n", s.bk.ticks)
 				if name, ok := args["pull"]; ok {
 					env := s.envelope(name)
@@ -343,10 +342,10 @@ func (s *bookkeeperScript) newBookkeeper(args map[string]string, words []string)
 	if v, ok := args["submit-ticks"]; ok {
 		submitTicks = s.uint(v)
 	}
-	s.submitTimeout = time.Duration(submitTicks) * time.Second
 	cfg := Config{
 		ChannelID: testChannel, NodeID: s.uint(args["node"]), Batch: *batch, ElectionTick: int(election),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		SubmitTimeout: time.Duration(submitTicks) * time.Second, // a tick is a second
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	genesis := protos.NewBlock(0, nil, [][]byte{configEnvelope(0, consenters(members...))})
 	m := membership{ids: members, set: consenters(members...), next: slices.Max(members) + 1}

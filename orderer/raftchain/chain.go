@@ -538,7 +538,7 @@ func (c *Chain) loop() {
 func (c *Chain) tick(now time.Time) {
 	c.now = now
 	c.rn.Tick()
-	if c.bk.tick(now, c.cfg.SubmitTimeout) && c.cfg.Puller != nil {
+	if c.bk.tick(now) && c.cfg.Puller != nil {
 		c.catchUpLeaderless()
 		c.bk.afterLeaderlessCatchUp()
 	}

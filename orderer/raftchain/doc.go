@@ -17,9 +17,10 @@
 // Raft allows, so an envelope is acknowledged after one fsync.
 //
 // The chain is split the way etcd splits RawNode from its raft state
-// machine. Chain (chain.go, propose.go, apply.go, catchup.go, writer.go)
-// runs the loop and does all the I/O: Raft, the WAL, the transport, the
-// writer, pulls from other orderers, timers, reply channels. A bookkeeper
+// machine. Chain (chain.go, propose.go, apply.go, catchup.go, snapshot.go)
+// runs the loop and does all the I/O: Raft, the WAL, the transport, pulls
+// from other orderers, timers, reply channels, and hands blocks to a
+// blockWriter (writer.go), the goroutine that writes them. A bookkeeper
 // (bookkeeper.go, waitlist.go, membership.go) makes the decisions, with no
 // goroutines, channels, locks or clock: which committed envelopes still
 // wait for a block, when the leader cuts one, when and with what a waiting

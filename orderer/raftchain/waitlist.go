@@ -1,6 +1,9 @@
 package raftchain
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // waitlist holds the envelopes this node proposed that are not answered yet,
 // by proposal id, and decides when each is answered: once committed (or
@@ -13,11 +16,12 @@ type waitlist struct {
 	// their top 16 bits, so that envelopes proposed by different nodes never
 	// share an id; the chain starts the rest from the clock, so a restarted
 	// node does not reuse the ids of entries it may still replay.
-	nextID      uint64
-	submitTicks uint64              // ticks an envelope waits before ErrSubmitTimeout
-	waiting     map[uint64]struct{} // ids not answered yet
-	expiry      []expiry            // waiting ids in proposal order, with their deadline tick
-	answers     []answer            // decided, not yet taken by the chain
+	nextID        uint64
+	submitTicks   uint64              // ticks an envelope waits before ErrSubmitTimeout
+	submitTimeout time.Duration       // what submitTicks stand for, for the error
+	waiting       map[uint64]struct{} // ids not answered yet
+	expiry        []expiry            // waiting ids in proposal order, with their deadline tick
+	answers       []answer            // decided, not yet taken by the chain
 }
 
 type expiry struct {
@@ -32,11 +36,12 @@ type answer struct {
 
 const idMask = 1<<48 - 1
 
-func newWaitlist(nodeID, firstID, submitTicks uint64) waitlist {
+func newWaitlist(nodeID, firstID, submitTicks uint64, submitTimeout time.Duration) waitlist {
 	return waitlist{
-		nextID:      nodeID<<48 | firstID&idMask,
-		submitTicks: submitTicks,
-		waiting:     map[uint64]struct{}{},
+		nextID:        nodeID<<48 | firstID&idMask,
+		submitTicks:   submitTicks,
+		submitTimeout: submitTimeout,
+		waiting:       map[uint64]struct{}{},
 	}
 }
 
