@@ -33,7 +33,7 @@ chaos:
 		$(GO) test -count=1 -v -timeout 60m -run 'TestChaos|TestMeasure' ./e2e/cluster/
 
 # Container images FROM scratch from static binaries: weft/peer, weft/orderer,
-# weft/setup (weft CLI + deploy/setup), weft/basic, weft/restgateway. Nothing is pulled.
+# weft/setup (weft CLI + cmd/weft-setup), weft/basic, weft/restgateway. Nothing is pulled.
 docker:
 	GO=$(GO) deploy/images.sh
 

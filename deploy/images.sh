@@ -16,7 +16,7 @@ out=${WEFT_BUILD_DIR:-deploy/build}
 
 command -v docker >/dev/null || { echo "deploy/images.sh: docker is not installed" >&2; exit 1; }
 
-pkgs=(./cmd/peer ./cmd/orderer ./cmd/weft ./samples/basic)
+pkgs=(./cmd/peer ./cmd/orderer ./cmd/weft ./cmd/weft-setup ./samples/basic)
 images=(peer orderer setup basic)
 if [ -d cmd/restgateway ]; then
   pkgs+=(./cmd/restgateway)
@@ -28,7 +28,6 @@ fi
 mkdir -p "$out/bin"
 export CGO_ENABLED=0
 "$GO" build -trimpath -ldflags='-s -w' -o "$out/bin/" "${pkgs[@]}"
-"$GO" build -trimpath -ldflags='-s -w' -o "$out/bin/weft-setup" ./deploy/setup
 
 for img in "${images[@]}"; do
   ctx=$out/context/$img

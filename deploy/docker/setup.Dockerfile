@@ -1,4 +1,4 @@
-# weft/setup: the weft CLI and deploy/setup (weft-setup), which runs the CLI's
+# weft/setup: the weft CLI and weft-setup (cmd/weft-setup), which runs the CLI's
 # commands in process to join the nodes to mychannel and deploy basic. The
 # CLI is there for commands by hand:
 #   docker-compose -f deploy/docker-compose.yaml run --rm --entrypoint weft setup channel list

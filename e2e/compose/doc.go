@@ -1,6 +1,6 @@
 // Package compose tests the docker-compose network of deploy/ on the local
 // Docker engine: it builds the images FROM scratch (deploy/images.sh),
-// generates the network material (deploy/setup generate), starts
+// generates the network material (weft-setup generate), starts
 // deploy/docker-compose.yaml under a project name of its own with free host
 // ports, waits for the one-shot setup container, then submits through the
 // REST gateway and through the official fabric-gateway client, stops an

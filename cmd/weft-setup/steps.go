@@ -62,7 +62,7 @@ func (s step) isDone(ctx context.Context) (bool, string) {
 	return true, ""
 }
 
-// joinSteps are the steps of `setup join`; pkgID is basic's package ID.
+// joinSteps are the steps of `weft-setup join`; pkgID is basic's package ID.
 func joinSteps(l layout, pkgID string) []step {
 	var steps []step
 	for _, o := range orderers {

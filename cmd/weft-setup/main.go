@@ -17,11 +17,11 @@ import (
 )
 
 const usage = `usage:
-  setup generate [-config deploy/config] [-out deploy/build/network]
+  weft-setup generate [-config deploy/config] [-out deploy/build/network]
       write crypto material, genesis block and the basic ccaas package (on the host)
-  setup join [-dir /network] [-timeout 5m]
+  weft-setup join [-dir /network] [-timeout 5m]
       join orderers and peers to mychannel, deploy basic, run InitLedger (in the setup container)
-  setup print [-dir /network]
+  weft-setup print [-dir /network]
       print the commands join runs, as a shell script`
 
 func main() {
@@ -31,7 +31,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		fmt.Fprintln(os.Stderr, "setup:", err)
+		fmt.Fprintln(os.Stderr, "weft-setup:", err)
 		os.Exit(1)
 	}
 }
@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("no command given\n%s", usage)
 	}
-	fs := flag.NewFlagSet("setup "+args[0], flag.ContinueOnError)
+	fs := flag.NewFlagSet("weft-setup "+args[0], flag.ContinueOnError)
 	switch args[0] {
 	case "generate":
 		config := fs.String("config", "deploy/config", "folder holding crypto-config.yaml, configtx.yaml and basic-ccaas/connection.json")
@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return generate(ctx, out, *config, *dir)
 	case "join":
-		dir := fs.String("dir", "/network", "network folder written by setup generate")
+		dir := fs.String("dir", "/network", "network folder written by weft-setup generate")
 		timeout := fs.Duration("timeout", 5*time.Minute, "give up when the network is not set up within this time")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		l := layout{dir: *dir}
 		id, err := (command{args: []string{"chaincode", "calculatepackageid", l.pkg()}}).run(ctx)
 		if err != nil {
-			return fmt.Errorf("read the chaincode package (run `setup generate` before `docker-compose up`): %w: %s", err, id)
+			return fmt.Errorf("read the chaincode package (run `weft-setup generate` before `docker-compose up`): %w: %s", err, id)
 		}
 		fmt.Fprintf(out, "setting up %s in %s: chaincode package %s\n", channelID, l.dir, id)
 		if err := runSteps(ctx, out, joinSteps(l, id), 45*time.Second); err != nil {
@@ -152,7 +152,7 @@ func generate(ctx context.Context, log io.Writer, config, dir string) error {
 
 // printScript prints the join steps as a shell script for the weft CLI.
 func printScript(w io.Writer, l layout) error {
-	fmt.Fprintf(w, "#!/bin/sh\n# What `setup join -dir %s` does, as weft commands (written by `setup print`).\nset -e\n", l.dir)
+	fmt.Fprintf(w, "#!/bin/sh\n# What `weft-setup join -dir %s` does, as weft commands (written by `weft-setup print`).\nset -e\n", l.dir)
 	fmt.Fprintf(w, "PACKAGE_ID=$(weft chaincode calculatepackageid %s)\n", l.pkg())
 	for _, s := range joinSteps(l, "$PACKAGE_ID") {
 		fmt.Fprintf(w, "\n# %s\n", s.title)
