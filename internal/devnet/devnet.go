@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/weft-ledger/weft/sampleconfig"
 )
 
 // ChannelID and ChaincodeName are the development network's channel and sample chaincode.
@@ -231,6 +233,9 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 		}
 	} else {
 		cfg.logf("restarting the development network in %s", cfg.Dir)
+		if err := addRESTGatewayConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
 	pkgID, err := os.ReadFile(cfg.Path("chaincode", "basic.id"))
 	if err != nil {
@@ -410,6 +415,25 @@ func peerEnv(cfg Config, o Org) []string {
 		"CORE_PEER_PROFILE_ENABLED=" + strconv.FormatBool(os.Getenv("WEFT_PROFILE") == "true"),
 		"CORE_PEER_PROFILE_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.OpsPort+100),
 	}
+}
+
+// addRESTGatewayConfig writes sampleconfig's restgateway.yaml into the config
+// folder of a network created before the REST gateway's configuration had
+// that name (it was gateway.yaml, with the top-level key gateway:).
+func addRESTGatewayConfig(cfg Config) error {
+	dst := cfg.Path("config", "restgateway.yaml")
+	if exists(dst) {
+		return nil
+	}
+	raw, err := sampleconfig.Files.ReadFile("restgateway.yaml")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, raw, 0o644); err != nil {
+		return err
+	}
+	cfg.logf("wrote %s (the REST gateway's configuration; config/gateway.yaml is no longer read)", dst)
+	return nil
 }
 
 func exists(path string) bool {
