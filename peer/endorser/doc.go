@@ -1,7 +1,8 @@
 // Package endorser implements the peer's Endorser service (ProcessProposal).
 //
-// For each signed proposal it checks the header (ENDORSER_TRANSACTION, the
-// txid derived from nonce and creator), the creator (deserialized and
+// For each signed proposal it checks the header with Fabric v2.5's rules
+// (type ENDORSER_TRANSACTION, or CONFIG as Fabric's `peer channel join` sends;
+// epoch 0; a nonce and a creator; the txid derived from them), the creator (deserialized and
 // validated by the channel's MSPs, or by the local MSP for the few
 // channel-less proposals) and its signature, the channel ACL
 // (/Channel/Application/Writers to invoke, Readers for queries), and refuses

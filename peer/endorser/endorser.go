@@ -194,8 +194,8 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 		*parsed = p
 	}
 	chdr, shdr := p.ChannelHeader, p.SignatureHeader
-	if typ := cb.HeaderType(chdr.Type); typ != cb.HeaderType_ENDORSER_TRANSACTION {
-		return failure("invalid header type %s: proposals must be ENDORSER_TRANSACTION", typ)
+	if err := checkProposalHeader(chdr, shdr); err != nil {
+		return failure("%v", err)
 	}
 	if want := protos.ComputeTxID(shdr.Nonce, shdr.Creator); chdr.TxId != want {
 		return failure("invalid txid: got %q, but nonce and creator give %q", chdr.TxId, want)
@@ -340,6 +340,28 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 	log.Debug("channel-less proposal", "function", fn, "status", resp.Status)
 	// Channel-less invocations are answered, not endorsed, as Fabric does.
 	return &pb.ProposalResponse{Response: resp}, nil
+}
+
+// checkProposalHeader applies Fabric v2.5's header rules for proposals.
+// ENDORSER_TRANSACTION is what every proposal should carry, but Fabric's
+// endorser also admits CONFIG, and Fabric's own `peer channel join` and
+// `joinbysnapshot` send their cscc proposals with it, so Weft admits both.
+func checkProposalHeader(chdr *cb.ChannelHeader, shdr *cb.SignatureHeader) error {
+	switch typ := cb.HeaderType(chdr.Type); typ {
+	case cb.HeaderType_ENDORSER_TRANSACTION, cb.HeaderType_CONFIG:
+	default:
+		return fmt.Errorf("invalid header type %s: a proposal's channel header must have type ENDORSER_TRANSACTION (or CONFIG, as Fabric's channel join sends)", typ)
+	}
+	if chdr.Epoch != 0 {
+		return fmt.Errorf("invalid channel header: epoch is %d, it must be 0", chdr.Epoch)
+	}
+	if len(shdr.Nonce) == 0 {
+		return fmt.Errorf("invalid signature header: the nonce is empty")
+	}
+	if len(shdr.Creator) == 0 {
+		return fmt.Errorf("invalid signature header: the creator is empty")
+	}
+	return nil
 }
 
 // resolve returns the package ID this org approved for the chaincode's current
