@@ -208,7 +208,7 @@ func TestRefusals(t *testing.T) {
 		want []string
 	}{
 		{"malformed", &pb.SignedProposal{ProposalBytes: []byte("junk")}, []string{"malformed proposal"}},
-		{"header type", mustBuild(t, ev.user1, "basic", propOpts{headerType: cb.HeaderType_CONFIG}), []string{"invalid header type CONFIG"}},
+		{"header type", mustBuild(t, ev.user1, "basic", propOpts{headerType: cb.HeaderType_CONFIG_UPDATE}), []string{"invalid header type CONFIG_UPDATE"}},
 		{"txid", badTxSP, []string{"deadbeef", protos.ComputeTxID(mustParse(t, badTxSP).SignatureHeader.Nonce, ev.user1.Serialized)}},
 		{"signature by someone else", mustBuild(t, ev.user1, "basic", propOpts{signWith: other}), []string{"signature", "does not verify"}},
 		{"unknown MSP", mustBuildStranger(t), []string{"not a valid identity on channel mychannel"}},
