@@ -92,6 +92,16 @@ func TestFabricFixtureBlocks(t *testing.T) {
 				}
 			}
 		}
+		// What the Fabric peer recorded: its commit hash and the whole block.
+		fabricHash, err := CommitHash(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (n == 0) != (fabricHash == nil) {
+			t.Fatalf("fixture block %d: Fabric commit hash %x; the fixture should carry one on every block but the genesis block", n, fabricHash)
+		}
+		fabricBytes := protos.Marshal(b)
+		b.Metadata.Metadata[cb.BlockMetadataIndex_COMMIT_HASH] = nil // Weft must compute it itself
 		if err := l.Commit(b, nil); err != nil {
 			t.Fatalf("Commit fixture block %d: %v", n, err)
 		}
@@ -101,6 +111,12 @@ func TestFabricFixtureBlocks(t *testing.T) {
 		}
 		if got := protos.TxFilter(stored); !bytes.Equal(got, fabricFilter) {
 			t.Fatalf("block %d: filter after commit %v differs from Fabric's %v", n, got, fabricFilter)
+		}
+		if got, err := CommitHash(stored); err != nil || !bytes.Equal(got, fabricHash) {
+			t.Fatalf("block %d: commit hash %x (%v), the Fabric peer recorded %x", n, got, err, fabricHash)
+		}
+		if !bytes.Equal(protos.Marshal(stored), fabricBytes) {
+			t.Fatalf("block %d as stored differs from the block the Fabric peer served", n)
 		}
 	}
 	if h := l.Blocks().Height(); h != 10 {

@@ -37,6 +37,9 @@ type Ledger struct {
 
 	commitMu sync.Mutex // serialises Commit and Close
 	closed   bool       // guarded by commitMu
+	// commitHash is the COMMIT_HASH of the last block appended (nil when it
+	// carries none); the next block's hash chains from it. Guarded by commitMu.
+	commitHash []byte
 
 	// afterAppend, when set (tests only), runs after a block is appended and
 	// before its writes reach the state; an error aborts Commit there, which is
@@ -86,6 +89,10 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	if err := l.openHistory(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	if err := l.loadCommitHash(); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
@@ -148,6 +155,21 @@ func (l *Ledger) openHistory() error {
 	return l.catchUpHistory(l.blocks.Height())
 }
 
+// loadCommitHash reads the commit hash of the last stored block, from which
+// the next block's chains.
+func (l *Ledger) loadCommitHash() error {
+	h := l.blocks.Height()
+	if h == 0 {
+		return nil
+	}
+	b, err := l.blocks.Block(h - 1)
+	if err != nil {
+		return fmt.Errorf("read the commit hash of block %d: %w", h-1, err)
+	}
+	l.commitHash, err = CommitHash(b)
+	return err
+}
+
 // Blocks returns the block store.
 func (l *Ledger) Blocks() *BlockStore { return l.blocks }
 
@@ -155,8 +177,9 @@ func (l *Ledger) Blocks() *BlockStore { return l.blocks }
 func (l *Ledger) State() statedb.DB { return l.state }
 
 // Commit validates b (MVCC on the transactions its TRANSACTIONS_FILTER still
-// marks VALID), records the final filter in b, appends b and applies the valid
-// transactions' writes. private holds this peer's private write sets by
+// marks VALID), records the final filter and the commit hash (as Fabric's
+// COMMIT_HASH metadata, see commithash.go) in b, appends b and applies the
+// valid transactions' writes. private holds this peer's private write sets by
 // transaction index; those of valid transactions are stored durably before
 // the append, so a crash before the state update cannot lose them.
 func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet) error {
@@ -177,6 +200,13 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
 	protos.SetTxFilter(b, filter)
+	// As Fabric: block 1 starts the chain of commit hashes, and it goes on
+	// only from a block that has one.
+	var commitHash []byte
+	if n == 1 || len(l.commitHash) > 0 {
+		commitHash = commitHashOf(filter, batch, l.commitHash)
+		setCommitHash(b, commitHash)
+	}
 	pending := validPrivate(private, filter)
 	if len(pending) > 0 {
 		if err := l.pvt.put(n, pending); err != nil {
@@ -186,6 +216,7 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	if err := l.blocks.Append(b); err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
+	l.commitHash = commitHash
 	if l.afterAppend != nil {
 		if err := l.afterAppend(n); err != nil {
 			return fmt.Errorf("commit block %d: %w", n, err)
