@@ -57,6 +57,10 @@ type Config struct {
 	// DeliveryClient tunes how the peer pulls blocks from the orderers
 	// (peer.deliveryclient.*); zero values keep the puller's defaults.
 	DeliveryClient DeliveryClientConfig
+	// CommitHashCheckInterval is peer.commitHashCheck.interval (Weft's own
+	// key): how often each channel compares its commit hash with the other
+	// peers it knows of (the channel's anchor peers); 0 turns it off.
+	CommitHashCheckInterval time.Duration
 }
 
 // DeliveryClientConfig is peer.deliveryclient, with Fabric's key names.
@@ -167,6 +171,7 @@ func LoadConfig(dir string) (Config, error) {
 		cfg.Logging.Format = env
 	}
 	cfg.ReadyMaxLag = uint64(v.GetInt64("operations.readiness.maxBlockLag"))
+	cfg.CommitHashCheckInterval = v.GetDuration("peer.commitHashCheck.interval")
 	cfg.DeliveryClient = DeliveryClientConfig{
 		ConnTimeout:   v.GetDuration("peer.deliveryclient.connTimeout"),
 		ReconnectMin:  v.GetDuration("peer.deliveryclient.minimalReconnectInterval"),
@@ -263,6 +268,9 @@ func fabricStockCCaaSBuilder(b externalbuilder.Builder) bool {
 // Validate checks the configuration once at start; errors name the key.
 func (c Config) Validate() error {
 	var errs []string
+	if c.CommitHashCheckInterval < 0 {
+		errs = append(errs, fmt.Sprintf("peer.commitHashCheck.interval (CORE_PEER_COMMITHASHCHECK_INTERVAL) = %v: use a positive duration, or 0 to turn the check off", c.CommitHashCheckInterval))
+	}
 	need := func(key, val string) {
 		if val == "" {
 			errs = append(errs, key+" is empty")

@@ -70,6 +70,7 @@ func TestLoadConfigSample(t *testing.T) {
 		DeliveryClient: DeliveryClientConfig{
 			ConnTimeout: 3 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 10 * time.Second, BehindTimeout: 5 * time.Second,
 		},
+		CommitHashCheckInterval: time.Minute,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)

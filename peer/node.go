@@ -365,6 +365,13 @@ func (n *Node) addChannel(ctx context.Context, ch *channel) {
 		defer n.wg.Done()
 		ch.run(ctx)
 	}()
+	if every := n.cfg.CommitHashCheckInterval; every > 0 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			ch.checkCommitHashes(ctx, every)
+		}()
+	}
 	n.log.Info("channel open", "channel", ch.id, "height", ch.ledger.Blocks().Height())
 }
 

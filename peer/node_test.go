@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -97,6 +98,13 @@ func freeAddress(t *testing.T) string {
 // client connection to it; the node stops when the test ends.
 func startNode(t *testing.T, dir, fsPath string) *grpc.ClientConn {
 	t.Helper()
+	_, conn := runNode(t, dir, fsPath, quietLog)
+	return conn
+}
+
+// runNode is startNode logging to log, returning the node too.
+func runNode(t *testing.T, dir, fsPath string, log *slog.Logger) (*Node, *grpc.ClientConn) {
+	t.Helper()
 	peerDir := filepath.Join(dir, org1, "peers", "peer0.org1.example.com")
 	addr := freeAddress(t)
 	cfg := Config{
@@ -116,7 +124,7 @@ func startNode(t *testing.T, dir, fsPath string) *grpc.ClientConn {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(cfg, quietLog)
+	n, err := New(cfg, log)
 	if err != nil {
 		t.Fatalf("peer.New: %v", err)
 	}
@@ -146,7 +154,7 @@ func startNode(t *testing.T, dir, fsPath string) *grpc.ClientConn {
 			t.Error("Run did not return after its context was cancelled")
 		}
 	})
-	return conn
+	return n, conn
 }
 
 // propose sends a channel-less system chaincode proposal and returns the response.

@@ -31,6 +31,9 @@ type metrics struct {
 	proposalDuration    *operations.Histogram
 	proposalsReceived   *operations.Counter
 	successfulProposals *operations.Counter
+	// commitHashMismatches is Weft's own: comparisons whose commit hashes
+	// differed (peer/commitcheck.go).
+	commitHashMismatches *operations.Counter
 }
 
 func newMetrics() *metrics {
@@ -53,6 +56,8 @@ func newMetrics() *metrics {
 			Help: "The number of proposals received."}),
 		successfulProposals: r.Counter(operations.Opts{Name: "endorser_successful_proposals",
 			Help: "The number of successful proposals."}),
+		commitHashMismatches: r.Counter(operations.Opts{Name: "ledger_commit_hash_mismatches", Labels: []string{"channel", "peer"},
+			Help: "Comparisons with another peer whose commit hash for the same block differed: the world states have diverged."}),
 	}
 }
 
