@@ -3,7 +3,9 @@ package peer
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/peer/commitcheck"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -36,20 +39,24 @@ func (b *syncBuffer) String() string {
 }
 
 // TestCommitHashDivergenceDetected runs two real peers of the channel over
-// TLS. Both commit a block 1 with the same header and data, but they reach
-// different verdicts on its transaction, as two peers whose states differ
-// would: peer A's check asks peer B through qscc, finds the commit hashes of
-// block 1 differ, logs it as an error naming the block and the other peer,
-// and counts it in ledger_commit_hash_mismatches. Compared with a peer that
-// agrees (itself), nothing is reported.
+// TLS, B being the channel's anchor peer for Org1. Both commit a block 1 with
+// the same header and data, but they reach different verdicts on its
+// transaction, as two peers whose states differ would. Peer A's periodic
+// check asks B through qscc and counts the mismatch in
+// ledger_commit_hash_mismatches; a comparison logs an error naming the block
+// and the other peer. Compared with a peer that agrees (itself), nothing is
+// reported.
 func TestCommitHashDivergenceDetected(t *testing.T) {
 	t.Parallel()
 	dir := devCrypto(t)
-	genesis := devGenesis(t, dir)
 	admin := devSigner(t, dir, "Admin@org1.example.com")
-	logs := &syncBuffer{}
-	nodeA, connA := runNode(t, dir, filepath.Join(t.TempDir(), "a"), slog.New(slog.NewTextHandler(logs, nil)))
 	nodeB, connB := runNode(t, dir, filepath.Join(t.TempDir(), "b"), quietLog)
+	// Peer B is Org1's anchor peer, so peer A's periodic check asks it.
+	host, port, _ := net.SplitHostPort(nodeB.cfg.Address)
+	genesis := devGenesis(t, dir, "Host: localhost\n        Port: 7051", "Host: "+host+"\n        Port: "+port)
+	logs := &syncBuffer{}
+	nodeA, connA := runNode(t, dir, filepath.Join(t.TempDir(), "a"), slog.New(slog.NewTextHandler(logs, nil)),
+		func(c *Config) { c.CommitHashCheckInterval = 50 * time.Millisecond })
 	var chans []*channel
 	for _, p := range []struct {
 		node *Node
@@ -79,6 +86,12 @@ func TestCommitHashDivergenceDetected(t *testing.T) {
 		}
 		chans[i].committed.advance(2)
 	}
+
+	// The periodic check finds the difference by itself.
+	series := fmt.Sprintf(`ledger_commit_hash_mismatches{channel="mychannel",peer=%q}`, nodeB.cfg.Address)
+	eventually.True(t, 10*time.Second, "peer A's check counts a mismatch with its anchor peer B", func() bool {
+		return metricValue(t, nodeA, series) != ""
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

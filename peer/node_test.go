@@ -53,13 +53,14 @@ func devSigner(t *testing.T, dir, user string) *msp.SigningIdentity {
 // devGenesis writes the sample configtx.yaml next to devCrypto's material,
 // with the orderer endpoint pointed at a closed port so that the joined
 // channel's block puller reaches no one, and returns mychannel's genesis block.
-func devGenesis(t *testing.T, dir string) []byte {
+// replace holds further old, new pairs of configtx.yaml text.
+func devGenesis(t *testing.T, dir string, replace ...string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "sampleconfig", "configtx.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw = []byte(strings.ReplaceAll(string(raw), "- localhost:7050", "- 127.0.0.1:1"))
+	raw = []byte(strings.NewReplacer(append([]string{"- localhost:7050", "- 127.0.0.1:1"}, replace...)...).Replace(string(raw)))
 	f, err := os.CreateTemp(dir, "configtx-*.yaml") // next to organizations/, under a name of its own
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +103,9 @@ func startNode(t *testing.T, dir, fsPath string) *grpc.ClientConn {
 	return conn
 }
 
-// runNode is startNode logging to log, returning the node too.
-func runNode(t *testing.T, dir, fsPath string, log *slog.Logger) (*Node, *grpc.ClientConn) {
+// runNode is startNode logging to log, returning the node too; tune, when
+// given, adjusts the configuration first.
+func runNode(t *testing.T, dir, fsPath string, log *slog.Logger, tune ...func(*Config)) (*Node, *grpc.ClientConn) {
 	t.Helper()
 	peerDir := filepath.Join(dir, org1, "peers", "peer0.org1.example.com")
 	addr := freeAddress(t)
@@ -121,6 +123,9 @@ func runNode(t *testing.T, dir, fsPath string, log *slog.Logger) (*Node, *grpc.C
 		ExecuteTimeout: 5 * time.Second, StartupTimeout: 5 * time.Second,
 	}
 	cfg.ChaincodeAddress = cfg.ChaincodeListenAddress
+	for _, f := range tune {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
