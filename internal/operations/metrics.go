@@ -122,26 +122,36 @@ type series struct {
 }
 
 // get returns the series for label values, creating it; f.mu must be held.
+// Looking up an existing series does not allocate (the key is built in a
+// stack buffer and the map is indexed with it without a copy).
 func (f *family) get(values []string) *series {
 	if len(values) != len(f.labels) {
-		panic(fmt.Sprintf("operations: metric %s takes labels %v, got %d values %q", f.name, f.labels, len(values), values))
+		panic("operations: metric " + f.name + " takes labels [" + strings.Join(f.labels, ",") +
+			"], got " + strconv.Itoa(len(values)) + " values [" + strings.Join(values, ",") + "]")
 	}
-	key := strings.Join(values, "\xff")
-	s, ok := f.series[key]
-	if !ok {
-		s = &series{values: slices.Clone(values)}
-		if f.typ == "histogram" {
-			s.counts = make([]uint64, len(f.buckets)+1)
+	var buf [128]byte
+	key := buf[:0]
+	for i, v := range values {
+		if i > 0 {
+			key = append(key, 0xff)
 		}
-		f.series[key] = s
+		key = append(key, v...)
 	}
+	if s, ok := f.series[string(key)]; ok {
+		return s
+	}
+	s := &series{values: slices.Clone(values)}
+	if f.typ == "histogram" {
+		s.counts = make([]uint64, len(f.buckets)+1)
+	}
+	f.series[string(key)] = s
 	return s
 }
 
 // Add adds delta (>= 0) to the counter with these label values.
 func (c *Counter) Add(delta float64, labelValues ...string) {
 	if delta < 0 {
-		panic(fmt.Sprintf("operations: counter %s cannot decrease (Add %v)", c.f.name, delta))
+		panic("operations: counter " + c.f.name + " cannot decrease")
 	}
 	c.f.mu.Lock()
 	c.f.get(labelValues).value += delta
@@ -150,6 +160,34 @@ func (c *Counter) Add(delta float64, labelValues ...string) {
 
 // Inc adds 1.
 func (c *Counter) Inc(labelValues ...string) { c.Add(1, labelValues...) }
+
+// With returns the counter with these label values, created now if new: a
+// handle to keep where the same series is counted often. A counter's series
+// live as long as the registry.
+func (c *Counter) With(labelValues ...string) CounterSeries {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	return CounterSeries{c.f, c.f.get(labelValues)}
+}
+
+// CounterSeries is one series of a Counter (see Counter.With).
+type CounterSeries struct {
+	f *family
+	s *series
+}
+
+// Add adds delta (>= 0).
+func (c CounterSeries) Add(delta float64) {
+	if delta < 0 {
+		panic("operations: counter " + c.f.name + " cannot decrease")
+	}
+	c.f.mu.Lock()
+	c.s.value += delta
+	c.f.mu.Unlock()
+}
+
+// Inc adds 1.
+func (c CounterSeries) Inc() { c.Add(1) }
 
 // Set sets the gauge with these label values.
 func (g *Gauge) Set(v float64, labelValues ...string) {
@@ -175,13 +213,36 @@ func (g *Gauge) Reset() {
 
 // Observe records one value (seconds, for durations).
 func (h *Histogram) Observe(v float64, labelValues ...string) {
-	i := sort.SearchFloat64s(h.f.buckets, v) // first bound >= v: bounds are inclusive
 	h.f.mu.Lock()
-	s := h.f.get(labelValues)
-	s.counts[i]++
+	h.f.get(labelValues).observe(h.f.buckets, v)
+	h.f.mu.Unlock()
+}
+
+// With returns the histogram with these label values, as Counter.With.
+func (h *Histogram) With(labelValues ...string) HistogramSeries {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return HistogramSeries{h.f, h.f.get(labelValues)}
+}
+
+// HistogramSeries is one series of a Histogram (see Histogram.With).
+type HistogramSeries struct {
+	f *family
+	s *series
+}
+
+// Observe records one value.
+func (h HistogramSeries) Observe(v float64) {
+	h.f.mu.Lock()
+	h.s.observe(h.f.buckets, v)
+	h.f.mu.Unlock()
+}
+
+// observe adds v to a histogram series; its family's lock must be held.
+func (s *series) observe(buckets []float64, v float64) {
+	s.counts[sort.SearchFloat64s(buckets, v)]++ // first bound >= v: bounds are inclusive
 	s.sum += v
 	s.count++
-	h.f.mu.Unlock()
 }
 
 // WriteText writes every family in the Prometheus text format, families

@@ -132,3 +132,35 @@ func TestMetricsConcurrentAndHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestSeriesLookupDoesNotAllocate: counting a series that exists costs no
+// allocation, so the commit path can count every transaction.
+func TestSeriesLookupDoesNotAllocate(t *testing.T) {
+	r := NewRegistry()
+	c := r.Counter(Opts{Name: "c", Labels: []string{"channel", "transaction_type", "chaincode", "validation_code"}})
+	h := r.Histogram(Opts{Name: "h", Labels: []string{"channel"}}, nil)
+	c.Inc("mychannel", "ENDORSER_TRANSACTION", "basic:1.0", "VALID")
+	h.Observe(1, "mychannel")
+	bound := c.With("mychannel", "CONFIG", "unknown", "VALID")
+	hs := h.With("other")
+	if n := testing.AllocsPerRun(100, func() {
+		c.Inc("mychannel", "ENDORSER_TRANSACTION", "basic:1.0", "VALID")
+		h.Observe(0.5, "mychannel")
+		bound.Inc()
+		hs.Observe(2)
+	}); n != 0 {
+		t.Fatalf("%v allocations per lookup of existing series, want 0", n)
+	}
+	var b strings.Builder
+	r.WriteText(&b)
+	for _, want := range []string{
+		`c{channel="mychannel",transaction_type="ENDORSER_TRANSACTION",chaincode="basic:1.0",validation_code="VALID"} 102`,
+		`c{channel="mychannel",transaction_type="CONFIG",chaincode="unknown",validation_code="VALID"} 101`,
+		`h_count{channel="mychannel"} 102`,
+		`h_count{channel="other"} 101`,
+	} {
+		if !strings.Contains(b.String(), want+"\n") {
+			t.Errorf("exposition lacks %s:\n%s", want, b.String())
+		}
+	}
+}
