@@ -1,15 +1,15 @@
 package blockcutter
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weft-ledger/weft/internal/scripttest"
 )
 
 // TestScripts replays testdata/*.txt. Each case is a command line, a "----"
@@ -23,59 +23,16 @@ import (
 // Output lists each cut batch as "cut name name ...", refusals as
 // "refused name: too large", then "pending N".
 func TestScripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, f := range files {
+	for _, f := range scripttest.Files(t, "testdata/*.txt") {
 		t.Run(filepath.Base(f), func(t *testing.T) { runScript(t, f) })
 	}
-}
-
-type scriptCase struct {
-	line     int
-	cmd      string
-	expected string
-}
-
-func readScript(t *testing.T, path string) []scriptCase {
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var cases []scriptCase
-	var cur *scriptCase
-	inExpect := false
-	sc := bufio.NewScanner(fh)
-	for n := 1; sc.Scan(); n++ {
-		l := sc.Text()
-		switch {
-		case cur == nil && (strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#")):
-		case cur == nil:
-			cur = &scriptCase{line: n, cmd: l}
-		case !inExpect && l == "----":
-			inExpect = true
-		case inExpect && strings.TrimSpace(l) == "":
-			cases = append(cases, *cur)
-			cur, inExpect = nil, false
-		case inExpect:
-			cur.expected += l + "\n"
-		default:
-			t.Fatalf("%s:%d: expected ---- after command", path, n)
-		}
-	}
-	if cur != nil {
-		cases = append(cases, *cur)
-	}
-	return cases
 }
 
 func runScript(t *testing.T, path string) {
 	var c *Cutter
 	epoch := time.Unix(1_700_000_000, 0)
-	for _, tc := range readScript(t, path) {
-		fields := strings.Fields(tc.cmd)
+	for _, tc := range scripttest.Read(t, path) {
+		fields := strings.Fields(tc.Cmd)
 		args := map[string]string{}
 		var msgs []string
 		for _, f := range fields[1:] {
@@ -89,7 +46,7 @@ func runScript(t *testing.T, path string) {
 		if v, ok := args["at"]; ok {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				t.Fatalf("%s:%d: %v", path, tc.line, err)
+				t.Fatalf("%s:%d: %v", path, tc.Line, err)
 			}
 			at = epoch.Add(d)
 		}
@@ -119,13 +76,13 @@ func runScript(t *testing.T, path string) {
 				name, size, _ := strings.Cut(m, ":")
 				n := atoi(t, size)
 				if n < len(name) {
-					t.Fatalf("%s:%d: size of %s below its name length", path, tc.line, name)
+					t.Fatalf("%s:%d: size of %s below its name length", path, tc.Line, name)
 				}
 				batches, err := c.Add(at, []byte(name+strings.Repeat(".", n-len(name))))
 				if errors.Is(err, ErrMessageTooLarge) {
 					fmt.Fprintf(&out, "refused %s: too large\n", name)
 				} else if err != nil {
-					t.Fatalf("%s:%d: %v", path, tc.line, err)
+					t.Fatalf("%s:%d: %v", path, tc.Line, err)
 				}
 				for _, b := range batches {
 					printBatch(b)
@@ -140,13 +97,13 @@ func runScript(t *testing.T, path string) {
 				printBatch(b)
 			}
 		default:
-			t.Fatalf("%s:%d: unknown command %q", path, tc.line, fields[0])
+			t.Fatalf("%s:%d: unknown command %q", path, tc.Line, fields[0])
 		}
 		if c != nil {
 			fmt.Fprintf(&out, "pending %d\n", c.Pending())
 		}
-		if out.String() != tc.expected {
-			t.Errorf("%s:%d: %s\n got:\n%s want:\n%s", path, tc.line, tc.cmd, out.String(), tc.expected)
+		if out.String() != tc.Expected {
+			t.Errorf("%s:%d: %s\n got:\n%s want:\n%s", path, tc.Line, tc.Cmd, out.String(), tc.Expected)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/orderer/blockcutter"
 )
@@ -44,9 +45,7 @@ func BenchmarkChainOrder(b *testing.B) {
 	}
 	c.Start()
 	defer c.Halt()
-	for c.Leader() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	eventually.True(b, 5*time.Second, "node 1 leads", func() bool { return c.Leader() == 1 })
 	env := make([]byte, 3000)
 	var next atomic.Int64
 	var ackNanos atomic.Int64

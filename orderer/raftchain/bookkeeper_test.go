@@ -1,11 +1,9 @@
 package raftchain
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/scripttest"
 	"github.com/weft-ledger/weft/orderer/blockcutter"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -57,59 +56,12 @@ import (
 // "answer NAME: committed" or the error, "block N: envelopes" for each
 // block committed, "evicted: error" once evicted, and each command's own.
 func TestBookkeeperScripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, f := range files {
+	for _, f := range scripttest.Files(t, "testdata/*.txt") {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
 			t.Parallel()
 			runBookkeeperScript(t, f)
 		})
 	}
-}
-
-type scriptCase struct {
-	line     int
-	cmd      string
-	expected string
-}
-
-// readScript splits a script into cases, as orderer/blockcutter's test does.
-func readScript(t *testing.T, path string) []scriptCase {
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var cases []scriptCase
-	var cur *scriptCase
-	inExpect := false
-	sc := bufio.NewScanner(fh)
-	for n := 1; sc.Scan(); n++ {
-		l := sc.Text()
-		switch {
-		case cur == nil && (strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#")):
-		case cur == nil:
-			cur = &scriptCase{line: n, cmd: l}
-		case !inExpect && l == "----":
-			inExpect = true
-		case inExpect && strings.TrimSpace(l) == "":
-			cases = append(cases, *cur)
-			cur, inExpect = nil, false
-		case inExpect:
-			cur.expected += l + "\n"
-		default:
-			t.Fatalf("%s:%d: expected ---- after command", path, n)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if cur != nil {
-		cases = append(cases, *cur)
-	}
-	return cases
 }
 
 // bookkeeperScript plays the chain and the cluster around one bookkeeper.
@@ -133,10 +85,10 @@ type bookkeeperScript struct {
 
 func runBookkeeperScript(t *testing.T, path string) {
 	s := &bookkeeperScript{t: t, now: epoch}
-	for _, tc := range readScript(t, path) {
-		s.where = fmt.Sprintf("%s:%d", path, tc.line)
+	for _, tc := range scripttest.Read(t, path) {
+		s.where = fmt.Sprintf("%s:%d", path, tc.Line)
 		s.out.Reset()
-		fields := strings.Fields(tc.cmd)
+		fields := strings.Fields(tc.Cmd)
 		args := map[string]string{}
 		var words []string
 		for _, f := range fields[1:] {
@@ -160,8 +112,8 @@ func runBookkeeperScript(t *testing.T, path string) {
 				fmt.Fprintf(&s.out, "evicted: %v\n", err)
 			}
 		}
-		if got := s.out.String(); got != tc.expected {
-			t.Errorf("%s: %s\n got:\n%s want:\n%s", s.where, tc.cmd, got, tc.expected)
+		if got := s.out.String(); got != tc.Expected {
+			t.Errorf("%s: %s\n got:\n%s want:\n%s", s.where, tc.Cmd, got, tc.Expected)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/orderer/blockcutter"
 	"github.com/weft-ledger/weft/orderer/wal"
 	"github.com/weft-ledger/weft/protos"
@@ -194,7 +195,7 @@ func TestProposalsBecomeBlocksInOrder(t *testing.T) {
 	signer := newSigner(t)
 	store := newMemStore(t)
 	c := startChain(t, testConfig(t, t.TempDir(), signer), store)
-	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
+	eventually.True(t, 5*time.Second, "leadership", func() bool { return c.Leader() == 1 })
 	c.Tick(epoch) // the chain's clock is whatever its ticks say
 	order(t, c, "a", "b", "c", "d", "e")
 	store.waitHeight(t, 3)
@@ -318,17 +319,6 @@ func errorsIs(err, target error) bool {
 	return false
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // A chain with its own (slow) ticker cuts a lone envelope BatchTimeout after
 // it arrived, not at the next Raft tick.
 func TestBatchTimeoutDoesNotWaitForTick(t *testing.T) {
@@ -338,7 +328,7 @@ func TestBatchTimeoutDoesNotWaitForTick(t *testing.T) {
 	cfg.TickInterval = time.Hour
 	cfg.Batch.BatchTimeout = 20 * time.Millisecond
 	c := startChain(t, cfg, store)
-	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
+	eventually.True(t, 5*time.Second, "leadership", func() bool { return c.Leader() == 1 })
 	start := time.Now()
 	order(t, c, "a")
 	store.waitHeight(t, 2)

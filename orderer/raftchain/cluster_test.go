@@ -20,6 +20,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/orderer/blockcutter"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -275,7 +276,7 @@ func (cl *cluster) chain(id uint64) *Chain { return cl.node(id).chain.Load() }
 func (cl *cluster) leader(ids ...uint64) uint64 {
 	cl.t.Helper()
 	var lead uint64
-	waitLong(cl.t, "a leader", func() bool {
+	eventually.True(cl.t, 15*time.Second, "a leader", func() bool {
 		lead = 0
 		for _, id := range ids {
 			c := cl.chain(id)
@@ -293,33 +294,18 @@ func (cl *cluster) leader(ids ...uint64) uint64 {
 	return lead
 }
 
-func waitLong(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // orderAt orders env at node id, retrying on refusals until it is acked.
 func (cl *cluster) orderAt(id uint64, env string) {
 	cl.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	eventually.NoError(cl.t, 15*time.Second, fmt.Sprintf("order %s at node %d", env, id), func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		err := cl.chain(id).Order(ctx, []byte(env))
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) || !retryable(err) {
+		if err != nil && !retryable(err) {
 			cl.t.Fatalf("order %s at node %d: %v", env, id, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 func retryable(err error) bool {
@@ -347,7 +333,7 @@ func (cl *cluster) waitEnvelopes(want []string, ids ...uint64) {
 	cl.t.Helper()
 	for _, id := range ids {
 		s := cl.node(id).store
-		waitLong(cl.t, fmt.Sprintf("node %d to hold %d envelopes", id, len(want)), func() bool {
+		eventually.True(cl.t, 15*time.Second, fmt.Sprintf("node %d to hold %d envelopes", id, len(want)), func() bool {
 			have := map[string]bool{}
 			for _, e := range envelopes(s) {
 				have[e] = true
@@ -368,7 +354,7 @@ func (cl *cluster) waitEnvelopes(want []string, ids ...uint64) {
 func (cl *cluster) sameBlocks(ids ...uint64) {
 	cl.t.Helper()
 	ref := cl.node(ids[0]).store
-	waitLong(cl.t, "equal heights", func() bool {
+	eventually.True(cl.t, 15*time.Second, "equal heights", func() bool {
 		for _, id := range ids[1:] {
 			if cl.node(id).store.Height() != ref.Height() {
 				return false
@@ -549,7 +535,7 @@ func TestClusterLeaderFailoverLosesNothing(t *testing.T) {
 			}
 		}()
 	}
-	waitLong(t, "some envelopes ordered", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 30 })
+	eventually.True(t, 15*time.Second, "some envelopes ordered", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 30 })
 	cl.halt(lead)
 	newLead := cl.leader(others...)
 	if newLead == lead {
@@ -558,7 +544,7 @@ func TestClusterLeaderFailoverLosesNothing(t *testing.T) {
 	mu.Lock()
 	n := len(acked)
 	mu.Unlock()
-	waitLong(t, "envelopes ordered under the new leader", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > n+30 })
+	eventually.True(t, 15*time.Second, "envelopes ordered under the new leader", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > n+30 })
 	close(stop)
 	wg.Wait()
 
@@ -584,7 +570,7 @@ func TestClusterMinorityRefusesPromptlyAndCatchesUp(t *testing.T) {
 	cl.isolate(lead)
 	start := time.Now()
 	var refused error
-	waitLong(t, "the cut-off leader to refuse", func() bool {
+	eventually.True(t, 15*time.Second, "the cut-off leader to refuse", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		refused = cl.chain(lead).Order(ctx, []byte("minority"))
@@ -647,7 +633,7 @@ func TestClusterQuorumLostThenRestored(t *testing.T) {
 		cl.halt(id)
 	}
 	// The survivor refuses within a bound (no leader, or the proposal times out).
-	waitLong(t, "no leader at the survivor", func() bool { return cl.chain(up).Leader() == 0 })
+	eventually.True(t, 15*time.Second, "no leader at the survivor", func() bool { return cl.chain(up).Leader() == 0 })
 	t0 := time.Now()
 	err := cl.chain(up).Order(context.Background(), []byte("lost"))
 	if !errors.Is(err, ErrNoLeader) || time.Since(t0) > time.Second {
@@ -775,23 +761,24 @@ func (cl *cluster) orderConfig(at uint64, set []*etcdraft.Consenter, ids ...uint
 	cl.t.Helper()
 	cl.seq++
 	env := configEnvelope(cl.seq, set)
-	deadline := time.Now().Add(15 * time.Second)
-	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	attempt := 0
+	eventually.NoError(cl.t, 15*time.Second, fmt.Sprintf("order config at %d", at), func(ctx context.Context) error {
+		attempt++
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		err := cl.chain(at).Order(ctx, env)
-		cancel()
 		if err == nil || (attempt > 1 && errors.Is(err, ErrStaleConfig)) {
-			break // stale on a retry: an earlier attempt was ordered
+			return nil // stale on a retry: an earlier attempt was ordered
 		}
-		if time.Now().After(deadline) || !retryable(err) {
+		if !retryable(err) {
 			cl.t.Fatalf("order config at %d: %v", at, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 	var num uint64
 	for _, id := range ids {
 		s := cl.node(id).store
-		waitLong(cl.t, fmt.Sprintf("the config block at node %d", id), func() bool {
+		eventually.True(cl.t, 15*time.Second, fmt.Sprintf("the config block at node %d", id), func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			for _, b := range s.blocks[1:] {
@@ -850,7 +837,7 @@ func TestClusterAddAndRemoveConsenters(t *testing.T) {
 			t.Fatalf("node %d: config block metadata %v", id, md)
 		}
 	}
-	waitLong(t, "voter 4", func() bool { return slices.Equal(cl.chain(lead).Status().Voters, []uint64{1, 2, 3, 4}) })
+	eventually.True(t, 15*time.Second, "voter 4", func() bool { return slices.Equal(cl.chain(lead).Status().Voters, []uint64{1, 2, 3, 4}) })
 	cl.add(4, []uint64{1, 2, 3}, track)
 	cl.start(4)
 	cl.leader(1, 2, 3, 4)
@@ -883,7 +870,7 @@ func TestClusterAddAndRemoveConsenters(t *testing.T) {
 		t.Fatalf("after removal: metadata %v", md)
 	}
 	waitEvicted(t, cl.chain(victim))
-	waitLong(t, "3 voters", func() bool { return slices.Equal(cl.chain(lead).Status().Voters, keep) })
+	eventually.True(t, 15*time.Second, "3 voters", func() bool { return slices.Equal(cl.chain(lead).Status().Voters, keep) })
 	acked = cl.orderMany("three", 10, keep...)
 	if len(acked) != 10 {
 		t.Fatalf("acked %d of 10 after removal", len(acked))
@@ -949,7 +936,7 @@ func TestClusterNodeRemovedWhileDownIsEvicted(t *testing.T) {
 		}
 	}
 	cl.orderConfig(lead, consenters(keep...), keep...)
-	waitLong(t, "2 voters", func() bool { return slices.Equal(cl.chain(lead).Status().Voters, keep) })
+	eventually.True(t, 15*time.Second, "2 voters", func() bool { return slices.Equal(cl.chain(lead).Status().Voters, keep) })
 	cl.orderAt(lead, "b")
 	// Back up, nobody talks to it: it pulls the blocks it missed, sees it was
 	// removed and stops.
@@ -996,7 +983,7 @@ func TestValidateConsentersRefusals(t *testing.T) {
 	}
 	cl.halt(f[0])
 	cl.isolate(f[0])
-	waitLong(t, "the leader to notice", func() bool {
+	eventually.True(t, 15*time.Second, "the leader to notice", func() bool {
 		var keep []uint64
 		for _, id := range []uint64{1, 2, 3} {
 			if id != f[1] {
@@ -1039,7 +1026,7 @@ func TestConfigEnvelopeGetsItsOwnBlock(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), signer)
 	cfg.Batch.MaxMessageCount = 10
 	c := startChain(t, cfg, store)
-	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
+	eventually.True(t, 5*time.Second, "leadership", func() bool { return c.Leader() == 1 })
 	c.Tick(epoch)
 	cfgEnv := configEnvelope(1, consenters(1))
 	for _, e := range [][]byte{[]byte("a"), []byte("b"), cfgEnv} {
@@ -1210,7 +1197,7 @@ func TestConfigBlockChangesBatchSettings(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), signer)
 	cfg.Batch.MaxMessageCount = 10
 	c := startChain(t, cfg, store)
-	waitFor(t, "leadership", func() bool { return c.Leader() == 1 })
+	eventually.True(t, 5*time.Second, "leadership", func() bool { return c.Leader() == 1 })
 	c.Tick(epoch)
 
 	env := &cb.Envelope{}
@@ -1270,5 +1257,5 @@ func TestSnapshotEveryIntervalBytes(t *testing.T) {
 	}
 	cl.orderAt(1, "envelope-9")
 	cl.orderAt(1, "envelope-X")
-	waitFor(t, "a snapshot after 100 bytes", func() bool { return cl.snapIndexOf(1) > start })
+	eventually.True(t, 5*time.Second, "a snapshot after 100 bytes", func() bool { return cl.snapIndexOf(1) > start })
 }
