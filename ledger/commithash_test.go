@@ -9,7 +9,6 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
 
@@ -179,18 +178,7 @@ func mustBlock(t *testing.T, l *Ledger, n uint64) *cb.Block {
 // firstWrittenKey returns the first key the first transaction of b writes in ns.
 func firstWrittenKey(t *testing.T, b *cb.Block, ns string) string {
 	t.Helper()
-	env, err := protos.UnmarshalEnvelope(b.Data.Data[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	etx, err := protos.ParseEndorserTx(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets, err := decodeRWSet(etx.ReadWriteSet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sets, _ := txWriteSets(t, b.Data.Data[0])
 	for _, s := range sets {
 		if s.ns == ns && len(s.kv.Writes) > 0 {
 			return s.kv.Writes[0].Key

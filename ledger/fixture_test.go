@@ -55,24 +55,9 @@ func TestFabricFixtureBlocks(t *testing.T) {
 		}
 		// Expected effects, decoded from the block itself before committing.
 		for i, raw := range b.Data.Data {
-			chdr, err := protos.EnvelopeChannelHeader(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cb.HeaderType(chdr.Type) != cb.HeaderType_ENDORSER_TRANSACTION {
+			sets, ok := txWriteSets(t, raw)
+			if !ok {
 				continue
-			}
-			env, err := protos.UnmarshalEnvelope(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			etx, err := protos.ParseEndorserTx(env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sets, err := decodeRWSet(etx.ReadWriteSet)
-			if err != nil {
-				t.Fatal(err)
 			}
 			v := statedb.Version{BlockNum: uint64(n), TxNum: uint64(i)}
 			for _, s := range sets {

@@ -85,3 +85,22 @@ func dump(t *testing.T, db statedb.DB, namespaces ...string) []string {
 	}
 	return out
 }
+
+// txWriteSets decodes the read/write sets of an endorser transaction
+// envelope; ok is false for other transaction types (config).
+func txWriteSets(t *testing.T, raw []byte) (sets []decodedNs, ok bool) {
+	t.Helper()
+	env, err := protos.UnmarshalEnvelope(raw)
+	if err != nil || cb.HeaderType(env.ChannelHeader.Type) != cb.HeaderType_ENDORSER_TRANSACTION {
+		return nil, false
+	}
+	etx, err := protos.ParseEndorserTx(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets, err = decodeRWSet(etx.ReadWriteSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sets, true
+}
