@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -48,6 +49,8 @@ type BlockStore struct {
 	last     *cb.BlockHeader // header of block height-1, nil when empty
 	appended chan struct{}   // closed and replaced on every append and on Close
 	closed   bool
+	// observeAppend, when set, is told how long each append took.
+	observeAppend func(elapsed time.Duration)
 }
 
 // OpenBlockStore opens (creating if needed) the block store in dir. It drops a
@@ -259,6 +262,7 @@ func (s *BlockStore) Append(b *cb.Block) error {
 	if s.closed {
 		return ErrClosed
 	}
+	start := time.Now()
 	n := b.Header.Number
 	if n != s.height {
 		return fmt.Errorf("append block %d: store height is %d, next block must be %d: %w", n, s.height, s.height, ErrOutOfOrder)
@@ -298,7 +302,19 @@ func (s *BlockStore) Append(b *cb.Block) error {
 	s.last = proto.Clone(b.Header).(*cb.BlockHeader)
 	close(s.appended)
 	s.appended = make(chan struct{})
+	if s.observeAppend != nil {
+		s.observeAppend(time.Since(start))
+	}
 	return nil
+}
+
+// ObserveAppend makes every successful Append call fn with its duration
+// (writing, syncing and indexing the block): the peer's and orderer's
+// ledger_blockstorage_commit_time. nil stops it.
+func (s *BlockStore) ObserveAppend(fn func(elapsed time.Duration)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observeAppend = fn
 }
 
 func (s *BlockStore) roll() error {
