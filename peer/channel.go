@@ -44,6 +44,7 @@ func openChannel(n *Node, id string) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.metrics.observeLedger(id, l)
 	bundle, err := latestBundle(l)
 	if err != nil {
 		l.Close()
@@ -98,13 +99,14 @@ func (n *Node) joinChannel(raw []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	n.metrics.observeLedger(id, l)
 	protos.SetTxFilter(block, make([]byte, len(block.Data.Data)))
 	if err := l.Commit(block, nil); err != nil {
 		l.Close()
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("commit genesis block of %s: %w", id, err)
 	}
-	n.metrics.transactionsCommitted(id, block)
+	n.metrics.transactionsCommitted(id, block, nil)
 	ch := newChannel(n, id, l)
 	ch.bundle.Store(bundle)
 	n.addChannel(runCtx, ch)

@@ -3,7 +3,6 @@ package peer
 import (
 	"fmt"
 	"runtime/debug"
-	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -19,7 +18,6 @@ import (
 // channel configuration if it carries one, and tell the waiting clients.
 // An error makes the puller drop the block and ask another orderer for it.
 func (c *channel) commit(block *cb.Block) error {
-	start := time.Now()
 	info := c.ledger.Blocks().Info()
 	if block.GetHeader().GetNumber() != info.Height {
 		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
@@ -56,7 +54,7 @@ func (c *channel) commit(block *cb.Block) error {
 		return fmt.Errorf("channel %s: commit block %d: %w", c.id, block.Header.Number, err)
 	}
 	c.committed.advance(block.Header.Number + 1)
-	c.node.metrics.blockCommitted(c.id, block, time.Since(start))
+	c.node.metrics.transactionsCommitted(c.id, block, verdicts)
 	if isConfigBlock(block) {
 		nb, err := channelconfig.BundleFromBlock(block)
 		if err != nil {

@@ -154,6 +154,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		ExecuteTimeout:  cfg.ExecuteTimeout,
 		RegisterTimeout: cfg.StartupTimeout,
 		Logger:          log,
+		Metrics:         n.metrics.chaincode,
 	}, launcher)
 	n.endorser, err = endorser.New(endorser.Config{
 		Signer:      n.own.Signer(signer),
@@ -164,12 +165,13 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		Definitions: n.lifecycle,
 		Transient:   n.transient,
 		Logger:      log,
-		Observe:     n.metrics.observeProposal,
+		Metrics:     n.metrics.endorser,
 	})
 	if err != nil {
 		return nil, err
 	}
 	n.deliver = deliver.NewServer(deliverChannels{n}, log)
+	n.deliver.Metrics = n.metrics.deliver
 	if cfg.GatewayEnabled {
 		n.gateway, err = gateway.New(gateway.Config{
 			MSPID:          cfg.LocalMSPID,
@@ -228,6 +230,9 @@ func (n *Node) Run(ctx context.Context) error {
 		lis.Close()
 		return fmt.Errorf("listen on peer.chaincodeListenAddress %s: %w", n.cfg.ChaincodeListenAddress, err)
 	}
+	// The metrics interceptors come first, so they see the Internal code
+	// rpcrecover turns a panic into.
+	opts = append(opts, operations.GRPCServerOptions(n.metrics.reg)...)
 	srv := grpc.NewServer(append(opts, rpcrecover.ServerOptions(n.log)...)...)
 	pb.RegisterEndorserServer(srv, n.endorser)
 	pb.RegisterDeliverServer(srv, n.deliver)
@@ -356,7 +361,6 @@ func (n *Node) reopenChannels(ctx context.Context) error {
 }
 
 func (n *Node) addChannel(ctx context.Context, ch *channel) {
-	n.observeState(ch)
 	n.mu.Lock()
 	n.channels[ch.id] = ch
 	n.mu.Unlock()

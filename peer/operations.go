@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -14,27 +14,43 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/deliver"
+	"github.com/weft-ledger/weft/peer/endorser"
+	"github.com/weft-ledger/weft/peer/validator"
 	"github.com/weft-ledger/weft/protos"
 )
 
-// metrics are the peer's Prometheus metrics, named as Fabric's.
+// metrics are the peer's Prometheus metrics, named, typed and labelled as
+// Fabric v2.5's (docs/operations.md lists them), plus Weft's own
+// ledger_commit_hash_mismatches.
 type metrics struct {
-	reg                 *operations.Registry
-	blockProcessing     *operations.Histogram // validate + ledger commit of one pulled block
-	statedbCommit       *operations.Histogram
-	transactions        *operations.Counter
-	height              *operations.Gauge
-	proposalDuration    *operations.Histogram
-	proposalsReceived   *operations.Counter
-	successfulProposals *operations.Counter
+	reg             *operations.Registry
+	blockProcessing *operations.Histogram // MVCC validation and preparation (the ledger's part)
+	blockAndPvtdata *operations.Histogram
+	blockStorage    *operations.Histogram
+	statedbCommit   *operations.Histogram
+	transactions    *operations.Counter
+	height          *operations.Gauge
+	endorser        *endorser.Metrics
+	chaincode       *chaincode.Metrics
+	deliver         *operations.DeliverMetrics
 	// commitHashMismatches is Weft's own: comparisons whose commit hashes
 	// differed (peer/commitcheck.go).
 	commitHashMismatches *operations.Counter
+
+	ccMu     sync.Mutex
+	ccLabels map[ccID]string // "name:version" label values, made once each
 }
+
+// ccID is a chaincode name and version.
+type ccID struct{ name, version string }
+
+// ledgerBuckets are the buckets of Fabric's ledger_* histograms.
+var ledgerBuckets = []float64{0.005, 0.01, 0.015, 0.05, 0.1, 1, 10}
 
 func newMetrics() *metrics {
 	r := operations.NewRegistry()
@@ -42,54 +58,63 @@ func newMetrics() *metrics {
 	return &metrics{
 		reg: r,
 		blockProcessing: r.Histogram(operations.Opts{Name: "ledger_block_processing_time", Labels: ch,
-			Help: "Time taken in seconds for ledger block processing (verify, validate and commit)."}, nil),
+			Help: "Time taken in seconds for ledger block processing."}, ledgerBuckets),
+		blockAndPvtdata: r.Histogram(operations.Opts{Name: "ledger_blockstorage_and_pvtdata_commit_time", Labels: ch,
+			Help: "Time taken in seconds for committing the block and private data to storage."}, ledgerBuckets),
+		blockStorage: r.Histogram(operations.Opts{Name: "ledger_blockstorage_commit_time", Labels: ch,
+			Help: "Time taken in seconds for committing the block to storage."}, ledgerBuckets),
 		statedbCommit: r.Histogram(operations.Opts{Name: "ledger_statedb_commit_time", Labels: ch,
-			Help: "Time taken in seconds for committing block changes to state db."}, nil),
+			Help: "Time taken in seconds for committing block changes to state db."}, ledgerBuckets),
 		transactions: r.Counter(operations.Opts{Name: "ledger_transaction_count",
 			Labels: []string{"channel", "transaction_type", "chaincode", "validation_code"},
 			Help:   "Number of transactions processed."}),
 		height: r.Gauge(operations.Opts{Name: "ledger_blockchain_height", Labels: ch,
 			Help: "Height of the chain in blocks."}),
-		proposalDuration: r.Histogram(operations.Opts{Name: "endorser_proposal_duration",
-			Labels: []string{"channel", "chaincode", "success"}, Help: "The time to complete a proposal."}, nil),
-		proposalsReceived: r.Counter(operations.Opts{Name: "endorser_proposals_received",
-			Help: "The number of proposals received."}),
-		successfulProposals: r.Counter(operations.Opts{Name: "endorser_successful_proposals",
-			Help: "The number of successful proposals."}),
+		endorser:  endorser.NewMetrics(r),
+		chaincode: chaincode.NewMetrics(r),
+		deliver:   operations.NewDeliverMetrics(r),
 		commitHashMismatches: r.Counter(operations.Opts{Name: "ledger_commit_hash_mismatches", Labels: []string{"channel", "peer"},
 			Help: "Comparisons with another peer whose commit hash for the same block differed: the world states have diverged."}),
+		ccLabels: map[ccID]string{},
 	}
 }
 
-// observeProposal is the endorser's Observe hook.
-func (m *metrics) observeProposal(channel, chaincode string, success bool, elapsed time.Duration) {
-	m.proposalsReceived.Inc()
-	if success {
-		m.successfulProposals.Inc()
-	}
-	m.proposalDuration.Observe(elapsed.Seconds(), channel, chaincode, strconv.FormatBool(success))
+// observeLedger times the commits of a channel's ledger where Fabric's
+// ledger does: MVCC validation, block and private data storage, block
+// storage alone, and the state database update.
+func (m *metrics) observeLedger(channel string, l *ledger.Ledger) {
+	processing, stored, state := m.blockProcessing.With(channel), m.blockAndPvtdata.With(channel), m.statedbCommit.With(channel)
+	l.ObserveCommit(func(t ledger.CommitTimes) {
+		processing.Observe(t.Processing.Seconds())
+		stored.Observe(t.BlockAndPvtdata.Seconds())
+		state.Observe(t.StateDB.Seconds())
+	})
+	blocks := m.blockStorage.With(channel)
+	l.Blocks().ObserveAppend(func(d time.Duration) { blocks.Observe(d.Seconds()) })
 }
 
-// blockCommitted records a block the commit path committed, with the
-// validation codes its filter holds after the ledger's MVCC check.
-func (m *metrics) blockCommitted(channel string, b *cb.Block, elapsed time.Duration) {
-	if m == nil {
-		return
-	}
-	m.blockProcessing.Observe(elapsed.Seconds(), channel)
-	m.transactionsCommitted(channel, b)
-}
-
-// transactionsCommitted counts a committed block's transactions by type,
-// chaincode and validation code (also for the genesis block a join commits,
-// which has no processing time to record).
-func (m *metrics) transactionsCommitted(channel string, b *cb.Block) {
-	if m == nil {
-		return
-	}
+// transactionsCommitted counts a committed block's transactions as Fabric's
+// ledger does: a transaction the validator found valid is labelled with its
+// header type and, for an endorser transaction, "name:version" of the
+// endorsed chaincode ("unknown" otherwise); one it refused has type and
+// chaincode "unknown". The validation code is the final one, after the
+// ledger's MVCC check. verdicts are the validator's (nil for a genesis block
+// a join commits, whose one transaction is the configuration).
+func (m *metrics) transactionsCommitted(channel string, b *cb.Block, verdicts []validator.Verdict) {
 	filter := protos.TxFilter(b)
 	for i, raw := range b.GetData().GetData() {
-		typ, cc := txLabels(raw)
+		typ, cc := "unknown", "unknown"
+		switch {
+		case verdicts == nil:
+			if chdr, err := protos.EnvelopeChannelHeader(raw); err == nil {
+				typ = cb.HeaderType(chdr.Type).String()
+			}
+		case i < len(verdicts) && verdicts[i].Code == pb.TxValidationCode_VALID:
+			typ = verdicts[i].Type.String()
+			if verdicts[i].ChaincodeName != "" {
+				cc = m.chaincodeLabel(verdicts[i].ChaincodeName, verdicts[i].ChaincodeVersion)
+			}
+		}
 		code := pb.TxValidationCode_NOT_VALIDATED
 		if i < len(filter) {
 			code = pb.TxValidationCode(filter[i])
@@ -98,21 +123,17 @@ func (m *metrics) transactionsCommitted(channel string, b *cb.Block) {
 	}
 }
 
-// txLabels reads a transaction's header type and chaincode ("" when the
-// envelope cannot be read or names none).
-func txLabels(env []byte) (typ, chaincode string) {
-	chdr, err := protos.EnvelopeChannelHeader(env)
-	if err != nil {
-		return "", ""
+// chaincodeLabel returns "name:version", made once per chaincode version.
+func (m *metrics) chaincodeLabel(name, version string) string {
+	k := ccID{name, version}
+	m.ccMu.Lock()
+	defer m.ccMu.Unlock()
+	l, ok := m.ccLabels[k]
+	if !ok {
+		l = name + ":" + version
+		m.ccLabels[k] = l
 	}
-	typ = cb.HeaderType(chdr.Type).String()
-	if cb.HeaderType(chdr.Type) == cb.HeaderType_ENDORSER_TRANSACTION {
-		ext := &pb.ChaincodeHeaderExtension{}
-		if proto.Unmarshal(chdr.Extension, ext) == nil {
-			chaincode = ext.GetChaincodeId().GetName()
-		}
-	}
-	return typ, chaincode
+	return l
 }
 
 // scrape sets the gauges read from the ledgers.
@@ -122,20 +143,6 @@ func (n *Node) scrape() {
 	defer n.mu.RUnlock()
 	for id, ch := range n.channels {
 		n.metrics.height.Set(float64(ch.committed.Height()), id)
-	}
-}
-
-// applyObserver is the optional timing hook of a state database
-// (statedb/leveldb has it).
-type applyObserver interface {
-	ObserveApply(func(elapsed time.Duration, updates int))
-}
-
-// observeState times the state database commits of a channel.
-func (n *Node) observeState(ch *channel) {
-	if o, ok := ch.ledger.State().(applyObserver); ok {
-		id := ch.id
-		o.ObserveApply(func(elapsed time.Duration, _ int) { n.metrics.statedbCommit.Observe(elapsed.Seconds(), id) })
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/eventually"
+	"github.com/weft-ledger/weft/internal/operations/opstest"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -136,6 +137,43 @@ func signedBlock(t *testing.T, signer protos.Signer, prev *cb.Block, envs [][]by
 	b.Metadata.Metadata[cb.BlockMetadataIndex_SIGNATURES] = protos.Marshal(&cb.Metadata{Value: value,
 		Signatures: []*cb.MetadataSignature{{SignatureHeader: shdrRaw, Signature: sig}}})
 	return b
+}
+
+// peerFamilies are the families the peer serves: every one must be
+// exposed, and the ones the test drives must have samples.
+var peerFamilies = []string{
+	"chaincode_execute_timeouts", "chaincode_launch_duration", "chaincode_launch_failures", "chaincode_launch_timeouts",
+	"chaincode_shim_request_duration", "chaincode_shim_requests_completed", "chaincode_shim_requests_received",
+	"deliver_blocks_sent", "deliver_requests_completed", "deliver_requests_received", "deliver_streams_closed", "deliver_streams_opened",
+	"endorser_duplicate_transaction_failures", "endorser_endorsement_failures", "endorser_proposal_acl_failures",
+	"endorser_proposal_duration", "endorser_proposal_simulation_failures", "endorser_proposal_validation_failures",
+	"endorser_proposals_received", "endorser_successful_proposals",
+	"grpc_comm_conn_closed", "grpc_comm_conn_opened",
+	"grpc_server_stream_messages_received", "grpc_server_stream_messages_sent", "grpc_server_stream_request_duration",
+	"grpc_server_stream_requests_completed", "grpc_server_stream_requests_received", "grpc_server_unary_request_duration",
+	"grpc_server_unary_requests_completed", "grpc_server_unary_requests_received",
+	"ledger_block_processing_time", "ledger_blockchain_height", "ledger_blockstorage_and_pvtdata_commit_time",
+	"ledger_blockstorage_commit_time", "ledger_statedb_commit_time", "ledger_transaction_count",
+	"ledger_commit_hash_mismatches",
+}
+
+// checkFabricFamilies compares an exposition with Fabric v2.5's reference:
+// each family of served must be there, every family Fabric knows must match
+// it, and any other must be Weft's own (ledger_commit_hash_mismatches).
+func checkFabricFamilies(t *testing.T, body string, served []string) {
+	t.Helper()
+	fams, err := opstest.Parse(body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	for _, e := range opstest.Compare(fams, []string{"ledger_commit_hash_mismatches"}) {
+		t.Errorf("/metrics differs from Fabric: %s", e)
+	}
+	for _, name := range served {
+		if fams[name] == nil {
+			t.Errorf("/metrics lacks family %s", name)
+		}
+	}
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -267,25 +305,71 @@ func TestOperationsEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	vcode := pb.TxValidationCode(protos.TxFilter(committed)[0]).String()
+
+	// Traffic for the endorser's and deliver's families: a proposal that
+	// fails validation, and a client reading blocks 0 and 1.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if pr, err := pb.NewEndorserClient(conn).ProcessProposal(ctx2, &pb.SignedProposal{ProposalBytes: []byte("not a proposal")}); err != nil || pr.GetResponse().GetStatus() != 500 {
+		t.Fatalf("malformed proposal = %v, %v", pr, err)
+	}
+	dstream, err := pb.NewDeliverClient(conn).Deliver(ctx2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seek := &ab.SeekInfo{Start: &ab.SeekPosition{Type: &ab.SeekPosition_Oldest{Oldest: &ab.SeekOldest{}}},
+		Stop: &ab.SeekPosition{Type: &ab.SeekPosition_Specified{Specified: &ab.SeekSpecified{Number: 1}}}}
+	denv, err := protos.NewDeliverRequest(user, "mychannel", seek, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dstream.Send(denv); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := dstream.Recv(); err != nil {
+			t.Fatalf("deliver response %d: %v", i, err)
+		}
+	}
+	dstream.CloseSend()
+	if _, err := dstream.Recv(); err != io.EOF {
+		t.Fatalf("deliver stream end: %v", err)
+	}
+
 	code, body = httpGet(t, ops+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics = %d %s", code, body)
 	}
 	for _, want := range []string{
-		`ledger_transaction_count{channel="mychannel",transaction_type="ENDORSER_TRANSACTION",chaincode="",validation_code="` + vcode + `"} 1`,
-		`ledger_transaction_count{channel="mychannel",transaction_type="CONFIG",chaincode="",validation_code="VALID"} 1`, // the genesis block of the join
+		`ledger_transaction_count{channel="mychannel",transaction_type="unknown",chaincode="unknown",validation_code="` + vcode + `"} 1`,
+		`ledger_transaction_count{channel="mychannel",transaction_type="CONFIG",chaincode="unknown",validation_code="VALID"} 1`, // the genesis block of the join
 		`ledger_blockchain_height{channel="mychannel"} 2`,
-		`ledger_block_processing_time_count{channel="mychannel"} 1`,
-		`ledger_statedb_commit_time_count{channel="mychannel"} 1`,
+		`ledger_block_processing_time_count{channel="mychannel"} 2`,
+		`ledger_statedb_commit_time_count{channel="mychannel"} 2`,
+		`ledger_blockstorage_commit_time_count{channel="mychannel"} 2`,
+		`ledger_blockstorage_and_pvtdata_commit_time_count{channel="mychannel"} 2`,
 		`endorser_proposal_duration_count{channel="",chaincode="cscc",success="true"} 1`,
-		`endorser_proposals_received 1`,
+		`endorser_proposals_received 2`,
 		`endorser_successful_proposals 1`,
+		`endorser_proposal_validation_failures 1`,
+		`deliver_streams_opened 1`,
+		`deliver_streams_closed 1`,
+		`deliver_requests_received{channel="mychannel",filtered="false",data_type="block"} 1`,
+		`deliver_requests_completed{channel="mychannel",filtered="false",data_type="block",success="true"} 1`,
+		`deliver_blocks_sent{channel="mychannel",filtered="false",data_type="block"} 2`,
+		`grpc_server_unary_requests_received{service="protos_Endorser",method="ProcessProposal"} 2`,
+		`grpc_server_unary_requests_completed{service="protos_Endorser",method="ProcessProposal",code="OK"} 2`,
+		`grpc_server_stream_requests_received{service="protos_Deliver",method="Deliver"} 1`,
+		`grpc_server_stream_requests_completed{service="protos_Deliver",method="Deliver",code="OK"} 1`,
+		`grpc_server_stream_messages_received{service="protos_Deliver",method="Deliver"} 1`,
+		`grpc_server_stream_messages_sent{service="protos_Deliver",method="Deliver"} 3`,
 		"# TYPE ledger_block_processing_time histogram",
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
 	}
+	checkFabricFamilies(t, body, peerFamilies)
 
 	if code, body := httpGet(t, ops+"/logspec"); code != 200 || strings.TrimSpace(body) != `{"spec":"info"}` {
 		t.Fatalf("GET /logspec = %d %s", code, body)

@@ -29,6 +29,7 @@ type handler struct {
 	// private range, history): Fabric's ledger.state.totalQueryLimit.
 	queryLimit int
 	log        *slog.Logger
+	metrics    *Metrics // nil: not counted
 
 	sendMu sync.Mutex // serialises stream.Send: one writer per stream
 
@@ -130,13 +131,13 @@ func (h *handler) serve() error {
 			// INVOKE_CHAINCODE may run for as long as the callee does.
 			go h.handleRequest(msg)
 		case pb.ChaincodeMessage_GET_QUERY_RESULT:
-			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(richQueryRefusal(msg)))
+			h.refuse(msg, richQueryRefusal(msg))
 		case pb.ChaincodeMessage_GET_STATE_MULTIPLE, pb.ChaincodeMessage_WRITE_BATCH_STATE:
 			// Shims send these only to a peer that offered them in READY's
 			// ChaincodeAdditionalParams; this peer's READY offers neither.
-			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
+			h.refuse(msg, fmt.Sprintf(
 				"%s is not offered by this peer (its READY message enables neither UseGetMultipleKeys nor UseWriteBatch); "+
-					"the shim must send one GET_STATE, PUT_STATE or DEL_STATE per key", msg.Type)))
+					"the shim must send one GET_STATE, PUT_STATE or DEL_STATE per key", msg.Type))
 		default:
 			h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
 				"chaincode message type %s is not supported by this peer from a registered chaincode", msg.Type)))
@@ -209,7 +210,21 @@ func (h *handler) reply(req *pb.ChaincodeMessage, typ pb.ChaincodeMessage_Type, 
 	}
 }
 
+// refuse answers a shim request this peer does not serve with ERROR.
+func (h *handler) refuse(msg *pb.ChaincodeMessage, why string) {
+	start := time.Now()
+	typ := msg.Type.String()
+	h.metrics.shimRequest(typ, msg.ChannelId, h.packageID)
+	h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(why))
+	h.metrics.shimDone(typ, msg.ChannelId, h.packageID, start, false)
+}
+
 func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
+	start := time.Now()
+	typ := msg.Type.String()
+	h.metrics.shimRequest(typ, msg.ChannelId, h.packageID)
+	success := false
+	defer func() { h.metrics.shimDone(typ, msg.ChannelId, h.packageID, start, success) }()
 	tx := h.lookup(msg.ChannelId, msg.Txid)
 	if tx == nil {
 		h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
@@ -221,6 +236,7 @@ func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
 		h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf("%s failed: %v", msg.Type, err)))
 		return
 	}
+	success = true
 	h.reply(msg, pb.ChaincodeMessage_RESPONSE, payload)
 }
 
@@ -275,6 +291,7 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 	case <-h.done:
 		return nil, nil, fmt.Errorf("%w: transaction %s failed: %v", ErrChaincodeUnavailable, txc.TxID, h.err)
 	case <-timer.C:
+		h.metrics.executeTimedOut(h.packageID)
 		return nil, nil, fmt.Errorf("%w: chaincode %s did not complete transaction %s within %s", ErrTimeout, h.packageID, txc.TxID, timeout)
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("transaction %s on chaincode %s abandoned: %w", txc.TxID, h.packageID, ctx.Err())

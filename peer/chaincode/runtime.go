@@ -41,6 +41,8 @@ type Config struct {
 	// (default 100).
 	QueryBatchSize int
 	Logger         *slog.Logger
+	// Metrics receives the chaincode_* metrics; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Launcher starts chaincode packages. A Launcher is behind an interface so
@@ -212,12 +214,15 @@ func (r *Runtime) launch(ctx context.Context, packageID string) (*handler, *Inst
 	}()
 
 	r.log.Info("launching chaincode", "package_id", packageID)
+	start := time.Now()
 	inst, err := r.launcher.Launch(ctx, packageID)
 	if err != nil {
+		r.cfg.Metrics.launched(packageID, start, true, false)
 		return nil, nil, fmt.Errorf("%w: launch chaincode %s: %v", ErrChaincodeUnavailable, packageID, err)
 	}
 	if inst.Stream != nil {
 		h, err := r.serveDialled(packageID, inst)
+		r.cfg.Metrics.launched(packageID, start, err != nil, false)
 		if err != nil {
 			if inst.Stop != nil {
 				inst.Stop()
@@ -238,12 +243,16 @@ func (r *Runtime) launch(ctx context.Context, packageID string) (*handler, *Inst
 	select {
 	case h := <-wait:
 		r.log.Info("chaincode registered", "package_id", packageID)
+		r.cfg.Metrics.launched(packageID, start, false, false)
 		return h, inst, nil
 	case <-inst.Exited:
+		r.cfg.Metrics.launched(packageID, start, true, false)
 		return fail(fmt.Errorf("%w: chaincode %s exited before it registered (see its log output)", ErrChaincodeUnavailable, packageID))
 	case <-timer.C:
+		r.cfg.Metrics.launched(packageID, start, false, true)
 		return fail(fmt.Errorf("%w: chaincode %s did not register within %s; check that it can reach the peer's chaincode address", ErrChaincodeUnavailable, packageID, r.cfg.RegisterTimeout))
 	case <-ctx.Done():
+		r.cfg.Metrics.launched(packageID, start, true, false)
 		return fail(fmt.Errorf("wait for chaincode %s to register: %w", packageID, ctx.Err()))
 	}
 }
@@ -259,6 +268,7 @@ func (r *Runtime) serveDialled(packageID string, inst *Instance) (*handler, erro
 			ErrChaincodeUnavailable, name, packageID)
 	}
 	h := newHandler(packageID, inst.Stream, r.cfg.QueryBatchSize, r.log)
+	h.metrics = r.cfg.Metrics
 	if err := h.acceptRegister(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrChaincodeUnavailable, err)
 	}
@@ -283,6 +293,7 @@ func (r *Runtime) Register(s pb.ChaincodeSupport_RegisterServer) error {
 		return err
 	}
 	h := newHandler(name, s, r.cfg.QueryBatchSize, r.log)
+	h.metrics = r.cfg.Metrics
 
 	r.mu.Lock()
 	if r.closed {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -63,6 +64,9 @@ type Server struct {
 	pb.UnimplementedDeliverServer
 	channels Channels
 	log      *slog.Logger
+	// Metrics, when set before serving, counts streams, requests and
+	// blocks (Fabric's deliver_* families).
+	Metrics *operations.DeliverMetrics
 }
 
 // NewServer returns a deliver service reading from channels. A nil logger
@@ -106,6 +110,7 @@ type toResponse func(channelID string, b *cb.Block) *pb.DeliverResponse
 // serve handles the seek requests of one stream in turn until the client closes
 // its side or the stream breaks.
 func (s *Server) serve(stream deliverStream, kind string, convert toResponse) error {
+	defer s.Metrics.StreamOpened()()
 	ctx := stream.Context()
 	for {
 		env, err := stream.Recv()
@@ -127,7 +132,7 @@ func (s *Server) serve(stream deliverStream, kind string, convert toResponse) er
 
 // deliverBlocks answers one seek request. A returned error means the stream is
 // unusable; otherwise the status ends the request.
-func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *cb.Envelope, kind string, convert toResponse) (cb.Status, error) {
+func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *cb.Envelope, kind string, convert toResponse) (status cb.Status, err error) {
 	penv, err := protos.ParseEnvelope(env)
 	if err != nil {
 		s.log.Warn("deliver request rejected", "reason", err.Error())
@@ -147,6 +152,9 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		}
 		return cb.Status_SERVICE_UNAVAILABLE, nil
 	}
+	// Counted from here on, as Fabric counts requests for channels it serves.
+	req := s.Metrics.Request(chdr.ChannelId, kind == "filtered_block", metricsDataType(kind))
+	defer func() { req.Completed(err == nil && status == cb.Status_SUCCESS) }()
 	if err := ch.Readers.Evaluate([]protos.SignedData{penv.SignedData()}); err != nil {
 		log.Warn("deliver request forbidden", "policy", "/Channel/Application/Readers", "reason", err.Error())
 		return cb.Status_FORBIDDEN, nil
@@ -199,10 +207,19 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		if err := stream.Send(convert(chdr.ChannelId, b)); err != nil {
 			return 0, err
 		}
+		req.BlockSent()
 		if n == stop || n == math.MaxUint64 {
 			return cb.Status_SUCCESS, nil
 		}
 	}
+}
+
+// metricsDataType is Fabric's data_type label of a kind of stream.
+func metricsDataType(kind string) string {
+	if kind == "block_and_private_data" {
+		return "block_and_pvtdata"
+	}
+	return kind
 }
 
 // recheck returns the channel's current view, re-evaluating the request

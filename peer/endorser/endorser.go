@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/lifecycle"
@@ -116,11 +118,9 @@ type Config struct {
 	Definitions Definitions
 	Transient   TransientStore
 	Logger      *slog.Logger
-	// Observe, when set, is told of every proposal processed: its channel
-	// ("" for channel-less ones) and chaincode as far as the proposal could
-	// be parsed, whether it succeeded (no error, response status below 400)
-	// and how long it took. It feeds the endorsement metrics.
-	Observe func(channel, chaincode string, success bool, elapsed time.Duration)
+	// Metrics receives the endorser_* metrics; nil: a registry of its own
+	// that nobody reads.
+	Metrics *Metrics
 }
 
 // Endorser serves protos.Endorser/ProcessProposal.
@@ -136,7 +136,7 @@ type Endorser struct {
 	definitions Definitions
 	transient   TransientStore
 	log         *slog.Logger
-	observe     func(channel, chaincode string, success bool, elapsed time.Duration)
+	metrics     *Metrics
 }
 
 // New returns an Endorser; Signer, Channels and LocalMSP are required.
@@ -155,7 +155,10 @@ func New(cfg Config) (*Endorser, error) {
 	e := &Endorser{
 		signer: cfg.Signer, endorser: ser, localMSP: cfg.LocalMSP, channels: cfg.Channels,
 		system: map[string]chaincode.SystemChaincode{}, runtime: cfg.Runtime, definitions: cfg.Definitions,
-		transient: cfg.Transient, log: log.With("component", "endorser"), observe: cfg.Observe,
+		transient: cfg.Transient, log: log.With("component", "endorser"), metrics: cfg.Metrics,
+	}
+	if e.metrics == nil {
+		e.metrics = NewMetrics(operations.NewRegistry())
 	}
 	for _, scc := range cfg.System {
 		e.system[scc.Name()] = scc
@@ -170,37 +173,39 @@ func failure(format string, args ...any) (*pb.ProposalResponse, error) {
 
 // ProcessProposal checks, simulates and endorses one signed proposal.
 func (e *Endorser) ProcessProposal(ctx context.Context, sp *pb.SignedProposal) (*pb.ProposalResponse, error) {
-	if e.observe == nil {
-		return e.process(ctx, sp, nil)
-	}
 	start := time.Now()
-	var p *protos.Proposal
-	pr, err := e.process(ctx, sp, &p)
-	var channel, cc string
-	if p != nil {
-		channel, cc = p.ChannelHeader.ChannelId, p.ChaincodeName()
+	e.metrics.proposalsReceived.Inc()
+	var tr track
+	pr, err := e.process(ctx, sp, &tr)
+	if tr.checked {
+		// Fabric's success: endorsed, or a channel-less proposal answered.
+		success := err == nil && (pr.GetEndorsement() != nil || (tr.channel == "" && tr.answered))
+		if success {
+			e.metrics.successfulProposals.Inc()
+		}
+		e.metrics.proposalDuration.Observe(time.Since(start).Seconds(), tr.channel, tr.chaincode, strconv.FormatBool(success))
 	}
-	e.observe(channel, cc, err == nil && pr.GetResponse().GetStatus() < 400, time.Since(start))
 	return pr, err
 }
 
-// process is ProcessProposal; parsed, when not nil, receives the parsed proposal.
-func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **protos.Proposal) (*pb.ProposalResponse, error) {
+// process is ProcessProposal; tr follows the proposal for the metrics.
+func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track) (*pb.ProposalResponse, error) {
 	p, err := protos.ParseProposal(sp)
 	if err != nil {
+		e.metrics.validationFailures.Inc()
 		return failure("malformed proposal: %v", err)
-	}
-	if parsed != nil {
-		*parsed = p
 	}
 	chdr, shdr := p.ChannelHeader, p.SignatureHeader
 	if err := checkProposalHeader(chdr, shdr); err != nil {
+		e.metrics.validationFailures.Inc()
 		return failure("%v", err)
 	}
 	if want := protos.ComputeTxID(shdr.Nonce, shdr.Creator); chdr.TxId != want {
+		e.metrics.validationFailures.Inc()
 		return failure("invalid txid: got %q, but nonce and creator give %q", chdr.TxId, want)
 	}
 	ccName := p.ChaincodeName()
+	tr.channel, tr.chaincode = chdr.ChannelId, ccName
 	fn := ""
 	if args := p.Args(); len(args) > 0 {
 		fn = string(args[0])
@@ -208,7 +213,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 	log := e.log.With("txid", chdr.TxId, "channel", chdr.ChannelId, "chaincode", ccName)
 
 	if chdr.ChannelId == "" {
-		return e.processChannelless(ctx, p, ccName, fn, log)
+		return e.processChannelless(ctx, p, ccName, fn, log, tr)
 	}
 	ch, err := e.channels.Channel(chdr.ChannelId)
 	if err != nil {
@@ -216,14 +221,17 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 	}
 	creator, err := ch.Config.MSPs().DeserializeIdentity(shdr.Creator)
 	if err != nil {
+		e.metrics.validationFailures.Inc()
 		return failure("access denied: creator of proposal %s is not a valid identity on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
 	}
 	if err := creator.Verify(sp.ProposalBytes, sp.Signature); err != nil {
+		e.metrics.validationFailures.Inc()
 		return failure("access denied: proposal signature of %s does not verify: %v", creator, err)
 	}
 	policy := aclPolicy(ccName, fn)
 	pol, err := ch.Config.Policy(policy)
 	if err != nil {
+		e.metrics.aclFailures.Inc(chdr.ChannelId, ccName)
 		return failure("access denied: channel %s has no policy %s: %v", chdr.ChannelId, policy, err)
 	}
 	// The signature was just verified by the creator's identity: the ACL
@@ -231,14 +239,17 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 	acl := channelconfig.NewSignatureSet([]protos.SignedData{p.SignedData()})
 	acl.MarkVerified(0)
 	if err := acl.Evaluate(pol); err != nil {
+		e.metrics.aclFailures.Inc(chdr.ChannelId, ccName)
 		return failure("access denied for [%s][%s]: creator %s does not satisfy %s: %v", ccName, chdr.ChannelId, creator, policy, err)
 	}
 	if dup, err := ch.Ledger.TxExists(chdr.TxId); err != nil {
 		return failure("check txid %s on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
 	} else if dup {
+		e.metrics.duplicateTxs.Inc(chdr.ChannelId, ccName)
 		return failure("duplicate transaction found [%s]: it is already on channel %s; send a new proposal (fresh nonce)", chdr.TxId, chdr.ChannelId)
 	}
 
+	tr.checked = true
 	sim := ch.Ledger.NewSimulator(chdr.TxId)
 	defer sim.Done()
 	txc := &chaincode.TxContext{
@@ -273,6 +284,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 		}
 		resp, event, err = e.runtime.Execute(ctx, pkgID, txc, input)
 		if err != nil {
+			e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
 			log.Info("chaincode execution failed", "err", err)
 			return failure("error in simulation: %v", err)
 		}
@@ -281,11 +293,17 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 		return failure("chaincode %s returned no response", ccName)
 	}
 	if resp.Status >= 400 {
+		if resp.Status < 500 {
+			// Fabric counts a chaincode error status from 400 to 499 as a
+			// failed endorsement; 500 and above are the chaincode's own errors.
+			e.metrics.endorsementFailures.Inc(chdr.ChannelId, ccName, "true")
+		}
 		return &pb.ProposalResponse{Response: resp}, nil
 	}
 
 	pub, pvt, err := sim.Results()
 	if err != nil {
+		e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
 		return failure("collect simulation results of %s: %v", chdr.TxId, err)
 	}
 	if pvt != nil && len(pvt.NsPvtRwset) > 0 {
@@ -300,7 +318,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, parsed **
 // processChannelless runs the peer-local system functions that take no
 // channel: _lifecycle install and installed-package queries, cscc, and qscc
 // (which, like Fabric's, checks the Readers policy of the channel it is asked about).
-func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, ccName, fn string, log *slog.Logger) (*pb.ProposalResponse, error) {
+func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, ccName, fn string, log *slog.Logger, tr *track) (*pb.ProposalResponse, error) {
 	allowed := ccName == "cscc" || ccName == "qscc" || (ccName == lifecycle.Namespace && (fn == "InstallChaincode" ||
 		fn == "QueryInstalledChaincode" || fn == "QueryInstalledChaincodes" || fn == "GetInstalledChaincodePackage"))
 	if !allowed {
@@ -316,15 +334,19 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 		// channel it is asked about; everything else here is for local admins.
 		var err error
 		if creator, err = e.localMSP.DeserializeIdentity(p.SignatureHeader.Creator); err != nil {
+			e.metrics.validationFailures.Inc()
 			return failure("access denied: creator is not an identity of this peer's MSP: %v", err)
 		}
 		if err := e.localMSP.Validate(creator); err != nil {
+			e.metrics.validationFailures.Inc()
 			return failure("access denied: creator %s is not valid: %v", creator, err)
 		}
 		if err := creator.Verify(p.Signed.ProposalBytes, p.Signed.Signature); err != nil {
+			e.metrics.validationFailures.Inc()
 			return failure("access denied: proposal signature of %s does not verify: %v", creator, err)
 		}
 	}
+	tr.checked = true
 	txc := &chaincode.TxContext{
 		TxID: p.ChannelHeader.TxId, SignedProposal: p.Signed, Proposal: p, Creator: creator,
 		Transient: p.Payload.GetTransientMap(), Namespace: ccName,
@@ -337,6 +359,7 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 	if resp == nil {
 		return failure("system chaincode %s returned no response", ccName)
 	}
+	tr.answered = true
 	log.Debug("channel-less proposal", "function", fn, "status", resp.Status)
 	// Channel-less invocations are answered, not endorsed, as Fabric does.
 	return &pb.ProposalResponse{Response: resp}, nil
@@ -444,6 +467,7 @@ func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwse
 	msg = append(append(msg, prp...), e.endorser...)
 	sig, err := e.signer.Sign(msg)
 	if err != nil {
+		e.metrics.endorsementFailures.Inc(p.ChannelHeader.ChannelId, ccName, "false")
 		return failure("sign endorsement: %v", err)
 	}
 	return &pb.ProposalResponse{

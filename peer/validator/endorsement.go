@@ -258,7 +258,9 @@ func (v *Validator) checkEndorsements(s *blockScope, chdr *cb.ChannelHeader, tx 
 			return pb.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, reason, nil, nil
 		}
 	}
-	return pb.TxValidationCode_VALID, "", writtenKeys(nss), nil
+	keys := writtenKeys(nss)
+	keys.ccName, keys.ccVersion = act.ChaincodeId.Name, act.ChaincodeId.Version
+	return pb.TxValidationCode_VALID, "", keys, nil
 }
 
 // checkNamespace applies Fabric's v2 rules to the writes of one namespace:
@@ -384,6 +386,8 @@ func hashedWrittenKeys(c *collectionWrites) []string {
 // metadata (and so key-level policy) it replaces, as "stateNS\x00key".
 type txKeys struct {
 	writes, metadata []string
+	// ccName and ccVersion are the endorsed action's chaincode ID.
+	ccName, ccVersion string
 }
 
 func writtenKeys(nss []*nsRWSet) *txKeys {

@@ -36,6 +36,12 @@ type Verdict struct {
 	TxID   string
 	Code   pb.TxValidationCode
 	Reason string // why the transaction is invalid; empty when VALID
+	// Type, ChaincodeName and ChaincodeVersion describe a transaction
+	// found valid here (before the ledger's MVCC check): its header type
+	// and, for an ENDORSER_TRANSACTION, the endorsed action's chaincode
+	// ID. They are empty otherwise.
+	Type                            cb.HeaderType
+	ChaincodeName, ChaincodeVersion string
 
 	keys *txKeys // keys a valid endorser transaction writes
 }
@@ -178,7 +184,7 @@ func validateGenesis(b *cb.Block) ([]Verdict, error) {
 	if _, err := genesisConfig(b.Data.Data[0]); err != nil {
 		return nil, fmt.Errorf("validate block 0: %w", err)
 	}
-	return []Verdict{{Code: pb.TxValidationCode_VALID}}, nil
+	return []Verdict{{Code: pb.TxValidationCode_VALID, Type: cb.HeaderType_CONFIG}}, nil
 }
 
 func genesisConfig(raw []byte) (*cb.ConfigEnvelope, error) {
@@ -248,7 +254,7 @@ func (v *Validator) validateTx(s *blockScope, idx int, raw []byte, txExists TxEx
 		if err := proto.Unmarshal(payload.Data, ce); err != nil || ce.Config == nil {
 			return invalid(txID, pb.TxValidationCode_INVALID_CONFIG_TRANSACTION, "CONFIG transaction holds no valid common.ConfigEnvelope (%v)", err)
 		}
-		return Verdict{TxID: txID, Code: pb.TxValidationCode_VALID}, nil
+		return Verdict{TxID: txID, Code: pb.TxValidationCode_VALID, Type: cb.HeaderType_CONFIG}, nil
 	case cb.HeaderType_ENDORSER_TRANSACTION:
 	default:
 		return invalid(txID, pb.TxValidationCode_UNSUPPORTED_TX_PAYLOAD, "%s transactions are not committed to a channel ledger", cb.HeaderType(chdr.Type))
@@ -272,7 +278,12 @@ func (v *Validator) validateTx(s *blockScope, idx int, raw []byte, txExists TxEx
 	if err != nil {
 		return Verdict{}, err
 	}
-	return Verdict{TxID: txID, Code: code, Reason: reason, keys: keys}, nil
+	vd := Verdict{TxID: txID, Code: code, Reason: reason, keys: keys}
+	if code == pb.TxValidationCode_VALID {
+		vd.Type = cb.HeaderType_ENDORSER_TRANSACTION
+		vd.ChaincodeName, vd.ChaincodeVersion = keys.ccName, keys.ccVersion
+	}
+	return vd, nil
 }
 
 // commonHeader decodes and checks the headers Fabric requires of every
