@@ -108,6 +108,9 @@ type Config struct {
 	// Reachable returns the consenter ids the transport reaches now; a
 	// follower's ValidateConsenters uses it. nil: unknown.
 	Reachable func() []uint64
+	// ObservePersist, when set, is told how long each write of Raft state
+	// to the WAL took (consensus_etcdraft_data_persist_duration).
+	ObservePersist func(elapsed time.Duration)
 	// OnBlockWritten is called by the block writer after each block is
 	// appended to the store, in order (also for pulled blocks).
 	OnBlockWritten func(*cb.Block)
@@ -333,6 +336,7 @@ func (c *Chain) openWAL() error {
 		return fmt.Errorf("channel %s: snapshot at index %d: %w", c.cfg.ChannelID, snap.GetMetadata().GetIndex(), err)
 	}
 	c.startSnap = sd
+	c.setSnapshotBlock(sd.lastBlock)
 	c.bk.restore(sd, snap.GetMetadata().GetConfState())
 	if !st.Empty() {
 		c.bk.resumedFromWAL()
@@ -538,6 +542,7 @@ func (c *Chain) loop() {
 func (c *Chain) tick(now time.Time) {
 	c.now = now
 	c.rn.Tick()
+	c.countActive()
 	if c.bk.tick(now) && c.cfg.Puller != nil {
 		c.catchUpLeaderless()
 		c.bk.afterLeaderlessCatchUp()
@@ -640,8 +645,12 @@ func (c *Chain) processReady() error {
 		}
 		// Entries and vote/term changes are fsynced; a Ready that only moves
 		// the commit index is written without waiting for the disk.
+		persistStart := time.Now()
 		if err := c.wal.Write(rd.Snapshot, rd.Entries, rd.HardState, rd.MustSync); err != nil {
 			return err
+		}
+		if c.cfg.ObservePersist != nil {
+			c.cfg.ObservePersist(time.Since(persistStart))
 		}
 		if snap != nil {
 			if err := c.applySnapshot(rd.Snapshot, *snap); err != nil {
@@ -684,6 +693,7 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 	idx := snap.GetMetadata().GetIndex()
 	c.applied = idx
 	c.snaps.taken(idx)
+	c.setSnapshotBlock(d.lastBlock)
 	c.bk.restore(d, snap.GetMetadata().GetConfState())
 	c.log.Info("installed raft snapshot", "index", idx, "block", d.lastBlock, "pending_envelopes", len(d.pending))
 	return nil

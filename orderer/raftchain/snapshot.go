@@ -56,7 +56,8 @@ func (c *Chain) blocksWritten() error {
 // snapshot compacts the log up to index (the entry just applied); envelopes
 // still waiting for a block travel in the snapshot data.
 func (c *Chain) snapshot(index uint64) error {
-	data := encodeSnapshotData(c.bk.snapshotData())
+	sd := c.bk.snapshotData()
+	data := encodeSnapshotData(sd)
 	snap, err := c.storage.CreateSnapshot(index, c.bk.confState, data)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", index, err)
@@ -68,5 +69,6 @@ func (c *Chain) snapshot(index uint64) error {
 		return fmt.Errorf("compact raft log at %d: %w", index, err)
 	}
 	c.snaps.taken(index)
+	c.setSnapshotBlock(sd.lastBlock)
 	return nil
 }
