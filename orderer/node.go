@@ -125,6 +125,8 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	}
 	n.registrar = newRegistrar(cfg.FileLedger.Location, cfg.walDir(), signer, self, cfg.Consensus.SnapshotIntervalBlocks, n.log)
 	n.registrar.tickInterval = n.tickInterval
+	n.registrar.observeStore = n.metrics.observeStore
+	n.registrar.observePersist = n.metrics.observePersist
 	if ctls != nil {
 		comm, err := cluster.NewComm(cluster.CommConfig{
 			Certificate: ctls.cert,
@@ -143,13 +145,15 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 
+	// The metrics interceptors come first, so they see the Internal code
+	// rpcrecover turns a panic into.
+	grpcOpts = append(grpcOpts, operations.GRPCServerOptions(n.metrics.reg)...)
 	n.grpc = grpc.NewServer(append(grpcOpts, rpcrecover.ServerOptions(n.log)...)...)
 	bh := broadcast.NewHandler(broadcastChannels{n.registrar}, n.log)
 	bh.Observe = n.metrics.observeBroadcast
-	ab.RegisterAtomicBroadcastServer(n.grpc, &abServer{
-		b: bh,
-		d: deliver.NewHandler(deliverChannels{n.registrar}, n.log),
-	})
+	dh := deliver.NewHandler(deliverChannels{n.registrar}, n.log)
+	dh.Metrics = n.metrics.deliver
+	ab.RegisterAtomicBroadcastServer(n.grpc, &abServer{b: bh, d: dh})
 	if n.registrar.comm != nil {
 		ab.RegisterClusterServer(n.grpc, cluster.NewServer(n.registrar.comm, stepDispatcher{n.registrar}, n.log))
 	}

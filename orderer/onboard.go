@@ -108,6 +108,9 @@ func (r *Registrar) pullToJoinBlock(ob *onboarding) error {
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", ob.name, err)
 	}
+	if r.observeStore != nil {
+		r.observeStore(ob.name, store)
+	}
 	defer store.Close()
 	join, n := ob.block, ob.block.Header.Number
 	var cur *channelconfig.Bundle

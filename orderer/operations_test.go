@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/internal/operations/opstest"
 )
 
 func opsGet(t *testing.T, url string) (int, string) {
@@ -33,6 +34,22 @@ func opsDo(t *testing.T, method, url, body string) (int, string) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(raw)
+}
+
+// ordererFamilies are the families the orderer serves.
+var ordererFamilies = []string{
+	"broadcast_enqueue_duration", "broadcast_processed_count", "broadcast_validate_duration",
+	"consensus_etcdraft_active_nodes", "consensus_etcdraft_cluster_size", "consensus_etcdraft_committed_block_number",
+	"consensus_etcdraft_config_proposals_received", "consensus_etcdraft_data_persist_duration", "consensus_etcdraft_is_leader",
+	"consensus_etcdraft_leader_changes", "consensus_etcdraft_normal_proposals_received", "consensus_etcdraft_proposal_failures",
+	"consensus_etcdraft_snapshot_block_number",
+	"deliver_blocks_sent", "deliver_requests_completed", "deliver_requests_received", "deliver_streams_closed", "deliver_streams_opened",
+	"grpc_comm_conn_closed", "grpc_comm_conn_opened",
+	"grpc_server_stream_messages_received", "grpc_server_stream_messages_sent", "grpc_server_stream_request_duration",
+	"grpc_server_stream_requests_completed", "grpc_server_stream_requests_received", "grpc_server_unary_request_duration",
+	"grpc_server_unary_requests_completed", "grpc_server_unary_requests_received",
+	"ledger_blockchain_height", "ledger_blockstorage_commit_time",
+	"participation_consensus_relation", "participation_status",
 }
 
 // TestOperationsEndpoints runs an orderer with its operations listener:
@@ -81,16 +98,47 @@ func TestOperationsEndpoints(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/metrics = %d %s", code, body)
 	}
+	fams, err := opstest.Parse(body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	for _, e := range opstest.Compare(fams, nil) {
+		t.Errorf("/metrics differs from Fabric: %s", e)
+	}
+	for _, name := range ordererFamilies {
+		if fams[name] == nil {
+			t.Errorf("/metrics lacks family %s", name)
+		}
+	}
 	for _, want := range []string{
 		`broadcast_processed_count{channel="mychannel",type="ENDORSER_TRANSACTION",status="SUCCESS"} 2`,
-		`broadcast_processed_count{channel="",type="ENDORSER_TRANSACTION",status="NOT_FOUND"} 1`,
+		`broadcast_processed_count{channel="unknown",type="ENDORSER_TRANSACTION",status="NOT_FOUND"} 1`,
+		`broadcast_validate_duration_count{channel="mychannel",type="ENDORSER_TRANSACTION",status="SUCCESS"} 2`,
+		`broadcast_enqueue_duration_count{channel="mychannel",type="ENDORSER_TRANSACTION",status="SUCCESS"} 2`,
+		`consensus_etcdraft_normal_proposals_received{channel="mychannel"} 2`,
+		`participation_status{channel="mychannel"} 1`,
+		`participation_consensus_relation{channel="mychannel"} 1`,
+		`deliver_streams_opened 1`,
+		`deliver_requests_received{channel="mychannel",filtered="false",data_type="block"} 1`,
+		`grpc_server_stream_requests_received{service="orderer_AtomicBroadcast",method="Broadcast"} 1`,
+		`grpc_server_stream_requests_received{service="orderer_AtomicBroadcast",method="Deliver"} 1`,
+		`grpc_comm_conn_opened 1`,
 		`consensus_etcdraft_leader_changes{channel="mychannel"} 1`,
 		`consensus_etcdraft_is_leader{channel="mychannel"} 1`,
 		`consensus_etcdraft_cluster_size{channel="mychannel"} 1`,
+		`consensus_etcdraft_active_nodes{channel="mychannel"} 1`,
 		"# TYPE consensus_etcdraft_leader_changes counter",
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	for _, name := range []string{"ledger_blockstorage_commit_time", "deliver_blocks_sent",
+		"grpc_server_stream_request_duration", "grpc_server_stream_requests_completed", "grpc_server_stream_messages_sent",
+		"grpc_server_stream_messages_received", "consensus_etcdraft_committed_block_number", "consensus_etcdraft_data_persist_duration",
+		"consensus_etcdraft_active_nodes", "consensus_etcdraft_snapshot_block_number"} {
+		if fams[name] == nil || len(fams[name].Samples) == 0 {
+			t.Errorf("/metrics has no sample of %s", name)
 		}
 	}
 	// Blocks: the genesis block and one or two cut blocks.

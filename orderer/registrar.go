@@ -37,7 +37,13 @@ type Registrar struct {
 	snapEvery  uint64
 	// tickInterval overrides every channel's etcdraft TickInterval when > 0 (tests).
 	tickInterval time.Duration
-	log          *slog.Logger
+	// observeStore, when set, is given every channel block store opened
+	// (metrics time its appends).
+	observeStore func(channel string, s *ledger.BlockStore)
+	// observePersist, when set, gives the Raft chain of a channel its WAL
+	// write timer.
+	observePersist func(channel string) func(time.Duration)
+	log            *slog.Logger
 	// comm carries Raft messages to the other orderers and tls is what its
 	// clients present and trust; both nil when General.TLS is off (then only
 	// single-consenter channels can run).
@@ -139,6 +145,9 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", name, err)
 	}
+	if r.observeStore != nil {
+		r.observeStore(name, store)
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -231,6 +240,9 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 		Signer:                 r.signer,
 		Logger:                 r.log,
 		OnBlockWritten:         func(b *cb.Block) { r.blockWritten(c, b) },
+	}
+	if r.observePersist != nil {
+		ccfg.ObservePersist = r.observePersist(name)
 	}
 	var tr raftchain.Transport = raftchain.NoopTransport{}
 	if r.comm != nil {

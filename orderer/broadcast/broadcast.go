@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
@@ -62,15 +63,34 @@ type Handler struct {
 	log      *slog.Logger
 	// MaxInflight bounds the envelopes of one stream being ordered at once.
 	MaxInflight int
-	// Observe, when set, is told the outcome of every envelope answered:
-	// its channel and header type ("" when the envelope could not be
-	// parsed) and the status sent. It feeds broadcast_processed_count.
-	// Set it before serving.
-	Observe func(channel, typ string, status cb.Status)
+	// Observe, when set, is told the outcome of every envelope answered.
+	// It feeds the broadcast_* metrics. Set it before serving.
+	Observe func(Outcome)
 }
 
-// txLabels are the channel and header type of a broadcast envelope.
-type txLabels struct{ channel, typ string }
+// Outcome is one answered envelope, as Observe is told of it.
+type Outcome struct {
+	// Channel and Type are the channel and header type ("unknown" when the
+	// envelope could not be parsed, and Channel "unknown" too for a channel
+	// this orderer does not serve: a name a client made up is no label).
+	Channel, Type string
+	Status        cb.Status
+	// Validate is the time taken to check the envelope (parsing, size,
+	// policy, config update processing).
+	Validate time.Duration
+	// Enqueued tells whether the envelope was handed to consensus; Enqueue
+	// is the time from then until the answer: the envelope is answered once
+	// it is in the Raft log.
+	Enqueued bool
+	Enqueue  time.Duration
+}
+
+// txLabels track one envelope for Observe.
+type txLabels struct {
+	channel, typ string
+	validate     time.Duration
+	enqueued     time.Time // zero when not submitted
+}
 
 // NewHandler returns a Broadcast handler over channels.
 func NewHandler(channels Channels, log *slog.Logger) *Handler {
@@ -168,11 +188,15 @@ func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastRe
 
 func (h *Handler) observe(l txLabels, status cb.Status) {
 	if h.Observe != nil {
+		o := Outcome{Channel: l.channel, Type: l.typ, Status: status, Validate: l.validate, Enqueued: !l.enqueued.IsZero()}
 		if status == cb.Status_NOT_FOUND {
 			// Any name a client invents: not a label value to keep.
-			l.channel = ""
+			o.Channel = "unknown"
 		}
-		h.Observe(l.channel, l.typ, status)
+		if o.Enqueued {
+			o.Enqueue = time.Since(l.enqueued)
+		}
+		h.Observe(o)
 	}
 }
 
@@ -211,8 +235,13 @@ func orderStatus(err error) (cb.Status, string) {
 // submit checks env and hands it to its channel; wait is nil when env was
 // refused before ordering (status and info say why).
 func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, wait <-chan error) {
+	start := time.Now()
+	*labels = txLabels{channel: "unknown", typ: "unknown"}
 	status, info, ch, raw := h.check(env, labels)
+	labels.enqueued = time.Now()
+	labels.validate = labels.enqueued.Sub(start)
 	if status != cb.Status_SUCCESS {
+		labels.enqueued = time.Time{}
 		return status, info, nil
 	}
 	wait, err := ch.Submit(ctx, raw)

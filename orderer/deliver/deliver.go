@@ -12,6 +12,7 @@ import (
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -50,6 +51,9 @@ type Stream interface {
 type Handler struct {
 	channels Channels
 	log      *slog.Logger
+	// Metrics, when set before serving, counts streams, requests and
+	// blocks (Fabric's deliver_* families).
+	Metrics *operations.DeliverMetrics
 }
 
 // NewHandler returns a Deliver handler over channels.
@@ -62,6 +66,7 @@ func NewHandler(channels Channels, log *slog.Logger) *Handler {
 
 // Handle serves requests on one stream until the client closes it.
 func (h *Handler) Handle(stream Stream) error {
+	defer h.Metrics.StreamOpened()()
 	for {
 		env, err := stream.Recv()
 		if err == io.EOF {
@@ -86,7 +91,7 @@ func (h *Handler) Handle(stream Stream) error {
 var errStreamDone = errors.New("deliver: stream done")
 
 // serve answers one request; a non-nil error means the stream is unusable.
-func (h *Handler) serve(stream Stream, env *cb.Envelope) (cb.Status, string, error) {
+func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info string, err error) {
 	ctx := stream.Context()
 	parsed, err := protos.ParseEnvelope(env)
 	if err != nil {
@@ -97,6 +102,9 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (cb.Status, string, err
 	if !ok {
 		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %q does not exist on this orderer", name), nil
 	}
+	// Counted from here on, as Fabric counts requests for channels it serves.
+	req := h.Metrics.Request(name, false, "block")
+	defer func() { req.Completed(err == nil && status == cb.Status_SUCCESS) }()
 	pol, err := ch.Policy(ReadersPolicy)
 	if err != nil {
 		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", name, ReadersPolicy, err), nil
@@ -151,6 +159,7 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (cb.Status, string, err
 		if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: blk}}); err != nil {
 			return 0, "", err
 		}
+		req.BlockSent()
 		if n == math.MaxUint64 {
 			break
 		}
