@@ -12,10 +12,20 @@
 //     concurrent use; validation results are cached per certificate, and a
 //     Manager's deserialized valid identities per serialized bytes, in bounded
 //     caches. Identities a Manager returns are shared: never modify them.
+//   - A Manager's identities carry their certificate normalised as Fabric's
+//     MSP holds it (the CA's signature in low-S form), so one certificate in
+//     any encoding (a flipped-S twin, other PEM whitespace) is one signer:
+//     MSPID and Cert.Raw identify it.
+//   - Revocation: a CRL of the MSP counts when the CA that issued the revoked
+//     certificate signed it, at every link of the chain, so a root's CRL that
+//     revokes an intermediate CA invalidates everything issued under it; New
+//     refuses a definition whose own intermediates are revoked.
 //   - Errors name the identity (subject and MSP) and the reason, and wrap the
-//     sentinel errors ErrBadSignature, ErrInvalidIdentity, ErrUnknownMSP and
-//     ErrPrincipalNotSatisfied.
+//     sentinel errors ErrBadSignature, ErrInvalidIdentity, ErrUnknownMSP,
+//     ErrPrincipalNotSatisfied and ErrExpired.
 //
 // It never checks certificate expiry during validation (Fabric does not
-// either), never logs or returns private key material, and does no network I/O.
+// either): validation does not depend on the time. Callers check expiry with
+// Identity.CheckExpiry at a time they choose. It never logs or returns
+// private key material, and does no network I/O.
 package msp

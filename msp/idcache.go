@@ -2,6 +2,7 @@ package msp
 
 import (
 	"bytes"
+	"crypto/x509"
 	"sync"
 )
 
@@ -49,8 +50,9 @@ func (c *identityCache) put(id *Identity) {
 	c.m[string(id.Serialized)] = id
 }
 
-// shareable returns a copy of id that owns its serialized bytes, so a cached
-// identity never aliases a caller's (possibly reused) buffer.
-func shareable(id *Identity) *Identity {
-	return &Identity{MSPID: id.MSPID, Cert: id.Cert, Serialized: bytes.Clone(id.Serialized)}
+// shareable returns a copy of id with certificate cert (id's, normalised)
+// that owns its serialized bytes, so a cached identity never aliases a
+// caller's (possibly reused) buffer.
+func shareable(id *Identity, cert *x509.Certificate) *Identity {
+	return &Identity{MSPID: id.MSPID, Cert: cert, Serialized: bytes.Clone(id.Serialized)}
 }

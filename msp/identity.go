@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"google.golang.org/protobuf/proto"
@@ -30,10 +31,14 @@ var (
 	ErrInvalidIdentity = errors.New("msp: invalid identity")
 	// ErrPrincipalNotSatisfied: a valid identity does not satisfy the principal.
 	ErrPrincipalNotSatisfied = errors.New("msp: principal not satisfied")
+	// ErrExpired: the identity's certificate has expired at the time it is checked at.
+	ErrExpired = errors.New("msp: certificate expired")
 )
 
 // Identity is an X.509 identity of one MSP, as carried in a serialized
 // msp.SerializedIdentity (the creator of a proposal or envelope, an endorser).
+// In identities a Manager returns, Cert is normalised (see
+// Manager.DeserializeIdentity), so MSPID and Cert.Raw identify the signer.
 type Identity struct {
 	MSPID      string
 	Cert       *x509.Certificate
@@ -76,6 +81,35 @@ func (id *Identity) Verify(msg, sig []byte) error {
 		return fmt.Errorf("%w by identity %s: the signature does not match the message and the certificate's public key", ErrBadSignature, id)
 	}
 	return nil
+}
+
+// CheckExpiry returns an error wrapping ErrExpired, naming the identity and
+// its certificate's NotAfter, when the certificate has expired at t (t is
+// after NotAfter). The caller chooses t: the current time where a node admits
+// a request, a transaction's own timestamp where every peer must reach the
+// same verdict at any time. Like Fabric it looks at the identity's own
+// certificate only, not at NotBefore nor at the CAs above it.
+func (id *Identity) CheckExpiry(t time.Time) error {
+	if id == nil || id.Cert == nil {
+		return fmt.Errorf("%w: nil identity", ErrInvalidIdentity)
+	}
+	if na := id.Cert.NotAfter; t.After(na) {
+		return fmt.Errorf("%w: identity %s: its certificate expired at %s (NotAfter), before %s",
+			ErrExpired, id, na.UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// CheckExpiry is Identity.CheckExpiry for a marshalled msp.SerializedIdentity.
+// It returns nil when serialized holds no parsable certificate: whoever
+// validates the identity refuses it then, and this check is only about time
+// (Fabric's orderer and deliver service decide the same way).
+func CheckExpiry(serialized []byte, t time.Time) error {
+	id, err := ParseSerializedIdentity(serialized)
+	if err != nil {
+		return nil
+	}
+	return id.CheckExpiry(t)
 }
 
 // SigningIdentity is an Identity with its private key. It satisfies protos.Signer.

@@ -49,8 +49,9 @@ type ouIdentifier struct {
 // validation is the cached outcome of checking one certificate.
 type validation struct {
 	err        error
-	normalised []byte         // low-S DER of the identity's certificate
-	ous        []ouIdentifier // the certificate's OUs with the chain's certifiers identifier
+	cert       *x509.Certificate // the identity's certificate, normalised (low-S CA signature)
+	normalised []byte            // cert.Raw
+	ous        []ouIdentifier    // the certificate's OUs with the chain's certifiers identifier
 }
 
 type validationCache struct {
@@ -78,10 +79,10 @@ func (c *validationCache) put(k [32]byte, v *validation) {
 }
 
 // New builds an MSP from its channel-config definition. It checks that root and
-// intermediate certificates are CAs and that intermediates (and TLS
-// intermediates) chain to the roots, resolves NodeOU and OU identifier
-// certificates to certifiers identifiers, and requires admins when no admin OU
-// is configured, as Fabric does.
+// intermediate certificates are CAs, that intermediates chain to the roots and
+// are not revoked by a CRL of the definition (issued by any CA above them),
+// resolves NodeOU and OU identifier certificates to certifiers identifiers,
+// and requires admins when no admin OU is configured, as Fabric does.
 func New(conf *mspproto.FabricMSPConfig) (*MSP, error) {
 	if conf == nil {
 		return nil, fmt.Errorf("msp.New: nil FabricMSPConfig")
@@ -100,6 +101,9 @@ func New(conf *mspproto.FabricMSPConfig) (*MSP, error) {
 		return nil, fmt.Errorf("MSP %s: %w", m.name, err)
 	}
 	if err := m.setupCRLs(); err != nil {
+		return nil, fmt.Errorf("MSP %s: %w", m.name, err)
+	}
+	if err := m.checkIntermediatesNotRevoked(); err != nil {
 		return nil, fmt.Errorf("MSP %s: %w", m.name, err)
 	}
 	if err := m.setupOUs(); err != nil {
@@ -190,6 +194,43 @@ func (m *MSP) setupCRLs() error {
 			return fmt.Errorf("revocation list %d: %w", i, err)
 		}
 		m.crls = append(m.crls, crl)
+	}
+	return nil
+}
+
+// checkIntermediatesNotRevoked refuses a definition whose CRLs revoke one of
+// its own intermediate CAs (or a CA above one), as Fabric refuses it when it
+// sets the MSP up: every identity issued under it would be invalid anyway.
+func (m *MSP) checkIntermediatesNotRevoked() error {
+	for _, ic := range m.intermediates {
+		chain, err := verifyChain(ic, m.verifyRoots, m.verifyInter)
+		if err != nil {
+			return fmt.Errorf("intermediate certificate %q does not chain to a root CA: %w", ic.Subject.String(), err)
+		}
+		if err := m.revoked(chain); err != nil {
+			return fmt.Errorf("intermediate certificate %q cannot be used: %w", ic.Subject.String(), err)
+		}
+	}
+	return nil
+}
+
+// revoked returns why a certificate of chain (leaf first, root last) is
+// revoked by a CRL of the MSP that its issuer, the next certificate in the
+// chain, signed; nil when none is. A CRL signed by anyone else does not count.
+// Revocation applies whatever the CRL's dates say, as in Fabric.
+func (m *MSP) revoked(chain []*x509.Certificate) error {
+	for k := 0; k+1 < len(chain); k++ {
+		cert, issuer := chain[k], chain[k+1]
+		for _, crl := range m.crls {
+			if crl.CheckSignatureFrom(issuer) != nil {
+				continue
+			}
+			for _, rc := range crl.RevokedCertificateEntries {
+				if rc.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+					return fmt.Errorf("certificate %q (serial %s) is revoked by the CRL of %q", cert.Subject.String(), cert.SerialNumber, issuer.Subject.String())
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -289,10 +330,12 @@ func (m *MSP) DeserializeIdentity(serialized []byte) (*Identity, error) {
 }
 
 // Validate checks that id belongs to this MSP: its certificate is not a CA,
-// chains to exactly one root through the configured intermediates, is not
-// revoked, carries a configured OU when OU identifiers are set, and carries
-// exactly one node OU (client, peer, admin, orderer) when NodeOUs are enabled.
-// Like Fabric, it does not check expiry. Results are cached per certificate.
+// chains to exactly one root through the configured intermediates, neither it
+// nor a CA of its chain is revoked by a CRL of the MSP, it carries a
+// configured OU when OU identifiers are set, and exactly one node OU (client,
+// peer, admin, orderer) when NodeOUs are enabled. Like Fabric, it does not
+// check expiry, so its verdict never depends on the time: see
+// Identity.CheckExpiry. Results are cached per certificate.
 func (m *MSP) Validate(id *Identity) error {
 	_, err := m.validate(id)
 	return err
@@ -326,22 +369,16 @@ func (m *MSP) check(cert *x509.Certificate) *validation {
 		return &validation{err: fmt.Errorf("certificate issued by %q does not chain to a CA of MSP %s: %v",
 			cert.Issuer.String(), m.name, err)}
 	}
-	parent := chain[1]
-	for _, crl := range m.crls {
-		if crl.CheckSignatureFrom(parent) != nil {
-			continue
-		}
-		for _, rc := range crl.RevokedCertificateEntries {
-			if rc.SerialNumber.Cmp(cert.SerialNumber) == 0 {
-				return &validation{err: fmt.Errorf("certificate serial %s is revoked by %q", cert.SerialNumber, parent.Subject.String())}
-			}
-		}
+	// Every link is checked: a CA above the identity's issuer may have
+	// revoked the intermediate that issued it.
+	if err := m.revoked(chain); err != nil {
+		return &validation{err: err}
 	}
-	norm, err := sanitizeCert(cert, parent)
+	norm, err := sanitizeCert(cert, chain[1])
 	if err != nil {
 		return &validation{err: err}
 	}
-	v := &validation{normalised: norm.Raw}
+	v := &validation{cert: norm, normalised: norm.Raw}
 	cid := chainIdentifier(chain[1:])
 	for _, ou := range cert.Subject.OrganizationalUnit {
 		v.ous = append(v.ous, ouIdentifier{name: ou, certifiers: cid})

@@ -205,9 +205,13 @@ func (m *Manager) MSP(mspID string) (*MSP, bool) {
 func (m *Manager) IDs() []string { return append([]string(nil), m.ids...) }
 
 // DeserializeIdentity parses a serialized identity, finds its MSP by mspid and
-// validates it there. Valid identities are cached by their serialized bytes:
-// the returned Identity may be shared with other callers and must not be
-// modified.
+// validates it there. The returned identity's Cert is the certificate
+// normalised as Fabric's MSP holds it (its CA's ECDSA signature in low-S
+// form), so every encoding of one certificate — a flipped-S twin, other PEM
+// whitespace — yields the same Cert.Raw: compare identities on MSPID and
+// Cert.Raw. Serialized stays the bytes given. Valid identities are cached by
+// their serialized bytes: the returned Identity may be shared with other
+// callers and must not be modified.
 func (m *Manager) DeserializeIdentity(serialized []byte) (*Identity, error) {
 	if id, ok := m.cache.get(serialized); ok {
 		return id, nil
@@ -221,10 +225,11 @@ func (m *Manager) DeserializeIdentity(serialized []byte) (*Identity, error) {
 		return nil, fmt.Errorf("%w: identity %s names MSP %s, which is not one of the channel's MSPs %v",
 			ErrUnknownMSP, id, id.MSPID, m.ids)
 	}
-	if err := x.Validate(id); err != nil {
+	v, err := x.validate(id)
+	if err != nil {
 		return nil, err
 	}
-	id = shareable(id)
+	id = shareable(id, v.cert)
 	m.cache.put(id)
 	return id, nil
 }
