@@ -196,10 +196,10 @@ func TestMSPFolderWithRevokedIntermediateRefused(t *testing.T) {
 	write := func(crl []byte) string {
 		dir := t.TempDir()
 		for rel, data := range map[string][]byte{
-			"cacerts/ca-cert.pem":           certPEM(org.ca.cert),
+			"cacerts/ca-cert.pem":            certPEM(org.ca.cert),
 			"intermediatecerts/ica-cert.pem": certPEM(ica.cert),
-			"admincerts/admin-cert.pem":     certPEM(issueUnder(t, ica, "Org1MSP", "Admin@org1.example.com").Cert),
-			"crls/crl.pem":                  crl,
+			"admincerts/admin-cert.pem":      certPEM(issueUnder(t, ica, "Org1MSP", "Admin@org1.example.com").Cert),
+			"crls/crl.pem":                   crl,
 		} {
 			p := filepath.Join(dir, rel)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
