@@ -9,7 +9,10 @@
 //     mod_policies as configtxgen for the same configtx.yaml and profile.
 //   - Signature policies check each signer through the channel MSPs
 //     (deserialize, validate, verify the signature), count each distinct
-//     identity once and use each signature for at most one principal. A
+//     identity once — MSP ID and certificate normalised as Fabric's MSP
+//     normalises it, so re-encodings of one certificate are one signer — and
+//     use each signature for at most one principal. Expiry is checked only
+//     when the caller sets a time (SignatureSet.ValidAt). A
 //     signature is verified only when its signer could satisfy a principal,
 //     and at most once per SignatureSet, however many policies judge it; the
 //     verdict and error are those of checking every signature first.

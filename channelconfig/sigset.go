@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
@@ -20,6 +21,7 @@ type SignatureSet struct {
 	signed   []protos.SignedData
 	verified []verification // by signature index
 	cands    map[identityManager]*candidates
+	at       *time.Time                                     // ValidAt's time; nil: expiry not checked
 	verifyFn func(id *msp.Identity, data, sig []byte) error // nil: id.Verify; tests count calls
 }
 
@@ -57,6 +59,15 @@ func (s *SignatureSet) MarkVerified(i int) {
 	}
 }
 
+// ValidAt makes the set count only signers whose certificates have not
+// expired at t (msp.Identity.CheckExpiry); an expired signer is rejected like
+// an invalid identity, and the policy error names it and its NotAfter. Call
+// it before the first Evaluate. Without it expiry is not checked, as in
+// Fabric's policy evaluation.
+func (s *SignatureSet) ValidAt(t time.Time) {
+	s.at = &t
+}
+
 // Evaluate evaluates p over the set. Policies of other packages are evaluated
 // with their own Evaluate.
 func (s *SignatureSet) Evaluate(p Policy) error {
@@ -89,7 +100,13 @@ func (s *SignatureSet) candidates(msps identityManager) *candidates {
 	}
 	c := &candidates{list: make([]candidate, len(s.signed))}
 	for i, sd := range s.signed {
-		c.list[i].id, c.list[i].err = msps.DeserializeIdentity(sd.Identity)
+		id, err := msps.DeserializeIdentity(sd.Identity)
+		if err == nil && s.at != nil {
+			if err = id.CheckExpiry(*s.at); err != nil {
+				id = nil
+			}
+		}
+		c.list[i].id, c.list[i].err = id, err
 	}
 	if s.cands == nil {
 		s.cands = map[identityManager]*candidates{}
@@ -105,23 +122,27 @@ func (s *SignatureSet) included(c *candidates, i int) bool {
 	cd := &c.list[i]
 	if cd.state == 0 {
 		cd.state = -1
-		if cd.id != nil && !s.repeated(c, i) && s.verify(i, cd.id) == nil {
+		if cd.id != nil && s.repeatOf(c, i) < 0 && s.verify(i, cd.id) == nil {
 			cd.state = 1
 		}
 	}
 	return cd.state > 0
 }
 
-// repeated reports whether an earlier counted signature is by the same signer as i.
-func (s *SignatureSet) repeated(c *candidates, i int) bool {
+// repeatOf returns the index of an earlier counted signature by the same
+// signer as i, or -1. Signers are compared on MSP ID and the normalised
+// certificate the MSP manager gives them (msp.Manager.DeserializeIdentity),
+// as Fabric compares identity identifiers, so re-encodings of one certificate
+// (a flipped-S twin of the CA's signature, other PEM whitespace) count once.
+func (s *SignatureSet) repeatOf(c *candidates, i int) int {
 	id := c.list[i].id
 	for j := range i {
 		o := c.list[j].id
 		if o != nil && (o == id || o.MSPID == id.MSPID && bytes.Equal(o.Cert.Raw, id.Cert.Raw)) && s.included(c, j) {
-			return true
+			return j
 		}
 	}
-	return false
+	return -1
 }
 
 // evalContext is one evaluation of a policy (and its sub-policies) over a
@@ -166,8 +187,12 @@ func (ec *evalContext) identities(msps identityManager) []*msp.Identity {
 			ec.reject(fmt.Sprintf("signature %d from %s: %v", i, describeSerialized(sd.Identity), cd.err))
 		case ec.set.included(c, i):
 			ids = append(ids, cd.id)
-		case !ec.set.repeated(c, i):
-			ec.reject(fmt.Sprintf("signature %d from %s invalid: %v", i, describeIdentity(cd.id), ec.set.verify(i, cd.id)))
+		default:
+			if j := ec.set.repeatOf(c, i); j >= 0 {
+				ec.reject(fmt.Sprintf("signature %d from %s is by the same identity as signature %d and counts once", i, describeIdentity(cd.id), j))
+			} else {
+				ec.reject(fmt.Sprintf("signature %d from %s invalid: %v", i, describeIdentity(cd.id), ec.set.verify(i, cd.id)))
+			}
 		}
 	}
 	return ids

@@ -35,7 +35,7 @@ func (ec *refContext) identities(msps identityManager) []*msp.Identity {
 		return s
 	}
 	var ids []*msp.Identity
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for i, sd := range ec.signed {
 		id, err := msps.DeserializeIdentity(sd.Identity)
 		if err != nil {
@@ -43,14 +43,15 @@ func (ec *refContext) identities(msps identityManager) []*msp.Identity {
 			continue
 		}
 		key := id.MSPID + "\x00" + string(id.Cert.Raw)
-		if seen[key] {
+		if j, ok := seen[key]; ok {
+			ec.reject(fmt.Sprintf("signature %d from %s is by the same identity as signature %d and counts once", i, describeIdentity(id), j))
 			continue
 		}
 		if err := id.Verify(sd.Data, sd.Signature); err != nil {
 			ec.reject(fmt.Sprintf("signature %d from %s invalid: %v", i, describeIdentity(id), err))
 			continue
 		}
-		seen[key] = true
+		seen[key] = i
 		ids = append(ids, id)
 	}
 	ec.sets[msps] = ids

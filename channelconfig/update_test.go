@@ -1,6 +1,7 @@
 package channelconfig
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -33,7 +34,9 @@ type updateNet struct {
 	admin1, admin2, ordAdmin, user1 *msp.SigningIdentity
 }
 
-func newUpdateNet(t *testing.T) *updateNet {
+// newUpdateNet builds the network; replace holds pairs of strings
+// (old, new) replaced in its configtx.yaml before the genesis block is made.
+func newUpdateNet(t *testing.T, replace ...string) *updateNet {
 	t.Helper()
 	dir := t.TempDir()
 	cc, err := msp.LoadCryptoConfig(filepath.Join(fixtureDir, "crypto-config.yaml"))
@@ -47,6 +50,12 @@ func newUpdateNet(t *testing.T) *updateNet {
 	raw, err := os.ReadFile("../sampleconfig/configtx.yaml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(replace); i += 2 {
+		if !bytes.Contains(raw, []byte(replace[i])) {
+			t.Fatalf("configtx.yaml has no %q to replace", replace[i])
+		}
+		raw = bytes.ReplaceAll(raw, []byte(replace[i]), []byte(replace[i+1]))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "configtx.yaml"), raw, 0o644); err != nil {
 		t.Fatal(err)
