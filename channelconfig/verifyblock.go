@@ -19,10 +19,13 @@ var ErrBlockVerification = errors.New("block verification failed")
 
 // VerifyBlock checks that b follows the block whose header hash is
 // previousHeaderHash (nil skips the check, e.g. for the first block a peer
-// sees), that its data hash matches its envelopes and that the orderers'
-// signatures satisfy the channel's BlockValidation policy in bundle. The
-// genesis block (number 0) carries no orderer signature: it is trusted as the
-// channel's origin and only its hashes are checked.
+// sees), that its envelopes are well formed as Fabric requires since its fix
+// for CVE-2023-46132 (protos.CheckEnvelopesWellFormed: each re-encodes to
+// exactly its bytes, so the data hash stands for one reading of the data),
+// that its data hash matches its envelopes and that the orderers' signatures
+// satisfy the channel's BlockValidation policy in bundle. The genesis block
+// (number 0) carries no orderer signature: it is trusted as the channel's
+// origin and only its envelopes and hashes are checked.
 func VerifyBlock(b *cb.Block, previousHeaderHash []byte, bundle *Bundle) error {
 	if b == nil || b.Header == nil {
 		return fmt.Errorf("%w: block has no header", ErrBlockVerification)
@@ -34,6 +37,9 @@ func VerifyBlock(b *cb.Block, previousHeaderHash []byte, bundle *Bundle) error {
 	}
 	if b.Data == nil {
 		return fmt.Errorf("%w: block %d has no data", ErrBlockVerification, n)
+	}
+	if err := protos.CheckEnvelopesWellFormed(b.Data); err != nil {
+		return fmt.Errorf("%w: block %d is malformed: %v", ErrBlockVerification, n, err)
 	}
 	if got := protos.BlockDataHash(b.Data); !bytes.Equal(got, b.Header.DataHash) {
 		return fmt.Errorf("%w: block %d: data_hash in header is %x but its %d envelopes hash to %x; the block data was altered",
