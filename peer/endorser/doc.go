@@ -4,7 +4,8 @@
 // (type ENDORSER_TRANSACTION, or CONFIG as Fabric's `peer channel join` sends;
 // epoch 0; a nonce and a creator; the txid derived from them), the creator (deserialized and
 // validated by the channel's MSPs, or by the local MSP for the few
-// channel-less proposals) and its signature, the channel ACL
+// channel-less proposals; its certificate not expired now, which Fabric's
+// endorser does not check) and its signature, the channel ACL
 // (/Channel/Application/Writers to invoke, Readers for queries), and refuses
 // txids already on the ledger. It then runs the chaincode, a system chaincode
 // in-process or user chaincode through the chaincode runtime with the package

@@ -224,6 +224,10 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		e.metrics.validationFailures.Inc()
 		return failure("access denied: creator of proposal %s is not a valid identity on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
 	}
+	if err := creator.CheckExpiry(time.Now()); err != nil {
+		e.metrics.validationFailures.Inc()
+		return failure("access denied: creator of proposal %s on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
+	}
 	if err := creator.Verify(sp.ProposalBytes, sp.Signature); err != nil {
 		e.metrics.validationFailures.Inc()
 		return failure("access denied: proposal signature of %s does not verify: %v", creator, err)
@@ -340,6 +344,10 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 		if err := e.localMSP.Validate(creator); err != nil {
 			e.metrics.validationFailures.Inc()
 			return failure("access denied: creator %s is not valid: %v", creator, err)
+		}
+		if err := creator.CheckExpiry(time.Now()); err != nil {
+			e.metrics.validationFailures.Inc()
+			return failure("access denied: creator of proposal %s: %v", p.ChannelHeader.TxId, err)
 		}
 		if err := creator.Verify(p.Signed.ProposalBytes, p.Signed.Signature); err != nil {
 			e.metrics.validationFailures.Inc()
