@@ -12,6 +12,7 @@ import (
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -299,10 +300,16 @@ func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, 
 	return cb.Status_SUCCESS, "", ch, raw
 }
 
-// admit applies the checks every ordered envelope passes: its size against
+// admit applies the checks every ordered envelope passes: its creator's
+// certificate not expired now, its size against
 // Orderer.BatchSize.AbsoluteMaxBytes and its creator against /Channel/Writers.
 // It returns the bytes to order.
 func admit(ch Channel, channelID string, env *cb.Envelope, parsed *protos.Envelope) (cb.Status, string, []byte) {
+	// Fabric's expiration rule comes first and answers BAD_REQUEST: a
+	// creator whose certificate has expired may not write.
+	if err := msp.CheckExpiry(parsed.SignatureHeader.Creator, time.Now()); err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("broadcast client identity expired: %v", err), nil
+	}
 	// The bytes ordered are the envelope re-encoded; their length is the size checked.
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
 	if err != nil {

@@ -1,7 +1,9 @@
 // Package broadcast implements AtomicBroadcast/Broadcast: it admits an
 // envelope only if it is well formed, addressed to a channel this orderer
-// serves, within the channel's size limit, and signed by a creator that
-// satisfies the channel's /Channel/Writers policy; then it hands the envelope
+// serves, from a creator whose certificate has not expired (BAD_REQUEST, as
+// Fabric's expiration check), within the channel's size limit, and signed by
+// a creator that satisfies the channel's /Channel/Writers policy; then it
+// hands the envelope
 // to the channel's chain and answers SUCCESS once the chain has committed it
 // to its Raft log.
 //
