@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -54,6 +56,7 @@ type Handler struct {
 	// Metrics, when set before serving, counts streams, requests and
 	// blocks (Fabric's deliver_* families).
 	Metrics *operations.DeliverMetrics
+	now     func() time.Time // the clock requesters' certificates are checked against
 }
 
 // NewHandler returns a Deliver handler over channels.
@@ -61,7 +64,7 @@ func NewHandler(channels Channels, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{channels: channels, log: log}
+	return &Handler{channels: channels, log: log, now: time.Now}
 }
 
 // Handle serves requests on one stream until the client closes it.
@@ -105,6 +108,18 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 	// Counted from here on, as Fabric counts requests for channels it serves.
 	req := h.Metrics.Request(name, false, "block")
 	defer func() { req.Completed(err == nil && status == cb.Status_SUCCESS) }()
+	// As in Fabric, a requester whose certificate has expired is refused, and
+	// a stream ends when it expires (checked before each block).
+	requester, _ := msp.ParseSerializedIdentity(parsed.SignatureHeader.Creator) // nil: the policy refuses it
+	expired := func() error {
+		if requester == nil {
+			return nil
+		}
+		return requester.CheckExpiry(h.now())
+	}
+	if err := expired(); err != nil {
+		return cb.Status_FORBIDDEN, fmt.Sprintf("deliver client identity expired: %v", err), nil
+	}
 	pol, err := ch.Policy(ReadersPolicy)
 	if err != nil {
 		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", name, ReadersPolicy, err), nil
@@ -155,6 +170,9 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 		}
 		if seek.ContentType == ab.SeekInfo_HEADER_WITH_SIG {
 			blk = &cb.Block{Header: blk.Header, Metadata: blk.Metadata}
+		}
+		if err := expired(); err != nil {
+			return cb.Status_FORBIDDEN, fmt.Sprintf("deliver client identity expired before block %d was sent: %v", n, err), nil
 		}
 		if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: blk}}); err != nil {
 			return 0, "", err

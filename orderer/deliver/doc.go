@@ -6,6 +6,9 @@
 //
 // Status codes follow Fabric: BAD_REQUEST for a malformed request or range,
 // NOT_FOUND for an unknown channel or (FAIL_IF_NOT_READY) a block not yet
-// written, FORBIDDEN for a failed Readers policy, SERVICE_UNAVAILABLE when a
-// STRICT request meets a halted chain. The package only reads blocks.
+// written, FORBIDDEN for a failed Readers policy or a requester whose
+// certificate has expired (checked when the request arrives and again before
+// each block, so a stream ends when the certificate expires, as in Fabric),
+// SERVICE_UNAVAILABLE when a STRICT request meets a halted chain. The package
+// only reads blocks.
 package deliver
