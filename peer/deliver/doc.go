@@ -4,7 +4,10 @@
 // (Deliver), Fabric's filtered blocks (DeliverFiltered) and blocks with private
 // data (DeliverWithPrivateData). Every request is a signed DELIVER_SEEK_INFO
 // envelope whose creator must satisfy the channel's /Channel/Application/Readers
-// policy (the policy verifies the signature). Each request ends with exactly one
+// policy (the policy verifies the signature) and hold a certificate that has not
+// expired: checked when the request arrives and again before each block, so a
+// stream ends with FORBIDDEN when the certificate expires, as in Fabric; the
+// log names the requester and its NotAfter. Each request ends with exactly one
 // DeliverResponse status: SUCCESS once the stop block was sent, NOT_FOUND for an
 // unknown channel or a missing block under FAIL_IF_NOT_READY, FORBIDDEN,
 // BAD_REQUEST. Waiting for future blocks uses the block store's WaitHeight; the

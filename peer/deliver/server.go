@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -67,6 +69,7 @@ type Server struct {
 	// Metrics, when set before serving, counts streams, requests and
 	// blocks (Fabric's deliver_* families).
 	Metrics *operations.DeliverMetrics
+	now     func() time.Time // the clock requesters' certificates are checked against
 }
 
 // NewServer returns a deliver service reading from channels. A nil logger
@@ -75,7 +78,7 @@ func NewServer(channels Channels, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{channels: channels, log: log}
+	return &Server{channels: channels, log: log, now: time.Now}
 }
 
 type deliverStream = grpc.BidiStreamingServer[cb.Envelope, pb.DeliverResponse]
@@ -155,6 +158,19 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 	// Counted from here on, as Fabric counts requests for channels it serves.
 	req := s.Metrics.Request(chdr.ChannelId, kind == "filtered_block", metricsDataType(kind))
 	defer func() { req.Completed(err == nil && status == cb.Status_SUCCESS) }()
+	// As in Fabric, a requester whose certificate has expired is refused, and
+	// a stream ends when it expires (checked before each block).
+	requester, _ := msp.ParseSerializedIdentity(penv.SignatureHeader.Creator) // nil: Readers refuses it
+	expired := func() error {
+		if requester == nil {
+			return nil
+		}
+		return requester.CheckExpiry(s.now())
+	}
+	if err := expired(); err != nil {
+		log.Warn("deliver request forbidden", "reason", "deliver client identity expired: "+err.Error())
+		return cb.Status_FORBIDDEN, nil
+	}
 	if err := ch.Readers.Evaluate([]protos.SignedData{penv.SignedData()}); err != nil {
 		log.Warn("deliver request forbidden", "policy", "/Channel/Application/Readers", "reason", err.Error())
 		return cb.Status_FORBIDDEN, nil
@@ -203,6 +219,10 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		}
 		if seek.ContentType == ab.SeekInfo_HEADER_WITH_SIG {
 			b = &cb.Block{Header: b.Header, Metadata: b.Metadata}
+		}
+		if err := expired(); err != nil {
+			log.Warn("deliver stream stopped", "block", n, "reason", "deliver client identity expired: "+err.Error())
+			return cb.Status_FORBIDDEN, nil
 		}
 		if err := stream.Send(convert(chdr.ChannelId, b)); err != nil {
 			return 0, err

@@ -33,7 +33,8 @@ type deliverFixture struct {
 // block 0 the genesis config block, block 1 three endorser txs of which the
 // second is invalid, block 2 one endorser tx. Access is decided by the real
 // /Channel/Application/Readers policy of the genesis config.
-func newDeliverFixture(t *testing.T) *deliverFixture {
+// Each opt adjusts the server before it serves.
+func newDeliverFixture(t *testing.T, opts ...func(*Server)) *deliverFixture {
 	t.Helper()
 	d := getDevnet(t)
 	f := &deliverFixture{
@@ -68,7 +69,11 @@ func newDeliverFixture(t *testing.T) *deliverFixture {
 		return f.current.Load(), nil
 	})
 	addr := serveTLS(t, d.TLSCert(t, "peer0.org1.example.com"), func(s *grpc.Server) {
-		pb.RegisterDeliverServer(s, NewServer(channels, nil))
+		srv := NewServer(channels, nil)
+		for _, o := range opts {
+			o(srv)
+		}
+		pb.RegisterDeliverServer(s, srv)
 	})
 	f.client = pb.NewDeliverClient(testnet.DialTLS(t, addr, d.tlsRoots(t, "Org1MSP")))
 	return f
