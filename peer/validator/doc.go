@@ -3,9 +3,11 @@
 //
 // VerifyBlock checks what the ordering service vouches for: the hash chain, the
 // data hash and the orderers' signatures against the channel's
-// /Channel/Orderer/BlockValidation policy. ValidateBlock gives every
-// transaction its Fabric v2.5 validation code (pb.TxValidationCode): well
-// formed, creator and signature valid for the channel's MSPs, TxID derived from
+// /Channel/Orderer/BlockValidation policy, after checking that every envelope
+// is in canonical form as Fabric does since CVE-2023-46132. ValidateBlock
+// gives every transaction its Fabric v2.5 validation code
+// (pb.TxValidationCode): well formed, creator and signature valid for the
+// channel's MSPs, TxID derived from
 // nonce and creator and not seen before, and the endorsement policy of every
 // namespace the transaction writes satisfied by valid endorsements — the
 // chaincode's committed definition in `_lifecycle`, the channel's
@@ -16,7 +18,16 @@
 //
 // Each endorsement of a transaction is verified at most once, however many
 // policies look at it; an endorsement this peer signed itself over exactly
-// the same bytes (OwnSignatures) is not verified again.
+// the same bytes (OwnSignatures) is not verified again. Endorsers are counted
+// once per identity, whatever encoding of the certificate each endorsement
+// carries (see channelconfig).
+//
+// Unlike Fabric, the creator's and the endorsers' certificates must not have
+// expired at the transaction's own time, the timestamp of its channel header
+// (a transaction without one is BAD_CREATOR_SIGNATURE; an expired creator is
+// BAD_CREATOR_SIGNATURE, an expired endorser does not count for any policy).
+// The validating peer's clock is never used, so verdicts do not depend on
+// when a peer validates a block (docs/security.md).
 //
 // Guarantees: results are deterministic (signature checks run in parallel on a
 // bounded pool, verdicts are assembled by transaction index); an error is

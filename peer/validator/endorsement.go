@@ -231,6 +231,9 @@ func (v *Validator) checkEndorsements(s *blockScope, chdr *cb.ChannelHeader, tx 
 	// once per transaction, however many namespaces and keys need it.
 	endorsements := tx.signedEndorsements()
 	signed := channelconfig.NewSignatureSet(endorsements)
+	// Endorsers count only if their certificates had not expired at the
+	// transaction's timestamp (validateTx made sure there is one).
+	signed.ValidAt(chdr.GetTimestamp().AsTime())
 	for i, sd := range endorsements {
 		if v.own.Made(sd) {
 			signed.MarkVerified(i)

@@ -247,6 +247,14 @@ func (v *Validator) validateTx(s *blockScope, idx int, raw []byte, txExists TxEx
 	if err := creator.Verify(env.Payload, env.Signature); err != nil {
 		return invalid(txID, pb.TxValidationCode_BAD_CREATOR_SIGNATURE, "creator's signature over the payload is not valid: %v", err)
 	}
+	// Expiry is judged at the transaction's own time, never the wall clock,
+	// so every peer reaches the same verdict whenever it validates the block.
+	if chdr.Timestamp == nil {
+		return invalid(txID, pb.TxValidationCode_BAD_CREATOR_SIGNATURE, "the channel header has no timestamp, so the creator's certificate cannot be checked for expiry at the transaction's time")
+	}
+	if err := creator.CheckExpiry(chdr.Timestamp.AsTime()); err != nil {
+		return invalid(txID, pb.TxValidationCode_BAD_CREATOR_SIGNATURE, "creator's certificate had expired at the transaction's timestamp: %v", err)
+	}
 
 	switch cb.HeaderType(chdr.Type) {
 	case cb.HeaderType_CONFIG:
