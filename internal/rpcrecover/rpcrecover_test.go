@@ -2,10 +2,12 @@ package rpcrecover
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -56,5 +58,60 @@ func TestPanicsBecomeInternalErrors(t *testing.T) {
 	}
 	if _, err := stream.Recv(); status.Code(err) != codes.Internal {
 		t.Fatalf("stream err = %v, want Internal", err)
+	}
+}
+
+// syncBuf is a log sink safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+//go:noinline
+func explode() error { panic("boom in a worker") }
+
+// A goroutine started for a request turns its panic into an error for that
+// request, logged with the stack; the process goes on.
+func TestGoroutinePanicBecomesError(t *testing.T) {
+	var logs syncBuf
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { errc <- err }()
+		defer Recover(log, "validate transaction 1 of block 2", &err)
+		explode()
+	}()
+	err := <-errc
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom in a worker" ||
+		!strings.Contains(err.Error(), "validate transaction 1 of block 2") || !strings.Contains(err.Error(), "boom in a worker") {
+		t.Fatalf("err = %v, want a *PanicError naming the work and the panic", err)
+	}
+	if !strings.Contains(string(pe.Stack), "rpcrecover.explode") {
+		t.Fatalf("stack does not show where it panicked:\n%s", pe.Stack)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "rpcrecover.explode") {
+		t.Fatalf("the panic was not logged with its stack: %s", out)
+	}
+
+	if err := Call(log, "send answer", explode); !errors.As(err, &pe) || pe.What != "send answer" {
+		t.Fatalf("Call = %v, want a *PanicError for send answer", err)
+	}
+	want := errors.New("plain failure")
+	if err := Call(log, "send answer", func() error { return want }); err != want {
+		t.Fatalf("Call without a panic = %v, want the function's own error", err)
 	}
 }
