@@ -32,7 +32,11 @@
 // Guarantees: results are deterministic (signature checks run in parallel on a
 // bounded pool, verdicts are assembled by transaction index); an error is
 // returned only when the block cannot be judged at all (bad input, state read
-// failures), never for an invalid transaction.
+// failures), never for an invalid transaction. A panic while judging one
+// transaction (a bug met by its bytes) is contained to it: it is logged with
+// its stack and the transaction gets PanicCode (INVALID_OTHER_REASON, Fabric's
+// code for a transaction it cannot parse), so the block still commits and
+// every peer reaches the same verdict.
 //
 // It never writes state and never runs MVCC: the ledger does that on the
 // transactions still VALID. It does not authorise configuration updates: a

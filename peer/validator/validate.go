@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,10 @@ type Config struct {
 	// Own, when set, holds the endorsements this peer signed itself, which
 	// are then not verified again.
 	Own *OwnSignatures
+	// BeforeTx, when set, is called by the worker about to judge each
+	// transaction of a block (not the genesis block). It is a seam for tests
+	// that inject faults, such as a panic, into one transaction's check.
+	BeforeTx func(block uint64, txIndex int)
 }
 
 // Validator validates the blocks of one channel. It is safe for concurrent
@@ -63,6 +68,7 @@ type Validator struct {
 	log      *slog.Logger
 	policies *policyCache
 	own      *OwnSignatures
+	beforeTx func(block uint64, txIndex int)
 }
 
 // New returns a Validator.
@@ -75,7 +81,7 @@ func New(cfg Config) *Validator {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Validator{workers: w, log: log.With("component", "validator"), policies: newPolicyCache(), own: cfg.Own}
+	return &Validator{workers: w, log: log.With("component", "validator"), policies: newPolicyCache(), own: cfg.Own, beforeTx: cfg.BeforeTx}
 }
 
 // ValidateBlock returns the TRANSACTIONS_FILTER of b: one pb.TxValidationCode
@@ -117,7 +123,7 @@ func (v *Validator) Validate(b *cb.Block, bundle *channelconfig.Bundle, state St
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				verdicts[i], errs[i] = v.validateTx(scope, i, envs[i], txExists)
+				verdicts[i], errs[i] = v.judge(scope, n, i, envs[i], txExists)
 			}
 		}()
 	}
@@ -212,6 +218,48 @@ func genesisConfig(raw []byte) (*cb.ConfigEnvelope, error) {
 
 func invalid(txID string, code pb.TxValidationCode, format string, args ...any) (Verdict, error) {
 	return Verdict{TxID: txID, Code: code, Reason: fmt.Sprintf(format, args...)}, nil
+}
+
+// PanicCode is the validation code of a transaction whose check panicked:
+// Fabric's code for a transaction it cannot parse out of its block
+// (INVALID_OTHER_REASON). A panic is a bug met by this transaction's bytes;
+// every peer running the same code meets it on the same transaction, so the
+// verdict is the same everywhere and the block commits.
+const PanicCode = pb.TxValidationCode_INVALID_OTHER_REASON
+
+// judge is validateTx with a panic contained to the transaction: the panic
+// is logged with its stack and the transaction gets PanicCode, so a worker
+// never takes the peer down and the block still commits.
+func (v *Validator) judge(s *blockScope, block uint64, idx int, raw []byte, txExists TxExists) (vd Verdict, err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		v.log.Error("recovered from a panic while validating a transaction; it is marked "+PanicCode.String(),
+			"channel", s.bundle.ChannelID(), "block", block, "tx_index", idx, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		vd, err = Verdict{TxID: safeTxID(raw), Code: PanicCode, Reason: fmt.Sprintf(
+			"validating transaction %d of block %d panicked (%v): the transaction cannot be judged, and is invalid as Fabric marks a transaction it cannot parse", idx, block, r)}, nil
+	}()
+	if v.beforeTx != nil {
+		v.beforeTx(block, idx)
+	}
+	return v.validateTx(s, idx, raw, txExists)
+}
+
+// safeTxID returns the TxID in an envelope's channel header, "" when it cannot
+// be read (without panicking).
+func safeTxID(raw []byte) (id string) {
+	defer func() {
+		if recover() != nil {
+			id = ""
+		}
+	}()
+	chdr, err := protos.EnvelopeChannelHeader(raw)
+	if err != nil {
+		return ""
+	}
+	return chdr.GetTxId()
 }
 
 // validateTx judges one envelope. An error means the transaction could not be
