@@ -188,6 +188,27 @@ func (b *Bundle) Orderer() *OrdererConfig { return b.orderer }
 // Application returns the application settings, nil when there is no Application group.
 func (b *Bundle) Application() *ApplicationConfig { return b.application }
 
+// ACLPolicyRef returns the policy the channel's ACLs value
+// (/Channel/Application/ACLs) assigns to resource (e.g. "qscc/GetChainInfo"),
+// as an absolute path: a reference not starting with "/" names a policy of
+// /Channel/Application, as in Fabric. It returns false when the channel has
+// no Application group or its ACLs do not name resource, or name it with an
+// empty reference (Fabric then applies the resource's default).
+func (b *Bundle) ACLPolicyRef(resource string) (string, bool) {
+	if b.application == nil {
+		return "", false
+	}
+	ref := b.application.ACLs[resource]
+	switch {
+	case ref == "":
+		return "", false
+	case strings.HasPrefix(ref, "/"):
+		return ref, true
+	default:
+		return "/" + ChannelGroupKey + "/" + ApplicationGroupKey + "/" + ref, true
+	}
+}
+
 // Policy returns the policy at path. Absolute paths start with "/Channel";
 // relative ones ("Application/Writers") are taken under /Channel. The error
 // wraps ErrPolicyNotFound.
@@ -240,7 +261,7 @@ func buildMSPs(root *cb.ConfigGroup) (*msp.Manager, error) {
 			}
 			m, err := msp.New(conf)
 			if err != nil {
-				return nil, fmt.Errorf("%s: MSP %s: %w", path, conf.Name, err)
+				return nil, fmt.Errorf("%s: %w", path, err) // msp.New names the MSP
 			}
 			seen[conf.Name] = conf
 			list = append(list, m)
