@@ -332,6 +332,11 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 	if !ok {
 		return failure("system chaincode %s is not available on this peer", ccName)
 	}
+	// Every channel-less creator, qscc's included, must hold a current certificate.
+	if err := msp.CheckExpiry(p.SignatureHeader.Creator, time.Now()); err != nil {
+		e.metrics.validationFailures.Inc()
+		return failure("access denied: creator of proposal %s: %v", p.ChannelHeader.TxId, err)
+	}
 	var creator *msp.Identity
 	if ccName != "qscc" {
 		// qscc checks the signed proposal against the Readers policy of the
@@ -344,10 +349,6 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 		if err := e.localMSP.Validate(creator); err != nil {
 			e.metrics.validationFailures.Inc()
 			return failure("access denied: creator %s is not valid: %v", creator, err)
-		}
-		if err := creator.CheckExpiry(time.Now()); err != nil {
-			e.metrics.validationFailures.Inc()
-			return failure("access denied: creator of proposal %s: %v", p.ChannelHeader.TxId, err)
 		}
 		if err := creator.Verify(p.Signed.ProposalBytes, p.Signed.Signature); err != nil {
 			e.metrics.validationFailures.Inc()

@@ -23,12 +23,13 @@ func TestExpiredCreatorRefused(t *testing.T) {
 	if pr := process(t, ev.e, mustBuild(t, current, "basic", propOpts{})); pr.Endorsement == nil {
 		t.Fatalf("current certificate not endorsed: %d %s", pr.Response.GetStatus(), pr.Response.GetMessage())
 	}
-	for name, channel := range map[string]string{"on a channel": "mychannel", "channel-less": ""} {
-		cc, fn := "basic", "put"
-		if channel == "" {
-			cc, fn = "cscc", "GetChannels"
-		}
-		sp, _, err := protos.NewProposal(expired, channel, cc, strArgs(fn, "k", "v"), nil)
+	for _, tc := range []struct{ name, channel, cc, fn string }{
+		{"on a channel", "mychannel", "basic", "put"},
+		{"channel-less cscc", "", "cscc", "GetChannels"},
+		{"channel-less qscc", "", "qscc", "GetChainInfo"},
+	} {
+		name := tc.name
+		sp, _, err := protos.NewProposal(expired, tc.channel, tc.cc, strArgs(tc.fn, "k", "v"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
