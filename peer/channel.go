@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/deliver"
 	"github.com/weft-ledger/weft/peer/lifecycle"
@@ -36,6 +38,16 @@ type channel struct {
 	definitions *lifecycle.DefinitionCache
 	// endpoints caches ordererEndpoints for the bundle it was built from.
 	endpoints atomic.Pointer[endpointList]
+
+	// stuck says why the block the channel waits for could not be checked
+	// (a panic); nil once a block commits. halted is set when the commit
+	// path panicked and commits stopped until a restart. /healthz reports
+	// both.
+	stuck  atomic.Pointer[string]
+	halted atomic.Pointer[rpcrecover.PanicError]
+	// stopPull ends the run loop's pulling; set by run before it pulls, and
+	// called (from the same goroutine) by halt.
+	stopPull context.CancelFunc
 }
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
@@ -57,7 +69,7 @@ func openChannel(n *Node, id string) (*channel, error) {
 
 func newChannel(n *Node, id string, l *ledger.Ledger) *channel {
 	return &channel{node: n, id: id, ledger: l, committed: newCommittedBlocks(l.Blocks()),
-		validator:   validator.New(validator.Config{Logger: n.log, Own: n.own}),
+		validator:   validator.New(validator.Config{Logger: n.log, Own: n.own, BeforeTx: n.hooks.beforeTx}),
 		definitions: lifecycle.NewDefinitionCache()}
 }
 
@@ -201,8 +213,18 @@ func sameAddresses(a, b []deliver.Endpoint) bool {
 	return slices.Equal(addresses(a), addresses(b))
 }
 
-// run pulls and commits blocks until ctx ends.
+// run pulls and commits blocks until ctx ends, or until the commit path
+// panics (halt): then the channel stops committing and /healthz says why,
+// rather than the process ending or the loop stopping silently.
 func (c *channel) run(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.halt(&rpcrecover.PanicError{What: "pulling blocks", Value: r, Stack: debug.Stack()})
+		}
+	}()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	c.stopPull = stop
 	p, err := deliver.NewPuller(deliver.PullerConfig{
 		ChannelID:  c.id,
 		Endpoints:  c.ordererEndpoints,
@@ -224,4 +246,31 @@ func (c *channel) run(ctx context.Context) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.node.log.Error("block pulling stopped", "channel", c.id, "err", err)
 	}
+}
+
+// halt records that the commit path panicked, logs it with its stack and
+// stops the channel's pulling: a half-done commit must not be followed by
+// the next block. It returns the error the puller sees.
+func (c *channel) halt(pe *rpcrecover.PanicError) error {
+	c.halted.CompareAndSwap(nil, pe)
+	c.node.log.Error("channel commits stopped: the commit path panicked; restart the peer to recover the ledger",
+		"channel", c.id, "in", pe.What, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	if c.stopPull != nil {
+		c.stopPull()
+	}
+	return fmt.Errorf("channel %s: %w", c.id, pe)
+}
+
+// fault says why the channel is not committing because of a panic: commits
+// stopped (halted) or the next block could not be checked (stuck); "" when
+// neither.
+func (c *channel) fault() string {
+	if pe := c.halted.Load(); pe != nil {
+		return fmt.Sprintf("channel %s: commits stopped: %s panicked (%v); restart the peer, which recovers the ledger from its block store",
+			c.id, pe.What, pe.Value)
+	}
+	if s := c.stuck.Load(); s != nil {
+		return *s
+	}
+	return ""
 }

@@ -8,16 +8,39 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/peer/validator"
 	"github.com/weft-ledger/weft/protos"
 )
+
+// hooks are seams through which tests inject faults; all nil in production.
+type hooks struct {
+	// beforeTx is the validators' validator.Config.BeforeTx.
+	beforeTx func(block uint64, txIndex int)
+	// beforeCommit runs as a block pulled from the orderer enters commit.
+	beforeCommit func(channel string, block uint64)
+}
 
 // commit is the commit path of one block pulled from the orderer: verify it
 // came from the ordering service and extends our chain, validate every
 // transaction, commit it to the ledger (which adds MVCC verdicts), adopt a new
 // channel configuration if it carries one, and tell the waiting clients.
 // An error makes the puller drop the block and ask another orderer for it.
-func (c *channel) commit(block *cb.Block) error {
+//
+// A panic past the checks (storing the block, applying its state, adopting
+// its configuration) may have left the commit half done: it is logged with
+// its stack, the channel's commits stop (halt) and /healthz fails naming the
+// channel, the block and the panic, until a restart recovers the ledger.
+func (c *channel) commit(block *cb.Block) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n := block.GetHeader().GetNumber()
+			err = c.halt(&rpcrecover.PanicError{What: fmt.Sprintf("committing block %d", n), Value: r, Stack: debug.Stack()})
+		}
+	}()
+	if h := c.node.hooks.beforeCommit; h != nil {
+		h(c.id, block.GetHeader().GetNumber())
+	}
 	info := c.ledger.Blocks().Info()
 	if block.GetHeader().GetNumber() != info.Height {
 		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
@@ -67,19 +90,25 @@ func (c *channel) commit(block *cb.Block) error {
 		}
 	}
 	c.node.notifier.BlockCommitted(c.id, block)
+	c.stuck.Store(nil)
 	return nil
 }
 
 // check verifies a block and returns the verdict on each of its transactions.
-// It only reads, so a panic here (a bug met by a malformed block) is turned
-// into an error: the puller drops the block and asks another orderer, and the
-// peer keeps running.
+// It only reads, so a panic here (a bug met by a malformed block, outside the
+// validator's per-transaction containment) is turned into an error: the
+// puller drops the block and asks another orderer, and the peer keeps
+// running. Until a block commits again, /healthz reports the channel stuck.
 func (c *channel) check(block *cb.Block, prevHash []byte, bundle *channelconfig.Bundle) (verdicts []validator.Verdict, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.node.log.Error("recovered from a panic while checking a block", "channel", c.id,
-				"block", block.GetHeader().GetNumber(), "panic", r, "stack", string(debug.Stack()))
-			verdicts, err = nil, fmt.Errorf("channel %s: block %d could not be checked: %v", c.id, block.GetHeader().GetNumber(), r)
+			n := block.GetHeader().GetNumber()
+			c.node.log.Error("recovered from a panic while checking a block; asking the orderers for it again", "channel", c.id,
+				"block", n, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("channel %s: block %d could not be checked: internal error (panic: %v)", c.id, n, r)
+			msg := err.Error()
+			c.stuck.Store(&msg)
+			verdicts = nil
 		}
 	}()
 	if err := validator.VerifyBlock(block, prevHash, bundle); err != nil {

@@ -70,6 +70,8 @@ type Node struct {
 	runCtx context.Context    // set by Run; channels started by joins live in it
 	ops    *operations.Server // set by Run when operations.listenAddress is set
 	wg     sync.WaitGroup     // channel goroutines
+
+	hooks hooks // fault injection for tests (peer/commit.go)
 }
 
 // Option adjusts a Node.

@@ -167,6 +167,7 @@ func (n *Node) newOperations() (*operations.Server, error) {
 	}
 	s := operations.NewServer(cfg)
 	s.RegisterChecker("peer", n.checkRunning)
+	s.RegisterChecker("commits", n.checkCommits)
 	s.RegisterReadiness("peer", n.checkRunning)
 	s.RegisterReadiness("ledgers", n.checkLedgers)
 	s.RegisterReadiness("channels", n.checkChannelsCaughtUp)
@@ -178,6 +179,25 @@ func (n *Node) checkRunning(context.Context) error {
 	defer n.mu.RUnlock()
 	if n.runCtx == nil {
 		return errors.New("peer is not running (starting or stopping)")
+	}
+	return nil
+}
+
+// checkCommits fails while a channel's commits are stopped or stuck because
+// the commit path panicked, naming the channel, the block and the panic.
+func (n *Node) checkCommits(context.Context) error {
+	var bad []string
+	for _, id := range n.channelIDs() {
+		ch, err := n.channel(id)
+		if err != nil {
+			continue
+		}
+		if f := ch.fault(); f != "" {
+			bad = append(bad, f)
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
 	}
 	return nil
 }
