@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,7 +25,15 @@ import (
 // restGateway starts the REST gateway from the restgateway.yaml that the
 // development network got from sampleconfig, pointed at Org1's peer through
 // WEFT_* overrides, and returns its base URL. It stops when the test ends.
+// Its credential is the network's token (restToken), bound to User1.
 func restGateway(t *testing.T, env ...string) string {
+	t.Helper()
+	return restGatewayWith(t, nil, env...)
+}
+
+// restGatewayWith is restGateway with the loaded configuration changed by
+// mutate (for what has no environment override, such as the tokens).
+func restGatewayWith(t *testing.T, mutate func(*restgateway.Config), env ...string) string {
 	t.Helper()
 	cfg := network.Config()
 	org1 := network.Orgs[0]
@@ -38,6 +47,9 @@ func restGateway(t *testing.T, env ...string) string {
 	gcfg, err := restgateway.LoadConfig(cfg.Path("config", "restgateway.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&gcfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
@@ -82,6 +94,20 @@ func (r restResponse) errorCode(t *testing.T) restgateway.Error {
 	return e
 }
 
+// restToken is the development network's REST gateway token, which `weft up`
+// writes and the REST gateway's sample configuration binds to User1.
+func restToken(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(network.Config().RESTTokenPath())
+	if err != nil {
+		t.Fatalf("the development network has no REST gateway token: %v", err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// restDo sends a request with the network's token and, with a body,
+// Content-Type: application/json; header pairs set more headers or, with an
+// empty value, remove one ("Host" sets the request's host).
 func restDo(t *testing.T, method, url string, body any, header ...string) restResponse {
 	t.Helper()
 	var rd io.Reader
@@ -102,11 +128,19 @@ func restDo(t *testing.T, method, url string, body any, header ...string) restRe
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+restToken(t))
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		switch {
+		case header[i] == "Host":
+			req.Host = header[i+1]
+		case header[i+1] == "":
+			req.Header.Del(header[i])
+		default:
+			req.Header.Set(header[i], header[i+1])
+		}
 	}
 	client := &http.Client{Timeout: 2 * time.Minute}
 	resp, err := client.Do(req)
@@ -329,8 +363,12 @@ func clientEndorse(t *testing.T, base, certPEM string, sign identity.Sign, fn st
 // exchange with User1's key held by the test, not the REST gateway, and shows an
 // MVCC conflict between two transactions endorsed on the same version.
 func TestRESTClientSigned(t *testing.T) {
-	// No wallet identity by default: the client signs everything itself.
-	base := restGateway(t, "WEFT_RESTGATEWAY_WALLET_DEFAULTIDENTITY", "")
+	// A second token bound to no identity: its holder signs everything
+	// itself; the network's token (User1) waits for commits.
+	const clientOnly = "e2e-token-of-a-client-that-signs-itself"
+	base := restGatewayWith(t, func(c *restgateway.Config) {
+		c.Auth.Tokens = append(c.Auth.Tokens, restgateway.TokenCredential{Token: clientOnly})
+	}, "WEFT_RESTGATEWAY_WALLET_DEFAULTIDENTITY", "")
 	certPEM, sign := user1(t)
 	id := uniqueID("restcs")
 
@@ -348,7 +386,8 @@ func TestRESTClientSigned(t *testing.T) {
 	// commits, the second is an MVCC conflict.
 	a := clientEndorse(t, base, certPEM, sign, "TransferAsset", id, "Lee")
 	b := clientEndorse(t, base, certPEM, sign, "TransferAsset", id, "Max")
-	r = restDo(t, "POST", base+a.CommitURL+"?async=true", map[string]string{"transaction": a.Transaction, "signature": signDigest(t, sign, a.Digest)})
+	r = restDo(t, "POST", base+a.CommitURL+"?async=true", map[string]string{"transaction": a.Transaction, "signature": signDigest(t, sign, a.Digest)},
+		"Authorization", "Bearer "+clientOnly)
 	wantStatus(t, "async commit", r, 202)
 	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+a.TxID+"/status?wait=1m", nil, restgateway.IdentityHeader, "User1@org1.example.com")
 	wantStatus(t, "status", r, 200)
@@ -370,13 +409,19 @@ func TestRESTClientSigned(t *testing.T) {
 	}
 	t.Logf("MVCC conflict: %s", e.Message)
 
-	// Without a wallet identity a synchronous commit is refused before
-	// anything is submitted.
+	// With a credential bound to no wallet identity a synchronous commit is
+	// refused before anything is submitted, and no header lends it one.
 	c = clientEndorse(t, base, certPEM, sign, "UpdateAsset", id, "red", "1", "Zed", "10")
-	r = restDo(t, "POST", base+c.CommitURL, map[string]string{"transaction": c.Transaction, "signature": signDigest(t, sign, c.Digest)})
+	body := map[string]string{"transaction": c.Transaction, "signature": signDigest(t, sign, c.Digest)}
+	r = restDo(t, "POST", base+c.CommitURL, body, "Authorization", "Bearer "+clientOnly)
 	wantStatus(t, "sync commit without identity", r, 400)
 	if e := r.errorCode(t); e.Code != restgateway.CodeNoIdentity {
 		t.Fatalf("sync commit without identity = %s, want NO_IDENTITY", r.body)
+	}
+	r = restDo(t, "POST", base+c.CommitURL, body, "Authorization", "Bearer "+clientOnly, restgateway.IdentityHeader, "User1@org1.example.com")
+	wantStatus(t, "sync commit asking for User1", r, 403)
+	if e := r.errorCode(t); e.Code != restgateway.CodeIdentityNotAllowed {
+		t.Fatalf("sync commit asking for User1 = %s, want IDENTITY_NOT_ALLOWED", r.body)
 	}
 	r = restDo(t, "GET", base+"/v1/channels/mychannel/transactions/"+c.TxID+"/status?wait=2s", nil, restgateway.IdentityHeader, "User1@org1.example.com")
 	if r.status != 200 || !strings.Contains(string(r.body), `"status":"PENDING"`) {
@@ -432,7 +477,12 @@ func TestRESTBadRequests(t *testing.T) {
 		{"unknown chaincode", "POST", base + "/v1/channels/mychannel/chaincodes/nosuchcc/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, nil, 404, restgateway.CodeUnknownChaincode},
 		{"unknown chaincode evaluate", "POST", base + "/v1/channels/mychannel/chaincodes/nosuchcc/evaluate", map[string]any{"function": "ReadAsset", "args": []string{id}}, nil, 404, restgateway.CodeUnknownChaincode},
 		{"oversize body", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, strings.Repeat("x", 70000), "1", "b", "2"}}, nil, 413, restgateway.CodeBodyTooLarge},
-		{"unknown identity", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{restgateway.IdentityHeader, "Nobody@org1.example.com"}, 400, restgateway.CodeUnknownIdentity},
+		{"another identity", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{restgateway.IdentityHeader, "Admin@org1.example.com"}, 403, restgateway.CodeIdentityNotAllowed},
+		{"no credential", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{"Authorization", ""}, 401, restgateway.CodeUnauthenticated},
+		{"wrong token", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{"Authorization", "Bearer not-the-network-token"}, 401, restgateway.CodeUnauthenticated},
+		{"text/plain body", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{"Content-Type", "text/plain"}, 415, restgateway.CodeUnsupportedMediaType},
+		{"cross-site origin", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{"Origin", "https://evil.example"}, 403, restgateway.CodeOriginNotAllowed},
+		{"rebound host name", "POST", cc + "/submit", map[string]any{"function": "CreateAsset", "args": []string{id, "a", "1", "b", "2"}}, []string{"Host", "evil.example"}, 421, restgateway.CodeHostNotAllowed},
 		{"bad channel name", "GET", base + "/v1/channels/Bad_Name", nil, nil, 400, restgateway.CodeBadRequest},
 		{"bad block number", "GET", base + "/v1/channels/mychannel/blocks/-1", nil, nil, 400, restgateway.CodeBadRequest},
 		{"wrong method", "DELETE", cc + "/submit", nil, nil, 405, restgateway.CodeMethodNotAllowed},
@@ -525,6 +575,7 @@ func openSSE(t *testing.T, url string, header ...string) <-chan sseEvent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+restToken(t))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -643,5 +694,38 @@ func TestRESTEvents(t *testing.T) {
 	wantStatus(t, "events on an unknown channel", r, 404)
 	if e := r.errorCode(t); e.Code != restgateway.CodeUnknownChannel {
 		t.Fatalf("events on an unknown channel = %s", r.body)
+	}
+}
+
+// TestRESTCurlExamples runs the curl commands `weft up` prints, with a
+// fresh asset ID, against the REST gateway process the development network
+// runs: they read the network's token and the evaluate and the submit work.
+func TestRESTCurlExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed: the printed examples cannot be run")
+	}
+	if network.RESTGateway == nil {
+		t.Fatal("the development network runs no REST gateway")
+	}
+	id := uniqueID("curl")
+	script := strings.ReplaceAll(strings.Join(network.Config().RESTExamples(), "\n"), "asset9", id)
+	out, err := exec.Command("sh", "-ec", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the printed examples failed: %v\n%s\n%s", err, script, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("the printed examples answered %q, want two JSON lines (evaluate, submit)", out)
+	}
+	var evaluate struct {
+		TxID       string          `json:"txId"`
+		ResultJSON json.RawMessage `json:"resultJson"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &evaluate); err != nil || len(evaluate.TxID) != 64 || !strings.HasPrefix(string(evaluate.ResultJSON), "[") {
+		t.Fatalf("evaluate GetAllAssets answered %s, want a txId and the assets", lines[0])
+	}
+	var submit restTx
+	if err := json.Unmarshal([]byte(lines[1]), &submit); err != nil || submit.Status != "COMMITTED" || submit.ValidationCode != "VALID" {
+		t.Fatalf("submit CreateAsset answered %s, want COMMITTED VALID", lines[1])
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkRESTEvaluate measures what the REST gateway adds to one evaluate:
-// HTTP and JSON over loopback, the proposal built and signed with the wallet
+// HTTP and JSON over loopback with a bearer token, the proposal built and signed with the wallet
 // identity (one ECDSA signature), and the Gateway Evaluate call to a peer
 // over gRPC on loopback (a fake that answers at once). Parallel requests, as
 // a web back-end sends them.
@@ -18,7 +18,10 @@ func BenchmarkRESTEvaluate(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			resp, err := client.Post(url, "application/json", strings.NewReader(`{"function":"Echo","args":["x"]}`))
+			req, _ := http.NewRequest("POST", url, strings.NewReader(`{"function":"Echo","args":["x"]}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,12 @@ import (
 	"github.com/weft-ledger/weft/sampleconfig"
 )
 
+// sampleToken is the token sampleLayout writes to <dir>/restgateway/token.
+const sampleToken = "sample-layout-token-0123456789"
+
 // sampleLayout lays out sampleconfig's restgateway.yaml as `weft up` does:
-// <dir>/config/restgateway.yaml beside <dir>/organizations.
+// <dir>/config/restgateway.yaml beside <dir>/organizations and the token
+// file <dir>/restgateway/token (sampleToken).
 func sampleLayout(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -39,6 +44,12 @@ func sampleLayout(t *testing.T) string {
 	if err := os.Symlink(testnet.SampleNet(t).Orgs(), filepath.Join(dir, "organizations")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "restgateway"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "restgateway", "token"), []byte(sampleToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return filepath.Join(dir, "config", "restgateway.yaml")
 }
 
@@ -49,8 +60,15 @@ func TestSampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.ListenAddress != "localhost:8080" || cfg.BodyLimit != DefaultBodyLimit || cfg.Peer.Address != "localhost:7051" || !cfg.Peer.TLSEnabled ||
-		cfg.Wallet.DefaultIdentity != "User1@org1.example.com" || cfg.Timeouts.CommitStatus != time.Minute || cfg.Events.Heartbeat != 15*time.Second {
+		cfg.Wallet.DefaultIdentity != "User1@org1.example.com" || cfg.Timeouts.CommitStatus != time.Minute || cfg.Events.Heartbeat != 15*time.Second ||
+		cfg.Events.MaxStreams != 64 || cfg.Events.MaxStreamsPerCredential != 16 || cfg.TLS.Enabled || len(cfg.Auth.ClientCerts) != 0 ||
+		!reflect.DeepEqual(cfg.HTTP, HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 2 * time.Minute, AllowedHosts: []string{}, AllowedOrigins: []string{}}) {
 		t.Fatalf("sample config = %+v", cfg)
+	}
+	tokenFile := filepath.Join(filepath.Dir(filepath.Dir(file)), "restgateway", "token")
+	if want := []TokenCredential{{Token: sampleToken, TokenFile: tokenFile, Identity: "User1@org1.example.com"}}; !reflect.DeepEqual(cfg.Auth.Tokens, want) {
+		t.Fatalf("sample tokens = %+v, want %+v", cfg.Auth.Tokens, want)
 	}
 	w, err := LoadWallet(cfg.Wallet.Path, cfg.Wallet.MSPID)
 	if err != nil {
@@ -68,11 +86,17 @@ func TestSampleConfig(t *testing.T) {
 	t.Setenv("WEFT_RESTGATEWAY_TIMEOUTS_EVALUATE", "5s")
 	t.Setenv("WEFT_RESTGATEWAY_BODYLIMIT", "2048")
 	t.Setenv("WEFT_RESTGATEWAY_WALLET_DEFAULTIDENTITY", "")
+	t.Setenv("WEFT_RESTGATEWAY_HTTP_ALLOWEDHOSTS", "gateway.internal 10.0.0.5")
+	t.Setenv("WEFT_RESTGATEWAY_HTTP_ALLOWEDORIGINS", "http://localhost:3000")
+	t.Setenv("WEFT_RESTGATEWAY_EVENTS_MAXSTREAMS", "8")
+	t.Setenv("WEFT_RESTGATEWAY_HTTP_WRITETIMEOUT", "5s")
 	cfg, err = LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ListenAddress != "0.0.0.0:9999" || cfg.Timeouts.Evaluate != 5*time.Second || cfg.BodyLimit != 2048 || cfg.Wallet.DefaultIdentity != "" {
+	if cfg.ListenAddress != "0.0.0.0:9999" || cfg.Timeouts.Evaluate != 5*time.Second || cfg.BodyLimit != 2048 || cfg.Wallet.DefaultIdentity != "" ||
+		strings.Join(cfg.HTTP.AllowedHosts, ",") != "gateway.internal,10.0.0.5" || strings.Join(cfg.HTTP.AllowedOrigins, ",") != "http://localhost:3000" ||
+		cfg.Events.MaxStreams != 8 || cfg.HTTP.WriteTimeout != 5*time.Second {
 		t.Fatalf("environment overrides not applied: %+v", cfg)
 	}
 }
@@ -89,6 +113,15 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"WEFT_RESTGATEWAY_PEER_TLS_CLIENTCERT_FILE", "client.crt", "restgateway.peer.tls.clientKey.file (WEFT_RESTGATEWAY_PEER_TLS_CLIENTKEY_FILE)"},
 		{"WEFT_RESTGATEWAY_WALLET_PATH", "/no/such/wallet", "restgateway.wallet.path (WEFT_RESTGATEWAY_WALLET_PATH)"},
 		{"WEFT_OPERATIONS_LISTENADDRESS", "9443", "operations.listenAddress (WEFT_OPERATIONS_LISTENADDRESS)"},
+		{"WEFT_RESTGATEWAY_EVENTS_MAXSTREAMS", "0", "restgateway.events.maxStreams (WEFT_RESTGATEWAY_EVENTS_MAXSTREAMS)"},
+		{"WEFT_RESTGATEWAY_EVENTS_MAXSTREAMSPERCREDENTIAL", "many", "restgateway.events.maxStreamsPerCredential (WEFT_RESTGATEWAY_EVENTS_MAXSTREAMSPERCREDENTIAL)"},
+		{"WEFT_RESTGATEWAY_HTTP_READHEADERTIMEOUT", "0s", "restgateway.http.readHeaderTimeout (WEFT_RESTGATEWAY_HTTP_READHEADERTIMEOUT)"},
+		{"WEFT_RESTGATEWAY_HTTP_WRITETIMEOUT", "never", "restgateway.http.writeTimeout (WEFT_RESTGATEWAY_HTTP_WRITETIMEOUT)"},
+		{"WEFT_RESTGATEWAY_HTTP_ALLOWEDORIGINS", "evil.example/page", "restgateway.http.allowedOrigins (WEFT_RESTGATEWAY_HTTP_ALLOWEDORIGINS)"},
+		{"WEFT_RESTGATEWAY_HTTP_ALLOWEDHOSTS", "http://x/", "restgateway.http.allowedHosts (WEFT_RESTGATEWAY_HTTP_ALLOWEDHOSTS)"},
+		{"WEFT_RESTGATEWAY_TLS_ENABLED", "true", "restgateway.tls.cert.file (WEFT_RESTGATEWAY_TLS_CERT_FILE)"},
+		{"WEFT_RESTGATEWAY_TLS_CLIENTAUTHREQUIRED", "true", "restgateway.tls.enabled (WEFT_RESTGATEWAY_TLS_ENABLED)"},
+		{"WEFT_RESTGATEWAY_AUTH_TOKENS", "secret", "restgateway.auth.tokens is a list"},
 	}
 	file := sampleLayout(t)
 	for _, c := range cases {
@@ -245,7 +278,9 @@ func TestRunServesAPIAndOperations(t *testing.T) {
 	}
 	get := func(url string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(url)
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+sampleToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,8 +23,7 @@ const (
 	CodeBodyTooLarge      = "BODY_TOO_LARGE"     // the body exceeds restgateway.bodyLimit
 	CodeUnknownChannel    = "UNKNOWN_CHANNEL"    // the peer has not joined the channel
 	CodeUnknownChaincode  = "UNKNOWN_CHAINCODE"  // the chaincode is not defined on the channel
-	CodeUnknownIdentity   = "UNKNOWN_IDENTITY"   // X-Weft-Identity names no wallet identity
-	CodeNoIdentity        = "NO_IDENTITY"        // the REST gateway has no identity to sign with
+	CodeNoIdentity        = "NO_IDENTITY"        // the caller's credential is bound to no wallet identity
 	CodeBadSignature      = "BAD_SIGNATURE"      // a client signature does not verify
 	CodeForbidden         = "FORBIDDEN"          // an access policy refused the identity
 	CodeNotFound          = "NOT_FOUND"          // no such block, transaction or route
@@ -40,6 +39,14 @@ const (
 	CodeUnavailable       = "UNAVAILABLE"        // the peer or the ordering service cannot be reached
 	CodeUpstreamError     = "UPSTREAM_ERROR"     // the peer failed in an unexpected way
 	CodeInternal          = "INTERNAL"           // the REST gateway itself failed
+
+	// Refusals of the REST gateway's own guards (see docs/restgateway.md).
+	CodeUnauthenticated      = "UNAUTHENTICATED"        // no credential, or one the REST gateway does not know
+	CodeIdentityNotAllowed   = "IDENTITY_NOT_ALLOWED"   // X-Weft-Identity names another identity than the credential's
+	CodeOriginNotAllowed     = "ORIGIN_NOT_ALLOWED"     // a browser request from an origin not in restgateway.http.allowedOrigins
+	CodeHostNotAllowed       = "HOST_NOT_ALLOWED"       // the Host header is not in restgateway.http.allowedHosts
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" // a request body that is not Content-Type: application/json
+	CodeTooManyStreams       = "TOO_MANY_STREAMS"       // restgateway.events.maxStreams (or the per-credential cap) reached
 )
 
 // codeStatus is the HTTP status of each error code.
@@ -49,7 +56,6 @@ var codeStatus = map[string]int{
 	CodeBodyTooLarge:      http.StatusRequestEntityTooLarge,
 	CodeUnknownChannel:    http.StatusNotFound,
 	CodeUnknownChaincode:  http.StatusNotFound,
-	CodeUnknownIdentity:   http.StatusBadRequest,
 	CodeNoIdentity:        http.StatusBadRequest,
 	CodeBadSignature:      http.StatusBadRequest,
 	CodeForbidden:         http.StatusForbidden,
@@ -66,6 +72,13 @@ var codeStatus = map[string]int{
 	CodeUnavailable:       http.StatusServiceUnavailable,
 	CodeUpstreamError:     http.StatusBadGateway,
 	CodeInternal:          http.StatusInternalServerError,
+
+	CodeUnauthenticated:      http.StatusUnauthorized,
+	CodeIdentityNotAllowed:   http.StatusForbidden,
+	CodeOriginNotAllowed:     http.StatusForbidden,
+	CodeHostNotAllowed:       http.StatusMisdirectedRequest,
+	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	CodeTooManyStreams:       http.StatusServiceUnavailable,
 }
 
 // Detail is one element of an error's details: a peer or orderer that

@@ -93,6 +93,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	release, e := s.streams.acquire(credentialOf(r).name)
+	if e != nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, e)
+		return
+	}
+	defer release()
 	// The event stream reports errors only with its first event, after the
 	// HTTP status is sent: ask the channel's chain info first so that an
 	// unknown channel or a refused identity gets its own status.
@@ -120,8 +127,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Each write of the stream gets its own deadline (restgateway.http.writeTimeout,
+	// see statusWriter): the stream lives until its lifetime ends, but a
+	// client that stops reading is cut off.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any server write timeout
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

@@ -38,6 +38,7 @@ type fakePeer struct {
 	codes     map[string]pb.TxValidationCode        // function name → validation code at commit
 	events    *gwpb.ChaincodeEventsRequest          // the last events request
 	submitted []*cb.Envelope
+	creators  [][]byte // the creator of every proposal evaluated, in order
 
 	// A small ledger for qscc GetBlockByNumber: Submit appends every
 	// transaction to block 5 with its validation code.
@@ -101,6 +102,9 @@ func (f *fakePeer) Evaluate(_ context.Context, req *gwpb.EvaluateRequest) (*gwpb
 	if err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	f.creators = append(f.creators, prop.SignatureHeader.Creator)
+	f.mu.Unlock()
 	args := prop.Args()
 	fn := string(args[0])
 	if prop.ChaincodeName() == "qscc" {
@@ -259,9 +263,14 @@ func (f *fakePeer) ChaincodeEvents(req *gwpb.SignedChaincodeEventsRequest, strea
 	return status.FromContextError(stream.Context().Err()).Err()
 }
 
+// testToken is the bearer token of newTestServer's one credential, bound to
+// the default identity.
+const testToken = "test-token-of-the-default-identity"
+
 // newTestServer serves a fakePeer over loopback gRPC and the REST gateway in
-// front of it over httptest, with User1@org1.example.com of the test network
-// in the wallet as default identity.
+// front of it over httptest (the http.Server of Server.HTTPServer), with
+// User1@org1.example.com of the test network in the wallet as default
+// identity and testToken as credential.
 func newTestServer(t testing.TB, mutate ...func(*Options)) (*httptest.Server, *fakePeer) {
 	t.Helper()
 	addr, peer := startFakePeer(t)
@@ -275,6 +284,7 @@ func newTestServer(t testing.TB, mutate ...func(*Options)) (*httptest.Server, *f
 		Conn:            conn,
 		Wallet:          NewWallet(map[string]*msp.SigningIdentity{"User1@org1.example.com": n.User(t, "User1", "Org1MSP")}),
 		DefaultIdentity: "User1@org1.example.com",
+		Auth:            AuthConfig{Tokens: []TokenCredential{{Token: testToken}}},
 		BodyLimit:       4096,
 	}
 	for _, m := range mutate {
@@ -284,7 +294,9 @@ func newTestServer(t testing.TB, mutate ...func(*Options)) (*httptest.Server, *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Config = srv.HTTPServer()
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return ts, peer
 }
@@ -324,3 +336,15 @@ func startFakePeer(t testing.TB) (string, *fakePeer) {
 }
 
 func slogDiscard() slog.Handler { return slog.DiscardHandler }
+
+// neverDialled is a connection to nowhere, for servers whose peer the test
+// never reaches.
+func neverDialled(t testing.TB) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}

@@ -38,6 +38,9 @@ type httpResult struct {
 	body   []byte
 }
 
+// do sends a request as a well-behaved client of newTestServer: with
+// testToken and, for POST, Content-Type: application/json. header pairs
+// set more headers, or remove one with an empty value.
 func do(t *testing.T, method, url, body string, header ...string) httpResult {
 	t.Helper()
 	var rd io.Reader
@@ -48,8 +51,19 @@ func do(t *testing.T, method, url, body string, header ...string) httpResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
+	}
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -112,7 +126,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	srv, err := New(Options{Conn: conn})
+	srv, err := New(Options{Conn: conn, Auth: AuthConfig{Tokens: []TokenCredential{{Token: testToken}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +227,7 @@ func TestRefusedRequestsNeverReachThePeer(t *testing.T) {
 		{"empty body", "POST", cc + "/submit", ``, nil, 400, CodeBadJSON, ""},
 		{"no function", "POST", cc + "/submit", `{"args":["a"]}`, nil, 400, CodeBadRequest, "function"},
 		{"oversize", "POST", cc + "/submit", `{"function":"F","args":["` + strings.Repeat("x", 5000) + `"]}`, nil, 413, CodeBodyTooLarge, ""},
-		{"unknown identity", "POST", cc + "/submit", `{"function":"F"}`, []string{IdentityHeader, "Eve"}, 400, CodeUnknownIdentity, ""},
+		{"another identity", "POST", cc + "/submit", `{"function":"F"}`, []string{IdentityHeader, "Eve"}, 403, CodeIdentityNotAllowed, ""},
 		{"identity in submit", "POST", cc + "/submit", `{"function":"F","identity":{"mspId":"Org1MSP","certificate":"x"}}`, nil, 400, CodeBadJSON, ""},
 		{"bad channel name", "POST", ts.URL + "/v1/channels/My_Channel/chaincodes/basic/evaluate", `{"function":"F"}`, nil, 400, CodeBadRequest, "channel"},
 		{"bad chaincode name", "POST", ts.URL + "/v1/channels/mychannel/chaincodes/-x/evaluate", `{"function":"F"}`, nil, 400, CodeBadRequest, "chaincode"},
@@ -433,6 +447,7 @@ func TestEventStream(t *testing.T) {
 	ts, peer := newTestServer(t)
 	req, _ := http.NewRequest("GET", ts.URL+"/v1/channels/mychannel/chaincodes/basic/events?timeout=1s&heartbeat=100ms&startBlock=1", nil)
 	req.Header.Set("Last-Event-ID", "2:txA")
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

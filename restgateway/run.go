@@ -2,11 +2,13 @@ package restgateway
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
+	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -53,12 +55,21 @@ func Run(ctx context.Context, cfg Config, logging *operations.Logging, ready fun
 	if cfg.OperationsAddress != "" {
 		metrics = operations.NewRegistry()
 	}
+	httpCfg := cfg.HTTP
+	httpCfg.AllowedHosts = allowedHosts(cfg.HTTP, cfg.ListenAddress)
 	srv, err := New(Options{
-		Conn: conn, Wallet: wallet, DefaultIdentity: cfg.Wallet.DefaultIdentity, BodyLimit: cfg.BodyLimit,
+		Conn: conn, Wallet: wallet, DefaultIdentity: cfg.Wallet.DefaultIdentity, AdminIdentities: cfg.Wallet.AdminIdentities,
+		Auth: cfg.Auth, HTTP: httpCfg, BodyLimit: cfg.BodyLimit,
 		Timeouts: cfg.Timeouts, Events: cfg.Events, Logger: log, Metrics: metrics,
 	})
 	if err != nil {
 		return err
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled {
+		if tlsCfg, err = serverTLS(cfg.TLS); err != nil {
+			return err
+		}
 	}
 	var ops *operations.Server
 	if cfg.OperationsAddress != "" {
@@ -77,15 +88,26 @@ func Run(ctx context.Context, cfg Config, logging *operations.Logging, ready fun
 	if err != nil {
 		return fmt.Errorf("%s: listen: %w", keyName("restgateway.listenAddress"), err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := srv.HTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(lis) }()
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+		hs.TLSConfig = tlsCfg
+		go func() { errc <- hs.ServeTLS(lis, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(lis) }()
+	}
 	opsAddr := ""
 	if ops != nil {
 		opsAddr = ops.Addr()
 	}
-	log.Info("REST gateway serving", "address", lis.Addr().String(), "operations", opsAddr, "peer", cfg.Peer.Address,
-		"identities", describeNames(wallet.Names()), "default_identity", cfg.Wallet.DefaultIdentity)
+	log.Info("REST gateway serving", "address", scheme+"://"+lis.Addr().String(), "operations", opsAddr, "peer", cfg.Peer.Address,
+		"credentials", srv.auth.describe(), "allowed_hosts", srv.hosts.names(), "allowed_origins", srv.origins.list)
+	if tlsCfg == nil && !isLoopback(lis.Addr()) {
+		log.Warn("the REST gateway listens beyond loopback without TLS: bearer tokens cross the network in clear text; "+
+			"set restgateway.tls or put a TLS proxy in front", "address", lis.Addr().String())
+	}
 	if ready != nil {
 		ready(lis.Addr().String(), opsAddr)
 	}
@@ -101,6 +123,41 @@ func Run(ctx context.Context, cfg Config, logging *operations.Logging, ready fun
 	}
 	_ = hs.Close() // end event streams still open after the grace period
 	return nil
+}
+
+// serverTLS is the API listener's TLS configuration: its certificate and,
+// with client root CAs, client certificates verified against them (required
+// with clientAuthRequired, else checked when presented).
+func serverTLS(c TLSConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s and %s: %w", keyName("restgateway.tls.cert.file"), keyName("restgateway.tls.key.file"), err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if len(c.ClientRootCAFiles) == 0 {
+		return cfg, nil
+	}
+	pool := x509.NewCertPool()
+	for _, f := range c.ClientRootCAFiles {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", keyName("restgateway.tls.clientRootCAs.files"), err)
+		}
+		if !pool.AppendCertsFromPEM(raw) {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", keyName("restgateway.tls.clientRootCAs.files"), f)
+		}
+	}
+	cfg.ClientCAs = pool
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	if c.ClientAuthRequired {
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // peerReady reports whether the gRPC connection to the peer is up, trying

@@ -21,7 +21,8 @@ import (
 	"github.com/weft-ledger/weft/msp"
 )
 
-// IdentityHeader names the wallet identity a request signs with.
+// IdentityHeader may name the wallet identity a request signs with; it can
+// only repeat the identity the caller's credential is bound to.
 const IdentityHeader = "X-Weft-Identity"
 
 // Options are a Server's dependencies and settings.
@@ -30,8 +31,17 @@ type Options struct {
 	Conn grpc.ClientConnInterface
 	// Wallet holds the identities the REST gateway signs with; nil for none.
 	Wallet *Wallet
-	// DefaultIdentity is used when a request has no X-Weft-Identity header.
+	// DefaultIdentity is the identity of credentials that name none.
 	DefaultIdentity string
+	// AdminIdentities are wallet identities to treat as admins besides those
+	// with the NodeOU admin role in their certificate.
+	AdminIdentities []string
+	// Auth holds the credentials callers authenticate with; at least one.
+	Auth AuthConfig
+	// HTTP holds the host and origin allow-lists and the timeouts
+	// (HTTPServer applies those); zero values take the defaults of
+	// sampleconfig/restgateway.yaml, no hosts DefaultAllowedHosts.
+	HTTP HTTPConfig
 	// BodyLimit bounds request bodies (default DefaultBodyLimit).
 	BodyLimit int64
 	Timeouts  Timeouts
@@ -50,6 +60,11 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []route
 	docHTML []byte
+
+	auth    *authenticator
+	hosts   hostGuard
+	origins originGuard
+	streams *streamLimiter
 
 	requests *operations.Counter   // nil without Options.Metrics
 	latency  *operations.Histogram // nil without Options.Metrics
@@ -95,11 +110,36 @@ func New(o Options) (*Server, error) {
 	if o.Events.MaxDuration <= 0 {
 		o.Events.MaxDuration = time.Hour
 	}
+	if o.Events.MaxStreams <= 0 {
+		o.Events.MaxStreams = 64
+	}
+	if o.Events.MaxStreamsPerCredential <= 0 {
+		o.Events.MaxStreamsPerCredential = 16
+	}
+	if len(o.HTTP.AllowedHosts) == 0 {
+		o.HTTP.AllowedHosts = DefaultAllowedHosts
+	}
+	for _, d := range []struct {
+		val *time.Duration
+		def time.Duration
+	}{{&o.HTTP.ReadHeaderTimeout, 10 * time.Second}, {&o.HTTP.ReadTimeout, 30 * time.Second}, {&o.HTTP.WriteTimeout, 30 * time.Second}, {&o.HTTP.IdleTimeout, 2 * time.Minute}} {
+		if *d.val <= 0 {
+			*d.val = d.def
+		}
+	}
+	auth, err := newAuthenticator(o.Auth, o.Wallet, o.DefaultIdentity, o.AdminIdentities)
+	if err != nil {
+		return nil, err
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, gw: gwpb.NewGatewayClient(o.Conn), log: log, mux: http.NewServeMux()}
+	s := &Server{
+		opts: o, gw: gwpb.NewGatewayClient(o.Conn), log: log, mux: http.NewServeMux(),
+		auth: auth, hosts: newHostGuard(o.HTTP.AllowedHosts), origins: newOriginGuard(o.HTTP.AllowedOrigins),
+		streams: newStreamLimiter(o.Events.MaxStreams, o.Events.MaxStreamsPerCredential),
+	}
 	if o.Metrics != nil {
 		s.requests = o.Metrics.Counter(operations.Opts{Name: "restgateway_http_requests_total",
 			Help: "REST gateway requests by method, route pattern and HTTP status.", Labels: []string{"method", "route", "status"}})
@@ -146,55 +186,147 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the API.
+// publicRoutes are served without authentication: the API's description.
+var publicRoutes = map[string]bool{"GET /openapi.json": true, "GET /docs": true}
+
+// ServeHTTP serves the API: the guards (Host, Origin, authentication, JSON
+// body), then the route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(sw, r)
+	sw := newStatusWriter(w, s.opts.HTTP.WriteTimeout)
+	_, pattern := s.mux.Handler(r) // e.g. "POST /v1/..."; "/" for unknown paths
+	cred, e := s.guard(sw, r, pattern)
+	switch {
+	case e != nil:
+		if e.Code == CodeUnauthenticated && len(s.auth.tokens) > 0 {
+			challenge := `Bearer realm="weft-restgateway"`
+			if r.Header.Get("Authorization") != "" {
+				challenge += `, error="invalid_token"`
+			}
+			sw.Header().Set("WWW-Authenticate", challenge)
+		}
+		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "code", e.Code, "reason", e.Message)
+		writeError(sw, e)
+	case isPreflight(r):
+		preflight(sw)
+	case cred != nil:
+		s.mux.ServeHTTP(sw, withCredential(r, cred))
+	default:
+		s.mux.ServeHTTP(sw, r)
+	}
 	took := time.Since(start)
 	if s.requests != nil {
-		route := r.Pattern // set by the mux, e.g. "POST /v1/..."; "/" for unknown paths
+		route := pattern
 		if _, p, ok := strings.Cut(route, " "); ok {
 			route = p
 		}
 		s.requests.Inc(r.Method, route, strconv.Itoa(sw.status))
 		s.latency.Observe(took.Seconds(), r.Method, route)
 	}
-	s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", took)
+	cname := ""
+	if cred != nil {
+		cname = cred.name
+	}
+	s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", took, "credential", cname)
 }
 
-// statusWriter records the status for the request log; it passes Flush
-// through (Unwrap) so event streams work.
+// guard runs the checks every request passes before its route, in order,
+// and returns the caller's credential (nil for public routes and CORS
+// preflights).
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, pattern string) (*credential, *Error) {
+	if e := s.hosts.check(r); e != nil {
+		return nil, e
+	}
+	if e := s.origins.check(w, r, publicRoutes[pattern]); e != nil {
+		return nil, e
+	}
+	if isPreflight(r) {
+		return nil, nil // a preflight carries no credential
+	}
+	if publicRoutes[pattern] { // HEAD requests match the GET patterns too
+		return nil, nil
+	}
+	cred, e := s.auth.authenticate(r)
+	if e != nil {
+		return nil, e
+	}
+	if e := checkIdentityHeader(r, cred); e != nil {
+		return nil, e
+	}
+	if strings.HasPrefix(pattern, "POST ") {
+		if e := checkJSONBody(r); e != nil {
+			return nil, e
+		}
+	}
+	return cred, nil
+}
+
+// statusWriter records the status for the request log and gives every
+// write its own deadline (restgateway.http.writeTimeout): a response may
+// take as long as its handler needs, but a client that stops reading is cut
+// off. It passes Flush through (Unwrap) so event streams work.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status       int
+	rc           *http.ResponseController
+	writeTimeout time.Duration
+}
+
+func newStatusWriter(w http.ResponseWriter, writeTimeout time.Duration) *statusWriter {
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+	if writeTimeout > 0 {
+		// Lift the deadline the connection's previous response left, so that
+		// the server's own writes (100 Continue) are not cut short.
+		_ = sw.rc.SetWriteDeadline(time.Time{})
+	}
+	return sw
+}
+
+func (w *statusWriter) deadline() {
+	if w.writeTimeout > 0 {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
+	w.deadline()
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.deadline()
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// signer returns the wallet identity a request asks for (X-Weft-Identity),
-// or the default identity.
+// HTTPServer returns an http.Server for s with the timeouts of
+// Options.HTTP. The write timeout is applied per write by s itself, so event
+// streams live as long as they should.
+func (s *Server) HTTPServer() *http.Server {
+	h := s.opts.HTTP
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		ReadTimeout:       h.ReadTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+	}
+}
+
+// signer returns the wallet identity the request's credential is bound to.
 func (s *Server) signer(r *http.Request) (*msp.SigningIdentity, *Error) {
-	name := r.Header.Get(IdentityHeader)
-	if name == "" {
-		name = s.opts.DefaultIdentity
+	c := credentialOf(r)
+	if c == nil {
+		return nil, apiErr(CodeInternal, "%s %s reached a handler that signs without a credential", r.Method, r.URL.Path)
 	}
-	if name == "" {
-		if len(s.opts.Wallet.Names()) == 0 {
-			return nil, apiErr(CodeNoIdentity, "this REST gateway has no wallet (restgateway.wallet.path), so it cannot sign; use the client-signed flow (prepare, endorse, commit)")
-		}
-		return nil, apiErr(CodeNoIdentity, "name the identity to sign with in the %s header; the wallet holds %s", IdentityHeader, describeNames(s.opts.Wallet.Names()))
+	if c.signer == nil {
+		return nil, apiErr(CodeNoIdentity, "the credential %s is bound to no wallet identity, so the REST gateway cannot sign for it; "+
+			"use the client-signed flow (prepare, endorse, commit with ?async=true), or bind the credential to an identity (its identity field, or restgateway.wallet.defaultIdentity)", c.name)
 	}
-	id, ok := s.opts.Wallet.Identity(name)
-	if !ok {
-		return nil, apiErr(CodeUnknownIdentity, "identity %q (%s header) is not in the REST gateway's wallet; it holds %s", name, IdentityHeader, describeNames(s.opts.Wallet.Names()))
-	}
-	return id, nil
+	return c.signer, nil
 }
 
 func describeNames(names []string) string {

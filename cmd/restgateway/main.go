@@ -1,5 +1,7 @@
 // Command restgateway runs Weft's REST gateway (HTTP/JSON in front of a
-// peer's Fabric Gateway service): `restgateway start [--config file]`.
+// peer's Fabric Gateway service): `restgateway start [--config file]`;
+// `restgateway token FILE` writes a random bearer token into FILE (mode
+// 0600) for restgateway.auth.tokens[].tokenFile, keeping an existing one.
 // The configuration is restgateway.yaml (see sampleconfig/restgateway.yaml):
 // by default the one in FABRIC_CFG_PATH, else in the working folder; WEFT_*
 // environment variables override its keys (WEFT_RESTGATEWAY_LISTENADDRESS
@@ -21,12 +23,25 @@ import (
 	"github.com/weft-ledger/weft/restgateway"
 )
 
-const usage = "usage: restgateway start [--config restgateway.yaml] | restgateway version"
+const usage = "usage: restgateway start [--config restgateway.yaml] | restgateway token FILE | restgateway version"
 
 func main() {
 	args := os.Args[1:]
 	if len(args) == 1 && args[0] == "version" {
 		fmt.Println("restgateway (Weft REST gateway) for Hyperledger Fabric v2.5 compatible peers")
+		return
+	}
+	if len(args) == 2 && args[0] == "token" {
+		wrote, err := restgateway.WriteNewToken(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "restgateway token:", err)
+			os.Exit(1)
+		}
+		if wrote {
+			fmt.Printf("wrote a new token to %s; bind it to an identity in restgateway.auth.tokens (tokenFile: %s)\n", args[1], args[1])
+		} else {
+			fmt.Printf("%s exists: kept its token (remove the file for a new one)\n", args[1])
+		}
 		return
 	}
 	if len(args) == 0 || args[0] != "start" {

@@ -81,17 +81,19 @@ Talk to it as Org1's User1, as with Fabric's test-network:
 		devnet.ChannelID, devnet.ChaincodeName, restHelp(cfg))
 }
 
-// restHelp shows how to reach the REST gateway with curl ("" without one).
+// restHelp shows how to reach the REST gateway with curl and the network's
+// token ("" without a REST gateway).
 func restHelp(cfg devnet.Config) string {
 	if cfg.Ports.RESTGateway == 0 {
 		return ""
 	}
-	base := fmt.Sprintf("http://localhost:%d", cfg.Ports.RESTGateway)
-	return fmt.Sprintf(`
-Or over HTTP through the REST gateway (signing as User1@org1.example.com; API at %[1]s/docs):
-  curl -s -X POST %[1]s/v1/channels/%[2]s/chaincodes/%[3]s/evaluate -H 'Content-Type: application/json' -d '{"function":"GetAllAssets"}'
-  curl -s -X POST %[1]s/v1/channels/%[2]s/chaincodes/%[3]s/submit -H 'Content-Type: application/json' -d '{"function":"CreateAsset","args":["asset9","red","5","Tom","100"]}'
-`, base, devnet.ChannelID, devnet.ChaincodeName)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nOr over HTTP through the REST gateway, with the network's token (it signs as User1@org1.example.com; API at http://localhost:%d/docs):\n",
+		cfg.Ports.RESTGateway)
+	for _, line := range cfg.RESTExamples() {
+		fmt.Fprintf(&b, "  %s\n", line)
+	}
+	return b.String()
 }
 
 // flagSet reports whether the command line gave flag name.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weft-ledger/weft/internal/devnet"
 )
 
 // TestUpOrderersFlag checks that weft up refuses an ordering service size
@@ -29,5 +31,26 @@ func TestUpOrderersFlag(t *testing.T) {
 	}
 	if err := Run(context.Background(), env, []string{"up", "extra"}); err == nil || !strings.Contains(err.Error(), "takes no arguments") {
 		t.Errorf("weft up extra: %v", err)
+	}
+}
+
+// TestRESTHelpCarriesTheToken: the curl examples `weft up` prints read the
+// network's token and send it with a JSON content type.
+func TestRESTHelpCarriesTheToken(t *testing.T) {
+	cfg := devnet.Config{Dir: "/tmp/my devnet", Ports: devnet.DefaultPorts()}
+	help := restHelp(cfg)
+	for _, want := range []string{
+		`TOKEN=$(cat '/tmp/my devnet/restgateway/token')`,
+		`curl -s -X POST http://localhost:8080/v1/channels/mychannel/chaincodes/basic/evaluate -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"function":"GetAllAssets"}'`,
+		`/submit -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json'`,
+		"User1@org1.example.com", "http://localhost:8080/docs",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("weft up's REST help lacks %q:\n%s", want, help)
+		}
+	}
+	cfg.Ports.RESTGateway = 0
+	if restHelp(cfg) != "" {
+		t.Error("REST help printed without a REST gateway")
 	}
 }

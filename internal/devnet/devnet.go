@@ -7,8 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/spf13/viper"
+
+	"github.com/weft-ledger/weft/restgateway"
 	"github.com/weft-ledger/weft/sampleconfig"
 )
 
@@ -236,6 +240,9 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 		if err := addRESTGatewayConfig(cfg); err != nil {
 			return nil, err
 		}
+		if err := addRESTToken(cfg); err != nil {
+			return nil, err
+		}
 	}
 	pkgID, err := os.ReadFile(cfg.Path("chaincode", "basic.id"))
 	if err != nil {
@@ -417,13 +424,60 @@ func peerEnv(cfg Config, o Org) []string {
 	}
 }
 
+// RESTTokenPath is the file holding the development network's REST gateway
+// token: "Authorization: Bearer <token>" signs as User1@org1.example.com
+// (restgateway.auth.tokens of config/restgateway.yaml).
+func (c Config) RESTTokenPath() string { return c.Path("restgateway", "token") }
+
+// RESTExamples returns shell commands that call the network's REST gateway
+// with curl and its token, as `weft up` prints them: the token read into
+// TOKEN, then an evaluate and a submit of basic.
+func (c Config) RESTExamples() []string {
+	base := fmt.Sprintf("http://localhost:%d/v1/channels/%s/chaincodes/%s", c.Ports.RESTGateway, ChannelID, ChaincodeName)
+	headers := `-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json'`
+	return []string{
+		"TOKEN=$(cat " + shellQuote(c.RESTTokenPath()) + ")",
+		"curl -s -X POST " + base + "/evaluate " + headers + ` -d '{"function":"GetAllAssets"}'`,
+		"curl -s -X POST " + base + "/submit " + headers + ` -d '{"function":"CreateAsset","args":["asset9","red","5","Tom","100"]}'`,
+	}
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// addRESTToken writes a random REST gateway token to RESTTokenPath (mode
+// 0600) unless the network has one.
+func addRESTToken(cfg Config) error {
+	wrote, err := restgateway.WriteNewToken(cfg.RESTTokenPath())
+	if err != nil {
+		return fmt.Errorf("write the REST gateway token: %w", err)
+	}
+	if wrote {
+		cfg.logf("wrote %s (the REST gateway's token for User1@org1.example.com)", cfg.RESTTokenPath())
+	}
+	return nil
+}
+
 // addRESTGatewayConfig writes sampleconfig's restgateway.yaml into the config
 // folder of a network created before the REST gateway's configuration had
-// that name (it was gateway.yaml, with the top-level key gateway:).
+// that name (it was gateway.yaml, with the top-level key gateway:), or
+// before the REST gateway authenticated its callers: a restgateway.yaml
+// without restgateway.auth is kept as restgateway.yaml.before-auth.
 func addRESTGatewayConfig(cfg Config) error {
 	dst := cfg.Path("config", "restgateway.yaml")
 	if exists(dst) {
-		return nil
+		v := viper.New()
+		v.SetConfigFile(dst)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil || v.IsSet("restgateway.auth") {
+			return nil // the REST gateway itself names what is wrong with the file
+		}
+		if err := os.Rename(dst, dst+".before-auth"); err != nil {
+			return err
+		}
+		cfg.logf("%s has no restgateway.auth (the REST gateway now authenticates every caller): kept it as %s.before-auth and wrote sampleconfig's", dst, dst)
 	}
 	raw, err := sampleconfig.Files.ReadFile("restgateway.yaml")
 	if err != nil {
@@ -432,7 +486,7 @@ func addRESTGatewayConfig(cfg Config) error {
 	if err := os.WriteFile(dst, raw, 0o644); err != nil {
 		return err
 	}
-	cfg.logf("wrote %s (the REST gateway's configuration; config/gateway.yaml is no longer read)", dst)
+	cfg.logf("wrote %s (the REST gateway's configuration)", dst)
 	return nil
 }
 

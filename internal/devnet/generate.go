@@ -20,7 +20,8 @@ import (
 const Profile = "ChannelUsingRaft"
 
 // generate writes everything a fresh network needs: node configuration,
-// crypto material, the genesis block, connection profiles and the chaincode package.
+// crypto material, the REST gateway's token, the genesis block, connection
+// profiles and the chaincode package.
 func generate(cfg Config) error {
 	for _, d := range []string{"config", "channel-artifacts", "chaincode", "logs"} {
 		if err := os.MkdirAll(cfg.Path(d), 0o755); err != nil {
@@ -43,6 +44,9 @@ func generate(cfg Config) error {
 		}
 		return os.WriteFile(dst, raw, 0o644)
 	}); err != nil {
+		return err
+	}
+	if err := addRESTToken(cfg); err != nil {
 		return err
 	}
 	if nodes := cfg.OrdererNodes(); len(nodes) > 1 {
