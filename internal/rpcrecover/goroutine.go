@@ -27,15 +27,24 @@ func Recover(log *slog.Logger, what string, errp *error) {
 	if r == nil {
 		return
 	}
+	pe := Recovered(log, what, r)
+	if errp != nil {
+		*errp = pe
+	}
+}
+
+// Recovered is for a deferred function that called recover itself and has
+// more to do: it logs the panic value r with the current stack, as Recover
+// does, and returns it as a *PanicError. Call it from that deferred function,
+// while the stack still shows where the panic happened.
+func Recovered(log *slog.Logger, what string, r any) *PanicError {
 	pe := &PanicError{What: what, Value: r, Stack: debug.Stack()}
 	if log == nil {
 		log = slog.Default()
 	}
 	log.Error("recovered from a panic; only this request failed, the node keeps running",
 		"in", what, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
-	if errp != nil {
-		*errp = pe
-	}
+	return pe
 }
 
 // Call runs fn and returns its error, or a *PanicError (logged with the

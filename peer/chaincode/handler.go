@@ -11,6 +11,8 @@ import (
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 )
 
 // stream is the bidirectional chaincode stream, as served by Register or
@@ -105,8 +107,16 @@ func (h *handler) acceptRegister() error {
 }
 
 // serve reads the stream until it ends; it returns why it ended. In-flight
-// transactions fail with that reason.
-func (h *handler) serve() error {
+// transactions fail with that reason. A panic while dispatching a message
+// ends this stream alone (logged with its stack), as a broken stream would.
+func (h *handler) serve() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe := rpcrecover.Recovered(h.log, "reading the chaincode stream", r)
+			h.end(fmt.Errorf("chaincode %s stream ended: %w", h.packageID, pe))
+			err = h.err
+		}
+	}()
 	for {
 		msg, err := h.stream.Recv()
 		if err != nil {
@@ -231,13 +241,22 @@ func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
 			"%s for transaction %s on channel %q: no such transaction in flight on chaincode %s", msg.Type, msg.Txid, msg.ChannelId, h.packageID)))
 		return
 	}
-	payload, err := h.serveRequest(tx, msg)
+	payload, err := h.serveContained(tx, msg)
 	if err != nil {
 		h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf("%s failed: %v", msg.Type, err)))
 		return
 	}
 	success = true
 	h.reply(msg, pb.ChaincodeMessage_RESPONSE, payload)
+}
+
+// serveContained is serveRequest with a panic (a bug met by this request,
+// in the peer or the ledger) turned into an error for this request alone,
+// logged with its stack: the chaincode gets an ERROR answer, its transaction
+// fails, and the stream and the peer go on.
+func (h *handler) serveContained(tx *txState, msg *pb.ChaincodeMessage) (payload []byte, err error) {
+	defer rpcrecover.Recover(h.log, "serving a chaincode request", &err)
+	return h.serveRequest(tx, msg)
 }
 
 // execute sends one transaction and waits for its end.
