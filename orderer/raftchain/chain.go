@@ -77,6 +77,10 @@ type Config struct {
 	NextConsenterID uint64
 	Batch           blockcutter.Config
 	WALDir          string
+	// WALSegmentSize is the size past which the WAL starts a new segment
+	// (default wal.DefaultSegmentSize); segments a snapshot covers are
+	// removed once it is saved.
+	WALSegmentSize int64
 	// TickInterval drives the chain's own ticker; 0 means the caller calls Tick.
 	TickInterval  time.Duration
 	ElectionTick  int // default 10
@@ -287,13 +291,16 @@ func (c *Chain) loadStoreState(submitTicks uint64) error {
 }
 
 func (c *Chain) openWAL() error {
-	w, st, err := wal.Open(c.cfg.WALDir)
+	w, st, err := wal.OpenWithOptions(c.cfg.WALDir, wal.Options{SegmentSize: c.cfg.WALSegmentSize})
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", c.cfg.ChannelID, err)
 	}
 	c.wal = w
 	if st.TruncatedBytes > 0 {
-		c.log.Warn("discarded torn WAL tail", "bytes", st.TruncatedBytes)
+		c.log.Warn("discarded torn WAL tail", "bytes", st.TruncatedBytes, "file", st.TornFile, "offset", st.TornOffset)
+	}
+	if st.Migrated {
+		c.log.Info("adopted the single-file WAL of an earlier version as the first segment", "dir", c.cfg.WALDir)
 	}
 	snap := st.Snapshot
 	if st.Empty() {
@@ -696,6 +703,7 @@ func (c *Chain) applySnapshot(snap *raftpb.Snapshot, d snapData) error {
 	c.setSnapshotBlock(d.lastBlock)
 	c.bk.restore(d, snap.GetMetadata().GetConfState())
 	c.log.Info("installed raft snapshot", "index", idx, "block", d.lastBlock, "pending_envelopes", len(d.pending))
+	c.releaseWAL(idx)
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -267,7 +266,11 @@ func TestTornWALTailOnRestart(t *testing.T) {
 	order(t, c, "a", "b")
 	store.waitHeight(t, 2)
 	c.Halt()
-	f, err := os.OpenFile(filepath.Join(dir, wal.FileName), os.O_APPEND|os.O_WRONLY, 0)
+	segs, err := wal.Segments(dir)
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("WAL segments: %v %v", segs, err)
+	}
+	f, err := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,8 @@
 // block writer goroutine that signs and appends committed blocks in order,
 // so the block store's fsyncs do not hold up proposals. Snapshots are taken
 // only when the writer has caught up, so a snapshot never covers a block
-// that is not in the store yet. There are no goroutines inside the raft
+// that is not in the store yet; once one is saved (taken here or received
+// from the leader), the WAL segments it covers are removed (wal.ReleaseTo). There are no goroutines inside the raft
 // core. Time enters through Tick, either
 // from the ticker the chain owns (Config.TickInterval) or from a test; a
 // chain with its own ticker also reads the wall clock when an envelope

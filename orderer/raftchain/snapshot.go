@@ -70,5 +70,19 @@ func (c *Chain) snapshot(index uint64) error {
 	}
 	c.snaps.taken(index)
 	c.setSnapshotBlock(sd.lastBlock)
+	c.releaseWAL(index)
 	return nil
+}
+
+// releaseWAL removes the WAL segments a snapshot at index, just saved,
+// covers. Failing to is no reason to stop: they are removed at the next
+// snapshot.
+func (c *Chain) releaseWAL(index uint64) {
+	removed, err := c.wal.ReleaseTo(index)
+	if len(removed) > 0 {
+		c.log.Debug("removed WAL segments covered by a snapshot", "index", index, "segments", len(removed))
+	}
+	if err != nil {
+		c.log.Warn("cannot remove WAL segments covered by a snapshot", "index", index, "error", err)
+	}
 }

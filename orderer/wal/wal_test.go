@@ -2,7 +2,6 @@ package wal
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -80,7 +79,7 @@ func TestTornTailIsDiscarded(t *testing.T) {
 			w.Save(nil, []*raftpb.Entry{entry(1, 1, "a")}, nil)
 			w.Save(nil, []*raftpb.Entry{entry(1, 2, "b")}, nil)
 			w.Close()
-			path := filepath.Join(dir, FileName)
+			path := lastSegment(t, dir)
 			raw, _ := os.ReadFile(path)
 			os.WriteFile(path, tc.damage(raw), 0o644)
 
@@ -95,15 +94,18 @@ func TestTornTailIsDiscarded(t *testing.T) {
 			if got := dataOf(st.Entries); got != want {
 				t.Fatalf("entries = %q, want %q", got, want)
 			}
-			if st.TruncatedBytes == 0 {
-				t.Fatal("torn tail not reported")
+			if st.TruncatedBytes == 0 || st.TornFile != path {
+				t.Fatalf("torn tail not reported: %d bytes in %q", st.TruncatedBytes, st.TornFile)
 			}
 			// the log continues cleanly after the truncation
-			if err := w.Save(nil, []*raftpb.Entry{entry(1, 3, "c")}, nil); err != nil {
+			if err := w.Save(nil, []*raftpb.Entry{entry(1, uint64(len(st.Entries)+1), "c")}, nil); err != nil {
 				t.Fatal(err)
 			}
 			w.Close()
-			_, st, _ = Open(dir)
+			_, st, err = Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got := dataOf(st.Entries); got != want+" c" {
 				t.Fatalf("after append: %q", got)
 			}
