@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -158,6 +159,17 @@ func (s *Server) endorseRemote(ctx context.Context, sp *pb.SignedProposal, mspID
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic asking one organisation fails that organisation's
+			// endorsement, named in the error details, not the peer.
+			defer func() {
+				if r := recover(); r != nil {
+					pe := rpcrecover.Recovered(s.log, "endorsement by organisation "+id, r)
+					results[i] = remoteResult{mspID: id, details: []*gwpb.ErrorDetail{{MspId: id, Message: pe.Error()}}}
+				}
+			}()
+			if s.beforeRemote != nil {
+				s.beforeRemote(id)
+			}
 			results[i] = s.endorseOrg(ctx, sp, id, orgs)
 		}()
 	}

@@ -119,6 +119,9 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	conns *connPool
+	// beforeRemote, when set, runs in each organisation's endorsement
+	// goroutine before it asks that organisation: a seam for tests.
+	beforeRemote func(mspID string)
 }
 
 // New checks cfg and returns a gateway server. Close it to release its

@@ -148,6 +148,30 @@ func TestEndorsementFailureNamesOrg(t *testing.T) {
 	}
 }
 
+// A panic in the goroutine asking one organisation to endorse fails that
+// request, naming the organisation and the panic; the next request works.
+func TestEndorsementPanicFailsOnlyThatRequest(t *testing.T) {
+	n := newNetwork(t)
+	fault := "injected fault asking an organisation"
+	n.remoteFault.Store(&fault)
+	contract := n.connect(t, n.user1).GetNetwork(testChannel).GetContract("basic")
+	_, err := contract.SubmitTransaction("CreateAsset", "asset5", "red")
+	var endorseErr *client.EndorseError
+	if !errors.As(err, &endorseErr) {
+		t.Fatalf("want EndorseError, got %T %v", err, err)
+	}
+	d := errorDetails(t, err)
+	if len(d) != 1 || d[0].MspId != "Org2MSP" || !strings.Contains(d[0].Message, "panic: "+fault) {
+		t.Fatalf("error details %v, want Org2MSP's naming the panic", d)
+	}
+	if len(n.orderer.envelopes()) != 0 {
+		t.Fatal("nothing may be ordered after a failed endorsement")
+	}
+	if _, err := contract.SubmitTransaction("CreateAsset", "asset5", "red"); err != nil {
+		t.Fatalf("submit after the panic: %v", err)
+	}
+}
+
 func TestDifferingEndorsementsNameBothEndorsers(t *testing.T) {
 	n := newNetwork(t)
 	n.org2.skew = true

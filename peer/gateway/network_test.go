@@ -174,6 +174,9 @@ type network struct {
 	gateway    string // address of peer0.org1's gateway
 	org2Addr   string
 	user1      *msp.SigningIdentity // Org1MSP client
+	// remoteFault, when set, is the value the next remote endorsement
+	// goroutine panics with (once).
+	remoteFault atomic.Pointer[string]
 }
 
 var configCount atomic.Int32
@@ -285,6 +288,11 @@ func newNetwork(t *testing.T) *network {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
+	gw.beforeRemote = func(string) {
+		if v := n.remoteFault.Swap(nil); v != nil {
+			panic(*v)
+		}
+	}
 	n.gateway = testnet.ServeTLS(t, gwLis, peerTLS, func(s *grpc.Server) { gwpb.RegisterGatewayServer(s, gw) })
 	return n
 }
