@@ -12,6 +12,7 @@ import (
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -126,6 +127,16 @@ func (h *Handler) Handle(stream Stream) error {
 	queue := make(chan inflight, max(h.MaxInflight, 1))
 	sendErr := make(chan error, 1)
 	go func() {
+		// A panic here (in a gRPC or metrics bug) ends this stream with an
+		// error, logged with its stack; the receiving loop stops at its next
+		// envelope.
+		defer func() {
+			if r := recover(); r != nil {
+				pe := rpcrecover.Recovered(h.log, "answering a broadcast stream", r)
+				cancel()
+				sendErr <- pe
+			}
+		}()
 		for f := range queue {
 			r := f.res
 			if r == nil {
@@ -135,7 +146,7 @@ func (h *Handler) Handle(stream Stream) error {
 					return
 				}
 			}
-			h.observe(f.labels, r.Status)
+			h.observeContained(f.labels, r.Status)
 			if err := stream.Send(r); err != nil {
 				cancel()
 				sendErr <- err
@@ -154,7 +165,7 @@ func (h *Handler) Handle(stream Stream) error {
 			break
 		}
 		var f inflight
-		status, info, wait := h.submit(ctx, env, &f.labels)
+		status, info, wait := h.submitContained(ctx, env, &f.labels)
 		if wait == nil {
 			f.res = h.response(status, info)
 		} else {
@@ -179,12 +190,32 @@ func (h *Handler) Handle(stream Stream) error {
 // the response to send.
 func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastResponse {
 	var labels txLabels
-	status, info, wait := h.submit(ctx, env, &labels)
+	status, info, wait := h.submitContained(ctx, env, &labels)
 	if wait != nil {
 		status, info = h.await(ctx, wait)
 	}
-	h.observe(labels, status)
+	h.observeContained(labels, status)
 	return h.response(status, info)
+}
+
+// submitContained is submit with a panic (a bug met by this envelope)
+// turned into INTERNAL_SERVER_ERROR for this envelope alone, naming the
+// panic and logged with its stack; the stream goes on with the next one.
+func (h *Handler) submitContained(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, wait <-chan error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe := rpcrecover.Recovered(h.log, "checking and ordering a broadcast envelope", r)
+			status, info, wait = cb.Status_INTERNAL_SERVER_ERROR, pe.Error(), nil
+		}
+	}()
+	return h.submit(ctx, env, labels)
+}
+
+// observeContained is observe with a panic of the Observe callback logged
+// and dropped: the answer is sent all the same.
+func (h *Handler) observeContained(l txLabels, status cb.Status) {
+	defer rpcrecover.Recover(h.log, "observing a broadcast outcome", nil)
+	h.observe(l, status)
 }
 
 func (h *Handler) observe(l txLabels, status cb.Status) {
