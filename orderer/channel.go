@@ -10,6 +10,7 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/orderer/cluster"
@@ -101,6 +102,11 @@ func (c *channel) submit(ctx context.Context, env []byte) (<-chan error, error) 
 	}
 	out := make(chan error, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				out <- rpcrecover.Recovered(nil, "awaiting the order of a broadcast envelope", r)
+			}
+		}()
 		select {
 		case err := <-wait:
 			out <- c.chainErr(err)

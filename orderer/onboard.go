@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/orderer/cluster"
 	"github.com/weft-ledger/weft/orderer/participation"
@@ -69,6 +70,15 @@ func (r *Registrar) startOnboarding(name string, block *cb.Block, bundle *channe
 
 func (r *Registrar) onboard(ob *onboarding) {
 	defer close(ob.done)
+	// A panic (a bug met by the blocks pulled) fails this onboarding, as an
+	// error would, rather than the orderer: logged with its stack, reported
+	// by the participation API with status "failed".
+	defer func() {
+		if rec := recover(); rec != nil {
+			var err error = rpcrecover.Recovered(r.log, "onboarding channel "+ob.name, rec)
+			ob.failed.Store(&err)
+		}
+	}()
 	err := r.pullToJoinBlock(ob)
 	if ob.ctx.Err() != nil {
 		return
