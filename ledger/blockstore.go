@@ -54,7 +54,8 @@ type BlockStore struct {
 }
 
 // OpenBlockStore opens (creating if needed) the block store in dir. It drops a
-// torn last record left by a crash and rebuilds index entries missing for
+// torn last record left by a crash, refuses any other damage with an error
+// wrapping ErrCorrupt (see recover), and rebuilds index entries missing for
 // blocks present in the files.
 func OpenBlockStore(dir string) (*BlockStore, error) {
 	return OpenBlockStoreWithOptions(dir, BlockStoreOptions{})
@@ -88,8 +89,10 @@ func OpenBlockStoreWithOptions(dir string, opts BlockStoreOptions) (*BlockStore,
 func (s *BlockStore) indexDir() string { return filepath.Join(s.dir, "index") }
 
 // recover brings index and files into agreement: it finds where the index
-// ends in the files, indexes every complete record after it, and truncates a
-// torn record (and anything after it).
+// ends in the files and indexes every complete record after it. A damaged
+// record is a torn tail, and is truncated, only when it is in the last block
+// file and no intact record starts anywhere after it; any other damage is
+// refused with a *CorruptError and nothing is truncated or deleted.
 func (s *BlockStore) recover() error {
 	ix, err := openIndex(s.indexDir())
 	if err != nil {
@@ -99,6 +102,11 @@ func (s *BlockStore) recover() error {
 	files, err := listBlockFiles(s.dir)
 	if err != nil {
 		return err
+	}
+	for i, fn := range files {
+		if fn != uint64(i) {
+			return fmt.Errorf("%w: %s is missing (the block files run from %s to %s)", ErrCorrupt, blockFileName(s.dir, uint64(i)), filepath.Base(blockFileName(s.dir, files[0])), filepath.Base(blockFileName(s.dir, files[len(files)-1])))
+		}
 	}
 	height, err := ix.height()
 	if err != nil {
@@ -110,7 +118,12 @@ func (s *BlockStore) recover() error {
 		if err == nil && ok && s.recordIntact(loc, height-1) {
 			startFile, startOff = loc.file, int64(loc.offset+loc.length)
 		} else {
-			// The index claims a block the files do not hold intact: start over.
+			// The index claims a block the files do not hold intact: start
+			// over, unless the files are damaged beyond a torn tail (then
+			// refuse before touching anything).
+			if err := s.checkFiles(files); err != nil {
+				return err
+			}
 			s.log.Warn("block index ahead of block files; rebuilding it", "dir", s.dir, "index_height", height)
 			if err := s.resetIndex(); err != nil {
 				return err
@@ -150,24 +163,21 @@ scan:
 			if err == io.EOF {
 				break
 			}
-			var b *cb.Block
-			if err == nil {
-				b, err = protos.UnmarshalBlock(payload)
-				if err != nil {
-					err = errTornRecord
+			var damage *recordDamage
+			if errors.As(err, &damage) {
+				if err := s.tornTail(f, files[i+1:], off, size, damage); err != nil {
+					f.Close()
+					return err
 				}
-			}
-			if errors.Is(err, errTornRecord) {
-				s.log.Warn("dropping torn block record left by a crash", "file", f.Name(), "offset", off, "height", height)
+				// A torn tail: the last write a crash interrupted.
+				s.log.Warn("dropping torn block record left by a crash", "file", f.Name(), "offset", off, "bytes", size-off, "reason", damage.reason, "height", height)
 				if err := f.Truncate(off); err != nil {
 					f.Close()
-					return fmt.Errorf("truncate torn record in %s: %w", f.Name(), err)
+					return fmt.Errorf("truncate torn record in %s at offset %d: %w", f.Name(), off, err)
 				}
-				for _, later := range files[i+1:] {
-					if err := os.Remove(blockFileName(s.dir, later)); err != nil {
-						f.Close()
-						return fmt.Errorf("remove block file after torn record: %w", err)
-					}
+				if err := f.Sync(); err != nil {
+					f.Close()
+					return fmt.Errorf("sync %s: %w", f.Name(), err)
 				}
 				s.cur, s.curNum, s.curSize = f, fn, off
 				break scan
@@ -175,6 +185,11 @@ scan:
 			if err != nil {
 				f.Close()
 				return err
+			}
+			b, err := protos.UnmarshalBlock(payload)
+			if err != nil {
+				f.Close()
+				return &CorruptError{File: f.Name(), Offset: off, Reason: fmt.Sprintf("the record passes its checksum but is not a block: %v", err)}
 			}
 			if b.Header.Number != height {
 				f.Close()
@@ -214,6 +229,63 @@ scan:
 		lastHdr = b.Header
 	}
 	s.last = lastHdr
+	return nil
+}
+
+// tornTail decides about the damaged record at off in f, size bytes long,
+// which later block files follow: nil when it is a torn tail (f is the last
+// file and no intact record starts after off), else a *CorruptError.
+func (s *BlockStore) tornTail(f *os.File, later []uint64, off, size int64, damage *recordDamage) error {
+	if len(later) > 0 {
+		return &CorruptError{File: f.Name(), Offset: off, Reason: damage.reason + fmt.Sprintf(", and a later block file (%s) exists: this file was complete and synced before that one was started", filepath.Base(blockFileName(s.dir, later[len(later)-1])))}
+	}
+	next, found, err := intactRecordAfter(f, off+1, size)
+	switch {
+	case err != nil:
+		return err
+	case found && next < 0:
+		return &CorruptError{File: f.Name(), Offset: off, Reason: fmt.Sprintf("%s, and the %d bytes after it could not all be checked for intact records", damage.reason, size-off)}
+	case found:
+		return &CorruptError{File: f.Name(), Offset: off, Reason: fmt.Sprintf("%s, and an intact record follows at offset %d", damage.reason, next)}
+	}
+	return nil
+}
+
+// checkFiles walks every record of the block files and refuses damage that
+// is not a torn tail, changing nothing.
+func (s *BlockStore) checkFiles(files []uint64) error {
+	for i, fn := range files {
+		f, err := os.Open(blockFileName(s.dir, fn))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open block file: %w", err)
+		}
+		err = func() error {
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return fmt.Errorf("stat block file: %w", err)
+			}
+			for off := int64(0); ; {
+				payload, err := readRecord(f, off, st.Size())
+				var damage *recordDamage
+				switch {
+				case err == io.EOF:
+					return nil
+				case errors.As(err, &damage):
+					return s.tornTail(f, files[i+1:], off, st.Size(), damage)
+				case err != nil:
+					return err
+				}
+				off += recordHeaderSize + int64(len(payload))
+			}
+		}()
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -381,6 +453,13 @@ func (s *BlockStore) readBlock(n uint64) (*cb.Block, error) {
 	}
 	defer f.Close()
 	payload, err := readRecord(f, int64(loc.offset), int64(loc.offset+loc.length))
+	if damage := (*recordDamage)(nil); errors.As(err, &damage) || errors.Is(err, io.EOF) {
+		reason := "the record is missing"
+		if damage != nil {
+			reason = damage.reason
+		}
+		return nil, fmt.Errorf("read block %d: %w", n, &CorruptError{File: f.Name(), Offset: int64(loc.offset), Reason: reason})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read block %d from %s at %d: %w", n, f.Name(), loc.offset, err)
 	}

@@ -4,8 +4,15 @@
 //
 // Guarantees:
 //   - blocks are appended only in order and only if they hash-chain to the
-//     previous block; a torn last record (crash during append) is dropped on
-//     open, and indexes behind the block files are rebuilt from them;
+//     previous block; indexes behind the block files are rebuilt from them;
+//   - a torn tail — a damaged record (cut short, a zero length, or a checksum
+//     mismatch) in the last block file with no intact record anywhere after
+//     it — is what a crash during append leaves, and open truncates it; any
+//     other damage (in a file that later files follow, with intact records
+//     after it, a checksummed record that is not a block, a missing file) is
+//     refused with a *CorruptError naming the file and offset, and nothing is
+//     truncated or deleted; a damaged block the index already covers is
+//     reported the same way when it is read;
 //   - Commit decides MVCC validity, records the final TRANSACTIONS_FILTER in the
 //     block, appends it, then applies the valid write sets and the savepoint in
 //     one atomic state update; on Open, blocks above the state savepoint are

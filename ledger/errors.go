@@ -13,4 +13,7 @@ var (
 	ErrOutOfOrder = errors.New("ledger: block out of order")
 	// ErrBadChain is returned by Append for a block whose previous_hash does not match.
 	ErrBadChain = errors.New("ledger: block does not chain to the previous block")
+	// ErrCorrupt is wrapped by errors for damaged block files that are not a
+	// torn write (see CorruptError).
+	ErrCorrupt = errors.New("ledger: block store is damaged")
 )
