@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -244,6 +245,13 @@ func (p *Puller) pullFrom(ctx context.Context, ep Endpoint, next *uint64, accept
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// A panic in the monitor ends this stream (the puller reconnects),
+		// not the peer.
+		defer func() {
+			if r := recover(); r != nil {
+				stop(rpcrecover.Recovered(p.log, "watching the deliver stream from orderer "+ep.Address, r))
+			}
+		}()
 		p.monitor(sctx, stop, ep, st)
 	}()
 	defer func() {
@@ -392,11 +400,18 @@ func (pr *prober) highest(ctx context.Context, eps []Endpoint, skip string) (End
 		}
 		n++
 		go func() {
-			h, err := pr.p.height(ctx, conn, ep.Address)
+			var h uint64
+			defer func() {
+				if r := recover(); r != nil { // counts as no answer
+					rpcrecover.Recovered(pr.p.log, "asking orderer "+ep.Address+" for its height", r)
+				}
+				answers <- answer{ep, h}
+			}()
+			var err error
+			h, err = pr.p.height(ctx, conn, ep.Address)
 			if err != nil {
 				pr.p.log.Debug("cannot check orderer height", "orderer", ep.Address, "err", err.Error())
 			}
-			answers <- answer{ep, h}
 		}()
 	}
 	var best answer
