@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/peer/commitcheck"
 )
 
@@ -73,7 +74,12 @@ func (c *channel) checkCommitHashes(ctx context.Context, every time.Duration) {
 				conns[p.address] = conn
 			}
 			cctx, cancel := context.WithTimeout(ctx, every)
-			_, _ = c.compareCommitHash(cctx, p.address, conn)
+			// A panic comparing with one peer (a bug met by its answer)
+			// skips that comparison, logged with its stack.
+			_ = rpcrecover.Call(c.node.log, "comparing commit hashes with peer "+p.address, func() error {
+				_, err := c.compareCommitHash(cctx, p.address, conn)
+				return err
+			})
 			cancel()
 		}
 	}
