@@ -50,7 +50,7 @@ compose-up: docker
 	$(COMPOSE) -f $(COMPOSE_FILE) logs -f --no-color setup
 	@test "$$(docker wait $$($(COMPOSE) -f $(COMPOSE_FILE) ps -q setup))" = 0 || \
 		{ echo "the setup container failed: see its log above and $(COMPOSE) -f $(COMPOSE_FILE) logs"; exit 1; }
-	@echo "ready: try curl -s -X POST localhost:8080/v1/channels/mychannel/chaincodes/basic/evaluate -d '{\"function\":\"GetAllAssets\"}'"
+	@echo "ready: try curl -s -X POST localhost:8080/v1/channels/mychannel/chaincodes/basic/evaluate -H \"Authorization: Bearer \$$(cat deploy/build/network/restgateway/token)\" -H 'Content-Type: application/json' -d '{\"function\":\"GetAllAssets\"}'"
 
 # Stops the network and deletes its ledgers (volumes) and generated material.
 compose-down:

@@ -9,9 +9,11 @@
 //	weft-setup generate -config deploy/config -out deploy/build/network
 //	    on the host, before `docker-compose up`: crypto material (weft crypto
 //	    generate), the channel's genesis block (weft genesis), the basic
-//	    chaincode-as-a-service package (weft chaincode package --lang ccaas)
-//	    and chaincode/basic.id holding its package ID, which the basic
-//	    container reads at start (CHAINCODE_ID_FILE).
+//	    chaincode-as-a-service package (weft chaincode package --lang ccaas),
+//	    chaincode/basic.id holding its package ID, which the basic
+//	    container reads at start (CHAINCODE_ID_FILE), and restgateway/token,
+//	    the REST gateway's bearer token (deploy/config/restgateway.yaml binds
+//	    it to User1@org1.example.com; a folder without one gets one).
 //	weft-setup join -dir /network
 //	    in the one-shot setup container: joins the three orderers (osnadmin) and
 //	    the four peers to mychannel, installs basic on every peer, approves it

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/weft-ledger/weft/restgateway"
 )
 
 const usage = `usage:
@@ -91,13 +93,16 @@ func generate(ctx context.Context, log io.Writer, config, dir string) error {
 	if _, err := os.Stat(idFile); err == nil {
 		fmt.Fprintf(log, "%s already holds a network (%s); remove the folder and the compose volumes "+
 			"(make compose-down) to generate a new one\n", dir, idFile)
-		return nil
+		return addRESTToken(log, dir) // a folder from before the REST gateway authenticated its callers
 	}
 	// A folder from before basic.id kept the ID in basic.env (CHAINCODE_ID=...).
 	if raw, err := os.ReadFile(filepath.Join(dir, "chaincode", "basic.env")); err == nil {
 		id := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(raw)), "CHAINCODE_ID="))
 		fmt.Fprintf(log, "%s already holds a network; wrote its package ID %s to %s\n", dir, id, idFile)
-		return os.WriteFile(idFile, []byte(id+"\n"), 0o644)
+		if err := os.WriteFile(idFile, []byte(id+"\n"), 0o644); err != nil {
+			return err
+		}
+		return addRESTToken(log, dir)
 	}
 	for _, d := range []string{"channel-artifacts", "chaincode"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -129,6 +134,9 @@ func generate(ctx context.Context, log io.Writer, config, dir string) error {
 	if err != nil {
 		return fmt.Errorf("weft chaincode calculatepackageid: %w: %s", err, id)
 	}
+	if _, err := restgateway.WriteNewToken(restTokenPath(dir)); err != nil {
+		return fmt.Errorf("write the REST gateway's token: %w", err)
+	}
 	// The containers run as uid 10001 and read the material through a bind
 	// mount: make it readable by all. It is a development network's crypto.
 	if err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -146,7 +154,29 @@ func generate(ctx context.Context, log io.Writer, config, dir string) error {
 	if err := os.WriteFile(idFile, []byte(id+"\n"), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "wrote the network to %s (basic package ID %s)\n", dir, id)
+	fmt.Fprintf(log, "wrote the network to %s (basic package ID %s; the REST gateway's token in %s)\n", dir, id, restTokenPath(dir))
+	return nil
+}
+
+// restTokenPath is the REST gateway's bearer token in the network folder;
+// deploy/config/restgateway.yaml binds it to User1@org1.example.com.
+func restTokenPath(dir string) string { return filepath.Join(dir, "restgateway", "token") }
+
+// addRESTToken writes the REST gateway's token into a network folder that
+// has none, readable by the containers' user like the rest of the folder.
+func addRESTToken(log io.Writer, dir string) error {
+	file := restTokenPath(dir)
+	wrote, err := restgateway.WriteNewToken(file)
+	if err != nil || !wrote {
+		return err
+	}
+	if err := os.Chmod(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "wrote the REST gateway's token to %s\n", file)
 	return nil
 }
 

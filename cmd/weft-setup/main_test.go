@@ -34,6 +34,7 @@ func TestGenerate(t *testing.T) {
 			t.Errorf("generate wrote no %s: %v", f, err)
 		}
 	}
+	token := checkRESTToken(t, dir)
 
 	log.Reset()
 	if err := run(context.Background(), []string{"generate", "-config", "no/such/config", "-out", dir}, &log); err != nil {
@@ -42,6 +43,30 @@ func TestGenerate(t *testing.T) {
 	if !strings.Contains(log.String(), "already holds a network") {
 		t.Fatalf("generate on a complete folder said %q, want that it keeps it", log.String())
 	}
+	if again := checkRESTToken(t, dir); again != token {
+		t.Fatal("generate on a complete folder replaced the REST gateway's token")
+	}
+}
+
+// checkRESTToken returns the REST gateway's token of network folder dir,
+// failing unless it is a random token the containers' user (uid 10001, not
+// the owner) can read.
+func checkRESTToken(t *testing.T, dir string) string {
+	t.Helper()
+	file := filepath.Join(dir, "restgateway", "token")
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatalf("no REST gateway token: %v", err)
+	}
+	if st.Mode().Perm()&0o004 == 0 {
+		t.Fatalf("token file mode %v: the restgateway container (uid 10001) cannot read it", st.Mode())
+	}
+	raw, _ := os.ReadFile(file)
+	tok := strings.TrimSpace(string(raw))
+	if len(tok) != 64 {
+		t.Fatalf("token %q, want 64 hex digits", tok)
+	}
+	return tok
 }
 
 // TestGenerateKeepsOlderFolder: a folder written before basic.id held the
@@ -65,4 +90,6 @@ func TestGenerateKeepsOlderFolder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "organizations")); err == nil {
 		t.Fatal("generate wrote new crypto material into a folder that already held a network")
 	}
+	// A folder from before the REST gateway authenticated its callers gets a token.
+	checkRESTToken(t, dir)
 }

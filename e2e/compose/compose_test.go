@@ -73,6 +73,10 @@ func TestComposeNetwork(t *testing.T) {
 	t.Logf("network up and set up after %s", time.Since(start).Round(time.Second))
 
 	rest := restClient{base: "http://127.0.0.1:" + strconv.Itoa(s.ports["WEFT_RESTGATEWAY_PORT"])}
+	if hasRESTGateway {
+		rest.token = restToken(t, s.dir)
+		rest.refusesStrangers(t)
+	}
 	org1 := peerNodes[0]
 	contract := s.gateway(t, org1)
 
@@ -235,17 +239,62 @@ func submitCreate(t *testing.T, contract *client.Contract, id string) uint64 {
 	return st.BlockNumber
 }
 
-// restClient drives the REST gateway with plain HTTP.
-type restClient struct{ base string }
+// restClient drives the REST gateway with plain HTTP and the network's
+// bearer token.
+type restClient struct{ base, token string }
+
+// restToken reads the REST gateway's token that `weft-setup generate` wrote
+// into the network folder dir.
+func restToken(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "restgateway", "token"))
+	if err != nil {
+		t.Fatalf("weft-setup generate wrote no REST gateway token: %v", err)
+	}
+	return strings.TrimSpace(string(raw))
+}
 
 func (r restClient) post(t *testing.T, path string, body any) map[string]any {
+	t.Helper()
+	status, out := r.postAs(t, "Bearer "+r.token, path, body)
+	if status != http.StatusOK {
+		t.Fatalf("REST gateway: POST %s answered %d: %s", path, status, out)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(out, &m)
+	return m
+}
+
+// refusesStrangers: without the token, or with another, nothing is signed.
+func (r restClient) refusesStrangers(t *testing.T) {
+	t.Helper()
+	body := map[string]any{"function": "GetAllAssets"}
+	for _, auth := range []string{"", "Bearer not-the-token-of-this-network"} {
+		status, out := r.postAs(t, auth, "/v1/channels/"+channelID+"/chaincodes/basic/evaluate", body)
+		if status != http.StatusUnauthorized || !strings.Contains(string(out), `"code":"UNAUTHENTICATED"`) {
+			t.Fatalf("REST gateway: evaluate with Authorization %q answered %d %s, want 401 UNAUTHENTICATED", auth, status, out)
+		}
+	}
+}
+
+// postAs posts body as JSON with the Authorization header auth (none when
+// empty) and returns the status and the JSON answer.
+func (r restClient) postAs(t *testing.T, auth, path string, body any) (int, []byte) {
 	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	req, err := http.NewRequest("POST", r.base+path, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
 	c := &http.Client{Timeout: 2 * time.Minute}
-	resp, err := c.Post(r.base+path, "application/json", bytes.NewReader(raw))
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("REST gateway: POST %s: %v", path, err)
 	}
@@ -254,14 +303,10 @@ func (r restClient) post(t *testing.T, path string, body any) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(out, &m); err != nil {
+	if !json.Valid(out) {
 		t.Fatalf("REST gateway: POST %s answered %d with non-JSON %q", path, resp.StatusCode, out)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("REST gateway: POST %s answered %d: %s", path, resp.StatusCode, out)
-	}
-	return m
+	return resp.StatusCode, out
 }
 
 func (r restClient) submitCreate(t *testing.T, id string) {
