@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
@@ -46,11 +48,9 @@ type PackageLauncher struct {
 	// BuildDir caches built binaries, <BuildDir>/<packageID>/chaincode.
 	BuildDir string
 	// PeerAddress is the host:port peer-launched chaincode dials (the
-	// listener serving this runtime's Register).
+	// listener serving this runtime's Register). With TLS, the listener's
+	// certificate must be valid for its host.
 	PeerAddress string
-	// TLS, when set, is handed to peer-launched chaincode as the official
-	// shim reads it (CORE_PEER_TLS_ENABLED and the files below).
-	TLS *LaunchTLS
 	// LocalMSPID is passed as CORE_PEER_LOCALMSPID (stub.GetMSPID).
 	LocalMSPID string
 	// GoBinary is the go command (default "go" from PATH).
@@ -66,20 +66,17 @@ type PackageLauncher struct {
 	buildMu sync.Mutex // one build at a time; builds share the Go cache anyway
 }
 
-// LaunchTLS names the PEM files peer-launched chaincode uses to dial the peer.
-type LaunchTLS struct {
-	RootCertFile   string // CA of the peer's chaincode listener
-	ClientCertFile string
-	ClientKeyFile  string
-}
-
-// Launch implements Launcher.
-func (l *PackageLauncher) Launch(ctx context.Context, packageID string) (*Instance, error) {
+// Launch implements Launcher. The TLS material of the launch, when given, goes
+// to chaincode that dials the peer as Fabric hands it over: to a Go process in
+// Fabric's environment variables and files, to an external builder's bin/run
+// in chaincode.json. Chaincode-as-a-service does not need it: the peer dials
+// it, with the TLS settings of its connection.json.
+func (l *PackageLauncher) Launch(ctx context.Context, packageID string, creds *LaunchTLS) (*Instance, error) {
 	raw, err := os.ReadFile(filepath.Join(l.PackageDir, packageID+".tar.gz"))
 	if err != nil {
 		return nil, fmt.Errorf("chaincode package %s is not installed on this peer: %w", packageID, err)
 	}
-	if inst, built, err := l.launchExternal(ctx, packageID, raw); built || err != nil {
+	if inst, built, err := l.launchExternal(ctx, packageID, raw, creds); built || err != nil {
 		return inst, err
 	}
 	pkg, err := ParsePackage(raw)
@@ -98,7 +95,7 @@ func (l *PackageLauncher) Launch(ctx context.Context, packageID string) (*Instan
 		if err != nil {
 			return nil, err
 		}
-		return l.start(packageID, bin)
+		return l.start(packageID, bin, creds)
 	default:
 		return nil, fmt.Errorf("package %s has type %q; this peer runs \"golang\" and \"ccaas\" packages", packageID, pkg.Type)
 	}
@@ -106,7 +103,7 @@ func (l *PackageLauncher) Launch(ctx context.Context, packageID string) (*Instan
 
 // launchExternal launches packageID with the external builder that detects
 // it; built is false when none does.
-func (l *PackageLauncher) launchExternal(ctx context.Context, packageID string, raw []byte) (inst *Instance, built bool, err error) {
+func (l *PackageLauncher) launchExternal(ctx context.Context, packageID string, raw []byte, creds *LaunchTLS) (inst *Instance, built bool, err error) {
 	if len(l.ExternalBuilders) == 0 {
 		return nil, false, nil
 	}
@@ -133,11 +130,7 @@ func (l *PackageLauncher) launchExternal(ctx context.Context, packageID string, 
 		inst, err := DialChaincode(ctx, ci)
 		return inst, true, err
 	}
-	rc, err := l.runConfig(packageID)
-	if err != nil {
-		return nil, true, err
-	}
-	p, err := b.Run(rc)
+	p, err := b.Run(l.runConfig(packageID, creds))
 	if err != nil {
 		return nil, true, err
 	}
@@ -145,26 +138,12 @@ func (l *PackageLauncher) launchExternal(ctx context.Context, packageID string, 
 }
 
 // runConfig is chaincode.json for an external builder's bin/run.
-func (l *PackageLauncher) runConfig(packageID string) (externalbuilder.RunConfig, error) {
+func (l *PackageLauncher) runConfig(packageID string, creds *LaunchTLS) externalbuilder.RunConfig {
 	rc := externalbuilder.RunConfig{ChaincodeID: packageID, PeerAddress: l.PeerAddress, MSPID: l.LocalMSPID}
-	if l.TLS == nil {
-		return rc, nil
+	if creds != nil {
+		rc.ClientCert, rc.ClientKey, rc.RootCert = string(creds.ClientCertPEM), string(creds.ClientKeyPEM), string(creds.RootCertPEM)
 	}
-	for _, f := range []struct {
-		dst  *string
-		file string
-	}{
-		{&rc.ClientCert, l.TLS.ClientCertFile},
-		{&rc.ClientKey, l.TLS.ClientKeyFile},
-		{&rc.RootCert, l.TLS.RootCertFile},
-	} {
-		b, err := os.ReadFile(f.file)
-		if err != nil {
-			return rc, fmt.Errorf("chaincode.json for chaincode package %s: %w", packageID, err)
-		}
-		*f.dst = string(b)
-	}
-	return rc, nil
+	return rc
 }
 
 // parseConnectionJSON decodes a connection.json a builder's release wrote.
@@ -228,7 +207,7 @@ func (l *PackageLauncher) build(ctx context.Context, packageID string, pkg *Pack
 }
 
 // start runs a built chaincode binary that dials PeerAddress.
-func (l *PackageLauncher) start(packageID, bin string) (*Instance, error) {
+func (l *PackageLauncher) start(packageID, bin string, creds *LaunchTLS) (*Instance, error) {
 	env := []string{
 		"CORE_CHAINCODE_ID_NAME=" + packageID,
 		"CORE_PEER_ADDRESS=" + l.PeerAddress,
@@ -240,23 +219,29 @@ func (l *PackageLauncher) start(packageID, bin string) (*Instance, error) {
 	if l.LocalMSPID != "" {
 		env = append(env, "CORE_PEER_LOCALMSPID="+l.LocalMSPID)
 	}
-	if l.TLS != nil {
+	tlsDir := ""
+	if creds != nil {
+		var tlsEnv []string
+		var err error
+		tlsDir, tlsEnv, err = l.writeLaunchTLS(packageID, creds)
+		if err != nil {
+			return nil, err
+		}
 		env[2] = "CORE_PEER_TLS_ENABLED=true"
-		env = append(env,
-			"CORE_PEER_TLS_ROOTCERT_FILE="+l.TLS.RootCertFile,
-			"CORE_TLS_CLIENT_CERT_FILE="+l.TLS.ClientCertFile,
-			"CORE_TLS_CLIENT_KEY_FILE="+l.TLS.ClientKeyFile,
-		)
+		env = append(env, tlsEnv...)
 	}
 	cmd := exec.Command(bin, "-peer.address="+l.PeerAddress)
 	cmd.Env = env
 	log := l.logger().With("chaincode", packageID)
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		cmd.Stderr = cmd.Stdout
+		err = cmd.Start()
 	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
+	if err != nil {
+		if tlsDir != "" {
+			os.RemoveAll(tlsDir)
+		}
 		return nil, fmt.Errorf("start chaincode %s (%s): %w", packageID, bin, err)
 	}
 	exited := make(chan struct{})
@@ -264,6 +249,9 @@ func (l *PackageLauncher) start(packageID, bin string) (*Instance, error) {
 		logLines(log, stdout)
 		err := cmd.Wait()
 		log.Info("chaincode process exited", "pid", cmd.Process.Pid, "err", err)
+		if tlsDir != "" {
+			os.RemoveAll(tlsDir)
+		}
 		close(exited)
 	}()
 	var once sync.Once
@@ -274,6 +262,50 @@ func (l *PackageLauncher) start(packageID, bin string) (*Instance, error) {
 		<-exited
 	}
 	return &Instance{Exited: exited, Stop: stop}, nil
+}
+
+// writeLaunchTLS writes the TLS material of one launch into a new folder
+// that only this user can read, as Fabric's peer writes it into a chaincode
+// container: client_pem.key and client_pem.crt (PEM), client.key and
+// client.crt (the base64 of the PEM), peer.crt (the root of the chaincode
+// listener's certificate). It returns the folder, removed once the chaincode
+// exits, and the environment variables both shims read: the official shim
+// and Weft's take CORE_TLS_CLIENT_KEY_FILE / CORE_TLS_CLIENT_CERT_FILE
+// first, and older official shims CORE_TLS_CLIENT_KEY_PATH /
+// CORE_TLS_CLIENT_CERT_PATH.
+func (l *PackageLauncher) writeLaunchTLS(packageID string, creds *LaunchTLS) (string, []string, error) {
+	base := ""
+	if l.BuildDir != "" {
+		base = filepath.Join(l.BuildDir, "launch-tls")
+		if err := os.MkdirAll(base, 0o700); err != nil {
+			return "", nil, fmt.Errorf("chaincode %s: create the folder of its TLS files: %w", packageID, err)
+		}
+	}
+	dir, err := os.MkdirTemp(base, "launch-")
+	if err != nil {
+		return "", nil, fmt.Errorf("chaincode %s: create the folder of its TLS files: %w", packageID, err)
+	}
+	b64 := func(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
+	files := []struct {
+		name, env string
+		data      []byte
+	}{
+		{"client_pem.key", "CORE_TLS_CLIENT_KEY_FILE", creds.ClientKeyPEM},
+		{"client_pem.crt", "CORE_TLS_CLIENT_CERT_FILE", creds.ClientCertPEM},
+		{"client.key", "CORE_TLS_CLIENT_KEY_PATH", b64(creds.ClientKeyPEM)},
+		{"client.crt", "CORE_TLS_CLIENT_CERT_PATH", b64(creds.ClientCertPEM)},
+		{"peer.crt", "CORE_PEER_TLS_ROOTCERT_FILE", creds.RootCertPEM},
+	}
+	var env []string
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, f.data, 0o600); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, fmt.Errorf("chaincode %s: write its TLS file %s: %w", packageID, f.name, err)
+		}
+		env = append(env, f.env+"="+p)
+	}
+	return dir, env, nil
 }
 
 func logLines(log *slog.Logger, r io.Reader) {
@@ -308,8 +340,20 @@ func DialChaincode(ctx context.Context, ci *ConnectionInfo) (*Instance, error) {
 	cc.Connect()
 	for s := cc.GetState(); s != connectivity.Ready; s = cc.GetState() {
 		if !cc.WaitForStateChange(dctx, s) {
+			err := fmt.Errorf("chaincode service at %s not reachable within %s (last state %s)", ci.Address, timeout, s)
+			// A stream opened now fails with the last connection error,
+			// which names the cause (refused, TLS verification, ...).
+			if s == connectivity.TransientFailure {
+				ectx, ecancel := context.WithTimeout(context.Background(), time.Second)
+				if st, serr := pb.NewChaincodeClient(cc).Connect(ectx); serr != nil {
+					err = fmt.Errorf("%w: %v", err, serr)
+				} else {
+					_ = st.CloseSend()
+				}
+				ecancel()
+			}
 			_ = cc.Close()
-			return nil, fmt.Errorf("chaincode service at %s not reachable within %s (last state %s)", ci.Address, timeout, s)
+			return nil, err
 		}
 	}
 	sctx, scancel := context.WithCancel(context.Background())
@@ -329,19 +373,30 @@ func DialChaincode(ctx context.Context, ci *ConnectionInfo) (*Instance, error) {
 	return &Instance{Stream: st, Stop: stop}, nil
 }
 
+// tlsConfig is the peer's side of TLS to a chaincode server with
+// tls_required: the server's certificate must chain to root_cert (required,
+// as in Fabric) and carry the host of address (or domain); with
+// client_auth_required the peer presents client_cert and client_key.
 func (ci *ConnectionInfo) tlsConfig() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if host, _, err := net.SplitHostPort(ci.Address); err == nil {
 		tc.ServerName = host
 	}
-	if ci.RootCert != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(ci.RootCert)) {
-			return nil, errors.New("connection.json root_cert holds no PEM certificate")
-		}
-		tc.RootCAs = pool
+	if ci.Domain != "" {
+		tc.ServerName = ci.Domain
 	}
+	if ci.RootCert == "" {
+		return nil, errors.New("connection.json: tls_required is true but root_cert is empty; set it to the PEM of the CA of the chaincode server's TLS certificate")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(ci.RootCert)) {
+		return nil, errors.New("connection.json root_cert holds no PEM certificate")
+	}
+	tc.RootCAs = pool
 	if ci.ClientAuthRequired {
+		if ci.ClientCert == "" || ci.ClientKey == "" {
+			return nil, errors.New("connection.json: client_auth_required is true but client_cert or client_key is empty; set both to PEM")
+		}
 		cert, err := tls.X509KeyPair([]byte(ci.ClientCert), []byte(ci.ClientKey))
 		if err != nil {
 			return nil, fmt.Errorf("connection.json client_cert/client_key: %w", err)

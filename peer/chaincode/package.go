@@ -49,6 +49,9 @@ type ConnectionInfo struct {
 	ClientKey          string `json:"client_key"`  // PEM
 	ClientCert         string `json:"client_cert"` // PEM
 	RootCert           string `json:"root_cert"`   // PEM
+	// Domain, when set, is the name the server's certificate must carry
+	// (instead of the host of Address).
+	Domain string `json:"domain"`
 }
 
 // Timeout returns the dial timeout (default 10s).

@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
@@ -17,24 +18,37 @@ import (
 
 // rawChaincode is a hand-driven chaincode stream for protocol edge cases.
 type rawChaincode struct {
-	t      *testing.T
-	stream pb.ChaincodeSupport_RegisterClient
+	t       *testing.T
+	stream  pb.ChaincodeSupport_RegisterClient
+	openErr error // the stream could not be opened
 }
 
 func dialRegister(t *testing.T, addr, name string) *rawChaincode {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return dialRegisterCreds(t, addr, name, insecure.NewCredentials())
+}
+
+// dialRegisterCreds opens ChaincodeSupport/Register at addr with creds and
+// sends REGISTER as name. A refused connection or registration shows on the
+// first recv.
+func dialRegisterCreds(t *testing.T, addr, name string, creds credentials.TransportCredentials) *rawChaincode {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); cc.Close() })
+	r := &rawChaincode{t: t}
 	st, err := pb.NewChaincodeSupportClient(cc).Register(ctx)
 	if err != nil {
-		t.Fatal(err)
+		r.openErr = err
+		return r
 	}
-	r := &rawChaincode{t: t, stream: st}
-	r.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_REGISTER, Payload: mustMarshal(t, &pb.ChaincodeID{Name: name})})
+	r.stream = st
+	// A send on a stream the peer refused fails with io.EOF; the cause comes
+	// with the next recv.
+	_ = st.Send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_REGISTER, Payload: mustMarshal(t, &pb.ChaincodeID{Name: name})})
 	return r
 }
 
@@ -55,6 +69,9 @@ func (r *rawChaincode) send(m *pb.ChaincodeMessage) {
 }
 
 func (r *rawChaincode) recv() (*pb.ChaincodeMessage, error) {
+	if r.openErr != nil {
+		return nil, r.openErr
+	}
 	type res struct {
 		m   *pb.ChaincodeMessage
 		err error
@@ -268,7 +285,9 @@ func TestChaincodeAsAServiceWrongCCID(t *testing.T) {
 
 type launcherFunc func(ctx context.Context, packageID string) (*Instance, error)
 
-func (f launcherFunc) Launch(ctx context.Context, id string) (*Instance, error) { return f(ctx, id) }
+func (f launcherFunc) Launch(ctx context.Context, id string, _ *LaunchTLS) (*Instance, error) {
+	return f(ctx, id)
+}
 
 func TestLaunchedChaincodeMustRegister(t *testing.T) {
 	exited := make(chan struct{})

@@ -2,6 +2,7 @@ package chaincode
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc/codes"
+	grpcpeer "google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 // Sentinel errors callers branch on.
@@ -43,6 +47,19 @@ type Config struct {
 	Logger         *slog.Logger
 	// Metrics receives the chaincode_* metrics; nil counts nothing.
 	Metrics *Metrics
+	// CA, when set, authenticates chaincode that dials in (the peer sets it
+	// when peer TLS is on). Each launch gets a client certificate from CA
+	// whose common name is the package ID (LaunchTLS, handed to the
+	// Launcher), and Register accepts a stream only if its connection
+	// presents the certificate of a launch in progress and it registers as
+	// that launch's package ID; a certificate serves one registration. The
+	// gRPC server serving Register must use CA.ServerCredentials, so that a
+	// connection without a certificate from CA fails the TLS handshake.
+	//
+	// Without CA nothing authenticates a connection to Register: it still
+	// refuses a package ID this runtime is not launching, but whoever
+	// registers first for a launch in progress is taken.
+	CA *CA
 }
 
 // Launcher starts chaincode packages. A Launcher is behind an interface so
@@ -51,7 +68,11 @@ type Launcher interface {
 	// Launch starts packageID. For chaincode that dials the peer it returns an
 	// Instance with a nil Stream, and the runtime waits for its REGISTER on
 	// Register; chaincode-as-a-service returns the stream it dialled.
-	Launch(ctx context.Context, packageID string) (*Instance, error)
+	//
+	// tls, when not nil, is the TLS material of this launch: chaincode that
+	// dials the peer must present its client certificate (and trust its root)
+	// to be accepted. It is nil when the runtime has no CA.
+	Launch(ctx context.Context, packageID string, tls *LaunchTLS) (*Instance, error)
 }
 
 // Instance is one running chaincode, as a Launcher started it.
@@ -82,10 +103,19 @@ type Runtime struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex
-	conns   map[string]*conn         // by package ID
-	waiting map[string]chan *handler // launched, awaiting REGISTER, by package ID
+	conns   map[string]*conn               // by package ID
+	waiting map[string]*pending            // launched, awaiting REGISTER, by package ID
+	issued  map[[sha256.Size]byte]*pending // waiting launches by their client certificate's hash (with a CA)
 	closed  bool
 	wg      sync.WaitGroup // stream goroutines of dialled chaincode
+}
+
+// pending is one launch awaiting its chaincode's REGISTER.
+type pending struct {
+	packageID  string
+	registered chan *handler // buffered: Register never blocks on it
+	certHash   [sha256.Size]byte
+	hasCert    bool
 }
 
 // conn is the current connection to one chaincode; ready is closed once
@@ -97,8 +127,11 @@ type conn struct {
 	inst  *Instance
 }
 
-// NewRuntime returns a runtime that launches chaincode with launcher (nil:
-// only chaincode that registers by itself can run).
+// NewRuntime returns a runtime that launches chaincode with launcher. With a
+// nil launcher the runtime is in development mode (Fabric's
+// --peer-chaincodedev): chaincode started by hand registers by itself under
+// any package ID not already registered; never use it on a network. A
+// runtime with a launcher accepts only chaincode it launched.
 func NewRuntime(cfg Config, launcher Launcher) *Runtime {
 	if cfg.ExecuteTimeout <= 0 {
 		cfg.ExecuteTimeout = 30 * time.Second
@@ -117,7 +150,8 @@ func NewRuntime(cfg Config, launcher Launcher) *Runtime {
 		launcher: launcher,
 		log:      cfg.Logger.With("component", "chaincode_runtime"),
 		conns:    map[string]*conn{},
-		waiting:  map[string]chan *handler{},
+		waiting:  map[string]*pending{},
+		issued:   map[[sha256.Size]byte]*pending{},
 	}
 }
 
@@ -201,21 +235,30 @@ func (r *Runtime) launch(ctx context.Context, packageID string) (*handler, *Inst
 	if r.launcher == nil {
 		return nil, nil, fmt.Errorf("%w: chaincode %s is not running and this peer has no chaincode launcher", ErrChaincodeUnavailable, packageID)
 	}
-	wait := make(chan *handler, 1)
+	start := time.Now()
+	wait := &pending{packageID: packageID, registered: make(chan *handler, 1)}
+	var creds *LaunchTLS
+	if r.cfg.CA != nil {
+		// The certificate is only accepted while this launch waits for its
+		// REGISTER, so its lifetime matters little; it covers a long build.
+		var err error
+		creds, wait.certHash, err = r.cfg.CA.issueClient(packageID, r.cfg.RegisterTimeout+24*time.Hour)
+		if err != nil {
+			r.cfg.Metrics.launched(packageID, start, true, false)
+			return nil, nil, fmt.Errorf("%w: launch chaincode %s: issue its TLS client certificate: %v", ErrChaincodeUnavailable, packageID, err)
+		}
+		wait.hasCert = true
+	}
 	r.mu.Lock()
 	r.waiting[packageID] = wait
+	if wait.hasCert {
+		r.issued[wait.certHash] = wait
+	}
 	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		if r.waiting[packageID] == wait {
-			delete(r.waiting, packageID)
-		}
-		r.mu.Unlock()
-	}()
+	defer r.forget(wait)
 
-	r.log.Info("launching chaincode", "package_id", packageID)
-	start := time.Now()
-	inst, err := r.launcher.Launch(ctx, packageID)
+	r.log.Info("launching chaincode", "package_id", packageID, "tls", creds != nil)
+	inst, err := r.launcher.Launch(ctx, packageID, creds)
 	if err != nil {
 		r.cfg.Metrics.launched(packageID, start, true, false)
 		return nil, nil, fmt.Errorf("%w: launch chaincode %s: %v", ErrChaincodeUnavailable, packageID, err)
@@ -241,7 +284,7 @@ func (r *Runtime) launch(ctx context.Context, packageID string) (*handler, *Inst
 		return nil, nil, err
 	}
 	select {
-	case h := <-wait:
+	case h := <-wait.registered:
 		r.log.Info("chaincode registered", "package_id", packageID)
 		r.cfg.Metrics.launched(packageID, start, false, false)
 		return h, inst, nil
@@ -284,12 +327,68 @@ func (r *Runtime) serveDialled(packageID string, inst *Instance) (*handler, erro
 	return h, nil
 }
 
-// Register serves ChaincodeSupport/Register: chaincode the peer launched (or
-// a developer started by hand) dials in and registers with its package ID.
+// forget removes a launch from the ones awaiting REGISTER (if Register has
+// not claimed it already).
+func (r *Runtime) forget(p *pending) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting[p.packageID] == p {
+		delete(r.waiting, p.packageID)
+	}
+	if p.hasCert && r.issued[p.certHash] == p {
+		delete(r.issued, p.certHash)
+	}
+}
+
+// claim returns the launch in progress that a REGISTER as name on a stream
+// with context ctx belongs to, and removes it from the waiting launches; nil
+// without error in development mode when name was not launched. r.mu is held.
+func (r *Runtime) claim(ctx context.Context, name string) (*pending, error) {
+	if r.cfg.CA != nil {
+		cert := clientCertificate(ctx)
+		if cert == nil {
+			return nil, status.Errorf(codes.Unauthenticated,
+				"chaincode registration as %q refused: the connection presents no TLS client certificate; this peer accepts only chaincode it launched, with the client certificate it issued for that launch", name)
+		}
+		p := r.issued[sha256.Sum256(cert.Raw)]
+		if p == nil {
+			return nil, status.Errorf(codes.PermissionDenied,
+				"chaincode registration as %q refused: its TLS client certificate (common name %q, serial %x) belongs to no launch in progress on this peer; a certificate serves one launch and one registration",
+				name, cert.Subject.CommonName, cert.SerialNumber)
+		}
+		if p.packageID != name {
+			return nil, status.Errorf(codes.PermissionDenied,
+				"chaincode registration as %q refused: its TLS client certificate was issued for chaincode %q", name, p.packageID)
+		}
+		delete(r.issued, p.certHash)
+		if r.waiting[name] == p {
+			delete(r.waiting, name)
+		}
+		return p, nil
+	}
+	if p := r.waiting[name]; p != nil {
+		delete(r.waiting, name)
+		return p, nil
+	}
+	if r.launcher == nil {
+		return nil, nil
+	}
+	return nil, status.Errorf(codes.PermissionDenied,
+		"chaincode registration as %q refused: this peer is not launching chaincode %q; it accepts only chaincode it launched", name, name)
+}
+
+// Register serves ChaincodeSupport/Register: chaincode the peer launched
+// dials in and registers with its package ID (see Config.CA for how the
+// connection is authenticated; in development mode, chaincode a developer
+// started by hand).
 func (r *Runtime) Register(s pb.ChaincodeSupport_RegisterServer) error {
+	remote := ""
+	if p, ok := grpcpeer.FromContext(s.Context()); ok && p.Addr != nil {
+		remote = p.Addr.String()
+	}
 	name, err := readRegister(s)
 	if err != nil {
-		r.log.Warn("chaincode registration refused", "err", err)
+		r.log.Warn("chaincode registration refused", "remote", remote, "err", err)
 		return err
 	}
 	h := newHandler(name, s, r.cfg.QueryBatchSize, r.log)
@@ -300,11 +399,15 @@ func (r *Runtime) Register(s pb.ChaincodeSupport_RegisterServer) error {
 		r.mu.Unlock()
 		return fmt.Errorf("chaincode runtime is closed; refusing registration of %s", name)
 	}
-	wait := r.waiting[name]
-	delete(r.waiting, name)
+	wait, err := r.claim(s.Context(), name)
+	if err != nil {
+		r.mu.Unlock()
+		r.log.Warn("chaincode registration refused", "package_id", name, "remote", remote, "err", err)
+		return err
+	}
 	if wait == nil {
-		// Not launched by this peer: accept it as externally managed,
-		// unless it is already running or being launched.
+		// Development mode: accept it as externally managed, unless it is
+		// already running or being launched.
 		if c := r.conns[name]; c != nil {
 			select {
 			case <-c.ready:
@@ -328,7 +431,7 @@ func (r *Runtime) Register(s pb.ChaincodeSupport_RegisterServer) error {
 		return err
 	}
 	if wait != nil {
-		wait <- h
+		wait.registered <- h
 	}
 	err = h.serve()
 	r.log.Info("chaincode stream ended", "package_id", name, "err", err)

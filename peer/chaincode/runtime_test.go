@@ -313,7 +313,7 @@ func TestLaunchRefusals(t *testing.T) {
 		{node, `type "node"`},
 		{"missing_1:abcd", "not installed"},
 	} {
-		_, err := l.Launch(context.Background(), tc.id)
+		_, err := l.Launch(context.Background(), tc.id, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("launch %s: err = %v, want %q", tc.id, err, tc.want)
 		}

@@ -5,11 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -18,9 +18,7 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
@@ -85,37 +83,37 @@ func writeFiles(t *testing.T, dir string, files map[string][]byte) {
 	}
 }
 
-func TestPeerLaunchedOverMutualTLS(t *testing.T) {
-	ca := newTestCA(t)
-	srvCert, srvKey := ca.issue(t, "peer0")
-	cliCert, cliKey := ca.issue(t, "chaincode")
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string][]byte{"ca.pem": ca.certPEM, "client.pem": cliCert, "client.key": cliKey})
-
-	kp, err := tls.X509KeyPair(srvCert, srvKey)
+// mustCA returns a new chaincode CA.
+func mustCA(t *testing.T) *CA {
+	t.Helper()
+	ca, err := NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{kp}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12})
+	return ca
+}
 
+// serveWithCA serves rt's Register on loopback as the peer's chaincode
+// listener does with TLS on: mutual TLS with ca only, the listener's
+// certificate issued for 127.0.0.1. Refused handshakes are logged to log.
+func serveWithCA(t *testing.T, rt *Runtime, ca *CA, log *slog.Logger) string {
+	t.Helper()
+	creds, err := ca.ServerCredentials(log, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cctest.ServeRegister(t, rt, grpc.Creds(creds))
+}
+
+// The official shim, launched by the peer with TLS on, registers over mutual
+// TLS with the client certificate issued for its launch.
+func TestPeerLaunchedOverMutualTLS(t *testing.T) {
+	ca := mustCA(t)
 	pkgDir := filepath.Join(workDir, "packages")
 	id := cctest.WritePackage(t, pkgDir, "golang", "testcc_1", testCCSource(t))
-	l := &PackageLauncher{
-		PackageDir: pkgDir, BuildDir: filepath.Join(workDir, "build"), Env: launcherEnv, Logger: testLogger(t),
-		TLS: &LaunchTLS{RootCertFile: filepath.Join(dir, "ca.pem"), ClientCertFile: filepath.Join(dir, "client.pem"), ClientKeyFile: filepath.Join(dir, "client.key")},
-	}
-	rt := NewRuntime(Config{Logger: testLogger(t)}, l)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.Creds(creds))
-	pb.RegisterChaincodeSupportServer(srv, rt)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { rt.Close(); srv.Stop() })
-	l.PeerAddress = lis.Addr().String()
+	l := &PackageLauncher{PackageDir: pkgDir, BuildDir: filepath.Join(workDir, "build"), Env: launcherEnv, Logger: testLogger(t)}
+	rt := NewRuntime(Config{Logger: testLogger(t), CA: ca}, l)
+	l.PeerAddress = serveWithCA(t, rt, ca, testLogger(t))
 
 	resp := mustOK(t)(invoke(t, rt, id, newFakeSim(map[string][]byte{"testcc\x00k": []byte("tls")}), "get", "k"))
 	if string(resp.Payload) != "tls" {
@@ -161,6 +159,47 @@ func TestChaincodeAsAServiceOverMutualTLS(t *testing.T) {
 	_, _, err := rt.Execute(ctx, id2, txc, in)
 	if err == nil || !strings.Contains(err.Error(), id2) {
 		t.Fatalf("without a client certificate: err = %v, want a failure naming %s", err, id2)
+	}
+
+	// A server whose certificate root_cert does not vouch for is not
+	// trusted, and the error says why.
+	_ = json.Unmarshal(conn, &ci)
+	ci["root_cert"] = string(newTestCA(t).certPEM)
+	ci["dial_timeout"] = "2s"
+	conn3, _ := json.Marshal(ci)
+	id3 := cctest.WritePackage(t, pkgDir, "ccaas", "svcuntrusted_1", map[string][]byte{"connection.json": conn3})
+	txc, in = newTx(t, cctest.Signer(t, "Org1MSP"), "svc", newFakeSim(nil), nil, "put", "a", "1")
+	_, _, err = rt.Execute(ctx, id3, txc, in)
+	if err == nil || !strings.Contains(err.Error(), id3) || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("untrusted server: err = %v, want a failure naming %s and the unknown authority", err, id3)
+	}
+}
+
+// tls_required needs root_cert, and client_auth_required the client key
+// pair, as in Fabric.
+func TestConnectionInfoTLSNeedsItsMaterial(t *testing.T) {
+	ca := newTestCA(t)
+	cert, key := ca.issue(t, "peer0")
+	for _, tt := range []struct {
+		name string
+		ci   ConnectionInfo
+		want string
+	}{
+		{"no root_cert", ConnectionInfo{Address: "cc:9999", TLSRequired: true}, "root_cert is empty"},
+		{"root_cert not PEM", ConnectionInfo{Address: "cc:9999", TLSRequired: true, RootCert: "x"}, "root_cert holds no PEM"},
+		{"no client key", ConnectionInfo{Address: "cc:9999", TLSRequired: true, RootCert: string(ca.certPEM), ClientAuthRequired: true, ClientCert: string(cert)}, "client_cert or client_key is empty"},
+	} {
+		if _, err := tt.ci.tlsConfig(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	ci := ConnectionInfo{Address: "10.0.0.1:9999", Domain: "cc.example.com", TLSRequired: true, RootCert: string(ca.certPEM), ClientAuthRequired: true, ClientCert: string(cert), ClientKey: string(key)}
+	tc, err := ci.tlsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.ServerName != "cc.example.com" || len(tc.Certificates) != 1 {
+		t.Fatalf("server name %q, %d client certificates", tc.ServerName, len(tc.Certificates))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
 
 	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/peer/chaincode"
@@ -183,7 +184,7 @@ func TestBuilderReleaseConnectionIsDialled(t *testing.T) {
 		PackageDir: p.launcher.PackageDir, BuildDir: p.launcher.BuildDir,
 		ExternalBuilders: p.launcher.ExternalBuilders, Logger: testLogger(t),
 	}
-	inst, err := l2.Launch(context.Background(), id)
+	inst, err := l2.Launch(context.Background(), id, nil)
 	if err != nil {
 		t.Fatalf("second launch: %v", err)
 	}
@@ -218,6 +219,34 @@ func TestBuilderRunRegistersWithPeer(t *testing.T) {
 	}
 }
 
+// With peer TLS on, the chaincode bin/run starts registers over mutual TLS
+// with the client certificate chaincode.json carries.
+func TestBuilderRunRegistersOverMutualTLS(t *testing.T) {
+	t.Setenv("TESTCC_BIN", testcc(t))
+	ca, err := chaincode.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log := testLogger(t)
+	l := &chaincode.PackageLauncher{
+		PackageDir:       filepath.Join(dir, "packages"),
+		BuildDir:         filepath.Join(dir, "builds"),
+		LocalMSPID:       "Org1MSP",
+		ExternalBuilders: []externalbuilder.Builder{builder(t, "binary-sh", "TESTCC_BIN")},
+		Logger:           log,
+	}
+	rt := chaincode.NewRuntime(chaincode.Config{RegisterTimeout: time.Minute, Logger: log, CA: ca}, l)
+	creds, err := ca.ServerCredentials(log, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.PeerAddress = cctest.ServeRegister(t, rt, grpc.Creds(creds))
+	p := &peerSide{launcher: l, rt: rt, pkgDir: l.PackageDir, addr: l.PeerAddress}
+	id := cctest.WritePackage(t, p.pkgDir, "sh-binary", "ccbintls_1", map[string][]byte{"README": []byte("built by binary-sh")})
+	p.putGet(t, id)
+}
+
 // When bin/run exits the instance reports it; the peer can launch again.
 func TestBuilderRunExitIsReported(t *testing.T) {
 	t.Setenv("TESTCC_BIN", testcc(t))
@@ -230,7 +259,7 @@ func TestBuilderRunExitIsReported(t *testing.T) {
 		Logger:           testLogger(t),
 	}
 	id := cctest.WritePackage(t, l.PackageDir, "sh-binary", "ccbin_2", map[string][]byte{"x": []byte("y")})
-	inst, err := l.Launch(context.Background(), id)
+	inst, err := l.Launch(context.Background(), id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +283,7 @@ func TestBuilderStopEndsRunAndItsChildren(t *testing.T) {
 		Logger:           testLogger(t),
 	}
 	id := cctest.WritePackage(t, l.PackageDir, "sh-sleep", "sleep_1", map[string][]byte{"x": []byte("y")})
-	inst, err := l.Launch(context.Background(), id)
+	inst, err := l.Launch(context.Background(), id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +348,7 @@ func TestBuilderBuildFailureNamesBuilderAndStep(t *testing.T) {
 		Logger:           testLogger(t),
 	}
 	id := cctest.WritePackage(t, l.PackageDir, "sh-fail", "broken_1", map[string][]byte{"x": []byte("y")})
-	_, err := l.Launch(context.Background(), id)
+	_, err := l.Launch(context.Background(), id, nil)
 	if err == nil {
 		t.Fatal("Launch succeeded with a failing build")
 	}
@@ -350,7 +379,7 @@ func TestBuilderNoRunAndNoConnection(t *testing.T) {
 		Logger:           testLogger(t),
 	}
 	id := cctest.WritePackage(t, l.PackageDir, "sh-noop", "noop_1", map[string][]byte{"x": []byte("y")})
-	_, err := l.Launch(context.Background(), id)
+	_, err := l.Launch(context.Background(), id, nil)
 	if err == nil || !strings.Contains(err.Error(), "external builder noop-sh") || !strings.Contains(err.Error(), "no bin/run") {
 		t.Fatalf("Launch = %v, want an error naming noop-sh and its missing bin/run", err)
 	}
@@ -394,32 +423,22 @@ func (s *memState) PutPrivateData(ns, coll, key string, value []byte) error {
 
 func testLogger(t *testing.T) *slog.Logger { return cctest.Logger(t, slog.LevelInfo) }
 
-// With TLS files configured, chaincode.json carries their PEM contents.
+// With TLS material given to the launch, chaincode.json carries it as PEM.
 func TestBuilderChaincodeJSONCarriesTLS(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("TESTCC_BIN", testcc(t))
 	t.Setenv("RUN_COPY", filepath.Join(dir, "chaincode.json"))
-	files := map[string]string{"client.crt": "CLIENT CERT PEM\n", "client.key": "CLIENT KEY PEM\n", "ca.crt": "ROOT CERT PEM\n"}
-	for n, c := range files {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte(c), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	creds := &chaincode.LaunchTLS{ClientCertPEM: []byte("CLIENT CERT PEM\n"), ClientKeyPEM: []byte("CLIENT KEY PEM\n"), RootCertPEM: []byte("ROOT CERT PEM\n")}
 	l := &chaincode.PackageLauncher{
-		PackageDir:  filepath.Join(dir, "packages"),
-		BuildDir:    filepath.Join(dir, "builds"),
-		PeerAddress: cctest.FreeAddr(t),
-		LocalMSPID:  "Org2MSP",
-		TLS: &chaincode.LaunchTLS{
-			RootCertFile:   filepath.Join(dir, "ca.crt"),
-			ClientCertFile: filepath.Join(dir, "client.crt"),
-			ClientKeyFile:  filepath.Join(dir, "client.key"),
-		},
+		PackageDir:       filepath.Join(dir, "packages"),
+		BuildDir:         filepath.Join(dir, "builds"),
+		PeerAddress:      cctest.FreeAddr(t),
+		LocalMSPID:       "Org2MSP",
 		ExternalBuilders: []externalbuilder.Builder{builder(t, "binary-sh", "TESTCC_BIN", "RUN_COPY")},
 		Logger:           testLogger(t),
 	}
 	id := cctest.WritePackage(t, l.PackageDir, "sh-binary", "tls_1", map[string][]byte{"x": []byte("y")})
-	inst, err := l.Launch(context.Background(), id)
+	inst, err := l.Launch(context.Background(), id, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +457,7 @@ func TestBuilderChaincodeJSONCarriesTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := externalbuilder.RunConfig{ChaincodeID: id, PeerAddress: l.PeerAddress, MSPID: "Org2MSP",
-		ClientCert: files["client.crt"], ClientKey: files["client.key"], RootCert: files["ca.crt"]}
+		ClientCert: string(creds.ClientCertPEM), ClientKey: string(creds.ClientKeyPEM), RootCert: string(creds.RootCertPEM)}
 	if rc != want {
 		t.Fatalf("chaincode.json = %+v, want %+v", rc, want)
 	}

@@ -151,15 +151,16 @@ type Registrar interface {
 	Close()
 }
 
-// ServeRegister serves rt's ChaincodeSupport on 127.0.0.1:0 until the test
-// ends, then closes rt; it returns the address chaincode dials.
-func ServeRegister(t testing.TB, rt Registrar) string {
+// ServeRegister serves rt's ChaincodeSupport on 127.0.0.1:0 (with opts,
+// such as the chaincode CA's credentials) until the test ends, then closes
+// rt; it returns the address chaincode dials.
+func ServeRegister(t testing.TB, rt Registrar, opts ...grpc.ServerOption) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	pb.RegisterChaincodeSupportServer(srv, rt)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() {
