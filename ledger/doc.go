@@ -18,6 +18,13 @@
 //     one atomic state update; on Open, blocks above the state savepoint are
 //     replayed from the block store with their stored filters, so a crash at any
 //     point converges to the state of a ledger that never crashed;
+//   - a state write that fails after the append leaves the block in the chain
+//     and the state behind it (StateHeight < Blocks().Height()): that Commit
+//     returns an error wrapping ErrStateBehind, no later block is appended
+//     until the state has caught up, and Recover or the next Commit replays
+//     the missing blocks exactly as Open would, so the ledger resumes without
+//     a reopen once the state database works again; each block's writes and
+//     savepoint are applied in one atomic step, never half;
 //   - the private write sets handed to Commit for valid transactions are
 //     written and synced to dir/pvtdata before the block is appended (no extra
 //     sync when there are none), replayed with the block by Open under the same

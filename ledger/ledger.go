@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -23,6 +24,10 @@ type Options struct {
 	MaxBlockFileSize int64
 	// Logger receives commit and recovery events; nil means slog.Default().
 	Logger *slog.Logger
+	// WrapState, when set, wraps the world state database the ledger opens
+	// (in dir/state) before the ledger uses it: instrumentation, or a fault
+	// injected by a test.
+	WrapState func(statedb.DB) statedb.DB
 }
 
 // Ledger is one channel's ledger: a block store and the world state derived
@@ -35,6 +40,10 @@ type Ledger struct {
 
 	history       *historyDB
 	historyHeight uint64 // blocks indexed in history; guarded by commitMu
+	// stateHeight is the number of blocks whose writes are in the state;
+	// below the block store's height only after a failed state write, until
+	// Recover or the next Commit applies the rest. Written under commitMu.
+	stateHeight atomic.Uint64
 
 	commitMu sync.Mutex // serialises Commit and Close
 	closed   bool       // guarded by commitMu
@@ -95,10 +104,14 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	state, err := leveldb.Open(filepath.Join(dir, "state"))
+	var state statedb.DB
+	state, err = leveldb.Open(filepath.Join(dir, "state"))
 	if err != nil {
 		_ = blocks.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	if opts.WrapState != nil {
+		state = opts.WrapState(state)
 	}
 	pvt, err := openPvtStore(filepath.Join(dir, "pvtdata"))
 	if err != nil {
@@ -134,7 +147,9 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 }
 
 // replay applies the blocks the state has not seen yet, trusting their filters,
-// with the private write sets Commit stored for them.
+// with the private write sets Commit stored for them. Open and Recover run
+// it; each block's writes and savepoint go to the state in one atomic step,
+// so a block is never half applied.
 func (l *Ledger) replay() error {
 	sp, ok, err := l.state.Savepoint()
 	if err != nil {
@@ -148,6 +163,7 @@ func (l *Ledger) replay() error {
 	if ok && sp.BlockNum >= height {
 		return fmt.Errorf("state savepoint is block %d but the block store holds only %d blocks; the state folder belongs to another ledger or the block files were lost", sp.BlockNum, height)
 	}
+	l.stateHeight.Store(next)
 	for n := next; n < height; n++ {
 		b, err := l.blocks.Block(n)
 		if err != nil {
@@ -164,7 +180,55 @@ func (l *Ledger) replay() error {
 		if err := l.state.Apply(batch, statedb.Version{BlockNum: n}); err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
+		l.stateHeight.Store(n + 1)
 		l.log.Info("replayed block into state", "block", n, "updates", batch.Len(), "private_txs", len(private))
+	}
+	return nil
+}
+
+// StateHeight returns the number of blocks whose writes are in the world
+// state. It equals Blocks().Height() except after a Commit whose state
+// write failed (its error wraps ErrStateBehind), until Recover or the next
+// Commit applies the blocks it lacks.
+func (l *Ledger) StateHeight() uint64 { return l.stateHeight.Load() }
+
+// Recover finishes what failed Commits left undone: it applies to the state
+// the blocks that are in the block store but not in the state (a state
+// write failed after the append), with their stored filters and private
+// write sets, exactly as Open replays them after a crash, and indexes the
+// history of the blocks whose state is applied but whose history is not. It
+// does nothing when the ledger is complete. Commit runs it first, so a
+// ledger resumes by itself once the state database works again; a caller
+// that must not move on before a block is applied (the peer publishes a
+// block only then) calls Recover, with a backoff, until it returns nil or
+// StateHeight covers the block.
+func (l *Ledger) Recover() error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.recover()
+}
+
+func (l *Ledger) recover() error {
+	height := l.blocks.Height()
+	if from := l.stateHeight.Load(); from < height {
+		if err := l.replay(); err != nil {
+			return fmt.Errorf("apply the writes of block %d: %w: %w", l.stateHeight.Load(), ErrStateBehind, err)
+		}
+		for n := from; n < height; n++ {
+			// Not synced: Open drops them anyway once the state covers the block.
+			if err := l.pvt.drop(n, false); err != nil {
+				l.log.Warn("stale private data left for block", "block", n, "err", err)
+			}
+		}
+		l.log.Info("applied to the state the blocks a failed state write had left out", "from_block", from, "to_block", height-1)
+	}
+	if l.historyHeight < height {
+		if err := l.catchUpHistory(height); err != nil {
+			return fmt.Errorf("index the history of block %d: %w", l.historyHeight, err)
+		}
 	}
 	return nil
 }
@@ -222,6 +286,11 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	if h := l.blocks.Height(); n != h {
 		return fmt.Errorf("commit block %d: ledger height is %d, next block must be %d: %w", n, h, h, ErrOutOfOrder)
 	}
+	// Blocks a failed state write left out are applied first: MVCC and
+	// the new block's writes build on a complete state.
+	if err := l.recover(); err != nil {
+		return fmt.Errorf("commit block %d: %w", n, err)
+	}
 	start := time.Now()
 	batch, filter, history, err := l.prepare(b, protos.TxFilter(b), private, true)
 	if err != nil {
@@ -256,9 +325,10 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		}
 	}
 	if err := l.state.Apply(batch, statedb.Version{BlockNum: n}); err != nil {
-		// The block is durable; Open replays it.
-		return fmt.Errorf("commit block %d: block appended but state not updated (reopen the ledger to replay it): %w", n, err)
+		// The block is durable; Recover, the next Commit or Open applies it.
+		return fmt.Errorf("commit block %d: block appended but its writes are not applied to the state (Recover or the next Commit applies them): %w: %w", n, ErrStateBehind, err)
 	}
+	l.stateHeight.Store(n + 1)
 	times.StateDB = time.Since(applied)
 	if l.beforeHistory != nil {
 		if err := l.beforeHistory(n); err != nil {
@@ -268,10 +338,10 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	// A history update that failed for an earlier block is redone first, so
 	// the index never skips a block.
 	if err := l.catchUpHistory(n); err != nil {
-		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (reopen the ledger to index it): %w", n, err)
+		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (Recover or the next Commit indexes it): %w", n, err)
 	}
 	if err := l.history.index(n, history); err != nil {
-		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (reopen the ledger to index it): %w", n, err)
+		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (Recover or the next Commit indexes it): %w", n, err)
 	}
 	l.historyHeight = n + 1
 	if len(pending) > 0 {
