@@ -61,6 +61,18 @@ type Config struct {
 	// key): how often each channel compares its commit hash with the other
 	// peers it knows of (the channel's anchor peers); 0 turns it off.
 	CommitHashCheckInterval time.Duration
+	// Limits is peer.limits: how many requests each service serves at once
+	// (Fabric's keys and defaults).
+	Limits LimitsConfig
+}
+
+// LimitsConfig is peer.limits.
+type LimitsConfig struct {
+	// Concurrency limits, peer.limits.concurrency.{endorserService,
+	// deliverService, gatewayService}: the unary calls in flight plus the
+	// streams open per gRPC service; beyond it a request is refused at once.
+	// 0 means no limit.
+	EndorserService, DeliverService, GatewayService int
 }
 
 // DeliveryClientConfig is peer.deliveryclient, with Fabric's key names.
@@ -172,6 +184,11 @@ func LoadConfig(dir string) (Config, error) {
 	}
 	cfg.ReadyMaxLag = uint64(v.GetInt64("operations.readiness.maxBlockLag"))
 	cfg.CommitHashCheckInterval = v.GetDuration("peer.commitHashCheck.interval")
+	cfg.Limits = LimitsConfig{
+		EndorserService: v.GetInt("peer.limits.concurrency.endorserService"),
+		DeliverService:  v.GetInt("peer.limits.concurrency.deliverService"),
+		GatewayService:  v.GetInt("peer.limits.concurrency.gatewayService"),
+	}
 	cfg.DeliveryClient = DeliveryClientConfig{
 		ConnTimeout:   v.GetDuration("peer.deliveryclient.connTimeout"),
 		ReconnectMin:  v.GetDuration("peer.deliveryclient.minimalReconnectInterval"),
@@ -270,6 +287,18 @@ func (c Config) Validate() error {
 	var errs []string
 	if c.CommitHashCheckInterval < 0 {
 		errs = append(errs, fmt.Sprintf("peer.commitHashCheck.interval (CORE_PEER_COMMITHASHCHECK_INTERVAL) = %v: use a positive duration, or 0 to turn the check off", c.CommitHashCheckInterval))
+	}
+	for _, l := range []struct {
+		key string
+		n   int
+	}{
+		{"peer.limits.concurrency.endorserService (CORE_PEER_LIMITS_CONCURRENCY_ENDORSERSERVICE)", c.Limits.EndorserService},
+		{"peer.limits.concurrency.deliverService (CORE_PEER_LIMITS_CONCURRENCY_DELIVERSERVICE)", c.Limits.DeliverService},
+		{"peer.limits.concurrency.gatewayService (CORE_PEER_LIMITS_CONCURRENCY_GATEWAYSERVICE)", c.Limits.GatewayService},
+	} {
+		if l.n < 0 {
+			errs = append(errs, fmt.Sprintf("%s = %d: use a positive number of requests, or 0 for no limit", l.key, l.n))
+		}
 	}
 	need := func(key, val string) {
 		if val == "" {

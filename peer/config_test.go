@@ -71,6 +71,7 @@ func TestLoadConfigSample(t *testing.T) {
 			ConnTimeout: 3 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 10 * time.Second, BehindTimeout: 5 * time.Second,
 		},
 		CommitHashCheckInterval: time.Minute,
+		Limits:                  LimitsConfig{EndorserService: 2500, DeliverService: 2500, GatewayService: 500},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
@@ -179,6 +180,7 @@ func TestConfigValidate(t *testing.T) {
 		{"chaincode listen address", func(c *Config) { c.ChaincodeListenAddress = "" }, []string{"peer.chaincodeListenAddress (CORE_PEER_CHAINCODELISTENADDRESS)"}},
 		{"missing root cert", func(c *Config) { c.TLS.RootCertFile = filepath.Join(dir, "nope.pem") }, []string{"peer.tls.rootcert.file (CORE_PEER_TLS_ROOTCERT_FILE)", "nope.pem"}},
 		{"negative timeout", func(c *Config) { c.ExecuteTimeout = -time.Second }, []string{"chaincode.executetimeout"}},
+		{"negative concurrency limit", func(c *Config) { c.Limits.GatewayService = -1 }, []string{"peer.limits.concurrency.gatewayService (CORE_PEER_LIMITS_CONCURRENCY_GATEWAYSERVICE) = -1"}},
 		{"several problems reported at once", func(c *Config) { c.ID, c.LocalMSPID = "", "" }, []string{"peer.id", "peer.localMspId"}},
 	}
 	for _, tt := range tests {

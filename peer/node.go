@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/internal/rpclimit"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/chaincode"
@@ -235,6 +236,13 @@ func (n *Node) Run(ctx context.Context) error {
 	// The metrics interceptors come first, so they see the Internal code
 	// rpcrecover turns a panic into.
 	opts = append(opts, operations.GRPCServerOptions(n.metrics.reg)...)
+	// Then the concurrency limits (peer.limits.concurrency), so refused
+	// calls are counted too.
+	opts = append(opts, rpclimit.New(map[string]int{
+		rpclimit.EndorserService: n.cfg.Limits.EndorserService,
+		rpclimit.DeliverService:  n.cfg.Limits.DeliverService,
+		rpclimit.GatewayService:  n.cfg.Limits.GatewayService,
+	}, n.log).ServerOptions()...)
 	srv := grpc.NewServer(append(opts, rpcrecover.ServerOptions(n.log)...)...)
 	pb.RegisterEndorserServer(srv, n.endorser)
 	pb.RegisterDeliverServer(srv, n.deliver)
