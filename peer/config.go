@@ -25,7 +25,7 @@ type Config struct {
 	ListenAddress          string // peer.listenAddress: where the peer's gRPC services listen
 	Address                string // peer.address: how other nodes and clients reach it
 	ChaincodeListenAddress string // peer.chaincodeListenAddress: where launched chaincode registers
-	ChaincodeAddress       string // peer.chaincodeAddress: the address handed to launched chaincode
+	ChaincodeAddress       string // peer.chaincodeAddress: the address handed to launched chaincode (empty: see chaincodeEndpoint)
 	LocalMSPID             string // peer.localMspId
 	MSPConfigPath          string // peer.mspConfigPath
 	FileSystemPath         string // peer.fileSystemPath: ledgers, installed chaincode
@@ -214,9 +214,7 @@ func LoadConfig(dir string) (Config, error) {
 	if v.GetBool("peer.profile.enabled") {
 		cfg.ProfileAddress = v.GetString("peer.profile.listenAddress")
 	}
-	if cfg.ChaincodeAddress == "" {
-		cfg.ChaincodeAddress = cfg.ChaincodeListenAddress
-	}
+	cfg.ChaincodeAddress = cfg.chaincodeEndpoint()
 	return cfg, cfg.Validate()
 }
 
@@ -316,6 +314,11 @@ func (c Config) Validate() error {
 	} {
 		if _, _, err := net.SplitHostPort(a.val); err != nil {
 			errs = append(errs, fmt.Sprintf("%s = %q is not host:port", a.key, a.val))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.ChaincodeListenAddress); err == nil || c.ChaincodeAddress != "" {
+		if e := c.checkChaincodeEndpoint(); e != "" {
+			errs = append(errs, e)
 		}
 	}
 	if c.TLS.Enabled {

@@ -46,6 +46,9 @@ type Node struct {
 	signer   *msp.SigningIdentity
 	localMSP *msp.MSP
 	tlsCert  *tls.Certificate // nil without TLS
+	// ccCA signs the chaincode listener's certificate and each launched
+	// chaincode's client certificate (nil without TLS).
+	ccCA *chaincode.CA
 	// overrides are peer.deliveryclient.addressOverrides, by the address
 	// they replace.
 	overrides map[string]deliver.Endpoint
@@ -144,10 +147,13 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.ccCA, err = newChaincodeCA(cfg); err != nil {
+		return nil, err
+	}
 	launcher := &chaincode.PackageLauncher{
 		PackageDir:  filepath.Join(cfg.FileSystemPath, "lifecycle", "chaincodes"),
 		BuildDir:    filepath.Join(cfg.FileSystemPath, "chaincode-builds"),
-		PeerAddress: cfg.ChaincodeAddress,
+		PeerAddress: cfg.chaincodeEndpoint(),
 		LocalMSPID:  cfg.LocalMSPID,
 		Logger:      log,
 		// External builders are tried first, as in Fabric.
@@ -158,6 +164,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		RegisterTimeout: cfg.StartupTimeout,
 		Logger:          log,
 		Metrics:         n.metrics.chaincode,
+		CA:              n.ccCA,
 	}, launcher)
 	n.endorser, err = endorser.New(endorser.Config{
 		Signer:      n.own.Signer(signer),
@@ -228,6 +235,11 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on peer.listenAddress %s: %w", n.cfg.ListenAddress, err)
 	}
+	ccOpts, err := n.chaincodeServerOptions()
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	ccLis, err := net.Listen("tcp", n.cfg.ChaincodeListenAddress)
 	if err != nil {
 		lis.Close()
@@ -249,9 +261,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.gateway != nil {
 		gwpb.RegisterGatewayServer(srv, n.gateway)
 	}
-	// Launched chaincode dials the chaincode listener; it runs on this host
-	// and speaks plain gRPC to it, as Fabric's peer allows without TLS.
-	ccSrv := grpc.NewServer(append(rpcrecover.ServerOptions(n.log), grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))...)
+	// Launched chaincode dials the chaincode listener: with TLS over mutual
+	// TLS with the chaincode CA, plain gRPC without (chaincodelistener.go).
+	ccSrv := grpc.NewServer(append(rpcrecover.ServerOptions(n.log), ccOpts...)...)
 	pb.RegisterChaincodeSupportServer(ccSrv, n.runtime)
 
 	runCtx, cancel := context.WithCancel(ctx)
