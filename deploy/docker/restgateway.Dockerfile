@@ -1,7 +1,9 @@
 # weft/restgateway: the REST gateway (HTTP/JSON in front of a peer), FROM
-# scratch with the static binary; restgateway.yaml from sampleconfig, to be
-# overridden with WEFT_RESTGATEWAY_* environment variables (see
-# deploy/docker-compose.yaml).
+# scratch with the static binary; restgateway.yaml from sampleconfig as the
+# default configuration. Mount your own (with restgateway.auth: the tokens or
+# client certificates callers authenticate with) and start it with
+# `start --config <file>`, as deploy/docker-compose.yaml does with
+# deploy/config/restgateway.yaml; WEFT_RESTGATEWAY_* variables override keys.
 FROM scratch
 LABEL weft.image=restgateway
 COPY restgateway /usr/local/bin/restgateway
