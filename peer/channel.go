@@ -40,7 +40,8 @@ type channel struct {
 	endpoints atomic.Pointer[endpointList]
 
 	// stuck says why the block the channel waits for could not be checked
-	// (a panic); nil once a block commits. halted is set when the commit
+	// (a panic), or why an appended block's state write keeps failing; nil
+	// once a block commits. halted is set when the commit
 	// path panicked and commits stopped until a restart. /healthz reports
 	// both.
 	stuck  atomic.Pointer[string]
@@ -48,11 +49,15 @@ type channel struct {
 	// stopPull ends the run loop's pulling; set by run before it pulls, and
 	// called (from the same goroutine) by halt.
 	stopPull context.CancelFunc
+	// appended is a block the ledger appended but whose state write failed,
+	// not yet published; only the commit path (the puller's goroutine)
+	// reads and writes it.
+	appended *appendedBlock
 }
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
 func openChannel(n *Node, id string) (*channel, error) {
-	l, err := ledger.Open(filepath.Join(n.ledgersDir(), id))
+	l, err := ledger.OpenWithOptions(filepath.Join(n.ledgersDir(), id), n.ledgerOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +112,7 @@ func (n *Node) joinChannel(raw []byte) (string, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return "", fmt.Errorf("a ledger for channel %s already exists in %s", id, dir)
 	}
-	l, err := ledger.Open(dir)
+	l, err := ledger.OpenWithOptions(dir, n.ledgerOptions())
 	if err != nil {
 		return "", err
 	}

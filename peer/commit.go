@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"fmt"
 	"runtime/debug"
 
@@ -9,8 +10,10 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
+	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/validator"
 	"github.com/weft-ledger/weft/protos"
+	"github.com/weft-ledger/weft/statedb"
 )
 
 // hooks are seams through which tests inject faults; all nil in production.
@@ -19,6 +22,22 @@ type hooks struct {
 	beforeTx func(block uint64, txIndex int)
 	// beforeCommit runs as a block pulled from the orderer enters commit.
 	beforeCommit func(channel string, block uint64)
+	// wrapState is the ledgers' ledger.Options.WrapState (state faults).
+	wrapState func(statedb.DB) statedb.DB
+}
+
+// ledgerOptions are the options the node opens channel ledgers with.
+func (n *Node) ledgerOptions() ledger.Options {
+	return ledger.Options{WrapState: n.hooks.wrapState}
+}
+
+// appendedBlock is a block the ledger appended whose commit did not finish
+// (its state write failed): it is the channel's block now, and is published
+// once its state is applied.
+type appendedBlock struct {
+	block     *cb.Block
+	verdicts  []validator.Verdict
+	lifecycle bool // it writes _lifecycle
 }
 
 // commit is the commit path of one block pulled from the orderer: verify it
@@ -41,7 +60,20 @@ func (c *channel) commit(block *cb.Block) (err error) {
 	if h := c.node.hooks.beforeCommit; h != nil {
 		h(c.id, block.GetHeader().GetNumber())
 	}
+	// A block whose state write failed is finished first: no later block is
+	// checked against a state that lacks it.
+	if err := c.finishAppended(); err != nil {
+		return err
+	}
 	info := c.ledger.Blocks().Info()
+	if n := block.GetHeader().GetNumber(); n+1 == info.Height && n < c.committed.Height() {
+		// The puller asks again for a block whose commit returned an
+		// error, and finishAppended has committed it since.
+		if !bytes.Equal(protos.BlockHeaderHash(block.GetHeader()), info.CurrentBlockHash) {
+			return fmt.Errorf("channel %s: orderer sent a block %d that differs from the block %d this peer committed", c.id, n, n)
+		}
+		return nil
+	}
 	if block.GetHeader().GetNumber() != info.Height {
 		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
 	}
@@ -74,8 +106,54 @@ func (c *channel) commit(block *cb.Block) (err error) {
 		c.definitions.Invalidate()
 	}
 	if err != nil {
-		return fmt.Errorf("channel %s: commit block %d: %w", c.id, block.Header.Number, err)
+		if c.ledger.Blocks().Height() <= block.Header.Number {
+			return fmt.Errorf("channel %s: commit block %d: %w", c.id, block.Header.Number, err)
+		}
+		// Appended, but not applied to the state (or not indexed): the block
+		// is part of this channel's chain now. It is neither skipped nor
+		// served before its state is applied: finishAppended retries, now
+		// and each time the puller offers a block, until it is.
+		c.node.log.Error("block appended but its commit did not finish; retrying before the next block", "channel", c.id, "block", block.Header.Number, "err", err)
+		c.appended = &appendedBlock{block: block, verdicts: verdicts, lifecycle: lifecycleWrites}
+		return c.finishAppended()
 	}
+	c.publish(block, verdicts)
+	return nil
+}
+
+// finishAppended applies the state of a block left appended by a failed
+// state write (ledger.Recover) and, once it is, publishes the block. While
+// the state write keeps failing it returns the error, so the puller backs off
+// and offers the block again, and /healthz reports the channel stuck.
+func (c *channel) finishAppended() error {
+	a := c.appended
+	if a == nil {
+		return nil
+	}
+	n := a.block.Header.Number
+	err := c.ledger.Recover()
+	if c.ledger.StateHeight() <= n {
+		err = fmt.Errorf("channel %s: block %d is appended but its writes could not be applied to the state; retrying before the next block: %w", c.id, n, err)
+		msg := err.Error()
+		c.stuck.Store(&msg)
+		return err
+	}
+	if err != nil {
+		c.node.log.Warn("block committed; the history index is behind it and is caught up with the next block", "channel", c.id, "block", n, "err", err)
+	}
+	c.appended = nil
+	if a.lifecycle {
+		c.definitions.Invalidate()
+	}
+	c.node.log.Info("block committed after its state write was retried", "channel", c.id, "block", n)
+	c.publish(a.block, a.verdicts)
+	return nil
+}
+
+// publish makes a block whose state is applied visible: Deliver, the
+// gateway and waiting clients see it, a config block becomes the channel's
+// configuration.
+func (c *channel) publish(block *cb.Block, verdicts []validator.Verdict) {
 	c.committed.advance(block.Header.Number + 1)
 	c.node.metrics.transactionsCommitted(c.id, block, verdicts)
 	if isConfigBlock(block) {
@@ -91,7 +169,6 @@ func (c *channel) commit(block *cb.Block) (err error) {
 	}
 	c.node.notifier.BlockCommitted(c.id, block)
 	c.stuck.Store(nil)
-	return nil
 }
 
 // check verifies a block and returns the verdict on each of its transactions.
