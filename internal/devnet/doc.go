@@ -3,8 +3,10 @@
 // mychannel, chaincode basic) as real peer, orderer and chaincode processes on
 // loopback.
 //
-// Up generates crypto material, the genesis block and the chaincode package the
-// first time, starts the processes, and, on a fresh network, joins the channel
+// Up generates crypto material, the genesis block, the chaincode package and
+// the REST gateway's bearer token (Config.RESTTokenPath, bound to User1 by
+// config/restgateway.yaml) the first time, starts the processes, and, on a
+// fresh network, joins the channel
 // and deploys basic through the same public protocols a Fabric admin uses. Run
 // again on the same folder, it restarts the network from its ledgers. The
 // end-to-end tests use it with their own ports and folder.
