@@ -28,6 +28,16 @@
 // to use instead. As in Fabric, a non-paginated range, private range or
 // history query stops silently after totalQueryLimit (100000) results.
 //
+// Authentication: with a CA (Config.CA; the peer makes one when its TLS is
+// on), every launch gets a client certificate bound to its package ID, the
+// Register listener (CA.ServerCredentials) accepts only certificates of that
+// CA, and Register accepts a stream only if its certificate belongs to a
+// launch in progress and it registers as that launch's package ID, once.
+// Without a CA, Register still refuses a package ID it is not launching. A
+// runtime without a launcher is in development mode and accepts chaincode
+// that registers by itself. Chaincode-as-a-service is dialled with the TLS
+// settings of its connection.json (tls_required needs root_cert).
+//
 // It never commits state, never checks signatures or policies (the endorser
 // does), and never reads the lifecycle definitions: callers resolve the
 // package ID first.
