@@ -9,6 +9,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -17,9 +18,19 @@ import (
 // argument layout: args[1] is always the channel name.
 type qscc struct {
 	ledgers func(channelID string) (*ledger.Ledger, error)
-	// readers returns the Readers policy of a channel; qscc checks it itself
-	// when the proposal names no channel (as Fabric's CLI sends it).
-	readers func(channelID string) (channelconfig.Policy, error)
+	// configs returns the current configuration of a channel, whose ACLs
+	// (qscc/<function>) qscc checks itself, as Fabric's does, whether or not
+	// the proposal names a channel (Fabric's CLI sends none).
+	configs func(channelID string) (acl.Config, error)
+}
+
+// qsccResources are the ACL resources of qscc's functions.
+var qsccResources = map[string]string{
+	"GetChainInfo":       acl.QSCCGetChainInfo,
+	"GetBlockByNumber":   acl.QSCCGetBlockByNumber,
+	"GetBlockByHash":     acl.QSCCGetBlockByHash,
+	"GetTransactionByID": acl.QSCCGetTransactionByID,
+	"GetBlockByTxID":     acl.QSCCGetBlockByTxID,
 }
 
 func (q *qscc) Name() string { return "qscc" }
@@ -37,17 +48,12 @@ func (q *qscc) Invoke(_ context.Context, txc *chaincode.TxContext, input *pb.Cha
 	if err != nil {
 		return errorResponse(404, "qscc %s: %v", fn, err), nil
 	}
-	if txc.ChannelID == "" {
-		if txc.Proposal == nil {
-			return errorResponse(403, "qscc %s: no signed proposal to check against the Readers policy of %s", fn, channel), nil
-		}
-		pol, err := q.readers(channel)
-		if err != nil {
-			return errorResponse(500, "qscc %s: %v", fn, err), nil
-		}
-		if err := pol.Evaluate([]protos.SignedData{txc.Proposal.SignedData()}); err != nil {
-			return errorResponse(403, "qscc %s: access denied by %s of channel %s: %v", fn, readersPolicy, channel, err), nil
-		}
+	resource, known := qsccResources[fn]
+	if !known {
+		return errorResponse(400, "qscc: unknown function %q (want GetChainInfo, GetBlockByNumber, GetBlockByHash, GetTransactionByID or GetBlockByTxID)", fn), nil
+	}
+	if err := checkSCCACL(q.configs, txc, channel, resource); err != nil {
+		return errorResponse(403, "qscc %s: %v", fn, err), nil
 	}
 	blocks := l.Blocks()
 	arg := func() ([]byte, bool) {
@@ -104,8 +110,27 @@ func (q *qscc) Invoke(_ context.Context, txc *chaincode.TxContext, input *pb.Cha
 		}
 		return okResponse(protos.Marshal(b)), nil
 	default:
-		return errorResponse(400, "qscc: unknown function %q (want GetChainInfo, GetBlockByNumber, GetBlockByHash, GetTransactionByID or GetBlockByTxID)", fn), nil
+		return errorResponse(400, "qscc: unknown function %q", fn), nil
 	}
+}
+
+// checkSCCACL checks a system chaincode call against the ACL resource of the
+// channel it is about. On that channel's own proposal the endorser has
+// verified the signature with the channel's MSPs; otherwise the policy
+// verifies it.
+func checkSCCACL(configs func(string) (acl.Config, error), txc *chaincode.TxContext, channel, resource string) error {
+	if txc.Proposal == nil {
+		return fmt.Errorf("no signed proposal to check against the ACL %s of channel %s", resource, channel)
+	}
+	cfg, err := configs(channel)
+	if err != nil {
+		return fmt.Errorf("ACL %s: %w", resource, err)
+	}
+	set := channelconfig.NewSignatureSet([]protos.SignedData{txc.Proposal.SignedData()})
+	if txc.ChannelID == channel && txc.Creator != nil {
+		set.MarkVerified(0)
+	}
+	return acl.Check(cfg, channel, resource, set, txc.Proposal.SignatureHeader.Creator)
 }
 
 func okResponse(payload []byte) *pb.Response {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -23,10 +24,27 @@ type policyFunc func([]protos.SignedData) error
 
 func (f policyFunc) Evaluate(sd []protos.SignedData) error { return f(sd) }
 
+// readersOnly is a channel config without ACLs whose only policy is Readers.
+type readersOnly struct{ readers channelconfig.Policy }
+
+func (readersOnly) ACLPolicyRef(string) (string, bool) { return "", false }
+func (c readersOnly) Policy(path string) (channelconfig.Policy, error) {
+	if path != readersPolicy || c.readers == nil {
+		return nil, fmt.Errorf("%w: %s", channelconfig.ErrPolicyNotFound, path)
+	}
+	return c.readers, nil
+}
+
+// allowAll is a policy every signer satisfies.
+var allowAll = policyFunc(func([]protos.SignedData) error { return nil })
+
 // fixtureQSCC serves qscc over a ledger holding the fixture blocks 0..9 of
-// mychannel, with readers as the channel's Readers policy.
+// mychannel, with readers as the channel's Readers policy (nil: everyone).
 func fixtureQSCC(t *testing.T, readers channelconfig.Policy) (*qscc, *ledger.Ledger, []*cb.Block) {
 	t.Helper()
+	if readers == nil {
+		readers = allowAll
+	}
 	l, blocks := fixtureLedger(t)
 	q := &qscc{
 		ledgers: func(id string) (*ledger.Ledger, error) {
@@ -35,9 +53,15 @@ func fixtureQSCC(t *testing.T, readers channelconfig.Policy) (*qscc, *ledger.Led
 			}
 			return l, nil
 		},
-		readers: func(id string) (channelconfig.Policy, error) { return readers, nil },
+		configs: func(id string) (acl.Config, error) { return readersOnly{readers}, nil },
 	}
 	return q, l, blocks
+}
+
+// someProposal is a signed proposal for policies that do not verify it.
+var someProposal = &protos.Proposal{
+	Signed:          &pb.SignedProposal{ProposalBytes: []byte("proposal"), Signature: []byte("sig")},
+	SignatureHeader: &cb.SignatureHeader{Creator: []byte("creator")},
 }
 
 func invokeQSCC(q *qscc, txc *chaincode.TxContext, args ...string) *pb.Response {
@@ -52,7 +76,7 @@ func invokeQSCC(q *qscc, txc *chaincode.TxContext, args ...string) *pb.Response 
 func TestQSCCQueries(t *testing.T) {
 	t.Parallel()
 	q, l, blocks := fixtureQSCC(t, nil)
-	onChannel := &chaincode.TxContext{ChannelID: "mychannel"}
+	onChannel := &chaincode.TxContext{ChannelID: "mychannel", Proposal: someProposal}
 
 	// A transaction of block 9, as Fabric wrote it.
 	env, err := protos.UnmarshalEnvelope(blocks[9].Data.Data[17])
@@ -128,7 +152,7 @@ func TestQSCCQueries(t *testing.T) {
 func TestQSCCErrors(t *testing.T) {
 	t.Parallel()
 	q, _, _ := fixtureQSCC(t, nil)
-	onChannel := &chaincode.TxContext{ChannelID: "mychannel"}
+	onChannel := &chaincode.TxContext{ChannelID: "mychannel", Proposal: someProposal}
 	tests := []struct {
 		name   string
 		txc    *chaincode.TxContext
@@ -152,7 +176,7 @@ func TestQSCCErrors(t *testing.T) {
 		{"unknown txid", onChannel, []string{"GetTransactionByID", "mychannel", "feed"}, 404, []string{"GetTransactionByID feed on mychannel"}},
 		{"missing txid for block", onChannel, []string{"GetBlockByTxID", "mychannel"}, 400, []string{"missing transaction ID"}},
 		{"unknown txid for block", onChannel, []string{"GetBlockByTxID", "mychannel", "feed"}, 404, []string{"GetBlockByTxID feed on mychannel"}},
-		{"channel-less without a proposal", &chaincode.TxContext{}, []string{"GetChainInfo", "mychannel"}, 403, []string{"no signed proposal", "Readers policy of mychannel"}},
+		{"channel-less without a proposal", &chaincode.TxContext{}, []string{"GetChainInfo", "mychannel"}, 403, []string{"no signed proposal", "ACL qscc/GetChainInfo of channel mychannel"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,11 +209,7 @@ func TestQSCCChannellessReaders(t *testing.T) {
 		}
 		return nil
 	}))
-	prop := &protos.Proposal{
-		Signed:          &pb.SignedProposal{ProposalBytes: []byte("proposal"), Signature: []byte("sig")},
-		SignatureHeader: &cb.SignatureHeader{Creator: []byte("creator")},
-	}
-	txc := &chaincode.TxContext{Proposal: prop}
+	txc := &chaincode.TxContext{Proposal: someProposal}
 
 	resp := invokeQSCC(q, txc, "GetChainInfo", "mychannel")
 	if resp.Status != 200 {
@@ -201,8 +221,8 @@ func TestQSCCChannellessReaders(t *testing.T) {
 
 	allow = false
 	resp = invokeQSCC(q, txc, "GetChainInfo", "mychannel")
-	if resp.Status != 403 || !strings.Contains(resp.Message, readersPolicy) || !strings.Contains(resp.Message, "no signature from a reader") {
-		t.Fatalf("denied reader: status %d %q, want 403 naming %s and the policy's reason", resp.Status, resp.Message, readersPolicy)
+	if resp.Status != 403 || !strings.Contains(resp.Message, "qscc/GetChainInfo") || !strings.Contains(resp.Message, readersPolicy) || !strings.Contains(resp.Message, "no signature from a reader") {
+		t.Fatalf("denied reader: status %d %q, want 403 naming qscc/GetChainInfo, %s and the policy's reason", resp.Status, resp.Message, readersPolicy)
 	}
 }
 

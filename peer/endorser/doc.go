@@ -5,9 +5,12 @@
 // epoch 0; a nonce and a creator; the txid derived from them), the creator (deserialized and
 // validated by the channel's MSPs, or by the local MSP for the few
 // channel-less proposals; its certificate not expired now, which Fabric's
-// endorser does not check) and its signature, the channel ACL
-// (/Channel/Application/Writers to invoke, Readers for queries), and refuses
-// txids already on the ledger. It then runs the chaincode, a system chaincode
+// endorser does not check) and its signature, the channel ACL peer/Propose
+// for user chaincode (the policy the channel config's ACLs assign it, by
+// default /Channel/Application/Writers; system chaincodes check the ACL of
+// the function called themselves, as in Fabric: qscc/<function>,
+// cscc/<function>, _lifecycle/<function>), and refuses txids already on the
+// ledger. An ACL refusal names the resource, the policy and the creator. It then runs the chaincode, a system chaincode
 // in-process or user chaincode through the chaincode runtime with the package
 // ID this peer's organisation approved, on a fresh ledger simulator, and signs
 // a ProposalResponse over the public read/write set; private writes go to the
@@ -23,9 +26,9 @@
 // Invoker): on the same channel the callee shares the transaction and
 // simulator (its own namespace, its definition's sequence read recorded, its
 // event dropped); on another channel it runs on a throwaway simulator of that
-// channel, so it can only be queried. The caller's proposal must satisfy the
-// target channel's Writers policy (Fabric's peer/ChaincodeToChaincode), or
-// for a system chaincode the policy of the function called.
+// channel, so it can only be queried. To call user chaincode the caller's
+// proposal must satisfy the target channel's peer/ChaincodeToChaincode ACL
+// (by default its Writers policy); a system chaincode checks its own.
 //
 // A definition committed with InitRequired (`--init-required`) is enforced
 // as Fabric does, for proposals and for chaincode called by chaincode: the

@@ -16,15 +16,16 @@ import (
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/protos"
 )
 
-// Channel ACL policies applied to proposals.
+// Fabric's default channel policies of the ACLs the endorser applies.
 const (
-	WritersPolicy = "/Channel/Application/Writers"
-	ReadersPolicy = "/Channel/Application/Readers"
+	WritersPolicy = acl.ChannelWriters
+	ReadersPolicy = acl.ChannelReaders
 )
 
 // SystemChaincodeVersion is the version endorsements of system chaincodes carry.
@@ -44,6 +45,9 @@ type ChannelConfig interface {
 	// Application is the application section (capabilities); nil when the
 	// channel has none.
 	Application() *channelconfig.ApplicationConfig
+	// ACLPolicyRef is the policy the channel's ACLs assign to a resource
+	// (peer/Propose, peer/ChaincodeToChaincode), false when they assign none.
+	ACLPolicyRef(resource string) (string, bool)
 }
 
 // appCapabilities lists a channel's application capabilities (V2_5 gates
@@ -232,19 +236,18 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		e.metrics.validationFailures.Inc()
 		return failure("access denied: proposal signature of %s does not verify: %v", creator, err)
 	}
-	policy := aclPolicy(ccName, fn)
-	pol, err := ch.Config.Policy(policy)
-	if err != nil {
-		e.metrics.aclFailures.Inc(chdr.ChannelId, ccName)
-		return failure("access denied: channel %s has no policy %s: %v", chdr.ChannelId, policy, err)
-	}
-	// The signature was just verified by the creator's identity: the ACL
-	// checks who signed, without verifying the same signature again.
-	acl := channelconfig.NewSignatureSet([]protos.SignedData{p.SignedData()})
-	acl.MarkVerified(0)
-	if err := acl.Evaluate(pol); err != nil {
-		e.metrics.aclFailures.Inc(chdr.ChannelId, ccName)
-		return failure("access denied for [%s][%s]: creator %s does not satisfy %s: %v", ccName, chdr.ChannelId, creator, policy, err)
+	// As in Fabric, a proposal to user chaincode must satisfy the channel's
+	// peer/Propose ACL; a system chaincode checks the ACL of the function
+	// called itself (qscc/<function>, cscc/<function>, _lifecycle/<function>).
+	if _, isSystem := e.system[ccName]; !isSystem {
+		// The signature was just verified by the creator's identity: the ACL
+		// checks who signed, without verifying the same signature again.
+		set := channelconfig.NewSignatureSet([]protos.SignedData{p.SignedData()})
+		set.MarkVerified(0)
+		if err := acl.Check(ch.Config, chdr.ChannelId, acl.PeerPropose, set, shdr.Creator); err != nil {
+			e.metrics.aclFailures.Inc(chdr.ChannelId, ccName)
+			return failure("%v (proposal %s to chaincode %s)", err, chdr.TxId, ccName)
+		}
 	}
 	if dup, err := ch.Ledger.TxExists(chdr.TxId); err != nil {
 		return failure("check txid %s on channel %s: %v", chdr.TxId, chdr.ChannelId, err)
@@ -485,21 +488,4 @@ func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwse
 		Payload:     prp,
 		Endorsement: &pb.Endorsement{Endorser: e.endorser, Signature: sig},
 	}, nil
-}
-
-// aclPolicy returns the channel policy a proposal must satisfy: Readers for
-// qscc, cscc and the _lifecycle queries, Writers for everything else (Fabric's
-// default "peer/Propose").
-func aclPolicy(ccName, fn string) string {
-	switch ccName {
-	case "qscc", "cscc":
-		return ReadersPolicy
-	case lifecycle.Namespace:
-		switch fn {
-		case "QueryApprovedChaincodeDefinition", "QueryChaincodeDefinition", "QueryChaincodeDefinitions",
-			"CheckCommitReadiness", "QueryInstalledChaincode", "QueryInstalledChaincodes", "GetInstalledChaincodePackage":
-			return ReadersPolicy
-		}
-	}
-	return WritersPolicy
 }

@@ -141,9 +141,11 @@ func TestEndorseEventAndPrivateData(t *testing.T) {
 	}
 }
 
-func TestSystemChaincodeAndReadersACL(t *testing.T) {
+// System chaincodes check the ACL of the function called themselves (qscc,
+// cscc and _lifecycle do, as in Fabric): the endorser does not hold them to
+// peer/Propose, so Org2, a reader but not a writer, reaches them.
+func TestSystemChaincodeNotHeldToPeerPropose(t *testing.T) {
 	ev := newEnv(t)
-	// Org2 is a reader, not a writer: qscc works, invoking basic does not.
 	sp, _, _ := protos.NewProposal(ev.user2, "mychannel", "qscc", strArgs("GetChainInfo", "mychannel"), nil)
 	pr := process(t, ev.e, sp)
 	if pr.Response.Status != 200 || string(pr.Response.Payload) != "qscc for Org2MSP" {
@@ -153,13 +155,66 @@ func TestSystemChaincodeAndReadersACL(t *testing.T) {
 	if act.ChaincodeId.GetName() != "qscc" || act.ChaincodeId.GetVersion() != "syscc" {
 		t.Fatalf("chaincode id = %v", act.ChaincodeId)
 	}
-	sp, _, _ = protos.NewProposal(ev.user2, "mychannel", "_lifecycle", strArgs("QueryChaincodeDefinitions", ""), nil)
-	if pr := process(t, ev.e, sp); pr.Response.Status != 200 {
-		t.Fatalf("_lifecycle query by Org2 = %v", pr.Response)
+	for _, fn := range []string{"QueryChaincodeDefinitions", "CommitChaincodeDefinition"} {
+		sp, _, _ = protos.NewProposal(ev.user2, "mychannel", "_lifecycle", strArgs(fn, ""), nil)
+		if pr := process(t, ev.e, sp); pr.Response.Status != 200 || string(pr.Response.Payload) != "_lifecycle for Org2MSP" {
+			t.Fatalf("_lifecycle %s by Org2 = %v, want it handed to _lifecycle", fn, pr.Response)
+		}
 	}
-	sp, _, _ = protos.NewProposal(ev.user2, "mychannel", "_lifecycle", strArgs("CommitChaincodeDefinition", ""), nil)
-	if pr := process(t, ev.e, sp); pr.Response.Status != 500 || !strings.Contains(pr.Response.Message, WritersPolicy) {
-		t.Fatalf("_lifecycle commit by Org2 = %v, want refused by %s", pr.Response, WritersPolicy)
+}
+
+// peer/Propose and peer/ChaincodeToChaincode come from the channel's ACLs,
+// with Fabric's default (Writers) when the ACLs do not name them; a refusal
+// names the resource, the policy and the identity.
+func TestPeerProposeACLFromChannelConfig(t *testing.T) {
+	ev := newCallEnv(t)
+	conf := ev.e.channels.(channels)["mychannel"].Config.(*channelConf)
+	propose := func(signer protos.Signer, args ...string) *pb.ProposalResponse {
+		sp, _, err := protos.NewProposal(signer, "mychannel", "basic", strArgs(args...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return process(t, ev.e, sp)
+	}
+	wantDenied := func(pr *pb.ProposalResponse, resource, policy string) {
+		t.Helper()
+		msg := pr.Response.GetMessage()
+		for _, w := range []string{"access denied", resource, policy, "Org2MSP", "User1@org2.example.com"} {
+			if !strings.Contains(msg, w) {
+				t.Errorf("refusal %q does not name %q", msg, w)
+			}
+		}
+		if pr.Response.GetStatus() != 500 || pr.Endorsement != nil {
+			t.Errorf("refused proposal answered %d, endorsed %t", pr.Response.GetStatus(), pr.Endorsement != nil)
+		}
+	}
+
+	// Default: peer/Propose is Writers (Org1 only).
+	wantDenied(propose(ev.user2, "put", "k", "v"), "peer/Propose", WritersPolicy)
+
+	// The channel's ACLs point peer/Propose at Readers: Org2 may propose.
+	conf.acls = map[string]string{"peer/Propose": ReadersPolicy}
+	if pr := propose(ev.user2, "put", "k", "v"); pr.Endorsement == nil {
+		t.Fatalf("Org2 with peer/Propose = Readers: %d %s", pr.Response.GetStatus(), pr.Response.GetMessage())
+	}
+
+	// peer/ChaincodeToChaincode defaults to Writers: Org2's transaction may
+	// not call chaincode, and the refusal names the resource.
+	pr := propose(ev.user2, "call", "callee", "", "put", "k", "v")
+	if msg := string(pr.Response.GetMessage()); pr.Response.GetStatus() != 500 ||
+		!strings.Contains(msg, "peer/ChaincodeToChaincode") || !strings.Contains(msg, WritersPolicy) || !strings.Contains(msg, "Org2MSP") {
+		t.Fatalf("call by Org2 = %d %q, want refused by peer/ChaincodeToChaincode (%s)", pr.Response.GetStatus(), msg, WritersPolicy)
+	}
+	conf.acls["peer/ChaincodeToChaincode"] = ReadersPolicy
+	if pr := propose(ev.user2, "call", "callee", "", "put", "k", "v"); pr.Endorsement == nil {
+		t.Fatalf("call by Org2 with peer/ChaincodeToChaincode = Readers: %d %s", pr.Response.GetStatus(), pr.Response.GetMessage())
+	}
+
+	// An ACL naming a policy the channel does not have refuses, naming it.
+	conf.acls["peer/Propose"] = "/Channel/Application/Nobody"
+	wantDenied(propose(ev.user2, "put", "k", "v"), "peer/Propose", "/Channel/Application/Nobody")
+	if pr := propose(ev.user1, "put", "k", "v"); pr.Endorsement != nil {
+		t.Fatal("a proposal was endorsed under an ACL naming a missing policy")
 	}
 }
 

@@ -83,6 +83,12 @@ func loadSigner(t testing.TB, org, mspID, who string) *msp.SigningIdentity {
 type channelConf struct {
 	msps     *msp.Manager
 	policies map[string]channelconfig.Policy
+	acls     map[string]string // the channel's ACLs: resource -> policy path
+}
+
+func (c *channelConf) ACLPolicyRef(resource string) (string, bool) {
+	p, ok := c.acls[resource]
+	return p, ok
 }
 
 func (c *channelConf) MSPs() *msp.Manager { return c.msps }

@@ -8,6 +8,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -17,10 +18,9 @@ import (
 //
 // As in Fabric:
 //   - the caller's signed proposal must satisfy the target channel's
-//     Writers policy (Fabric's peer/ChaincodeToChaincode ACL) to call user
-//     chaincode; a system chaincode is allowed and, because Weft's system
-//     chaincodes leave ACLs to the endorser, is checked against the policy
-//     a proposal to that function would need;
+//     peer/ChaincodeToChaincode ACL (by default its Writers policy) to call
+//     user chaincode; a system chaincode is allowed and checks the ACL of the
+//     function called itself, as it does for a proposal;
 //   - on the caller's channel the callee runs in the same transaction and
 //     simulator: its reads and writes land in its own namespace of the
 //     endorsed read/write set, with a read of its definition's sequence;
@@ -43,21 +43,18 @@ func (e *Endorser) InvokeChaincode(ctx context.Context, caller *chaincode.TxCont
 	if err != nil {
 		return nil, fmt.Errorf("call chaincode %s on channel %s: %w", name, channel, err)
 	}
-	fn := ""
-	if len(input.GetArgs()) > 0 {
-		fn = string(input.Args[0])
-	}
 	scc, isSystem := e.system[name]
-	policy := WritersPolicy
-	if isSystem {
-		policy = aclPolicy(name, fn)
-	}
-	// On the caller's channel the proposal's signature was verified when it
-	// was received; on another channel the signer is checked afresh by that
-	// channel's MSPs.
-	if err := checkACL(ch.Config, policy, caller.Proposal, channel == caller.ChannelID); err != nil {
-		return nil, fmt.Errorf("access denied: chaincode %s may not call chaincode %s on channel %s: the creator of transaction %s does not satisfy %s: %w",
-			caller.Namespace, name, channel, caller.TxID, policy, err)
+	if !isSystem {
+		// On the caller's channel the proposal's signature was verified when
+		// it was received; on another channel the signer is checked afresh by
+		// that channel's MSPs.
+		set := channelconfig.NewSignatureSet([]protos.SignedData{caller.Proposal.SignedData()})
+		if channel == caller.ChannelID {
+			set.MarkVerified(0)
+		}
+		if err := acl.Check(ch.Config, channel, acl.PeerChaincodeToChaincode, set, caller.Proposal.SignatureHeader.Creator); err != nil {
+			return nil, fmt.Errorf("chaincode %s may not call chaincode %s (transaction %s): %w", caller.Namespace, name, caller.TxID, err)
+		}
 	}
 
 	var txc *chaincode.TxContext
@@ -96,21 +93,6 @@ func (e *Endorser) InvokeChaincode(ctx context.Context, caller *chaincode.TxCont
 	}
 	resp, _, err := e.runtime.Execute(ctx, pkgID, txc, input)
 	return resp, err
-}
-
-// checkACL evaluates the channel policy at path against the proposal's
-// signature; verified says the signature was already verified by the
-// creator's identity on this channel.
-func checkACL(cfg ChannelConfig, path string, p *protos.Proposal, verified bool) error {
-	pol, err := cfg.Policy(path)
-	if err != nil {
-		return fmt.Errorf("the channel has no policy %s: %w", path, err)
-	}
-	set := channelconfig.NewSignatureSet([]protos.SignedData{p.SignedData()})
-	if verified {
-		set.MarkVerified(0)
-	}
-	return set.Evaluate(pol)
 }
 
 // historyOf returns the channel's history index, or nil when its ledger

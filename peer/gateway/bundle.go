@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"sort"
 
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/peer/acl"
+	"github.com/weft-ledger/weft/protos"
 )
 
 // ChannelFromBundle builds the gateway's view of a channel from its current
-// config bundle and block store: Readers is /Channel/Application/Readers; each
+// config bundle and block store: ACL resolves the gateway resources of its
+// ACLs (Readers, /Channel/Application/Readers, when they name none); each
 // application organisation is reached through its anchor peers, verified with
 // its MSP's TLS root CAs; each orderer organisation's endpoints are verified
 // with that organisation's TLS root CAs (the channel-wide orderer addresses,
@@ -19,7 +24,7 @@ func ChannelFromBundle(b *channelconfig.Bundle, ledger BlockReader) (*Channel, e
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", b.ChannelID(), err)
 	}
-	ch := &Channel{Ledger: ledger, Readers: readers, Config: b.Config()}
+	ch := &Channel{Ledger: ledger, Readers: readers, ACL: BundleACL(b), Config: b.Config()}
 	if app := b.Application(); app != nil {
 		for _, id := range sortedMapKeys(app.Orgs) {
 			org := app.Orgs[id]
@@ -49,6 +54,38 @@ func ChannelFromBundle(b *channelconfig.Bundle, ledger BlockReader) (*Channel, e
 		}
 	}
 	return ch, nil
+}
+
+// BundleACL resolves the gateway ACLs (gateway/CommitStatus,
+// gateway/ChaincodeEvents) of a channel config: its ACLs value, else
+// Fabric's default (the channel's Readers).
+func BundleACL(b *channelconfig.Bundle) func(resource string) (string, Policy, error) {
+	return func(resource string) (string, Policy, error) {
+		path, pol, err := acl.Policy(b, resource)
+		if err != nil {
+			return path, nil, err
+		}
+		return path, pol, nil
+	}
+}
+
+// configSequence is the sequence of a channel config, 0 when there is none.
+func configSequence(c *cb.Config) uint64 { return c.GetSequence() }
+
+// newerConfig returns the config b carries when b is a config block whose
+// sequence is above sequence, else nil.
+func newerConfig(b *cb.Block, sequence uint64) *channelconfig.Bundle {
+	if len(b.GetData().GetData()) != 1 {
+		return nil
+	}
+	if chdr, err := protos.EnvelopeChannelHeader(b.Data.Data[0]); err != nil || cb.HeaderType(chdr.Type) != cb.HeaderType_CONFIG {
+		return nil
+	}
+	bundle, err := channelconfig.BundleFromBlock(b)
+	if err != nil || bundle.Sequence() <= sequence {
+		return nil
+	}
+	return bundle
 }
 
 func tlsRoots(b *channelconfig.Bundle, mspID string) *x509.CertPool {

@@ -10,7 +10,12 @@
 // channel configuration over TLS; it returns the prepared, unsigned
 // transaction envelope. Submit broadcasts the signed envelope to one of the
 // channel's orderers. CommitStatus and ChaincodeEvents answer signed requests
-// whose signature and the channel's Readers policy are checked, and wait on
+// whose signature and the channel's ACL are checked, as Fabric's gateway
+// checks them: gateway/CommitStatus and gateway/ChaincodeEvents, the policy
+// the channel config's ACLs assign, by default /Channel/Application/Readers
+// (Evaluate and Endorse are held to peer/Propose by the endorser). A
+// ChaincodeEvents stream is judged again at each config block and ends with
+// PermissionDenied when the new config refuses its requester. They wait on
 // the CommitNotifier that the peer's commit path feeds after every block.
 //
 // Errors are gRPC statuses whose details are gateway.ErrorDetail values, one

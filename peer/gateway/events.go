@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -33,7 +34,7 @@ func (s *Server) CommitStatus(ctx context.Context, signed *gwpb.SignedCommitStat
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSignedRequest(ch, req.ChannelId, signed.GetRequest(), req.Identity, signed.GetSignature()); err != nil {
+	if err := checkSignedRequest(ch, req.ChannelId, acl.GatewayCommitStatus, signed.GetRequest(), req.Identity, signed.GetSignature()); err != nil {
 		return nil, err
 	}
 	// Register before looking in the ledger so a commit in between is not missed.
@@ -91,9 +92,11 @@ func (s *Server) ChaincodeEvents(signed *gwpb.SignedChaincodeEventsRequest, stre
 	if err != nil {
 		return err
 	}
-	if err := checkSignedRequest(ch, req.ChannelId, signed.GetRequest(), req.Identity, signed.GetSignature()); err != nil {
+	if err := checkSignedRequest(ch, req.ChannelId, acl.GatewayChaincodeEvents, signed.GetRequest(), req.Identity, signed.GetSignature()); err != nil {
 		return err
 	}
+	requester := protos.SignedData{Data: signed.GetRequest(), Identity: req.Identity, Signature: signed.GetSignature()}
+	sequence := configSequence(ch.Config)
 	ctx := stream.Context()
 	sub := s.cfg.Notifier.SubscribeBlocks(req.ChannelId)
 	defer sub.Close()
@@ -114,6 +117,16 @@ func (s *Server) ChaincodeEvents(signed *gwpb.SignedChaincodeEventsRequest, stre
 			b, err := ch.Ledger.Block(next)
 			if err != nil {
 				return status.Errorf(codes.Aborted, "read block %d of channel %s: %v", next, req.ChannelId, err)
+			}
+			// A config block changes who may read events: the stream goes on
+			// only if the requester satisfies the config it carries (a
+			// Weft addition; Fabric's gateway checks once).
+			if bundle := newerConfig(b, sequence); bundle != nil {
+				if err := authorize(BundleACL(bundle), req.ChannelId, acl.GatewayChaincodeEvents, requester); err != nil {
+					s.log.Warn("chaincode events stream stopped at a config block", "channel", req.ChannelId, "block", next, "reason", err.Error())
+					return status.Errorf(codes.PermissionDenied, "config sequence %d of block %d: %v", bundle.Sequence(), next, err)
+				}
+				sequence = bundle.Sequence()
 			}
 			events := chaincodeEvents(b, req.ChaincodeId, skipThrough)
 			skipThrough = ""

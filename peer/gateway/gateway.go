@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -64,11 +65,26 @@ type Orderer struct {
 // Channel is the gateway's view of one joined channel, rebuilt by the peer
 // whenever the channel config changes.
 type Channel struct {
-	Ledger   BlockReader
+	Ledger BlockReader
+	// ACL returns the policy the channel's config assigns to a gateway
+	// resource (acl.GatewayCommitStatus, acl.GatewayChaincodeEvents) and its
+	// path; when nil, Readers guards both.
+	ACL      func(resource string) (path string, p Policy, err error)
 	Readers  Policy     // /Channel/Application/Readers
 	Config   *cb.Config // resolves endorsement policy references (e.g. /Channel/Application/Endorsement)
 	Orgs     []Org      // application organisations
 	Orderers []Orderer
+}
+
+// policy returns the policy guarding resource and its path.
+func (c *Channel) policy(resource string) (string, Policy, error) {
+	if c.ACL != nil {
+		return c.ACL(resource)
+	}
+	if c.Readers == nil {
+		return "", nil, fmt.Errorf("the channel has no policy for %s", resource)
+	}
+	return acl.ChannelReaders, c.Readers, nil
 }
 
 // Channels finds a joined channel, wrapping ErrChannelNotFound when the peer
@@ -190,13 +206,27 @@ func rpcError(code codes.Code, msg string, details ...*gwpb.ErrorDetail) error {
 
 // checkSignedRequest verifies a CommitStatus / ChaincodeEvents request: the
 // signature by the request's identity over the request bytes, then the
-// channel's Readers policy.
-func checkSignedRequest(ch *Channel, channelID string, request, identity, signature []byte) error {
+// channel's ACL for resource (gateway/CommitStatus, gateway/ChaincodeEvents,
+// as Fabric's gateway checks; by default the channel's Readers).
+func checkSignedRequest(ch *Channel, channelID, resource string, request, identity, signature []byte) error {
 	if err := verifySignature(request, identity, signature); err != nil {
 		return status.Errorf(codes.PermissionDenied, "request signature rejected: %v", err)
 	}
-	if err := ch.Readers.Evaluate([]protos.SignedData{{Data: request, Identity: identity, Signature: signature}}); err != nil {
-		return status.Errorf(codes.PermissionDenied, "identity does not satisfy /Channel/Application/Readers of channel %s: %v", channelID, err)
+	if err := authorize(ch.policy, channelID, resource, protos.SignedData{Data: request, Identity: identity, Signature: signature}); err != nil {
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
+	return nil
+}
+
+// authorize evaluates signed against the policy guarding resource; the
+// error names the identity, the resource and the policy.
+func authorize(policy func(string) (string, Policy, error), channelID, resource string, signed protos.SignedData) error {
+	path, pol, err := policy(resource)
+	if err == nil {
+		err = pol.Evaluate([]protos.SignedData{signed})
+	}
+	if err != nil {
+		return acl.Denied(channelID, resource, path, signed.Identity, err)
 	}
 	return nil
 }

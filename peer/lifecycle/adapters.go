@@ -68,12 +68,9 @@ func (b BundleChannel) CheckPolicy(path string, signed []protos.SignedData) erro
 	return p.Evaluate(signed)
 }
 
-// ACLPolicy returns the policy the channel's ACLs assign to resource, if any.
+// ACLPolicy returns the policy the channel's ACLs assign to resource, if
+// any, as an absolute path (a relative reference names a policy of
+// /Channel/Application, as in Fabric).
 func (b BundleChannel) ACLPolicy(resource string) (string, bool) {
-	app := b.Bundle.Application()
-	if app == nil {
-		return "", false
-	}
-	p, ok := app.ACLs[resource]
-	return p, ok
+	return b.Bundle.ACLPolicyRef(resource)
 }

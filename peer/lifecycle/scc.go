@@ -11,6 +11,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -129,7 +130,7 @@ func checkChannelACL(fn string, inv *Invocation, cc ChannelConfig) error {
 		}
 	}
 	if err := cc.CheckPolicy(policy, inv.SignedData); err != nil {
-		return aclError{fmt.Errorf("%s on channel %s requires policy %s: %w", resource, inv.ChannelID, policy, err)}
+		return aclError{fmt.Errorf("%s on channel %s requires policy %s, which %s does not satisfy: %w", resource, inv.ChannelID, policy, acl.Describe(inv.Creator), err)}
 	}
 	return nil
 }
