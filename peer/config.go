@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
@@ -73,6 +74,10 @@ type LimitsConfig struct {
 	// streams open per gRPC service; beyond it a request is refused at once.
 	// 0 means no limit.
 	EndorserService, DeliverService, GatewayService int
+	// Package bounds chaincode packages, at install and whenever the peer
+	// reads or extracts one: peer.limits.chaincodePackage.{maxBytes,
+	// maxEntries, maxPathDepth} (Weft's own keys); 0 takes the default.
+	Package ccpackage.Limits
 }
 
 // DeliveryClientConfig is peer.deliveryclient, with Fabric's key names.
@@ -188,6 +193,11 @@ func LoadConfig(dir string) (Config, error) {
 		EndorserService: v.GetInt("peer.limits.concurrency.endorserService"),
 		DeliverService:  v.GetInt("peer.limits.concurrency.deliverService"),
 		GatewayService:  v.GetInt("peer.limits.concurrency.gatewayService"),
+		Package: ccpackage.Limits{
+			MaxBytes:     v.GetInt64(ccpackage.KeyMaxBytes),
+			MaxEntries:   v.GetInt(ccpackage.KeyMaxEntries),
+			MaxPathDepth: v.GetInt(ccpackage.KeyMaxPathDepth),
+		},
 	}
 	cfg.DeliveryClient = DeliveryClientConfig{
 		ConnTimeout:   v.GetDuration("peer.deliveryclient.connTimeout"),
@@ -296,6 +306,19 @@ func (c Config) Validate() error {
 	} {
 		if l.n < 0 {
 			errs = append(errs, fmt.Sprintf("%s = %d: use a positive number of requests, or 0 for no limit", l.key, l.n))
+		}
+	}
+	for _, l := range []struct {
+		key string
+		n   int64
+	}{
+		{ccpackage.KeyMaxBytes, c.Limits.Package.MaxBytes},
+		{ccpackage.KeyMaxEntries, int64(c.Limits.Package.MaxEntries)},
+		{ccpackage.KeyMaxPathDepth, int64(c.Limits.Package.MaxPathDepth)},
+	} {
+		if l.n < 0 {
+			errs = append(errs, fmt.Sprintf("%s (CORE_%s) = %d: use a positive number, or 0 for the default",
+				l.key, strings.ToUpper(strings.ReplaceAll(l.key, ".", "_")), l.n))
 		}
 	}
 	need := func(key, val string) {

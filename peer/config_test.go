@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
 
@@ -71,7 +72,7 @@ func TestLoadConfigSample(t *testing.T) {
 			ConnTimeout: 3 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 10 * time.Second, BehindTimeout: 5 * time.Second,
 		},
 		CommitHashCheckInterval: time.Minute,
-		Limits:                  LimitsConfig{EndorserService: 2500, DeliverService: 2500, GatewayService: 500},
+		Limits:                  LimitsConfig{EndorserService: 2500, DeliverService: 2500, GatewayService: 500, Package: ccpackage.Limits{MaxBytes: 512 << 20, MaxEntries: 100000, MaxPathDepth: 64}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
@@ -181,6 +182,7 @@ func TestConfigValidate(t *testing.T) {
 		{"missing root cert", func(c *Config) { c.TLS.RootCertFile = filepath.Join(dir, "nope.pem") }, []string{"peer.tls.rootcert.file (CORE_PEER_TLS_ROOTCERT_FILE)", "nope.pem"}},
 		{"negative timeout", func(c *Config) { c.ExecuteTimeout = -time.Second }, []string{"chaincode.executetimeout"}},
 		{"negative concurrency limit", func(c *Config) { c.Limits.GatewayService = -1 }, []string{"peer.limits.concurrency.gatewayService (CORE_PEER_LIMITS_CONCURRENCY_GATEWAYSERVICE) = -1"}},
+		{"negative package limit", func(c *Config) { c.Limits.Package.MaxEntries = -1 }, []string{"peer.limits.chaincodePackage.maxEntries (CORE_PEER_LIMITS_CHAINCODEPACKAGE_MAXENTRIES) = -1"}},
 		{"several problems reported at once", func(c *Config) { c.ID, c.LocalMSPID = "", "" }, []string{"peer.id", "peer.localMspId"}},
 	}
 	for _, tt := range tests {

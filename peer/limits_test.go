@@ -3,15 +3,19 @@ package peer
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/internal/testnet"
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -72,5 +76,36 @@ func TestPeerConcurrencyLimit(t *testing.T) {
 	}
 	if _, err := third.Recv(); err != nil {
 		t.Fatalf("stream after the first closed: %v", err)
+	}
+}
+
+// peer.limits.chaincodePackage reaches _lifecycle: a package whose
+// code.tar.gz has more entries than allowed is refused at install, naming
+// the entry and the key; one within the limit installs.
+func TestPeerChaincodePackageLimit(t *testing.T) {
+	t.Parallel()
+	dir := testnet.SampleNet(t).Dir
+	_, conn := runNode(t, dir, filepath.Join(t.TempDir(), "peerdata"), quietLog, func(c *Config) {
+		c.Limits.Package = ccpackage.Limits{MaxEntries: 2}
+	})
+	admin := devSigner(t, dir, "Admin@org1.example.com")
+	install := func(files map[string][]byte) *pb.Response {
+		t.Helper()
+		code, err := client.TarGz(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg, err := client.TarGz(map[string][]byte{"metadata.json": []byte(`{"type":"ccaas","label":"limited_1"}`), "code.tar.gz": code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return propose(t, conn, admin, "_lifecycle", []byte("InstallChaincode"), protos.Marshal(&lb.InstallChaincodeArgs{ChaincodeInstallPackage: pkg}))
+	}
+	resp := install(map[string][]byte{"a": nil, "b": nil, "connection.json": []byte(`{"address":"127.0.0.1:9999"}`)})
+	if resp.Status != 500 || !strings.Contains(resp.Message, ccpackage.KeyMaxEntries) || !strings.Contains(resp.Message, "limit of 2 entries") {
+		t.Fatalf("install over the entry limit = %d %q", resp.Status, resp.Message)
+	}
+	if resp := install(map[string][]byte{"connection.json": []byte(`{"address":"127.0.0.1:9999"}`)}); resp.Status != 200 {
+		t.Fatalf("install within the limit = %d %q", resp.Status, resp.Message)
 	}
 }

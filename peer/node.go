@@ -143,6 +143,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		Channels:   lifecycleChannels{n},
 		Joined:     lifecycleChannels{n},
 		Logger:     log,
+		// Packages over peer.limits.chaincodePackage are refused at install.
+		PackageLimits: cfg.Limits.Package,
 	})
 	if err != nil {
 		return nil, err
@@ -158,6 +160,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		Logger:      log,
 		// External builders are tried first, as in Fabric.
 		ExternalBuilders: cfg.ExternalBuilders,
+		PackageLimits:    cfg.Limits.Package,
 	}
 	n.runtime = chaincode.NewRuntime(chaincode.Config{
 		ExecuteTimeout:  cfg.ExecuteTimeout,

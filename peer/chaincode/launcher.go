@@ -62,6 +62,9 @@ type PackageLauncher struct {
 	// handling; their builds are kept under <BuildDir>/external/<packageID>.
 	ExternalBuilders []externalbuilder.Builder
 	Logger           *slog.Logger
+	// PackageLimits bound reading and extracting packages
+	// (peer.limits.chaincodePackage); zero fields take ccpackage's defaults.
+	PackageLimits ccpackage.Limits
 
 	buildMu sync.Mutex // one build at a time; builds share the Go cache anyway
 }
@@ -79,7 +82,7 @@ func (l *PackageLauncher) Launch(ctx context.Context, packageID string, creds *L
 	if inst, built, err := l.launchExternal(ctx, packageID, raw, creds); built || err != nil {
 		return inst, err
 	}
-	pkg, err := ParsePackage(raw)
+	pkg, err := ParsePackageWithin(l.PackageLimits, raw)
 	if err != nil {
 		return nil, fmt.Errorf("package %s: %w", packageID, err)
 	}
@@ -111,6 +114,7 @@ func (l *PackageLauncher) launchExternal(ctx context.Context, packageID string, 
 		Builders: l.ExternalBuilders,
 		BuildDir: filepath.Join(l.BuildDir, "external"),
 		Logger:   l.logger(),
+		Limits:   l.PackageLimits,
 	}
 	l.buildMu.Lock()
 	b, err := d.Build(ctx, packageID, raw)
@@ -181,7 +185,7 @@ func (l *PackageLauncher) build(ctx context.Context, packageID string, pkg *Pack
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create build folder of %s: %w", packageID, err)
 	}
-	if err := ccpackage.Extract(pkg.Code, dir); err != nil {
+	if err := l.PackageLimits.Extract(pkg.Code, dir); err != nil {
 		return "", fmt.Errorf("extract code of %s: %w", packageID, err)
 	}
 	if _, err := os.Stat(filepath.Join(src, "go.mod")); err != nil {

@@ -17,11 +17,19 @@ type Package struct {
 	Label string
 	Path  string
 	Code  []byte // code.tar.gz
+
+	limits ccpackage.Limits // what reading Code may cost
 }
 
-// ParsePackage decodes an installed chaincode package.
+// ParsePackage decodes an installed chaincode package within
+// ccpackage.DefaultLimits.
 func ParsePackage(raw []byte) (*Package, error) {
-	meta, code, err := ccpackage.Split(raw)
+	return ParsePackageWithin(ccpackage.DefaultLimits, raw)
+}
+
+// ParsePackageWithin decodes an installed chaincode package within limits.
+func ParsePackageWithin(limits ccpackage.Limits, raw []byte) (*Package, error) {
+	meta, code, err := limits.Split(raw)
 	if err != nil {
 		return nil, fmt.Errorf("read chaincode package: %w", err)
 	}
@@ -36,7 +44,7 @@ func ParsePackage(raw []byte) (*Package, error) {
 	if md.Type == "" {
 		return nil, errors.New("chaincode package metadata.json has no type")
 	}
-	return &Package{Type: strings.ToLower(md.Type), Label: md.Label, Path: md.Path, Code: code}, nil
+	return &Package{Type: strings.ToLower(md.Type), Label: md.Label, Path: md.Path, Code: code, limits: limits}, nil
 }
 
 // ConnectionInfo is connection.json of a chaincode-as-a-service package, as
@@ -68,7 +76,7 @@ func (c *ConnectionInfo) Timeout() (time.Duration, error) {
 
 // Connection reads connection.json from the package's code.tar.gz.
 func (p *Package) Connection() (*ConnectionInfo, error) {
-	files, err := ccpackage.ReadFiles(p.Code, "connection.json")
+	files, err := p.limits.ReadFiles(p.Code, "connection.json")
 	if err != nil {
 		return nil, fmt.Errorf("read code.tar.gz: %w", err)
 	}

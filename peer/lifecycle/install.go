@@ -1,9 +1,6 @@
 package lifecycle
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 )
 
 // ErrPackageNotFound is returned when no installed package has the requested ID.
@@ -46,42 +45,56 @@ func PackageID(label string, pkg []byte) string {
 
 // ParsePackage checks that pkg is a chaincode install package — a gzipped tar
 // holding exactly metadata.json and code.tar.gz — and returns its metadata.
+// It applies ccpackage.DefaultLimits; see ParsePackageWithin.
 func ParsePackage(pkg []byte) (*PackageMetadata, error) {
-	gz, err := gzip.NewReader(bytes.NewReader(pkg))
-	if err != nil {
-		return nil, fmt.Errorf("chaincode package is not gzip compressed: %w", err)
-	}
-	tr := tar.NewReader(gz)
+	return ParsePackageWithin(ccpackage.DefaultLimits, pkg)
+}
+
+// ParsePackageWithin is ParsePackage within limits: the package and its
+// code.tar.gz are walked as the peer will extract them when it builds or
+// runs the chaincode, so a package over the limits (a compression or entry
+// bomb, paths too deep) or whose code.tar.gz holds links, devices, absolute
+// paths or ".." is refused at install, with an error naming the entry and,
+// for a limit, its configuration key.
+func ParsePackageWithin(limits ccpackage.Limits, pkg []byte) (*PackageMetadata, error) {
 	var md *PackageMetadata
-	var code bool
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read chaincode package tar: %w", err)
-		}
-		switch hdr.Name {
+	var code []byte
+	err := limits.Walk(pkg, "chaincode package", func(e ccpackage.Entry) error {
+		switch e.Header.Name {
 		case "metadata.json":
-			raw, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			if e.Header.Size > maxMetadataSize {
+				return fmt.Errorf("metadata.json is %d bytes; a chaincode package's metadata.json may have at most %d", e.Header.Size, maxMetadataSize)
+			}
+			raw, err := io.ReadAll(e.Data)
 			if err != nil {
-				return nil, fmt.Errorf("read metadata.json: %w", err)
+				return fmt.Errorf("read metadata.json: %w", err)
 			}
 			md = &PackageMetadata{}
 			if err := json.Unmarshal(raw, md); err != nil {
-				return nil, fmt.Errorf("metadata.json is not valid JSON: %w", err)
+				return fmt.Errorf("metadata.json is not valid JSON: %w", err)
 			}
 		case "code.tar.gz":
-			code = true
+			raw, err := io.ReadAll(e.Data)
+			if err != nil {
+				return fmt.Errorf("read code.tar.gz: %w", err)
+			}
+			code = raw
 		default:
-			return nil, fmt.Errorf("found unexpected file '%s' in chaincode package (want only metadata.json and code.tar.gz)", hdr.Name)
+			return fmt.Errorf("found unexpected file '%s' in chaincode package (want only metadata.json and code.tar.gz)", e.Header.Name)
 		}
+		return nil
+	})
+	if err != nil {
+		var le *ccpackage.LimitError
+		if errors.As(err, &le) || strings.HasPrefix(err.Error(), "chaincode package: ") {
+			return nil, err
+		}
+		return nil, fmt.Errorf("chaincode package: %w", err)
 	}
 	if md == nil {
 		return nil, fmt.Errorf("chaincode package has no metadata.json")
 	}
-	if !code {
+	if code == nil {
 		return nil, fmt.Errorf("chaincode package has no code.tar.gz")
 	}
 	if !labelRegexp.MatchString(md.Label) {
@@ -90,8 +103,14 @@ func ParsePackage(pkg []byte) (*PackageMetadata, error) {
 	if md.Type == "" {
 		return nil, fmt.Errorf("metadata.json of package %s has no type", md.Label)
 	}
+	if err := limits.Check(code); err != nil {
+		return nil, fmt.Errorf("chaincode package %s: %w", md.Label, err)
+	}
 	return md, nil
 }
+
+// maxMetadataSize bounds metadata.json.
+const maxMetadataSize = 1 << 20
 
 // packageStore keeps installed packages as <dir>/<packageID>.tar.gz.
 type packageStore struct {

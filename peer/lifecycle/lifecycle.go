@@ -11,6 +11,7 @@ import (
 	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
 
 	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	// no package has References.
 	Joined JoinedChannels
 	Logger *slog.Logger // optional
+	// PackageLimits bound the packages InstallChaincode accepts
+	// (peer.limits.chaincodePackage); zero fields take ccpackage's defaults.
+	PackageLimits ccpackage.Limits
 }
 
 // Lifecycle is the `_lifecycle` system chaincode of one peer.
@@ -70,6 +74,7 @@ type Lifecycle struct {
 	channels Channels
 	joined   JoinedChannels // nil: no References
 	log      *slog.Logger
+	limits   ccpackage.Limits
 }
 
 // New returns the lifecycle chaincode of a peer.
@@ -93,6 +98,7 @@ func New(cfg Config) (*Lifecycle, error) {
 		channels: cfg.Channels,
 		joined:   cfg.Joined,
 		log:      log.With("component", "lifecycle"),
+		limits:   cfg.PackageLimits,
 	}, nil
 }
 
@@ -127,7 +133,7 @@ func (l *Lifecycle) InstalledPackage(packageID string) ([]byte, error) {
 
 // install saves a package and returns its ID and label.
 func (l *Lifecycle) install(pkg []byte) (*InstalledPackage, error) {
-	md, err := ParsePackage(pkg)
+	md, err := ParsePackageWithin(l.limits, pkg)
 	if err != nil {
 		return nil, fmt.Errorf("could not parse as a chaincode install package: %w", err)
 	}

@@ -247,6 +247,30 @@ func TestApproveRules(t *testing.T) {
 	}
 }
 
+// makeTarGz is a tar.gz of one entry holding body.
+func makeTarGz(t *testing.T, hdr *tar.Header, body []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// makePackage builds an install package of files; a code.tar.gz given as
+// plain text becomes a tar.gz holding it as src/code, since a peer only
+// installs packages whose code.tar.gz it can extract.
 func makePackage(t *testing.T, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -256,6 +280,9 @@ func makePackage(t *testing.T, files map[string]string) []byte {
 		body, ok := files[name]
 		if !ok {
 			continue
+		}
+		if name == "code.tar.gz" && !strings.HasPrefix(body, "\x1f\x8b") {
+			body = string(makeTarGz(t, &tar.Header{Name: "src/code", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}, []byte(body)))
 		}
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
 			t.Fatal(err)

@@ -91,7 +91,7 @@ func (l Limits) Walk(raw []byte, archive string, fn func(Entry) error) error {
 	l = l.orDefaults()
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return fmt.Errorf("%s: gunzip: %w", archive, err)
+		return fmt.Errorf("%s: not gzip compressed (gunzip: %w)", archive, err)
 	}
 	cr := &countingReader{r: zr, max: l.MaxBytes}
 	tr := tar.NewReader(cr)

@@ -25,6 +25,9 @@ type Detector struct {
 	// <BuildDir>/<packageID>/{bld,release,build-info.json}.
 	BuildDir string
 	Logger   *slog.Logger
+	// Limits bound reading and extracting packages
+	// (peer.limits.chaincodePackage); zero fields take ccpackage's defaults.
+	Limits ccpackage.Limits
 }
 
 // Build is a package built by an external builder.
@@ -87,7 +90,7 @@ func (d *Detector) Build(ctx context.Context, packageID string, pkg []byte) (*Bu
 	if b, err := d.cached(packageID, dir); b != nil || err != nil {
 		return b, err
 	}
-	meta, code, err := ccpackage.Split(pkg)
+	meta, code, err := d.Limits.Split(pkg)
 	if err != nil {
 		return nil, fmt.Errorf("chaincode package %s: %w", packageID, err)
 	}
@@ -102,7 +105,7 @@ func (d *Detector) Build(ctx context.Context, packageID string, pkg []byte) (*Bu
 			return nil, fmt.Errorf("create build folder of chaincode package %s: %w", packageID, err)
 		}
 	}
-	if err := ccpackage.Extract(code, src); err != nil {
+	if err := d.Limits.Extract(code, src); err != nil {
 		return nil, fmt.Errorf("extract code.tar.gz of chaincode package %s: %w", packageID, err)
 	}
 	if err := os.WriteFile(filepath.Join(md, "metadata.json"), meta, 0o644); err != nil {
