@@ -1,14 +1,16 @@
 package peer
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/deliver"
 	"github.com/weft-ledger/weft/peer/endorser"
 	"github.com/weft-ledger/weft/peer/gateway"
@@ -18,7 +20,7 @@ import (
 // The services of the peer each declare the few things they need of a
 // channel; these adapters answer them from the node's joined channels.
 
-const readersPolicy = "/Channel/Application/Readers"
+const readersPolicy = acl.ChannelReaders
 
 func (n *Node) ledger(id string) (*ledger.Ledger, error) {
 	ch, err := n.channel(id)
@@ -28,12 +30,33 @@ func (n *Node) ledger(id string) (*ledger.Ledger, error) {
 	return ch.ledger, nil
 }
 
-func (n *Node) readersPolicy(id string) (channelconfig.Policy, error) {
+// channelConfig is the configuration in force on a joined channel, whose
+// ACLs qscc and cscc check.
+func (n *Node) channelConfig(id string) (acl.Config, error) {
 	ch, err := n.channel(id)
 	if err != nil {
 		return nil, err
 	}
-	return ch.bundle.Load().Policy(readersPolicy)
+	return ch.bundle.Load(), nil
+}
+
+// configBlock reads the channel's latest config block from its ledger
+// (cscc GetConfigBlock).
+func (c *channel) configBlock() (*cb.Block, error) {
+	blocks := c.ledger.Blocks()
+	h := blocks.Height()
+	if h == 0 {
+		return nil, errors.New("the ledger is empty")
+	}
+	tip, err := blocks.Block(h - 1)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := lastConfigIndex(tip)
+	if err != nil {
+		return nil, err
+	}
+	return blocks.Block(idx)
 }
 
 type lifecycleChannels struct{ n *Node }
@@ -73,11 +96,10 @@ func (a deliverChannels) Channel(id string) (*deliver.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", deliver.ErrChannelNotFound, err)
 	}
-	readers, err := ch.bundle.Load().Policy(readersPolicy)
-	if err != nil {
-		return nil, fmt.Errorf("channel %s: %w", id, err)
-	}
-	return &deliver.Channel{Blocks: ch.committed, Readers: readers}, nil
+	// The event ACLs (event/Block, event/FilteredBlock) of the config in
+	// force, and its sequence: an open stream is judged again when it changes.
+	bundle := ch.bundle.Load()
+	return &deliver.Channel{Blocks: ch.committed, ACL: deliver.BundleACL(bundle), Sequence: bundle.Sequence()}, nil
 }
 
 type gatewayChannels struct{ n *Node }
@@ -92,7 +114,7 @@ func (a gatewayChannels) Channel(id string) (*gateway.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", id, err)
 	}
-	gc := &gateway.Channel{Ledger: ch.committed, Readers: readers, Config: bundle.Config()}
+	gc := &gateway.Channel{Ledger: ch.committed, Readers: readers, ACL: gateway.BundleACL(bundle), Config: bundle.Config()}
 	if app := bundle.Application(); app != nil {
 		ids := make([]string, 0, len(app.Orgs))
 		for id := range app.Orgs {

@@ -6,16 +6,28 @@ import (
 	"sort"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/peer/acl"
 )
 
 // ChannelFromBundle builds the server's view of a channel: its block store and
-// the /Channel/Application/Readers policy of its current config.
+// the event ACLs (event/Block, event/FilteredBlock) of its current config.
 func ChannelFromBundle(b *channelconfig.Bundle, blocks BlockStore) (*Channel, error) {
-	readers, err := b.Policy("/Channel/Application/Readers")
+	readers, err := b.Policy(acl.ChannelReaders)
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", b.ChannelID(), err)
 	}
-	return &Channel{Blocks: blocks, Readers: readers, Sequence: b.Sequence()}, nil
+	return &Channel{Blocks: blocks, Readers: readers, Sequence: b.Sequence(), ACL: BundleACL(b)}, nil
+}
+
+// BundleACL resolves the event ACLs of a channel config.
+func BundleACL(b *channelconfig.Bundle) func(resource string) (string, Policy, error) {
+	return func(resource string) (string, Policy, error) {
+		path, pol, err := acl.Policy(b, resource)
+		if err != nil {
+			return path, nil, err
+		}
+		return path, pol, nil
+	}
 }
 
 // OrdererEndpoints lists the orderer endpoints of a channel config for a

@@ -16,8 +16,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/internal/requestauth"
 	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -42,11 +45,27 @@ type Policy interface {
 
 // Channel is what the server needs of one joined channel.
 type Channel struct {
-	Blocks  BlockStore
-	Readers Policy // the channel's /Channel/Application/Readers policy
-	// Sequence is the config sequence Readers comes from. A stream re-checks
-	// its requester against the new Readers whenever it changes.
+	Blocks BlockStore
+	// ACL returns the policy guarding an event resource of the channel's
+	// current config (acl.EventBlock for Deliver and DeliverWithPrivateData,
+	// acl.EventFilteredBlock for DeliverFiltered) and its path.
+	ACL func(resource string) (path string, p Policy, err error)
+	// Readers guards every stream when ACL is nil.
+	Readers Policy
+	// Sequence is the config sequence the policies come from. A stream
+	// re-checks its requester whenever it changes.
 	Sequence uint64
+}
+
+// policy returns the policy guarding resource and its path.
+func (c *Channel) policy(resource string) (string, Policy, error) {
+	if c.ACL != nil {
+		return c.ACL(resource)
+	}
+	if c.Readers == nil {
+		return "", nil, fmt.Errorf("the channel has no policy for %s", resource)
+	}
+	return acl.ChannelReaders, c.Readers, nil
 }
 
 // Channels finds a joined channel; it returns an error wrapping
@@ -69,7 +88,15 @@ type Server struct {
 	// Metrics, when set before serving, counts streams, requests and
 	// blocks (Fabric's deliver_* families).
 	Metrics *operations.DeliverMetrics
-	now     func() time.Time // the clock requesters' certificates are checked against
+	// TimeWindow, when set before serving, is how far a request's channel
+	// header timestamp may be from the server's clock
+	// (peer.authentication.timewindow); zero means Fabric's 15 minutes.
+	TimeWindow time.Duration
+	// MutualTLS, set before serving when the listener requires client
+	// certificates (peer.tls.clientAuthRequired), makes every request carry
+	// the SHA-256 of the client's TLS certificate (tls_cert_hash).
+	MutualTLS bool
+	now       func() time.Time // the clock requesters' certificates and timestamps are checked against
 }
 
 // NewServer returns a deliver service reading from channels. A nil logger
@@ -147,6 +174,21 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		log.Warn("deliver request rejected", "reason", fmt.Sprintf("envelope type is %s, want DELIVER_SEEK_INFO", cb.HeaderType(chdr.Type)))
 		return cb.Status_BAD_REQUEST, nil
 	}
+	// As in Fabric, the header's timestamp and TLS binding are checked
+	// first: a request replayed later or on another TLS session is refused.
+	window := s.TimeWindow
+	if window <= 0 {
+		window = requestauth.DefaultTimeWindow
+	}
+	if err := requestauth.CheckTimestamp(chdr.Timestamp, s.now(), window); err != nil {
+		log.Warn("deliver request rejected", "requester", acl.Describe(penv.SignatureHeader.Creator),
+			"reason", err.Error()+" (peer.authentication.timewindow)")
+		return cb.Status_BAD_REQUEST, nil
+	}
+	if err := requestauth.CheckBinding(ctx, chdr.TlsCertHash, s.MutualTLS); err != nil {
+		log.Warn("deliver request rejected", "requester", acl.Describe(penv.SignatureHeader.Creator), "reason", err.Error())
+		return cb.Status_BAD_REQUEST, nil
+	}
 	ch, err := s.channels.Channel(chdr.ChannelId)
 	if err != nil {
 		log.Warn("deliver request for unknown channel", "reason", err.Error())
@@ -171,8 +213,12 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		log.Warn("deliver request forbidden", "reason", "deliver client identity expired: "+err.Error())
 		return cb.Status_FORBIDDEN, nil
 	}
-	if err := ch.Readers.Evaluate([]protos.SignedData{penv.SignedData()}); err != nil {
-		log.Warn("deliver request forbidden", "policy", "/Channel/Application/Readers", "reason", err.Error())
+	resource := acl.EventBlock
+	if kind == "filtered_block" {
+		resource = acl.EventFilteredBlock
+	}
+	if err := s.authorize(ch, chdr.ChannelId, resource, penv); err != nil {
+		log.Warn("deliver request forbidden", "resource", resource, "reason", err.Error())
 		return cb.Status_FORBIDDEN, nil
 	}
 	seek := &ab.SeekInfo{}
@@ -207,8 +253,8 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 			}
 		}
 		if n > start {
-			if ch, err = s.recheck(ch, chdr.ChannelId, penv); err != nil {
-				log.Warn("deliver stream stopped after a config change", "block", n, "reason", err.Error())
+			if ch, err = s.recheck(ch, chdr.ChannelId, resource, penv); err != nil {
+				log.Warn("deliver stream stopped after a config change", "block", n, "resource", resource, "reason", err.Error())
 				return cb.Status_FORBIDDEN, nil
 			}
 		}
@@ -216,6 +262,10 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		if err != nil {
 			log.Error("deliver read block", "block", n, "err", err.Error())
 			return cb.Status_INTERNAL_SERVER_ERROR, nil
+		}
+		if err := s.judgeConfigBlock(b, ch.Sequence, chdr.ChannelId, resource, penv); err != nil {
+			log.Warn("deliver stream stopped at a config block", "block", n, "resource", resource, "reason", err.Error())
+			return cb.Status_FORBIDDEN, nil
 		}
 		if seek.ContentType == ab.SeekInfo_HEADER_WITH_SIG {
 			b = &cb.Block{Header: b.Header, Metadata: b.Metadata}
@@ -242,9 +292,23 @@ func metricsDataType(kind string) string {
 	return kind
 }
 
+// authorize evaluates the request against the policy guarding resource on
+// ch; the error names the requester, the resource and the policy.
+func (s *Server) authorize(ch *Channel, channelID, resource string, penv *protos.Envelope) error {
+	path, pol, err := ch.policy(resource)
+	if err == nil {
+		err = pol.Evaluate([]protos.SignedData{penv.SignedData()})
+	}
+	if err != nil {
+		return acl.Denied(channelID, resource, path, penv.SignatureHeader.Creator, err)
+	}
+	return nil
+}
+
 // recheck returns the channel's current view, re-evaluating the request
-// against Readers when the channel config changed since ch.
-func (s *Server) recheck(ch *Channel, channelID string, penv *protos.Envelope) (*Channel, error) {
+// against the policy guarding resource when the channel config changed
+// since ch, as Fabric does at each config sequence change.
+func (s *Server) recheck(ch *Channel, channelID, resource string, penv *protos.Envelope) (*Channel, error) {
 	cur, err := s.channels.Channel(channelID)
 	if err != nil {
 		return nil, err
@@ -252,10 +316,42 @@ func (s *Server) recheck(ch *Channel, channelID string, penv *protos.Envelope) (
 	if cur.Sequence == ch.Sequence {
 		return cur, nil
 	}
-	if err := cur.Readers.Evaluate([]protos.SignedData{penv.SignedData()}); err != nil {
-		return nil, fmt.Errorf("config sequence %d: /Channel/Application/Readers: %w", cur.Sequence, err)
+	if err := s.authorize(cur, channelID, resource, penv); err != nil {
+		return nil, fmt.Errorf("config sequence %d: %w", cur.Sequence, err)
 	}
 	return cur, nil
+}
+
+// judgeConfigBlock evaluates the request against the config a config block
+// carries when it is newer than the config in force (sequence): the block
+// that changes an ACL, or removes the requester's organisation, is not sent
+// to a requester the new config refuses, even before the channel has
+// adopted it.
+func (s *Server) judgeConfigBlock(b *cb.Block, sequence uint64, channelID, resource string, penv *protos.Envelope) error {
+	if !isConfigBlock(b) {
+		return nil
+	}
+	bundle, err := channelconfig.BundleFromBlock(b)
+	if err != nil {
+		return fmt.Errorf("read the config of block %d: %w", b.GetHeader().GetNumber(), err)
+	}
+	if bundle.Sequence() <= sequence {
+		return nil
+	}
+	if err := s.authorize(&Channel{ACL: BundleACL(bundle)}, channelID, resource, penv); err != nil {
+		return fmt.Errorf("config sequence %d of block %d: %w", bundle.Sequence(), b.GetHeader().GetNumber(), err)
+	}
+	return nil
+}
+
+// isConfigBlock tells whether b holds a channel configuration: one CONFIG
+// envelope.
+func isConfigBlock(b *cb.Block) bool {
+	if len(b.GetData().GetData()) != 1 {
+		return false
+	}
+	chdr, err := protos.EnvelopeChannelHeader(b.Data.Data[0])
+	return err == nil && cb.HeaderType(chdr.Type) == cb.HeaderType_CONFIG
 }
 
 // seekNumber resolves a seek position against the current height.
