@@ -65,6 +65,10 @@ type Config struct {
 	// Limits is peer.limits: how many requests each service serves at once
 	// (Fabric's keys and defaults).
 	Limits LimitsConfig
+	// AuthTimeWindow is peer.authentication.timewindow: how far the
+	// timestamp of a Deliver request may be from the peer's clock (0: 15m,
+	// Fabric's default).
+	AuthTimeWindow time.Duration
 }
 
 // LimitsConfig is peer.limits.
@@ -199,6 +203,7 @@ func LoadConfig(dir string) (Config, error) {
 			MaxPathDepth: v.GetInt(ccpackage.KeyMaxPathDepth),
 		},
 	}
+	cfg.AuthTimeWindow = v.GetDuration("peer.authentication.timewindow")
 	cfg.DeliveryClient = DeliveryClientConfig{
 		ConnTimeout:   v.GetDuration("peer.deliveryclient.connTimeout"),
 		ReconnectMin:  v.GetDuration("peer.deliveryclient.minimalReconnectInterval"),
@@ -320,6 +325,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("%s (CORE_%s) = %d: use a positive number, or 0 for the default",
 				l.key, strings.ToUpper(strings.ReplaceAll(l.key, ".", "_")), l.n))
 		}
+	}
+	if c.AuthTimeWindow < 0 {
+		errs = append(errs, fmt.Sprintf("peer.authentication.timewindow (CORE_PEER_AUTHENTICATION_TIMEWINDOW) = %v: use a positive duration (Fabric's default is 15m)", c.AuthTimeWindow))
 	}
 	need := func(key, val string) {
 		if val == "" {

@@ -73,6 +73,7 @@ func TestLoadConfigSample(t *testing.T) {
 		},
 		CommitHashCheckInterval: time.Minute,
 		Limits:                  LimitsConfig{EndorserService: 2500, DeliverService: 2500, GatewayService: 500, Package: ccpackage.Limits{MaxBytes: 512 << 20, MaxEntries: 100000, MaxPathDepth: 64}},
+		AuthTimeWindow:          15 * time.Minute,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)

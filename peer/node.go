@@ -173,7 +173,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		Signer:      n.own.Signer(signer),
 		LocalMSP:    local,
 		Channels:    endorserChannels{n},
-		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger, readers: n.readersPolicy}},
+		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger, configs: n.channelConfig}},
 		Runtime:     n.runtime,
 		Definitions: n.lifecycle,
 		Transient:   n.transient,
@@ -185,6 +185,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	}
 	n.deliver = deliver.NewServer(deliverChannels{n}, log)
 	n.deliver.Metrics = n.metrics.deliver
+	n.deliver.TimeWindow = cfg.AuthTimeWindow // 0: Fabric's 15 minutes
+	n.deliver.MutualTLS = cfg.TLS.Enabled && cfg.TLS.ClientAuthRequired
 	if cfg.GatewayEnabled {
 		n.gateway, err = gateway.New(gateway.Config{
 			MSPID:          cfg.LocalMSPID,
