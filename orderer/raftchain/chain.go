@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/orderer/blockcutter"
 	"github.com/weft-ledger/weft/orderer/wal"
 	"github.com/weft-ledger/weft/protos"
@@ -521,8 +522,9 @@ func (c *Chain) loop() {
 			c.tick(now)
 		case m := <-c.stepC:
 			c.bk.heardFrom(m.GetFrom())
-			if err := c.rn.Step(m); err != nil {
-				c.log.Debug("drop raft message", "from", m.GetFrom(), "error", err)
+			if err := c.step(m); err != nil {
+				c.fail(err)
+				return
 			}
 		case f := <-c.queryC:
 			f()
@@ -541,6 +543,33 @@ func (c *Chain) loop() {
 			return
 		}
 	}
+}
+
+// step hands a message from another consenter to Raft. A message Raft
+// refuses is dropped. The Raft library panics on a message that contradicts
+// this node's log (a commit index beyond its last entry, an append that
+// conflicts with committed entries), which only a faulty or malicious
+// consenter sends, or a leader that knew this node before its log was lost:
+// that panic stops this channel's chain with the returned error, naming the
+// sender, instead of the orderer process and all its channels. Nothing of
+// the message has reached the WAL then.
+func (c *Chain) step(m *raftpb.Message) (fatal error) {
+	defer func() {
+		if r := recover(); r != nil {
+			what := fmt.Sprintf("stepping a raft %s from consenter %d", m.GetType(), m.GetFrom())
+			fatal = fmt.Errorf("channel %s: a raft %s from consenter %d (term %d) contradicts this node's raft log; the chain stops, the orderer's other channels go on: %w",
+				c.cfg.ChannelID, m.GetType(), m.GetFrom(), m.GetTerm(), rpcrecover.Recovered(c.log, what, r))
+		}
+	}()
+	if m.GetType() == raftpb.MessageType_MsgProp && len(m.GetEntries()) == 0 {
+		// Raft panics on an empty proposal; it proposes nothing.
+		c.log.Debug("drop raft message", "from", m.GetFrom(), "error", "empty MsgProp")
+		return nil
+	}
+	if err := c.rn.Step(m); err != nil {
+		c.log.Debug("drop raft message", "from", m.GetFrom(), "error", err)
+	}
+	return nil
 }
 
 // tick advances Raft's clock and the bookkeeper's (which answers envelopes
