@@ -209,6 +209,10 @@ func (d deliverChannel) Policy(path string) (deliver.Policy, error) {
 	return d.bundle.Load().Policy(path)
 }
 func (d deliverChannel) Height() uint64 { return d.store.Height() }
+
+// Sequence is the sequence of the config in force: Deliver streams judge
+// their requesters again when it grows.
+func (d deliverChannel) Sequence() uint64 { return d.bundle.Load().Sequence() }
 func (d deliverChannel) Block(n uint64) (*cb.Block, error) {
 	if b := d.recent.get(n); b != nil {
 		return b, nil

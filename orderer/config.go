@@ -62,6 +62,12 @@ type Config struct {
 		// channels (Fabric's General.Cluster). The cluster service runs on
 		// the General listener; a separate cluster listener is not supported.
 		Cluster ClusterConfig
+		// Authentication is General.Authentication.
+		Authentication struct {
+			// TimeWindow is how far a Deliver request's timestamp may be
+			// from the orderer's clock (default 15m, as in Fabric).
+			TimeWindow time.Duration
+		}
 	}
 	FileLedger struct {
 		Location string
@@ -129,6 +135,10 @@ func LoadConfig(dir string) (*Config, error) {
 	g.TLS = readTLS(v, "General.TLS")
 	g.LocalMSPDir = v.GetString("General.LocalMSPDir")
 	g.LocalMSPID = v.GetString("General.LocalMSPID")
+	g.Authentication.TimeWindow = 15 * time.Minute
+	if v.IsSet("General.Authentication.TimeWindow") {
+		g.Authentication.TimeWindow = v.GetDuration("General.Authentication.TimeWindow")
+	}
 	g.Cluster = ClusterConfig{
 		ClientCertificate: v.GetString("General.Cluster.ClientCertificate"),
 		ClientPrivateKey:  v.GetString("General.Cluster.ClientPrivateKey"),
@@ -276,6 +286,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkTLS("General.TLS", c.General.TLS, false)
+	if c.General.Authentication.TimeWindow < 0 {
+		bad("General.Authentication.TimeWindow", "%s is negative: it is how far a Deliver request's timestamp may be from this orderer's clock (e.g. 15m)", c.General.Authentication.TimeWindow)
+	}
 	cl := c.General.Cluster
 	if cl.ListenAddress != "" || cl.ListenPort != 0 || cl.ServerCertificate != "" || cl.ServerPrivateKey != "" {
 		bad("General.Cluster.ListenPort", "a separate cluster listener (General.Cluster.ListenAddress/ListenPort/ServerCertificate/ServerPrivateKey) is not supported: "+

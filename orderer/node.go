@@ -153,6 +153,8 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	bh.Observe = n.metrics.observeBroadcast
 	dh := deliver.NewHandler(deliverChannels{n.registrar}, n.log)
 	dh.Metrics = n.metrics.deliver
+	dh.TimeWindow = cfg.General.Authentication.TimeWindow
+	dh.MutualTLS = cfg.General.TLS.Enabled && cfg.General.TLS.ClientAuthRequired
 	ab.RegisterAtomicBroadcastServer(n.grpc, &abServer{b: bh, d: dh})
 	if n.registrar.comm != nil {
 		ab.RegisterClusterServer(n.grpc, cluster.NewServer(n.registrar.comm, stepDispatcher{n.registrar}, n.log))

@@ -13,7 +13,9 @@ import (
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/operations"
+	"github.com/weft-ledger/weft/internal/requestauth"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -37,6 +39,14 @@ type Channel interface {
 	Errored() <-chan struct{}
 }
 
+// Sequencer is an optional capability of a Channel: the sequence of the
+// config in force. A stream judges its requester again by the Readers policy
+// whenever it grows, as Fabric does; a Channel without it is judged again
+// only at config blocks.
+type Sequencer interface {
+	Sequence() uint64
+}
+
 // Channels finds served channels by name.
 type Channels interface {
 	Channel(name string) (Channel, bool)
@@ -56,7 +66,15 @@ type Handler struct {
 	// Metrics, when set before serving, counts streams, requests and
 	// blocks (Fabric's deliver_* families).
 	Metrics *operations.DeliverMetrics
-	now     func() time.Time // the clock requesters' certificates are checked against
+	// TimeWindow, when set before serving, is how far a request's channel
+	// header timestamp may be from the orderer's clock
+	// (General.Authentication.TimeWindow); zero means Fabric's 15 minutes.
+	TimeWindow time.Duration
+	// MutualTLS, set before serving when the listener requires client
+	// certificates (General.TLS.ClientAuthRequired), makes every request
+	// carry the SHA-256 of the client's TLS certificate (tls_cert_hash).
+	MutualTLS bool
+	now       func() time.Time // the clock requesters' certificates and timestamps are checked against
 }
 
 // NewHandler returns a Deliver handler over channels.
@@ -101,6 +119,19 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("malformed deliver request: %v", err), nil
 	}
 	name := parsed.ChannelHeader.ChannelId
+	// As in Fabric, the header's timestamp and TLS binding are checked
+	// first: a request replayed later or on another TLS session is refused.
+	window := h.TimeWindow
+	if window <= 0 {
+		window = requestauth.DefaultTimeWindow
+	}
+	if err := requestauth.CheckTimestamp(parsed.ChannelHeader.Timestamp, h.now(), window); err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("deliver request of %s on channel %s: %v (General.Authentication.TimeWindow)",
+			describe(parsed.SignatureHeader.Creator), name, err), nil
+	}
+	if err := requestauth.CheckBinding(ctx, parsed.ChannelHeader.TlsCertHash, h.MutualTLS); err != nil {
+		return cb.Status_BAD_REQUEST, fmt.Sprintf("deliver request of %s on channel %s: %v", describe(parsed.SignatureHeader.Creator), name, err), nil
+	}
 	ch, ok := h.channels.Channel(name)
 	if !ok {
 		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %q does not exist on this orderer", name), nil
@@ -120,12 +151,9 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 	if err := expired(); err != nil {
 		return cb.Status_FORBIDDEN, fmt.Sprintf("deliver client identity expired: %v", err), nil
 	}
-	pol, err := ch.Policy(ReadersPolicy)
-	if err != nil {
-		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", name, ReadersPolicy, err), nil
-	}
-	if err := pol.Evaluate([]protos.SignedData{parsed.SignedData()}); err != nil {
-		return cb.Status_FORBIDDEN, fmt.Sprintf("deliver requester does not satisfy policy %s of channel %s: %v", ReadersPolicy, name, err), nil
+	ac := &sessionAC{ch: ch, channel: name, signed: []protos.SignedData{parsed.SignedData()}}
+	if status, info := ac.start(); status != cb.Status_SUCCESS {
+		return status, info, nil
 	}
 	seek := &ab.SeekInfo{}
 	if err := proto.Unmarshal(parsed.Payload.Data, seek); err != nil {
@@ -174,6 +202,9 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 		if err := expired(); err != nil {
 			return cb.Status_FORBIDDEN, fmt.Sprintf("deliver client identity expired before block %d was sent: %v", n, err), nil
 		}
+		if err := ac.beforeBlock(blk); err != nil {
+			return cb.Status_FORBIDDEN, fmt.Sprintf("deliver stream stopped before block %d: %v", n, err), nil
+		}
 		if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: blk}}); err != nil {
 			return 0, "", err
 		}
@@ -183,6 +214,97 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 		}
 	}
 	return cb.Status_SUCCESS, "", nil
+}
+
+// sessionAC judges one request by the channel's Readers policy when it
+// arrives and again whenever the config changes, as Fabric's deliver service
+// does: at each new config sequence, and at a config block newer than the
+// config it was judged by (the orderer adopts a config after writing its
+// block, so the block that removes an organisation is judged by the config
+// it carries and not sent to that organisation).
+type sessionAC struct {
+	ch      Channel
+	channel string
+	signed  []protos.SignedData
+	seq     uint64 // the config sequence last judged by
+}
+
+// start judges the request by the config in force.
+func (a *sessionAC) start() (cb.Status, string) {
+	if s, ok := a.ch.(Sequencer); ok {
+		a.seq = s.Sequence() // read first: a change meanwhile is judged again at the next block
+	}
+	pol, err := a.ch.Policy(ReadersPolicy)
+	if err != nil {
+		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: policy %s: %v", a.channel, ReadersPolicy, err)
+	}
+	if err := pol.Evaluate(a.signed); err != nil {
+		return cb.Status_FORBIDDEN, a.denied(ReadersPolicy, err)
+	}
+	return cb.Status_SUCCESS, ""
+}
+
+// beforeBlock judges the request again if blk or the channel carries a newer
+// config than the one last judged by.
+func (a *sessionAC) beforeBlock(blk *cb.Block) error {
+	if isConfigBlock(blk) {
+		bundle, err := channelconfig.BundleFromBlock(blk)
+		if err != nil {
+			return fmt.Errorf("read the config of block %d: %w", blk.GetHeader().GetNumber(), err)
+		}
+		if bundle.Sequence() <= a.seq {
+			return nil
+		}
+		pol, err := bundle.Policy(ReadersPolicy)
+		if err == nil {
+			err = pol.Evaluate(a.signed)
+		}
+		if err != nil {
+			return fmt.Errorf("config sequence %d of block %d: %s", bundle.Sequence(), blk.GetHeader().GetNumber(), a.denied(ReadersPolicy, err))
+		}
+		a.seq = bundle.Sequence()
+		return nil
+	}
+	s, ok := a.ch.(Sequencer)
+	if !ok {
+		return nil
+	}
+	cur := s.Sequence()
+	if cur <= a.seq {
+		return nil
+	}
+	pol, err := a.ch.Policy(ReadersPolicy)
+	if err == nil {
+		err = pol.Evaluate(a.signed)
+	}
+	if err != nil {
+		return fmt.Errorf("config sequence %d: %s", cur, a.denied(ReadersPolicy, err))
+	}
+	a.seq = cur
+	return nil
+}
+
+func (a *sessionAC) denied(policy string, err error) string {
+	return fmt.Sprintf("deliver requester %s does not satisfy policy %s of channel %s: %v", describe(a.signed[0].Identity), policy, a.channel, err)
+}
+
+// describe names a serialized identity for a refusal.
+func describe(serialized []byte) string {
+	id, err := msp.ParseSerializedIdentity(serialized)
+	if err != nil {
+		return fmt.Sprintf("(an unreadable identity: %v)", err)
+	}
+	return id.String()
+}
+
+// isConfigBlock tells whether b holds a channel configuration: one CONFIG
+// envelope.
+func isConfigBlock(b *cb.Block) bool {
+	if len(b.GetData().GetData()) != 1 {
+		return false
+	}
+	chdr, err := protos.EnvelopeChannelHeader(b.Data.Data[0])
+	return err == nil && cb.HeaderType(chdr.Type) == cb.HeaderType_CONFIG
 }
 
 // waitFor blocks until the channel reaches height h; with strict it gives up
