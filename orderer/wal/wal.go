@@ -326,6 +326,9 @@ func replaySegment(path string, st *State, last bool) (int64, error) {
 			if err != nil {
 				return 0, fmt.Errorf("read WAL segment %s: %w", path, err)
 			}
+			if found && next < 0 {
+				return 0, &CorruptError{File: path, Offset: off, Reason: fmt.Sprintf("%s, and the %d bytes after it could not all be checked for intact records", damage, size-off)}
+			}
 			if found {
 				return 0, &CorruptError{File: path, Offset: off, Reason: fmt.Sprintf("%s, and an intact record follows at offset %d", damage, next)}
 			}
@@ -341,9 +344,11 @@ func replaySegment(path string, st *State, last bool) (int64, error) {
 }
 
 // intactRecordAfter looks for an intact record starting anywhere in
-// [from, size) of f: a length that fits, a known type and a matching
-// checksum. It reads that part of the file into memory, which happens only
-// when a segment is damaged.
+// [from, size) of f: a length that fits, a known type followed by a
+// protobuf tag of field 1 to 4, and a matching checksum. It reads that part
+// of the file into memory, which happens only when a segment is damaged.
+// The checksums it computes are bounded; when they run out it answers
+// found with offset -1 (an intact record could not be ruled out).
 func intactRecordAfter(f *os.File, from, size int64) (int64, bool, error) {
 	if from >= size {
 		return 0, false, nil
@@ -352,13 +357,20 @@ func intactRecordAfter(f *os.File, from, size int64) (int64, bool, error) {
 	if _, err := f.ReadAt(rest, from); err != nil && !errors.Is(err, io.EOF) {
 		return 0, false, err
 	}
-	for p := 0; p+headerSize < len(rest); p++ {
+	budget := 8*int64(len(rest)) + 256<<20
+	for p := 0; p+headerSize+1 < len(rest); p++ {
 		n := int(binary.LittleEndian.Uint32(rest[p:]))
-		if n == 0 || n > maxRecord || n > len(rest)-p-headerSize {
+		if n < 2 || n > maxRecord || n > len(rest)-p-headerSize {
 			continue
 		}
 		if t := rest[p+headerSize]; t < recEntry || t > recSnapshot {
 			continue
+		}
+		if tag := rest[p+headerSize+1]; tag>>3 < 1 || tag>>3 > 4 || (tag&7 != 0 && tag&7 != 2) {
+			continue
+		}
+		if budget -= int64(n); budget < 0 {
+			return -1, true, nil
 		}
 		body := rest[p+headerSize : p+headerSize+n]
 		if crc32.Checksum(body, crcTable) == binary.LittleEndian.Uint32(rest[p+4:]) {
