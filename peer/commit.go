@@ -150,12 +150,11 @@ func (c *channel) finishAppended() error {
 	return nil
 }
 
-// publish makes a block whose state is applied visible: Deliver, the
-// gateway and waiting clients see it, a config block becomes the channel's
-// configuration.
+// publish makes a block whose state is applied visible: a config block
+// becomes the channel's configuration first, so whoever sees the block
+// committed (Deliver, the gateway, waiting clients) is judged by the ACLs it
+// carries.
 func (c *channel) publish(block *cb.Block, verdicts []validator.Verdict) {
-	c.committed.advance(block.Header.Number + 1)
-	c.node.metrics.transactionsCommitted(c.id, block, verdicts)
 	if isConfigBlock(block) {
 		nb, err := channelconfig.BundleFromBlock(block)
 		if err != nil {
@@ -167,6 +166,8 @@ func (c *channel) publish(block *cb.Block, verdicts []validator.Verdict) {
 			c.node.log.Info("channel configuration updated", "channel", c.id, "sequence", nb.Sequence())
 		}
 	}
+	c.committed.advance(block.Header.Number + 1)
+	c.node.metrics.transactionsCommitted(c.id, block, verdicts)
 	c.node.notifier.BlockCommitted(c.id, block)
 	c.stuck.Store(nil)
 }
