@@ -108,8 +108,8 @@ func nextBlock(t *testing.T, blocks <-chan *cb.Block) (uint64, bool) {
 
 // TestChannelACLsFollowConfigUpdates runs a real peer over TLS following an
 // orderer that releases config blocks one by one. The ACLs of the config in
-// force decide: block 1 points qscc/GetChainInfo and event/Block at
-// /Channel/Application/Admins, so Org1's User1 is refused (the answer or the
+// force decide: block 1 points qscc/GetChainInfo, cscc/GetConfigBlock and
+// event/Block at /Channel/Application/Admins, so Org1's User1 is refused (the answer or the
 // log naming the resource, the policy and the identity) while the resources
 // left at their defaults still serve it, and its open block event stream
 // (the official fabric-gateway client) ends without block 1; block 2 drops
@@ -129,7 +129,8 @@ func TestChannelACLsFollowConfigUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	orderer := tn.Signer(t, "orderer.example.com")
-	admins := map[string]string{"qscc/GetChainInfo": "/Channel/Application/Admins", "event/Block": "/Channel/Application/Admins"}
+	admins := map[string]string{"qscc/GetChainInfo": "/Channel/Application/Admins", "event/Block": "/Channel/Application/Admins",
+		"cscc/GetConfigBlock": "/Channel/Application/Admins"}
 	b1 := configBlock(t, orderer, genesis, nextConfig(base, 1, admins))
 	b2 := configBlock(t, orderer, b1, nextConfig(base, 2, nil))
 	b3 := configBlock(t, orderer, b2, nextConfig(base, 3, nil, "Org2MSP"))
@@ -175,6 +176,34 @@ func TestChannelACLsFollowConfigUpdates(t *testing.T) {
 			t.Fatalf("GetChainInfo by User1 (on channel: %t) under the default ACLs: %d %s", onChannel, resp.Status, resp.Message)
 		}
 	}
+	// cscc's channel queries answer the config in force.
+	configBlockNumber := func() (uint64, *pb.Response) {
+		t.Helper()
+		resp := propose(t, conn, user1, "cscc", []byte("GetConfigBlock"), []byte("mychannel"))
+		if resp.Status != 200 {
+			return 0, resp
+		}
+		b := &cb.Block{}
+		if err := proto.Unmarshal(resp.Payload, b); err != nil {
+			t.Fatal(err)
+		}
+		return b.GetHeader().GetNumber(), resp
+	}
+	channelConfigSequence := func() uint64 {
+		t.Helper()
+		resp := propose(t, conn, user1, "cscc", []byte("GetChannelConfig"), []byte("mychannel"))
+		if resp.Status != 200 {
+			t.Fatalf("GetChannelConfig by User1: %d %s", resp.Status, resp.Message)
+		}
+		c := &cb.Config{}
+		if err := proto.Unmarshal(resp.Payload, c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Sequence
+	}
+	if num, resp := configBlockNumber(); resp.Status != 200 || num != 0 {
+		t.Fatalf("GetConfigBlock by User1: block %d, %d %s; want block 0", num, resp.Status, resp.Message)
+	}
 	network := gatewayClient(t, conn, user1)
 	evCtx, evCancel := context.WithCancel(ctx)
 	blocks, err := network.BlockEvents(evCtx, client.WithStartBlock(0))
@@ -208,6 +237,12 @@ func TestChannelACLsFollowConfigUpdates(t *testing.T) {
 			}
 		}
 	}
+	if _, resp := configBlockNumber(); resp.Status != 403 || !strings.Contains(resp.Message, "cscc/GetConfigBlock") || !strings.Contains(resp.Message, "/Channel/Application/Admins") {
+		t.Errorf("GetConfigBlock by User1 under cscc/GetConfigBlock = Admins: %d %s", resp.Status, resp.Message)
+	}
+	if seq := channelConfigSequence(); seq != 1 {
+		t.Errorf("GetChannelConfig (cscc/GetChannelConfig at its default): sequence %d, want 1", seq)
+	}
 	if resp := propose(t, conn, user1, "qscc", []byte("GetBlockByNumber"), []byte("mychannel"), []byte("1")); resp.Status != 200 {
 		t.Errorf("GetBlockByNumber by User1 (qscc/GetBlockByNumber at its default): %d %s", resp.Status, resp.Message)
 	}
@@ -233,6 +268,9 @@ func TestChannelACLsFollowConfigUpdates(t *testing.T) {
 		if resp := chainInfo(onChannel); resp.Status != 200 {
 			t.Fatalf("GetChainInfo by User1 (on channel: %t) once the ACLs are gone: %d %s", onChannel, resp.Status, resp.Message)
 		}
+	}
+	if num, resp := configBlockNumber(); resp.Status != 200 || num != 2 {
+		t.Fatalf("GetConfigBlock by User1 once the ACLs are gone: block %d, %d %s; want block 2", num, resp.Status, resp.Message)
 	}
 	evCtx, evCancel = context.WithCancel(ctx)
 	defer evCancel()
