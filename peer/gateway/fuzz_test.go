@@ -398,4 +398,3 @@ func policyEnvelope(tb testing.TB, rule string) *cb.SignaturePolicyEnvelope {
 	}
 	return env
 }
-
