@@ -134,3 +134,23 @@ func TestOperationsConfigKeys(t *testing.T) {
 		})
 	}
 }
+
+// General.Authentication.TimeWindow is Fabric's key: 15m in the sample, an
+// environment override applies, and a negative window is refused naming it.
+func TestAuthenticationTimeWindow(t *testing.T) {
+	cfg, err := LoadConfig("../sampleconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.General.Authentication.TimeWindow; got != 15*time.Minute {
+		t.Fatalf("sample TimeWindow = %s, want 15m", got)
+	}
+	t.Setenv("ORDERER_GENERAL_AUTHENTICATION_TIMEWINDOW", "2m")
+	if cfg, err = LoadConfig("../sampleconfig"); err != nil || cfg.General.Authentication.TimeWindow != 2*time.Minute {
+		t.Fatalf("TimeWindow from the environment = %v, %v; want 2m", cfg.General.Authentication.TimeWindow, err)
+	}
+	t.Setenv("ORDERER_GENERAL_AUTHENTICATION_TIMEWINDOW", "-1m")
+	if _, err := LoadConfig("../sampleconfig"); err == nil || !strings.Contains(err.Error(), "General.Authentication.TimeWindow") {
+		t.Fatalf("negative TimeWindow: %v", err)
+	}
+}

@@ -454,3 +454,18 @@ func TestLoadConfigOperations(t *testing.T) {
 		})
 	}
 }
+
+// peer.authentication.timewindow is Fabric's key: an environment override
+// applies, and a negative window is refused naming the key.
+func TestLoadConfigAuthTimeWindow(t *testing.T) {
+	dir := configDir(t)
+	t.Setenv("CORE_PEER_AUTHENTICATION_TIMEWINDOW", "90s")
+	cfg, err := LoadConfig(dir)
+	if err != nil || cfg.AuthTimeWindow != 90*time.Second {
+		t.Fatalf("timewindow from the environment = %v, %v; want 1m30s", cfg.AuthTimeWindow, err)
+	}
+	t.Setenv("CORE_PEER_AUTHENTICATION_TIMEWINDOW", "-1m")
+	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "peer.authentication.timewindow (CORE_PEER_AUTHENTICATION_TIMEWINDOW)") {
+		t.Fatalf("negative timewindow: %v", err)
+	}
+}
