@@ -4,14 +4,28 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
+	"github.com/weft-ledger/weft/protos"
 )
 
 // fuzzEntry is one entry of an archive built by a fuzz target.
@@ -168,4 +182,226 @@ func FuzzParsePackageTar(f *testing.F) {
 			t.Fatal("Connection accepted a connection.json without address")
 		}
 	})
+}
+
+// pipeEnd is one side of an in-memory chaincode stream.
+type pipeEnd struct {
+	in  <-chan *pb.ChaincodeMessage
+	out chan<- *pb.ChaincodeMessage
+}
+
+func (p pipeEnd) Send(m *pb.ChaincodeMessage) error {
+	select {
+	case p.out <- m:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("pipe: nobody reads")
+	}
+}
+
+func (p pipeEnd) Recv() (*pb.ChaincodeMessage, error) {
+	m, ok := <-p.in
+	if !ok {
+		return nil, io.EOF
+	}
+	return m, nil
+}
+
+// panicLog records whether anything logged a recovered panic.
+type panicLog struct {
+	mu     sync.Mutex
+	panics []string
+}
+
+func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
+func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler      { return p }
+func (p *panicLog) WithGroup(string) slog.Handler           { return p }
+func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "panic" {
+			p.mu.Lock()
+			p.panics = append(p.panics, a.Value.String())
+			p.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+// okInvoker answers every chaincode-to-chaincode call with status 200.
+type okInvoker struct{}
+
+func (okInvoker) InvokeChaincode(_ context.Context, _ *TxContext, name, _ string, in *pb.ChaincodeInput) (*pb.Response, error) {
+	if name == "missing" {
+		return nil, fmt.Errorf("chaincode %s is not defined", name)
+	}
+	return &pb.Response{Status: 200, Payload: []byte(name)}, nil
+}
+
+// fuzzCCFrames splits raw into up to 12 frames, each prefixed by a 16-bit length.
+func fuzzCCFrames(raw []byte) [][]byte {
+	var out [][]byte
+	for len(raw) >= 2 && len(out) < 12 {
+		n := min(int(binary.BigEndian.Uint16(raw)), len(raw)-2)
+		out = append(out, raw[2:2+n])
+		raw = raw[2+n:]
+	}
+	return out
+}
+
+func joinCCFrames(msgs ...*pb.ChaincodeMessage) []byte {
+	var out []byte
+	for _, m := range msgs {
+		raw, _ := proto.Marshal(m)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(raw)))
+		out = append(out, raw...)
+	}
+	return out
+}
+
+// FuzzChaincodeMessages plays a registered chaincode that, during one
+// transaction, sends the peer a sequence of fuzzed ChaincodeMessages, as
+// the peer's stream decodes them from the shim. With mode bit 0 each
+// message is put on the transaction in flight (its txid and channel), so
+// that it reaches the state requests over a real ledger simulator;
+// otherwise the fuzzed txid and channel stay. The peer must answer every
+// request exactly once, with RESPONSE or ERROR on the request's txid and
+// channel, echo KEEPALIVE, never recover from a panic, and finish the
+// transaction with the chaincode's COMPLETED.
+func FuzzChaincodeMessages(f *testing.F) {
+	m := func(typ pb.ChaincodeMessage_Type, payload proto.Message) *pb.ChaincodeMessage {
+		raw, _ := proto.Marshal(payload)
+		return &pb.ChaincodeMessage{Type: typ, Payload: raw, Txid: "t", ChannelId: "mychannel"}
+	}
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_PUT_STATE, &pb.PutState{Key: "asset1", Value: []byte(`{"ID":"asset1"}`)}), m(pb.ChaincodeMessage_GET_STATE, &pb.GetState{Key: "asset1"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_GET_STATE_BY_RANGE, &pb.GetStateByRange{StartKey: "a", EndKey: "z"}), m(pb.ChaincodeMessage_QUERY_STATE_NEXT, &pb.QueryStateNext{Id: "1"}), m(pb.ChaincodeMessage_QUERY_STATE_CLOSE, &pb.QueryStateClose{Id: "1"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_GET_STATE_BY_RANGE, &pb.GetStateByRange{StartKey: "\x00asset\x00", EndKey: "\x00asset\U0010ffff", Metadata: protoBytes(&pb.QueryMetadata{PageSize: 2})})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_GET_HISTORY_FOR_KEY, &pb.GetHistoryForKey{Key: "k"}), m(pb.ChaincodeMessage_DEL_STATE, &pb.DelState{Key: "k"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_PUT_STATE, &pb.PutState{Collection: "c", Key: "k", Value: []byte("v")}), m(pb.ChaincodeMessage_GET_PRIVATE_DATA_HASH, &pb.GetState{Collection: "c", Key: "k"}), m(pb.ChaincodeMessage_PURGE_PRIVATE_DATA, &pb.DelState{Collection: "c", Key: "k"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_PUT_STATE_METADATA, &pb.PutStateMetadata{Key: "k", Metadata: &pb.StateMetadata{Metakey: "VALIDATION_PARAMETER", Value: []byte("p")}}), m(pb.ChaincodeMessage_GET_STATE_METADATA, &pb.GetStateMetadata{Key: "k"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_INVOKE_CHAINCODE, &pb.ChaincodeSpec{ChaincodeId: &pb.ChaincodeID{Name: "other/mychannel"}, Input: &pb.ChaincodeInput{Args: [][]byte{[]byte("f")}}})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_GET_QUERY_RESULT, &pb.GetQueryResult{Query: `{"selector":{}}`}), m(pb.ChaincodeMessage_KEEPALIVE, &pb.ChaincodeInput{}), m(pb.ChaincodeMessage_REGISTER, &pb.ChaincodeID{Name: "x"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_COMPLETED, &pb.Response{Status: 200, Payload: []byte("done")}), m(pb.ChaincodeMessage_GET_STATE, &pb.GetState{Key: "late"})), uint8(1))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_ERROR, &pb.Response{}), m(pb.ChaincodeMessage_GET_STATE, &pb.GetState{Key: "k"})), uint8(0))
+	f.Add(joinCCFrames(m(pb.ChaincodeMessage_GET_STATE_MULTIPLE, &pb.GetStateMultiple{Keys: []string{"a"}})), uint8(1))
+	f.Add([]byte{0, 2, 0x08, 0x01}, uint8(1))
+
+	led, err := ledger.Open(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { led.Close() })
+	signer := cctest.Signer(f, "Org1MSP")
+	sp, txID, err := protos.NewProposal(signer, "mychannel", "fuzzcc", [][]byte{[]byte("invoke")}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	prop, err := protos.ParseProposal(sp)
+	if err != nil {
+		f.Fatal(err)
+	}
+	history := fakeHistory{"fuzzcc\x00k": {{TxId: "earlier", Value: []byte("v0")}}}
+
+	f.Fuzz(func(t *testing.T, raw []byte, mode uint8) {
+		toCC, toPeer := make(chan *pb.ChaincodeMessage, 64), make(chan *pb.ChaincodeMessage, 64)
+		logs := &panicLog{}
+		h := newHandler("fuzzcc_1:00", pipeEnd{in: toPeer, out: toCC}, 2, slog.New(logs))
+		h.queryLimit = 5
+		served := make(chan error, 1)
+		go func() { served <- h.serve() }()
+		defer func() {
+			close(toPeer)
+			if err := <-served; !errors.Is(err, io.EOF) {
+				t.Errorf("the stream ended with %v, want the chaincode's EOF", err)
+			}
+			if len(logs.panics) > 0 {
+				t.Fatalf("the peer recovered from a panic serving the chaincode: %v", logs.panics)
+			}
+		}()
+
+		sim := led.NewSimulator(txID)
+		defer sim.Done()
+		txc := &TxContext{
+			ChannelID: "mychannel", TxID: txID, SignedProposal: sp, Proposal: prop, Simulator: sim,
+			History: history, Invoker: okInvoker{}, ApplicationCapabilities: []string{"V2_5"},
+		}
+		type outcome struct {
+			resp *pb.Response
+			err  error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			resp, _, err := h.execute(context.Background(), txc, &pb.ChaincodeInput{Args: [][]byte{[]byte("invoke")}}, 20*time.Second)
+			done <- outcome{resp, err}
+		}()
+		recv := func(what string) *pb.ChaincodeMessage {
+			select {
+			case msg := <-toCC:
+				return msg
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no answer from the peer to %s", what)
+				return nil
+			}
+		}
+		if tx := recv("registration"); tx.Type != pb.ChaincodeMessage_TRANSACTION || tx.Txid != txID {
+			t.Fatalf("the peer sent %s %s, want the TRANSACTION", tx.Type, tx.Txid)
+		}
+
+		finished := false
+		for _, fr := range fuzzCCFrames(raw) {
+			msg := &pb.ChaincodeMessage{}
+			if proto.Unmarshal(fr, msg) != nil {
+				continue // gRPC would have ended the stream; the others are more interesting
+			}
+			if mode&1 != 0 {
+				msg.Txid, msg.ChannelId = txID, "mychannel"
+			}
+			ours := msg.Txid == txID && msg.ChannelId == "mychannel"
+			toPeer <- msg
+			switch msg.Type {
+			case pb.ChaincodeMessage_COMPLETED, pb.ChaincodeMessage_ERROR:
+				if ours && !finished {
+					finished = true
+					o := <-done
+					if msg.Type == pb.ChaincodeMessage_ERROR {
+						var te *TransactionError
+						if !errors.As(o.err, &te) {
+							t.Fatalf("ERROR from the chaincode gave %v, want a TransactionError", o.err)
+						}
+					} else if (o.err == nil) != (proto.Unmarshal(msg.Payload, &pb.Response{}) == nil) {
+						t.Fatalf("COMPLETED with payload %x gave %v", msg.Payload, o.err)
+					}
+				}
+			case pb.ChaincodeMessage_KEEPALIVE:
+				if echo := recv("KEEPALIVE"); echo != msg {
+					t.Fatalf("KEEPALIVE answered with %s", echo.Type)
+				}
+			default:
+				ans := recv(msg.Type.String())
+				if ans.Type != pb.ChaincodeMessage_RESPONSE && ans.Type != pb.ChaincodeMessage_ERROR || ans.Txid != msg.Txid || ans.ChannelId != msg.ChannelId {
+					t.Fatalf("%s on %s/%s answered %s on %s/%s", msg.Type, msg.ChannelId, msg.Txid, ans.Type, ans.ChannelId, ans.Txid)
+				}
+				if ans.Type == pb.ChaincodeMessage_RESPONSE && (!ours || finished) {
+					t.Fatalf("%s of a transaction not in flight answered RESPONSE", msg.Type)
+				}
+			}
+		}
+		if !finished {
+			ok := protoBytes(&pb.Response{Status: 200, Payload: []byte("done")})
+			toPeer <- &pb.ChaincodeMessage{Type: pb.ChaincodeMessage_COMPLETED, Txid: txID, ChannelId: "mychannel", Payload: ok}
+			if o := <-done; o.err != nil || o.resp.GetStatus() != 200 || string(o.resp.GetPayload()) != "done" {
+				t.Fatalf("the transaction ended with %v, %v; want the chaincode's COMPLETED", o.resp, o.err)
+			}
+		}
+		select {
+		case extra := <-toCC:
+			t.Fatalf("an unasked %s from the peer", extra.Type)
+		default:
+		}
+	})
+}
+
+func protoBytes(m proto.Message) []byte {
+	raw, _ := proto.Marshal(m)
+	return raw
 }
