@@ -214,8 +214,8 @@ type panicLog struct {
 }
 
 func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler      { return p }
-func (p *panicLog) WithGroup(string) slog.Handler           { return p }
+func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *panicLog) WithGroup(string) slog.Handler            { return p }
 func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "panic" {
