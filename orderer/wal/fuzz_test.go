@@ -37,7 +37,7 @@ func sameState(a, b *State) bool {
 }
 
 // FuzzWALReplay opens a WAL directory whose files hold fuzzed bytes, as a
-// restarted orderer finds it after a crash or a damaged disk: a intact
+// restarted orderer finds it after a crash or a damaged disk: a real
 // segment (a snapshot, a hard state, entries 5-8) with one byte changed at
 // a fuzzed offset, cut short and with fuzzed bytes appended (mode bit 0),
 // or wholly fuzzed (bit 1); with bit 2 a second segment follows, so the
