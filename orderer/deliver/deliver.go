@@ -248,12 +248,16 @@ func (a *sessionAC) start() (cb.Status, string) {
 // config than the one last judged by.
 func (a *sessionAC) beforeBlock(blk *cb.Block) error {
 	if isConfigBlock(blk) {
-		bundle, err := channelconfig.BundleFromBlock(blk)
+		cfg, _, err := channelconfig.ConfigFromBlock(blk)
 		if err != nil {
 			return fmt.Errorf("read the config of block %d: %w", blk.GetHeader().GetNumber(), err)
 		}
-		if bundle.Sequence() <= a.seq {
-			return nil
+		if cfg.GetSequence() <= a.seq {
+			return nil // an older config, replayed
+		}
+		bundle, err := channelconfig.BundleFromBlock(blk)
+		if err != nil {
+			return fmt.Errorf("read the config of block %d: %w", blk.GetHeader().GetNumber(), err)
 		}
 		pol, err := bundle.Policy(ReadersPolicy)
 		if err == nil {

@@ -331,12 +331,16 @@ func (s *Server) judgeConfigBlock(b *cb.Block, sequence uint64, channelID, resou
 	if !isConfigBlock(b) {
 		return nil
 	}
-	bundle, err := channelconfig.BundleFromBlock(b)
+	cfg, _, err := channelconfig.ConfigFromBlock(b)
 	if err != nil {
 		return fmt.Errorf("read the config of block %d: %w", b.GetHeader().GetNumber(), err)
 	}
-	if bundle.Sequence() <= sequence {
-		return nil
+	if cfg.GetSequence() <= sequence {
+		return nil // an older config, replayed
+	}
+	bundle, err := channelconfig.BundleFromBlock(b)
+	if err != nil {
+		return fmt.Errorf("read the config of block %d: %w", b.GetHeader().GetNumber(), err)
 	}
 	if err := s.authorize(&Channel{ACL: BundleACL(bundle)}, channelID, resource, penv); err != nil {
 		return fmt.Errorf("config sequence %d of block %d: %w", bundle.Sequence(), b.GetHeader().GetNumber(), err)

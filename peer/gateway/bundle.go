@@ -81,8 +81,11 @@ func newerConfig(b *cb.Block, sequence uint64) *channelconfig.Bundle {
 	if chdr, err := protos.EnvelopeChannelHeader(b.Data.Data[0]); err != nil || cb.HeaderType(chdr.Type) != cb.HeaderType_CONFIG {
 		return nil
 	}
+	if cfg, _, err := channelconfig.ConfigFromBlock(b); err != nil || cfg.GetSequence() <= sequence {
+		return nil // an older config, replayed
+	}
 	bundle, err := channelconfig.BundleFromBlock(b)
-	if err != nil || bundle.Sequence() <= sequence {
+	if err != nil {
 		return nil
 	}
 	return bundle
