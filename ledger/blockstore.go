@@ -193,7 +193,7 @@ scan:
 			}
 			if b.Header.Number != height {
 				f.Close()
-				return fmt.Errorf("block file %s holds block %d at offset %d where block %d was expected", f.Name(), b.Header.Number, off, height)
+				return &CorruptError{File: f.Name(), Offset: off, Reason: fmt.Sprintf("the record holds block %d where block %d was expected", b.Header.Number, height)}
 			}
 			loc := location{file: fn, offset: uint64(off), length: uint64(recordHeaderSize + len(payload))}
 			if err := ix.add(wb, b, loc, pending); err != nil {
@@ -463,9 +463,19 @@ func (s *BlockStore) readBlock(n uint64) (*cb.Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read block %d from %s at %d: %w", n, f.Name(), loc.offset, err)
 	}
+	// The record must be the one the index points to: a damaged or replaced
+	// file may hold another intact record at that offset.
 	b, err := protos.UnmarshalBlock(payload)
+	switch {
+	case uint64(recordHeaderSize+len(payload)) != loc.length:
+		err = fmt.Errorf("the record is %d bytes long, the index recorded %d", recordHeaderSize+len(payload), loc.length)
+	case err != nil:
+		err = fmt.Errorf("the record passes its checksum but is not a block: %v", err)
+	case b.GetHeader().GetNumber() != n:
+		err = fmt.Errorf("the record holds block %d", b.GetHeader().GetNumber())
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read block %d: %w", n, err)
+		return nil, fmt.Errorf("read block %d: %w", n, &CorruptError{File: f.Name(), Offset: int64(loc.offset), Reason: err.Error()})
 	}
 	return b, nil
 }
