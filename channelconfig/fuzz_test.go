@@ -330,3 +330,27 @@ func FuzzProposeConfigUpdate(f *testing.F) {
 		}
 	})
 }
+
+// An update that only writes a new element under a group it does not modify
+// (found by FuzzProposeConfigUpdate) needs no signature and would change
+// nothing: the orderer refuses it. A committer still accepts the config
+// block a Fabric orderer cuts from it, the unchanged config at the next
+// sequence.
+func TestConfigUpdateChangingNothingRefused(t *testing.T) {
+	n := newUpdateNet(t)
+	b := n.bundle
+	update := &cb.ConfigUpdate{
+		ReadSet: group(0, "", nil, nil),
+		WriteSet: group(0, "", nil, map[string]*cb.ConfigValue{
+			"Extra": {ModPolicy: AdminsPolicyKey, Value: []byte("x")},
+		}),
+	}
+	env := updateEnv(t, "mychannel", update, n.user1)
+	_, err := b.ProposeConfigUpdate(env)
+	wantRefused(t, err, "changes nothing")
+
+	ce := &cb.ConfigEnvelope{Config: &cb.Config{Sequence: 1, ChannelGroup: b.Config().ChannelGroup}, LastUpdate: env}
+	if _, err := b.ValidateConfigEnvelope(ce); err != nil {
+		t.Fatalf("a committer refuses the unchanged config at the next sequence: %v", err)
+	}
+}

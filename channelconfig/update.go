@@ -147,12 +147,22 @@ func validateConfigID(id string) error {
 // successor of this one (same consensus type and organization MSP IDs, valid
 // Raft consenters, at most one consenter added and one removed).
 //
+// An update whose only changes are new elements under groups it does not
+// modify changes nothing: its new elements are not admitted, and no policy
+// judged them. It is refused, so that no one can have the orderer cut a
+// config block that changes nothing. (Fabric's validator accepts it; a
+// committer, ValidateConfigEnvelope, accepts such a block as Fabric does.)
+//
 // Errors wrap ErrConfigUpdate and name the element, the versions and the
 // policy and signers concerned.
 func (b *Bundle) ProposeConfigUpdate(env *cb.Envelope) (*cb.ConfigEnvelope, error) {
 	cfg, _, err := b.propose(env)
 	if err != nil {
 		return nil, err
+	}
+	if proto.Equal(cfg.ChannelGroup, b.config.ChannelGroup) {
+		return nil, fmt.Errorf("%w: channel %s: the update changes nothing: every element it writes is new and under a group it does not modify; "+
+			"a new element is added by writing its parent group at the parent's version+1, under the parent's mod_policy", ErrConfigUpdate, b.channelID)
 	}
 	return &cb.ConfigEnvelope{Config: cfg, LastUpdate: env}, nil
 }
