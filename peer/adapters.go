@@ -30,6 +30,15 @@ func (n *Node) ledger(id string) (*ledger.Ledger, error) {
 	return ch.ledger, nil
 }
 
+// committedBlocks is a joined channel's fully committed view of its blocks.
+func (n *Node) committedBlocks(id string) (*committedBlocks, error) {
+	ch, err := n.channel(id)
+	if err != nil {
+		return nil, err
+	}
+	return ch.committed, nil
+}
+
 // channelConfig is the configuration in force on a joined channel, whose
 // ACLs qscc and cscc check.
 func (n *Node) channelConfig(id string) (acl.Config, error) {

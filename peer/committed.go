@@ -2,9 +2,15 @@ package peer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+
 	"github.com/weft-ledger/weft/ledger"
+	"github.com/weft-ledger/weft/protos"
 )
 
 // committedBlocks is the view of a channel's block store that clients get:
@@ -57,4 +63,66 @@ func (c *committedBlocks) advance(h uint64) {
 		close(c.changed)
 		c.changed = make(chan struct{})
 	}
+}
+
+// The lookups below hide blocks the store holds but whose writes are not in
+// the world state yet (a state write that failed after the append is retried
+// by the commit path): qscc, Deliver and the gateway answer from this view.
+
+// Info describes the chain up to the last fully committed block.
+func (c *committedBlocks) Info() *cb.BlockchainInfo {
+	h := c.Height()
+	info := c.BlockStore.Info()
+	if info.Height <= h || h == 0 {
+		return info
+	}
+	last, err := c.BlockStore.Block(h - 1)
+	if err != nil {
+		return &cb.BlockchainInfo{Height: h}
+	}
+	return &cb.BlockchainInfo{Height: h, CurrentBlockHash: protos.BlockHeaderHash(last.Header),
+		PreviousBlockHash: append([]byte(nil), last.Header.PreviousHash...)}
+}
+
+// visible returns b if it is fully committed, else ErrBlockNotFound.
+func (c *committedBlocks) visible(b *cb.Block, err error, what string) (*cb.Block, error) {
+	if err != nil {
+		return nil, err
+	}
+	if h := c.Height(); b.GetHeader().GetNumber() >= h {
+		return nil, fmt.Errorf("%s is in block %d, whose state is not applied yet (committed height %d): %w",
+			what, b.GetHeader().GetNumber(), h, ledger.ErrBlockNotFound)
+	}
+	return b, nil
+}
+
+// Block returns block n once it is fully committed.
+func (c *committedBlocks) Block(n uint64) (*cb.Block, error) {
+	if h := c.Height(); n >= h {
+		return nil, fmt.Errorf("block %d (committed height is %d): %w", n, h, ledger.ErrBlockNotFound)
+	}
+	return c.BlockStore.Block(n)
+}
+
+// BlockByHash returns the fully committed block whose header hash is h.
+func (c *committedBlocks) BlockByHash(h []byte) (*cb.Block, error) {
+	b, err := c.BlockStore.BlockByHash(h)
+	return c.visible(b, err, fmt.Sprintf("block with hash %x", h))
+}
+
+// BlockByTxID returns the fully committed block holding txID.
+func (c *committedBlocks) BlockByTxID(txID string) (*cb.Block, error) {
+	b, err := c.BlockStore.BlockByTxID(txID)
+	return c.visible(b, err, "transaction "+txID)
+}
+
+// TxByID returns transaction txID once its block is fully committed.
+func (c *committedBlocks) TxByID(txID string) (*pb.ProcessedTransaction, error) {
+	if _, err := c.BlockByTxID(txID); err != nil {
+		if errors.Is(err, ledger.ErrBlockNotFound) {
+			return nil, fmt.Errorf("transaction %s: %w (%v)", txID, ledger.ErrTxNotFound, err)
+		}
+		return nil, err
+	}
+	return c.BlockStore.TxByID(txID)
 }

@@ -56,13 +56,16 @@ func TestCommittedBlocksHeight(t *testing.T) {
 	if got, store := c.Height(), s.Height(); got != 2 || store != 3 {
 		t.Fatalf("after append without advance: Height() = %d (want 2), store height %d (want 3)", got, store)
 	}
-	// The embedded store still serves the blocks themselves.
-	if b, err := c.Block(2); err != nil || b.Header.Number != 2 {
-		t.Fatalf("Block(2) = %v, %v", b, err)
+	// Nor is it served, until the commit path publishes it.
+	if b, err := c.Block(2); !errors.Is(err, ledger.ErrBlockNotFound) {
+		t.Fatalf("Block(2) before advance = %v, %v; want ErrBlockNotFound", b, err)
 	}
 	c.advance(3)
 	if got := c.Height(); got != 3 {
 		t.Fatalf("after advance(3): Height() = %d", got)
+	}
+	if b, err := c.Block(2); err != nil || b.Header.Number != 2 {
+		t.Fatalf("Block(2) after advance = %v, %v", b, err)
 	}
 	c.advance(1) // never goes back
 	if got := c.Height(); got != 3 {

@@ -173,7 +173,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		Signer:      n.own.Signer(signer),
 		LocalMSP:    local,
 		Channels:    endorserChannels{n},
-		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{ledgers: n.ledger, configs: n.channelConfig}},
+		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{blocks: n.committedBlocks, configs: n.channelConfig}},
 		Runtime:     n.runtime,
 		Definitions: n.lifecycle,
 		Transient:   n.transient,

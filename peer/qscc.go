@@ -8,7 +8,6 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/weft-ledger/weft/channelconfig"
-	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/chaincode"
 	"github.com/weft-ledger/weft/protos"
@@ -17,7 +16,7 @@ import (
 // qscc is the ledger query system chaincode, with Fabric's function names and
 // argument layout: args[1] is always the channel name.
 type qscc struct {
-	ledgers func(channelID string) (*ledger.Ledger, error)
+	blocks func(channelID string) (*committedBlocks, error) // the fully committed view
 	// configs returns the current configuration of a channel, whose ACLs
 	// (qscc/<function>) qscc checks itself, as Fabric's does, whether or not
 	// the proposal names a channel (Fabric's CLI sends none).
@@ -44,7 +43,7 @@ func (q *qscc) Invoke(_ context.Context, txc *chaincode.TxContext, input *pb.Cha
 	if txc.ChannelID != "" && txc.ChannelID != channel {
 		return errorResponse(400, "qscc %s: proposal is for channel %s but asks about channel %s", fn, txc.ChannelID, channel), nil
 	}
-	l, err := q.ledgers(channel)
+	blocks, err := q.blocks(channel)
 	if err != nil {
 		return errorResponse(404, "qscc %s: %v", fn, err), nil
 	}
@@ -55,7 +54,6 @@ func (q *qscc) Invoke(_ context.Context, txc *chaincode.TxContext, input *pb.Cha
 	if err := checkSCCACL(q.configs, txc, channel, resource); err != nil {
 		return errorResponse(403, "qscc %s: %v", fn, err), nil
 	}
-	blocks := l.Blocks()
 	arg := func() ([]byte, bool) {
 		if len(args) < 3 || len(args[2]) == 0 {
 			return nil, false

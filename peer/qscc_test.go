@@ -46,12 +46,13 @@ func fixtureQSCC(t *testing.T, readers channelconfig.Policy) (*qscc, *ledger.Led
 		readers = allowAll
 	}
 	l, blocks := fixtureLedger(t)
+	view := newCommittedBlocks(l.Blocks())
 	q := &qscc{
-		ledgers: func(id string) (*ledger.Ledger, error) {
+		blocks: func(id string) (*committedBlocks, error) {
 			if id != "mychannel" {
 				return nil, fmt.Errorf("peer test has not joined channel %q", id)
 			}
-			return l, nil
+			return view, nil
 		},
 		configs: func(id string) (acl.Config, error) { return readersOnly{readers}, nil },
 	}
@@ -251,5 +252,50 @@ func TestQSCCReadersOfFixtureChannel(t *testing.T) {
 	resp := invokeQSCC(q, &chaincode.TxContext{Proposal: prop, SignedProposal: sp}, "GetChainInfo", "mychannel")
 	if resp.Status != 403 || !strings.Contains(resp.Message, "access denied") {
 		t.Fatalf("foreign admin: status %d %q, want 403 access denied", resp.Status, resp.Message)
+	}
+}
+
+// TestQSCCHidesBlocksWhoseStateIsNotApplied: a block the store holds but
+// whose writes are not in the state yet (a state write failed after the
+// append and the commit path is retrying it) is not served by qscc, neither
+// by number, by hash nor through its transactions, and chain info stops
+// below it; once the commit path publishes it, qscc serves it.
+func TestQSCCHidesBlocksWhoseStateIsNotApplied(t *testing.T) {
+	t.Parallel()
+	q, l, blocks := fixtureQSCC(t, nil)
+	view, err := q.blocks("mychannel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view.height = 9 // block 9 appended, its state not applied yet
+	on := &chaincode.TxContext{ChannelID: "mychannel", Proposal: someProposal}
+	env, err := protos.UnmarshalEnvelope(blocks[9].Data.Data[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	txID := env.ChannelHeader.TxId
+
+	info := &cb.BlockchainInfo{}
+	if resp := invokeQSCC(q, on, "GetChainInfo", "mychannel"); resp.Status != 200 || proto.Unmarshal(resp.Payload, info) != nil ||
+		info.Height != 9 || !bytes.Equal(info.CurrentBlockHash, protos.BlockHeaderHash(blocks[8].Header)) {
+		t.Fatalf("GetChainInfo = %d %q height %d; want height 9 ending at block 8", resp.Status, resp.Message, info.Height)
+	}
+	for _, call := range [][]string{
+		{"GetBlockByNumber", "mychannel", "9"},
+		{"GetBlockByHash", "mychannel", string(protos.BlockHeaderHash(blocks[9].Header))},
+		{"GetTransactionByID", "mychannel", txID},
+		{"GetBlockByTxID", "mychannel", txID},
+	} {
+		if resp := invokeQSCC(q, on, call...); resp.Status != 404 {
+			t.Errorf("%s of block 9 before its state is applied = %d %q, want 404", call[0], resp.Status, resp.Message)
+		}
+	}
+	if resp := invokeQSCC(q, on, "GetBlockByNumber", "mychannel", "8"); resp.Status != 200 {
+		t.Fatalf("GetBlockByNumber 8 = %d %q", resp.Status, resp.Message)
+	}
+
+	view.advance(l.Blocks().Height())
+	if resp := invokeQSCC(q, on, "GetTransactionByID", "mychannel", txID); resp.Status != 200 {
+		t.Fatalf("GetTransactionByID once block 9 is published = %d %q", resp.Status, resp.Message)
 	}
 }
