@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -121,5 +123,45 @@ func TestChaincodeEventsStopWhenTheConfigRefuses(t *testing.T) {
 	}
 	if ev, ok := next("Org1"); !ok || string(ev.Payload) != "after" {
 		t.Fatalf("Org1: event %+v, %t; want the one after the config block", ev, ok)
+	}
+}
+
+// A CommitStatus request signed by a channel member whose certificate has
+// expired is refused naming the identity and its NotAfter; the same member
+// with a current certificate passes and waits for the transaction.
+func TestCommitStatusRefusesExpiredIdentity(t *testing.T) {
+	n := newNetwork(t)
+	ch, err := ChannelFromBundle(n.bundle, n.blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{MSPID: "Org1MSP", Endorser: n.org1, Chaincodes: n.chaincodes, Notifier: n.notifier,
+		Channels: ChannelsFunc(func(string) (*Channel, error) { return ch, nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	orgDir := filepath.Join(devnet(t).Dir, "organizations", "peerOrganizations", "org1.example.com")
+	now := time.Now()
+	expired := testnet.IssueIdentity(t, orgDir, "Org1MSP", "Expired@org1.example.com", "client", now.Add(-time.Minute))
+	current := testnet.IssueIdentity(t, orgDir, "Org1MSP", "Current@org1.example.com", "client", now.Add(time.Hour))
+	signed := func(signer protos.Signer) *gwpb.SignedCommitStatusRequest {
+		id, _ := signer.Serialize()
+		req := protos.Marshal(&gwpb.CommitStatusRequest{TransactionId: "tx1", ChannelId: testChannel, Identity: id})
+		sig, err := signer.Sign(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &gwpb.SignedCommitStatusRequest{Request: req, Signature: sig}
+	}
+	_, err = s.CommitStatus(context.Background(), signed(expired))
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "Expired@org1.example.com") ||
+		!strings.Contains(err.Error(), expired.Cert.NotAfter.UTC().Format(time.RFC3339)) {
+		t.Fatalf("CommitStatus by an expired identity = %v; want PermissionDenied naming it and its NotAfter", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.CommitStatus(ctx, signed(current)); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("CommitStatus by a current identity: %v, want it to wait for the transaction", err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -211,6 +212,9 @@ func rpcError(code codes.Code, msg string, details ...*gwpb.ErrorDetail) error {
 func checkSignedRequest(ch *Channel, channelID, resource string, request, identity, signature []byte) error {
 	if err := verifySignature(request, identity, signature); err != nil {
 		return status.Errorf(codes.PermissionDenied, "request signature rejected: %v", err)
+	}
+	if err := msp.CheckExpiry(identity, time.Now()); err != nil {
+		return status.Errorf(codes.PermissionDenied, "request refused: %v", err)
 	}
 	if err := authorize(ch.policy, channelID, resource, protos.SignedData{Data: request, Identity: identity, Signature: signature}); err != nil {
 		return status.Error(codes.PermissionDenied, err.Error())
