@@ -186,7 +186,7 @@ func FuzzDeliverSeekInfo(f *testing.F) {
 			// timestamp); then nothing is sent.
 			refused := st == cb.Status_BAD_REQUEST || st == cb.Status_FORBIDDEN || st == cb.Status_NOT_FOUND
 			if refused && len(blocks) == 0 && (info == nil || !okStart || !okStop || stop < start || parsed.ChannelHeader.ChannelId != "mychannel" ||
-				!proto.Equal(parsed.ChannelHeader.Timestamp, timestamppb.New(at)) || st == cb.Status_FORBIDDEN) {
+				!inTimeWindow(parsed.ChannelHeader.Timestamp, at) || st == cb.Status_FORBIDDEN) {
 				return
 			}
 			if info == nil {
@@ -228,4 +228,14 @@ func FuzzDeliverSeekInfo(f *testing.F) {
 			}
 		}
 	})
+}
+
+// inTimeWindow reports whether a request stamped ts is within the default
+// time window (15 minutes, Fabric's) of the server's clock now.
+func inTimeWindow(ts *timestamppb.Timestamp, now time.Time) bool {
+	if ts == nil || ts.CheckValid() != nil {
+		return false
+	}
+	d := now.Sub(ts.AsTime())
+	return -15*time.Minute <= d && d <= 15*time.Minute
 }
