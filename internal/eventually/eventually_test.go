@@ -89,13 +89,15 @@ func TestTrueNeverTrueFailsAfterTimeout(t *testing.T) {
 func TestNoErrorReportsTheLastError(t *testing.T) {
 	tb := &recordingTB{}
 	calls := 0
-	NoError(tb, 100*time.Millisecond, "the service", func(context.Context) error {
+	// A timeout far above the 15ms the first three checks take, so that a
+	// loaded machine still gets to the third.
+	NoError(tb, 2*time.Second, "the service", func(context.Context) error {
 		if calls++; calls < 3 {
 			return errors.New("starting")
 		}
 		return errors.New("refused")
 	})
-	want := "the service: still failing after 100ms: refused"
+	want := "the service: still failing after 2s: refused"
 	if len(tb.fatal) != 1 || tb.fatal[0] != want {
 		t.Fatalf("fatal %q, want once %q", tb.fatal, want)
 	}
