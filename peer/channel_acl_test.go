@@ -23,6 +23,7 @@ import (
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/eventually"
+	"github.com/weft-ledger/weft/internal/testlog"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
@@ -140,7 +141,7 @@ func TestChannelACLsFollowConfigUpdates(t *testing.T) {
 	go osrv.Serve(lis)
 	t.Cleanup(osrv.Stop)
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	n, conn := runNode(t, dir, t.TempDir(), slog.New(slog.NewTextHandler(logs, nil)))
 	admin := devSigner(t, dir, "Admin@org1.example.com")
 	if resp := propose(t, conn, admin, "cscc", []byte("JoinChain"), protos.Marshal(genesis)); resp.Status != 200 {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,27 +15,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/weft-ledger/weft/internal/eventually"
+	"github.com/weft-ledger/weft/internal/testlog"
 	"github.com/weft-ledger/weft/peer/commitcheck"
 	"github.com/weft-ledger/weft/protos"
 )
-
-// syncBuffer is a log sink safe for the node's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestCommitHashDivergenceDetected runs two real peers of the channel over
 // TLS, B being the channel's anchor peer for Org1. Both commit a block 1 with
@@ -54,7 +36,7 @@ func TestCommitHashDivergenceDetected(t *testing.T) {
 	// Peer B is Org1's anchor peer, so peer A's periodic check asks it.
 	host, port, _ := net.SplitHostPort(nodeB.cfg.Address)
 	genesis := devGenesis(t, dir, "Host: localhost\n        Port: 7051", "Host: "+host+"\n        Port: "+port)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	nodeA, connA := runNode(t, dir, filepath.Join(t.TempDir(), "a"), slog.New(slog.NewTextHandler(logs, nil)),
 		func(c *Config) { c.CommitHashCheckInterval = 50 * time.Millisecond })
 	var chans []*channel

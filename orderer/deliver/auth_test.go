@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testlog"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -41,24 +41,6 @@ func TestMain(m *testing.M) {
 func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 	t.Helper()
 	return context.WithTimeout(context.Background(), 20*time.Second)
-}
-
-// syncBuffer is a log sink the handler's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // bundleChannel is a memChannel whose Readers policy and sequence come from
@@ -193,7 +175,7 @@ func deliverOnce(t *testing.T, client ab.AtomicBroadcastClient, env *cb.Envelope
 func TestDeliverTimeWindow(t *testing.T) {
 	tn := testnet.SampleNet(t)
 	ch := newBundleChannel(tn)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	h := NewHandler(channelMap{testnet.Channel: ch}, slog.New(slog.NewTextHandler(logs, nil)))
 	h.TimeWindow = 10 * time.Minute
 	var skew atomic.Int64
@@ -275,7 +257,7 @@ func issueClientCert(t *testing.T, pool *x509.CertPool, cn string) (tls.Certific
 func TestDeliverTLSBinding(t *testing.T) {
 	tn := testnet.SampleNet(t)
 	ch := newBundleChannel(tn)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	h := NewHandler(channelMap{testnet.Channel: ch}, slog.New(slog.NewTextHandler(logs, nil)))
 	pool := x509.NewCertPool()
 	mine, myHash := issueClientCert(t, pool, "client-a")
@@ -314,7 +296,7 @@ func TestDeliverTLSBinding(t *testing.T) {
 // only through the channel's sequence ends it before the next block.
 func TestDeliverRechecksReadersWhenTheConfigChanges(t *testing.T) {
 	tn := testnet.SampleNet(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	org1, org2 := tn.User(t, "User1", "Org1MSP"), tn.User(t, "User1", "Org2MSP")
 
 	for _, via := range []string{"config block", "channel sequence"} {

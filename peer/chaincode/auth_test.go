@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-ledger/weft/internal/eventually"
+	"github.com/weft-ledger/weft/internal/testlog"
 	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
 
@@ -39,24 +39,6 @@ type recordingLauncher chan launchRecord
 func (l recordingLauncher) Launch(_ context.Context, id string, creds *LaunchTLS) (*Instance, error) {
 	l <- launchRecord{id, creds}
 	return &Instance{}, nil
-}
-
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // clientTLS is what a chaincode given creds dials the listener with; a nil
@@ -110,7 +92,7 @@ func serveTransaction(t *testing.T, cc *rawChaincode, payload string) {
 // still complete with the genuine chaincode.
 func TestChaincodeListenerRefusesImpostors(t *testing.T) {
 	ca := mustCA(t)
-	var logs logBuffer
+	var logs testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	launches := make(recordingLauncher, 4)
 	rt := NewRuntime(Config{Logger: log, CA: ca, RegisterTimeout: 2 * time.Minute}, launches)

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/testlog"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -68,7 +69,7 @@ func deliverOnce(t *testing.T, client pb.DeliverClient, env *cb.Envelope) ([]uin
 // a captured request replayed after the window is refused, and the log
 // names both times and the window.
 func TestDeliverTimeWindow(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	var skew atomic.Int64 // added to the server's clock
 	f := newDeliverFixture(t, func(s *Server) {
 		s.log = slog.New(slog.NewTextHandler(logs, nil))
@@ -180,7 +181,7 @@ func (ca *clientCA) issue(t *testing.T, cn string) (tls.Certificate, []byte) {
 
 // bindingServer serves the fixture's channel over TLS; with clients set it
 // requires client certificates from them (mutual TLS) and tells the server.
-func bindingServer(t *testing.T, clients *clientCA, logs *syncBuffer) (addr string, f *deliverFixture) {
+func bindingServer(t *testing.T, clients *clientCA, logs *testlog.Buffer) (addr string, f *deliverFixture) {
 	t.Helper()
 	f = newDeliverFixture(t)
 	d := getDevnet(t)
@@ -221,7 +222,7 @@ func dialWith(t *testing.T, addr string, roots *x509.CertPool, cert *tls.Certifi
 // certificate (Fabric's binding): a request bound to another session, or to
 // none, is refused, and the log names both hashes.
 func TestDeliverTLSBindingUnderMutualTLS(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	ca := newClientCA(t)
 	addr, f := bindingServer(t, ca, logs)
 	roots := getDevnet(t).tlsRoots(t, "Org1MSP")
@@ -252,7 +253,7 @@ func TestDeliverTLSBindingUnderMutualTLS(t *testing.T) {
 // tls_cert_hash, as in Fabric, unless the hash names another certificate than
 // the one the client presented.
 func TestDeliverTLSBindingWithoutMutualTLS(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	addr, f := bindingServer(t, nil, logs)
 	roots := getDevnet(t).tlsRoots(t, "Org1MSP")
 	ca := newClientCA(t)
@@ -300,7 +301,7 @@ func withACLs(t *testing.T, d *devnet, seq uint64, acls map[string]string) *chan
 // only, the log naming the resource, the policy and the client; an open
 // stream is judged again when the config changes.
 func TestDeliverEventACLs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	f := newDeliverFixture(t, func(s *Server) { s.log = slog.New(slog.NewTextHandler(logs, nil)) })
 	d := getDevnet(t)
 	admin := d.Admin(t, "Org1MSP")
@@ -385,7 +386,7 @@ func TestDeliverEventACLs(t *testing.T) {
 // receive, even while the channel still serves the old config; the other
 // organisation's stream goes on.
 func TestDeliverStopsAtConfigBlockRemovingTheOrg(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	f := newDeliverFixture(t, func(s *Server) { s.log = slog.New(slog.NewTextHandler(logs, nil)) })
 	d := getDevnet(t)
 	org2 := d.User(t, "User1", "Org2MSP")

@@ -1,35 +1,17 @@
 package deliver
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
+
+	"github.com/weft-ledger/weft/internal/testlog"
 )
-
-// syncBuffer is a log sink the server's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestDeliverRefusesExpiredRequester: a Readers member whose certificate has
 // expired gets FORBIDDEN and no block; a stream whose requester's
@@ -37,7 +19,7 @@ func (b *syncBuffer) String() string {
 // before sending it, as Fabric's deliver service does. The log names the
 // requester and its NotAfter.
 func TestDeliverRefusesExpiredRequester(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	f := newDeliverFixture(t, func(s *Server) {
