@@ -45,16 +45,7 @@ func TestCommitStatusACLFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	signed := func(signer protos.Signer) *gwpb.SignedCommitStatusRequest {
-		id, _ := signer.Serialize()
-		req := protos.Marshal(&gwpb.CommitStatusRequest{TransactionId: "tx1", ChannelId: testChannel, Identity: id})
-		sig, err := signer.Sign(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &gwpb.SignedCommitStatusRequest{Request: req, Signature: sig}
-	}
-	_, err = s.CommitStatus(context.Background(), signed(n.user1))
+	_, err = s.CommitStatus(context.Background(), signedCommitStatus(t, n.user1))
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("CommitStatus by User1 under gateway/CommitStatus = Org1 admins: %v", err)
 	}
@@ -66,7 +57,7 @@ func TestCommitStatusACLFromConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	// The admin passes the ACL and waits for the transaction.
-	if _, err := s.CommitStatus(ctx, signed(devnet(t).Admin(t, "Org1MSP"))); status.Code(err) != codes.DeadlineExceeded {
+	if _, err := s.CommitStatus(ctx, signedCommitStatus(t, devnet(t).Admin(t, "Org1MSP"))); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("CommitStatus by Org1's admin: %v, want it to wait for the transaction", err)
 	}
 }
@@ -145,23 +136,26 @@ func TestCommitStatusRefusesExpiredIdentity(t *testing.T) {
 	now := time.Now()
 	expired := testnet.IssueIdentity(t, orgDir, "Org1MSP", "Expired@org1.example.com", "client", now.Add(-time.Minute))
 	current := testnet.IssueIdentity(t, orgDir, "Org1MSP", "Current@org1.example.com", "client", now.Add(time.Hour))
-	signed := func(signer protos.Signer) *gwpb.SignedCommitStatusRequest {
-		id, _ := signer.Serialize()
-		req := protos.Marshal(&gwpb.CommitStatusRequest{TransactionId: "tx1", ChannelId: testChannel, Identity: id})
-		sig, err := signer.Sign(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &gwpb.SignedCommitStatusRequest{Request: req, Signature: sig}
-	}
-	_, err = s.CommitStatus(context.Background(), signed(expired))
+	_, err = s.CommitStatus(context.Background(), signedCommitStatus(t, expired))
 	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "Expired@org1.example.com") ||
 		!strings.Contains(err.Error(), expired.Cert.NotAfter.UTC().Format(time.RFC3339)) {
 		t.Fatalf("CommitStatus by an expired identity = %v; want PermissionDenied naming it and its NotAfter", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.CommitStatus(ctx, signed(current)); status.Code(err) != codes.DeadlineExceeded {
+	if _, err := s.CommitStatus(ctx, signedCommitStatus(t, current)); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("CommitStatus by a current identity: %v, want it to wait for the transaction", err)
 	}
+}
+
+// signedCommitStatus is a CommitStatus request for "tx1" signed by signer.
+func signedCommitStatus(t *testing.T, signer protos.Signer) *gwpb.SignedCommitStatusRequest {
+	t.Helper()
+	id, _ := signer.Serialize()
+	req := protos.Marshal(&gwpb.CommitStatusRequest{TransactionId: "tx1", ChannelId: testChannel, Identity: id})
+	sig, err := signer.Sign(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gwpb.SignedCommitStatusRequest{Request: req, Signature: sig}
 }
