@@ -49,7 +49,9 @@ func CheckTimestamp(ts *timestamppb.Timestamp, now time.Time, window time.Durati
 	if d < 0 {
 		d = -d
 	}
-	if d > window {
+	// Sub saturates more than 292 years apart, and -minDuration is itself
+	// negative: compare the times, not the distance.
+	if at.Before(now.Add(-window)) || at.After(now.Add(window)) {
 		return fmt.Errorf("the request's timestamp %s is %s away from this server's time %s, more than the time window of %s",
 			at.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), now.UTC().Format(time.RFC3339Nano), window)
 	}
