@@ -68,6 +68,11 @@ func (echoEndorser) ProcessProposal(_ context.Context, sp *pb.SignedProposal) (*
 	if prop.ChaincodeName() == "broken" {
 		return &pb.ProposalResponse{Response: &pb.Response{Status: 500, Message: "broken"}}, nil
 	}
+	// As peer/endorser: a proposal's header type is ENDORSER_TRANSACTION,
+	// or CONFIG (Fabric's channel join).
+	if t := cb.HeaderType(prop.ChannelHeader.Type); t != cb.HeaderType_ENDORSER_TRANSACTION && t != cb.HeaderType_CONFIG {
+		return &pb.ProposalResponse{Response: &pb.Response{Status: 500, Message: "invalid header type " + t.String()}}, nil
+	}
 	var result []byte
 	if args := prop.Args(); len(args) > 0 {
 		result = args[0]
@@ -303,12 +308,16 @@ func FuzzGatewayRequest(f *testing.F) {
 			if penv.ChannelHeader.TxId != prop.ChannelHeader.TxId || !proto.Equal(penv.Payload.Header, prop.Header) {
 				t.Fatal("prepared transaction has another header than the proposal")
 			}
-			tx, err := protos.ParseEndorserTx(penv)
-			if err != nil {
-				t.Fatalf("prepared transaction is not an endorser transaction: %v", err)
-			}
-			if n := len(tx.Endorsements()); n != 1 {
-				t.Fatalf("prepared transaction has %d endorsements, want Org1's", n)
+			if cb.HeaderType(penv.ChannelHeader.Type) == cb.HeaderType_ENDORSER_TRANSACTION {
+				tx, err := protos.ParseEndorserTx(penv)
+				if err != nil {
+					t.Fatalf("prepared transaction is not an endorser transaction: %v", err)
+				}
+				if n := len(tx.Endorsements()); n != 1 {
+					t.Fatalf("prepared transaction has %d endorsements, want Org1's", n)
+				}
+			} else if cb.HeaderType(penv.ChannelHeader.Type) != cb.HeaderType_CONFIG {
+				t.Fatalf("prepared a transaction of type %s, which no endorser endorses", cb.HeaderType(penv.ChannelHeader.Type))
 			}
 			cap := &pb.ChaincodeActionPayload{}
 			tr := &pb.Transaction{}
