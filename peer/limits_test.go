@@ -10,6 +10,7 @@ import (
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,7 +38,7 @@ func TestPeerConcurrencyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first stream is served: it answers (channel not found) and stays open.
-	first, err := pb.NewDeliverClient(conn).Deliver(ctx)
+	first, err := pb.NewDeliverClient(conn).Deliver(ctx, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestPeerConcurrencyLimit(t *testing.T) {
 	if _, err := first.Recv(); err != nil {
 		t.Fatalf("first stream: %v", err)
 	}
-	second, err := pb.NewDeliverClient(conn).Deliver(ctx)
+	second, err := pb.NewDeliverClient(conn).Deliver(ctx, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestPeerConcurrencyLimit(t *testing.T) {
 			break
 		}
 	}
-	third, err := pb.NewDeliverClient(conn).Deliver(ctx)
+	third, err := pb.NewDeliverClient(conn).Deliver(ctx, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatal(err)
 	}
