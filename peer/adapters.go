@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 
@@ -51,22 +50,7 @@ func (n *Node) channelConfig(id string) (acl.Config, error) {
 
 // configBlock reads the channel's latest config block from its ledger
 // (cscc GetConfigBlock).
-func (c *channel) configBlock() (*cb.Block, error) {
-	blocks := c.ledger.Blocks()
-	h := blocks.Height()
-	if h == 0 {
-		return nil, errors.New("the ledger is empty")
-	}
-	tip, err := blocks.Block(h - 1)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := lastConfigIndex(tip)
-	if err != nil {
-		return nil, err
-	}
-	return blocks.Block(idx)
-}
+func (c *channel) configBlock() (*cb.Block, error) { return lastConfigBlock(c.ledger.Blocks()) }
 
 type lifecycleChannels struct{ n *Node }
 

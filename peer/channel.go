@@ -133,7 +133,15 @@ func (n *Node) joinChannel(raw []byte) (string, error) {
 
 // latestBundle parses the channel configuration in force at the ledger's tip.
 func latestBundle(l *ledger.Ledger) (*channelconfig.Bundle, error) {
-	blocks := l.Blocks()
+	cfgBlock, err := lastConfigBlock(l.Blocks())
+	if err != nil {
+		return nil, err
+	}
+	return channelconfig.BundleFromBlock(cfgBlock)
+}
+
+// lastConfigBlock reads the config block in force at the store's tip.
+func lastConfigBlock(blocks *ledger.BlockStore) (*cb.Block, error) {
 	h := blocks.Height()
 	if h == 0 {
 		return nil, errors.New("ledger is empty: the channel was never joined")
@@ -146,11 +154,11 @@ func latestBundle(l *ledger.Ledger) (*channelconfig.Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfgBlock, err := blocks.Block(idx)
+	b, err := blocks.Block(idx)
 	if err != nil {
 		return nil, fmt.Errorf("read config block %d: %w", idx, err)
 	}
-	return channelconfig.BundleFromBlock(cfgBlock)
+	return b, nil
 }
 
 // lastConfigIndex reads the number of the last config block from a block's
