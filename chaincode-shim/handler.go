@@ -208,7 +208,13 @@ func (h *handler) send(msg *pb.ChaincodeMessage) error {
 	if err != nil {
 		return err
 	}
-	return <-result // sendLoop answers every request it takes
+	err = <-result // sendLoop answers every request it takes
+	if errors.Is(err, io.EOF) {
+		// gRPC's Send says io.EOF once the peer has ended the stream; the
+		// receive loop may not have noticed yet, so say it here.
+		return ErrStreamClosed
+	}
+	return err
 }
 
 // sendAsync sends msg without waiting for the outcome; a failure ends the chat anyway.
