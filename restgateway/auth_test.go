@@ -339,12 +339,14 @@ func TestEventStreamsAreBounded(t *testing.T) {
 func TestSlowHeadersAreCut(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	ts, peer := newTestServer(t, func(o *Options) { o.HTTP.ReadHeaderTimeout = timeout })
+	// Taken before dialling: the server starts its clock when it accepts,
+	// which may come before Dial returns here.
+	start := time.Now()
 	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
