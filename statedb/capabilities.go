@@ -1,0 +1,69 @@
+package statedb
+
+import "context"
+
+// The interfaces below are optional: a backend implements those it can, and
+// the consumer (the ledger, the chaincode runtime, lifecycle, the peer's
+// health checks) detects them with a type assertion. LevelDB implements none
+// of them; CouchDB implements all of them.
+
+// NsKey names one key of one namespace.
+type NsKey struct{ Namespace, Key string }
+
+// Preloader is implemented by backends for which one bulk read is much
+// cheaper than many single reads. Before the MVCC checks of a block, the
+// committer hands it every key the block reads or writes; the Gets that
+// follow for those keys are then served without a round trip.
+type Preloader interface {
+	Preload(keys []NsKey) error
+}
+
+// Querier is implemented by backends that run rich queries: JSON selector
+// queries in CouchDB's Mango syntax ({"selector": {...}, "sort": [...],
+// "fields": [...], "use_index": ...}), over the JSON values of one namespace.
+// Results are not re-checked for phantoms at commit, as in Fabric.
+type Querier interface {
+	// ExecuteQuery iterates every value of ns the query selects, in the
+	// order the query asks for (by key when it asks for none), up to the
+	// backend's total query limit.
+	ExecuteQuery(ns, query string) (Iterator, error)
+	// ExecuteQueryPage returns at most pageSize results of the query,
+	// starting where bookmark (from an earlier page of the same query, ""
+	// for the first page) left off, and the bookmark of the page after it
+	// ("" when there is none). The bookmark is opaque to the caller.
+	ExecuteQueryPage(ns, query, bookmark string, pageSize int32) (kvs []*KV, next string, err error)
+}
+
+// KeyValueChecker is implemented by backends that cannot store every key or
+// value (CouchDB: a key must be UTF-8 and may not start with "_"; a JSON value
+// may not use the field names CouchDB reserves). The simulator calls it on
+// every write, so a chaincode learns at endorsement, not at commit.
+type KeyValueChecker interface {
+	CheckKeyValue(key string, value []byte) error
+}
+
+// Index is one index definition, as a chaincode package carries it in
+// META-INF/statedb/couchdb/indexes/ (or .../collections/<name>/indexes/).
+type Index struct {
+	// Name is the file the definition came from, named in errors.
+	Name string
+	// Definition is the file's JSON: {"index": {"fields": [...]},
+	// "ddoc": ..., "name": ..., "type": "json"}.
+	Definition []byte
+}
+
+// IndexCreator is implemented by backends that keep indexes.
+type IndexCreator interface {
+	// CheckIndex reports why a definition cannot be created, naming the
+	// field at fault; nil when it can.
+	CheckIndex(ix Index) error
+	// CreateIndexes creates the indexes in namespace ns (ns$$p<coll> for a
+	// collection's); creating one that exists changes nothing.
+	CreateIndexes(ns string, indexes []Index) error
+}
+
+// HealthChecker is implemented by backends that live outside the peer's
+// process; the peer's /healthz reports its error.
+type HealthChecker interface {
+	HealthCheck(ctx context.Context) error
+}
