@@ -10,11 +10,11 @@ import "context"
 // NsKey names one key of one namespace.
 type NsKey struct{ Namespace, Key string }
 
-// Preloader is implemented by backends for which one bulk read is much
+// BulkLoader is implemented by backends for which one bulk read is much
 // cheaper than many single reads. Before the MVCC checks of a block, the
-// committer hands it every key the block reads or writes; the Gets that
+// committer hands Preload every key the block reads or writes; the Gets that
 // follow for those keys are then served without a round trip.
-type Preloader interface {
+type BulkLoader interface {
 	Preload(keys []NsKey) error
 }
 
