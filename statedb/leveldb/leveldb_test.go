@@ -13,7 +13,7 @@ import (
 func TestLevelDBBackend(t *testing.T) {
 	var mu sync.Mutex
 	dirs := map[*testing.T]string{}
-	statedbtest.Run(t, func(t *testing.T) statedb.DB {
+	statedbtest.RunWith(t, func(t *testing.T) statedb.DB {
 		mu.Lock()
 		dir, ok := dirs[t]
 		if !ok {
@@ -26,7 +26,7 @@ func TestLevelDBBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 		return db
-	})
+	}, statedbtest.Options{AnyNamespace: true})
 }
 
 func TestObserveApply(t *testing.T) {
