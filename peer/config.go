@@ -6,8 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
+	"github.com/weft-ledger/weft/statedb/couchdb"
 )
 
 // Config is the peer's configuration, read from core.yaml with CORE_*
@@ -69,6 +73,9 @@ type Config struct {
 	// timestamp of a Deliver request may be from the peer's clock (0: 15m,
 	// Fabric's default).
 	AuthTimeWindow time.Duration
+	// Ledger is the ledger section: which database holds the channels'
+	// world state (ledger.state.*).
+	Ledger LedgerConfig
 }
 
 // LimitsConfig is peer.limits.
@@ -228,6 +235,10 @@ func LoadConfig(dir string) (Config, error) {
 	cfg.ExternalBuilders = builders
 	if v.GetBool("peer.profile.enabled") {
 		cfg.ProfileAddress = v.GetString("peer.profile.listenAddress")
+	}
+	var bad []string
+	if cfg.Ledger, bad = loadLedger(v); len(bad) > 0 {
+		return Config{}, fmt.Errorf("invalid peer configuration: %s", strings.Join(bad, "; "))
 	}
 	cfg.ChaincodeAddress = cfg.chaincodeEndpoint()
 	return cfg, cfg.Validate()
@@ -414,8 +425,217 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("chaincode.externalBuilders[%d] (CORE_CHAINCODE_EXTERNALBUILDERS): %v", i, err))
 		}
 	}
+	errs = append(errs, c.Ledger.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid peer configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// The state databases ledger.state.stateDatabase names, spelled as in
+// Fabric. As in Fabric the names are case-sensitive; unlike Fabric, which
+// takes any other value for goleveldb, Weft refuses it.
+const (
+	StateGoLevelDB = "goleveldb"
+	StateCouchDB   = "CouchDB"
+)
+
+// LedgerConfig is the ledger section of core.yaml, with Fabric's keys.
+// Fabric's other ledger keys (ledger.history.enableHistoryDatabase,
+// ledger.pvtdataStore.*, ledger.snapshots.*) are not read: Weft always
+// indexes history and has neither snapshots nor a reconciler.
+type LedgerConfig struct {
+	// StateDatabase is ledger.state.stateDatabase: StateGoLevelDB (the
+	// default) keeps each channel's world state in LevelDB in the channel's
+	// ledger folder; StateCouchDB keeps it in the CouchDB server CouchDB
+	// names.
+	StateDatabase string
+	// TotalQueryLimit is ledger.state.totalQueryLimit: the most results one
+	// chaincode query returns (Fabric's key, next to stateDatabase).
+	TotalQueryLimit int
+	// CouchDB is ledger.state.couchDBConfig, read whatever the state
+	// database (and checked only when it is CouchDB); TotalQueryLimit is
+	// copied into it. Logger stays nil: the node sets it.
+	CouchDB couchdb.Config
+}
+
+// UsesCouchDB reports whether the channels' world state is in CouchDB.
+func (l LedgerConfig) UsesCouchDB() bool { return l.StateDatabase == StateCouchDB }
+
+// keyEnv names a core.yaml key with its environment override.
+func keyEnv(key string) string {
+	return key + " (CORE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")) + ")"
+}
+
+// Fabric's defaults for ledger keys core.yaml leaves out (those of its
+// sampleconfig/core.yaml).
+const (
+	defaultTotalQueryLimit     = 100000
+	defaultCouchMaxRetries     = 3
+	defaultCouchStartupRetries = 10
+	defaultCouchTimeout        = 35 * time.Second
+	defaultCouchInternalLimit  = 1000
+	defaultCouchBatchSize      = 1000
+	defaultCouchWarmAfter      = 1
+	defaultCouchCacheSizeMB    = 64
+)
+
+// couchKey is a key of ledger.state.couchDBConfig.
+func couchKey(name string) string { return "ledger.state.couchDBConfig." + name }
+
+// loadLedger reads the ledger section. Keys left out take Fabric's
+// defaults; a value that is not of the key's type is reported, naming the
+// key, rather than read as zero.
+func loadLedger(v *viper.Viper) (LedgerConfig, []string) {
+	var bad []string
+	raw := func(key string) (string, bool) {
+		val := v.Get(key)
+		if val == nil {
+			return "", false
+		}
+		s := strings.TrimSpace(fmt.Sprint(val))
+		return s, s != ""
+	}
+	num := func(key string, def int) int {
+		s, ok := raw(key)
+		if !ok {
+			return def
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s = %q is not a whole number", keyEnv(key), s))
+		}
+		return n
+	}
+	dur := func(key string, def time.Duration) time.Duration {
+		s, ok := raw(key)
+		if !ok {
+			return def
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s = %q is not a duration such as 35s", keyEnv(key), s))
+		}
+		return d
+	}
+	flag := func(key string) bool {
+		s, ok := raw(key)
+		if !ok {
+			return false
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s = %q is not true or false", keyEnv(key), s))
+		}
+		return b
+	}
+	l := LedgerConfig{
+		StateDatabase:   v.GetString("ledger.state.stateDatabase"),
+		TotalQueryLimit: num("ledger.state.totalQueryLimit", defaultTotalQueryLimit),
+		CouchDB: couchdb.Config{
+			Address:                 strings.TrimSpace(v.GetString(couchKey("couchDBAddress"))),
+			Username:                v.GetString(couchKey("username")),
+			Password:                v.GetString(couchKey("password")),
+			MaxRetries:              num(couchKey("maxRetries"), defaultCouchMaxRetries),
+			MaxRetriesOnStartup:     num(couchKey("maxRetriesOnStartup"), defaultCouchStartupRetries),
+			RequestTimeout:          dur(couchKey("requestTimeout"), defaultCouchTimeout),
+			InternalQueryLimit:      num(couchKey("internalQueryLimit"), defaultCouchInternalLimit),
+			MaxBatchUpdateSize:      num(couchKey("maxBatchUpdateSize"), defaultCouchBatchSize),
+			WarmIndexesAfterNBlocks: num(couchKey("warmIndexesAfterNBlocks"), defaultCouchWarmAfter),
+			CreateGlobalChangesDB:   flag(couchKey("createGlobalChangesDB")),
+			CacheSizeMB:             num(couchKey("cacheSize"), defaultCouchCacheSizeMB),
+			DatabasePrefix:          v.GetString(couchKey("databasePrefix")),
+		},
+	}
+	if l.StateDatabase == "" {
+		l.StateDatabase = StateGoLevelDB // Fabric's default
+	}
+	l.CouchDB.TotalQueryLimit = l.TotalQueryLimit
+	if _, set := raw(couchKey("totalQueryLimit")); set {
+		bad = append(bad, keyEnv(couchKey("totalQueryLimit"))+" is not a key: the limit is ledger.state.totalQueryLimit (CORE_LEDGER_STATE_TOTALQUERYLIMIT), next to stateDatabase, as in Fabric")
+	}
+	return l, bad
+}
+
+// couchDatabaseName is what CouchDB allows in a database name; a prefix
+// must also start with a letter, as a name must.
+var couchDatabaseName = regexp.MustCompile(`^[a-z][a-z0-9_$()+/-]*$`)
+
+// validate checks the ledger section; each problem names its key.
+func (l LedgerConfig) validate() []string {
+	var errs []string
+	if l.TotalQueryLimit < 0 {
+		errs = append(errs, fmt.Sprintf("%s = %d: use a positive number of results", keyEnv("ledger.state.totalQueryLimit"), l.TotalQueryLimit))
+	}
+	switch l.StateDatabase {
+	case "", StateGoLevelDB:
+		return errs
+	case StateCouchDB:
+	default:
+		msg := fmt.Sprintf("%s = %q: use %s or %s", keyEnv("ledger.state.stateDatabase"), l.StateDatabase, StateGoLevelDB, StateCouchDB)
+		for _, name := range []string{StateGoLevelDB, StateCouchDB} {
+			if strings.EqualFold(l.StateDatabase, name) {
+				msg += fmt.Sprintf(" (the names are case-sensitive, as in Fabric: did you mean %s?)", name)
+			}
+		}
+		return append(errs, msg)
+	}
+	c := l.CouchDB
+	if e := checkCouchAddress(c.Address); e != "" {
+		errs = append(errs, e)
+	}
+	if (c.Username == "") != (c.Password == "") {
+		errs = append(errs, fmt.Sprintf("%s and %s: give both or neither", keyEnv(couchKey("username")), keyEnv(couchKey("password"))))
+	}
+	for _, n := range []struct {
+		name string
+		val  int
+		unit string
+	}{
+		{"maxRetries", c.MaxRetries, "retries"},
+		{"maxRetriesOnStartup", c.MaxRetriesOnStartup, "retries"},
+		{"internalQueryLimit", c.InternalQueryLimit, "records"},
+		{"maxBatchUpdateSize", c.MaxBatchUpdateSize, "documents"},
+		{"warmIndexesAfterNBlocks", c.WarmIndexesAfterNBlocks, "blocks"},
+		{"cacheSize", c.CacheSizeMB, "megabytes"},
+	} {
+		if n.val < 0 {
+			errs = append(errs, fmt.Sprintf("%s = %d: use 0 or a positive number of %s", keyEnv(couchKey(n.name)), n.val, n.unit))
+		}
+	}
+	if c.RequestTimeout < 0 {
+		errs = append(errs, fmt.Sprintf("%s = %v: use a positive duration such as 35s", keyEnv(couchKey("requestTimeout")), c.RequestTimeout))
+	}
+	if p := c.DatabasePrefix; p != "" && !couchDatabaseName.MatchString(p) {
+		errs = append(errs, fmt.Sprintf("%s = %q: a prefix of CouchDB database names starts with a lower-case letter and holds only a-z, 0-9 and _$()+-/ (e.g. peer0org1_)",
+			keyEnv(couchKey("databasePrefix")), p))
+	}
+	return errs
+}
+
+// checkCouchAddress checks ledger.state.couchDBConfig.couchDBAddress:
+// host:port as in Fabric, or an http(s) URL. Credentials belong in
+// username and password, which are never logged; an address is.
+func checkCouchAddress(addr string) string {
+	key := keyEnv(couchKey("couchDBAddress"))
+	if addr == "" {
+		return key + " is empty, but ledger.state.stateDatabase is CouchDB: give the CouchDB server as host:port (e.g. 127.0.0.1:5984) or http://host:port"
+	}
+	if !strings.Contains(addr, "://") {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return fmt.Sprintf("%s = %q is not host:port or an http(s) URL", key, addr)
+		}
+		return ""
+	}
+	u, err := url.Parse(addr)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s = %q is not host:port or an http(s) URL", key, addr)
+	case u.User != nil:
+		return fmt.Sprintf("%s holds credentials: put them in %s and %s (logs and /healthz name the address, never those)",
+			key, keyEnv(couchKey("username")), keyEnv(couchKey("password")))
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return fmt.Sprintf("%s = %q is not host:port or an http(s) URL", key, addr)
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
+	"github.com/weft-ledger/weft/statedb/couchdb"
 )
 
 // configDir copies sampleconfig/core.yaml into a temporary folder, with empty
@@ -74,6 +75,10 @@ func TestLoadConfigSample(t *testing.T) {
 		CommitHashCheckInterval: time.Minute,
 		Limits:                  LimitsConfig{EndorserService: 2500, DeliverService: 2500, GatewayService: 500, Package: ccpackage.Limits{MaxBytes: 512 << 20, MaxEntries: 100000, MaxPathDepth: 64}},
 		AuthTimeWindow:          15 * time.Minute,
+		Ledger: LedgerConfig{StateDatabase: "goleveldb", TotalQueryLimit: 100000, CouchDB: couchdb.Config{
+			Address: "127.0.0.1:5984", MaxRetries: 3, MaxRetriesOnStartup: 10, RequestTimeout: 35 * time.Second,
+			InternalQueryLimit: 1000, TotalQueryLimit: 100000, MaxBatchUpdateSize: 1000, WarmIndexesAfterNBlocks: 1, CacheSizeMB: 64,
+		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
