@@ -42,6 +42,26 @@
 //     Fabric, private range queries record nothing and are allowed only in
 //     read-only transactions, and PurgePrivateData records a hashed write
 //     with is_delete and is_purge;
+//   - rich queries (Simulator.ExecuteQuery, ExecuteQueryPage,
+//     ExecuteQueryOnPrivateData) run only on a state database that is a
+//     statedb.Querier (CouchDB); elsewhere (LevelDB) they fail with an error
+//     wrapping ErrNoRichQueries. As in Fabric, each public result is
+//     recorded as a plain read of its key, a private query records nothing,
+//     and paginated and private queries are allowed only in read-only
+//     transactions. Rich query results are not re-checked for phantoms at
+//     commit: MVCC checks the versions of the keys returned, but a key that
+//     comes to match the query after simulation is not detected (use a range
+//     query where that matters);
+//   - the world state is LevelDB in dir/state unless Options.State hands in
+//     another statedb.DB; its optional capabilities are detected before
+//     Options.WrapState wraps it. A state database that is a
+//     statedb.BulkLoader gets, before the MVCC checks of each committed
+//     block, one Preload call with every public and hashed key the block's
+//     valid transactions read or write; one that is a
+//     statedb.KeyValueChecker checks every write at simulation, so a key or
+//     value it cannot store fails the endorsement, not the commit. A state
+//     database whose savepoint is above the block store's height belongs to
+//     another ledger: Open fails with ErrStateAhead;
 //   - a committed purge removes the key from the hashed and the private state
 //     even when this peer did not receive the purge's private write set (the
 //     key is found by its hash); private values are kept nowhere else once

@@ -20,4 +20,12 @@ var (
 	// ErrCorrupt is wrapped by errors for damaged block files that are not a
 	// torn write (see CorruptError).
 	ErrCorrupt = errors.New("ledger: block store is damaged")
+	// ErrStateAhead is wrapped by the error of an Open whose state database
+	// has a savepoint above the block store's height: the state belongs to
+	// another ledger, or the block files were lost.
+	ErrStateAhead = errors.New("ledger: the state database is ahead of the block store")
+	// ErrNoRichQueries is wrapped by the error of a rich query (ExecuteQuery,
+	// ExecuteQueryPage, ExecuteQueryOnPrivateData) on a ledger whose state
+	// database does not implement statedb.Querier, such as LevelDB.
+	ErrNoRichQueries = errors.New("rich queries (JSON selectors) need a CouchDB state database")
 )

@@ -24,9 +24,18 @@ type Options struct {
 	MaxBlockFileSize int64
 	// Logger receives commit and recovery events; nil means slog.Default().
 	Logger *slog.Logger
-	// WrapState, when set, wraps the world state database the ledger opens
-	// (in dir/state) before the ledger uses it: instrumentation, or a fault
-	// injected by a test.
+	// State, when set, is the world state database the ledger uses instead
+	// of opening LevelDB in dir/state (CouchDB, or a fake in tests). The
+	// ledger owns it from the call on: Close closes it, and so does an
+	// OpenWithOptions that fails. Its savepoint must not be above the block
+	// store's height (see ErrStateAhead).
+	State statedb.DB
+	// WrapState, when set, wraps the world state database (State, or the
+	// LevelDB it opens) before the ledger uses it: instrumentation, or a
+	// fault injected by a test. The optional capabilities of statedb
+	// (BulkLoader, Querier, KeyValueChecker) are detected on the database
+	// before it is wrapped, so a wrapper need not forward them; a wrapper
+	// that does implement one is called instead of the database.
 	WrapState func(statedb.DB) statedb.DB
 }
 
@@ -35,8 +44,17 @@ type Options struct {
 type Ledger struct {
 	blocks *BlockStore
 	state  statedb.DB
-	pvt    *pvtStore // private write sets of blocks not yet in the state
-	log    *slog.Logger
+	// base is the state database as opened or handed in, before WrapState:
+	// its optional capabilities are the ones the ledger offers.
+	base statedb.DB
+	caps stateCaps
+	// stateName names the state database in errors: "LevelDB" or its type.
+	stateName string
+	// external is set when the state was handed in (Options.State) rather
+	// than opened in dir/state.
+	external bool
+	pvt      *pvtStore // private write sets of blocks not yet in the state
+	log      *slog.Logger
 
 	history       *historyDB
 	historyHeight uint64 // blocks indexed in history; guarded by commitMu
@@ -102,14 +120,23 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 	}
 	blocks, err := OpenBlockStoreWithOptions(filepath.Join(dir, "chain"), BlockStoreOptions{MaxFileSize: opts.MaxBlockFileSize, Logger: log})
 	if err != nil {
+		if opts.State != nil {
+			_ = opts.State.Close()
+		}
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	var state statedb.DB
-	state, err = leveldb.Open(filepath.Join(dir, "state"))
-	if err != nil {
-		_ = blocks.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	base, stateName := opts.State, ""
+	if base == nil {
+		base, err = leveldb.Open(filepath.Join(dir, "state"))
+		if err != nil {
+			_ = blocks.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+		}
+		stateName = "LevelDB"
+	} else {
+		stateName = fmt.Sprintf("%T", base)
 	}
+	state := base
 	if opts.WrapState != nil {
 		state = opts.WrapState(state)
 	}
@@ -123,7 +150,7 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 		_ = errors.Join(pvt.close(), state.Close(), blocks.Close())
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	l := &Ledger{blocks: blocks, state: state, pvt: pvt, history: history, log: log}
+	l := &Ledger{blocks: blocks, state: state, base: base, caps: detectCaps(base, state), stateName: stateName, external: opts.State != nil, pvt: pvt, history: history, log: log}
 	if err := l.replay(); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
@@ -161,7 +188,13 @@ func (l *Ledger) replay() error {
 	}
 	height := l.blocks.Height()
 	if ok && sp.BlockNum >= height {
-		return fmt.Errorf("state savepoint is block %d but the block store holds only %d blocks; the state folder belongs to another ledger or the block files were lost", sp.BlockNum, height)
+		if l.external {
+			return fmt.Errorf("%w: the state database's savepoint is block %d but the block store holds only %d blocks, so the state database belongs to another ledger "+
+				"(another peer, channel or ledger folder) or the block files were lost; give this ledger a state database of its own (for CouchDB, drop this channel's databases "+
+				"or use another database name prefix) and it is rebuilt from the blocks, or restore the block files", ErrStateAhead, sp.BlockNum, height)
+		}
+		return fmt.Errorf("%w: state savepoint is block %d but the block store holds only %d blocks; the state folder belongs to another ledger or the block files were lost "+
+			"(remove the state folder to rebuild it from the blocks, or restore the block files)", ErrStateAhead, sp.BlockNum, height)
 	}
 	l.stateHeight.Store(next)
 	for n := next; n < height; n++ {
@@ -264,8 +297,15 @@ func (l *Ledger) loadCommitHash() error {
 // Blocks returns the block store.
 func (l *Ledger) Blocks() *BlockStore { return l.blocks }
 
-// State returns the world state.
+// State returns the world state, as wrapped by Options.WrapState.
 func (l *Ledger) State() statedb.DB { return l.state }
+
+// StateBackend returns the world state database as opened (or handed in as
+// Options.State), before Options.WrapState: the value on which to detect
+// its optional capabilities, such as statedb.IndexCreator or
+// statedb.HealthChecker, which a wrapper hides. Reads and writes go through
+// State.
+func (l *Ledger) StateBackend() statedb.DB { return l.base }
 
 // Commit validates b (MVCC on the transactions its TRANSACTIONS_FILTER still
 // marks VALID), records the final filter and the commit hash (as Fabric's
@@ -373,26 +413,30 @@ func validPrivate(private map[uint64]*rwset.TxPvtReadWriteSet, filter []byte) ma
 	return out
 }
 
-// prepare computes the state updates of b and its history entries. With
-// validate set it runs MVCC and returns the filter with conflicts marked;
-// otherwise it trusts filter.
-func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*statedb.Batch, []byte, []historyEntry, error) {
-	n := b.Header.Number
-	batch := statedb.NewBatch()
-	var history []historyEntry
+// decodedTx is one transaction of a block, decoded for prepare. sets is
+// nil for a transaction that carries no read/write set (config, other
+// types), that is not VALID in the filter handed in, or that failed to
+// decode (then code and why say so).
+type decodedTx struct {
+	txID string
+	sets []decodedNs
+	code pb.TxValidationCode // VALID, or why decoding failed
+	why  string
+}
+
+// decodeBlock decodes the read/write sets of the transactions filter still
+// marks VALID.
+func decodeBlock(b *cb.Block, filter []byte) []decodedTx {
+	txs := make([]decodedTx, len(b.Data.Data))
 	for i, raw := range b.Data.Data {
+		tx := &txs[i]
+		tx.code = pb.TxValidationCode_VALID
 		if pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
 			continue
 		}
-		mark := func(code pb.TxValidationCode, why string) {
-			if validate {
-				filter[i] = byte(code)
-				l.log.Info("transaction invalidated at commit", "block", n, "tx", i, "code", code.String(), "reason", why)
-			}
-		}
 		chdr, err := protos.EnvelopeChannelHeader(raw)
 		if err != nil {
-			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
+			tx.code, tx.why = pb.TxValidationCode_BAD_PAYLOAD, err.Error()
 			continue
 		}
 		if cb.HeaderType(chdr.Type) != cb.HeaderType_ENDORSER_TRANSACTION {
@@ -400,36 +444,76 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		}
 		env, err := protos.UnmarshalEnvelope(raw)
 		if err != nil {
-			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
+			tx.code, tx.why = pb.TxValidationCode_BAD_PAYLOAD, err.Error()
 			continue
 		}
+		tx.txID = env.ChannelHeader.TxId
 		etx, err := protos.ParseEndorserTx(env)
 		if err != nil {
-			mark(pb.TxValidationCode_BAD_PAYLOAD, err.Error())
+			tx.code, tx.why = pb.TxValidationCode_BAD_PAYLOAD, err.Error()
 			continue
 		}
 		sets, err := decodeRWSet(etx.ReadWriteSet)
 		if err != nil {
-			mark(pb.TxValidationCode_BAD_RWSET, err.Error())
+			tx.code, tx.why = pb.TxValidationCode_BAD_RWSET, err.Error()
+			continue
+		}
+		if sets == nil {
+			sets = []decodedNs{}
+		}
+		tx.sets = sets
+	}
+	return txs
+}
+
+// prepare computes the state updates of b and its history entries. With
+// validate set it runs MVCC and returns the filter with conflicts marked;
+// otherwise it trusts filter. Before MVCC, a state database that is a
+// statedb.BulkLoader is handed every key the block's valid transactions
+// read or write, in one Preload call.
+func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*statedb.Batch, []byte, []historyEntry, error) {
+	n := b.Header.Number
+	txs := decodeBlock(b, filter)
+	mark := func(i int, code pb.TxValidationCode, why string) {
+		if validate {
+			filter[i] = byte(code)
+			l.log.Info("transaction invalidated at commit", "block", n, "tx", i, "code", code.String(), "reason", why)
+		}
+	}
+	for i := range txs {
+		if txs[i].code != pb.TxValidationCode_VALID {
+			mark(i, txs[i].code, txs[i].why)
+		}
+	}
+	if validate {
+		if err := l.preload(txs, filter); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	batch := statedb.NewBatch()
+	var history []historyEntry
+	for i := range txs {
+		sets := txs[i].sets
+		if sets == nil || pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
 			continue
 		}
 		if validate {
 			code, why, err := validateTx(l.state, batch, sets)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("validate tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
+				return nil, nil, nil, fmt.Errorf("validate tx %d (%s): %w", i, txs[i].txID, err)
 			}
 			if code != pb.TxValidationCode_VALID {
-				mark(code, why)
+				mark(i, code, why)
 				continue
 			}
 		}
 		skipped, err := addWrites(l.state, batch, sets, private[uint64(i)], statedb.Version{BlockNum: n, TxNum: uint64(i)})
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("writes of tx %d (%s): %w", i, env.ChannelHeader.TxId, err)
+			return nil, nil, nil, fmt.Errorf("writes of tx %d (%s): %w", i, txs[i].txID, err)
 		}
 		history = append(history, publicWrites(sets, uint64(i))...)
 		for _, s := range skipped {
-			l.log.Warn("private data not applied", "block", n, "tx", i, "tx_id", env.ChannelHeader.TxId, "reason", s)
+			l.log.Warn("private data not applied", "block", n, "tx", i, "tx_id", txs[i].txID, "reason", s)
 		}
 	}
 	return batch, filter, history, nil

@@ -34,19 +34,21 @@ func (s *Simulator) GetPrivateDataRange(ns, coll, start, end string) (statedb.It
 	if err != nil {
 		return nil, fmt.Errorf("simulate %s: private range of %s/%s: %w", s.txID, ns, coll, err)
 	}
-	s.pvtQueried = true
+	if s.pvtQueried == "" {
+		s.pvtQueried = "private data range query"
+	}
 	r := &simRange{it: it, start: start, end: end}
 	s.open = append(s.open, r) // closed by Done; never added to s.ranges
-	return &pvtRangeIterator{s: s, r: r, ns: ns}, nil
+	return &pvtIterator{s: s, r: r, ns: ns}, nil
 }
 
-type pvtRangeIterator struct {
+type pvtIterator struct {
 	s  *Simulator
 	r  *simRange
 	ns string
 }
 
-func (it *pvtRangeIterator) Next() (*statedb.KV, error) {
+func (it *pvtIterator) Next() (*statedb.KV, error) {
 	it.s.mu.Lock()
 	defer it.s.mu.Unlock()
 	if it.r.closed || it.s.done {
@@ -61,7 +63,7 @@ func (it *pvtRangeIterator) Next() (*statedb.KV, error) {
 	return &out, nil
 }
 
-func (it *pvtRangeIterator) Close() {
+func (it *pvtIterator) Close() {
 	it.s.mu.Lock()
 	defer it.s.mu.Unlock()
 	if !it.r.closed {
@@ -81,11 +83,15 @@ func (it *pvtRangeIterator) Close() {
 func (s *Simulator) PurgePrivateData(ns, coll, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("purge of private data %s/%s key %q", ns, coll, key) }); err != nil {
+	what := func() string { return fmt.Sprintf("purge of private data %s/%s key %q", ns, coll, key) }
+	if err := s.beginWriteLocked(what); err != nil {
 		return err
 	}
 	if key == "" {
 		return fmt.Errorf("simulate %s: PurgePrivateData in %s/%s with an empty key", s.txID, ns, coll)
+	}
+	if err := s.checkKeyValueLocked(what, key, nil); err != nil {
+		return err
 	}
 	s.touchColl(ns, coll)
 	inner(inner(s.pvtWrites, ns), coll)[key] = nil

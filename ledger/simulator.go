@@ -26,7 +26,10 @@ var ErrSimulationDone = errors.New("ledger: simulator used after Done")
 // A Simulator is safe for concurrent use.
 type Simulator struct {
 	state statedb.DB
-	txID  string
+	caps  stateCaps
+	// stateName names the state database in errors ("LevelDB", or its type).
+	stateName string
+	txID      string
 
 	mu          sync.Mutex // guards all fields below
 	done        bool
@@ -40,9 +43,12 @@ type Simulator struct {
 	pvtPurges   map[string]map[string]map[string]bool             // ns, coll, key: the delete in pvtWrites is a purge
 	collections map[string]map[string]bool                        // ns -> collections touched
 	open        []*simRange
-	wrote       bool // a write was recorded
-	paginated   bool // a paginated range read was recorded
-	pvtQueried  bool // a private data range read was served
+	wrote       bool // a write was recorded (or refused by the state database's key check)
+	// paginated names the first paginated query served (a range read or a
+	// rich query), "" for none; pvtQueried likewise for queries on private
+	// data. As in Fabric, either makes the transaction read-only.
+	paginated  string
+	pvtQueried string
 }
 
 type simRange struct {
@@ -59,6 +65,8 @@ type simRange struct {
 func (l *Ledger) NewSimulator(txID string) *Simulator {
 	return &Simulator{
 		state:       l.state,
+		caps:        l.caps,
+		stateName:   l.stateName,
 		txID:        txID,
 		namespaces:  map[string]bool{},
 		reads:       map[string]map[string]*kvrwset.KVRead{},
@@ -236,7 +244,9 @@ func (s *Simulator) GetStateRangePage(ns, startKey, endKey string, pageSize int3
 		return nil, "", fmt.Errorf("simulate %s: %w", s.txID, err)
 	}
 	defer it.Close()
-	s.paginated = true
+	if s.paginated == "" {
+		s.paginated = "paginated range read"
+	}
 	r := &simRange{start: startKey, end: endKey, closed: true}
 	var page []*statedb.KV
 	for int32(len(page)) < limit {
@@ -273,13 +283,29 @@ func (s *Simulator) beginWriteLocked(what func() string) error {
 	if s.done {
 		return ErrSimulationDone
 	}
-	if s.paginated {
-		return fmt.Errorf("simulate %s: %s after a paginated range read; as in Fabric, a transaction that ran a paginated query cannot write (read without pagination, or write in another transaction)", s.txID, what())
+	if s.paginated != "" {
+		return fmt.Errorf("simulate %s: %s after a %s; as in Fabric, a transaction that ran a paginated query cannot write (read without pagination, or write in another transaction)", s.txID, what(), s.paginated)
 	}
-	if s.pvtQueried {
-		return fmt.Errorf("simulate %s: %s after a private data range query; as in Fabric, queries on private data are supported only in read-only transactions (write in another transaction)", s.txID, what())
+	if s.pvtQueried != "" {
+		return fmt.Errorf("simulate %s: %s after a %s; as in Fabric, queries on private data are supported only in read-only transactions (write in another transaction)", s.txID, what(), s.pvtQueried)
 	}
 	s.wrote = true
+	return nil
+}
+
+// checkKeyValueLocked asks a state database that cannot store every key or
+// value (statedb.KeyValueChecker, e.g. CouchDB) whether it can store this
+// one, so that the chaincode learns it at endorsement rather than the
+// transaction failing at commit. As in Fabric, every write is checked
+// (deletes, purges and metadata writes with a nil value), and a refused
+// write still counts as a write for the read-only rules. s.mu must be held.
+func (s *Simulator) checkKeyValueLocked(what func() string, key string, value []byte) error {
+	if s.caps.checker == nil {
+		return nil
+	}
+	if err := s.caps.checker.CheckKeyValue(key, value); err != nil {
+		return fmt.Errorf("simulate %s: %s refused by the state database: %w", s.txID, what(), err)
+	}
 	return nil
 }
 
@@ -287,11 +313,15 @@ func (s *Simulator) beginWriteLocked(what func() string) error {
 func (s *Simulator) SetState(ns, key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("write of %s/%q", ns, key) }); err != nil {
+	what := func() string { return fmt.Sprintf("write of %s/%q", ns, key) }
+	if err := s.beginWriteLocked(what); err != nil {
 		return err
 	}
 	if key == "" {
 		return fmt.Errorf("simulate %s: SetState in %s with an empty key", s.txID, ns)
+	}
+	if err := s.checkKeyValueLocked(what, key, value); err != nil {
+		return err
 	}
 	s.namespaces[ns] = true
 	inner(s.writes, ns)[key] = value
@@ -306,7 +336,11 @@ func (s *Simulator) DeleteState(ns, key string) error { return s.SetState(ns, ke
 func (s *Simulator) SetStateMetadata(ns, key string, metadata map[string][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("metadata write of %s/%q", ns, key) }); err != nil {
+	what := func() string { return fmt.Sprintf("metadata write of %s/%q", ns, key) }
+	if err := s.beginWriteLocked(what); err != nil {
+		return err
+	}
+	if err := s.checkKeyValueLocked(what, key, nil); err != nil {
 		return err
 	}
 	s.namespaces[ns] = true
@@ -379,11 +413,15 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 func (s *Simulator) PutPrivateData(ns, coll, key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.beginWriteLocked(func() string { return fmt.Sprintf("private write of %s/%s key %q", ns, coll, key) }); err != nil {
+	what := func() string { return fmt.Sprintf("private write of %s/%s key %q", ns, coll, key) }
+	if err := s.beginWriteLocked(what); err != nil {
 		return err
 	}
 	if key == "" {
 		return fmt.Errorf("simulate %s: PutPrivateData in %s/%s with an empty key", s.txID, ns, coll)
+	}
+	if err := s.checkKeyValueLocked(what, key, value); err != nil {
+		return err
 	}
 	s.touchColl(ns, coll)
 	inner(inner(s.pvtWrites, ns), coll)[key] = value
