@@ -2,8 +2,14 @@ package statedbtest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/weft-ledger/weft/statedb"
 )
@@ -46,44 +52,127 @@ func Run(t *testing.T, open func(t *testing.T) statedb.DB) {
 // on the store open returns; their tests skip, saying so, when it lacks them.
 func RunWith(t *testing.T, open func(t *testing.T) statedb.DB, opts Options) {
 	t.Helper()
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, open func(t *testing.T) statedb.DB)
-	}{
-		{"GetPutDelete", testGetPutDelete},
-		{"VersionsAndMetadata", testVersionsAndMetadata},
-		{"RangeBounds", testRangeBounds},
-		{"Savepoint", testSavepoint},
-		{"ReopenPersists", testReopen},
-		{"IteratorCloseTwice", testIteratorClose},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
-	}
-	if opts.AnyNamespace {
-		t.Run("NamespaceIsolation", func(t *testing.T) { testNamespaceIsolation(t, open) })
+	s := &suite{open: open, opts: opts}
+	for _, group := range [][]namedTest{basicTests, rangeTests, batchTests, concurrencyTests, capabilityTests, queryTests} {
+		for _, tc := range group {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(s, t) })
+		}
 	}
 }
 
-func openClosed(t *testing.T, open func(t *testing.T) statedb.DB) statedb.DB {
-	db := open(t)
-	t.Cleanup(func() { _ = db.Close() })
+type namedTest struct {
+	name string
+	fn   func(s *suite, t *testing.T)
+}
+
+type suite struct {
+	open func(t *testing.T) statedb.DB
+	opts Options
+	// closed holds the stores the suite closed itself, which their
+	// cleanup must not close again: the contract does not say Close may be
+	// called twice.
+	closed sync.Map
+}
+
+// db opens the store of t and closes it when t ends.
+func (s *suite) db(t *testing.T) statedb.DB {
+	t.Helper()
+	db := s.open(t)
+	if db == nil {
+		t.Fatal("open returned a nil store")
+	}
+	t.Cleanup(func() {
+		if _, done := s.closed.Load(db); !done {
+			_ = db.Close()
+		}
+	})
 	return db
 }
 
-func apply(t *testing.T, db statedb.DB, sp statedb.Version, fn func(b *statedb.Batch)) {
+// close closes db (once).
+func (s *suite) close(db statedb.DB) error {
+	if _, done := s.closed.LoadOrStore(db, true); done {
+		return nil
+	}
+	return db.Close()
+}
+
+// reopen closes db and opens the store of t again over the same storage.
+func (s *suite) reopen(t *testing.T, db statedb.DB) statedb.DB {
+	t.Helper()
+	if err := s.close(db); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return s.db(t)
+}
+
+// Namespace names a channel produces: chaincode names (any case, any
+// length), the system namespaces, and the private (ns$$pcoll) and hashed
+// (ns$$hcoll) forms of collections, implicit ones included.
+var (
+	longName      = "asset-transfer-" + strings.Repeat("ledger", 12)
+	realisticNSes = []string{
+		"basic", "Basic", "MYCC", "_lifecycle", "lscc",
+		"mycc$$pcoll", "mycc$$hcoll", "MyCC$$pColl", "MyCC$$hColl",
+		"mycc$$p_implicit_org_Org1MSP", "mycc$$h_implicit_org_Org1MSP",
+		longName + "-one", longName + "-two",
+		longName + "-one$$p" + longName, longName + "-one$$h" + longName,
+	}
+	// Names only a backend with Options.AnyNamespace holds.
+	byteNSes = []string{"", "a", "ab", "a\x00", "a\xff", "\xff", "\x00"}
+)
+
+// namespaces returns the namespace names the suite uses on this backend.
+func (s *suite) namespaces() []string {
+	if s.opts.AnyNamespace {
+		return append(slices.Clone(realisticNSes), byteNSes...)
+	}
+	return slices.Clone(realisticNSes)
+}
+
+// hashed reports whether ns holds hashed private data, whose keys are raw
+// SHA-256 hashes.
+func hashed(ns string) bool { return strings.Contains(ns, "$$h") }
+
+// hashKey is the key a hashed namespace holds for the private key k.
+func hashKey(k string) string {
+	h := sha256.Sum256([]byte(k))
+	return string(h[:])
+}
+
+// accepted returns those of keys db can hold: all of them, unless db is a
+// statedb.KeyValueChecker that refuses some.
+func accepted(db statedb.DB, keys ...string) []string {
+	c, ok := db.(statedb.KeyValueChecker)
+	if !ok {
+		return keys
+	}
+	var out []string
+	for _, k := range keys {
+		if c.CheckKeyValue(k, []byte("v")) == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func v(block, tx uint64) statedb.Version { return statedb.Version{BlockNum: block, TxNum: tx} }
+
+func apply(t *testing.T, db statedb.DB, sp statedb.Version, fn func(b *statedb.Batch)) *statedb.Batch {
 	t.Helper()
 	b := statedb.NewBatch()
 	fn(b)
 	if err := db.Apply(b, sp); err != nil {
-		t.Fatalf("Apply: %v", err)
+		t.Fatalf("Apply %d updates at %v: %v", b.Len(), sp, err)
 	}
+	return b
 }
 
 func mustGet(t *testing.T, db statedb.DB, ns, key string) *statedb.VersionedValue {
 	t.Helper()
 	vv, err := db.Get(ns, key)
 	if err != nil {
-		t.Fatalf("Get(%q, %q): %v", ns, key, err)
+		t.Fatalf("Get(%q, %s): %v", ns, showKey(key), err)
 	}
 	return vv
 }
@@ -92,224 +181,199 @@ func wantValue(t *testing.T, db statedb.DB, ns, key, want string) {
 	t.Helper()
 	vv := mustGet(t, db, ns, key)
 	if vv == nil {
-		t.Fatalf("Get(%q, %q) = absent, want %q", ns, key, want)
+		t.Fatalf("Get(%q, %s) = absent, want %s", ns, showKey(key), show([]byte(want)))
 	}
 	if string(vv.Value) != want {
-		t.Fatalf("Get(%q, %q) = %q, want %q", ns, key, vv.Value, want)
+		t.Fatalf("Get(%q, %s) = %s, want %s", ns, showKey(key), show(vv.Value), show([]byte(want)))
 	}
 }
 
 func wantAbsent(t *testing.T, db statedb.DB, ns, key string) {
 	t.Helper()
 	if vv := mustGet(t, db, ns, key); vv != nil {
-		t.Fatalf("Get(%q, %q) = %q, want absent", ns, key, vv.Value)
+		t.Fatalf("Get(%q, %s) = %s at %v, want absent", ns, showKey(key), show(vv.Value), vv.Version)
 	}
 }
 
-func scan(t *testing.T, db statedb.DB, ns, start, end string) []string {
+// wantVV checks that ns/key holds want (compared as sameVV does).
+func (s *suite) wantVV(t *testing.T, db statedb.DB, ns, key string, want statedb.VersionedValue) {
+	t.Helper()
+	got := mustGet(t, db, ns, key)
+	if got == nil {
+		t.Fatalf("Get(%q, %s) = absent, want %s", ns, showKey(key), showVV(want))
+	}
+	if d := s.diffVV(want, *got); d != "" {
+		t.Fatalf("Get(%q, %s): %s", ns, showKey(key), d)
+	}
+}
+
+// diffVV describes how got differs from want, "" when it does not: values
+// byte for byte (or as JSON, see Options.ReencodesJSON), metadata byte for
+// byte with nil and empty alike, versions exactly.
+func (s *suite) diffVV(want, got statedb.VersionedValue) string {
+	var d []string
+	if !s.sameValue(want.Value, got.Value) {
+		d = append(d, fmt.Sprintf("value %s, want %s", show(got.Value), show(want.Value)))
+	}
+	if !bytes.Equal(want.Metadata, got.Metadata) {
+		d = append(d, fmt.Sprintf("metadata %s, want %s", show(got.Metadata), show(want.Metadata)))
+	}
+	if want.Version != got.Version {
+		d = append(d, fmt.Sprintf("version %v, want %v", got.Version, want.Version))
+	}
+	return strings.Join(d, "; ")
+}
+
+func (s *suite) sameValue(want, got []byte) bool {
+	if bytes.Equal(want, got) {
+		return true
+	}
+	return s.opts.ReencodesJSON && isJSONObject(want) && jsonEqual(want, got)
+}
+
+// scan reads a whole range, checking that every result belongs to ns and
+// [start, end) and that keys come in strictly increasing byte order.
+func scan(t *testing.T, db statedb.DB, ns, start, end string) []*statedb.KV {
 	t.Helper()
 	it, err := db.GetRange(ns, start, end)
 	if err != nil {
-		t.Fatalf("GetRange(%q, %q, %q): %v", ns, start, end, err)
+		t.Fatalf("GetRange(%q, %s, %s): %v", ns, showKey(start), showKey(end), err)
 	}
 	defer it.Close()
-	var keys []string
+	var out []*statedb.KV
 	for {
 		kv, err := it.Next()
 		if err != nil {
-			t.Fatalf("GetRange(%q, %q, %q).Next: %v", ns, start, end, err)
+			t.Fatalf("GetRange(%q, %s, %s).Next after %d results: %v", ns, showKey(start), showKey(end), len(out), err)
 		}
 		if kv == nil {
-			return keys
+			return out
 		}
 		if kv.Namespace != ns {
-			t.Fatalf("range over %q returned namespace %q", ns, kv.Namespace)
+			t.Fatalf("GetRange(%q, ...) returned key %s of namespace %q", ns, showKey(kv.Key), kv.Namespace)
 		}
+		if kv.Key < start || (end != "" && kv.Key >= end) {
+			t.Fatalf("GetRange(%q, %s, %s) returned key %s, outside the range", ns, showKey(start), showKey(end), showKey(kv.Key))
+		}
+		if n := len(out); n > 0 && kv.Key <= out[n-1].Key {
+			t.Fatalf("GetRange(%q, %s, %s) returned %s after %s: not in increasing byte order", ns, showKey(start), showKey(end), showKey(kv.Key), showKey(out[n-1].Key))
+		}
+		out = append(out, kv)
+	}
+}
+
+func scanKeys(t *testing.T, db statedb.DB, ns, start, end string) []string {
+	t.Helper()
+	var keys []string
+	for _, kv := range scan(t, db, ns, start, end) {
 		keys = append(keys, kv.Key)
 	}
+	return keys
 }
 
-func wantKeys(t *testing.T, got []string, want ...string) {
+func wantKeys(t *testing.T, what string, got []string, want ...string) {
 	t.Helper()
-	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
-		t.Fatalf("keys = %q, want %q", got, want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: keys %s, want %s", what, showKeys(got), showKeys(want))
 	}
 }
 
-func testGetPutDelete(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := openClosed(t, open)
-	wantAbsent(t, db, "ns", "k")
-	apply(t, db, statedb.Version{BlockNum: 1}, func(b *statedb.Batch) {
-		b.Put("ns", "k", []byte("v1"), nil, statedb.Version{BlockNum: 1})
-		b.Put("ns", "empty", []byte{}, nil, statedb.Version{BlockNum: 1})
-		b.Put("ns", "gone", []byte("x"), nil, statedb.Version{BlockNum: 1})
-	})
-	wantValue(t, db, "ns", "k", "v1")
-	wantValue(t, db, "ns", "empty", "")
-	apply(t, db, statedb.Version{BlockNum: 2}, func(b *statedb.Batch) {
-		b.Put("ns", "k", []byte("v2"), nil, statedb.Version{BlockNum: 2})
-		b.Delete("ns", "gone", statedb.Version{BlockNum: 2})
-		b.Delete("ns", "never-there", statedb.Version{BlockNum: 2})
-	})
-	wantValue(t, db, "ns", "k", "v2")
-	wantAbsent(t, db, "ns", "gone")
-	wantAbsent(t, db, "ns", "never-there")
+// model is the state a test expects: namespace → key → value.
+type model map[string]map[string]statedb.VersionedValue
 
-	// A later update of the same key in one batch wins.
-	b := statedb.NewBatch()
-	b.Put("ns", "k", []byte("a"), nil, statedb.Version{BlockNum: 3})
-	b.Delete("ns", "k", statedb.Version{BlockNum: 3, TxNum: 1})
-	if _, deleted, ok := b.Get("ns", "k"); !ok || !deleted {
-		t.Fatalf("Batch.Get after Put then Delete: deleted=%v ok=%v, want true true", deleted, ok)
-	}
-	if _, _, ok := b.Get("ns", "other"); ok {
-		t.Fatal("Batch.Get of an untouched key reported ok")
-	}
-	if err := db.Apply(b, statedb.Version{BlockNum: 3}); err != nil {
-		t.Fatal(err)
-	}
-	wantAbsent(t, db, "ns", "k")
-}
-
-func testVersionsAndMetadata(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := openClosed(t, open)
-	v := statedb.Version{BlockNum: 7, TxNum: 3}
-	apply(t, db, v, func(b *statedb.Batch) {
-		b.Put("ns", "m", []byte("val"), []byte("meta\x00data"), v)
-		b.Put("ns", "nometa", []byte("val"), nil, statedb.Version{BlockNum: 1 << 40, TxNum: 1 << 33})
-	})
-	vv := mustGet(t, db, "ns", "m")
-	if vv.Version != v || !bytes.Equal(vv.Metadata, []byte("meta\x00data")) || string(vv.Value) != "val" {
-		t.Fatalf("Get = %+v, want value val, metadata meta\\x00data, version %v", vv, v)
-	}
-	vv = mustGet(t, db, "ns", "nometa")
-	if vv.Version != (statedb.Version{BlockNum: 1 << 40, TxNum: 1 << 33}) || len(vv.Metadata) != 0 {
-		t.Fatalf("Get(nometa) = %+v", vv)
-	}
-	it, err := db.GetRange("ns", "m", "n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	kv, err := it.Next()
-	if err != nil || kv == nil {
-		t.Fatalf("Next = %v, %v", kv, err)
-	}
-	if kv.Version != v || string(kv.Metadata) != "meta\x00data" {
-		t.Fatalf("range result %+v lost version or metadata", kv)
-	}
-	if v.Compare(statedb.Version{BlockNum: 7, TxNum: 4}) != -1 || v.Compare(v) != 0 || v.Compare(statedb.Version{BlockNum: 6, TxNum: 9}) != 1 {
-		t.Fatal("Version.Compare orders wrongly")
-	}
-}
-
-func testRangeBounds(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := openClosed(t, open)
-	keys := []string{"", "a", "a\x00", "ab", "a\xff", "b", "b\x00", "c", "\xff", "\xff\xff"}
-	apply(t, db, statedb.Version{BlockNum: 1}, func(b *statedb.Batch) {
-		for i := len(keys) - 1; i >= 0; i-- {
-			b.Put("ns", keys[i], []byte("v"), nil, statedb.Version{BlockNum: 1, TxNum: uint64(i)})
+// apply records b in m as a backend must apply it.
+func (m model) apply(b *statedb.Batch) {
+	_ = b.ForEach(func(ns, key string, vv *statedb.VersionedValue, deleted bool, _ statedb.Version) error {
+		if deleted {
+			delete(m[ns], key)
+			return nil
 		}
+		if m[ns] == nil {
+			m[ns] = map[string]statedb.VersionedValue{}
+		}
+		m[ns][key] = *vv
+		return nil
 	})
-	wantKeys(t, scan(t, db, "ns", "", ""), keys...)
-	wantKeys(t, scan(t, db, "ns", "a", "b"), "a", "a\x00", "ab", "a\xff")
-	wantKeys(t, scan(t, db, "ns", "a\x00", "b\x00"), "a\x00", "ab", "a\xff", "b")
-	wantKeys(t, scan(t, db, "ns", "b", ""), "b", "b\x00", "c", "\xff", "\xff\xff")
-	wantKeys(t, scan(t, db, "ns", "", "a\x00"), "", "a")
-	wantKeys(t, scan(t, db, "ns", "c", "c"))
-	wantKeys(t, scan(t, db, "ns", "d", "e"))
-	wantKeys(t, scan(t, db, "ns", "\xff", ""), "\xff", "\xff\xff")
 }
 
-func testNamespaceIsolation(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := openClosed(t, open)
-	nss := []string{"a", "ab", "a\x00", "a\xff", "b", "", "\xff", "a$$hcoll", "a$$pcoll"}
-	apply(t, db, statedb.Version{BlockNum: 1}, func(b *statedb.Batch) {
-		for _, ns := range nss {
-			for _, k := range []string{"", "\x00", "b", "k", "\xff", "\xff\xff"} {
-				b.Put(ns, k, []byte(ns+"/"+k), nil, statedb.Version{BlockNum: 1})
+func (m model) keys(ns string) []string {
+	keys := make([]string, 0, len(m[ns]))
+	for k := range m[ns] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// check compares db with m: a full scan of every namespace of m (and of
+// extra, which may hold none), and a Get of every getEvery-th key of each.
+func (s *suite) check(t *testing.T, db statedb.DB, m model, getEvery int, extra ...string) {
+	t.Helper()
+	nss := slices.Concat(extra)
+	for ns := range m {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range slices.Compact(nss) {
+		keys := m.keys(ns)
+		kvs := scan(t, db, ns, "", "")
+		got := make([]string, len(kvs))
+		for i, kv := range kvs {
+			got[i] = kv.Key
+		}
+		wantKeys(t, fmt.Sprintf("full scan of %q", ns), got, keys...)
+		for _, kv := range kvs {
+			if d := s.diffVV(m[ns][kv.Key], kv.VersionedValue); d != "" {
+				t.Fatalf("full scan of %q, key %s: %s", ns, showKey(kv.Key), d)
 			}
 		}
-	})
-	for _, ns := range nss {
-		wantKeys(t, scan(t, db, ns, "", ""), "", "\x00", "b", "k", "\xff", "\xff\xff")
-		wantKeys(t, scan(t, db, ns, "\xff", ""), "\xff", "\xff\xff")
-		for _, k := range []string{"", "\x00", "k", "\xff\xff"} {
-			wantValue(t, db, ns, k, ns+"/"+k)
-		}
-	}
-	// "ab" must not be visible as key "b" of "a", nor the other way round.
-	wantAbsent(t, db, "a", "bk")
-	apply(t, db, statedb.Version{BlockNum: 2}, func(b *statedb.Batch) {
-		b.Delete("a", "k", statedb.Version{BlockNum: 2})
-	})
-	wantAbsent(t, db, "a", "k")
-	wantValue(t, db, "ab", "k", "ab/k")
-	wantValue(t, db, "a\x00", "k", "a\x00/k")
-	wantKeys(t, scan(t, db, "nothing", "", ""))
-}
-
-func testSavepoint(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := openClosed(t, open)
-	if _, ok, err := db.Savepoint(); err != nil || ok {
-		t.Fatalf("fresh Savepoint ok=%v err=%v, want false nil", ok, err)
-	}
-	apply(t, db, statedb.Version{BlockNum: 4, TxNum: 2}, func(*statedb.Batch) {})
-	sp, ok, err := db.Savepoint()
-	if err != nil || !ok || sp != (statedb.Version{BlockNum: 4, TxNum: 2}) {
-		t.Fatalf("Savepoint = %v %v %v, want 4:2 true", sp, ok, err)
-	}
-	apply(t, db, statedb.Version{BlockNum: 5}, func(b *statedb.Batch) {
-		b.Put("ns", "k", []byte("v"), nil, statedb.Version{BlockNum: 5})
-	})
-	if sp, _, _ := db.Savepoint(); sp != (statedb.Version{BlockNum: 5}) {
-		t.Fatalf("Savepoint = %v, want 5:0", sp)
-	}
-	// The savepoint is not a key of any namespace.
-	for _, ns := range []string{"", "s", "ns"} {
-		for _, k := range scan(t, db, ns, "", "") {
-			if ns != "ns" || k != "k" {
-				t.Fatalf("savepoint leaked as %q/%q", ns, k)
+		for i, k := range keys {
+			if getEvery > 0 && i%getEvery == 0 {
+				s.wantVV(t, db, ns, k, m[ns][k])
 			}
 		}
 	}
 }
 
-func testReopen(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := open(t)
-	apply(t, db, statedb.Version{BlockNum: 9, TxNum: 1}, func(b *statedb.Batch) {
-		b.Put("ns", "k", []byte("v"), []byte("m"), statedb.Version{BlockNum: 9, TxNum: 1})
-		b.Put("ns", "d", []byte("v"), nil, statedb.Version{BlockNum: 9})
-	})
-	apply(t, db, statedb.Version{BlockNum: 10}, func(b *statedb.Batch) {
-		b.Delete("ns", "d", statedb.Version{BlockNum: 10})
-	})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db = openClosed(t, open)
-	vv := mustGet(t, db, "ns", "k")
-	if vv == nil || string(vv.Value) != "v" || string(vv.Metadata) != "m" || vv.Version != (statedb.Version{BlockNum: 9, TxNum: 1}) {
-		t.Fatalf("after reopen Get = %+v", vv)
-	}
-	wantAbsent(t, db, "ns", "d")
-	if sp, ok, err := db.Savepoint(); err != nil || !ok || sp != (statedb.Version{BlockNum: 10}) {
-		t.Fatalf("after reopen Savepoint = %v %v %v, want 10:0", sp, ok, err)
+// within runs fn on another goroutine and fails the test when it has not
+// returned after d: a backend that deadlocks fails with a message rather
+// than hanging the test binary.
+func within(t *testing.T, d time.Duration, what string, fn func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-timer.C:
+		t.Fatalf("%s: not done after %v (deadlock?)", what, d)
 	}
 }
 
-func testIteratorClose(t *testing.T, open func(t *testing.T) statedb.DB) {
-	db := openClosed(t, open)
-	apply(t, db, statedb.Version{BlockNum: 1}, func(b *statedb.Batch) {
-		b.Put("ns", "a", []byte("v"), nil, statedb.Version{BlockNum: 1})
-	})
-	it, err := db.GetRange("ns", "", "")
-	if err != nil {
-		t.Fatal(err)
+// show formats a value for a message: quoted, and cut when long.
+func show(b []byte) string {
+	if b == nil {
+		return "nil"
 	}
-	it.Close()
-	it.Close()
-	if kv, err := it.Next(); kv != nil || err != nil {
-		t.Fatalf("Next after Close = %v, %v; want nil, nil", kv, err)
+	if len(b) > 48 {
+		return fmt.Sprintf("%q... (%d bytes)", b[:48], len(b))
 	}
+	return fmt.Sprintf("%q", b)
+}
+
+func showKey(k string) string { return show([]byte(k)) }
+
+func showKeys(keys []string) string {
+	if len(keys) > 12 {
+		return fmt.Sprintf("%q ... %q (%d keys)", keys[:6], keys[len(keys)-6:], len(keys))
+	}
+	return fmt.Sprintf("%q", keys)
+}
+
+func showVV(vv statedb.VersionedValue) string {
+	return fmt.Sprintf("value %s, metadata %s, version %v", show(vv.Value), show(vv.Metadata), vv.Version)
 }
