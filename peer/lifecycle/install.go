@@ -55,7 +55,8 @@ func ParsePackage(pkg []byte) (*PackageMetadata, error) {
 // runs the chaincode, so a package over the limits (a compression or entry
 // bomb, paths too deep) or whose code.tar.gz holds links, devices, absolute
 // paths or ".." is refused at install, with an error naming the entry and,
-// for a limit, its configuration key.
+// for a limit, its configuration key. So is a package whose CouchDB index
+// files are malformed or misplaced (see ReadIndexes), naming the file.
 func ParsePackageWithin(limits ccpackage.Limits, pkg []byte) (*PackageMetadata, error) {
 	var md *PackageMetadata
 	var code []byte
@@ -104,6 +105,12 @@ func ParsePackageWithin(limits ccpackage.Limits, pkg []byte) (*PackageMetadata, 
 		return nil, fmt.Errorf("metadata.json of package %s has no type", md.Label)
 	}
 	if err := limits.Check(code); err != nil {
+		return nil, fmt.Errorf("chaincode package %s: %w", md.Label, err)
+	}
+	// Index definitions are checked now, where the user can still fix the
+	// package; Fabric would find a bad one only when CouchDB refused it,
+	// in a log line on each peer after the definition commits.
+	if _, err := ReadIndexes(limits, code); err != nil {
 		return nil, fmt.Errorf("chaincode package %s: %w", md.Label, err)
 	}
 	return md, nil
