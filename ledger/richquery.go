@@ -30,15 +30,15 @@ import (
 
 // querierLocked returns the state database's query engine, or the error
 // that says there is none. s.mu must be held.
-func (s *Simulator) querierLocked(what string) (statedb.Querier, error) {
+func (s *Simulator) querierLocked() (statedb.Querier, error) {
 	if s.caps.querier != nil {
 		return s.caps.querier, nil
 	}
 	if s.stateName == "LevelDB" {
-		return nil, fmt.Errorf("simulate %s: %s: %w; this peer uses LevelDB (ledger.state.stateDatabase: goleveldb). "+
-			"Use key or range queries (GetState, GetStateByRange, GetStateByPartialCompositeKey) instead", s.txID, what, ErrNoRichQueries)
+		return nil, fmt.Errorf("simulate %s: %w; this peer uses LevelDB (ledger.state.stateDatabase: goleveldb). "+
+			"Use key or range queries (GetState, GetStateByRange, GetStateByPartialCompositeKey) instead", s.txID, ErrNoRichQueries)
 	}
-	return nil, fmt.Errorf("simulate %s: %s: %w; this peer's state database (%s) does not run them", s.txID, what, ErrNoRichQueries, s.stateName)
+	return nil, fmt.Errorf("simulate %s: %w; this peer's state database (%s) does not run them", s.txID, ErrNoRichQueries, s.stateName)
 }
 
 // recordQueryReadLocked records a rich query result as a read of its key,
@@ -62,7 +62,7 @@ func (s *Simulator) ExecuteQuery(ns, query string) (statedb.Iterator, error) {
 	if s.done {
 		return nil, ErrSimulationDone
 	}
-	q, err := s.querierLocked(fmt.Sprintf("rich query of %s", ns))
+	q, err := s.querierLocked()
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Simulator) ExecuteQueryPage(ns, query, bookmark string, pageSize int32)
 	if s.paginated == "" {
 		s.paginated = "paginated rich query"
 	}
-	q, err := s.querierLocked(fmt.Sprintf("paginated rich query of %s", ns))
+	q, err := s.querierLocked()
 	if err != nil {
 		return nil, "", err
 	}
@@ -162,7 +162,7 @@ func (s *Simulator) ExecuteQueryOnPrivateData(ns, coll, query string) (statedb.I
 	if s.pvtQueried == "" {
 		s.pvtQueried = "private data rich query"
 	}
-	q, err := s.querierLocked(fmt.Sprintf("private data rich query of %s/%s", ns, coll))
+	q, err := s.querierLocked()
 	if err != nil {
 		return nil, err
 	}

@@ -304,9 +304,12 @@ type hidingState struct{ statedb.DB }
 func TestRichQueriesNeedAQuerier(t *testing.T) {
 	t.Parallel()
 	calls := map[string]func(*Simulator) error{
-		"ExecuteQuery":              func(sim *Simulator) error { _, err := sim.ExecuteQuery("cc", tomQuery); return err },
-		"ExecuteQueryPage":          func(sim *Simulator) error { _, _, err := sim.ExecuteQueryPage("cc", tomQuery, "", 2); return err },
-		"ExecuteQueryOnPrivateData": func(sim *Simulator) error { _, err := sim.ExecuteQueryOnPrivateData("cc", "coll", tomQuery); return err },
+		"ExecuteQuery":     func(sim *Simulator) error { _, err := sim.ExecuteQuery("cc", tomQuery); return err },
+		"ExecuteQueryPage": func(sim *Simulator) error { _, _, err := sim.ExecuteQueryPage("cc", tomQuery, "", 2); return err },
+		"ExecuteQueryOnPrivateData": func(sim *Simulator) error {
+			_, err := sim.ExecuteQueryOnPrivateData("cc", "coll", tomQuery)
+			return err
+		},
 	}
 	level := newSimLedger(t)
 	other, err := OpenWithOptions(t.TempDir(), Options{Logger: quietLog, State: hidingState{newMemState()}})

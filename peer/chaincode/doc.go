@@ -18,15 +18,28 @@
 // Every message a Fabric v2.5 shim sends gets a deliberate answer: state,
 // private data, metadata and range requests are served on the TxSimulator
 // (optional capabilities such as RangePager for paginated ranges,
-// PrivateDataRangeReader for private ranges and PrivateDataPurger are
-// discovered by type assertion; PurgePrivateData also needs the channel's
+// PrivateDataRangeReader for private ranges, RichQuerier for rich queries
+// and PrivateDataPurger are discovered by type assertion; PurgePrivateData also needs the channel's
 // V2_5 application capability in TxContext.ApplicationCapabilities);
 // GET_HISTORY_FOR_KEY is served from TxContext.History and INVOKE_CHAINCODE
 // through TxContext.Invoker (the endorser), both with a clear error when
-// absent; rich queries, GET_STATE_MULTIPLE and WRITE_BATCH_STATE (never
-// offered in READY) are refused with an error that names the call and what
-// to use instead. As in Fabric, a non-paginated range, private range or
-// history query stops silently after totalQueryLimit (100000) results.
+// absent; GET_STATE_MULTIPLE and WRITE_BATCH_STATE (never offered in READY)
+// are refused with an error that names the call and what to use instead.
+// As in Fabric, a non-paginated range, private range, rich or history query
+// stops silently after totalQueryLimit (100000) results.
+//
+// Rich queries (GET_QUERY_RESULT: GetQueryResult, GetQueryResultWithPagination,
+// GetPrivateDataQueryResult) are served on a simulator with the RichQuerier
+// capability, as Fabric's handler serves them: results stream in batches
+// through QUERY_STATE_NEXT and QUERY_STATE_CLOSE like a range query; a
+// request whose QueryMetadata sets a page size or a bookmark gets one whole
+// page with a QueryResponseMetadata (fetched_records_count, bookmark); a
+// query on a collection is never paginated. *ledger.Simulator records each
+// public result as a read of its key, and rich query results are not
+// re-checked for phantoms at commit (as in Fabric): a key that comes to match
+// the query between endorsement and commit is not detected. On a LevelDB
+// state the ledger refuses them, and a simulator without the capability gets
+// them refused here, both with a message naming CouchDB.
 //
 // Authentication: with a CA (Config.CA; the peer makes one when its TLS is
 // on), every launch gets a client certificate bound to its package ID, the

@@ -141,7 +141,13 @@ func (h *handler) serve() (err error) {
 			// INVOKE_CHAINCODE may run for as long as the callee does.
 			go h.handleRequest(msg)
 		case pb.ChaincodeMessage_GET_QUERY_RESULT:
-			h.refuse(msg, richQueryRefusal(msg))
+			if tx := h.lookup(msg.ChannelId, msg.Txid); tx != nil && tx.txc.Simulator != nil {
+				if _, ok := tx.txc.Simulator.(RichQuerier); !ok {
+					h.refuse(msg, richQueryRefusal(msg))
+					continue
+				}
+			}
+			go h.handleRequest(msg)
 		case pb.ChaincodeMessage_GET_STATE_MULTIPLE, pb.ChaincodeMessage_WRITE_BATCH_STATE:
 			// Shims send these only to a peer that offered them in READY's
 			// ChaincodeAdditionalParams; this peer's READY offers neither.
@@ -156,18 +162,14 @@ func (h *handler) serve() (err error) {
 }
 
 // richQueryRefusal explains why a GET_QUERY_RESULT (GetQueryResult, its
-// paginated form, or GetPrivateDataQueryResult) cannot be served: the world
-// state is in LevelDB, which has no JSON selector engine.
+// paginated form, or GetPrivateDataQueryResult) cannot be served on a
+// simulator without the RichQuerier capability: such a simulator stands for
+// a LevelDB world state, which has no JSON selector engine.
 func richQueryRefusal(msg *pb.ChaincodeMessage) string {
 	call := "GetQueryResult"
 	req := &pb.GetQueryResult{}
 	if err := proto.Unmarshal(msg.Payload, req); err == nil {
-		switch {
-		case req.Collection != "":
-			call = "GetPrivateDataQueryResult"
-		case len(req.Metadata) > 0:
-			call = "GetQueryResultWithPagination"
-		}
+		call = richQueryCall(req)
 	}
 	return call + ": rich queries (JSON selectors) need a CouchDB state database; this peer uses LevelDB. " +
 		"Use key or range queries (GetState, GetStateByRange, GetStateByPartialCompositeKey) instead"
@@ -256,6 +258,9 @@ func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
 // fails, and the stream and the peer go on.
 func (h *handler) serveContained(tx *txState, msg *pb.ChaincodeMessage) (payload []byte, err error) {
 	defer rpcrecover.Recover(h.log, "serving a chaincode request", &err)
+	if msg.Type == pb.ChaincodeMessage_GET_QUERY_RESULT {
+		return h.getQueryResult(tx, msg)
+	}
 	return h.serveRequest(tx, msg)
 }
 
