@@ -315,7 +315,7 @@ var jsonValues = map[string]string{
 	"html":     `{"html":"<b>&amp;</b>","emoji":"😀","cjk":"中文"}`,
 	"spaced":   " {\n  \"owner\" : \"tom\"\n} ",
 	"emptyobj": `{}`,
-	"array":    `[1,"two",{"three":3}]`,
+	"array":    `[1, "two", {"three": 3}]`,
 	"emptyarr": `[]`,
 	"string":   `"just a string"`,
 	"number":   `1.50`,
