@@ -134,7 +134,8 @@ func TestPreloadOncePerBlock(t *testing.T) {
 	s.prev = b
 
 	hns := HashedNamespace("cc", "coll")
-	want := nsKeys([]statedb.NsKey{{"cc", "a"}, {"cc", "b"}, {"cc", "c"}, {hns, string(h("p"))}, {hns, string(h("q"))}, {"cc", "d"}})
+	k := func(ns, key string) statedb.NsKey { return statedb.NsKey{Namespace: ns, Key: key} }
+	want := nsKeys([]statedb.NsKey{k("cc", "a"), k("cc", "b"), k("cc", "c"), k(hns, string(h("p"))), k(hns, string(h("q"))), k("cc", "d")})
 	if len(mem.preloads) != 1 || nsKeys(mem.preloads[0]) != want {
 		var got []string
 		for _, p := range mem.preloads {
