@@ -29,6 +29,13 @@
 // which this organisation approved that package, with exactly the committed
 // parameters, at the committed sequence.
 //
+// CouchDB indexes: InstallChaincode refuses a package whose index files
+// (META-INF/statedb/couchdb/... in code.tar.gz, see ReadIndexes) are
+// misplaced or malformed, naming the file. SyncIndexes creates the indexes
+// of the package that runs each committed definition (the References rule)
+// in the channel's state database, when that database keeps indexes: on
+// install, and when the peer calls it (channel open, `_lifecycle` commits).
+//
 // It never enforces the LifecycleEndorsement policy (that is the validator's job
 // at commit time) and never writes state outside the simulator it is handed;
 // outside a simulation it only reads committed state.

@@ -65,6 +65,10 @@ type Config struct {
 	// PackageLimits bound the packages InstallChaincode accepts
 	// (peer.limits.chaincodePackage); zero fields take ccpackage's defaults.
 	PackageLimits ccpackage.Limits
+	// Indexes gives the joined channels' state databases that keep
+	// indexes, where SyncIndexes creates the CouchDB indexes of installed
+	// packages. Optional: without it (or Joined) no index is created.
+	Indexes IndexCreators
 }
 
 // Lifecycle is the `_lifecycle` system chaincode of one peer.
@@ -75,6 +79,8 @@ type Lifecycle struct {
 	joined   JoinedChannels // nil: no References
 	log      *slog.Logger
 	limits   ccpackage.Limits
+	indexes  IndexCreators // nil: no indexes created
+	created  createdIndexes
 }
 
 // New returns the lifecycle chaincode of a peer.
@@ -99,6 +105,7 @@ func New(cfg Config) (*Lifecycle, error) {
 		joined:   cfg.Joined,
 		log:      log.With("component", "lifecycle"),
 		limits:   cfg.PackageLimits,
+		indexes:  cfg.Indexes,
 	}, nil
 }
 
@@ -142,6 +149,9 @@ func (l *Lifecycle) install(pkg []byte) (*InstalledPackage, error) {
 		return nil, err
 	}
 	l.log.Info("installed chaincode package", "package_id", id, "type", md.Type)
+	// Definitions committed before the package was installed get its
+	// indexes now.
+	l.syncAllIndexes()
 	return &InstalledPackage{PackageID: id, Label: md.Label}, nil
 }
 

@@ -60,22 +60,49 @@ func (l *Lifecycle) references() (packageRefs, error) {
 }
 
 func (l *Lifecycle) channelReferences(channel string, db CommittedDB, out packageRefs) error {
+	defs, err := l.runnableDefinitions(db)
+	if err != nil {
+		return err
+	}
+	for _, r := range defs {
+		if out[r.packageID] == nil {
+			out[r.packageID] = map[string][]chaincodeRef{}
+		}
+		out[r.packageID][channel] = append(out[r.packageID][channel], chaincodeRef{name: r.name, version: r.def.EndorsementInfo.GetVersion()})
+	}
+	return nil
+}
+
+// runnable is a committed chaincode definition and the package this
+// organisation approved for it.
+type runnable struct {
+	name      string
+	def       *chaincodeDefinition
+	packageID string
+}
+
+// runnableDefinitions returns, sorted by name, the definitions committed in
+// db that use a package on this peer: by Fabric's rule, those for which this
+// organisation approved exactly the committed parameters at the committed
+// sequence, with a package (whether or not that package is installed).
+func (l *Lifecycle) runnableDefinitions(db CommittedDB) ([]runnable, error) {
 	it, err := db.GetRange(Namespace, definitionsStart, definitionsEnd)
 	if err != nil {
-		return fmt.Errorf("could not query namespace metadata: %w", err)
+		return nil, fmt.Errorf("could not query namespace metadata: %w", err)
 	}
 	names, err := definitionNames(it)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	state := DBState{DB: db}
 	pub := nsReader{Namespace, state}
 	coll := ImplicitCollection(l.localMSP.ID())
 	org := privReader{coll, state}
+	var out []runnable
 	for _, name := range names {
 		cd, ok, err := readDefinition(name, pub)
 		if err != nil {
-			return fmt.Errorf("chaincode %s: %w", name, err)
+			return nil, fmt.Errorf("chaincode %s: %w", name, err)
 		}
 		if !ok {
 			continue
@@ -83,31 +110,28 @@ func (l *Lifecycle) channelReferences(channel string, db CommittedDB, out packag
 		priv := fmt.Sprintf("%s#%d", name, cd.Sequence)
 		approved, err := isSerialized(namespacesPrefix, priv, cd.parameters(), plainHashes{org, coll})
 		if err != nil {
-			return fmt.Errorf("chaincode %s: %w", name, err)
+			return nil, fmt.Errorf("chaincode %s: %w", name, err)
 		}
 		if !approved {
 			continue
 		}
 		md, ok, err := readMetadata(sourcesPrefix, priv, org)
 		if err != nil {
-			return fmt.Errorf("chaincode %s: %w", name, err)
+			return nil, fmt.Errorf("chaincode %s: %w", name, err)
 		}
 		if !ok || md.Datatype != typeLocalPackage {
 			continue
 		}
 		id, err := readString(sourcesPrefix, priv, "PackageID", org)
 		if err != nil {
-			return fmt.Errorf("chaincode %s: %w", name, err)
+			return nil, fmt.Errorf("chaincode %s: %w", name, err)
 		}
 		if id == "" {
 			continue // approved without a package
 		}
-		if out[id] == nil {
-			out[id] = map[string][]chaincodeRef{}
-		}
-		out[id][channel] = append(out[id][channel], chaincodeRef{name: name, version: cd.EndorsementInfo.GetVersion()})
+		out = append(out, runnable{name: name, def: cd, packageID: id})
 	}
-	return nil
+	return out, nil
 }
 
 // plainHashes serves hashes of this organisation's own private values, so
