@@ -21,7 +21,7 @@ import (
 const (
 	statedbDir   = "META-INF/statedb/"
 	couchdbDir   = statedbDir + "couchdb/"
-	indexesDir   = couchdbDir + "indexes/"                     // <file>.json: indexes of the chaincode's namespace
+	indexesDir   = couchdbDir + "indexes/"                    // <file>.json: indexes of the chaincode's namespace
 	collIndexDir = couchdbDir + "collections/<name>/indexes/" // <file>.json: indexes of the collection's private data
 )
 
