@@ -57,7 +57,7 @@ type channel struct {
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
 func openChannel(n *Node, id string) (*channel, error) {
-	l, err := ledger.OpenWithOptions(filepath.Join(n.ledgersDir(), id), n.ledgerOptions())
+	l, err := n.openLedger(id, filepath.Join(n.ledgersDir(), id))
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (n *Node) joinChannel(raw []byte) (string, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return "", fmt.Errorf("a ledger for channel %s already exists in %s", id, dir)
 	}
-	l, err := ledger.OpenWithOptions(dir, n.ledgerOptions())
+	l, err := n.openLedger(id, dir)
 	if err != nil {
 		return "", err
 	}
@@ -235,6 +235,7 @@ func (c *channel) run(ctx context.Context) {
 			c.halt(&rpcrecover.PanicError{What: "pulling blocks", Value: r, Stack: debug.Stack()})
 		}
 	}()
+	c.syncIndexes() // definitions committed before the channel opened (indexes.go)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	c.stopPull = stop

@@ -455,7 +455,9 @@ type LedgerConfig struct {
 	TotalQueryLimit int
 	// CouchDB is ledger.state.couchDBConfig, read whatever the state
 	// database (and checked only when it is CouchDB); TotalQueryLimit is
-	// copied into it. Logger stays nil: the node sets it.
+	// copied into it. Values mean what they mean in core.yaml (CacheSizeMB
+	// 0 turns the cache off, as Fabric's cacheSize: 0 does); the node
+	// translates them for the backend and sets Logger.
 	CouchDB couchdb.Config
 }
 
@@ -561,6 +563,10 @@ func loadLedger(v *viper.Viper) (LedgerConfig, []string) {
 // must also start with a letter, as a name must.
 var couchDatabaseName = regexp.MustCompile(`^[a-z][a-z0-9_$()+/-]*$`)
 
+// maxDatabasePrefix leaves room, within CouchDB's 238 characters, for the
+// longest name Fabric's layout gives a database (statedb/couchdb).
+const maxDatabasePrefix = 19
+
 // validate checks the ledger section; each problem names its key.
 func (l LedgerConfig) validate() []string {
 	var errs []string
@@ -606,9 +612,9 @@ func (l LedgerConfig) validate() []string {
 	if c.RequestTimeout < 0 {
 		errs = append(errs, fmt.Sprintf("%s = %v: use a positive duration such as 35s", keyEnv(couchKey("requestTimeout")), c.RequestTimeout))
 	}
-	if p := c.DatabasePrefix; p != "" && !couchDatabaseName.MatchString(p) {
-		errs = append(errs, fmt.Sprintf("%s = %q: a prefix of CouchDB database names starts with a lower-case letter and holds only a-z, 0-9 and _$()+-/ (e.g. peer0org1_)",
-			keyEnv(couchKey("databasePrefix")), p))
+	if p := c.DatabasePrefix; p != "" && (!couchDatabaseName.MatchString(p) || len(p) > maxDatabasePrefix) {
+		errs = append(errs, fmt.Sprintf("%s = %q: a prefix of CouchDB database names starts with a lower-case letter, holds only a-z, 0-9 and _$()+-/ and is at most %d characters long (e.g. peer0org1_)",
+			keyEnv(couchKey("databasePrefix")), p, maxDatabasePrefix))
 	}
 	return errs
 }

@@ -76,6 +76,11 @@ type Node struct {
 	wg     sync.WaitGroup     // channel goroutines
 
 	hooks hooks // fault injection for tests (peer/commit.go)
+
+	// couch is the CouchDB server holding the channels' state, set by Run
+	// before any channel opens when ledger.state.stateDatabase is CouchDB
+	// (statedb.go); nil on LevelDB.
+	couch *couchState
 }
 
 // Option adjusts a Node.
@@ -236,6 +241,10 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := n.connectState(ctx); err != nil {
+		return err
+	}
+	defer n.closeState() // after closeChannels below
 	lis, err := net.Listen("tcp", n.cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on peer.listenAddress %s: %w", n.cfg.ListenAddress, err)

@@ -168,6 +168,9 @@ func (n *Node) newOperations() (*operations.Server, error) {
 	s := operations.NewServer(cfg)
 	s.RegisterChecker("peer", n.checkRunning)
 	s.RegisterChecker("commits", n.checkCommits)
+	if n.couch != nil {
+		s.RegisterChecker("couchdb", n.checkCouchDB)
+	}
 	s.RegisterReadiness("peer", n.checkRunning)
 	s.RegisterReadiness("ledgers", n.checkLedgers)
 	s.RegisterReadiness("channels", n.checkChannelsCaughtUp)

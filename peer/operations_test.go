@@ -49,6 +49,36 @@ func (o *fakeOrderer) release(n uint64) {
 	o.more = make(chan struct{})
 }
 
+// add appends b to the chain and releases it, to open streams too.
+func (o *fakeOrderer) add(b *cb.Block) {
+	o.mu.Lock()
+	o.blocks = append(o.blocks, b)
+	n := uint64(len(o.blocks))
+	o.mu.Unlock()
+	o.release(n)
+}
+
+// block returns block n once it is released (ok false when ctx ends first).
+func (o *fakeOrderer) block(ctx context.Context, n uint64) (*cb.Block, bool) {
+	for {
+		o.mu.Lock()
+		ok, more := n < o.released && n < uint64(len(o.blocks)), o.more
+		var b *cb.Block
+		if ok {
+			b = o.blocks[n]
+		}
+		o.mu.Unlock()
+		if ok {
+			return b, true
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
 func (o *fakeOrderer) Deliver(stream ab.AtomicBroadcast_DeliverServer) error {
 	for {
 		env, err := stream.Recv()
@@ -64,7 +94,9 @@ func (o *fakeOrderer) Deliver(stream ab.AtomicBroadcast_DeliverServer) error {
 			return err
 		}
 		if seek.Start.GetNewest() != nil {
+			o.mu.Lock()
 			last := o.blocks[len(o.blocks)-1]
+			o.mu.Unlock()
 			if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: &cb.Block{Header: last.Header}}}); err != nil {
 				return err
 			}
@@ -73,26 +105,17 @@ func (o *fakeOrderer) Deliver(stream ab.AtomicBroadcast_DeliverServer) error {
 			}
 			continue
 		}
-		for n := seek.Start.GetSpecified().GetNumber(); n < uint64(len(o.blocks)); n++ {
-			for {
-				o.mu.Lock()
-				ok, more := n < o.released, o.more
-				o.mu.Unlock()
-				if ok {
-					break
-				}
-				select {
-				case <-more:
-				case <-stream.Context().Done():
-					return nil
-				}
+		// Blocks are served as they are released, added ones too, until
+		// the stream ends.
+		for n := seek.Start.GetSpecified().GetNumber(); ; n++ {
+			b, ok := o.block(stream.Context(), n)
+			if !ok {
+				return nil
 			}
-			if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: o.blocks[n]}}); err != nil {
+			if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: b}}); err != nil {
 				return err
 			}
 		}
-		<-stream.Context().Done()
-		return nil
 	}
 }
 
