@@ -15,6 +15,7 @@ import (
 var rangeTests = []namedTest{
 	{"RangeBounds", testRangeBounds},
 	{"RangeSpecialCharacters", testRangeSpecialCharacters},
+	{"RangeUTF8Order", testRangeUTF8Order},
 	{"RangeArbitraryBytes", testRangeArbitraryBytes},
 	{"RangeCompositeKeys", testRangeCompositeKeys},
 	{"RangeEmptyNamespace", testRangeEmptyNamespace},
@@ -107,6 +108,18 @@ func testRangeSpecialCharacters(s *suite, t *testing.T) {
 	m := putKeys(t, db, 1, "basic", keys)
 	s.check(t, db, m, 1)
 	wantRange(t, db, "basic", keys, []string{"key1", "key2", "a", "a\x00", "b", "Z", "é", "\U0010FFFF", "a/", "a%"})
+}
+
+// testRangeUTF8Order: characters from U+E000 to U+FFFF (full-width forms,
+// half-width katakana, private use) against characters beyond U+FFFF
+// (emoji), where UTF-16 order, JavaScript's, is not byte order: "！"
+// (U+FF01) sorts before "😀" (U+1F600) in bytes, after it in UTF-16.
+func testRangeUTF8Order(s *suite, t *testing.T) {
+	db := s.db(t)
+	keys := []string{"！", "ｱ", "\ue000", "\uffff", "😀", "\U0010FFFF", "a！", "a😀", "a\uffff", "a\U00010000", "a"}
+	m := putKeys(t, db, 1, "basic", keys)
+	s.check(t, db, m, 1)
+	wantRange(t, db, "basic", keys, []string{"a！", "a😀", "！", "😀", "\ue000"})
 }
 
 // testRangeArbitraryBytes: keys that are not UTF-8 or hold 0x00 and 0xff,
