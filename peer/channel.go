@@ -235,7 +235,6 @@ func (c *channel) run(ctx context.Context) {
 			c.halt(&rpcrecover.PanicError{What: "pulling blocks", Value: r, Stack: debug.Stack()})
 		}
 	}()
-	c.syncIndexes() // definitions committed before the channel opened (indexes.go)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	c.stopPull = stop
