@@ -327,6 +327,8 @@ var jsonValues = map[string]string{
 	"true":     `true`,
 	"null":     `null`,
 	"keysort":  `{"b":1,"a":2,"c":{"z":1,"y":2}}`,
+	"oddnames": `{"":1,"a b":2,"ü":3,"a.b":4,"$x":5,"0":6}`,
+	"nulchar":  `{"s":"a\u0000b","t":"\ud83d\ude00"}`,
 }
 
 func testJSONValues(s *suite, t *testing.T) {

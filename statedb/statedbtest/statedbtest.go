@@ -131,6 +131,7 @@ var (
 		"mycc$$p_implicit_org_Org1MSP", "mycc$$h_implicit_org_Org1MSP",
 		longName + "-one", longName + "-two",
 		longName + "-one$$p" + longName, longName + "-one$$h" + longName,
+		longName + "-one$$p" + longName + "2", longName + "-one$$h" + longName + "2",
 	}
 	// Names only a backend with Options.AnyNamespace holds.
 	byteNSes = []string{"", "a", "ab", "a\x00", "a\xff", "\xff", "\x00"}
@@ -382,10 +383,14 @@ func show(b []byte) string {
 func showKey(k string) string { return show([]byte(k)) }
 
 func showKeys(keys []string) string {
-	if len(keys) > 12 {
-		return fmt.Sprintf("%q ... %q (%d keys)", keys[:6], keys[len(keys)-6:], len(keys))
+	shown := make([]string, len(keys))
+	for i, k := range keys {
+		shown[i] = showKey(k)
 	}
-	return fmt.Sprintf("%q", keys)
+	if len(shown) > 12 {
+		return fmt.Sprintf("[%s ... %s] (%d keys)", strings.Join(shown[:6], " "), strings.Join(shown[len(shown)-6:], " "), len(shown))
+	}
+	return "[" + strings.Join(shown, " ") + "]"
 }
 
 func showVV(vv statedb.VersionedValue) string {
