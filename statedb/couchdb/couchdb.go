@@ -184,9 +184,11 @@ type Client struct {
 	raw  *chttp.Client // for the requests kivik has no call for
 	http *http.Client
 
-	// bookmarks is true when the server returns _find bookmarks (CouchDB
-	// 2.1 and later); decided once at Connect.
-	bookmarks bool
+	// apache is true for Apache CouchDB, false for another server with a
+	// CouchDB-compatible API (PouchDB Server); bookmarks is true when the
+	// server returns _find bookmarks (CouchDB 2.1 and later). Both are
+	// decided once at Connect.
+	apache, bookmarks bool
 
 	cache *cache
 
@@ -345,6 +347,7 @@ func (c *Client) checkServer(ver *kivik.ServerVersion) error {
 		c.log.Info("server is not Apache CouchDB; queries page without _find bookmarks", "version", ver.Version, "vendor", ver.Vendor)
 		return nil
 	}
+	c.apache = true
 	major, minor := parseVersion(ver.Version)
 	if major < 2 {
 		return fmt.Errorf("CouchDB at %s: version %s; Weft needs CouchDB 2.0 or later (3.1 or later recommended)", c.addr, ver.Version)

@@ -42,6 +42,13 @@ func parseQuery(ns, query string) (*richQuery, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("couchdb: rich query has data after its JSON object: %q", query)
 	}
+	sel, ok := m["selector"]
+	if !ok {
+		return nil, fmt.Errorf("couchdb: rich query has no selector: %q", query)
+	}
+	if _, ok := sel.(map[string]any); !ok {
+		return nil, fmt.Errorf("couchdb: rich query: selector must be a JSON object, not %s", jsonText(sel))
+	}
 	q := &richQuery{m: m}
 	if f, ok := m["fields"]; ok {
 		arr, ok := f.([]any)
@@ -407,4 +414,9 @@ func (d *DB) ExecuteQueryPage(ns, query, bookmark string, pageSize int32) ([]*st
 func keyIDOf(ns, key string) string {
 	id, _ := docID(ns, key)
 	return id
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

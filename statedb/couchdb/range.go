@@ -20,22 +20,49 @@ import (
 // drops keys below the bound, and an end bound is applied to the keys as
 // they arrive. Keys of a $$h namespace are stored in base64, whose order
 // is not theirs: such a range reads the whole namespace and sorts it.
+//
+// PouchDB Server orders IDs by UTF-16 code units, which differs from byte
+// order when a range holds both characters from U+E000 to U+FFFF and
+// characters above U+FFFF; on it, a range is read whole (within its
+// bounds) and sorted.
 func (d *DB) GetRange(ns, startKey, endKey string) (statedb.Iterator, error) {
 	name, err := d.dbName(ns)
 	if err != nil {
 		return nil, err
 	}
 	it := &rangeIter{d: d, ns: ns, db: name, start: startKey, end: endKey}
-	if isHashedNamespace(ns) {
-		it.hashed = true
-		return it, nil
-	}
 	it.next = validFloor(startKey)
 	if validFloor(endKey) == endKey {
 		it.endParam = endKey
 	}
+	if isHashedNamespace(ns) {
+		it.whole = true
+		it.next, it.endParam = "", ""
+	}
+	if !d.c.apache {
+		it.whole = true
+		it.next, it.endParam = utf16Floor(it.next), pouchMaxKey
+	}
 	return it, nil
 }
+
+// utf16Floor cuts s before its first character at or above U+E000: below
+// that, byte order and UTF-16 order agree, so every ID at or above s in byte
+// order is at or above the result in UTF-16 order too.
+func utf16Floor(s string) string {
+	for i, r := range s {
+		if r >= 0xE000 {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// pouchMaxKey bounds scans to the end on PouchDB Server, whose _all_docs
+// without an endkey stops before IDs starting above U+00FF. It compares
+// code units of UTF-16, where U+FFFF is the largest, so this is above any
+// ID that does not itself start with it four times.
+const pouchMaxKey = "\uffff\uffff\uffff\uffff"
 
 type rangeIter struct {
 	d      *DB
@@ -45,7 +72,8 @@ type rangeIter struct {
 	// next is the startkey of the next page; endParam the endkey sent
 	// ("" for none).
 	next, endParam string
-	hashed         bool
+	// whole reads the range at once and sorts it.
+	whole bool
 	buf            []*statedb.KV
 	done, closed   bool
 }
@@ -56,8 +84,8 @@ func (r *rangeIter) Next() (*statedb.KV, error) {
 			return nil, nil
 		}
 		var err error
-		if r.hashed {
-			err = r.loadHashed()
+		if r.whole {
+			err = r.loadWhole()
 		} else {
 			err = r.loadPage()
 		}
@@ -155,13 +183,13 @@ func (r *rangeIter) loadPage() error {
 	return nil
 }
 
-func (r *rangeIter) loadHashed() error {
+func (r *rangeIter) loadWhole() error {
 	r.done = true
 	var all []*statedb.KV
-	next := ""
+	next := r.next
 	limit := r.d.c.cfg.InternalQueryLimit
 	for {
-		docs, last, rows, err := r.d.page(r.d.ctx, r.db, next, "", limit)
+		docs, last, rows, err := r.d.page(r.d.ctx, r.db, next, r.endParam, limit)
 		if err != nil {
 			return err
 		}
