@@ -235,6 +235,7 @@ func (c *channel) run(ctx context.Context) {
 			c.halt(&rpcrecover.PanicError{What: "pulling blocks", Value: r, Stack: debug.Stack()})
 		}
 	}()
+	c.syncIndexes() // definitions committed before the channel opened (indexes.go)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	c.stopPull = stop

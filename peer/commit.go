@@ -117,6 +117,9 @@ func (c *channel) commit(block *cb.Block) (err error) {
 		c.appended = &appendedBlock{block: block, verdicts: verdicts, lifecycle: lifecycleWrites}
 		return c.finishAppended()
 	}
+	if lifecycleWrites {
+		c.syncIndexes() // a definition or approval may now run an installed package (indexes.go)
+	}
 	c.publish(block, verdicts)
 	return nil
 }
@@ -144,6 +147,7 @@ func (c *channel) finishAppended() error {
 	c.appended = nil
 	if a.lifecycle {
 		c.definitions.Invalidate()
+		c.syncIndexes()
 	}
 	c.node.log.Info("block committed after its state write was retried", "channel", c.id, "block", n)
 	c.publish(a.block, a.verdicts)

@@ -67,7 +67,9 @@ type Config struct {
 	PackageLimits ccpackage.Limits
 	// Indexes gives the joined channels' state databases that keep
 	// indexes, where SyncIndexes creates the CouchDB indexes of installed
-	// packages. Optional: without it (or Joined) no index is created.
+	// packages. Optional: when nil, Joined is used if it implements
+	// IndexCreators; without either (or without Joined) no index is
+	// created.
 	Indexes IndexCreators
 }
 
@@ -97,6 +99,9 @@ func New(cfg Config) (*Lifecycle, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.Indexes == nil {
+		cfg.Indexes, _ = cfg.Joined.(IndexCreators)
 	}
 	return &Lifecycle{
 		store:    &packageStore{dir: cfg.PackageDir},
