@@ -17,6 +17,9 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 	bin := fs.String("bin", "", "folder holding the peer, orderer and basic binaries (default: next to weft)")
 	orderers := fs.Int("orderers", 1, "size of the ordering service: 1, 3 or 5 orderers (a Raft cluster); "+
 		"without the flag an existing network keeps the size it was created with")
+	couch := fs.String("couchdb", os.Getenv(devnet.CouchDBEnv), "keep the peers' world state in CouchDB 3: a URL such as "+
+		"http://admin:adminpw@127.0.0.1:5984 that both peers share (databases peer0org1_*, peer0org2_*), or one URL per peer, "+
+		"comma-separated, in peer order (default $"+devnet.CouchDBEnv+"); without it an existing network keeps its state database, a new one uses LevelDB")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -24,6 +27,11 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("weft up takes no arguments, got %q", fs.Args())
 	}
 	cfg := devnet.Config{Dir: *dir, Ports: devnet.DefaultPorts(), Log: env.Stdout}
+	if cfg.CouchDB = devnet.ParseCouchDBList(*couch); len(cfg.CouchDB) > 0 {
+		if err := devnet.CheckCouchDB(cfg.CouchDB, len(cfg.Orgs())); err != nil {
+			return fmt.Errorf("--couchdb: %w", err)
+		}
+	}
 	if flagSet(fs, "orderers") {
 		if err := devnet.CheckOrderers(*orderers); err != nil {
 			return fmt.Errorf("--orderers %d: %w", *orderers, err)
@@ -64,7 +72,7 @@ func printReady(env *Env, n *devnet.Network) {
   channel        %s, chaincode %s (package %s)
 %s  peer           %s  localhost:%d
   peer           %s  localhost:%d
-  crypto         %s
+%s  crypto         %s
   logs           %s
 
 Talk to it as Org1's User1, as with Fabric's test-network:
@@ -76,9 +84,27 @@ Talk to it as Org1's User1, as with Fabric's test-network:
 `, devnet.ChannelID, devnet.ChaincodeName, n.PackageID,
 		orderers.String(),
 		n.Orgs[0].Peer, n.Orgs[0].Port, n.Orgs[1].Peer, n.Orgs[1].Port,
-		cfg.Path("organizations"), cfg.Path("logs"),
+		stateHelp(cfg), cfg.Path("organizations"), cfg.Path("logs"),
 		org1.Port, filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"), filepath.Join(cfg.UserDir(org1, "User1"), "msp"),
 		devnet.ChannelID, devnet.ChaincodeName, restHelp(cfg))
+}
+
+// stateHelp says where each peer keeps its world state: on CouchDB, the
+// server and the peer's database prefix.
+func stateHelp(cfg devnet.Config) string {
+	states, err := cfg.PeerStates()
+	if err != nil {
+		return fmt.Sprintf("  state          unknown: %v\n", err)
+	}
+	var b strings.Builder
+	for _, s := range states {
+		if s.Database == "CouchDB" {
+			fmt.Fprintf(&b, "  state          %s on CouchDB at %s (databases %s*)\n", s.Peer, s.Address, s.Prefix)
+		} else {
+			fmt.Fprintf(&b, "  state          %s on LevelDB (%s)\n", s.Peer, cfg.Path("peers", s.Peer))
+		}
+	}
+	return b.String()
 }
 
 // restHelp shows how to reach the REST gateway with curl and the network's

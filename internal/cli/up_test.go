@@ -54,3 +54,54 @@ func TestRESTHelpCarriesTheToken(t *testing.T) {
 		t.Error("REST help printed without a REST gateway")
 	}
 }
+
+// TestUpCouchDBFlag: --couchdb (or WEFT_COUCHDB) takes one URL or one per
+// peer, refused before anything is created otherwise.
+func TestUpCouchDBFlag(t *testing.T) {
+	for _, tt := range []struct{ flag, env, want string }{
+		{"http://a:5984,http://b:5984,http://c:5984", "", "--couchdb: 3 CouchDB URLs for 2 peers"},
+		{"", "ftp://a:5984", `--couchdb: CouchDB "ftp://a:5984" is not an http(s) URL`},
+	} {
+		t.Setenv(devnet.CouchDBEnv, tt.env)
+		dir := filepath.Join(t.TempDir(), "devnet")
+		env, _, _ := testEnv(nil)
+		args := []string{"up", "--dir", dir, "--bin", t.TempDir()}
+		if tt.flag != "" {
+			args = append(args, "--couchdb", tt.flag)
+		}
+		err := Run(context.Background(), env, args)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("weft up %q (%s=%q) = %v, want %q", tt.flag, devnet.CouchDBEnv, tt.env, err, tt.want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("refused --couchdb created %s", dir)
+		}
+	}
+}
+
+// TestStateHelpNamesCouchDB: `weft up` says where each peer keeps its state.
+func TestStateHelpNamesCouchDB(t *testing.T) {
+	t.Parallel()
+	cfg := devnet.Config{Dir: t.TempDir(), Ports: devnet.DefaultPorts()}
+	for i, o := range cfg.Orgs() {
+		ledger := "ledger:\n  state:\n    stateDatabase: goleveldb\n"
+		if i == 0 {
+			ledger = "ledger:\n  state:\n    stateDatabase: CouchDB\n    couchDBConfig:\n      couchDBAddress: http://127.0.0.1:5984\n      databasePrefix: peer0org1_\n"
+		}
+		if err := os.MkdirAll(cfg.PeerConfigDir(o), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.PeerConfigDir(o), "core.yaml"), []byte(ledger), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	help := stateHelp(cfg)
+	for _, want := range []string{
+		"state          peer0.org1.example.com on CouchDB at http://127.0.0.1:5984 (databases peer0org1_*)",
+		"state          peer0.org2.example.com on LevelDB (" + cfg.Path("peers", "peer0.org2.example.com") + ")",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("stateHelp lacks %q:\n%s", want, help)
+		}
+	}
+}

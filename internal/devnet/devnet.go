@@ -95,6 +95,16 @@ type Config struct {
 	Log      io.Writer // progress messages; nil discards them
 	// Timeout bounds starting the processes and setting up the channel.
 	Timeout time.Duration
+	// CouchDB, when set, puts the peers' world state in CouchDB: one URL
+	// (http://user:password@host:port, or host:port) that every peer
+	// shares, each with a database prefix of its own (peer0org1_, ...), or
+	// one URL per peer in Orgs order. It is written into each peer's
+	// core.yaml (PeerConfigDir), so a restart without it keeps the state
+	// where it is; empty on a new network means LevelDB.
+	CouchDB []string
+	// DatabasePrefix goes before each peer's own prefix on CouchDB, so that
+	// tests sharing one server stay apart.
+	DatabasePrefix string
 }
 
 // Org is one application organisation of the network.
@@ -227,6 +237,9 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	if err := checkPorts(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkCouchDB(ctx, cfg); err != nil {
+		return nil, err
+	}
 	if fresh {
 		if err := os.RemoveAll(cfg.Dir); err != nil {
 			return nil, err
@@ -241,6 +254,14 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 			return nil, err
 		}
 		if err := addRESTToken(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := writePeerConfigs(cfg); err != nil {
+		return nil, fmt.Errorf("write the peers' core.yaml: %w", err)
+	}
+	if fresh {
+		if err := dropStaleDatabases(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -404,7 +425,7 @@ func peerEnv(cfg Config, o Org) []string {
 	pd := cfg.PeerDir(o)
 	tls := filepath.Join(pd, "tls")
 	return []string{
-		"FABRIC_CFG_PATH=" + cfg.Path("config"),
+		"FABRIC_CFG_PATH=" + cfg.PeerConfigDir(o),
 		"CORE_PEER_ID=" + o.Peer,
 		"CORE_PEER_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.Port),
 		"CORE_PEER_ADDRESS=localhost:" + strconv.Itoa(o.Port),

@@ -22,4 +22,15 @@
 // (logs/orderer.log, logs/orderer2.log, ...), and the genesis block is joined
 // to every orderer through its participation API. With one orderer the files
 // are sampleconfig's, unchanged.
+//
+// Each peer reads a core.yaml of its own (config/<peer>/core.yaml, its
+// FABRIC_CFG_PATH; addresses, paths and TLS come from the environment Up
+// starts it with). With Config.CouchDB (`weft up --couchdb URL`, or
+// WEFT_COUCHDB) Up writes the ledger section of those files: both peers on
+// one CouchDB, each with a database prefix of its own (peer0org1_,
+// peer0org2_), or one CouchDB per peer; the credentials of a URL go to
+// username and password (the files are 0600). A restart without it keeps
+// what the files say. Up checks that every CouchDB answers before it starts
+// anything, and a new network first deletes the databases an earlier one
+// left under its prefixes (make clean removes the folder, not them).
 package devnet
