@@ -324,7 +324,7 @@ func (m model) keys(ns string) []string {
 // extra, which may hold none), and a Get of every getEvery-th key of each.
 func (s *suite) check(t *testing.T, db statedb.DB, m model, getEvery int, extra ...string) {
 	t.Helper()
-	nss := slices.Concat(extra)
+	nss := slices.Clone(extra)
 	for ns := range m {
 		nss = append(nss, ns)
 	}
