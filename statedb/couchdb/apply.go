@@ -357,7 +357,9 @@ func (d *DB) putDoc(ctx context.Context, db, id, rev string, doc func(rev string
 		if err == nil {
 			return newRev, nil
 		}
-		if kivik.HTTPStatus(err) != http.StatusConflict || attempt >= d.c.cfg.MaxRetries {
+		// A conflict is retried at least once even without retries: it is
+		// what an earlier attempt that wrote and lost the answer leaves.
+		if kivik.HTTPStatus(err) != http.StatusConflict || attempt >= max(1, d.c.cfg.MaxRetries) {
 			return "", err
 		}
 		rows, rerr := d.allDocsByKeys(ctx, db, []string{id}, false)

@@ -30,9 +30,11 @@ type Config struct {
 	Username, Password string
 	// MaxRetries is how often a request that failed for a transient reason
 	// (connection refused or reset, timeout, HTTP 5xx) is retried, with a
-	// delay that starts at 125ms and doubles.
+	// delay that starts at 125ms and doubles. Zero means the default; a
+	// negative value means no retry (Fabric's maxRetries: 0).
 	MaxRetries int
-	// MaxRetriesOnStartup is how often Connect retries reaching the server.
+	// MaxRetriesOnStartup is how often Connect retries reaching the server
+	// (zero: the default; negative: no retry).
 	MaxRetriesOnStartup int
 	// RequestTimeout bounds each HTTP request, its response body included.
 	RequestTimeout time.Duration
@@ -100,10 +102,6 @@ func (c Config) validate() error {
 	switch {
 	case strings.TrimSpace(c.Address) == "":
 		return errors.New("couchdb: ledger.state.couchDBConfig.couchDBAddress is empty")
-	case c.MaxRetries < 0:
-		return fmt.Errorf("couchdb: ledger.state.couchDBConfig.maxRetries is %d, want 0 or more", c.MaxRetries)
-	case c.MaxRetriesOnStartup < 0:
-		return fmt.Errorf("couchdb: ledger.state.couchDBConfig.maxRetriesOnStartup is %d, want 0 or more", c.MaxRetriesOnStartup)
 	case c.RequestTimeout < 0:
 		return fmt.Errorf("couchdb: ledger.state.couchDBConfig.requestTimeout is %s, want more than 0", c.RequestTimeout)
 	case c.InternalQueryLimit < 0:
@@ -209,6 +207,8 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.MaxRetries = max(0, cfg.MaxRetries)
+	cfg.MaxRetriesOnStartup = max(0, cfg.MaxRetriesOnStartup)
 	dsn, addr, user, pass, err := parseAddress(cfg.Address)
 	if err != nil {
 		return nil, err
