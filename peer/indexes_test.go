@@ -6,7 +6,10 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net"
+	"net/http"
+	neturl "net/url"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -24,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/internal/couchtest"
 	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
@@ -79,6 +83,7 @@ func (l *indexLog) hooks() hooks {
 // which the test adds blocks of lifecycle transactions it endorses itself.
 type indexNet struct {
 	tn      *testnet.Net
+	genesis *cb.Block
 	orderer *fakeOrderer
 	signer  *msp.SigningIdentity // the orderer's
 	node    *Node
@@ -232,6 +237,7 @@ const (
 	peerOwnerIndex = `{"index":{"fields":["docType","owner"]},"ddoc":"indexOwnerDoc","name":"indexOwner","type":"json"}`
 	peerOwnerFile  = "META-INF/statedb/couchdb/indexes/indexOwner.json"
 	peerCollFile   = "META-INF/statedb/couchdb/collections/collectionMarbles/indexes/indexCollMarbles.json"
+	peerCollIndex  = `{"index":{"fields":["owner"]},"ddoc":"indexCollMarblesDoc","name":"indexCollMarbles"}`
 )
 
 func marblesCollection(t *testing.T) *pb.CollectionConfigPackage {
@@ -246,6 +252,45 @@ func marblesCollection(t *testing.T) *pb.CollectionConfigPackage {
 	}}}}}
 }
 
+// newIndexNet starts the fake orderer of mychannel.
+func newIndexNet(t *testing.T) *indexNet {
+	t.Helper()
+	tn := testnet.SampleNet(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &indexNet{tn: tn, signer: tn.Signer(t, "orderer.example.com"), genesis: genesisWithOrderer(t, tn.Dir, lis.Addr().String())}
+	x.orderer = &fakeOrderer{blocks: []*cb.Block{x.genesis}, released: 1, more: make(chan struct{})}
+	osrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{tn.TLSCert(t, "orderer.example.com")}, MinVersion: tls.VersionTLS12})))
+	ab.RegisterAtomicBroadcastServer(osrv, x.orderer)
+	go osrv.Serve(lis)
+	t.Cleanup(osrv.Stop)
+	return x
+}
+
+// start runs the peer (until t ends), with h as its hooks, joins it to
+// mychannel and makes the Org2 lifecycle that endorses Org2's side.
+func (x *indexNet) start(t *testing.T, fsPath string, h hooks, tune ...func(*Config)) {
+	t.Helper()
+	x.node, x.conn = runNode(t, x.tn.Dir, fsPath, quietLog, tune...)
+	x.node.hooks = h // before any channel exists: read by the ledgers the join opens
+	if resp := propose(t, x.conn, x.admin(t, "Org1MSP"), "cscc", []byte("JoinChain"), protos.Marshal(x.genesis)); resp.Status != 200 {
+		t.Fatalf("JoinChain = %d %s", resp.Status, resp.Message)
+	}
+	var err error
+	if x.ch, err = x.node.channel("mychannel"); err != nil {
+		t.Fatal(err)
+	}
+	local, ok := x.ch.bundle.Load().MSPs().MSP("Org2MSP")
+	if !ok {
+		t.Fatal("no Org2MSP in the channel")
+	}
+	if x.org2, err = lifecycle.New(lifecycle.Config{PackageDir: t.TempDir(), LocalMSP: local, Channels: lifecycleChannels{x.node}, Logger: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPeerCreatesPackageIndexes runs a peer whose channel state keeps
 // indexes through the three triggers: a definition committed where its
 // package is installed, a package installed where its definition is
@@ -253,43 +298,17 @@ func marblesCollection(t *testing.T) *pb.CollectionConfigPackage {
 // refused for a malformed index.
 func TestPeerCreatesPackageIndexes(t *testing.T) {
 	t.Parallel()
-	tn := testnet.SampleNet(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	genesis := genesisWithOrderer(t, tn.Dir, lis.Addr().String())
-	x := &indexNet{tn: tn, signer: tn.Signer(t, "orderer.example.com"),
-		orderer: &fakeOrderer{blocks: []*cb.Block{genesis}, released: 1, more: make(chan struct{})}}
-	osrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{tn.TLSCert(t, "orderer.example.com")}, MinVersion: tls.VersionTLS12})))
-	ab.RegisterAtomicBroadcastServer(osrv, x.orderer)
-	go osrv.Serve(lis)
-	t.Cleanup(osrv.Stop)
-
+	x := newIndexNet(t)
 	ixs := &indexLog{}
 	fsPath := filepath.Join(t.TempDir(), "peerdata")
 	var cfg Config
 	marbles := ccaasPackage(t, "marbles_1",
 		[2]string{peerOwnerFile, peerOwnerIndex},
-		[2]string{peerCollFile, `{"index":{"fields":["owner"]},"name":"indexCollMarbles"}`})
+		[2]string{peerCollFile, peerCollIndex})
 	late := ccaasPackage(t, "late_1", [2]string{peerOwnerFile, peerOwnerIndex})
 
 	t.Run("first run", func(t *testing.T) {
-		x.node, x.conn = runNode(t, tn.Dir, fsPath, quietLog, func(c *Config) { cfg = *c })
-		x.node.hooks = ixs.hooks() // before any channel exists: read by the ledgers the join opens
-		if resp := propose(t, x.conn, x.admin(t, "Org1MSP"), "cscc", []byte("JoinChain"), protos.Marshal(genesis)); resp.Status != 200 {
-			t.Fatalf("JoinChain = %d %s", resp.Status, resp.Message)
-		}
-		if x.ch, err = x.node.channel("mychannel"); err != nil {
-			t.Fatal(err)
-		}
-		local, ok := x.ch.bundle.Load().MSPs().MSP("Org2MSP")
-		if !ok {
-			t.Fatal("no Org2MSP in the channel")
-		}
-		if x.org2, err = lifecycle.New(lifecycle.Config{PackageDir: t.TempDir(), LocalMSP: local, Channels: lifecycleChannels{x.node}, Logger: quietLog}); err != nil {
-			t.Fatal(err)
-		}
+		x.start(t, fsPath, ixs.hooks(), func(c *Config) { cfg = *c })
 
 		// (b) Installed first, then committed: created once the commit's
 		// block is committed, in the namespace and the collection's.
@@ -352,4 +371,74 @@ func TestPeerCreatesPackageIndexes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the restart: created %v, want %v", got, want)
 	}
+}
+
+// TestPeerCreatesPackageIndexesOnCouchDB runs a peer on a real
+// CouchDB(-compatible) server: installing a package and committing its
+// definition leave its indexes in the chaincode's database and in its
+// collection's, as CouchDB lists them (GET /{db}/_index).
+func TestPeerCreatesPackageIndexesOnCouchDB(t *testing.T) {
+	t.Parallel()
+	url := couchtest.URL(t)
+	prefix := couchtest.Prefix(t)
+	x := newIndexNet(t)
+	x.start(t, filepath.Join(t.TempDir(), "peerdata"), hooks{}, couchConfig(url, prefix))
+	if _, ok := stateIndexCreator(x.ch.ledger); !ok {
+		t.Fatalf("the channel's state (%T) keeps no indexes", x.ch.ledger.StateBackend())
+	}
+	marbles := ccaasPackage(t, "marbles_1", [2]string{peerOwnerFile, peerOwnerIndex}, [2]string{peerCollFile, peerCollIndex})
+	if resp := x.install(t, marbles); resp.Status != 200 {
+		t.Fatalf("install marbles: %d %s", resp.Status, resp.Message)
+	}
+	x.deploy(t, "marbles", 1, lifecycle.PackageID("marbles_1", marbles), marblesCollection(t))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dbs, err := couchtest.Databases(ctx, url, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The databases of the chaincode and of its collection, whatever the
+	// backend's escaping of "$$p" and capitals.
+	found := map[string]string{} // index name → database
+	for _, db := range dbs {
+		if !strings.Contains(db, "marbles") {
+			continue
+		}
+		for _, name := range couchIndexes(ctx, t, url, db) {
+			found[name] = db
+		}
+	}
+	pub, priv := found["indexOwner"], found["indexCollMarbles"]
+	if pub == "" || priv == "" || pub == priv || strings.Contains(pub, "$$") || !strings.Contains(priv, "$$p") {
+		t.Fatalf("indexes found %v in databases %v; want indexOwner in the chaincode's database and indexCollMarbles in its collection's", found, dbs)
+	}
+}
+
+// couchIndexes lists the names of the indexes of database db.
+func couchIndexes(ctx context.Context, t *testing.T, url, db string) []string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/"+neturl.PathEscape(db)+"/_index", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Indexes []struct{ Ddoc, Name string } `json:"indexes"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/_index: %s", db, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("GET %s/_index: %v", db, err)
+	}
+	var out []string
+	for _, ix := range body.Indexes {
+		out = append(out, ix.Name)
+	}
+	return out
 }
