@@ -374,15 +374,16 @@ func (d *DB) putDoc(ctx context.Context, db, id, rev string, doc func(rev string
 }
 
 func (d *DB) writeSavepoint(ctx context.Context, sp statedb.Version) error {
-	rev, err := d.putDoc(ctx, d.metaDB, savepointDocID, d.savepointRev, func(rev string) any {
+	d.metaMu.Lock()
+	known := d.savepointRev
+	d.metaMu.Unlock()
+	rev, err := d.putDoc(ctx, d.metaDB, savepointDocID, known, func(rev string) any {
 		return savepointDoc{Rev: rev, BlockNum: sp.BlockNum, TxNum: sp.TxNum}
 	})
-	if err != nil {
-		d.savepointRev = ""
-		return err
-	}
-	d.savepointRev = rev
-	return nil
+	d.metaMu.Lock()
+	d.savepointRev = rev // "" after a failure: read it again next time
+	d.metaMu.Unlock()
+	return err
 }
 
 // loadMeta makes the channel's metadata database and its channel_metadata
@@ -400,10 +401,22 @@ func (d *DB) loadMetaLocked(ctx context.Context) error {
 	if err := d.c.ensureDB(ctx, d.metaDB, true); err != nil {
 		return err
 	}
-	m := &channelMetadata{}
-	found, err := d.c.getJSON(ctx, d.metaDB, channelMetadataDocID, m)
+	// One request reads the channel_metadata document and learns the
+	// savepoint's revision, which the first savepoint write needs.
+	rows, err := d.allDocsByKeys(ctx, d.metaDB, []string{channelMetadataDocID, savepointDocID}, true)
 	if err != nil {
 		return err
+	}
+	if r, ok := rows[savepointDocID]; ok && !r.deleted {
+		d.savepointRev = r.rev
+	}
+	m := &channelMetadata{}
+	r, found := rows[channelMetadataDocID]
+	found = found && !r.deleted
+	if found {
+		if err := json.Unmarshal(r.doc, m); err != nil {
+			return fmt.Errorf("CouchDB at %s: %s/%s: %w", d.c.addr, d.metaDB, channelMetadataDocID, err)
+		}
 	}
 	if m.NamespaceDBsInfo == nil {
 		m.NamespaceDBsInfo = map[string]*namespaceDBInfo{}

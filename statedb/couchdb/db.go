@@ -35,16 +35,17 @@ type DB struct {
 	// names memoises namespace → database name.
 	names sync.Map
 
-	// applyMu serialises Applies; it guards savepointRev and applied.
-	applyMu      sync.Mutex
-	savepointRev string
-	applied      int // Applies since the indexes were last warmed
+	// applyMu serialises Applies; it guards applied.
+	applyMu sync.Mutex
+	applied int // Applies since the indexes were last warmed
 
 	// metaMu guards meta, the channel_metadata document (nil until first
 	// loaded), which Apply and CreateIndexes update when they create a
-	// namespace's database.
-	metaMu sync.Mutex
-	meta   *channelMetadata
+	// namespace's database, and savepointRev, the savepoint document's
+	// revision ("" when unknown).
+	metaMu       sync.Mutex
+	meta         *channelMetadata
+	savepointRev string
 
 	// warming is set while the index warmer runs; warmWG waits for it.
 	warming atomic.Bool
