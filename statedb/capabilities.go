@@ -24,8 +24,9 @@ type BulkLoader interface {
 // Results are not re-checked for phantoms at commit, as in Fabric.
 type Querier interface {
 	// ExecuteQuery iterates every value of ns the query selects, in the
-	// order the query asks for (by key when it asks for none), up to the
-	// backend's total query limit.
+	// order the query's sort asks for (without one, in an order the backend
+	// chooses: CouchDB's is that of the index it uses), up to the backend's
+	// total query limit.
 	ExecuteQuery(ns, query string) (Iterator, error)
 	// ExecuteQueryPage returns at most pageSize results of the query,
 	// starting where bookmark (from an earlier page of the same query, ""
