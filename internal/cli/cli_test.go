@@ -617,3 +617,54 @@ func TestQueryInstalledAndCheckCommitReadinessNeedAPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestChaincodePackageMetaInf checks that the chaincode folder's META-INF
+// (CouchDB index definitions) goes to the root of code.tar.gz, where
+// Fabric's packager puts it and peers look for it, for Go and CCaaS
+// packages alike, without its hidden files.
+func TestChaincodePackageMetaInf(t *testing.T) {
+	t.Parallel()
+	const index = `{"index":{"fields":["owner"]},"ddoc":"indexOwnerDoc","name":"indexOwner","type":"json"}`
+	src := t.TempDir()
+	for name, body := range map[string]string{
+		"main.go": "package main\n", "go.mod": "module marbles\n",
+		"connection.json": `{"address":"marbles:9999"}`,
+		"META-INF/statedb/couchdb/indexes/indexOwner.json":                                   index,
+		"META-INF/statedb/couchdb/indexes/.DS_Store":                                         "x",
+		"META-INF/statedb/couchdb/collections/collectionMarbles/indexes/indexCollOwner.json": index,
+		"lib/META-INF/not-metadata.txt":                                                      "only the top folder's META-INF is metadata",
+	} {
+		p := filepath.Join(src, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, lang := range []string{"golang", "ccaas"} {
+		out := filepath.Join(t.TempDir(), "marbles.tar.gz")
+		env, _, _ := testEnv(nil)
+		if err := Run(context.Background(), env, []string{"chaincode", "package", out, "--path", src, "--lang", lang, "--label", "marbles_1"}); err != nil {
+			t.Fatalf("%s: %v", lang, err)
+		}
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := untarFiles(t, untarFiles(t, raw)["code.tar.gz"])
+		for _, name := range []string{"META-INF/statedb/couchdb/indexes/indexOwner.json", "META-INF/statedb/couchdb/collections/collectionMarbles/indexes/indexCollOwner.json"} {
+			if string(code[name]) != index {
+				t.Errorf("%s: code.tar.gz has %q = %q, want the index", lang, name, code[name])
+			}
+		}
+		for name := range code {
+			if strings.HasPrefix(name, "src/META-INF") || strings.HasSuffix(name, ".DS_Store") {
+				t.Errorf("%s: code.tar.gz holds %s", lang, name)
+			}
+		}
+		if lang == "golang" && code["src/lib/META-INF/not-metadata.txt"] == nil {
+			t.Errorf("golang: a META-INF below the top folder was not kept as source: %v", code)
+		}
+	}
+}
