@@ -22,7 +22,7 @@ import (
 type file struct{ name, body string }
 
 // tarGz builds a gzipped tar of files, in order.
-func tarGz(t *testing.T, files ...file) []byte {
+func tarGz(t testing.TB, files ...file) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -63,7 +63,7 @@ const (
 // goSourceCode is code.tar.gz as `peer lifecycle chaincode package --lang
 // golang` writes it: the module's files under src/, and the chaincode
 // folder's META-INF moved to the root.
-func goSourceCode(t *testing.T) []byte {
+func goSourceCode(t testing.TB) []byte {
 	return tarGz(t,
 		file{"src/", ""},
 		file{"src/go.mod", "module example.com/marbles\n"},
@@ -253,4 +253,47 @@ func TestReadIndexesErrors(t *testing.T) {
 	if !errors.As(err, &le) {
 		t.Errorf("over the entry limit: %v, want a *ccpackage.LimitError", err)
 	}
+}
+
+// FuzzReadIndexes checks ReadIndexes on arbitrary code.tar.gz bytes: it
+// never panics, and what it accepts is what the triggers rely on (each
+// definition passes mango.CheckIndex, chaincode indexes sit in the indexes
+// folder, collection indexes under a valid collection name, each list sorted).
+func FuzzReadIndexes(f *testing.F) {
+	for _, seed := range [][]byte{
+		goSourceCode(f),
+		tarGz(f, file{"./META-INF/statedb/couchdb/indexes/a.json", ownerIndex}),
+		tarGz(f, file{"META-INF/statedb/couchdb/collections/c-1/indexes/sub/b.json", collIndex}),
+		tarGz(f, file{"META-INF/statedb/couchdb/indexes/a.json", `{"index":{"fields":[]}}`}),
+		tarGz(f, file{"META-INF/statedb/leveldb/indexes/a.json", ownerIndex}),
+		[]byte("\x1f\x8b not a gzip stream"),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, code []byte) {
+		got, err := ReadIndexes(ccpackage.Limits{MaxBytes: 1 << 20, MaxEntries: 64}, code)
+		if err != nil {
+			return
+		}
+		check := func(ixs []statedb.Index, prefix string) {
+			for i, ix := range ixs {
+				if !strings.HasPrefix(ix.Name, prefix) || !strings.HasSuffix(ix.Name, ".json") {
+					t.Fatalf("accepted %s as an index of %s", ix.Name, prefix)
+				}
+				if err := mango.CheckIndex(ix.Name, ix.Definition); err != nil {
+					t.Fatalf("accepted %s, which CheckIndex refuses: %v", ix.Name, err)
+				}
+				if i > 0 && ixs[i-1].Name >= ix.Name {
+					t.Fatalf("indexes not sorted: %s before %s", ixs[i-1].Name, ix.Name)
+				}
+			}
+		}
+		check(got.Chaincode, indexesDir)
+		for c, ixs := range got.Collections {
+			if !collectionNameRegexp.MatchString(c) {
+				t.Fatalf("accepted collection name %q", c)
+			}
+			check(ixs, couchdbDir+"collections/"+c+"/indexes/")
+		}
+	})
 }
