@@ -3,131 +3,25 @@ package couchdb
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 
 	kivik "github.com/go-kivik/kivik/v4"
 	"github.com/go-kivik/kivik/v4/couchdb/chttp"
 
 	"github.com/weft-ledger/weft/statedb"
+	"github.com/weft-ledger/weft/statedb/mango"
 )
 
-// ErrInvalidIndex is matched (errors.Is) by CheckIndex's errors.
-var ErrInvalidIndex = errors.New("invalid CouchDB index definition")
-
-// CheckIndex implements statedb.IndexCreator with the rules Fabric applies
-// to an index file of a chaincode package (a JSON object with an "index"
-// object holding a "fields" array of names or {"name": "asc"|"desc"},
-// optionally "partial_filter_selector"; "ddoc" and "name" strings; "type"
-// "json"; nothing else), plus what CouchDB would refuse at creation: empty
-// "fields", empty field names, a partial_filter_selector that is not an
-// object. The error names the file and the field at fault.
-func (d *DB) CheckIndex(ix statedb.Index) error { return checkIndex(ix) }
-
-func checkIndex(ix statedb.Index) error {
-	if err := checkIndexDefinition(ix.Definition); err != nil {
-		return fmt.Errorf("index file [%s]: %w: %v", ix.Name, ErrInvalidIndex, err)
-	}
-	return nil
-}
-
-func checkIndexDefinition(def []byte) error {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(def, &top); err != nil || top == nil {
-		return errors.New("not a JSON object")
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		raw := top[k]
-		switch k {
-		case "index":
-			if err := checkIndexObject(raw); err != nil {
-				return err
-			}
-		case "ddoc", "name":
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				return fmt.Errorf("%q must be a string", k)
-			}
-			if s == "" {
-				return fmt.Errorf("%q must not be empty", k)
-			}
-		case "type":
-			var s string
-			if json.Unmarshal(raw, &s) != nil || s != "json" {
-				return fmt.Errorf(`"type" must be "json", not %s`, raw)
-			}
-		default:
-			return fmt.Errorf("unknown field %q", k)
-		}
-	}
-	if _, ok := top["index"]; !ok {
-		return errors.New(`no "index" object with a "fields" array`)
-	}
-	return nil
-}
-
-func checkIndexObject(raw json.RawMessage) error {
-	var idx map[string]json.RawMessage
-	if json.Unmarshal(raw, &idx) != nil || idx == nil {
-		return errors.New(`"index" must be a JSON object`)
-	}
-	fieldsRaw, ok := idx["fields"]
-	if !ok {
-		return errors.New(`"index" has no "fields" array`)
-	}
-	for k, v := range idx {
-		switch k {
-		case "fields":
-		case "partial_filter_selector":
-			var sel map[string]json.RawMessage
-			if json.Unmarshal(v, &sel) != nil || sel == nil {
-				return errors.New(`"index.partial_filter_selector" must be a JSON object`)
-			}
-		default:
-			return fmt.Errorf("unknown field %q in \"index\"", k)
-		}
-	}
-	var fields []json.RawMessage
-	if json.Unmarshal(fieldsRaw, &fields) != nil {
-		return errors.New(`"index.fields" must be an array`)
-	}
-	if len(fields) == 0 {
-		return errors.New(`"index.fields" is empty`)
-	}
-	for i, f := range fields {
-		var name string
-		if json.Unmarshal(f, &name) == nil {
-			if name == "" {
-				return fmt.Errorf(`"index.fields[%d]" is an empty name`, i)
-			}
-			continue
-		}
-		var m map[string]string
-		if json.Unmarshal(f, &m) != nil || len(m) != 1 {
-			return fmt.Errorf(`"index.fields[%d]" must be a name or {"name": "asc"|"desc"}, not %s`, i, f)
-		}
-		for n, dir := range m {
-			if n == "" {
-				return fmt.Errorf(`"index.fields[%d]" is an empty name`, i)
-			}
-			if d := strings.ToLower(dir); d != "asc" && d != "desc" {
-				return fmt.Errorf(`"index.fields[%d]": sort must be "asc" or "desc", not %q`, i, dir)
-			}
-		}
-	}
-	return nil
-}
+// CheckIndex implements statedb.IndexCreator with statedb/mango's rules,
+// the ones chaincode install applies: Fabric's validation of an index file
+// plus what CouchDB would refuse at creation. The error names the file and
+// the field at fault, and wraps mango.ErrInvalidIndex.
+func (d *DB) CheckIndex(ix statedb.Index) error { return mango.CheckIndex(ix.Name, ix.Definition) }
 
 // CreateIndexes implements statedb.IndexCreator: each definition, checked
 // by CheckIndex, is POSTed as it is to /{db}/_index of the namespace's
@@ -146,7 +40,7 @@ func (d *DB) CreateIndexes(ns string, indexes []statedb.Index) error {
 	var errs []error
 	created := false
 	for _, ix := range sorted {
-		if err := checkIndex(ix); err != nil {
+		if err := mango.CheckIndex(ix.Name, ix.Definition); err != nil {
 			errs = append(errs, err)
 			continue
 		}
