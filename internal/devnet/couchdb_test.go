@@ -2,15 +2,18 @@ package devnet
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/weft-ledger/weft/internal/couchtest"
+	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/testlog"
 	"github.com/weft-ledger/weft/peer"
 )
@@ -137,12 +140,12 @@ func TestUpRefusesUnreachableCouchDB(t *testing.T) {
 	}
 }
 
-// TestUpOnCouchDB starts the development network with both peers on one
-// CouchDB-compatible server: the channel is joined, basic is deployed and
-// InitLedger committed on CouchDB, each peer's databases under its own
-// prefix. Restarted, the network reopens its channels on CouchDB; a new
-// network in another folder with the same prefixes starts from clean
-// databases instead of refusing the old ones.
+// TestUpOnCouchDB runs the development network on one CouchDB-compatible
+// server, each peer's databases under its own prefix: a network created on
+// LevelDB moves there when restarted with --couchdb (its state rebuilt from
+// the blocks), restarted without the flag it stays there, and a new network
+// in another folder with the same prefixes (join, basic deployed, InitLedger
+// committed) starts from clean databases instead of refusing the old ones.
 func TestUpOnCouchDB(t *testing.T) {
 	url := couchtest.URL(t)
 	if testing.Short() {
@@ -171,7 +174,8 @@ func TestUpOnCouchDB(t *testing.T) {
 		ports     Ports
 		couch     []string
 	}{
-		{"new network", first, firstPorts, []string{url}},
+		{"new network on LevelDB", first, firstPorts, nil},
+		{"restart with --couchdb", first, firstPorts, []string{url}},
 		{"restart without --couchdb", first, firstPorts, nil},
 		{"new network, same prefixes", filepath.Join(t.TempDir(), "net"), ports(), []string{url}},
 	} {
@@ -185,12 +189,24 @@ func TestUpOnCouchDB(t *testing.T) {
 			}
 			t.Fatalf("%s: Up on CouchDB: %v", step.name, err)
 		}
+		if step.name == "new network on LevelDB" {
+			n.Stop()
+			continue
+		}
 		for _, o := range cfg.Orgs() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			dbs, err := couchtest.Databases(ctx, url, prefix+peerPrefix(o))
-			cancel()
-			if err != nil || len(dbs) == 0 {
-				t.Errorf("%s: %s has no databases with prefix %s on CouchDB: %v", step.name, o.Peer, prefix+peerPrefix(o), err)
+			// basic's database holds InitLedger's assets, in the move from
+			// LevelDB too: the peer replays the blocks into CouchDB as it
+			// opens the channel, which may be after its port answers.
+			basic := prefix + peerPrefix(o) + ChannelID + "_" + ChaincodeName
+			if err := eventually.Wait(time.Minute, func(ctx context.Context) error {
+				dbs, err := couchtest.Databases(ctx, url, prefix+peerPrefix(o))
+				if err == nil && !slices.Contains(dbs, basic) {
+					err = fmt.Errorf("no database %s among %q", basic, dbs)
+				}
+				return err
+			}); err != nil {
+				raw, _ := os.ReadFile(cfg.Path("logs", o.Peer+".log"))
+				t.Errorf("%s: %s on CouchDB: %v; its log:\n%s", step.name, o.Peer, err, raw)
 			}
 			log, _ := os.ReadFile(cfg.Path("logs", o.Peer+".log"))
 			if strings.Count(string(log), "state database connected") == 0 {
