@@ -32,7 +32,7 @@ func couchURL(t *testing.T) string {
 	t.Helper()
 	u := strings.TrimRight(os.Getenv("WEFT_TEST_COUCHDB_URL"), "/")
 	if u == "" {
-		t.Skip("set WEFT_TEST_COUCHDB_URL to a CouchDB to run this test (.ci/run starts one; by hand: ../shared/tools/couchdb/start 5993, then WEFT_TEST_COUCHDB_URL=http://127.0.0.1:5993)")
+		t.Skip("set WEFT_TEST_COUCHDB_URL to a CouchDB 3 or CouchDB-compatible server, e.g. http://127.0.0.1:5984, to run this test (.ci/run starts one)")
 	}
 	return u
 }
