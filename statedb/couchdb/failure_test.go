@@ -168,3 +168,12 @@ func statedbBatch(ns, key, value string, blk uint64) *statedb.Batch {
 	b.Put(ns, key, []byte(value), nil, statedb.Version{BlockNum: blk})
 	return b
 }
+
+// TestConnectRefusedCredentials: a server that refuses the credentials is
+// not retried, and the error says which settings to fix.
+func TestConnectRefusedCredentials(t *testing.T) {
+	_, err := Connect(context.Background(), Config{Address: serverURL(t), Username: "nobody", Password: "wrong", Logger: discard()})
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || !strings.Contains(err.Error(), "username/password") || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Connect with unknown credentials = %v", err)
+	}
+}
