@@ -309,6 +309,10 @@ func (c *Client) reach(ctx context.Context) (*kivik.ServerVersion, error) {
 		if kivik.HTTPStatus(err) == http.StatusUnauthorized || kivik.HTTPStatus(err) == http.StatusForbidden {
 			return nil, fmt.Errorf("CouchDB at %s: the server refused the credentials (ledger.state.couchDBConfig.username/password): %w", c.addr, err)
 		}
+		if !transient(err) {
+			// Something answered, and it is not CouchDB's welcome.
+			return nil, &requestError{addr: c.addr, op: "connect (ledger.state.couchDBConfig.couchDBAddress)", attempts: i, err: err}
+		}
 		if i >= attempts || ctx.Err() != nil {
 			break
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +177,19 @@ func TestConnectRefusedCredentials(t *testing.T) {
 	_, err := Connect(context.Background(), Config{Address: serverURL(t), Username: "nobody", Password: "wrong", Logger: discard()})
 	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || !strings.Contains(err.Error(), "username/password") || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Connect with unknown credentials = %v", err)
+	}
+}
+
+// TestConnectToSomethingElse: a server that answers, but not as CouchDB,
+// is not retried.
+func TestConnectToSomethingElse(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	_, err := Connect(context.Background(), Config{Address: srv.URL, MaxRetriesOnStartup: 5, Logger: discard()})
+	if err == nil || !strings.Contains(err.Error(), "CouchDB at "+srv.URL) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Connect to a server answering 404 = %v", err)
+	}
+	if strings.Contains(err.Error(), "attempts") {
+		t.Fatalf("Connect retried a server that answered: %v", err)
 	}
 }
