@@ -89,7 +89,7 @@ func TestComposeCouchDBVariantValidates(t *testing.T) {
 			"CORE_LEDGER_STATE_STATEDATABASE":                "CouchDB",
 			"CORE_LEDGER_STATE_COUCHDBCONFIG_COUCHDBADDRESS": couch + ":5984",
 			"CORE_LEDGER_STATE_COUCHDBCONFIG_USERNAME":       "admin",
-			"CORE_PEER_ID":                                   peer, // the base file's settings stay
+			"CORE_PEER_ID": peer, // the base file's settings stay
 		} {
 			if got := p.Environment[k]; got != want {
 				t.Errorf("%s: %s = %q, want %q", peer, k, got, want)
