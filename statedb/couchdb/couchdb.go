@@ -30,7 +30,7 @@ type Config struct {
 	Username, Password string
 	// MaxRetries is how often a request that failed for a transient reason
 	// (connection refused or reset, timeout, HTTP 5xx) is retried, with a
-	// delay that starts at 125ms and doubles. Zero means the default; a
+	// delay that starts at 125ms and doubles up to 4s. Zero means the default; a
 	// negative value means no retry (Fabric's maxRetries: 0).
 	MaxRetries int
 	// MaxRetriesOnStartup is how often Connect retries reaching the server
@@ -169,8 +169,12 @@ func transient(err error) bool {
 	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 }
 
-// retryWait is the first pause between attempts; it doubles after each.
-const retryWait = 125 * time.Millisecond
+// retryWait is the first pause between attempts; it doubles after each,
+// up to maxRetryWait while running (Connect's pauses go up to a minute).
+const (
+	retryWait    = 125 * time.Millisecond
+	maxRetryWait = 4 * time.Second
+)
 
 // Client is a connection to one CouchDB server, shared by the state
 // databases of the peer's channels. It is safe for concurrent use.
@@ -430,7 +434,7 @@ func (c *Client) call(ctx context.Context, op string, fn func(ctx context.Contex
 		if !sleep(ctx, wait) {
 			break
 		}
-		wait *= 2
+		wait = min(2*wait, maxRetryWait)
 	}
 	return &requestError{addr: c.addr, op: op, attempts: attempts, transient: transient(err), err: err}
 }

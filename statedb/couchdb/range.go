@@ -73,9 +73,9 @@ type rangeIter struct {
 	// ("" for none).
 	next, endParam string
 	// whole reads the range at once and sorts it.
-	whole bool
-	buf            []*statedb.KV
-	done, closed   bool
+	whole        bool
+	buf          []*statedb.KV
+	done, closed bool
 }
 
 func (r *rangeIter) Next() (*statedb.KV, error) {
