@@ -95,7 +95,7 @@
 // # Other behaviour
 //
 // Transient failures (connection refused or reset, timeouts, 5xx) are
-// retried MaxRetries times, 125ms then doubling; every request error names
+// retried MaxRetries times, 125ms then doubling up to 4s; every request error names
 // the server ("CouchDB at http://127.0.0.1:5984: read ...") and, when the
 // server was unreachable, matches ErrUnavailable. Connect retries
 // MaxRetriesOnStartup times. Each request is bounded by RequestTimeout.
