@@ -16,7 +16,7 @@ run: build
 # The CouchDB tests need a CouchDB (or the CouchDB-compatible test server):
 # WEFT_TEST_COUCHDB_URL names it, WEFT_TEST_COUCHDB_START the start script for
 # the tests that stop and restart a server of their own. .ci/run sets both from
-# ../shared/tools/couchdb; unset, those tests skip. Either may also be given on
+# the CouchDB-compatible test server it starts; unset, those tests skip. Either may also be given on
 # the command line: make test WEFT_TEST_COUCHDB_URL=http://127.0.0.1:5984
 test:
 	$(GO) vet ./...

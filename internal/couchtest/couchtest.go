@@ -5,7 +5,7 @@
 // what the code does while CouchDB is down.
 //
 // Both variables are set by .ci/run, which starts a CouchDB-compatible
-// server from ../shared/tools/couchdb; without them the tests that need a
+// server (pouchdb-server) beside the repository; without them the tests that need a
 // server skip with a message saying so, and never fail. The package is
 // imported only by tests of peer/, internal/ and e2e/ (statedb/ and ledger/
 // must not import internal/).
@@ -36,7 +36,7 @@ const (
 	// URLEnv names a running CouchDB (or CouchDB-compatible) server, e.g.
 	// http://127.0.0.1:5984, that tests share.
 	URLEnv = "WEFT_TEST_COUCHDB_URL"
-	// StartEnv names the start script (../shared/tools/couchdb/start:
+	// StartEnv names a start script (.ci/run's test server:
 	// `start PORT DATADIR` prints the server's PID once it answers), for
 	// tests that stop and restart a server of their own.
 	StartEnv = "WEFT_TEST_COUCHDB_START"
@@ -47,7 +47,7 @@ func URL(tb testing.TB) string {
 	tb.Helper()
 	u := strings.TrimRight(strings.TrimSpace(os.Getenv(URLEnv)), "/")
 	if u == "" {
-		tb.Skipf("set %s to a CouchDB (.ci/run starts one with ../shared/tools/couchdb/start)", URLEnv)
+		tb.Skipf("set %s to a CouchDB 3 or CouchDB-compatible server, e.g. http://127.0.0.1:5984 (.ci/run starts one)", URLEnv)
 	}
 	return u
 }
@@ -88,7 +88,7 @@ func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin := strings.TrimSpace(os.Getenv(StartEnv))
 	if bin == "" {
-		tb.Skipf("set %s to the CouchDB start script (.ci/run sets it to ../shared/tools/couchdb/start) for a test that stops and restarts its own server", StartEnv)
+		tb.Skipf("set %s to a script that starts a CouchDB-compatible server (`SCRIPT PORT DATADIR` prints its PID once it answers; .ci/run sets it) for a test that stops and restarts its own server", StartEnv)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
