@@ -170,6 +170,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	n.runtime = chaincode.NewRuntime(chaincode.Config{
 		ExecuteTimeout:  cfg.ExecuteTimeout,
 		RegisterTimeout: cfg.StartupTimeout,
+		TotalQueryLimit: cfg.Ledger.TotalQueryLimit,
 		Logger:          log,
 		Metrics:         n.metrics.chaincode,
 		CA:              n.ccCA,

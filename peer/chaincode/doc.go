@@ -26,7 +26,8 @@
 // absent; GET_STATE_MULTIPLE and WRITE_BATCH_STATE (never offered in READY)
 // are refused with an error that names the call and what to use instead.
 // As in Fabric, a non-paginated range, private range, rich or history query
-// stops silently after totalQueryLimit (100000) results.
+// stops silently after Config.TotalQueryLimit results (ledger.state.totalQueryLimit,
+// 100000 by default).
 //
 // Rich queries (GET_QUERY_RESULT: GetQueryResult, GetQueryResultWithPagination,
 // GetPrivateDataQueryResult) are served on a simulator with the RichQuerier

@@ -12,7 +12,8 @@ import (
 	"github.com/weft-ledger/weft/statedb"
 )
 
-// totalQueryLimit is Fabric's default ledger.state.totalQueryLimit: the most
+// totalQueryLimit is Fabric's default ledger.state.totalQueryLimit
+// (Config.TotalQueryLimit sets a handler's queryLimit): the most
 // results one query returns. A paginated query whose page size is not
 // positive (or larger) gets a page of this size; a plain range, private
 // range or history query stops silently after this many results, as
@@ -123,8 +124,8 @@ func (h *handler) rangePage(tx *txState, req *pb.GetStateByRange, md *pb.QueryMe
 		start = md.Bookmark
 	}
 	size := md.PageSize
-	if size <= 0 || size > totalQueryLimit {
-		size = totalQueryLimit
+	if limit := int32(h.queryLimit); size <= 0 || size > limit {
+		size = limit
 	}
 	kvs, bookmark, err := pager.GetStateRangePage(tx.ns, start, req.EndKey, size)
 	if err != nil {

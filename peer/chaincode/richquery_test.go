@@ -347,3 +347,29 @@ func TestRichQueryLimit(t *testing.T) {
 	}
 	sim.Done()
 }
+
+// Config.TotalQueryLimit (ledger.state.totalQueryLimit) reaches the
+// handlers the runtime creates: an unpaginated query stops at it and a
+// paginated one with page size 0 gets a page of it.
+func TestRuntimeTotalQueryLimit(t *testing.T) {
+	rt, id := richLaunched(t, Config{QueryBatchSize: 2, TotalQueryLimit: 3})
+	tl := newQueryLedger(t)
+	seedRich(tl)
+	sim := tl.l.NewSimulator("q")
+	defer sim.Done()
+	var keys []string
+	decodeJSON(t, mustOK(t)(invoke(t, rt, id, sim, "query", tomSelector)).Payload, &keys)
+	if len(keys) != 3 {
+		t.Fatalf("GetQueryResult with a limit of 3 returned %d results: %q", len(keys), keys)
+	}
+	var p struct {
+		Keys     []string
+		Count    int32
+		Bookmark string
+	}
+	// A bookmark makes it paginated even with page size 0 (as in Fabric).
+	decodeJSON(t, mustOK(t)(invoke(t, rt, id, sim, "page", tomSelector, "0", "a1")).Payload, &p)
+	if p.Count != 3 || p.Bookmark == "" {
+		t.Fatalf("a page of size 0 with a limit of 3 = %+v, want 3 results and a bookmark", p)
+	}
+}

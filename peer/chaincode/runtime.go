@@ -44,7 +44,10 @@ type Config struct {
 	// QueryBatchSize is the number of range results sent per QueryResponse
 	// (default 100).
 	QueryBatchSize int
-	Logger         *slog.Logger
+	// TotalQueryLimit is ledger.state.totalQueryLimit: the most results one
+	// query returns (default 100000, Fabric's; see totalQueryLimit).
+	TotalQueryLimit int
+	Logger          *slog.Logger
 	// Metrics receives the chaincode_* metrics; nil counts nothing.
 	Metrics *Metrics
 	// CA, when set, authenticates chaincode that dials in (the peer sets it
@@ -141,6 +144,9 @@ func NewRuntime(cfg Config, launcher Launcher) *Runtime {
 	}
 	if cfg.QueryBatchSize <= 0 {
 		cfg.QueryBatchSize = 100
+	}
+	if cfg.TotalQueryLimit <= 0 {
+		cfg.TotalQueryLimit = totalQueryLimit
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -312,6 +318,7 @@ func (r *Runtime) serveDialled(packageID string, inst *Instance) (*handler, erro
 	}
 	h := newHandler(packageID, inst.Stream, r.cfg.QueryBatchSize, r.log)
 	h.metrics = r.cfg.Metrics
+	h.queryLimit = r.cfg.TotalQueryLimit
 	if err := h.acceptRegister(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrChaincodeUnavailable, err)
 	}
@@ -393,6 +400,7 @@ func (r *Runtime) Register(s pb.ChaincodeSupport_RegisterServer) error {
 	}
 	h := newHandler(name, s, r.cfg.QueryBatchSize, r.log)
 	h.metrics = r.cfg.Metrics
+	h.queryLimit = r.cfg.TotalQueryLimit
 
 	r.mu.Lock()
 	if r.closed {
