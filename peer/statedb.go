@@ -27,6 +27,19 @@ type couchState struct {
 	addr   string // ledger.state.couchDBConfig.couchDBAddress, as logs and /healthz name it
 }
 
+// backendConfig turns ledger.state.couchDBConfig, whose values mean what
+// they mean in core.yaml, into the backend's Config, where 0 means "the
+// default": a cacheSize of 0 turns the cache off, and maxRetries or
+// maxRetriesOnStartup of 0 means one attempt, as in Fabric.
+func backendConfig(c couchdb.Config) couchdb.Config {
+	for _, v := range []*int{&c.CacheSizeMB, &c.MaxRetries, &c.MaxRetriesOnStartup} {
+		if *v == 0 {
+			*v = -1
+		}
+	}
+	return c
+}
+
 // connectState connects to CouchDB when ledger.state.stateDatabase names it,
 // retrying ledger.state.couchDBConfig.maxRetriesOnStartup times; the error,
 // which stops the peer, names the address. Run calls it before it opens a
@@ -35,17 +48,14 @@ func (n *Node) connectState(ctx context.Context) error {
 	if !n.cfg.Ledger.UsesCouchDB() {
 		return nil
 	}
-	cfg := n.cfg.Ledger.CouchDB
+	cfg := backendConfig(n.cfg.Ledger.CouchDB)
 	cfg.Logger = n.log.With("component", "couchdb")
-	if cfg.CacheSizeMB == 0 {
-		cfg.CacheSizeMB = -1 // cacheSize: 0 turns the cache off; the backend's 0 means its default
-	}
 	n.log.Info("connecting to the state database", "state_database", StateCouchDB, "address", cfg.Address,
-		"database_prefix", cfg.DatabasePrefix, "max_retries_on_startup", cfg.MaxRetriesOnStartup)
+		"database_prefix", cfg.DatabasePrefix, "max_retries_on_startup", n.cfg.Ledger.CouchDB.MaxRetriesOnStartup)
 	c, err := couchdb.Connect(ctx, cfg)
 	if err != nil {
 		// The backend's error names the server and the attempts made.
-		return fmt.Errorf("state database (ledger.state.stateDatabase CouchDB, ledger.state.couchDBConfig.maxRetriesOnStartup %d): %w", cfg.MaxRetriesOnStartup, err)
+		return fmt.Errorf("state database (ledger.state.stateDatabase CouchDB, ledger.state.couchDBConfig.maxRetriesOnStartup %d): %w", n.cfg.Ledger.CouchDB.MaxRetriesOnStartup, err)
 	}
 	n.couch = &couchState{client: c, addr: cfg.Address}
 	n.log.Info("state database connected", "state_database", StateCouchDB, "address", cfg.Address)

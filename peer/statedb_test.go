@@ -29,6 +29,7 @@ import (
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
+	"github.com/weft-ledger/weft/statedb/couchdb"
 )
 
 // couchNet is a real peer (in process, over real gRPC and TLS) keeping its
@@ -334,5 +335,18 @@ func TestCouchDBUnreachableAtStart(t *testing.T) {
 	if c, derr := net.DialTimeout("tcp", listen, time.Second); derr == nil {
 		c.Close()
 		t.Errorf("the peer listens on %s although it could not start", listen)
+	}
+}
+
+// Zeros in core.yaml mean what they mean in Fabric (no cache, no retries),
+// not the backend's defaults; other values pass through.
+func TestCouchDBBackendConfigZeros(t *testing.T) {
+	got := backendConfig(couchdb.Config{Address: "127.0.0.1:5984", CacheSizeMB: 0, MaxRetries: 0, MaxRetriesOnStartup: 0, MaxBatchUpdateSize: 7})
+	if got.CacheSizeMB != -1 || got.MaxRetries != -1 || got.MaxRetriesOnStartup != -1 {
+		t.Fatalf("zeros became cache %d, retries %d, startup retries %d; want -1 (off) each", got.CacheSizeMB, got.MaxRetries, got.MaxRetriesOnStartup)
+	}
+	got = backendConfig(couchdb.Config{CacheSizeMB: 32, MaxRetries: 5, MaxRetriesOnStartup: 2, MaxBatchUpdateSize: 7})
+	if got.CacheSizeMB != 32 || got.MaxRetries != 5 || got.MaxRetriesOnStartup != 2 || got.MaxBatchUpdateSize != 7 {
+		t.Fatalf("set values changed: %+v", got)
 	}
 }

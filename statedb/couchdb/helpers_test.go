@@ -19,7 +19,7 @@ func serverURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("WEFT_TEST_COUCHDB_URL")
 	if u == "" {
-		t.Skip("set WEFT_TEST_COUCHDB_URL to a CouchDB (.ci/run starts one with ../shared/tools/couchdb/start)")
+		t.Skip("set WEFT_TEST_COUCHDB_URL to a CouchDB 3 or CouchDB-compatible server, e.g. http://127.0.0.1:5984 (.ci/run starts one)")
 	}
 	return u
 }

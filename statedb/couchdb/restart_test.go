@@ -30,7 +30,7 @@ func startOwnServer(t *testing.T) *testServer {
 	t.Helper()
 	script := os.Getenv("WEFT_TEST_COUCHDB_START")
 	if script == "" {
-		t.Skip("set WEFT_TEST_COUCHDB_START to ../shared/tools/couchdb/start (.ci/run does) to run tests that restart a server")
+		t.Skip("set WEFT_TEST_COUCHDB_START to a script that starts a CouchDB-compatible server (`SCRIPT PORT DATADIR` prints its PID once it answers; .ci/run sets it) to run tests that restart a server")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
