@@ -73,7 +73,6 @@ Admin:
 			var body map[string]string
 			json.NewDecoder(resp.Body).Decode(&body)
 			health <- body["status"]
-			cancel()
 		})
 	}()
 	select {
@@ -86,6 +85,9 @@ Admin:
 	case <-time.After(20 * time.Second):
 		t.Fatal("orderer did not start")
 	}
+	// Stopped only once the health answer is in, so that its exit cannot
+	// race the answer in the select above.
+	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
