@@ -3,11 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,37 +137,6 @@ func queryEndpoint(ctx context.Context, signer protos.Signer, ep client.Endpoint
 	return out, nil
 }
 
-// addMetaInf adds the files of dir/META-INF (CouchDB index definitions
-// under META-INF/statedb/couchdb/...) to a code.tar.gz's files at its root,
-// where Fabric's packager puts them and peers look for them, not under
-// src/. Hidden files are left out, as Fabric's packager leaves them out; the
-// peer checks the rest at install.
-func addMetaInf(files map[string][]byte, dir string) error {
-	root := filepath.Join(dir, "META-INF")
-	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files[filepath.ToSlash(rel)] = raw
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read chaincode metadata %s: %w", root, err)
-	}
-	return nil
-}
-
 func runCCPackage(_ context.Context, env *Env, args []string) error {
 	fset := newFlags(env, "chaincode package OUTPUT.tar.gz")
 	var path, lang, label string
@@ -186,57 +153,15 @@ func runCCPackage(_ context.Context, env *Env, args []string) error {
 		return fmt.Errorf("usage: weft chaincode package OUTPUT.tar.gz --path DIR --lang golang|ccaas --label LABEL")
 	}
 	output := positional[0]
-	files := map[string][]byte{}
-	var md map[string]string
+	var pkg []byte
 	switch lang {
 	case "golang":
-		err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() && p == filepath.Join(path, "META-INF") {
-				return fs.SkipDir // metadata, added below at the root
-			}
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, err := filepath.Rel(path, p)
-			if err != nil {
-				return err
-			}
-			raw, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			files["src/"+filepath.ToSlash(rel)] = raw
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read chaincode source %s: %w", path, err)
-		}
-		if err := addMetaInf(files, path); err != nil {
-			return err
-		}
-		md = map[string]string{"path": path, "type": "golang", "label": label}
+		pkg, err = client.GoSourcePackage(label, path, path)
 	case "ccaas":
-		raw, err := os.ReadFile(filepath.Join(path, "connection.json"))
-		if err != nil {
-			return fmt.Errorf("a ccaas package needs %s: %w", filepath.Join(path, "connection.json"), err)
-		}
-		files["connection.json"] = raw
-		if err := addMetaInf(files, path); err != nil {
-			return err
-		}
-		md = map[string]string{"type": "ccaas", "label": label}
+		pkg, err = client.CCaaSDirPackage(label, path)
 	default:
 		return fmt.Errorf("--lang %q is not supported; use golang or ccaas", lang)
 	}
-	code, err := client.TarGz(files)
-	if err != nil {
-		return err
-	}
-	mdj, err := json.Marshal(md)
-	if err != nil {
-		return err
-	}
-	pkg, err := client.TarGz(map[string][]byte{"metadata.json": mdj, "code.tar.gz": code})
 	if err != nil {
 		return err
 	}
