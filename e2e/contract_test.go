@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,23 +15,19 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
-	gwpb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
-	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/grpc/status"
 
 	wclient "github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/internal/devnet"
+	"github.com/weft-ledger/weft/internal/devnettest"
 	"github.com/weft-ledger/weft/internal/eventually"
-	"github.com/weft-ledger/weft/msp"
 )
 
 // contractDir is the asset-transfer sample written with Fabric's contract API
 // (its own Go module, built against the official shim).
 const contractDir = "../samples/asset-transfer-contract"
 
-// firstLaunchTimeout bounds the first invocation of a chaincode on a peer: a
-// "golang" package is compiled by the peer then (module download included).
-const firstLaunchTimeout = 5 * time.Minute
+// firstLaunchTimeout bounds building a chaincode.
+const firstLaunchTimeout = devnettest.FirstLaunchTimeout
 
 // TestContractGoSourcePackage deploys the contract-API sample as a Go source
 // package the peers build and launch themselves, then drives every function
@@ -57,39 +52,12 @@ func TestContractCCaaS(t *testing.T) {
 	exerciseContract(t, name)
 }
 
-// contractSourcePackage packages the sample's module (go.mod, go.sum, *.go)
-// as Fabric's "golang" chaincode package: metadata.json plus code.tar.gz
-// holding the module under src/.
+// contractSourcePackage packages the sample's module as Fabric's "golang"
+// chaincode package, as `weft chaincode package --lang golang` does:
+// metadata.json plus code.tar.gz holding the module under src/.
 func contractSourcePackage(t *testing.T, label string) []byte {
 	t.Helper()
-	entries, err := os.ReadDir(contractDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range entries {
-		n := e.Name()
-		if !e.Type().IsRegular() || (n != "go.mod" && n != "go.sum" && !strings.HasSuffix(n, ".go")) {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(contractDir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files["src/"+n] = raw
-	}
-	if files["src/go.mod"] == nil || files["src/go.sum"] == nil {
-		t.Fatalf("%s lacks go.mod or go.sum; run `GOFLAGS=-mod=mod go mod tidy` there", contractDir)
-	}
-	code, err := wclient.TarGz(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := json.Marshal(map[string]string{"type": "golang", "label": label, "path": "github.com/weft-ledger/weft/samples/asset-transfer-contract"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkg, err := wclient.TarGz(map[string][]byte{"metadata.json": md, "code.tar.gz": code})
+	pkg, err := wclient.GoSourcePackage(label, contractDir, "github.com/weft-ledger/weft/samples/asset-transfer-contract")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,102 +139,16 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// deployChaincode does what a Fabric admin does with `peer lifecycle
-// chaincode`: install pkg on every peer, approve the definition (sequence 1,
-// the channel's default policy) for every org and commit it. It then invokes
-// the chaincode once on every peer, so that the first launch (for a "golang"
-// package, the peer's build) happens under a generous timeout rather than
-// under the gateway's.
+// deployChaincode deploys pkg as name on every peer (devnettest.Deploy),
+// then calls AssetExists once on every peer, so that the first launch (for
+// a "golang" package, the peer's build) happens under a generous timeout
+// rather than under the gateway's.
 func deployChaincode(t *testing.T, name, label string, pkg []byte) {
 	t.Helper()
-	cfg := network.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	packageID := wclient.PackageID(label, pkg)
-	admins := map[string]*msp.SigningIdentity{}
-	for _, o := range network.Orgs {
-		admin, err := cfg.Signer(o, "Admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		admins[o.MSPID] = admin
-		out, err := wclient.Query(ctx, admin, wclient.Invocation{Chaincode: wclient.LifecycleName, Args: wclient.InstallArgs(pkg)}, pb.NewEndorserClient(dialPeer(t, o)))
-		if err != nil {
-			t.Fatalf("install %s on %s: %v", label, o.Peer, err)
-		}
-		res, err := wclient.InstallResult(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.PackageId != packageID || res.Label != label {
-			t.Fatalf("%s installed %s as %s (label %q), want %s", o.Peer, label, res.PackageId, res.Label, packageID)
-		}
-	}
-	def := wclient.Definition{Name: name, Version: "1.0", Sequence: 1, PackageID: packageID}
-	var all []string
-	for _, o := range network.Orgs {
-		inv := wclient.Invocation{Channel: devnet.ChannelID, Chaincode: wclient.LifecycleName, Args: wclient.ApproveArgs(def)}
-		invokeAllPeers(ctx, t, admins[o.MSPID], inv, []string{o.MSPID})
-		all = append(all, o.MSPID)
-	}
-	inv := wclient.Invocation{Channel: devnet.ChannelID, Chaincode: wclient.LifecycleName, Args: wclient.CommitArgs(def)}
-	invokeAllPeers(ctx, t, admins[network.Orgs[0].MSPID], inv, all)
-
-	user, err := cfg.Signer(network.Orgs[0], "User1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	launchCtx, cancelLaunch := context.WithTimeout(context.Background(), firstLaunchTimeout)
-	defer cancelLaunch()
-	for _, o := range network.Orgs {
-		start := time.Now()
-		inv := wclient.Invocation{Channel: devnet.ChannelID, Chaincode: name, Args: [][]byte{[]byte("AssetExists"), []byte("warm-up")}}
-		out, err := wclient.Query(launchCtx, user, inv, pb.NewEndorserClient(dialPeer(t, o)))
-		if err != nil {
-			t.Fatalf("first invocation of %s on %s: %v", name, o.Peer, err)
-		}
-		if string(out) != "false" {
-			t.Fatalf("AssetExists warm-up on %s = %q, want false", o.Peer, out)
-		}
-		t.Logf("%s started on %s in %s", name, o.Peer, time.Since(start).Round(time.Millisecond))
-	}
-}
-
-// invokeAllPeers endorses inv on the peers of endorsers, orders it and waits
-// until every peer of the network has committed it as valid.
-func invokeAllPeers(ctx context.Context, t *testing.T, signer *msp.SigningIdentity, inv wclient.Invocation, endorsers []string) {
-	t.Helper()
-	var watchers []*wclient.CommitWatcher
-	for _, o := range network.Orgs {
-		w, err := wclient.WatchCommits(ctx, dialPeer(t, o), signer, devnet.ChannelID, wclient.SeekNewest())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		watchers = append(watchers, w)
-	}
-	eps := map[string]pb.EndorserClient{}
-	for _, o := range network.Orgs {
-		for _, id := range endorsers {
-			if o.MSPID == id {
-				eps[id] = pb.NewEndorserClient(dialPeer(t, o))
-			}
-		}
-	}
-	fn := string(inv.Args[0])
-	res, err := wclient.Invoke(ctx, signer, inv, eps, dialOrderer(t), watchers[0])
-	if err != nil {
-		t.Fatalf("%s %s: %v", inv.Chaincode, fn, err)
-	}
-	for i, w := range watchers[1:] {
-		st, err := w.Wait(res.TxID)
-		if err != nil {
-			t.Fatalf("%s %s on %s: %v", inv.Chaincode, fn, network.Orgs[i+1].Peer, err)
-		}
-		if st.Code != pb.TxValidationCode_VALID {
-			t.Fatalf("%s %s (%s) ended %s on %s", inv.Chaincode, fn, res.TxID, st.Code, network.Orgs[i+1].Peer)
-		}
-	}
+	devnettest.Deploy(t, network, devnettest.Chaincode{
+		Name: name, Label: label, Package: pkg,
+		WarmUp: []string{"AssetExists", "warm-up"}, WarmUpResult: "false",
+	})
 }
 
 // exerciseContract calls every transaction of the sample through Fabric's
@@ -384,20 +266,5 @@ func assertExists(t *testing.T, c *client.Contract, id string, want bool) {
 	}
 }
 
-// errorText is a gateway error with the peers' messages attached in its
-// status details, where the chaincode's error message travels.
-func errorText(err error) string {
-	if err == nil {
-		return ""
-	}
-	parts := []string{err.Error()}
-	var st interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &st) {
-		for _, d := range st.GRPCStatus().Details() {
-			if ed, ok := d.(*gwpb.ErrorDetail); ok {
-				parts = append(parts, fmt.Sprintf("%s: %s", ed.MspId, ed.Message))
-			}
-		}
-	}
-	return strings.Join(parts, "; ")
-}
+// errorText is a gateway error with the peers' messages attached.
+func errorText(err error) string { return devnettest.ErrorText(err) }

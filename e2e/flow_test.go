@@ -18,28 +18,16 @@ import (
 
 	wclient "github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/internal/devnet"
+	"github.com/weft-ledger/weft/internal/devnettest"
 	"github.com/weft-ledger/weft/protos"
 )
 
-type asset struct {
-	ID             string `json:"ID"`
-	Color          string `json:"Color"`
-	Size           int    `json:"Size"`
-	Owner          string `json:"Owner"`
-	AppraisedValue int    `json:"AppraisedValue"`
-}
+// asset is an asset of the basic sample.
+type asset = devnettest.Asset
 
 func readAsset(t *testing.T, c *client.Contract, id string) asset {
 	t.Helper()
-	raw, err := c.EvaluateTransaction("ReadAsset", id)
-	if err != nil {
-		t.Fatalf("ReadAsset %s: %v", id, err)
-	}
-	var a asset
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("ReadAsset %s returned %q: %v", id, raw, err)
-	}
-	return a
+	return devnettest.ReadAsset(t, c, id)
 }
 
 // submitEverywhere submits a transaction through the gateway and waits until
@@ -47,36 +35,7 @@ func readAsset(t *testing.T, c *client.Contract, id string) asset {
 // any peer see its writes. (The gateway waits only for its own peer.)
 func submitEverywhere(t *testing.T, c *client.Contract, fn string, args ...string) []byte {
 	t.Helper()
-	result, commit, err := c.SubmitAsync(fn, client.WithArguments(args...))
-	if err != nil {
-		t.Fatalf("%s: %v", fn, err)
-	}
-	st, err := commit.Status()
-	if err != nil {
-		t.Fatalf("%s: commit status: %v", fn, err)
-	}
-	if !st.Successful {
-		t.Fatalf("%s: transaction %s ended %s", fn, st.TransactionID, st.Code)
-	}
-	user, err := network.Config().Signer(network.Orgs[0], "User1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, org := range network.Orgs {
-		w, err := wclient.WatchCommits(context.Background(), dialPeer(t, org), user, devnet.ChannelID, wclient.SeekFrom(st.BlockNumber))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := w.Wait(st.TransactionID)
-		w.Close()
-		if err != nil {
-			t.Fatalf("%s on %s: %v", fn, org.Peer, err)
-		}
-		if got.Code != pb.TxValidationCode_VALID {
-			t.Fatalf("%s on %s ended %s", fn, org.Peer, got.Code)
-		}
-	}
-	return result
+	return devnettest.SubmitEverywhere(t, network, c, fn, args...)
 }
 
 func uniqueID(prefix string) string {

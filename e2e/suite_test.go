@@ -17,6 +17,7 @@ import (
 
 	wclient "github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/internal/devnet"
+	"github.com/weft-ledger/weft/internal/devnettest"
 )
 
 // suiteccDir is the suite's chaincode: one contract, built once on Weft's
@@ -213,26 +214,7 @@ func (r *suiteRun) submitStatus(t *testing.T, c *client.Contract, fn string, opt
 // transaction as valid, so that later evaluations on any peer see it.
 func suiteWaitEveryPeer(t *testing.T, st *client.Status) {
 	t.Helper()
-	user, err := network.Config().Signer(network.Orgs[0], "User1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, org := range network.Orgs {
-		w, err := wclient.WatchCommits(ctx, dialPeer(t, org), user, devnet.ChannelID, wclient.SeekFrom(st.BlockNumber))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := w.Wait(st.TransactionID)
-		w.Close()
-		if err != nil {
-			t.Fatalf("transaction %s on %s: %v", st.TransactionID, org.Peer, err)
-		}
-		if got.Code != pb.TxValidationCode_VALID {
-			t.Fatalf("transaction %s ended %s on %s", st.TransactionID, got.Code, org.Peer)
-		}
-	}
+	devnettest.WaitEveryPeer(t, network, st)
 }
 
 func suiteArgs(a ...string) client.ProposalOption { return client.WithArguments(a...) }
