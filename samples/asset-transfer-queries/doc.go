@@ -9,7 +9,8 @@
 // function fails with the peer's message that rich queries need CouchDB.
 //
 // It is its own Go module (the main module never depends on the contract
-// API); e2e/couchdb_test.go builds, packages and deploys it. It runs as
+// API); e2e/couchdb deploys it as a Go source package on a CouchDB-backed
+// network, and e2e/richquery_test.go on LevelDB. It runs as
 // chaincode-as-a-service when CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID are
 // set, and otherwise dials the peer that launched it.
 package main
