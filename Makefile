@@ -64,9 +64,10 @@ compose-down:
 
 # Every fuzz target of the module (func FuzzX in a _test.go file), one after
 # the other for FUZZTIME each (go test takes one -fuzz target per run; each
-# run fuzzes with one worker per CPU). FUZZ narrows the targets by a regexp
-# on their names, e.g. make fuzz FUZZ='WAL|BlockFile' FUZZTIME=60s. Prints
-# each target's executions and result, logs to bin/fuzz/<target>.log, and
+# run fuzzes with one worker per CPU). FUZZTIME is a duration (60s) or a
+# number of executions (1000000x). FUZZ narrows the targets by a regexp on
+# their names, e.g. make fuzz FUZZ='WAL|BlockFile' FUZZTIME=60s. Prints each
+# target's executions, time taken and result, logs to bin/fuzz/<target>.log, and
 # exits non-zero when a target fails: a crash's input is then in
 # <package>/testdata/fuzz/<target>/, where plain go test replays it. Scratch
 # files (WAL, block store and ledger targets) go to FUZZ_TMPDIR, a tmpfs
@@ -81,7 +82,7 @@ FUZZ ?= .
 FUZZ_TMPDIR ?= $(if $(wildcard /dev/shm/.),/dev/shm,$(or $(TMPDIR),/tmp))
 fuzz:
 	@mkdir -p $(BIN)/fuzz; fail=0; \
-	printf '%-28s %-24s %12s  %s\n' TARGET PACKAGE EXECS RESULT; \
+	printf '%-28s %-24s %12s %10s  %s\n' TARGET PACKAGE EXECS ELAPSED RESULT; \
 	for t in $$(grep -rH --include='*_test.go' --exclude-dir=.git --exclude-dir=.cache --exclude-dir=bin --exclude-dir=devnet --exclude-dir=testdata -E '^func Fuzz[A-Za-z0-9_]*\(' . | \
 	    sed -E 's|^\./(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]*)\(.*|\1:\2|' | sort -u); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
@@ -89,10 +90,11 @@ fuzz:
 	  log=$(BIN)/fuzz/$$name.log; \
 	  TMPDIR=$(FUZZ_TMPDIR) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./$$pkg/ >$$log 2>&1; rc=$$?; \
 	  execs=$$(sed -nE 's/^fuzz: elapsed: [^,]*, execs: ([0-9]+) .*/\1/p' $$log | tail -1); \
+	  elapsed=$$(sed -nE 's/^fuzz: elapsed: ([^,]*), execs: .*/\1/p' $$log | tail -1); \
 	  if [ $$rc -eq 0 ]; then res=ok; \
 	  elif grep -q 'Failing input written' $$log; then res="CRASH: $$pkg/$$(grep -m1 'Failing input written' $$log | sed 's/.*written to //')"; fail=1; \
 	  else res="FAILED (see $$log)"; fail=1; fi; \
-	  printf '%-28s %-24s %12s  %s\n' $$name $$pkg "$${execs:-0}" "$$res"; \
+	  printf '%-28s %-24s %12s %10s  %s\n' $$name $$pkg "$${execs:-0}" "$${elapsed:--}" "$$res"; \
 	done; exit $$fail
 
 lint:
