@@ -3,7 +3,6 @@ package couchdb
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"sync"
@@ -21,7 +20,6 @@ var shared struct {
 	once    sync.Once
 	running *devnettest.Running
 	url     string // the CouchDB server
-	prefix  string // the network's database prefix, before each peer's own
 	err     error
 }
 
@@ -29,7 +27,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if r := shared.running; r != nil {
 		r.Stop(code != 0)
-		if err := dropDatabases(shared.url, shared.prefix); err != nil {
+		// The server is shared: leave it as it was.
+		if err := devnet.DropDatabases(context.Background(), r.Config()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
@@ -45,9 +44,9 @@ func network(t *testing.T) *devnet.Network {
 		t.Skip("starts a whole network on CouchDB")
 	}
 	shared.once.Do(func() {
-		shared.url, shared.prefix = server, couchtest.Prefix(t)
+		shared.url = server
 		shared.running, shared.err = devnettest.Start(context.Background(), devnettest.Options{
-			CouchDB: []string{server}, DatabasePrefix: shared.prefix, NoRESTGateway: true,
+			CouchDB: []string{server}, DatabasePrefix: couchtest.Prefix(t), NoRESTGateway: true,
 		})
 	})
 	if shared.err != nil {
@@ -76,29 +75,4 @@ func peerDatabase(t *testing.T, n *devnet.Network, org devnet.Org, chaincode str
 	}
 	t.Fatalf("no state database for %s", org.Peer)
 	return ""
-}
-
-// dropDatabases deletes the databases under prefix, so that a shared
-// server does not keep every run's.
-func dropDatabases(server, prefix string) error {
-	ctx := context.Background()
-	dbs, err := couchtest.Databases(ctx, server, prefix)
-	if err != nil {
-		return fmt.Errorf("list the test's databases: %w", err)
-	}
-	for _, db := range dbs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, server+"/"+url.PathEscape(db), nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("delete database %s: %w", db, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-			return fmt.Errorf("delete database %s: %s", db, resp.Status)
-		}
-	}
-	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -193,4 +194,28 @@ func Databases(ctx context.Context, url, prefix string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// DropDatabases deletes the server's databases whose names start with
+// prefix, so that a test leaves a shared server as it found it.
+func DropDatabases(ctx context.Context, url, prefix string) error {
+	dbs, err := Databases(ctx, url, prefix)
+	if err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(url, "/")+"/"+neturl.PathEscape(db), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("delete database %s: %w", db, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNotFound {
+			return fmt.Errorf("delete database %s: %s", db, resp.Status)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package couchtest
 import (
 	"context"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,38 @@ func TestServerStopStartKeepsData(t *testing.T) {
 	defer cancel()
 	if _, err := Databases(ctx, s.URL, prefix); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// DropDatabases deletes exactly the databases under its prefix, names
+// needing escapes included.
+func TestDropDatabases(t *testing.T) {
+	url := URL(t)
+	prefix, other := Prefix(t), Prefix(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, db := range []string{prefix + "a", prefix + "b$$p(c)/d", other + "kept"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url+"/"+neturl.PathEscape(db), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %s: %s", db, resp.Status)
+		}
+	}
+	t.Cleanup(func() { _ = DropDatabases(context.Background(), url, other) })
+	if err := DropDatabases(ctx, url, prefix); err != nil {
+		t.Fatal(err)
+	}
+	if dbs, err := Databases(ctx, url, prefix); err != nil || len(dbs) != 0 {
+		t.Fatalf("databases under %s after DropDatabases: %q, %v", prefix, dbs, err)
+	}
+	if dbs, err := Databases(ctx, url, other); err != nil || len(dbs) != 1 {
+		t.Fatalf("databases under %s (another prefix): %q, %v; want it kept", other, dbs, err)
 	}
 }

@@ -316,6 +316,20 @@ func checkCouchDB(ctx context.Context, cfg Config) error {
 // the folder, not CouchDB's databases): a new peer's ledger refuses a
 // state that is ahead of its blocks.
 func dropStaleDatabases(ctx context.Context, cfg Config) error {
+	return dropDatabases(ctx, cfg, "left by an earlier development network of")
+}
+
+// DropDatabases deletes every database under the prefixes of cfg's peers on
+// their CouchDB, for a network that is thrown away once stopped (a
+// benchmark's, a test's); it does nothing on LevelDB. Stop the network
+// first: a running peer would recreate what it uses.
+func DropDatabases(ctx context.Context, cfg Config) error {
+	return dropDatabases(ctx, cfg, "the state of")
+}
+
+// dropDatabases deletes the databases under each peer's prefix, logging
+// how many with whose they are (why, followed by the peer's name).
+func dropDatabases(ctx context.Context, cfg Config, why string) error {
 	targets, err := cfg.couchTargets()
 	if err != nil {
 		return err
@@ -340,8 +354,8 @@ func dropStaleDatabases(ctx context.Context, cfg Config) error {
 		if len(stale) == 0 {
 			continue
 		}
-		cfg.logf("removing %d database(s) with prefix %s from CouchDB at %s, left by an earlier development network of %s",
-			len(stale), t.prefix, t.url, cfg.Orgs()[i].Peer)
+		cfg.logf("removing %d database(s) with prefix %s from CouchDB at %s, %s %s",
+			len(stale), t.prefix, t.url, why, cfg.Orgs()[i].Peer)
 		for _, db := range stale {
 			resp, err := couchRequest(ctx, t, http.MethodDelete, "/"+url.PathEscape(db))
 			if err != nil {
