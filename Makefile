@@ -22,11 +22,23 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The end-to-end run goes once on LevelDB, then, when WEFT_BENCH_COUCHDB_URL
+# names a CouchDB 3 (or CouchDB-compatible) server, again with the peers'
+# state there (databases under bench_, dropped afterwards);
+# WEFT_BENCH_COUCHDB_PID, the server's PID when it runs on this machine,
+# adds its CPU to the figures. The commit-path benchmarks run on CouchDB
+# too when WEFT_TEST_COUCHDB_URL is set (BenchmarkCommitBlock500CouchDB).
 bench: build
 	$(GO) test -run '^$$' -bench 'Commit|Validate|Ledger|ECDSA' -benchtime 5x ./bench/
 	$(GO) test -run '^$$' -bench ChaincodePut -benchtime 3000x ./bench/
 	$(GO) test -run '^$$' -bench RESTEvaluate -benchtime 3000x ./restgateway/
 	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
+	@if [ -n "$$WEFT_BENCH_COUCHDB_URL" ]; then \
+	  echo "./$(BIN)/weft bench --devnet --txs $(BENCH_TXS) --couchdb \$$WEFT_BENCH_COUCHDB_URL$${WEFT_BENCH_COUCHDB_PID:+ --pid couchdb=$$WEFT_BENCH_COUCHDB_PID}"; \
+	  ./$(BIN)/weft bench --devnet --txs $(BENCH_TXS) --couchdb "$$WEFT_BENCH_COUCHDB_URL" $${WEFT_BENCH_COUCHDB_PID:+--pid couchdb=$$WEFT_BENCH_COUCHDB_PID}; \
+	else \
+	  echo "make bench: skipped the end-to-end run on CouchDB; set WEFT_BENCH_COUCHDB_URL=http://127.0.0.1:5984 (a CouchDB 3 or compatible server) to run it after the LevelDB one"; \
+	fi
 
 # Randomised faults (kills, freezes, restarts, partitions) on a 3-orderer Raft
 # cluster in network namespaces for CHAOS_DURATION, then the exactly-once and

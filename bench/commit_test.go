@@ -176,6 +176,11 @@ func requireAllValid(b *testing.B, blk *cb.Block, vs []validator.Verdict) {
 // TxID), then the ledger's MVCC, block append and state update.
 func BenchmarkCommitBlock500(b *testing.B) {
 	n, verify := setUp(b)
+	commitBlocks(b, n, verify)
+}
+
+// commitBlocks is BenchmarkCommitBlock500's loop, on any network.
+func commitBlocks(b *testing.B, n *network, verify *verifyProbe) {
 	feed := &blockFeed{n: n}
 	c := &cpuClock{}
 	b.ReportAllocs()
@@ -233,7 +238,11 @@ func BenchmarkValidateOnly(b *testing.B) {
 // BenchmarkLedgerCommitOnly is ledger.Commit alone (MVCC, append, state
 // update) of blocks whose flags the validator computed beforehand.
 func BenchmarkLedgerCommitOnly(b *testing.B) {
-	n := newNetwork(b)
+	ledgerCommitBlocks(b, newNetwork(b))
+}
+
+// ledgerCommitBlocks is BenchmarkLedgerCommitOnly's loop, on any network.
+func ledgerCommitBlocks(b *testing.B, n *network) {
 	feed := &blockFeed{n: n, prepare: func(blk *cb.Block) error {
 		// The blocks ahead of the ledger are not chained to it yet, so only
 		// the per-transaction verdicts are computed here; they do not depend

@@ -26,6 +26,7 @@ import (
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/peer/validator"
 	"github.com/weft-ledger/weft/protos"
+	"github.com/weft-ledger/weft/statedb"
 )
 
 const (
@@ -98,12 +99,19 @@ type network struct {
 // block goes through VerifyBlock, Validate and Commit like any other.
 func newNetwork(tb testing.TB) *network {
 	tb.Helper()
+	return newNetworkOn(tb, nil)
+}
+
+// newNetworkOn is newNetwork with the world state in state (the ledger owns
+// it); nil means the ledger's own LevelDB.
+func newNetworkOn(tb testing.TB, state statedb.DB) *network {
+	tb.Helper()
 	m := mustMaterial(tb)
 	bundle, err := channelconfig.BundleFromBlock(m.genesis)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l, err := ledger.Open(tb.TempDir())
+	l, err := ledger.OpenWithOptions(tb.TempDir(), ledger.Options{State: state})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,12 +20,18 @@ import (
 
 // runBench drives CreateAsset transactions through a network and prints the
 // figures docs/benchmarks.md asks for. With --devnet it starts a fresh development
-// network in a temporary folder first (and measures its processes); otherwise
-// it drives the network named by connection profiles, as it would a Fabric one.
+// network in a temporary folder first (and measures its processes), with the
+// peers' state on CouchDB when --couchdb (or WEFT_COUCHDB) names a server;
+// otherwise it drives the network named by connection profiles, as it would a
+// Fabric one.
 func runBench(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "bench")
 	useDevnet := fs.Bool("devnet", false, "start a fresh development network for the run")
 	bin := fs.String("bin", "", "with --devnet: folder of the peer, orderer and basic binaries (default: next to weft)")
+	couch := fs.String("couchdb", os.Getenv(devnet.CouchDBEnv), "with --devnet: keep the peers' world state in CouchDB at this URL (http://USER:PASSWORD@host:port), "+
+		"both peers on one server under the database prefix "+benchDatabasePrefix+", dropped after the run; or one URL per peer, comma-separated (default $"+devnet.CouchDBEnv+"; empty: LevelDB)")
+	var others multiFlag
+	fs.Var(&others, "pid", "NAME=PID: also account the CPU of this process, e.g. the CouchDB server on this machine (repeatable)")
 	var profiles multiFlag
 	fs.Var(&profiles, "profile", "connection profile of an endorsing organisation (repeat per organisation)")
 	mspID := fs.String("mspid", "Org1MSP", "MSP ID of the submitting identity")
@@ -40,6 +49,22 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	cfg := loadgen.Config{Channel: *channel, Chaincode: *chaincode, Concurrency: *conc, Rate: *rate, Timeout: *timeout}
 	pids := map[string]int{}
+	for _, o := range others {
+		name, raw, ok := strings.Cut(o, "=")
+		pid, err := strconv.Atoi(raw)
+		if !ok || name == "" || err != nil || pid <= 0 {
+			return fmt.Errorf("--pid %q: give NAME=PID, e.g. --pid couchdb=4242", o)
+		}
+		if _, err := loadgen.ReadProcStat(pid); err != nil {
+			return fmt.Errorf("--pid %s: %w", o, err)
+		}
+		pids[name] = pid
+	}
+	couchGiven := false
+	fs.Visit(func(f *flag.Flag) { couchGiven = couchGiven || f.Name == "couchdb" })
+	if couchGiven && !*useDevnet {
+		return fmt.Errorf("--couchdb chooses the state database of the network --devnet starts; a network given by --profile keeps its own")
+	}
 	if *useDevnet {
 		if *bin == "" {
 			exe, err := os.Executable()
@@ -53,12 +78,28 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		fmt.Fprintf(env.Stderr, "starting a development network in %s\n", dir)
-		n, err := devnet.Up(ctx, devnet.Config{Dir: dir, BinDir: *bin, Ports: devnet.DefaultPorts(), Timeout: 3 * time.Minute})
+		ncfg := devnet.Config{Dir: dir, BinDir: *bin, Ports: devnet.DefaultPorts(), Timeout: 3 * time.Minute}
+		state := "LevelDB"
+		if ncfg.CouchDB = devnet.ParseCouchDBList(*couch); len(ncfg.CouchDB) > 0 {
+			if err := devnet.CheckCouchDB(ncfg.CouchDB, len(ncfg.Orgs())); err != nil {
+				return fmt.Errorf("--couchdb: %w", err)
+			}
+			// A prefix of the benchmark's own: a fresh network clears what
+			// is under its prefixes, which must not be a `weft up` network's.
+			ncfg.DatabasePrefix = benchDatabasePrefix
+			state = "CouchDB"
+		}
+		fmt.Fprintf(env.Stderr, "starting a development network in %s, state on %s\n", dir, state)
+		n, err := devnet.Up(ctx, ncfg)
 		if err != nil {
 			return err
 		}
-		defer n.Stop()
+		defer func() {
+			n.Stop()
+			if err := devnet.DropDatabases(context.Background(), ncfg); err != nil {
+				fmt.Fprintf(env.Stderr, "drop the benchmark's CouchDB databases: %v\n", err)
+			}
+		}()
 		nc := n.Config()
 		for _, org := range n.Orgs {
 			cfg.Endorsers = append(cfg.Endorsers, nc.PeerEndpoint(org))
@@ -118,6 +159,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 
 	w := env.Stdout
 	fmt.Fprintf(w, "machine        %d cores, %s\n", runtime.NumCPU(), cpuModel())
+	if *useDevnet {
+		fmt.Fprintf(w, "state database %s\n", stateDatabase(*couch))
+	}
 	fmt.Fprintf(w, "transactions   %d submitted, %d valid, %d invalid in %.2fs\n", res.Submitted, res.Valid, res.Invalid, res.Elapsed.Seconds())
 	fmt.Fprintf(w, "throughput     %.0f committed tx/s\n", res.TPS())
 	fmt.Fprintf(w, "latency        p50 %s  p90 %s  p99 %s (proposal sent -> commit seen)\n",
@@ -143,6 +187,25 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("only %d of %d transactions committed as valid", res.Valid, *txs)
 	}
 	return nil
+}
+
+// benchDatabasePrefix goes before each peer's own database prefix on
+// CouchDB (bench_peer0org1_...).
+const benchDatabasePrefix = "bench_"
+
+// stateDatabase names the devnet's state database for the report, without
+// credentials.
+func stateDatabase(couch string) string {
+	urls := devnet.ParseCouchDBList(couch)
+	if len(urls) == 0 {
+		return "LevelDB"
+	}
+	for i, u := range urls {
+		if p, err := url.Parse(u); err == nil && p.User != nil {
+			urls[i] = p.Redacted()
+		}
+	}
+	return "CouchDB at " + strings.Join(urls, ", ")
 }
 
 func perTx(d time.Duration, n int) float64 {

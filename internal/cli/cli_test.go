@@ -449,6 +449,9 @@ func TestCommandArgumentErrors(t *testing.T) {
 		{[]string{"osnadmin", "channel", "list"}, "admin endpoint with -o"},
 		{[]string{"osnadmin", "channel", "remove", "-o", "localhost:7053"}, "--channelID"},
 		{[]string{"osnadmin", "channel", "join", "-o", "localhost:7053", "--config-block", "/no/such/block"}, "read config block"},
+		{[]string{"bench", "--pid", "couchdb"}, "--pid \"couchdb\": give NAME=PID"},
+		{[]string{"bench", "--couchdb", "http://127.0.0.1:5984", "--msp", "x"}, "--couchdb chooses the state database of the network --devnet starts"},
+		{[]string{"bench", "--devnet", "--bin", "/no/such/bin", "--couchdb", "http://a:1,http://b:1,http://c:1"}, "--couchdb: 3 CouchDB URLs for 2 peers"},
 	}
 	for _, tt := range tests {
 		env, _, _ := testEnv(nil)
