@@ -58,9 +58,8 @@ func TestGatewayEvaluateAndSubmit(t *testing.T) {
 	}
 
 	id := uniqueID("asset")
-	if _, err := contract.SubmitTransaction("CreateAsset", id, "yellow", "5", "Tom", "1300"); err != nil {
-		t.Fatalf("CreateAsset: %v", err)
-	}
+	// Every peer must have it before TransferAsset is endorsed on both.
+	submitEverywhere(t, contract, "CreateAsset", id, "yellow", "5", "Tom", "1300")
 	got := readAsset(t, contract, id)
 	want := asset{ID: id, Color: "yellow", Size: 5, Owner: "Tom", AppraisedValue: 1300}
 	if got != want {

@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-gateway/pkg/identity"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/weft-ledger/weft/internal/devnettest"
 	"github.com/weft-ledger/weft/restgateway"
 )
 
@@ -378,9 +381,12 @@ func TestRESTClientSigned(t *testing.T) {
 	wantStatus(t, "commit CreateAsset", r, 200)
 	var done restTx
 	r.json(t, &done)
-	if done.TxID != c.TxID || done.Status != "COMMITTED" || done.ValidationCode != "VALID" {
-		t.Fatalf("commit = %s, want COMMITTED VALID", r.body)
+	if done.TxID != c.TxID || done.Status != "COMMITTED" || done.ValidationCode != "VALID" || done.BlockNumber == nil {
+		t.Fatalf("commit = %s, want COMMITTED VALID in a block", r.body)
 	}
+	// The gateway waited for its own peer; the transfers below are endorsed
+	// on both organisations' peers.
+	devnettest.WaitEveryPeer(t, network, &client.Status{TransactionID: done.TxID, BlockNumber: *done.BlockNumber, Successful: true, Code: pb.TxValidationCode_VALID})
 
 	// Two transfers endorsed on the same version of the asset: the first
 	// commits, the second is an MVCC conflict.
