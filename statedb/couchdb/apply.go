@@ -69,7 +69,7 @@ func (d *DB) Apply(b *statedb.Batch, savepoint statedb.Version) error {
 	start := time.Now()
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	d.c.cache.beginApply(d.channel)
+	d.c.cache.beginApply(d.channel, d.batchKeys(b))
 	groups, entries, err := d.apply(b, savepoint)
 	if err != nil {
 		// Documents written before the failure have revisions the cache
@@ -97,6 +97,19 @@ func (d *DB) Apply(b *statedb.Batch, savepoint statedb.Version) error {
 		d.warmIndexes()
 	}
 	return nil
+}
+
+// batchKeys are the cache keys b writes (none when the cache is off).
+func (d *DB) batchKeys(b *statedb.Batch) []cacheKey {
+	if !d.c.cache.enabled() {
+		return nil
+	}
+	keys := make([]cacheKey, 0, b.Len())
+	_ = b.ForEach(func(ns, key string, _ *statedb.VersionedValue, _ bool, _ statedb.Version) error {
+		keys = append(keys, d.cacheKey(ns, key))
+		return nil
+	})
+	return keys
 }
 
 func (d *DB) apply(b *statedb.Batch, savepoint statedb.Version) ([]*nsWrites, []*cacheEntry, error) {

@@ -2,6 +2,7 @@ package couchdb
 
 import (
 	"container/list"
+	"slices"
 	"sync"
 
 	"github.com/weft-ledger/weft/statedb"
@@ -13,8 +14,12 @@ import (
 // learn it, and it remembers keys known to be absent.
 //
 // Only Apply writes what it committed (set); reads (Get, Preload) may only
-// add what they fetched (fill) when no Apply of the channel ran since they
-// started, so a read racing a commit never leaves the older value behind.
+// add what they fetched (fill) for keys no Apply of the channel wrote
+// since they started, so a read racing a commit never leaves the older
+// value behind. A read that overlapped an Apply still fills the keys that
+// Apply does not write: under load an Apply is nearly always running, and
+// dropping every such fill sent the next read of the same key (the
+// validator's, after the endorser's) back to CouchDB.
 type cache struct {
 	max int // bytes; <= 0 disables the cache
 
@@ -26,6 +31,23 @@ type cache struct {
 	// gen counts, per channel, the starts and ends of Applies: odd while
 	// one runs.
 	gen map[string]uint64
+	// applied holds, per channel, the keys of the last recentApplies
+	// Applies, oldest first, each under the (odd) generation its start
+	// set; pruned is the generation of the newest one dropped from it (0:
+	// none yet).
+	applied map[string][]appliedKeys
+	pruned  map[string]uint64
+}
+
+// recentApplies bounds the Applies whose keys the cache remembers: a read
+// that overlapped an older one (a read slower than that many commits)
+// fills nothing.
+const recentApplies = 8
+
+// appliedKeys are the keys one Apply writes.
+type appliedKeys struct {
+	gen  uint64
+	keys map[cacheKey]struct{}
 }
 
 type cacheKey struct{ channel, ns, key string }
@@ -57,6 +79,8 @@ func newCache(sizeMB int) *cache {
 		entries: map[cacheKey]*list.Element{},
 		lru:     list.New(),
 		gen:     map[string]uint64{},
+		applied: map[string][]appliedKeys{},
+		pruned:  map[string]uint64{},
 	}
 }
 
@@ -84,11 +108,21 @@ func (c *cache) generation(channel string) uint64 {
 	return c.gen[channel]
 }
 
-// beginApply and endApply bracket an Apply of channel.
-func (c *cache) beginApply(channel string) {
+// beginApply and endApply bracket an Apply of channel, which writes keys.
+func (c *cache) beginApply(channel string, keys []cacheKey) {
+	set := make(map[cacheKey]struct{}, len(keys))
+	for _, k := range keys {
+		set[k] = struct{}{}
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.gen[channel]++
-	c.mu.Unlock()
+	recent := append(c.applied[channel], appliedKeys{gen: c.gen[channel], keys: set})
+	if len(recent) > recentApplies {
+		c.pruned[channel] = recent[0].gen
+		recent = slices.Delete(recent, 0, 1)
+	}
+	c.applied[channel] = recent
 }
 
 func (c *cache) endApply(channel string) {
@@ -97,18 +131,37 @@ func (c *cache) endApply(channel string) {
 	c.mu.Unlock()
 }
 
-// fill adds entries a read fetched when no Apply of their channel started
-// since generation gen was read.
+// fill adds entries a read fetched, except those of keys an Apply of their
+// channel wrote while the read ran: one running when generation gen was
+// read (gen odd), or started since.
 func (c *cache) fill(channel string, gen uint64, es []*cacheEntry) {
 	if !c.enabled() || len(es) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen%2 == 1 || c.gen[channel] != gen {
+	if gen%2 == 0 && c.gen[channel] == gen {
+		for _, e := range es {
+			c.putLocked(e)
+		}
 		return
 	}
+	if p := c.pruned[channel]; p != 0 && p >= gen {
+		return // an Apply that overlapped the read is forgotten
+	}
+	var overlapped []map[cacheKey]struct{}
+	for _, a := range c.applied[channel] {
+		if a.gen >= gen {
+			overlapped = append(overlapped, a.keys)
+		}
+	}
+next:
 	for _, e := range es {
+		for _, keys := range overlapped {
+			if _, written := keys[e.key]; written {
+				continue next
+			}
+		}
 		c.putLocked(e)
 	}
 }

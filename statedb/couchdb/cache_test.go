@@ -196,3 +196,55 @@ func TestObserveApply(t *testing.T) {
 		t.Fatal("observer called after it was removed")
 	}
 }
+
+// TestCacheFillBesideApplies: a read that overlapped Applies still fills
+// the keys they do not write, and none of those they do; a read that
+// overlapped more Applies than the cache remembers fills nothing; other
+// channels' Applies do not matter.
+func TestCacheFillBesideApplies(t *testing.T) {
+	c := newCache(1)
+	key := func(k string) cacheKey { return cacheKey{"ch", "cc", k} }
+	absent := func(ks ...string) []*cacheEntry {
+		var es []*cacheEntry
+		for _, k := range ks {
+			es = append(es, &cacheEntry{key: key(k)})
+		}
+		return es
+	}
+	cached := func(k string) bool { _, ok := c.get(key(k)); return ok }
+
+	before := c.generation("ch") // a read starts before the Apply,
+	c.beginApply("ch", []cacheKey{key("a")})
+	during := c.generation("ch") // another while it runs
+	c.beginApply("other", []cacheKey{{"other", "cc", "b"}})
+	c.fill("ch", during, absent("a", "b"))
+	if cached("a") || !cached("b") {
+		t.Fatalf("a read during an Apply of a: a cached %t (want false), b cached %t (want true)", cached("a"), cached("b"))
+	}
+	c.endApply("ch")
+	c.beginApply("ch", []cacheKey{key("c")})
+	c.endApply("ch")
+	c.fill("ch", before, absent("a", "c", "d"))
+	if cached("a") || cached("c") || !cached("d") {
+		t.Fatalf("a read across Applies of a and c: cached a %t, c %t, d %t; want only d", cached("a"), cached("c"), cached("d"))
+	}
+	after := c.generation("ch")
+	c.fill("ch", after, absent("a"))
+	if !cached("a") {
+		t.Fatal("a read after the Applies did not fill a")
+	}
+
+	slow := c.generation("ch")
+	for range recentApplies + 1 {
+		c.beginApply("ch", []cacheKey{key("x")})
+		c.endApply("ch")
+	}
+	c.fill("ch", slow, absent("e"))
+	if cached("e") {
+		t.Fatalf("a read across %d Applies filled e, though the cache no longer knows what the first wrote", recentApplies+1)
+	}
+	c.fill("ch", c.generation("ch"), absent("e"))
+	if !cached("e") {
+		t.Fatal("a read after them did not fill e")
+	}
+}
