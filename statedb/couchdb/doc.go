@@ -63,7 +63,8 @@
 // One cache, bounded by CacheSizeMB, serves all channels of a Client
 // (Fabric's cacheSize, which is shared by channels too). It holds committed
 // values with their version and _rev, and keys known to be absent. Apply
-// updates it; Get and Preload fill it. It holds a JSON value only in the
+// updates it; Get and Preload fill it, except with keys an Apply wrote
+// while they read (never an older value left behind). It holds a JSON value only in the
 // form CouchDB will hand back (predictable when its numbers are integers
 // below 10^15; else the value is read once after each write), so a read
 // returns the same bytes whether or not it hits the cache.
