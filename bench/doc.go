@@ -14,6 +14,12 @@
 //	BenchmarkLedgerCommitOnly   ledger.Commit with the validation flags precomputed
 //	BenchmarkECDSAVerify/Sign   one P-256 verify / sign over SHA-256 of 300 bytes
 //
+// BenchmarkCommitBlock500CouchDB and BenchmarkLedgerCommitOnlyCouchDB are
+// the first and third with the world state in CouchDB (statedb/couchdb with
+// a peer's default settings) on the server WEFT_TEST_COUCHDB_URL names,
+// under a database prefix of their own, dropped afterwards; without it they
+// skip.
+//
 // Besides ns/op (per block) they report tx/s, tx/s/core (tx/s divided by
 // GOMAXPROCS), verify_bound_tx/s (GOMAXPROCS / (3 × one ECDSA verify measured
 // just before and after the measured loop: the rate at which the cores could
