@@ -50,6 +50,15 @@ type DB struct {
 	// warming is set while the index warmer runs; warmWG waits for it.
 	warming atomic.Bool
 	warmWG  sync.WaitGroup
+	// indexMu guards indexless, the namespace databases the warmer found
+	// without a JSON index, which it does not list again after every
+	// block, and indexesCreated, which CreateIndexes bumps as it forgets a
+	// database there (so a listing that raced it records nothing).
+	// warmPasses is the warmer's own (one pass runs at a time).
+	indexMu        sync.Mutex
+	indexless      map[string]bool
+	indexesCreated uint64
+	warmPasses     int
 }
 
 func newDB(c *Client, channel, metaDB string) *DB {

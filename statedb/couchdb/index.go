@@ -35,6 +35,13 @@ func (d *DB) CreateIndexes(ns string, indexes []statedb.Index) error {
 	if err != nil {
 		return err
 	}
+	// Once the indexes exist, the warmer lists this database again.
+	defer func() {
+		d.indexMu.Lock()
+		delete(d.indexless, name)
+		d.indexesCreated++
+		d.indexMu.Unlock()
+	}()
 	sorted := append([]statedb.Index(nil), indexes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	var errs []error
@@ -78,8 +85,12 @@ func (d *DB) CreateIndexes(ns string, indexes []statedb.Index) error {
 // warmIndexes starts, unless one is running, a background pass that asks
 // each index's view for nothing with stale=update_after, so CouchDB brings
 // it up to date before a query waits for it (Fabric 1.4's
-// warmIndexesAfterNBlocks). Failures, including a server without views,
-// are logged at debug level only: warming never fails a commit.
+// warmIndexesAfterNBlocks). A database found without an index is not
+// listed again until CreateIndexes adds one or relistIndexesEvery passes
+// went by: with warmIndexesAfterNBlocks 1 that listing was most of what a
+// block cost CouchDB beyond its writes. Failures, including a server
+// without views, are logged at debug level only: warming never fails a
+// commit.
 func (d *DB) warmIndexes() {
 	if !d.warming.CompareAndSwap(false, true) {
 		return
@@ -94,14 +105,32 @@ func (d *DB) warmIndexes() {
 	}()
 }
 
+// relistIndexesEvery is how many warming passes go by before the warmer
+// lists again the databases it found without an index (one made by hand,
+// not through CreateIndexes).
+const relistIndexesEvery = 100
+
 func (d *DB) warmAll(ctx context.Context) error {
 	dbs, err := d.namespaceDBs(ctx)
 	if err != nil {
 		return err
 	}
 	sort.Slice(dbs, func(i, j int) bool { return dbs[i].DBName < dbs[j].DBName })
+	d.warmPasses++
+	d.indexMu.Lock()
+	if d.warmPasses%relistIndexesEvery == 0 || d.indexless == nil {
+		d.indexless = map[string]bool{}
+	}
+	created := d.indexesCreated
+	d.indexMu.Unlock()
 	var errs []error
 	for _, info := range dbs {
+		d.indexMu.Lock()
+		skip := d.indexless[info.DBName]
+		d.indexMu.Unlock()
+		if skip {
+			continue
+		}
 		db := d.c.kc.DB(info.DBName)
 		rctx, cancel := context.WithTimeout(ctx, d.c.cfg.RequestTimeout)
 		idx, err := db.GetIndexes(rctx)
@@ -109,6 +138,17 @@ func (d *DB) warmAll(ctx context.Context) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list indexes of %s: %w", info.DBName, err))
 			continue
+		}
+		hasIndex := false
+		for _, ix := range idx {
+			hasIndex = hasIndex || (ix.Type == "json" && ix.DesignDoc != "")
+		}
+		if !hasIndex {
+			d.indexMu.Lock()
+			if d.indexesCreated == created {
+				d.indexless[info.DBName] = true
+			}
+			d.indexMu.Unlock()
 		}
 		for _, ix := range idx {
 			if ix.Type != "json" || ix.DesignDoc == "" {

@@ -3,6 +3,7 @@ package couchdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -121,5 +122,37 @@ func TestWarmIndexes(t *testing.T) {
 	t.Logf("warming on the test server: %s", strings.TrimSpace(logs.String()))
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWarmIndexesListsOnce: the warmer lists a database without an index
+// once, not after every block, and again once CreateIndexes gave it one.
+func TestWarmIndexesListsOnce(t *testing.T) {
+	px := newProxy(t, serverURL(t))
+	c := connect(t, Config{Address: px.URL(), WarmIndexesAfterNBlocks: 1})
+	db := openChannel(t, c, "mychannel")
+	p := c.cfg.DatabasePrefix
+	block := func(n uint64) {
+		t.Helper()
+		mustApply(t, db, statedb.Version{BlockNum: n}, func(b *statedb.Batch) {
+			b.Put("marbles", fmt.Sprintf("m%d", n), []byte(`{"docType":"marble","owner":"tom"}`), nil, statedb.Version{BlockNum: n})
+		})
+		db.warmWG.Wait()
+	}
+	listings := func() int { return count(px.requests(), "GET /"+p+"mychannel_marbles/_index") }
+	for n := uint64(1); n <= 3; n++ {
+		block(n)
+	}
+	if got := listings(); got != 1 {
+		t.Fatalf("3 blocks listed the indexes of a database without one %d times, want 1", got)
+	}
+	if err := db.CreateIndexes("marbles", []statedb.Index{{Name: "indexOwner.json", Definition: []byte(ownerIndex)}}); err != nil {
+		t.Fatal(err)
+	}
+	px.requests()
+	block(4)
+	block(5)
+	if got := listings(); got != 2 {
+		t.Fatalf("2 blocks after CreateIndexes listed the indexes %d times, want 2 (every block again)", got)
 	}
 }
