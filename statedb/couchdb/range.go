@@ -21,10 +21,10 @@ import (
 // they arrive. Keys of a $$h namespace are stored in base64, whose order
 // is not theirs: such a range reads the whole namespace and sorts it.
 //
-// PouchDB Server orders IDs by UTF-16 code units, which differs from byte
-// order when a range holds both characters from U+E000 to U+FFFF and
-// characters above U+FFFF; on it, a range is read whole (within its
-// bounds) and sorted.
+// PouchDB Server orders IDs by UTF-16 code units in memory and by UTF-8
+// bytes on disk, and neither agrees with CouchDB when a range holds both
+// characters from U+E000 to U+FFFF and characters above U+FFFF; on it, a
+// range is read whole (within its bounds, in two spans) and sorted.
 func (d *DB) GetRange(ns, startKey, endKey string) (statedb.Iterator, error) {
 	name, err := d.dbName(ns)
 	if err != nil {
@@ -63,6 +63,16 @@ func utf16Floor(s string) string {
 // code units of UTF-16, where U+FFFF is the largest, so this is above any
 // ID that does not itself start with it four times.
 const pouchMaxKey = "\uffff\uffff\uffff\uffff"
+
+// PouchDB Server on disk (a data folder: LevelDB underneath) orders IDs by
+// their UTF-8 bytes instead, where IDs starting above U+FFFF sort after
+// pouchMaxKey. So a whole scan on PouchDB Server also reads the span of
+// IDs that start with such a character: in either order these bounds hold
+// exactly those IDs, and an ID the first span returned too is kept once.
+const (
+	pouchSupplementaryMin = "\U00010000"
+	pouchSupplementaryMax = "\U0010ffff\U0010ffff\U0010ffff\U0010ffff"
+)
 
 type rangeIter struct {
 	d      *DB
@@ -185,27 +195,35 @@ func (r *rangeIter) loadPage() error {
 
 func (r *rangeIter) loadWhole() error {
 	r.done = true
+	spans := [][2]string{{r.next, r.endParam}}
+	if !r.d.c.apache {
+		spans = append(spans, [2]string{pouchSupplementaryMin, pouchSupplementaryMax})
+	}
+	seen := map[string]bool{}
 	var all []*statedb.KV
-	next := r.next
 	limit := r.d.c.cfg.InternalQueryLimit
-	for {
-		docs, last, rows, err := r.d.page(r.d.ctx, r.db, next, r.endParam, limit)
-		if err != nil {
-			return err
-		}
-		for _, doc := range docs {
-			key, err := keyOf(r.ns, doc.id)
+	for _, span := range spans {
+		next := span[0]
+		for {
+			docs, last, rows, err := r.d.page(r.d.ctx, r.db, next, span[1], limit)
 			if err != nil {
 				return err
 			}
-			if r.inRange(key) {
-				all = append(all, &statedb.KV{Namespace: r.ns, Key: key, VersionedValue: doc.vv})
+			for _, doc := range docs {
+				key, err := keyOf(r.ns, doc.id)
+				if err != nil {
+					return err
+				}
+				if r.inRange(key) && !seen[key] {
+					seen[key] = true
+					all = append(all, &statedb.KV{Namespace: r.ns, Key: key, VersionedValue: doc.vv})
+				}
 			}
+			if rows < limit {
+				break
+			}
+			next = last + "\x00"
 		}
-		if rows < limit {
-			break
-		}
-		next = last + "\x00"
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Key < all[j].Key })
 	r.buf = all
