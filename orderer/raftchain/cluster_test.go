@@ -436,11 +436,15 @@ func (cl *cluster) orderMany(prefix string, n int, ids ...uint64) []string {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if err := c.Order(ctx, []byte(env)); err == nil {
-				mu.Lock()
-				acked = append(acked, env)
-				mu.Unlock()
+			err := c.Order(ctx, []byte(env))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				// Said, so that a test expecting every ack shows why not.
+				cl.t.Logf("order %s at node %d: %v", env, ids[i%len(ids)], err)
+				return
 			}
+			acked = append(acked, env)
 		}()
 	}
 	wg.Wait()
