@@ -29,6 +29,11 @@ const (
 // ErrNotDefined is returned when no chaincode definition is committed under a name.
 var ErrNotDefined = errors.New("lifecycle: chaincode is not defined")
 
+// ErrNotApprovedHere means this peer holds no approval of the organisation
+// for a chaincode sequence in the organisation's implicit collection: it did
+// not approve it, or another peer of the organisation endorsed the approval.
+var ErrNotApprovedHere = errors.New("lifecycle: approval not held by this peer")
+
 // ImplicitCollection returns the name of an organisation's implicit private
 // data collection: where its approvals live.
 func ImplicitCollection(mspID string) string { return "_implicit_org_" + mspID }
@@ -235,7 +240,7 @@ func ReadApprovedPackageID(state PrivateStateReader, mspID, name string, sequenc
 		return "", fmt.Errorf("read approved package of chaincode %s sequence %d for %s: %w", name, sequence, mspID, err)
 	}
 	if !ok {
-		return "", fmt.Errorf("chaincode %s sequence %d: not approved by %s on this peer (no %s)", name, sequence, mspID, metadataKey(sourcesPrefix, priv))
+		return "", fmt.Errorf("chaincode %s sequence %d: not approved by %s on this peer (no %s): %w", name, sequence, mspID, metadataKey(sourcesPrefix, priv), ErrNotApprovedHere)
 	}
 	if md.Datatype != typeLocalPackage {
 		return "", fmt.Errorf("%s holds a %s, not a %s", metadataKey(sourcesPrefix, priv), md.Datatype, typeLocalPackage)

@@ -3,7 +3,10 @@ package lifecycle
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -101,5 +104,48 @@ func TestFixtureParityWithLedgerSimulator(t *testing.T) {
 		if err != nil || d.Sequence != 1 || pkg != "basic_1.0:2a83ae8c52568c0627515bec93e084f25306b4db5758812ed19993eb34695e6c" {
 			t.Fatalf("%s: approved package of basic = %q, %v", id, pkg, err)
 		}
+	}
+}
+
+// TestApprovalFoundByHashOnAnotherPeer commits Fabric's fixture blocks 0-6 on
+// the ledger of a second peer of Org1 that endorsed none of them: it holds
+// the hashes of Org1's approvals, not their values. With the approved package
+// installed it runs it, matched by hash as Fabric does; with only another
+// package installed it names what is missing.
+func TestApprovalFoundByHashOnAnotherPeer(t *testing.T) {
+	const approved = "basic_1.0:2a83ae8c52568c0627515bec93e084f25306b4db5758812ed19993eb34695e6c"
+	const other = "basic_1.0:0000000000000000000000000000000000000000000000000000000000000001"
+	p := newTestPeer(t, "Org1MSP", twoOrgChannel())
+	l, err := ledger.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for n := 0; n <= 6; n++ {
+		if err := l.Commit(fixtureBlock(t, n).block(t), nil); err != nil {
+			t.Fatalf("commit block %d: %v", n, err)
+		}
+	}
+	st := DBState{DB: l.State()}
+	if v, err := st.GetPrivateData(Namespace, ImplicitCollection("Org1MSP"), "chaincode-sources/metadata/basic#1"); err != nil || v != nil {
+		t.Fatalf("this peer holds Org1's approval value (%q, %v); the test needs a peer that holds only hashes", v, err)
+	}
+	install := func(id string) {
+		path, err := p.lc.store.path(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("package "+id), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(other)
+	if _, _, err := p.lc.ChaincodePackage("mychannel", st, "basic"); err == nil || !errors.Is(err, ErrNotApprovedHere) || !strings.Contains(err.Error(), "basic sequence 1") {
+		t.Fatalf("with only another package installed: err = %v, want one wrapping ErrNotApprovedHere naming basic sequence 1", err)
+	}
+	install(approved)
+	d, pkg, err := p.lc.ChaincodePackage("mychannel", st, "basic")
+	if err != nil || d.Sequence != 1 || pkg != approved {
+		t.Fatalf("approved package of basic = %q, %v; want %s", pkg, err, approved)
 	}
 }

@@ -132,11 +132,61 @@ func (l *Lifecycle) ChaincodeDefinition(channel string, state StateReader, name 
 // installed package to run.
 func (l *Lifecycle) ApprovedPackageID(channel string, state PrivateStateReader, name string, sequence int64) (string, error) {
 	id, err := ReadApprovedPackageID(state, l.localMSP.ID(), name, sequence)
+	if errors.Is(err, ErrNotApprovedHere) {
+		if hs, ok := state.(PrivateHashReader); ok {
+			if found, ok, herr := l.approvedByHash(hs, name, sequence); herr != nil {
+				err = herr
+			} else if ok {
+				return found, nil
+			}
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("channel %s: %w", channel, err)
 	}
 	return id, nil
 }
+
+// PrivateHashReader reads the committed hashes of private values, which every
+// peer of a channel holds.
+type PrivateHashReader interface {
+	GetPrivateDataHash(namespace, collection, key string) ([]byte, error)
+}
+
+// approvedByHash finds the installed package this organisation approved for
+// chaincode name at sequence from the hashes of the approval in its implicit
+// collection, as Fabric does: another peer of the organisation may have
+// endorsed the approval and holds its values, while this peer holds only the
+// hashes. ok is false when no installed package matches.
+func (l *Lifecycle) approvedByHash(hs PrivateHashReader, name string, sequence int64) (string, bool, error) {
+	installed, err := l.store.list()
+	if err != nil {
+		return "", false, err
+	}
+	st := hashReader{coll: ImplicitCollection(l.localMSP.ID()), r: hs}
+	priv := fmt.Sprintf("%s#%d", name, sequence)
+	for _, p := range installed {
+		match, err := isSerialized(sourcesPrefix, priv, localPackageRecord(p.PackageID), st)
+		if err != nil {
+			return "", false, err
+		}
+		if match {
+			return p.PackageID, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// hashReader reads the hashes of this organisation's implicit collection.
+type hashReader struct {
+	coll string
+	r    PrivateHashReader
+}
+
+func (h hashReader) GetStateHash(key string) ([]byte, error) {
+	return h.r.GetPrivateDataHash(Namespace, h.coll, key)
+}
+func (h hashReader) Collection() string { return h.coll }
 
 // InstalledPackage returns the bytes of an installed package.
 func (l *Lifecycle) InstalledPackage(packageID string) ([]byte, error) {

@@ -1,6 +1,10 @@
 package lifecycle
 
-import "github.com/weft-ledger/weft/statedb"
+import (
+	"crypto/sha256"
+
+	"github.com/weft-ledger/weft/statedb"
+)
 
 // VersionedGetter is the read side of a statedb.DB.
 type VersionedGetter interface {
@@ -24,4 +28,12 @@ func (s DBState) GetState(ns, key string) ([]byte, error) {
 // collection coll of ns (namespace ns$$p<coll>), or nil.
 func (s DBState) GetPrivateData(ns, coll, key string) ([]byte, error) {
 	return s.GetState(ns+"$$p"+coll, key)
+}
+
+// GetPrivateDataHash returns the committed hash of the value of key in
+// collection coll of ns (namespace ns$$h<coll>, keyed by the key's SHA-256),
+// or nil. Every peer of the channel holds it, member of the collection or not.
+func (s DBState) GetPrivateDataHash(ns, coll, key string) ([]byte, error) {
+	h := sha256.Sum256([]byte(key))
+	return s.GetState(ns+"$$h"+coll, string(h[:]))
 }
