@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/gossip/comm"
-	"github.com/weft-ledger/weft/gossip/message"
 	"github.com/weft-ledger/weft/gossip/identity"
+	"github.com/weft-ledger/weft/gossip/message"
 )
 
 // blockStore keeps the DataMessage envelopes of the newest committed

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/gossip/comm"
-	"github.com/weft-ledger/weft/gossip/message"
 	"github.com/weft-ledger/weft/gossip/identity"
+	"github.com/weft-ledger/weft/gossip/message"
 )
 
 // stateEntry is the newest StateInfo of one peer.
