@@ -111,7 +111,7 @@ func TestStoreRefuses(t *testing.T) {
 		{"empty PKI-ID", nil, f.other.Serialized, identity.ErrMismatch, "empty PKI-ID"},
 		{"no identity", pkiOf(t, f.other.Serialized), nil, identity.ErrInvalid, "no identity"},
 		{"garbage", identity.PKIID{1}, []byte{0xff, 0x01}, identity.ErrInvalid, "not a serialized identity"},
-		{"unknown MSP", pkiOf(t, org3.Serialized), org3.Serialized, identity.ErrInvalid, "Org3MSP is not valid for any organisation this peer knows"},
+		{"unknown MSP", pkiOf(t, org3.Serialized), org3.Serialized, identity.ErrInvalid, "Org3MSP is valid for none of the MSPs this peer knows (OrdererMSP, Org1MSP, Org2MSP)"},
 		{"expired", pkiOf(t, expired.Serialized), expired.Serialized, identity.ErrExpired, "expired"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

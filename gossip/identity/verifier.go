@@ -58,6 +58,8 @@ func (f Managers) identity(serialized []byte) (*msp.Identity, error) {
 	if firstErr == nil {
 		return nil, fmt.Errorf("identity of MSP %s: this peer knows no organisation yet", mspIDOf(serialized))
 	}
-	return nil, fmt.Errorf("identity of MSP %s is not valid for any organisation this peer knows (%s): %w",
+	// The MSP's error already names the identity and the MSPs it checked
+	// against; the list here adds those of the other managers.
+	return nil, fmt.Errorf("identity of MSP %s is valid for none of the MSPs this peer knows (%s): %w",
 		mspIDOf(serialized), strings.Join(known, ", "), firstErr)
 }
