@@ -335,8 +335,10 @@ func MAC(pkiID identity.PKIID, channelID string) []byte {
 
 // OnLeadership registers f, called (from the channel's goroutines) each
 // time this peer becomes or stops being its organisation's leader for the
-// channel; a static leader is told once, when Run starts. The peer starts
-// and stops pulling blocks from the orderer in f. Register before Run.
+// channel; an elected leader is also told false when Run ends, a static
+// leader is told true once, when Run starts. The peer starts and stops
+// pulling blocks from the orderer in f; f must not call back into the
+// Channel's Stop. Register before Run.
 func (c *Channel) OnLeadership(f func(isLeader bool)) {
 	c.mu.Lock()
 	c.callbacks = append(c.callbacks, f)
@@ -395,7 +397,8 @@ func (c *Channel) Run(ctx context.Context) {
 	}
 	c.connectAnchors()
 	start(c.commitLoop)
-	start(c.stateInfoLoop)
+	start(c.publishLoop)
+	start(c.requestLoop)
 	start(c.pullLoop)
 	if c.election != nil {
 		start(c.election.run)

@@ -65,15 +65,19 @@ func cloneChaincodes(ccs []*gp.Chaincode) []*gp.Chaincode {
 	return out
 }
 
-// stateInfoLoop publishes our state info when it changed and asks a few
-// peers for theirs, each on its own interval.
-func (c *Channel) stateInfoLoop(ctx context.Context) {
-	go c.every(ctx, c.cfg.RequestStateInfoInterval, func() {
+// publishLoop publishes our state info when it changed.
+func (c *Channel) publishLoop(ctx context.Context) {
+	c.every(ctx, c.cfg.PublishStateInfoInterval, func() { c.publishStateInfo(false) })
+}
+
+// requestLoop asks a few peers for the state info they hold, forgets that
+// of peers gone, and reaches anchor peers added by a configuration update.
+func (c *Channel) requestLoop(ctx context.Context) {
+	c.every(ctx, c.cfg.RequestStateInfoInterval, func() {
 		c.connectAnchors()
 		c.sweepStates()
 		c.requestStateInfo()
 	})
-	c.every(ctx, c.cfg.PublishStateInfoInterval, func() { c.publishStateInfo(false) })
 }
 
 // selfStateInfo signs a new StateInfo of ours when it changed since the
@@ -245,8 +249,8 @@ func (c *Channel) handleStateInfo(m *comm.ReceivedMessage, log *slog.Logger) {
 	}
 	// Forward a new one, as Fabric's channel does, to peers other than
 	// the sender and the creator.
-	creator, external := c.alive(si.PkiId)
-	targets := c.stateInfoTargets(external && creator.Endpoint != "", []identity.PKIID{m.Conn.PKIID, si.PkiId})
+	creator, found := c.alive(si.PkiId)
+	targets := c.stateInfoTargets(found && creator.Endpoint != "", []identity.PKIID{m.Conn.PKIID, si.PkiId})
 	if len(targets) > 0 {
 		c.deps.Sender.Send(m.Envelope, addresses(targets, c.cfg.PropagatePeerNum)...)
 	}
