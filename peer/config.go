@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,6 +75,10 @@ type Config struct {
 	// Ledger is the ledger section: which database holds the channels'
 	// world state (ledger.state.*).
 	Ledger LedgerConfig
+	// Gossip is peer.gossip: how the peer finds and talks to other peers.
+	Gossip GossipConfig
+	// Discovery is peer.discovery: the Discovery service for clients.
+	Discovery DiscoveryConfig
 }
 
 // LimitsConfig is peer.limits.
@@ -237,7 +240,13 @@ func LoadConfig(dir string) (Config, error) {
 		cfg.ProfileAddress = v.GetString("peer.profile.listenAddress")
 	}
 	var bad []string
-	if cfg.Ledger, bad = loadLedger(v); len(bad) > 0 {
+	cfg.Ledger, bad = loadLedger(v)
+	var more []string
+	cfg.Gossip, more = loadGossip(v)
+	bad = append(bad, more...)
+	cfg.Discovery, more = loadDiscovery(v)
+	bad = append(bad, more...)
+	if len(bad) > 0 {
 		return Config{}, fmt.Errorf("invalid peer configuration: %s", strings.Join(bad, "; "))
 	}
 	cfg.ChaincodeAddress = cfg.chaincodeEndpoint()
@@ -426,6 +435,8 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Ledger.validate()...)
+	errs = append(errs, c.Gossip.validate()...)
+	errs = append(errs, c.Discovery.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid peer configuration: %s", strings.Join(errs, "; "))
 	}
@@ -489,48 +500,11 @@ func couchKey(name string) string { return "ledger.state.couchDBConfig." + name 
 // defaults; a value that is not of the key's type is reported, naming the
 // key, rather than read as zero.
 func loadLedger(v *viper.Viper) (LedgerConfig, []string) {
-	var bad []string
-	raw := func(key string) (string, bool) {
-		val := v.Get(key)
-		if val == nil {
-			return "", false
-		}
-		s := strings.TrimSpace(fmt.Sprint(val))
-		return s, s != ""
-	}
-	num := func(key string, def int) int {
-		s, ok := raw(key)
-		if !ok {
-			return def
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s = %q is not a whole number", keyEnv(key), s))
-		}
-		return n
-	}
-	dur := func(key string, def time.Duration) time.Duration {
-		s, ok := raw(key)
-		if !ok {
-			return def
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s = %q is not a duration such as 35s", keyEnv(key), s))
-		}
-		return d
-	}
-	flag := func(key string) bool {
-		s, ok := raw(key)
-		if !ok {
-			return false
-		}
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s = %q is not true or false", keyEnv(key), s))
-		}
-		return b
-	}
+	k := &keys{v: v}
+	num := func(key string, def int) int { return k.num(key, def) }
+	dur := func(key string, def time.Duration) time.Duration { return k.dur(key, def) }
+	flag := func(key string) bool { return k.flag(key, false) }
+	raw := k.raw
 	l := LedgerConfig{
 		StateDatabase:   v.GetString("ledger.state.stateDatabase"),
 		TotalQueryLimit: num("ledger.state.totalQueryLimit", defaultTotalQueryLimit),
@@ -554,9 +528,9 @@ func loadLedger(v *viper.Viper) (LedgerConfig, []string) {
 	}
 	l.CouchDB.TotalQueryLimit = l.TotalQueryLimit
 	if _, set := raw(couchKey("totalQueryLimit")); set {
-		bad = append(bad, keyEnv(couchKey("totalQueryLimit"))+" is not a key: the limit is ledger.state.totalQueryLimit (CORE_LEDGER_STATE_TOTALQUERYLIMIT), next to stateDatabase, as in Fabric")
+		k.bad = append(k.bad, keyEnv(couchKey("totalQueryLimit"))+" is not a key: the limit is ledger.state.totalQueryLimit (CORE_LEDGER_STATE_TOTALQUERYLIMIT), next to stateDatabase, as in Fabric")
 	}
-	return l, bad
+	return l, k.bad
 }
 
 // couchDatabaseName is what CouchDB allows in a database name; a prefix

@@ -79,7 +79,11 @@ func TestLoadConfigSample(t *testing.T) {
 			Address: "127.0.0.1:5984", MaxRetries: 3, MaxRetriesOnStartup: 10, RequestTimeout: 35 * time.Second,
 			InternalQueryLimit: 1000, TotalQueryLimit: 100000, MaxBatchUpdateSize: 1000, WarmIndexesAfterNBlocks: 1, CacheSizeMB: 64,
 		}},
+		// The sample's gossip section writes out Fabric's defaults.
+		Gossip:    GossipConfig{}.withDefaults(),
+		Discovery: DiscoveryConfig{}.withDefaults(),
 	}
+	want.Gossip.StateInfoRetentionInterval = 0 // left empty in the sample: aliveExpirationTimeout
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
 	}
