@@ -45,7 +45,8 @@ func TestLoadCryptoConfigSample(t *testing.T) {
 	}
 	for i, o := range cfg.PeerOrgs {
 		want := []string{"org1.example.com", "org2.example.com"}[i]
-		if o.Domain != want || !o.EnableNodeOUs || o.Template.Count != 1 || o.Users.Count != 1 ||
+		// Two peers per organisation: peer1 runs with `weft up --peers 2`.
+		if o.Domain != want || !o.EnableNodeOUs || o.Template.Count != 2 || o.Users.Count != 1 ||
 			!slices.Equal(o.Template.SANS, []string{"localhost", "127.0.0.1"}) {
 			t.Errorf("peer org %d: %+v", i, o)
 		}
@@ -209,17 +210,20 @@ func localMSPs(t *testing.T, root string) []localMSP {
 
 func TestGeneratedIdentities(t *testing.T) {
 	t.Parallel()
-	for name, cfg := range map[string]string{
-		"sampleconfig": "../sampleconfig/crypto-config.yaml",
-		"fixture":      fixturePath(t, "crypto-config.yaml"),
+	for name, tt := range map[string]struct {
+		cfg    string
+		locals int
+	}{
+		"sampleconfig": {"../sampleconfig/crypto-config.yaml", 10}, // orderer, 4 peers, 3 admins, 2 users
+		"fixture":      {fixturePath(t, "crypto-config.yaml"), 8},  // orderer, 2 peers, 3 admins, 2 users
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			out := generate(t, cfg)
+			out := generate(t, tt.cfg)
 			mgr := folderManager(t, out)
 			locals := localMSPs(t, out)
-			if len(locals) != 8 { // orderer, 2 peers, 3 admins, 2 users
-				t.Fatalf("found %d node/user folders, want 8", len(locals))
+			if len(locals) != tt.locals {
+				t.Fatalf("found %d node/user folders, want %d", len(locals), tt.locals)
 			}
 			for _, l := range locals {
 				si, err := LoadSigningIdentity(filepath.Join(l.dir, "msp"), l.mspID)

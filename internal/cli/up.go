@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/weft-ledger/weft/internal/devnet"
@@ -17,9 +18,12 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 	bin := fs.String("bin", "", "folder holding the peer, orderer and basic binaries (default: next to weft)")
 	orderers := fs.Int("orderers", 1, "size of the ordering service: 1, 3 or 5 orderers (a Raft cluster); "+
 		"without the flag an existing network keeps the size it was created with")
+	peers := fs.Int("peers", 1, "peers per organisation: 1 (peer0) or 2 (peer0 and peer1, on localhost:8051 and localhost:10051); "+
+		"default $"+devnet.PeersEnv+", else 1; without either an existing network keeps the number it was created with")
 	couch := fs.String("couchdb", os.Getenv(devnet.CouchDBEnv), "keep the peers' world state in CouchDB 3: a URL such as "+
-		"http://admin:adminpw@127.0.0.1:5984 that both peers share (databases peer0org1_*, peer0org2_*), or one URL per peer, "+
-		"comma-separated, in peer order (default $"+devnet.CouchDBEnv+"); without it an existing network keeps its state database, a new one uses LevelDB")
+		"http://admin:adminpw@127.0.0.1:5984 that every peer shares (databases peer0org1_*, peer0org2_*, ...), or one URL per peer, "+
+		"comma-separated, in peer order (peer0.org1, peer1.org1, peer0.org2, ...) (default $"+devnet.CouchDBEnv+"); "+
+		"without it an existing network keeps its state database, a new one uses LevelDB")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,16 +31,38 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("weft up takes no arguments, got %q", fs.Args())
 	}
 	cfg := devnet.Config{Dir: *dir, Ports: devnet.DefaultPorts(), Log: env.Stdout}
-	if cfg.CouchDB = devnet.ParseCouchDBList(*couch); len(cfg.CouchDB) > 0 {
-		if err := devnet.CheckCouchDB(cfg.CouchDB, len(cfg.Orgs())); err != nil {
-			return fmt.Errorf("--couchdb: %w", err)
-		}
-	}
 	if flagSet(fs, "orderers") {
 		if err := devnet.CheckOrderers(*orderers); err != nil {
 			return fmt.Errorf("--orderers %d: %w", *orderers, err)
 		}
 		cfg.Orderers = *orderers
+	}
+	switch v := env.Getenv(devnet.PeersEnv); {
+	case flagSet(fs, "peers"):
+		if err := devnet.CheckPeers(*peers); err != nil {
+			return fmt.Errorf("--peers %d: %w", *peers, err)
+		}
+		cfg.Peers = *peers
+	case v != "":
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			err = devnet.CheckPeers(n)
+		}
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", devnet.PeersEnv, v, err)
+		}
+		cfg.Peers = n
+	}
+	if cfg.CouchDB = devnet.ParseCouchDBList(*couch); len(cfg.CouchDB) > 0 {
+		// The peers of the network Up will run: those asked for, else the
+		// folder's, else one per organisation.
+		perOrg := cfg.Peers
+		if perOrg == 0 {
+			perOrg = max(cfg.PeersCreated(), 1)
+		}
+		if err := devnet.CheckCouchDB(cfg.CouchDB, perOrg*len(cfg.Orgs())); err != nil {
+			return fmt.Errorf("--couchdb: %w", err)
+		}
 	}
 	if *bin == "" {
 		exe, err := os.Executable()
@@ -68,11 +94,13 @@ func printReady(env *Env, n *devnet.Network) {
 		fmt.Fprintf(&orderers, "  ordering       Raft cluster of %d: tick %s, election %d ticks, heartbeat %d tick\n",
 			len(nodes), devnet.RaftTickInterval, devnet.RaftElectionTick, devnet.RaftHeartbeatTick)
 	}
+	var peers strings.Builder
+	for _, o := range n.PeerNodes {
+		fmt.Fprintf(&peers, "  peer           %s  localhost:%d (chaincode %d, operations %d)\n", o.Peer, o.Port, o.ChaincodePort, o.OpsPort)
+	}
 	fmt.Fprintf(env.Stdout, `network ready
   channel        %s, chaincode %s (package %s)
-%s  peer           %s  localhost:%d
-  peer           %s  localhost:%d
-%s  crypto         %s
+%s%s%s  crypto         %s
   logs           %s
 
 Talk to it as Org1's User1, as with Fabric's test-network:
@@ -82,9 +110,7 @@ Talk to it as Org1's User1, as with Fabric's test-network:
   weft chaincode query -C %s -n %s -c '{"Args":["GetAllAssets"]}'
 %sPress Ctrl-C to stop.
 `, devnet.ChannelID, devnet.ChaincodeName, n.PackageID,
-		orderers.String(),
-		n.Orgs[0].Peer, n.Orgs[0].Port, n.Orgs[1].Peer, n.Orgs[1].Port,
-		stateHelp(cfg), cfg.Path("organizations"), cfg.Path("logs"),
+		orderers.String(), peers.String(), stateHelp(cfg), cfg.Path("organizations"), cfg.Path("logs"),
 		org1.Port, filepath.Join(cfg.PeerDir(org1), "tls", "ca.crt"), filepath.Join(cfg.UserDir(org1, "User1"), "msp"),
 		devnet.ChannelID, devnet.ChaincodeName, restHelp(cfg))
 }

@@ -105,3 +105,61 @@ func TestStateHelpNamesCouchDB(t *testing.T) {
 		}
 	}
 }
+
+// TestUpPeersFlag checks that weft up refuses a number of peers per
+// organisation other than 1 or 2, from --peers or WEFT_PEERS, with a clear
+// error before creating anything; the flag wins over the variable.
+func TestUpPeersFlag(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		flag, env, want string
+	}{
+		{"3", "", "--peers 3: 3 peers per organisation: the development network runs 1 (peer0) or 2"},
+		{"0", "", "--peers 0: 0 peers per organisation"},
+		{"", "4", "WEFT_PEERS=4: 4 peers per organisation"},
+		{"", "two", `WEFT_PEERS=two: strconv.Atoi: parsing "two": invalid syntax`},
+		{"5", "2", "--peers 5: "},
+	} {
+		dir := filepath.Join(t.TempDir(), "devnet")
+		env, _, _ := testEnv(map[string]string{devnet.PeersEnv: tt.env})
+		args := []string{"up", "--dir", dir, "--bin", t.TempDir()}
+		if tt.flag != "" {
+			args = append(args, "--peers", tt.flag)
+		}
+		err := Run(context.Background(), env, args)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--peers %q, %s=%q: %v, want %q", tt.flag, devnet.PeersEnv, tt.env, err, tt.want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("--peers %q, %s=%q created %s", tt.flag, devnet.PeersEnv, tt.env, dir)
+		}
+	}
+	// Four CouchDB URLs are one per peer of a network of two peers per
+	// organisation, too many for one of one.
+	env, _, _ := testEnv(nil)
+	urls := "http://a:1,http://b:1,http://c:1,http://d:1"
+	err := Run(context.Background(), env, []string{"up", "--dir", filepath.Join(t.TempDir(), "devnet"), "--bin", t.TempDir(), "--couchdb", urls})
+	if err == nil || !strings.Contains(err.Error(), "--couchdb: 4 CouchDB URLs for 2 peers") {
+		t.Errorf("4 CouchDB URLs, 1 peer per organisation: %v", err)
+	}
+}
+
+// TestPrintReadyListsEveryPeer: `weft up` prints each peer it started with
+// its ports.
+func TestPrintReadyListsEveryPeer(t *testing.T) {
+	t.Parallel()
+	cfg := devnet.Config{Ports: devnet.DefaultPorts(), Peers: 2}
+	env, out, _ := testEnv(nil)
+	printReady(env, &devnet.Network{Orgs: cfg.Orgs(), PeerNodes: cfg.PeerNodes()})
+	for _, want := range []string{
+		"peer           peer0.org1.example.com  localhost:7051 (chaincode 7052, operations 9444)\n",
+		"peer           peer1.org1.example.com  localhost:8051 (chaincode 8052, operations 9451)\n",
+		"peer           peer0.org2.example.com  localhost:9051 (chaincode 9052, operations 9445)\n",
+		"peer           peer1.org2.example.com  localhost:10051 (chaincode 10052, operations 9452)\n",
+		"CORE_PEER_ADDRESS=localhost:7051",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("weft up's output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -88,7 +88,11 @@ func checkPorts(cfg Config) error {
 		}
 		all = append(all, listener{o.Listen, o.Name}, listener{o.Admin, o.Name + " admin"}, listener{o.Ops, o.Name + " operations"})
 	}
-	for _, o := range cfg.Orgs() {
+	for _, o := range cfg.PeerNodes() {
+		if o.PeerIndex > 0 && (o.Port == 0 || o.ChaincodePort == 0 || o.OpsPort == 0) {
+			return fmt.Errorf("no ports for %s: Ports.OtherPeers needs a listen, chaincode and operations port for peer1 of each organisation, in Orgs order (it has %d entries)",
+				o.Peer, len(cfg.Ports.OtherPeers))
+		}
 		all = append(all, listener{o.Port, o.Peer}, listener{o.ChaincodePort, o.Peer + " chaincode"}, listener{o.OpsPort, o.Peer + " operations"})
 	}
 	all = append(all, listener{cfg.Ports.Chaincode, "the basic chaincode server"},
@@ -107,7 +111,8 @@ func checkPorts(cfg Config) error {
 }
 
 // FreePorts returns distinct free loopback ports for a network of the given
-// number of orderers, as the kernel hands them out (for tests).
+// number of orderers and up to MaxPeers peers per organisation, as the kernel
+// hands them out (for tests).
 func FreePorts(orderers int) (Ports, error) {
 	if err := CheckOrderers(orderers); err != nil {
 		return Ports{}, err
@@ -140,6 +145,9 @@ func FreePorts(orderers int) (Ports, error) {
 	}
 	for k := 2; k <= orderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: next(), Admin: next(), Ops: next()})
+	}
+	for range (Config{}).Orgs() { // peer1 of each organisation
+		p.OtherPeers = append(p.OtherPeers, PeerPorts{Listen: next(), Chaincode: next(), Ops: next()})
 	}
 	return p, err
 }

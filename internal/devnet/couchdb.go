@@ -35,12 +35,13 @@ func ParseCouchDBList(s string) []string {
 	return out
 }
 
-// CheckCouchDB checks a list of CouchDB URLs for a network of peers peers:
-// one shared by every peer, or one per peer in Orgs order; each an
-// http(s) URL (credentials may be given in it) or host:port.
+// CheckCouchDB checks a list of CouchDB URLs for a network of peers peers
+// (in all): one shared by every peer, or one per peer in PeerNodes order;
+// each an http(s) URL (credentials may be given in it) or host:port.
 func CheckCouchDB(urls []string, peers int) error {
 	if len(urls) > 1 && len(urls) != peers {
-		return fmt.Errorf("%d CouchDB URLs for %d peers: give one, which every peer shares with a database prefix of its own, or one per peer in order (peer0.org1, peer0.org2)", len(urls), peers)
+		return fmt.Errorf("%d CouchDB URLs for %d peers: give one, which every peer shares with a database prefix of its own, or one per peer in order%s",
+			len(urls), peers, peerOrder(peers))
 	}
 	for _, u := range urls {
 		if _, err := parseCouchURL(u); err != nil {
@@ -48,6 +49,21 @@ func CheckCouchDB(urls []string, peers int) error {
 		}
 	}
 	return nil
+}
+
+// peerOrder lists, for a message, the short names of a network's peers in
+// PeerNodes order (" (peer0.org1, peer0.org2)"), or "" for a count no
+// network has.
+func peerOrder(peers int) string {
+	orgs := len(Config{}.Orgs())
+	if peers%orgs != 0 || CheckPeers(peers/orgs) != nil {
+		return ""
+	}
+	var names []string
+	for _, o := range (Config{Peers: peers / orgs}).PeerNodes() {
+		names = append(names, strings.TrimSuffix(o.Peer, ".example.com"))
+	}
+	return " (" + strings.Join(names, ", ") + ")"
 }
 
 // couchTarget is where one peer keeps its state in CouchDB.
@@ -90,7 +106,7 @@ func peerPrefix(o Org) string {
 	return strings.ToLower(strings.ReplaceAll(host, ".", "")) + "_"
 }
 
-// couchTargets returns where each peer (in Orgs order) keeps its state, or
+// couchTargets returns where each peer (in PeerNodes order) keeps its state, or
 // nil when cfg.CouchDB is empty. Every peer gets a database prefix of its
 // own, after cfg.DatabasePrefix, even with a server of its own: the prefix
 // is what a fresh network clears (dropStaleDatabases).
@@ -98,7 +114,7 @@ func (c Config) couchTargets() ([]couchTarget, error) {
 	if len(c.CouchDB) == 0 {
 		return nil, nil
 	}
-	orgs := c.Orgs()
+	orgs := c.PeerNodes()
 	if err := CheckCouchDB(c.CouchDB, len(orgs)); err != nil {
 		return nil, err
 	}
@@ -129,10 +145,10 @@ type PeerState struct {
 	Prefix   string // its database name prefix on CouchDB
 }
 
-// PeerStates reads each peer's core.yaml, in Orgs order.
+// PeerStates reads each peer's core.yaml, in PeerNodes order.
 func (c Config) PeerStates() ([]PeerState, error) {
 	var out []PeerState
-	for _, o := range c.Orgs() {
+	for _, o := range c.PeerNodes() {
 		raw, err := os.ReadFile(c.PeerConfigDir(o) + "/core.yaml")
 		if err != nil {
 			return nil, err
@@ -173,7 +189,7 @@ func writePeerConfigs(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	for i, o := range cfg.Orgs() {
+	for i, o := range cfg.PeerNodes() {
 		dir := cfg.PeerConfigDir(o)
 		path := dir + "/core.yaml"
 		raw, err := os.ReadFile(path)
@@ -355,7 +371,7 @@ func dropDatabases(ctx context.Context, cfg Config, why string) error {
 			continue
 		}
 		cfg.logf("removing %d database(s) with prefix %s from CouchDB at %s, %s %s",
-			len(stale), t.prefix, t.url, why, cfg.Orgs()[i].Peer)
+			len(stale), t.prefix, t.url, why, cfg.PeerNodes()[i].Peer)
 		for _, db := range stale {
 			resp, err := couchRequest(ctx, t, http.MethodDelete, "/"+url.PathEscape(db))
 			if err != nil {

@@ -36,6 +36,17 @@ type Ports struct {
 	// OtherOrderers are the ports of orderer2.example.com, orderer3.example.com, ...
 	// in order; a network of N orderers uses the first N-1 (none for one orderer).
 	OtherOrderers []OrdererPorts
+	// OtherPeers are the ports of peer1.org1.example.com and
+	// peer1.org2.example.com, in Orgs order; a network of one peer per
+	// organisation uses none.
+	OtherPeers []PeerPorts
+}
+
+// PeerPorts are the listeners of one peer: Listen serves its gRPC services
+// (endorser, deliver, gateway and gossip), Chaincode the chaincode listener,
+// Ops the operations endpoint (/healthz, /metrics).
+type PeerPorts struct {
+	Listen, Chaincode, Ops int
 }
 
 // OrdererPorts are the listeners of one orderer: Listen serves Broadcast,
@@ -47,7 +58,11 @@ type OrdererPorts struct {
 
 // DefaultPorts returns the test-network's ports. With a cluster, orderer K
 // (2..5) listens on K*1000+6050 with its admin API 3 above, as in Fabric's
-// samples; operations ports follow the peers' from 9446 on.
+// samples; operations ports follow the peers' from 9446 on. With two peers per
+// organisation, peer1 of each listens where deploy/docker-compose.yaml puts
+// it (8051, 10051, chaincode one above); its operations port follows the REST
+// gateway's, as the compose file's 9448 and 9449 are orderer4's and orderer5's
+// here.
 //
 //	node                    listen  admin  operations
 //	orderer.example.com     7050    7053   9443
@@ -59,6 +74,8 @@ type OrdererPorts struct {
 //	orderer5.example.com    11050   11053  9449
 //	basic chaincode server  9999
 //	REST gateway            8080   -      9450
+//	peer1.org1.example.com  8051    -      9451  (chaincode 8052)
+//	peer1.org2.example.com  10051   -      9452  (chaincode 10052)
 func DefaultPorts() Ports {
 	p := Ports{
 		Orderer: 7050, OrdererAdmin: 7053, OrdererOps: 9443,
@@ -66,6 +83,7 @@ func DefaultPorts() Ports {
 		Peer2: 9051, Peer2Chaincode: 9052, Peer2Ops: 9445,
 		Chaincode:   9999,
 		RESTGateway: 8080, RESTGatewayOps: 9450,
+		OtherPeers: []PeerPorts{{Listen: 8051, Chaincode: 8052, Ops: 9451}, {Listen: 10051, Chaincode: 10052, Ops: 9452}},
 	}
 	for k := 2; k <= MaxOrderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: 6050 + 1000*k, Admin: 6053 + 1000*k, Ops: 9444 + k})
@@ -92,13 +110,17 @@ type Config struct {
 	// Orderers is the size of the ordering service: 1, 3 or 5. Zero means the
 	// size the folder's network was created with, or 1 for a new network.
 	Orderers int
-	Log      io.Writer // progress messages; nil discards them
+	// Peers is the number of peers per organisation: 1 (peer0) or 2 (peer0
+	// and peer1). Zero means the number the folder's network was created
+	// with, or 1 for a new network.
+	Peers int
+	Log   io.Writer // progress messages; nil discards them
 	// Timeout bounds starting the processes and setting up the channel.
 	Timeout time.Duration
 	// CouchDB, when set, puts the peers' world state in CouchDB: one URL
 	// (http://user:password@host:port, or host:port) that every peer
 	// shares, each with a database prefix of its own (peer0org1_, ...), or
-	// one URL per peer in Orgs order. It is written into each peer's
+	// one URL per peer in PeerNodes order. It is written into each peer's
 	// core.yaml (PeerConfigDir), so a restart without it keeps the state
 	// where it is; empty on a new network means LevelDB.
 	CouchDB []string
@@ -107,10 +129,15 @@ type Config struct {
 	DatabasePrefix string
 }
 
-// Org is one application organisation of the network.
+// Org is one application organisation of the network, seen through one of
+// its peers: Peer names that peer (peer0.org1.example.com, ...) and the ports
+// are its listeners. Orgs gives each organisation through its peer0,
+// PeerNodes every peer.
 type Org struct {
 	Name, MSPID, Domain, Peer    string
 	Port, ChaincodePort, OpsPort int
+	// PeerIndex is the peer's number in its organisation: 0 for peer0.
+	PeerIndex int
 }
 
 // OrdererNode is one orderer of the ordering service.
@@ -127,11 +154,17 @@ type Network struct {
 	Orderer *Process // orderer.example.com, the first of Orderers
 	// RESTGateway is the REST gateway (nil when Ports.RESTGateway is 0).
 	RESTGateway *Process
-	Orderers    []*Process          // in OrdererNodes order
-	Peers       map[string]*Process // by MSP ID
-	Chaincode   *Process
-	Orgs        []Org
-	PackageID   string
+	Orderers    []*Process // in OrdererNodes order
+	// Peers holds peer0 of each organisation, by MSP ID.
+	Peers map[string]*Process
+	// AllPeers holds every peer of the network, by name
+	// (peer0.org1.example.com, peer1.org1.example.com, ...).
+	AllPeers  map[string]*Process
+	Chaincode *Process
+	Orgs      []Org // each organisation through its peer0
+	// PeerNodes are every peer of the network (Config.PeerNodes).
+	PeerNodes []Org
+	PackageID string
 }
 
 func (c Config) logf(format string, args ...any) {
@@ -140,7 +173,8 @@ func (c Config) logf(format string, args ...any) {
 	}
 }
 
-// Orgs returns the two application organisations with the configured ports.
+// Orgs returns the two application organisations, each through its peer0
+// with the configured ports (PeerNodes gives every peer).
 func (c Config) Orgs() []Org {
 	return []Org{
 		{Name: "Org1", MSPID: "Org1MSP", Domain: "org1.example.com", Peer: "peer0.org1.example.com",
@@ -217,6 +251,11 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 			return nil, err
 		}
 	}
+	if cfg.Peers != 0 {
+		if err := CheckPeers(cfg.Peers); err != nil {
+			return nil, err
+		}
+	}
 	abs, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -232,6 +271,9 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 
 	fresh := !exists(cfg.Path("channel-artifacts", "setup-done"))
 	if cfg.Orderers, err = resolveOrderers(cfg, fresh); err != nil {
+		return nil, err
+	}
+	if cfg.Peers, err = resolvePeers(cfg, fresh); err != nil {
 		return nil, err
 	}
 	if err := checkPorts(cfg); err != nil {
@@ -269,7 +311,8 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read chaincode package id: %w", err)
 	}
-	n := &Network{cfg: cfg, Peers: map[string]*Process{}, Orgs: cfg.Orgs(), PackageID: string(pkgID)}
+	n := &Network{cfg: cfg, Peers: map[string]*Process{}, AllPeers: map[string]*Process{},
+		Orgs: cfg.Orgs(), PeerNodes: cfg.PeerNodes(), PackageID: string(pkgID)}
 	if err := n.start(ctx); err != nil {
 		n.Stop()
 		return nil, err
@@ -306,17 +349,12 @@ func (n *Network) start(ctx context.Context) error {
 		Ports:   []int{cfg.Ports.Chaincode},
 	}
 	procs := append(append([]*Process{}, n.Orderers...), n.Chaincode)
-	for _, o := range n.Orgs {
-		p := &Process{
-			Name:    o.Peer,
-			Binary:  filepath.Join(cfg.BinDir, "peer"),
-			Args:    []string{"node", "start"},
-			Env:     peerEnv(cfg, o),
-			Dir:     cfg.Dir,
-			LogPath: cfg.Path("logs", o.Peer+".log"),
-			Ports:   []int{o.Port},
+	for _, o := range n.PeerNodes {
+		p := peerProcess(cfg, o)
+		n.AllPeers[o.Peer] = p
+		if o.PeerIndex == 0 {
+			n.Peers[o.MSPID] = p
 		}
-		n.Peers[o.MSPID] = p
 		procs = append(procs, p)
 	}
 	if cfg.Ports.RESTGateway != 0 {
@@ -354,7 +392,7 @@ func (n *Network) Stop() {
 	if n.RESTGateway != nil {
 		_ = n.RESTGateway.Stop(10 * time.Second)
 	}
-	for _, p := range n.Peers {
+	for _, p := range n.AllPeers {
 		_ = p.Stop(10 * time.Second)
 	}
 	for _, p := range append([]*Process{n.Chaincode}, n.Orderers...) {
@@ -419,30 +457,6 @@ func ordererEnv(cfg Config, o OrdererNode) []string {
 		)
 	}
 	return env
-}
-
-func peerEnv(cfg Config, o Org) []string {
-	pd := cfg.PeerDir(o)
-	tls := filepath.Join(pd, "tls")
-	return []string{
-		"FABRIC_CFG_PATH=" + cfg.PeerConfigDir(o),
-		"CORE_PEER_ID=" + o.Peer,
-		"CORE_PEER_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.Port),
-		"CORE_PEER_ADDRESS=localhost:" + strconv.Itoa(o.Port),
-		"CORE_PEER_CHAINCODELISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.ChaincodePort),
-		"CORE_PEER_LOCALMSPID=" + o.MSPID,
-		"CORE_PEER_MSPCONFIGPATH=" + filepath.Join(pd, "msp"),
-		"CORE_PEER_TLS_ENABLED=true",
-		"CORE_PEER_TLS_CERT_FILE=" + filepath.Join(tls, "server.crt"),
-		"CORE_PEER_TLS_KEY_FILE=" + filepath.Join(tls, "server.key"),
-		"CORE_PEER_TLS_ROOTCERT_FILE=" + filepath.Join(tls, "ca.crt"),
-		"CORE_PEER_FILESYSTEMPATH=" + cfg.Path("peers", o.Peer),
-		"CORE_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.OpsPort),
-		// pprof on the operations port + 100 (6544 for peer0.org1 by default),
-		// when WEFT_PROFILE=true; for performance work only.
-		"CORE_PEER_PROFILE_ENABLED=" + strconv.FormatBool(os.Getenv("WEFT_PROFILE") == "true"),
-		"CORE_PEER_PROFILE_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.OpsPort+100),
-	}
 }
 
 // RESTTokenPath is the file holding the development network's REST gateway

@@ -150,7 +150,8 @@ func remapPorts(ctx *channelconfig.ConfigTx, cfg Config) error {
 	return nil
 }
 
-// writeConnectionProfile writes test-network's connection-orgN.json and .yaml.
+// writeConnectionProfile writes test-network's connection-orgN.json and .yaml,
+// listing every peer of the organisation (peer0 first).
 func writeConnectionProfile(cfg Config, o Org) error {
 	orgDir := cfg.Path("organizations", "peerOrganizations", o.Domain)
 	tlsCA, err := os.ReadFile(filepath.Join(orgDir, "tlsca", "tlsca."+o.Domain+"-cert.pem"))
@@ -162,6 +163,19 @@ func writeConnectionProfile(cfg Config, o Org) error {
 		return fmt.Errorf("read CA of %s: %w", o.MSPID, err)
 	}
 	caName := "ca." + o.Domain
+	var names []string
+	peers := map[string]any{}
+	for _, p := range cfg.PeerNodes() {
+		if p.MSPID != o.MSPID {
+			continue
+		}
+		names = append(names, p.Peer)
+		peers[p.Peer] = map[string]any{
+			"url":         "grpcs://" + peerAddress(p),
+			"tlsCACerts":  map[string]any{"pem": string(tlsCA)},
+			"grpcOptions": map[string]any{"ssl-target-name-override": p.Peer, "hostnameOverride": p.Peer},
+		}
+	}
 	profile := map[string]any{
 		"name":    "test-network-" + o.Name,
 		"version": "1.0.0",
@@ -170,15 +184,9 @@ func writeConnectionProfile(cfg Config, o Org) error {
 			"connection":   map[string]any{"timeout": map[string]any{"peer": map[string]any{"endorser": "300"}}},
 		},
 		"organizations": map[string]any{
-			o.Name: map[string]any{"mspid": o.MSPID, "peers": []string{o.Peer}, "certificateAuthorities": []string{caName}},
+			o.Name: map[string]any{"mspid": o.MSPID, "peers": names, "certificateAuthorities": []string{caName}},
 		},
-		"peers": map[string]any{
-			o.Peer: map[string]any{
-				"url":         "grpcs://localhost:" + strconv.Itoa(o.Port),
-				"tlsCACerts":  map[string]any{"pem": string(tlsCA)},
-				"grpcOptions": map[string]any{"ssl-target-name-override": o.Peer, "hostnameOverride": o.Peer},
-			},
-		},
+		"peers": peers,
 		"certificateAuthorities": map[string]any{
 			caName: map[string]any{
 				"url":         "https://localhost:7054",

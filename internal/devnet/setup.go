@@ -17,10 +17,11 @@ import (
 	"github.com/weft-ledger/weft/msp"
 )
 
-// PeerEndpoint returns how a client reaches the peer of an organisation.
+// PeerEndpoint returns how a client reaches a peer (o.Peer; Orgs gives
+// each organisation's peer0, PeerNodes every peer).
 func (c Config) PeerEndpoint(o Org) client.Endpoint {
 	return client.Endpoint{
-		Address:      "localhost:" + strconv.Itoa(o.Port),
+		Address:      peerAddress(o),
 		TLS:          true,
 		RootCertFile: filepath.Join(c.PeerDir(o), "tls", "ca.crt"),
 	}
@@ -59,7 +60,7 @@ func (c Config) Signer(o Org, user string) (*msp.SigningIdentity, error) {
 
 // conns holds one client connection per node for the setup steps.
 type conns struct {
-	peers   map[string]*grpc.ClientConn // by MSP ID
+	peers   map[string]*grpc.ClientConn // by peer name (peer0.org1.example.com, ...)
 	orderer *grpc.ClientConn
 }
 
@@ -69,13 +70,23 @@ func (n *Network) dialAll() (*conns, error) {
 	if c.orderer, err = client.Dial(n.cfg.OrdererEndpoint()); err != nil {
 		return nil, err
 	}
-	for _, o := range n.Orgs {
-		if c.peers[o.MSPID], err = client.Dial(n.cfg.PeerEndpoint(o)); err != nil {
+	for _, o := range n.PeerNodes {
+		if c.peers[o.Peer], err = client.Dial(n.cfg.PeerEndpoint(o)); err != nil {
 			c.close()
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// peer0 returns the connection to peer0 of the organisation mspID.
+func (n *Network) peer0(c *conns, mspID string) *grpc.ClientConn {
+	for _, o := range n.Orgs {
+		if o.MSPID == mspID {
+			return c.peers[o.Peer]
+		}
+	}
+	return nil
 }
 
 func (c *conns) close() {
@@ -87,8 +98,12 @@ func (c *conns) close() {
 	}
 }
 
-// setup joins the orderers and both peers to the channel and deploys basic
+// setup joins the orderers and every peer to the channel and deploys basic
 // through _lifecycle, then runs InitLedger: what a Fabric admin does by hand.
+// The package is installed on every peer, but each organisation's approval
+// is endorsed by its peer0 only, as an admin of a real network does: its
+// other peers learn of it from the block (the hashes in the organisation's
+// implicit collection) and, with gossip, its private data.
 func (n *Network) setup(ctx context.Context) error {
 	cfg := n.cfg
 	block, err := os.ReadFile(cfg.GenesisPath())
@@ -114,12 +129,12 @@ func (n *Network) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range n.Orgs {
+	for _, o := range n.PeerNodes {
 		admin, err := cfg.Signer(o, "Admin")
 		if err != nil {
 			return err
 		}
-		endorser := pb.NewEndorserClient(c.peers[o.MSPID])
+		endorser := pb.NewEndorserClient(c.peers[o.Peer])
 		cfg.logf("joining %s to %s", o.Peer, ChannelID)
 		if _, err := client.Query(ctx, admin, client.Invocation{Chaincode: client.CSCCName, Args: [][]byte{[]byte("JoinChain"), block}}, endorser); err != nil {
 			return fmt.Errorf("join %s: %w", o.Peer, err)
@@ -176,8 +191,9 @@ func (n *Network) orgIDs() []string {
 	return ids
 }
 
-// invokeEverywhere endorses on the peers of endorsers, orders the transaction
-// and waits until every peer of the network has committed it as valid.
+// invokeEverywhere endorses on peer0 of each organisation of endorsers (MSP
+// IDs), orders the transaction and waits until every peer of the network has
+// committed it as valid.
 func (n *Network) invokeEverywhere(ctx context.Context, c *conns, signer *msp.SigningIdentity, inv client.Invocation, endorsers []string) error {
 	var watchers []*client.CommitWatcher
 	defer func() {
@@ -185,8 +201,8 @@ func (n *Network) invokeEverywhere(ctx context.Context, c *conns, signer *msp.Si
 			w.Close()
 		}
 	}()
-	for _, o := range n.Orgs {
-		w, err := client.WatchCommits(ctx, c.peers[o.MSPID], signer, ChannelID, client.SeekNewest())
+	for _, o := range n.PeerNodes {
+		w, err := client.WatchCommits(ctx, c.peers[o.Peer], signer, ChannelID, client.SeekNewest())
 		if err != nil {
 			return err
 		}
@@ -194,7 +210,7 @@ func (n *Network) invokeEverywhere(ctx context.Context, c *conns, signer *msp.Si
 	}
 	eps := map[string]pb.EndorserClient{}
 	for _, id := range endorsers {
-		eps[id] = pb.NewEndorserClient(c.peers[id])
+		eps[id] = pb.NewEndorserClient(n.peer0(c, id))
 	}
 	res, err := client.Invoke(ctx, signer, inv, eps, c.orderer, watchers[0])
 	for tries := 0; err != nil && strings.Contains(err.Error(), cb.Status_SERVICE_UNAVAILABLE.String()); tries++ {
@@ -220,7 +236,7 @@ func (n *Network) invokeEverywhere(ctx context.Context, c *conns, signer *msp.Si
 			return err
 		}
 		if st.Code != pb.TxValidationCode_VALID {
-			return fmt.Errorf("transaction %s ended %s on %s", res.TxID, st.Code, n.Orgs[i+1].Peer)
+			return fmt.Errorf("transaction %s ended %s on %s", res.TxID, st.Code, n.PeerNodes[i+1].Peer)
 		}
 	}
 	return nil
