@@ -306,3 +306,33 @@ func TestRefusedBlockIsNotForwarded(t *testing.T) {
 		t.Errorf("refusal not logged with the sender:\n%s", f1.logs.String())
 	}
 }
+
+func TestStateResponseHoldsAtMostBatchSize(t *testing.T) {
+	f := newFakeNet(t)
+	blocks := chain(30)
+	peer := f.add("peer0.org1.example.com", "Org1MSP", blocks[:20], follower)
+	member := f.add("peer0.org2.example.com", "Org2MSP", nil, nil)
+	to := comm.RemotePeer{Endpoint: peer.endpoint, PKIID: peer.pkiID}
+	ask := func(nonce, start, end uint64) {
+		req, err := message.NoopSign(&gp.GossipMessage{
+			Nonce: nonce, Channel: []byte(chanID), Tag: gp.GossipMessage_CHAN_OR_ORG,
+			Content: &gp.GossipMessage_StateRequest{StateRequest: &gp.RemoteStateRequest{StartSeqNum: start, EndSeqNum: end}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.send(member, to, req)
+	}
+	ask(1, 0, 11)  // past Fabric's bound: refused
+	ask(2, 0, 10)  // Fabric's request of batchSize+1 blocks
+	ask(3, 15, 25) // past our height
+	f.until("two answers", func() bool { return len(member.got()) == 2 })
+	want := map[uint64][2]uint64{2: {0, 9}, 3: {15, 19}}
+	for _, m := range member.got() {
+		w, ok := want[m.Message.Nonce]
+		ps := m.Message.GetStateResponse().GetPayloads()
+		if !ok || len(ps) != int(w[1]-w[0]+1) || ps[0].SeqNum != w[0] || ps[len(ps)-1].SeqNum != w[1] {
+			t.Errorf("answer to nonce %d: %d payloads", m.Message.Nonce, len(ps))
+		}
+	}
+}

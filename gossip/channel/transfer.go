@@ -154,15 +154,18 @@ func (c *Channel) handleStateRequest(m *comm.ReceivedMessage, log *slog.Logger) 
 	}
 	req := m.Message.GetStateRequest()
 	start, end := req.StartSeqNum, req.EndSeqNum
-	// Fabric's bound: end may be at most batchSize past start (its
-	// requests span batchSize+1 blocks).
-	if start > end || end-start > uint64(c.cfg.StateBatchSize) {
-		log.Warn("state request refused: bad range", "start", start, "end", end, "batch_size", c.cfg.StateBatchSize)
+	// Fabric refuses a range whose end is more than batchSize past its
+	// start; its requests span batchSize+1 blocks (both ends included).
+	// The answer holds at most batchSize blocks: a Fabric requester asks
+	// again from the block after the last it got.
+	batch := uint64(c.cfg.StateBatchSize)
+	if start > end || end-start > batch {
+		log.Warn("state request refused: bad range", "start", start, "end", end, "batch_size", batch)
 		return
 	}
 	resp := &gp.RemoteStateResponse{}
 	if h := c.deps.Committer.Height(); h > 0 {
-		for n := start; n <= min(end, h-1); n++ {
+		for n := start; n <= min(end, start+batch-1, h-1); n++ {
 			block, err := c.deps.Committer.Block(n)
 			if err != nil {
 				log.Error("state request: cannot read block", "block", n, "error", err)
