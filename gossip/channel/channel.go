@@ -59,7 +59,9 @@ type Config struct {
 	ChannelID string
 	Self      Self
 	// Orgs are the MSP IDs of the channel's application organisations, read
-	// from the current channel configuration on every use.
+	// from the current channel configuration on every use (so a
+	// configuration update applies at once); called from several
+	// goroutines.
 	Orgs func() []string
 	// AnchorPeers are the anchor peers' endpoints (host:port) of the
 	// channel configuration; the channel asks membership to connect to them.
