@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -49,9 +50,12 @@ type channel struct {
 	// stopPull ends the run loop's pulling; set by run before it pulls, and
 	// called (from the same goroutine) by halt.
 	stopPull context.CancelFunc
+	// commitMu serialises the commit path: blocks come from the orderer
+	// puller and from gossip (pushed, pulled or by state transfer).
+	commitMu sync.Mutex
 	// appended is a block the ledger appended but whose state write failed,
-	// not yet published; only the commit path (the puller's goroutine)
-	// reads and writes it.
+	// not yet published; only the commit path (under commitMu) reads and
+	// writes it.
 	appended *appendedBlock
 }
 
@@ -256,7 +260,12 @@ func (c *channel) run(ctx context.Context) {
 		c.node.log.Error("cannot pull blocks", "channel", c.id, "err", err)
 		return
 	}
-	err = p.Pull(ctx, c.ledger.Blocks().Height(), c.commit)
+	err = p.Pull(ctx, c.ledger.Blocks().Height(), func(b *cb.Block) error {
+		if err := c.commit(b); !errors.Is(err, ErrAlreadyCommitted) {
+			return err
+		}
+		return nil // gossip brought it first
+	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.node.log.Error("block pulling stopped", "channel", c.id, "err", err)
 	}

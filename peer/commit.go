@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -40,7 +41,12 @@ type appendedBlock struct {
 	lifecycle bool // it writes _lifecycle
 }
 
-// commit is the commit path of one block pulled from the orderer: verify it
+// ErrAlreadyCommitted is returned for a block this peer committed already
+// (the same block, received again from another source).
+var ErrAlreadyCommitted = errors.New("block already committed")
+
+// commit is the commit path of one block pulled from the orderer or received
+// by gossip: verify it
 // came from the ordering service and extends our chain, validate every
 // transaction, commit it to the ledger (which adds MVCC verdicts), adopt a new
 // channel configuration if it carries one, and tell the waiting clients.
@@ -51,6 +57,8 @@ type appendedBlock struct {
 // its stack, the channel's commits stop (halt) and /healthz fails naming the
 // channel, the block and the panic, until a restart recovers the ledger.
 func (c *channel) commit(block *cb.Block) (err error) {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
 			n := block.GetHeader().GetNumber()
@@ -66,13 +74,19 @@ func (c *channel) commit(block *cb.Block) (err error) {
 		return err
 	}
 	info := c.ledger.Blocks().Info()
-	if n := block.GetHeader().GetNumber(); n+1 == info.Height && n < c.committed.Height() {
-		// The puller asks again for a block whose commit returned an
-		// error, and finishAppended has committed it since.
-		if !bytes.Equal(protos.BlockHeaderHash(block.GetHeader()), info.CurrentBlockHash) {
-			return fmt.Errorf("channel %s: orderer sent a block %d that differs from the block %d this peer committed", c.id, n, n)
+	if n := block.GetHeader().GetNumber(); n < info.Height && n < c.committed.Height() {
+		// A block committed already: the puller asks again for a block
+		// whose commit returned an error and finishAppended committed
+		// since, or gossip and the orderer both delivered it. Nothing to
+		// do if it is the block this peer holds.
+		held, err := c.ledger.Blocks().Block(n)
+		if err != nil {
+			return fmt.Errorf("channel %s: read block %d to compare with the one received: %w", c.id, n, err)
 		}
-		return nil
+		if !bytes.Equal(protos.BlockHeaderHash(block.GetHeader()), protos.BlockHeaderHash(held.GetHeader())) {
+			return fmt.Errorf("channel %s: received a block %d that differs from the block %d this peer committed", c.id, n, n)
+		}
+		return ErrAlreadyCommitted
 	}
 	if block.GetHeader().GetNumber() != info.Height {
 		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
