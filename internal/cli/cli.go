@@ -56,6 +56,7 @@ var commands = map[string]command{
 	"chaincode querycommitted":       {"show the committed chaincode definition(s) of a channel", runCCQueryCommitted},
 	"chaincode invoke":               {"submit a transaction", runCCInvoke},
 	"chaincode query":                {"evaluate a transaction on one peer", runCCQuery},
+	"discover":                       {"ask a peer's service discovery: peers, config, endorsers (Fabric's discover CLI)", runDiscover},
 }
 
 // lifecycleCommands are the `weft chaincode` commands Fabric spells
