@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,9 +20,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testnet.Close()
-	if code != 0 {
-		panic(code)
-	}
+	os.Exit(code)
 }
 
 // twoOrgs is the network of the script tests: three peers of Org1 (peer2
