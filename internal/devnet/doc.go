@@ -3,6 +3,18 @@
 // mychannel, chaincode basic) as real peer, orderer and chaincode processes on
 // loopback.
 //
+// With Config.Peers 2 (`weft up --peers 2`) each organisation runs peer1 beside
+// peer0, where deploy/docker-compose.yaml puts it (PeerNodes, DefaultPorts).
+// Every peer joins the channel and has basic installed, and all of them dial
+// the one basic chaincode server; each organisation's approval is endorsed by
+// its peer0 only, so that its peer1 depends on gossip for it, as in a real
+// network. The anchor peers stay the peer0s. Each peer is started with
+// Fabric's gossip settings as the test-network sets them (bootstrap from the
+// other peer of its organisation, or itself when alone; endpoint and external
+// endpoint its own address; static leader). Orgs and Network.Peers keep
+// meaning each organisation's peer0; a network keeps the number of peers it
+// was created with.
+//
 // Up generates crypto material, the genesis block, the chaincode package and
 // the REST gateway's bearer token (Config.RESTTokenPath, bound to User1 by
 // config/restgateway.yaml) the first time, starts the processes, and, on a
@@ -26,9 +38,9 @@
 // Each peer reads a core.yaml of its own (config/<peer>/core.yaml, its
 // FABRIC_CFG_PATH; addresses, paths and TLS come from the environment Up
 // starts it with). With Config.CouchDB (`weft up --couchdb URL`, or
-// WEFT_COUCHDB) Up writes the ledger section of those files: both peers on
+// WEFT_COUCHDB) Up writes the ledger section of those files: every peer on
 // one CouchDB, each with a database prefix of its own (peer0org1_,
-// peer0org2_), or one CouchDB per peer; the credentials of a URL go to
+// peer1org1_, ...), or one CouchDB per peer; the credentials of a URL go to
 // username and password (the files are 0600). A restart without it keeps
 // what the files say. Up checks that every CouchDB answers before it starts
 // anything, and a new network first deletes the databases an earlier one
