@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-ledger/weft/gossip/comm"
 	"github.com/weft-ledger/weft/gossip/identity"
+	"github.com/weft-ledger/weft/gossip/message"
 )
 
 // newAlive signs a new own alive message (the next seq_num) with the
@@ -188,8 +189,8 @@ func (m *Membership) checkAlive(env *gp.Envelope, am *gp.AliveMessage) error {
 			return fmt.Errorf("alive message of PKI-ID %s carries an identity the identity store refuses: %w", pkiID, err)
 		}
 	}
-	serialized, err := m.ids.Get(pkiID)
-	if err != nil {
+	serialized, _, known := m.ids.Get(pkiID)
+	if !known {
 		return errUnknownIdentity
 	}
 	if err := m.ids.Verify(pkiID, env.Signature, env.Payload); err != nil {
@@ -214,7 +215,7 @@ func (m *Membership) checkAlive(env *gp.Envelope, am *gp.AliveMessage) error {
 // checkSelfConfig logs an alive message carrying this peer's PKI-ID with
 // other endpoints: two peers share one identity.
 func (m *Membership) checkSelfConfig(env *gp.Envelope, am *gp.AliveMessage) {
-	internal := internalEndpoint(env.GetSecretEnvelope())
+	internal := message.InternalEndpoint(env)
 	if am.Membership.Endpoint != m.cfg.ExternalEndpoint || (internal != "" && internal != m.cfg.Endpoint) {
 		m.log.Error("another peer uses this peer's identity: got an alive message with this PKI-ID and other endpoints",
 			"their_endpoint", am.Membership.Endpoint, "their_internal_endpoint", internal)
@@ -232,7 +233,7 @@ func newer(a, b *gp.PeerTime) bool {
 // learn records a checked alive message.
 func (m *Membership) learn(env *gp.Envelope, am *gp.AliveMessage, asAlive bool) error {
 	pkiID := identity.PKIID(am.Membership.PkiId)
-	serialized, _ := m.ids.Get(pkiID)
+	serialized, _, _ := m.ids.Get(pkiID)
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -255,7 +256,7 @@ func (m *Membership) learn(env *gp.Envelope, am *gp.AliveMessage, asAlive bool) 
 		r.alive = true
 	}
 	internal := r.member.InternalEndpoint
-	if s := internalEndpoint(env.SecretEnvelope); s != "" {
+	if s := message.InternalEndpoint(env); s != "" {
 		internal = s
 	}
 	r.member = Member{

@@ -62,19 +62,17 @@ func (s *idStore) Put(pkiID identity.PKIID, serialized []byte) error {
 	return nil
 }
 
-func (s *idStore) Get(pkiID identity.PKIID) ([]byte, error) {
+func (s *idStore) Get(pkiID identity.PKIID) ([]byte, string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if id, ok := s.ids[string(pkiID)]; ok {
-		return id, nil
-	}
-	return nil, fmt.Errorf("no identity for PKI-ID %s", pkiID)
+	id, ok := s.ids[string(pkiID)]
+	return id, mspOf(id), ok
 }
 
 func (s *idStore) Verify(pkiID identity.PKIID, sig, message []byte) error {
-	serialized, err := s.Get(pkiID)
-	if err != nil {
-		return err
+	serialized, _, ok := s.Get(pkiID)
+	if !ok {
+		return fmt.Errorf("no identity for PKI-ID %s", pkiID)
 	}
 	id, err := s.msps.DeserializeIdentity(serialized)
 	if err != nil {
@@ -84,8 +82,8 @@ func (s *idStore) Verify(pkiID identity.PKIID, sig, message []byte) error {
 }
 
 func (s *idStore) has(pkiID identity.PKIID) bool {
-	_, err := s.Get(pkiID)
-	return err == nil
+	_, _, ok := s.Get(pkiID)
+	return ok
 }
 
 // fakeNet carries envelopes between the memberships of a test: sends are

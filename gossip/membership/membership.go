@@ -35,8 +35,9 @@ type IdentityStore interface {
 	// Put learns serialized as the identity of pkiID; it fails when the
 	// PKI-ID is not the identity's or the identity is not valid.
 	Put(pkiID identity.PKIID, serialized []byte) error
-	// Get returns the identity of pkiID, or an error when it is unknown.
-	Get(pkiID identity.PKIID) ([]byte, error)
+	// Get returns the identity of pkiID and its MSP ID; ok is false when
+	// it is unknown.
+	Get(pkiID identity.PKIID) (serialized []byte, mspID string, ok bool)
 	// Verify checks a signature by the identity of pkiID.
 	Verify(pkiID identity.PKIID, signature, message []byte) error
 }
@@ -205,11 +206,11 @@ func (m *Membership) orgOf(pkiID identity.PKIID) string {
 	if bytes.Equal(pkiID, m.selfPKIID) {
 		return m.selfMSPID
 	}
-	serialized, err := m.ids.Get(pkiID)
-	if err != nil {
+	_, mspID, ok := m.ids.Get(pkiID)
+	if !ok {
 		return ""
 	}
-	return mspOf(serialized)
+	return mspID
 }
 
 func (m *Membership) isSelf(endpoint string) bool {
@@ -314,7 +315,7 @@ func (m *Membership) learnConnIdentity(c comm.ConnInfo) {
 	if len(c.PKIID) == 0 || len(c.Identity) == 0 {
 		return
 	}
-	if _, err := m.ids.Get(c.PKIID); err == nil {
+	if _, _, known := m.ids.Get(c.PKIID); known {
 		return
 	}
 	if err := m.ids.Put(c.PKIID, c.Identity); err != nil {

@@ -284,7 +284,7 @@ func TestMembershipRefusesARequestWhoseSelfInformationIsAnotherPeer(t *testing.T
 	n := newTwoOrgs(t)
 	n.run(time.Second, 60*time.Second, "settled", n.settled)
 	other, _ := n.o1p0.m.Lookup(n.o1p1.pkiID)
-	env, err := noopSign(&gp.GossipMessage{Nonce: 7, Content: &gp.GossipMessage_MemReq{MemReq: &gp.MembershipRequest{SelfInformation: other.Envelope}}})
+	env, err := noopSign(&gp.GossipMessage{Tag: gp.GossipMessage_EMPTY, Nonce: 7, Content: &gp.GossipMessage_MemReq{MemReq: &gp.MembershipRequest{SelfInformation: other.Envelope}}})
 	if err != nil {
 		t.Fatal(err)
 	}
