@@ -210,3 +210,13 @@ func (s *packageStore) list() ([]InstalledPackage, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].PackageID < out[j].PackageID })
 	return out, nil
 }
+
+// has reports whether packageID is installed.
+func (s *packageStore) has(packageID string) bool {
+	path, err := s.path(packageID)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(path)
+	return err == nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,9 +144,17 @@ func TestApprovalFoundByHashOnAnotherPeer(t *testing.T) {
 	if _, _, err := p.lc.ChaincodePackage("mychannel", st, "basic"); err == nil || !errors.Is(err, ErrNotApprovedHere) || !strings.Contains(err.Error(), "basic sequence 1") {
 		t.Fatalf("with only another package installed: err = %v, want one wrapping ErrNotApprovedHere naming basic sequence 1", err)
 	}
+	if rs, err := p.lc.RunnableChaincodes(l.State()); err != nil || len(rs) != 0 {
+		t.Fatalf("runnable chaincodes with only another package installed = %+v, %v; want none", rs, err)
+	}
 	install(approved)
 	d, pkg, err := p.lc.ChaincodePackage("mychannel", st, "basic")
 	if err != nil || d.Sequence != 1 || pkg != approved {
 		t.Fatalf("approved package of basic = %q, %v; want %s", pkg, err, approved)
+	}
+	rs, err := p.lc.RunnableChaincodes(l.State())
+	want := []Runnable{{"basic", 1, approved}, {"basicor", 1, approved}}
+	if err != nil || !slices.Equal(rs, want) {
+		t.Fatalf("runnable chaincodes = %+v, %v; want %+v", rs, err, want)
 	}
 }

@@ -109,6 +109,11 @@ func (l *Lifecycle) runnableDefinitions(db CommittedDB) ([]runnable, error) {
 		}
 		priv := fmt.Sprintf("%s#%d", name, cd.Sequence)
 		approved, err := isSerialized(namespacesPrefix, priv, cd.parameters(), plainHashes{org, coll})
+		if err == nil && !approved {
+			// Another peer of the organisation endorsed the approval:
+			// this one holds its hashes only.
+			approved, err = isSerialized(namespacesPrefix, priv, cd.parameters(), hashReader{coll, state})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("chaincode %s: %w", name, err)
 		}
@@ -119,15 +124,20 @@ func (l *Lifecycle) runnableDefinitions(db CommittedDB) ([]runnable, error) {
 		if err != nil {
 			return nil, fmt.Errorf("chaincode %s: %w", name, err)
 		}
-		if !ok || md.Datatype != typeLocalPackage {
-			continue
-		}
-		id, err := readString(sourcesPrefix, priv, "PackageID", org)
-		if err != nil {
-			return nil, fmt.Errorf("chaincode %s: %w", name, err)
+		var id string
+		switch {
+		case ok && md.Datatype == typeLocalPackage:
+			if id, err = readString(sourcesPrefix, priv, "PackageID", org); err != nil {
+				return nil, fmt.Errorf("chaincode %s: %w", name, err)
+			}
+		case !ok:
+			// Matched by hash among the packages installed here.
+			if id, _, err = l.approvedByHash(state, name, cd.Sequence); err != nil {
+				return nil, fmt.Errorf("chaincode %s: %w", name, err)
+			}
 		}
 		if id == "" {
-			continue // approved without a package
+			continue // approved without a package, or with none installed here
 		}
 		out = append(out, runnable{name: name, def: cd, packageID: id})
 	}
@@ -206,4 +216,31 @@ func (r packageRefs) installedListResult(packageID string) map[string]*lb.QueryI
 		out[ch] = &lb.QueryInstalledChaincodesResult_References{Chaincodes: cc}
 	}
 	return out
+}
+
+// Runnable is a chaincode this peer can run on a channel: its organisation
+// approved the committed definition with a package that is installed here.
+type Runnable struct {
+	Name      string
+	Sequence  int64
+	PackageID string
+}
+
+// RunnableChaincodes lists, sorted by name, the chaincodes of the channel
+// whose state db holds that this peer can run (approved by its organisation,
+// by value or by hash, and installed), as gossip publishes them in state
+// info and service discovery counts them.
+func (l *Lifecycle) RunnableChaincodes(db CommittedDB) ([]Runnable, error) {
+	defs, err := l.runnableDefinitions(db)
+	if err != nil {
+		return nil, err
+	}
+	var out []Runnable
+	for _, r := range defs {
+		if !l.store.has(r.packageID) {
+			continue // approved, not installed here
+		}
+		out = append(out, Runnable{Name: r.name, Sequence: r.def.Sequence, PackageID: r.packageID})
+	}
+	return out, nil
 }
