@@ -45,7 +45,9 @@ type Node struct {
 	log      *slog.Logger
 	signer   *msp.SigningIdentity
 	localMSP *msp.MSP
-	tlsCert  *tls.Certificate // nil without TLS
+	// localManager holds the local MSP alone, for checks of gossip identities.
+	localManager *msp.Manager
+	tlsCert      *tls.Certificate // nil without TLS
 	// ccCA signs the chaincode listener's certificate and each launched
 	// chaincode's client certificate (nil without TLS).
 	ccCA *chaincode.CA
@@ -123,7 +125,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("load the peer's MSP: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, log: log, signer: signer, localMSP: local,
+		cfg: cfg, log: log, signer: signer, localMSP: local, localManager: msp.NewManager(local),
 		notifier:  gateway.NewCommitNotifier(),
 		transient: newTransientStore(10000),
 		channels:  map[string]*channel{},
