@@ -110,6 +110,25 @@ func (s *Store) Self() PKIID { return s.self }
 // The identity is validated every time, so one that became invalid (its
 // organisation left the channels) is refused even while still stored.
 func (s *Store) Put(pkiID PKIID, serialized []byte) error {
+	return s.put(pkiID, serialized, nil)
+}
+
+// PutSigned is Put for an identity that must first prove itself: it is
+// stored only when signature over msg verifies against it (a handshake's
+// signed ConnEstablish), so a refused handshake leaves nothing behind.
+func (s *Store) PutSigned(pkiID PKIID, serialized, signature, msg []byte) error {
+	return s.put(pkiID, serialized, func(mspID string) error {
+		if len(signature) == 0 {
+			return fmt.Errorf("PKI-ID %s (%s): no signature", pkiID, mspID)
+		}
+		if err := s.v.Verify(serialized, signature, msg); err != nil {
+			return fmt.Errorf("signature of PKI-ID %s (%s): %w", pkiID, mspID, err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) put(pkiID PKIID, serialized []byte, prove func(mspID string) error) error {
 	if len(pkiID) == 0 {
 		return fmt.Errorf("%w: empty PKI-ID", ErrMismatch)
 	}
@@ -130,6 +149,11 @@ func (s *Store) Put(pkiID PKIID, serialized []byte) error {
 	now := s.now()
 	if err := msp.CheckExpiry(serialized, now); err != nil {
 		return fmt.Errorf("%w: PKI-ID %s: %v", ErrExpired, pkiID, err)
+	}
+	if prove != nil {
+		if err := prove(mspID); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -247,3 +247,30 @@ func TestStoreRunStops(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestStorePutSigned(t *testing.T) {
+	f := newFixture(t)
+	s, err := identity.NewStore(f.self.Serialized, f.v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pkiOf(t, f.other.Serialized)
+	msg := []byte("conn establish")
+	wrong, _ := f.self.Sign(msg)
+	if err := s.PutSigned(id, f.other.Serialized, wrong, msg); err == nil || !strings.Contains(err.Error(), "signature of PKI-ID "+id.String()+" (Org2MSP)") {
+		t.Fatalf("PutSigned with another's signature: %v", err)
+	}
+	if err := s.PutSigned(id, f.other.Serialized, nil, msg); err == nil || !strings.Contains(err.Error(), "no signature") {
+		t.Fatalf("PutSigned without a signature: %v", err)
+	}
+	if _, _, ok := s.Get(id); ok {
+		t.Fatal("an identity that did not prove itself is stored")
+	}
+	good, _ := f.other.Sign(msg)
+	if err := s.PutSigned(id, f.other.Serialized, good, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.Get(id); !ok {
+		t.Fatal("proven identity not stored")
+	}
+}
