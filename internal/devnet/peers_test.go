@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/weft-ledger/weft/msp"
+	"github.com/weft-ledger/weft/peer"
 )
 
 func TestCheckPeers(t *testing.T) {
@@ -305,5 +306,30 @@ func TestRestartKeepsPeers(t *testing.T) {
 	_, err := Up(context.Background(), Config{Dir: filepath.Join(t.TempDir(), "net"), BinDir: t.TempDir(), Ports: DefaultPorts(), Peers: 3})
 	if err == nil || !strings.Contains(err.Error(), "3 peers per organisation: the development network runs 1 (peer0) or 2") {
 		t.Errorf("Up with 3 peers = %v", err)
+	}
+}
+
+// TestPeerReadsGossipEnv loads each peer's configuration as its process does
+// (its core.yaml and the environment Up gives it): the peer's own loader
+// reads the gossip settings devnet means.
+func TestPeerReadsGossipEnv(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), Ports: DefaultPorts(), Orderers: 1, Peers: 2}
+	if err := generate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePeerConfigs(cfg); err != nil {
+		t.Fatal(err)
+	}
+	other := map[string]string{
+		"peer0.org1.example.com": "localhost:8051", "peer1.org1.example.com": "localhost:7051",
+		"peer0.org2.example.com": "localhost:10051", "peer1.org2.example.com": "localhost:9051",
+	}
+	for _, o := range cfg.PeerNodes() {
+		g := loadPeerConfig(t, cfg, o).Gossip
+		self := "localhost:" + strconv.Itoa(o.Port)
+		if !slices.Equal(g.Bootstrap, []string{other[o.Peer]}) || g.Endpoint != self || g.ExternalEndpoint != self || g.Leader != peer.LeaderStatic {
+			t.Errorf("%s gossips with bootstrap %v, endpoint %q, external endpoint %q, leader %s; want [%s], %s, %s, static",
+				o.Peer, g.Bootstrap, g.Endpoint, g.ExternalEndpoint, g.Leader, other[o.Peer], self, self)
+		}
 	}
 }
