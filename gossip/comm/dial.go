@@ -169,6 +169,9 @@ func (c *Comm) Handshake(ctx context.Context, endpoint string) (ConnInfo, error)
 	defer cancelT()
 	cn, err := c.connect(ctx, RemotePeer{Endpoint: endpoint}, true)
 	if err != nil {
+		if !c.isClosed() {
+			c.log.Warn("gossip probe failed", "remote_endpoint", endpoint, "err", err)
+		}
 		return ConnInfo{}, err
 	}
 	cn.close()
