@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	gchannel "github.com/weft-ledger/weft/gossip/channel"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/deliver"
@@ -50,6 +51,9 @@ type channel struct {
 	// stopPull ends the run loop's pulling; set by run before it pulls, and
 	// called (from the same goroutine) by halt.
 	stopPull context.CancelFunc
+	// gossip is the channel's gossip, set once it joined the peer's gossip
+	// service (nil before, and when that failed).
+	gossip atomic.Pointer[gchannel.Channel]
 	// commitMu serialises the commit path: blocks come from the orderer
 	// puller and from gossip (pushed, pulled or by state transfer).
 	commitMu sync.Mutex
@@ -260,15 +264,21 @@ func (c *channel) run(ctx context.Context) {
 		c.node.log.Error("cannot pull blocks", "channel", c.id, "err", err)
 		return
 	}
-	err = p.Pull(ctx, c.ledger.Blocks().Height(), func(b *cb.Block) error {
-		if err := c.commit(b); !errors.Is(err, ErrAlreadyCommitted) {
+	c.pullWhileLeader(ctx, func(ctx context.Context) {
+		err := p.Pull(ctx, c.ledger.Blocks().Height(), func(b *cb.Block) error {
+			err := c.commit(b)
+			switch {
+			case errors.Is(err, ErrAlreadyCommitted):
+				return nil // gossip brought it first
+			case err == nil:
+				c.gossipBlock(b)
+			}
 			return err
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			c.node.log.Error("block pulling stopped", "channel", c.id, "err", err)
 		}
-		return nil // gossip brought it first
 	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		c.node.log.Error("block pulling stopped", "channel", c.id, "err", err)
-	}
 }
 
 // halt records that the commit path panicked, logs it with its stack and

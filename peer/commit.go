@@ -133,6 +133,7 @@ func (c *channel) commit(block *cb.Block) (err error) {
 	}
 	if lifecycleWrites {
 		c.syncIndexes() // a definition or approval may now run an installed package (indexes.go)
+		c.advertiseChaincodes()
 	}
 	c.publish(block, verdicts)
 	return nil
@@ -162,6 +163,7 @@ func (c *channel) finishAppended() error {
 	if a.lifecycle {
 		c.definitions.Invalidate()
 		c.syncIndexes()
+		c.advertiseChaincodes()
 	}
 	c.node.log.Info("block committed after its state write was retried", "channel", c.id, "block", n)
 	c.publish(a.block, a.verdicts)
@@ -185,6 +187,9 @@ func (c *channel) publish(block *cb.Block, verdicts []validator.Verdict) {
 		}
 	}
 	c.committed.advance(block.Header.Number + 1)
+	if gch := c.gossip.Load(); gch != nil {
+		gch.UpdateHeight(block.Header.Number + 1)
+	}
 	c.node.metrics.transactionsCommitted(c.id, block, verdicts)
 	c.node.notifier.BlockCommitted(c.id, block)
 	c.stuck.Store(nil)

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/weft-ledger/weft/discovery"
+	"github.com/weft-ledger/weft/gossip"
 	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/internal/rpclimit"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
@@ -78,6 +80,12 @@ type Node struct {
 	wg     sync.WaitGroup     // channel goroutines
 
 	hooks hooks // fault injection for tests (peer/commit.go)
+
+	// gossip is the peer's gossip service (gossip.go); discovery serves
+	// Fabric's Discovery service from it (nil with peer.discovery.enabled
+	// false).
+	gossip    *gossip.Service
+	discovery *discovery.Server
 
 	// couch is the CouchDB server holding the channels' state, set by Run
 	// before any channel opens when ledger.state.stateDatabase is CouchDB
@@ -152,6 +160,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		Logger:     log,
 		// Packages over peer.limits.chaincodePackage are refused at install.
 		PackageLimits: cfg.Limits.Package,
+		// A package installed may let the peer run a chaincode defined on a
+		// channel: advertise it in gossip state info.
+		Installed: func(string) { n.advertiseChaincodes() },
 	})
 	if err != nil {
 		return nil, err
@@ -191,6 +202,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.newGossip(); err != nil {
+		return nil, err
+	}
 	n.deliver = deliver.NewServer(deliverChannels{n}, log)
 	n.deliver.Metrics = n.metrics.deliver
 	n.deliver.TimeWindow = cfg.AuthTimeWindow // 0: Fabric's 15 minutes
@@ -222,7 +236,9 @@ func (n *Node) serverOptions() ([]grpc.ServerOption, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if n.tlsCert != nil {
-		cfg := &tls.Config{Certificates: []tls.Certificate{*n.tlsCert}, MinVersion: tls.VersionTLS12}
+		// As Fabric's peer, ask every client for a certificate: gossip binds
+		// its handshake to the certificate the other peer presents.
+		cfg := &tls.Config{Certificates: []tls.Certificate{*n.tlsCert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
 		if n.cfg.TLS.ClientAuthRequired {
 			pem, err := os.ReadFile(n.cfg.TLS.RootCertFile)
 			if err != nil {
@@ -275,6 +291,10 @@ func (n *Node) Run(ctx context.Context) error {
 	srv := grpc.NewServer(append(opts, rpcrecover.ServerOptions(n.log)...)...)
 	pb.RegisterEndorserServer(srv, n.endorser)
 	pb.RegisterDeliverServer(srv, n.deliver)
+	n.gossip.Register(srv)
+	if n.discovery != nil {
+		n.discovery.Register(srv)
+	}
 	if n.gateway != nil {
 		gwpb.RegisterGatewayServer(srv, n.gateway)
 	}
@@ -288,6 +308,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Lock()
 	n.runCtx = runCtx
 	n.mu.Unlock()
+	// Gossip runs before any channel opens: each joins it.
+	gossipDone := n.gossip.Start(runCtx)
+	defer func() { <-gossipDone }()
 	if err := n.reopenChannels(runCtx); err != nil {
 		lis.Close()
 		ccLis.Close()
@@ -403,6 +426,10 @@ func (n *Node) addChannel(ctx context.Context, ch *channel) {
 	n.mu.Lock()
 	n.channels[ch.id] = ch
 	n.mu.Unlock()
+	if err := n.joinGossip(ch); err != nil {
+		// The channel still commits from the orderers.
+		n.log.Error("channel runs without gossip", "channel", ch.id, "err", err)
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -475,4 +502,14 @@ func addressOverrides(list []AddressOverride) (map[string]deliver.Endpoint, erro
 		out[o.From] = ep
 	}
 	return out, nil
+}
+
+// advertiseChaincodes refreshes the chaincodes every joined channel's gossip
+// state info lists (after an install).
+func (n *Node) advertiseChaincodes() {
+	for _, id := range n.channelIDs() {
+		if ch, err := n.channel(id); err == nil {
+			ch.advertiseChaincodes()
+		}
+	}
 }

@@ -71,18 +71,22 @@ type Config struct {
 	// IndexCreators; without either (or without Joined) no index is
 	// created.
 	Indexes IndexCreators
+	// Installed, when set, is called after each package is installed (the
+	// node then advertises the chaincodes it can now run).
+	Installed func(packageID string)
 }
 
 // Lifecycle is the `_lifecycle` system chaincode of one peer.
 type Lifecycle struct {
-	store    *packageStore
-	localMSP LocalMSP
-	channels Channels
-	joined   JoinedChannels // nil: no References
-	log      *slog.Logger
-	limits   ccpackage.Limits
-	indexes  IndexCreators // nil: no indexes created
-	created  createdIndexes
+	store     *packageStore
+	localMSP  LocalMSP
+	channels  Channels
+	joined    JoinedChannels // nil: no References
+	log       *slog.Logger
+	limits    ccpackage.Limits
+	indexes   IndexCreators          // nil: no indexes created
+	installed func(packageID string) // Config.Installed
+	created   createdIndexes
 }
 
 // New returns the lifecycle chaincode of a peer.
@@ -104,13 +108,14 @@ func New(cfg Config) (*Lifecycle, error) {
 		cfg.Indexes, _ = cfg.Joined.(IndexCreators)
 	}
 	return &Lifecycle{
-		store:    &packageStore{dir: cfg.PackageDir},
-		localMSP: cfg.LocalMSP,
-		channels: cfg.Channels,
-		joined:   cfg.Joined,
-		log:      log.With("component", "lifecycle"),
-		limits:   cfg.PackageLimits,
-		indexes:  cfg.Indexes,
+		store:     &packageStore{dir: cfg.PackageDir},
+		localMSP:  cfg.LocalMSP,
+		channels:  cfg.Channels,
+		joined:    cfg.Joined,
+		log:       log.With("component", "lifecycle"),
+		limits:    cfg.PackageLimits,
+		indexes:   cfg.Indexes,
+		installed: cfg.Installed,
 	}, nil
 }
 
@@ -207,6 +212,9 @@ func (l *Lifecycle) install(pkg []byte) (*InstalledPackage, error) {
 	// Definitions committed before the package was installed get its
 	// indexes now.
 	l.syncAllIndexes()
+	if l.installed != nil {
+		l.installed(id)
+	}
 	return &InstalledPackage{PackageID: id, Label: md.Label}, nil
 }
 
