@@ -17,7 +17,7 @@
 //	weft-setup join -dir /network
 //	    in the one-shot setup container: joins the three orderers (osnadmin) and
 //	    the four peers to mychannel, installs basic on every peer, approves it
-//	    for Org1MSP and Org2MSP, commits it, runs InitLedger and waits until
+//	    for Org1MSP and Org2MSP on their peer0s only, commits it, runs InitLedger and waits until
 //	    every peer has the assets.
 //	weft-setup print -dir DIR
 //	    prints the commands `join` runs as a shell script, for doing it by hand.

@@ -98,26 +98,17 @@ func joinSteps(l layout, pkgID string) []step {
 		})
 	}
 	def := []string{"--channelID", channelID, "--name", chaincodeName, "--version", "1.0", "--sequence", "1"}
-	// Every peer of the organisation endorses its approval: the approval's
-	// private data (the organisation's implicit collection, naming the
-	// package to run) reaches only the peers that endorse it, as Weft's peers
-	// do not disseminate private data among themselves (Fabric's gossip
-	// would). A peer without it refuses to run basic.
+	// Each organisation approves on its anchor peer (peer0) only, as
+	// Fabric's test-network does: its other peer runs the chaincode too,
+	// finding the approved package from the approval's hashes, which every
+	// peer of the channel commits.
 	for _, a := range anchors() {
-		var done []command
-		var targets []string
-		for _, p := range peers {
-			if p.mspID != a.mspID {
-				continue
-			}
-			targets = append(targets, "--peerAddresses", p.address(), "--tlsRootCertFiles", l.peerTLSCA(p))
-			done = append(done, command{env: l.peerEnv(p, "Admin"), args: []string{"chaincode", "queryapproved", "--channelID", channelID, "--name", chaincodeName, "--sequence", "1"}})
-		}
-		args := append(append(append(append([]string{"chaincode", "approveformyorg"}, l.ordererFlags()...), def...), "--package-id", pkgID), targets...)
+		args := append(append(append(append([]string{"chaincode", "approveformyorg"}, l.ordererFlags()...), def...), "--package-id", pkgID),
+			"--peerAddresses", a.address(), "--tlsRootCertFiles", l.peerTLSCA(a))
 		steps = append(steps, step{
-			title: fmt.Sprintf("approve %s for %s on each of its peers", chaincodeName, a.mspID),
+			title: fmt.Sprintf("approve %s for %s on %s", chaincodeName, a.mspID, a.name),
 			cmd:   &command{env: l.peerEnv(a, "Admin"), args: args},
-			done:  done,
+			done:  []command{{env: l.peerEnv(a, "Admin"), args: []string{"chaincode", "queryapproved", "--channelID", channelID, "--name", chaincodeName, "--sequence", "1"}}},
 		})
 	}
 	admin := l.peerEnv(peers[0], "Admin")
