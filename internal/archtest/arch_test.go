@@ -62,6 +62,10 @@ func TestDependencyDirection(t *testing.T) {
 		// The REST gateway reaches peers over gRPC only, so it also fronts a Fabric peer.
 		{"restgateway", []string{"peer", "orderer", "cmd"}},
 		{"ledger", []string{"peer", "orderer", "cmd", "internal"}},
+		// Gossip and discovery get what they need of the peer through small
+		// interfaces.
+		{"gossip", []string{"peer", "orderer", "cmd", "restgateway", "ledger", "statedb"}},
+		{"discovery", []string{"peer", "orderer", "cmd", "restgateway", "ledger", "statedb", "gossip"}},
 		{"statedb", []string{"peer", "orderer", "cmd", "ledger", "channelconfig", "internal"}},
 		{"channelconfig", []string{"peer", "orderer", "cmd", "ledger", "statedb", "internal"}},
 		{"msp", []string{"peer", "orderer", "cmd", "ledger", "statedb", "channelconfig", "internal"}},
