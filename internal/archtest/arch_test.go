@@ -65,7 +65,7 @@ func TestDependencyDirection(t *testing.T) {
 		// Gossip and discovery get what they need of the peer through small
 		// interfaces.
 		{"gossip", []string{"peer", "orderer", "cmd", "restgateway", "ledger", "statedb"}},
-		{"discovery", []string{"peer", "orderer", "cmd", "restgateway", "ledger", "statedb", "gossip"}},
+		{"discovery", []string{"peer", "orderer", "cmd", "restgateway", "ledger", "statedb"}},
 		{"statedb", []string{"peer", "orderer", "cmd", "ledger", "channelconfig", "internal"}},
 		{"channelconfig", []string{"peer", "orderer", "cmd", "ledger", "statedb", "internal"}},
 		{"msp", []string{"peer", "orderer", "cmd", "ledger", "statedb", "channelconfig", "internal"}},
