@@ -16,6 +16,13 @@
 // a ProposalResponse over the public read/write set; private writes go to the
 // transient store keyed by txid.
 //
+// A successful endorsement carries, unsigned, the transaction's chaincode
+// interest (ProposalResponse.Interest) in Fabric's shape, for gateways and
+// clients to ask service discovery for the endorsers it needs: the user
+// chaincodes it read or wrote (those called by chaincode included), the
+// collections it wrote or read private data from, and the key-level
+// endorsement policies of the committed keys it writes.
+//
 // The chaincode definition and approved package may come from the channel's
 // lifecycle.DefinitionCache, but the endorsement always records, through the
 // simulator, the read of the definition's sequence key with its committed

@@ -257,7 +257,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 	}
 
 	tr.checked = true
-	sim := ch.Ledger.NewSimulator(chdr.TxId)
+	sim, privateReads := trackPrivateReads(ch.Ledger.NewSimulator(chdr.TxId))
 	defer sim.Done()
 	txc := &chaincode.TxContext{
 		ChannelID: chdr.ChannelId, TxID: chdr.TxId, SignedProposal: sp, Proposal: p, Creator: creator,
@@ -319,7 +319,26 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		}
 		e.transient.Put(chdr.TxId, pvt)
 	}
-	return e.endorse(p, ccName, version, pub, resp, event)
+	meta, _ := ch.Ledger.(KeyMetadataReader)
+	interest, err := buildInterest(pub, privateReads(), meta, e.isSystem)
+	if err != nil {
+		e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
+		return failure("build the chaincode interest of %s: %v", chdr.TxId, err)
+	}
+	pr, err := e.endorse(p, ccName, version, pub, resp, event)
+	if pr.GetEndorsement() != nil {
+		// Not signed: the interest tells gateways and clients which
+		// endorsers the transaction needs (Fabric's Interest).
+		pr.Interest = interest
+	}
+	return pr, err
+}
+
+// isSystem tells the system chaincodes, whose namespaces the chaincode
+// interest leaves out as Fabric's does.
+func (e *Endorser) isSystem(ns string) bool {
+	_, ok := e.system[ns]
+	return ok || ns == lifecycle.Namespace
 }
 
 // processChannelless runs the peer-local system functions that take no

@@ -25,3 +25,30 @@ func (a ledgerAdapter) GetHistoryForKey(ns, key string) (chaincode.HistoryIterat
 	}
 	return it, nil
 }
+
+// The real simulator has every capability, so the endorser records its
+// private reads for the chaincode interest.
+var _ fullSimulator = (*ledger.Simulator)(nil)
+
+// KeyMetadata is the committed metadata of a public key (none when absent),
+// read without recording a read.
+func (a ledgerAdapter) KeyMetadata(ns, key string) (map[string][]byte, error) {
+	return committedMetadata(a.l, ns, key)
+}
+
+// PrivateKeyMetadata is the committed metadata of a private key, found by
+// the hash of the key in the collection's hashed state.
+func (a ledgerAdapter) PrivateKeyMetadata(ns, coll string, keyHash []byte) (map[string][]byte, error) {
+	return committedMetadata(a.l, ledger.HashedNamespace(ns, coll), string(keyHash))
+}
+
+func committedMetadata(l *ledger.Ledger, ns, key string) (map[string][]byte, error) {
+	vv, err := l.State().Get(ns, key)
+	if err != nil {
+		return nil, err
+	}
+	if vv == nil || len(vv.Metadata) == 0 {
+		return nil, nil
+	}
+	return ledger.DecodeMetadata(vv.Metadata)
+}
