@@ -197,4 +197,3 @@ func commitWrites(t *testing.T, l *ledger.Ledger, signer protos.Signer, write fu
 		t.Fatalf("commit: %v", err)
 	}
 }
-
