@@ -126,8 +126,8 @@ func SubmitEverywhere(t testing.TB, n *devnet.Network, c *client.Contract, fn st
 	return result
 }
 
-// WaitEveryPeer waits until every peer of the network has committed st's
-// transaction as valid.
+// WaitEveryPeer waits until every peer of the network (each of PeerNodes)
+// has committed st's transaction as valid.
 func WaitEveryPeer(t testing.TB, n *devnet.Network, st *client.Status) {
 	t.Helper()
 	user, err := n.Config().Signer(n.Orgs[0], "User1")
@@ -136,7 +136,7 @@ func WaitEveryPeer(t testing.TB, n *devnet.Network, st *client.Status) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, org := range n.Orgs {
+	for _, org := range n.PeerNodes {
 		w, err := wclient.WatchCommits(ctx, DialPeer(t, n, org), user, devnet.ChannelID, wclient.SeekFrom(st.BlockNumber))
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,8 @@ type Options struct {
 	// NoRESTGateway leaves the REST gateway out of the network (and its
 	// binary out of the build).
 	NoRESTGateway bool
+	// Peers is devnet.Config's: peers per organisation, 1 (zero) or 2.
+	Peers int
 	// Log receives the build's output and the network's progress; nil
 	// means os.Stderr.
 	Log io.Writer
@@ -82,7 +84,7 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	}
 	cfg := devnet.Config{
 		Dir: filepath.Join(tmp, "net"), BinDir: bin, Ports: ports, Log: log, Timeout: 3 * time.Minute,
-		CouchDB: opts.CouchDB, DatabasePrefix: opts.DatabasePrefix,
+		CouchDB: opts.CouchDB, DatabasePrefix: opts.DatabasePrefix, Peers: opts.Peers,
 	}
 	if r.Network, err = devnet.Up(ctx, cfg); err != nil {
 		DumpLogs(log, cfg)
