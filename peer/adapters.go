@@ -8,6 +8,7 @@ import (
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/discovery"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/peer/deliver"
@@ -124,6 +125,14 @@ func (a gatewayChannels) Channel(id string) (*gateway.Channel, error) {
 	}
 	for _, ep := range ch.ordererEndpoints() {
 		gc.Orderers = append(gc.Orderers, gateway.Orderer{Address: ep.Address, TLSRoots: ep.TLSRoots})
+	}
+	// The gateway plans endorsements from service discovery over the peers
+	// gossip knows of the channel, as the Discovery service answers them.
+	if g := a.n.gossip; g != nil {
+		gc.Peers = func() []discovery.Peer { return g.ChannelPeers(id) }
+		dc := discoveryChannels{a.n}
+		gc.Discovery = discovery.Channel{Bundle: bundle, Definition: func(name string) (*discovery.Definition, error) { return dc.Chaincode(id, name) }}
+		gc.Self = a.n.signer.Serialized
 	}
 	return gc, nil
 }

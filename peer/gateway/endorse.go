@@ -42,6 +42,11 @@ func (s *Server) Endorse(ctx context.Context, req *gwpb.EndorseRequest) (*gwpb.E
 	}
 	log := s.log.With("channel", channelID, "chaincode", cc, "txid", txID)
 
+	// Query system chaincodes have no definition for discovery to plan
+	// from: the local peer answers them (plan).
+	if v := s.view(ch); v != nil && cc != "qscc" && cc != "cscc" {
+		return s.endorseDiscovered(ctx, v, prop, sp, req.GetEndorsingOrganizations(), log)
+	}
 	candidates, err := s.plan(ch, channelID, cc, req.GetEndorsingOrganizations())
 	if err != nil {
 		return nil, err
@@ -100,17 +105,13 @@ func (s *Server) Endorse(ctx context.Context, req *gwpb.EndorseRequest) (*gwpb.E
 }
 
 // plan returns the candidate sets of organisations to endorse with, in order
-// of preference.
+// of preference, from the chaincode's endorsement policy alone: the plan
+// when discovery knows no peers of the channel, whose organisations are then
+// reached through their anchor peers.
 func (s *Server) plan(ch *Channel, channelID, cc string, requested []string) ([][]string, error) {
 	if len(requested) > 0 {
-		known := map[string]bool{s.cfg.MSPID: true}
-		for _, o := range ch.Orgs {
-			known[o.MSPID] = true
-		}
-		for _, o := range requested {
-			if !known[o] {
-				return nil, status.Errorf(codes.FailedPrecondition, "endorsing organisation %s is not a member of channel %s", o, channelID)
-			}
+		if err := s.checkMembers(ch, channelID, requested); err != nil {
+			return nil, err
 		}
 		return [][]string{dedupe(requested)}, nil
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/weft-ledger/weft/discovery"
 	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/peer/acl"
 	"github.com/weft-ledger/weft/protos"
@@ -75,6 +76,19 @@ type Channel struct {
 	Config   *cb.Config // resolves endorsement policy references (e.g. /Channel/Application/Endorsement)
 	Orgs     []Org      // application organisations
 	Orderers []Orderer
+
+	// Peers lists the channel's peers as gossip knows them, this peer
+	// included, each with its signed alive message and state info
+	// (gossip.Service.ChannelPeers). When it is nil or lists no peer but this
+	// one, discovery knows no peers and the gateway plans from the
+	// chaincode's policy and the anchor peers of Orgs instead.
+	Peers func() []discovery.Peer
+	// Discovery is what service discovery reads of the channel (its config
+	// bundle and committed chaincode definitions) to compute endorsers.
+	Discovery discovery.Channel
+	// Self is this peer's serialized identity, which tells it apart in Peers:
+	// it endorses in process, not over the network.
+	Self []byte
 }
 
 // policy returns the policy guarding resource and its path.
@@ -295,15 +309,21 @@ func responseFailure(pr *pb.ProposalResponse, err error) string {
 	return ""
 }
 
-// Evaluate runs the proposal on the local peer and returns the chaincode's
-// response without ordering it.
+// Evaluate runs the proposal on the local peer, or when gossip knows the
+// channel's peers on the best peer that can answer (evaluateDiscovered), and
+// returns the chaincode's response without ordering it.
 func (s *Server) Evaluate(ctx context.Context, req *gwpb.EvaluateRequest) (*gwpb.EvaluateResponse, error) {
 	prop, err := protos.ParseProposal(req.GetProposedTransaction())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "failed to unpack transaction proposal: %v", err)
 	}
-	if _, err := s.channel(prop.ChannelHeader.ChannelId); err != nil {
+	ch, err := s.channel(prop.ChannelHeader.ChannelId)
+	if err != nil {
 		return nil, err
+	}
+	if v := s.view(ch); v != nil {
+		log := s.log.With("channel", prop.ChannelHeader.ChannelId, "chaincode", prop.ChaincodeName(), "txid", prop.ChannelHeader.TxId)
+		return s.evaluateDiscovered(ctx, v, prop, req.GetProposedTransaction(), req.GetTargetOrganizations(), log)
 	}
 	pr, err := s.cfg.Endorser.ProcessProposal(ctx, req.GetProposedTransaction())
 	if msg := responseFailure(pr, err); msg != "" {
