@@ -42,6 +42,8 @@ type fakeEndorser struct {
 	failed string // when set, every proposal fails with this chaincode message
 	skew   bool   // when set, the peer writes a different value (non-determinism)
 	calls  atomic.Int32
+	// interest, when set, is the chaincode interest of its endorsements.
+	interest *pb.ChaincodeInterest
 }
 
 func (e *fakeEndorser) ProcessProposal(_ context.Context, sp *pb.SignedProposal) (*pb.ProposalResponse, error) {
@@ -87,6 +89,7 @@ func (e *fakeEndorser) ProcessProposal(_ context.Context, sp *pb.SignedProposal)
 		Response:    &pb.Response{Status: 200, Payload: act.Response.Payload},
 		Payload:     prp,
 		Endorsement: &pb.Endorsement{Endorser: endorser, Signature: sig},
+		Interest:    e.interest,
 	}, nil
 }
 
