@@ -299,13 +299,18 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 	if resp == nil {
 		return failure("chaincode %s returned no response", ccName)
 	}
-	if resp.Status >= 400 {
-		if resp.Status < 500 {
-			// Fabric counts a chaincode error status from 400 to 499 as a
-			// failed endorsement; 500 and above are the chaincode's own errors.
-			e.metrics.endorsementFailures.Inc(chdr.ChannelId, ccName, "true")
-		}
+	if resp.Status >= 400 && resp.Status < 500 {
+		// Fabric counts a chaincode error status from 400 to 499 as a
+		// failed endorsement, answered with the response alone.
+		e.metrics.endorsementFailures.Inc(chdr.ChannelId, ccName, "true")
 		return &pb.ProposalResponse{Response: resp}, nil
+	}
+	if resp.Status >= 500 {
+		// The chaincode's own error: unendorsed, but with the proposal
+		// response payload and the interest, as Fabric answers it. A gateway
+		// reads the payload as "the chaincode answered" and does not ask
+		// another peer the same question.
+		return e.chaincodeError(p, ccName, version, sim, privateReads(), ch, resp, event), nil
 	}
 
 	pub, pvt, err := sim.Results()
@@ -470,29 +475,9 @@ func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCa
 
 // endorse builds and signs the ProposalResponse.
 func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent) (*pb.ProposalResponse, error) {
-	results, err := proto.Marshal(pub)
+	prp, err := responsePayload(p, ccName, version, pub, resp, event)
 	if err != nil {
-		return failure("marshal read/write set: %v", err)
-	}
-	var events []byte
-	if event != nil {
-		if events, err = proto.Marshal(event); err != nil {
-			return failure("marshal chaincode event: %v", err)
-		}
-	}
-	action := &pb.ChaincodeAction{
-		Results:     results,
-		Events:      events,
-		Response:    resp,
-		ChaincodeId: &pb.ChaincodeID{Name: ccName, Version: version},
-	}
-	ext, err := proto.Marshal(action)
-	if err != nil {
-		return failure("marshal chaincode action: %v", err)
-	}
-	prp, err := proto.Marshal(&pb.ProposalResponsePayload{ProposalHash: p.Hash(), Extension: ext})
-	if err != nil {
-		return failure("marshal proposal response payload: %v", err)
+		return failure("%v", err)
 	}
 	msg := make([]byte, 0, len(prp)+len(e.endorser))
 	msg = append(append(msg, prp...), e.endorser...)
@@ -507,4 +492,52 @@ func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwse
 		Payload:     prp,
 		Endorsement: &pb.Endorsement{Endorser: e.endorser, Signature: sig},
 	}, nil
+}
+
+// responsePayload is the proposal response payload of a simulation: the
+// proposal's hash and the chaincode action (results, event, response).
+func responsePayload(p *protos.Proposal, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent) ([]byte, error) {
+	results, err := proto.Marshal(pub)
+	if err != nil {
+		return nil, fmt.Errorf("marshal read/write set: %w", err)
+	}
+	var events []byte
+	if event != nil {
+		if events, err = proto.Marshal(event); err != nil {
+			return nil, fmt.Errorf("marshal chaincode event: %w", err)
+		}
+	}
+	ext, err := proto.Marshal(&pb.ChaincodeAction{
+		Results:     results,
+		Events:      events,
+		Response:    resp,
+		ChaincodeId: &pb.ChaincodeID{Name: ccName, Version: version},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("marshal chaincode action: %w", err)
+	}
+	prp, err := proto.Marshal(&pb.ProposalResponsePayload{ProposalHash: p.Hash(), Extension: ext})
+	if err != nil {
+		return nil, fmt.Errorf("marshal proposal response payload: %w", err)
+	}
+	return prp, nil
+}
+
+// chaincodeError answers a chaincode's error status (500 and above) as
+// Fabric does: the response, the proposal response payload and the
+// interest, with no endorsement. What cannot be built is left out.
+func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, sim Simulator, privateReads map[string][]string, ch *Channel, resp *pb.Response, event *pb.ChaincodeEvent) *pb.ProposalResponse {
+	out := &pb.ProposalResponse{Response: resp}
+	pub, _, err := sim.Results()
+	if err != nil {
+		return out
+	}
+	if prp, err := responsePayload(p, ccName, version, pub, resp, event); err == nil {
+		out.Payload = prp
+	}
+	meta, _ := ch.Ledger.(KeyMetadataReader)
+	if interest, err := buildInterest(pub, privateReads, meta, e.isSystem); err == nil {
+		out.Interest = interest
+	}
+	return out
 }

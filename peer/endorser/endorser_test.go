@@ -298,8 +298,25 @@ func TestChaincodeErrorStatusIsNotEndorsed(t *testing.T) {
 		if got := pr.Response.GetStatus(); got == 200 || pr.Response.Message != "asset x does not exist" {
 			t.Fatalf("status %s: response %v", code, pr.Response)
 		}
-		if pr.Endorsement != nil || pr.Payload != nil {
+		if pr.Endorsement != nil {
 			t.Fatalf("status %s: response was endorsed", code)
+		}
+		// As Fabric's endorser: 400-499 is the response alone; 500 and
+		// above carries the proposal response payload (with the response)
+		// so that a gateway does not ask another peer again.
+		if code != "500" {
+			if pr.Payload != nil {
+				t.Fatalf("status %s: a payload came with the response", code)
+			}
+			continue
+		}
+		prp := &pb.ProposalResponsePayload{}
+		action := &pb.ChaincodeAction{}
+		if err := proto.Unmarshal(pr.Payload, prp); err != nil || proto.Unmarshal(prp.Extension, action) != nil {
+			t.Fatalf("status 500: payload does not decode: %v", err)
+		}
+		if !bytes.Equal(prp.ProposalHash, mustParse(t, sp).Hash()) || action.Response.GetStatus() != 500 || action.ChaincodeId.GetName() != "basic" {
+			t.Fatalf("status 500: payload %v, action %v", prp, action)
 		}
 	}
 	// Status 2xx/3xx is endorsed.
