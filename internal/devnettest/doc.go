@@ -9,8 +9,8 @@
 // from the orderer without root: OverrideOrderer points the peer at a
 // Forwarder, and Forwarder.Cut closes it and every connection through it.
 //
-// It is what e2e/, e2e/couchdb and e2e/gossip share, so that each keeps one copy of
-// these steps. Every helper takes the network it works on; none keeps
-// state of its own, and whatever a helper opens is closed when its test
-// ends. Only tests import it.
+// It is what e2e/, e2e/couchdb and e2e/gossip share, so that each keeps
+// one copy of these steps. Every helper takes the network it works on;
+// none but a Forwarder keeps state of its own, and whatever a helper opens
+// is closed when its test ends. Only tests import it.
 package devnettest
