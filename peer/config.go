@@ -220,8 +220,20 @@ func LoadConfig(dir string) (Config, error) {
 		ReconnectMax:  v.GetDuration("peer.deliveryclient.reConnectBackoffThreshold"),
 		BehindTimeout: v.GetDuration("peer.deliveryclient.blockCensorshipTimeoutKey"),
 	}
-	var overrides []struct{ From, To, CACertsFile string }
-	if err := v.UnmarshalKey("peer.deliveryclient.addressOverrides", &overrides); err != nil {
+	var overrides []struct {
+		From        string `yaml:"from"`
+		To          string `yaml:"to"`
+		CACertsFile string `yaml:"caCertsFile"`
+	}
+	if raw, ok := v.Get("peer.deliveryclient.addressOverrides").(string); ok {
+		// As Fabric, the environment gives the list as YAML:
+		// CORE_PEER_DELIVERYCLIENT_ADDRESSOVERRIDES="[{from: a:7050, to: b:7050, caCertsFile: ca.pem}]".
+		if strings.TrimSpace(raw) != "" {
+			if err := yaml.Unmarshal([]byte(raw), &overrides); err != nil {
+				return Config{}, fmt.Errorf("invalid peer configuration: peer.deliveryclient.addressOverrides (CORE_PEER_DELIVERYCLIENT_ADDRESSOVERRIDES) is not a list of {from, to, caCertsFile} such as [{from: orderer.example.com:7050, to: localhost:7050, caCertsFile: ca.pem}]: %v", err)
+			}
+		}
+	} else if err := v.UnmarshalKey("peer.deliveryclient.addressOverrides", &overrides); err != nil {
 		return Config{}, fmt.Errorf("invalid peer configuration: peer.deliveryclient.addressOverrides is not a list of {from, to, caCertsFile}: %v", err)
 	}
 	for _, o := range overrides {

@@ -412,6 +412,20 @@ func TestLoadConfigDeliveryClient(t *testing.T) {
 	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "addressOverrides[0].to") {
 		t.Fatalf("override without a port: %v", err)
 	}
+
+	// Fabric's environment form: the list as a YAML string.
+	t.Setenv("CORE_PEER_DELIVERYCLIENT_ADDRESSOVERRIDES", "[{from: orderer.example.com:7050, to: 127.0.0.1:27050, caCertsFile: "+ca+"}]")
+	if cfg, err = LoadConfig(dir); err != nil {
+		t.Fatal(err)
+	}
+	want.To = "127.0.0.1:27050"
+	if got := cfg.DeliveryClient.AddressOverrides; len(got) != 1 || got[0] != want {
+		t.Fatalf("addressOverrides from the environment = %+v, want [%+v]", got, want)
+	}
+	t.Setenv("CORE_PEER_DELIVERYCLIENT_ADDRESSOVERRIDES", "[{from: a:1, to")
+	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "CORE_PEER_DELIVERYCLIENT_ADDRESSOVERRIDES") {
+		t.Fatalf("malformed overrides in the environment: %v", err)
+	}
 }
 
 func TestLoadConfigOperations(t *testing.T) {
