@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
 	gp "github.com/hyperledger/fabric-protos-go-apiv2/gossip"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/weft-ledger/weft/gossip/message"
 )
@@ -89,6 +92,12 @@ func (c *Comm) writeLoop(cn *conn) {
 			return
 		case env := <-cn.out:
 			if err := cn.s.Send(env); err != nil {
+				if errors.Is(err, io.EOF) {
+					// The remote ended the stream: readLoop reads why
+					// (a refusal's status) and drops the connection.
+					c.presumeDead(cn.info.PKIID)
+					return
+				}
 				if !cn.closed() {
 					c.log.Warn("gossip send failed, closing the connection", "remote_endpoint", cn.info.Endpoint,
 						"pki_id", cn.info.PKIID.String(), "err", err)
@@ -109,7 +118,12 @@ func (c *Comm) readLoop(cn *conn) {
 		env, err := cn.s.Recv()
 		if err != nil {
 			if !cn.closed() && c.ctx.Err() == nil {
-				c.log.Debug("gossip connection ended", "remote_endpoint", cn.info.Endpoint, "pki_id", cn.info.PKIID.String(), "err", err)
+				switch status.Code(err) {
+				case codes.Unauthenticated, codes.PermissionDenied:
+					c.log.Warn("gossip connection refused by the remote peer", "remote_endpoint", cn.info.Endpoint, "pki_id", cn.info.PKIID.String(), "err", err)
+				default:
+					c.log.Debug("gossip connection ended", "remote_endpoint", cn.info.Endpoint, "pki_id", cn.info.PKIID.String(), "err", err)
+				}
 			}
 			return
 		}
