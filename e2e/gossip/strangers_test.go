@@ -79,8 +79,8 @@ func TestGossipRefusesStrangers(t *testing.T) {
 		// The peer's log says why.
 		err = eventually.Wait(gossipTimeout, func(context.Context) error {
 			s := logs.String()
-			if !strings.Contains(s, "gossip connection failed") && !strings.Contains(s, "gossip connection ended") &&
-				!strings.Contains(s, "gossip send failed") {
+			if !strings.Contains(s, "gossip connection failed") && !strings.Contains(s, "gossip connection refused by the remote peer") &&
+				!strings.Contains(s, "gossip connection ended") && !strings.Contains(s, "gossip send failed") {
 				return errors.New("the connection has not ended")
 			}
 			if conns := c.Conns(); len(conns) != 0 {
