@@ -188,7 +188,11 @@ func (s *Server) validate(ctx context.Context, sr *discpb.SignedRequest) (*discp
 	switch {
 	case s.cfg.MutualTLS && len(actual) == 0:
 		return nil, status.Error(codes.PermissionDenied, "client didn't send a TLS certificate")
-	case len(actual) > 0 && (s.cfg.MutualTLS || len(claimed) > 0) && !bytes.Equal(claimed, actual):
+	case len(actual) > 0 && (s.cfg.MutualTLS || len(claimed) > 0) && !bytes.Equal(claimed, actual) &&
+		// Fabric's discover CLI hashes the certificate's PEM encoding
+		// (the SDKs hash its DER); Fabric's peer accepts either, as it
+		// never compares. Weft accepts both and nothing else.
+		!bytes.Equal(claimed, requestauth.ClientCertPEMHash(ctx)):
 		return nil, status.Errorf(codes.PermissionDenied,
 			"client claimed TLS hash doesn't match computed TLS hash from gRPC stream: the request claims %x, the client's TLS certificate hashes to %x",
 			claimed, actual)

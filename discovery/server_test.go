@@ -388,6 +388,17 @@ func TestDiscoverTLSBinding(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("garbage payload: %v", err)
 	}
+	// Fabric's discover CLI claims the SHA-256 of the certificate's PEM
+	// file (cmd/common/comm): accepted, as Fabric's peer accepts it.
+	pemFile, err := os.ReadFile(f.n.Path("peerOrganizations", "org1.example.com", "users", "User1@org1.example.com", "tls", "client.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(pemFile)
+	c.tlsHash = sum[:]
+	if resp, err := c.send(t, c.signedRequest(t, configQuery())); err != nil || resp.Results[0].GetConfigResult() == nil {
+		t.Errorf("the PEM file's hash, as Fabric's discover CLI claims it: %v %v", resp, err)
+	}
 }
 
 func TestDiscoverAuthCache(t *testing.T) {

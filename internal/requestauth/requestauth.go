@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -70,6 +71,22 @@ func ClientCertHash(ctx context.Context) []byte {
 		return nil
 	}
 	sum := sha256.Sum256(info.State.PeerCertificates[0].Raw)
+	return sum[:]
+}
+
+// ClientCertPEMHash returns the SHA-256 of the PEM encoding of the client
+// certificate of the TLS session of ctx, nil when there is none. Fabric's
+// discover CLI claims this hash rather than the DER's.
+func ClientCertPEMHash(ctx context.Context) []byte {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.AuthInfo == nil {
+		return nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: info.State.PeerCertificates[0].Raw}))
 	return sum[:]
 }
 
