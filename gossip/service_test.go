@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	gp "github.com/hyperledger/fabric-protos-go-apiv2/gossip"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -23,6 +21,7 @@ import (
 	"github.com/weft-ledger/weft/gossip"
 	"github.com/weft-ledger/weft/gossip/channel"
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/gossiptest"
 	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/gossip/membership"
 	"github.com/weft-ledger/weft/internal/eventually"
@@ -38,57 +37,6 @@ func TestMain(m *testing.M) {
 }
 
 const channelID = "mychannel"
-
-// ledger is a Committer that checks each block's number and hash chain.
-type ledger struct {
-	mu     sync.Mutex
-	blocks []*cb.Block
-}
-
-func (l *ledger) Height() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.blocks))
-}
-
-func (l *ledger) Commit(b *cb.Block) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h := uint64(len(l.blocks))
-	if b.GetHeader().GetNumber() != h {
-		return fmt.Errorf("expected block %d, got %d", h, b.GetHeader().GetNumber())
-	}
-	if !bytes.Equal(b.Header.PreviousHash, protos.BlockHeaderHash(l.blocks[h-1].Header)) {
-		return fmt.Errorf("block %d does not extend block %d", h, h-1)
-	}
-	l.blocks = append(l.blocks, b)
-	return nil
-}
-
-func (l *ledger) Block(n uint64) (*cb.Block, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n >= uint64(len(l.blocks)) {
-		return nil, fmt.Errorf("no block %d", n)
-	}
-	return l.blocks[n], nil
-}
-
-// chain builds blocks 0..n-1 linked by hash.
-func chain(n int) []*cb.Block {
-	out := make([]*cb.Block, n)
-	var prev []byte
-	for i := range n {
-		b := &cb.Block{
-			Header:   &cb.BlockHeader{Number: uint64(i), PreviousHash: prev, DataHash: []byte(fmt.Sprintf("data %d", i))},
-			Data:     &cb.BlockData{Data: [][]byte{[]byte(fmt.Sprintf("tx %d", i))}},
-			Metadata: &cb.BlockMetadata{Metadata: [][]byte{{}, {}, {}, {}, {}}},
-		}
-		prev = protos.BlockHeaderHash(b.Header)
-		out[i] = b
-	}
-	return out
-}
 
 // readers checks the sample channel's Readers policy.
 type readers struct{ n *testnet.Net }
@@ -106,7 +54,7 @@ type peer struct {
 	host   string
 	addr   string
 	svc    *gossip.Service
-	ledger *ledger
+	ledger *gossiptest.Ledger
 	ch     *channel.Channel
 	logs   testWriter
 	stop   func()
@@ -154,7 +102,7 @@ func startPeer(t *testing.T, n *testnet.Net, host string, lis net.Listener, boot
 	go func() { _ = srv.Serve(lis) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := svc.Start(ctx)
-	p := &peer{host: host, addr: addr, svc: svc, ledger: &ledger{blocks: chain(1)}, logs: logs}
+	p := &peer{host: host, addr: addr, svc: svc, ledger: gossiptest.NewLedger(gossiptest.Chain(1)), logs: logs}
 	var once sync.Once
 	p.stop = func() {
 		once.Do(func() {
@@ -243,7 +191,7 @@ func TestServiceSharesBlocksAndMembership(t *testing.T) {
 		return len(p0.svc.Alive()) == 2 && len(p1.svc.Alive()) == 2 && len(q0.svc.Alive()) == 2
 	})
 
-	blocks := chain(8)
+	blocks := gossiptest.Chain(8)
 	for _, b := range blocks[1:] {
 		if err := p0.ledger.Commit(b); err != nil {
 			t.Fatal(err)
@@ -296,7 +244,7 @@ func TestServiceRefusesOrganisationOutsideTheChannels(t *testing.T) {
 
 	// A peer claiming Org3MSP, which no channel of peer0.org1 has.
 	stranger := testnet.IssueIdentity(t, n.OrgDir(t, "Org1MSP"), "Org3MSP", "peer0.org3.example.com", "peer", time.Now().Add(time.Hour))
-	store, err := identity.NewStore(stranger.Serialized, trustAll{})
+	store, err := identity.NewStore(stranger.Serialized, gossiptest.TrustAll{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,23 +272,4 @@ func TestServiceRefusesOrganisationOutsideTheChannels(t *testing.T) {
 	if got := len(p0.svc.Alive()); got != 0 {
 		t.Fatalf("peer0.org1 has %d members after a stranger's handshake", got)
 	}
-}
-
-// trustAll lets the stranger accept anyone: only the peer's refusal counts.
-type trustAll struct{}
-
-func (trustAll) Validate(serialized []byte) (string, error) {
-	id, err := msp.ParseSerializedIdentity(serialized)
-	if err != nil {
-		return "", err
-	}
-	return id.MSPID, nil
-}
-
-func (trustAll) Verify(serialized, sig, msg []byte) error {
-	id, err := msp.ParseSerializedIdentity(serialized)
-	if err != nil {
-		return err
-	}
-	return id.Verify(msg, sig)
 }

@@ -12,6 +12,7 @@ import (
 	gp "github.com/hyperledger/fabric-protos-go-apiv2/gossip"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/gossiptest"
 	"github.com/weft-ledger/weft/gossip/message"
 )
 
@@ -36,7 +37,7 @@ func lead(t *testing.T, leader *node, blocks []*cb.Block, from, to int) {
 
 func TestLeaderPushesBlocksToFollowersInOrder(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(16)
+	blocks := gossiptest.Chain(16)
 	leader := f.add("peer0.org1.example.com", "Org1MSP", blocks[:1], staticLeader)
 	f1 := f.add("peer1.org1.example.com", "Org1MSP", blocks[:1], follower)
 	f2 := f.add("peer2.org1.example.com", "Org1MSP", blocks[:1], follower)
@@ -49,7 +50,7 @@ func TestLeaderPushesBlocksToFollowersInOrder(t *testing.T) {
 		return f1.ledger.Height() == 16 && f2.ledger.Height() == 16
 	})
 	for _, n := range []*node{f1, f2} {
-		if r := n.ledger.refusals(); len(r) != 0 {
+		if r := n.ledger.Refused(); len(r) != 0 {
 			t.Errorf("%s refused blocks %v", n.name, r)
 		}
 	}
@@ -60,7 +61,7 @@ func TestLeaderPushesBlocksToFollowersInOrder(t *testing.T) {
 
 func TestFollowerMissingPushesGetsBlocksByPull(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(8)
+	blocks := gossiptest.Chain(8)
 	leader := f.add("peer0.org1.example.com", "Org1MSP", blocks[:1], staticLeader)
 	f1 := f.add("peer1.org1.example.com", "Org1MSP", blocks[:1], follower)
 	f2 := f.add("peer2.org1.example.com", "Org1MSP", blocks[:1], follower)
@@ -83,14 +84,14 @@ func TestLateFollowerCatchesUpByStateTransfer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeNet(t)
-			blocks := chain(25)
+			blocks := gossiptest.Chain(25)
 			source := f.add(tc.host, tc.msp, blocks, follower)
 			late := f.add("peer1.org1.example.com", "Org1MSP", blocks[:1], withTransfer)
 			// State transfer only: no block pull.
 			f.setDrop(func(_, _ *node, m *gp.GossipMessage) bool { return m.GetHello() != nil })
 			source.ch.UpdateHeight(25)
 			f.until("the late peer has all 25 blocks", func() bool { return late.ledger.Height() == 25 })
-			if r := late.ledger.refusals(); len(r) != 0 {
+			if r := late.ledger.Refused(); len(r) != 0 {
 				t.Errorf("late peer refused blocks %v", r)
 			}
 		})
@@ -99,7 +100,7 @@ func TestLateFollowerCatchesUpByStateTransfer(t *testing.T) {
 
 func TestStateRequestFromNonMemberIsRefused(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(5)
+	blocks := gossiptest.Chain(5)
 	peer := f.add("peer0.org1.example.com", "Org1MSP", blocks, follower)
 	outsider := f.add("orderer.example.com", "OrdererMSP", nil, nil)
 	member := f.add("peer0.org2.example.com", "Org2MSP", nil, nil)
@@ -141,7 +142,7 @@ func leaders(nodes ...*node) []*node {
 
 func TestElectionPicksOneLeaderPerOrgAndReplacesIt(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(1)
+	blocks := gossiptest.Chain(1)
 	elect := func(c *Config) { c.UseLeaderElection = true }
 	org1 := []*node{
 		f.add("peer0.org1.example.com", "Org1MSP", blocks, elect),
@@ -189,7 +190,7 @@ func TestElectionPicksOneLeaderPerOrgAndReplacesIt(t *testing.T) {
 
 func TestStaticLeader(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(1)
+	blocks := gossiptest.Chain(1)
 	var mu sync.Mutex
 	var calls []bool
 	leader := f.add("peer0.org1.example.com", "Org1MSP", blocks, staticLeader)
@@ -223,7 +224,7 @@ func TestStaticLeader(t *testing.T) {
 
 func TestStateInfoSpreadsToChannelMembers(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(1)
+	blocks := gossiptest.Chain(1)
 	nodes := []*node{
 		f.add("peer0.org1.example.com", "Org1MSP", blocks, follower),
 		f.add("peer1.org1.example.com", "Org1MSP", blocks, follower),
@@ -271,10 +272,10 @@ func TestStateInfoSpreadsToChannelMembers(t *testing.T) {
 
 func TestRefusedBlockIsNotForwarded(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(6)
+	blocks := gossiptest.Chain(6)
 	leader := f.add("peer0.org1.example.com", "Org1MSP", blocks[:1], staticLeader)
 	f1 := f.add("peer1.org1.example.com", "Org1MSP", blocks[:1], follower)
-	f1.ledger.refuse = func(b *cb.Block) bool { return b.Header.Number == 3 }
+	f1.ledger.Refuse = func(b *cb.Block) bool { return b.Header.Number == 3 }
 	f2 := f.add("peer2.org1.example.com", "Org1MSP", blocks[:1], follower)
 	f.until("everyone knows everyone", func() bool {
 		return knows(leader, f1, f2) && knows(f1, leader, f2) && knows(f2, leader, f1)
@@ -285,7 +286,7 @@ func TestRefusedBlockIsNotForwarded(t *testing.T) {
 	})
 	lead(t, leader, blocks, 1, 5)
 	f.until("f1 refused block 3 and f2 has blocks 1 and 2", func() bool {
-		return len(f1.ledger.refusals()) > 0 && f2.ledger.Height() == 3
+		return len(f1.ledger.Refused()) > 0 && f2.ledger.Height() == 3
 	})
 	for range 20 { // several pull rounds
 		f.clock.Advance(time.Second)
@@ -309,7 +310,7 @@ func TestRefusedBlockIsNotForwarded(t *testing.T) {
 
 func TestStateResponseHoldsAtMostBatchSize(t *testing.T) {
 	f := newFakeNet(t)
-	blocks := chain(30)
+	blocks := gossiptest.Chain(30)
 	peer := f.add("peer0.org1.example.com", "Org1MSP", blocks[:20], follower)
 	member := f.add("peer0.org2.example.com", "Org2MSP", nil, nil)
 	to := comm.RemotePeer{Endpoint: peer.endpoint, PKIID: peer.pkiID}

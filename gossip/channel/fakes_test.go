@@ -3,8 +3,6 @@ package channel
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/gossiptest"
 	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/gossip/message"
 	"github.com/weft-ledger/weft/internal/eventually"
@@ -82,74 +81,6 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.timers = kept
 }
 
-// chain builds blocks 0..n-1, each linked to the previous one by hash.
-func chain(n int) []*cb.Block {
-	out := make([]*cb.Block, n)
-	var prev []byte
-	for i := range n {
-		b := &cb.Block{
-			Header:   &cb.BlockHeader{Number: uint64(i), PreviousHash: prev, DataHash: []byte(fmt.Sprintf("data %d", i))},
-			Data:     &cb.BlockData{Data: [][]byte{[]byte(fmt.Sprintf("tx %d", i))}},
-			Metadata: &cb.BlockMetadata{Metadata: [][]byte{{}, {}, {}, {}, {}}},
-		}
-		prev = protos.BlockHeaderHash(b.Header)
-		out[i] = b
-	}
-	return out
-}
-
-// fakeLedger is a Committer that checks the hash chain and the number of
-// every block, and refuses what refuse says.
-type fakeLedger struct {
-	mu      sync.Mutex
-	blocks  []*cb.Block
-	refused []uint64
-	refuse  func(*cb.Block) bool
-}
-
-func newLedger(blocks []*cb.Block) *fakeLedger {
-	return &fakeLedger{blocks: slices.Clone(blocks)}
-}
-
-func (l *fakeLedger) Height() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.blocks))
-}
-
-func (l *fakeLedger) Commit(b *cb.Block) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.refuse != nil && l.refuse(b) {
-		l.refused = append(l.refused, b.Header.Number)
-		return errors.New("refused by the test")
-	}
-	h := uint64(len(l.blocks))
-	if b.Header.Number != h {
-		return fmt.Errorf("expected block %d, got %d", h, b.Header.Number)
-	}
-	if !bytes.Equal(b.Header.PreviousHash, protos.BlockHeaderHash(l.blocks[h-1].Header)) {
-		return fmt.Errorf("block %d does not extend block %d", h, h-1)
-	}
-	l.blocks = append(l.blocks, b)
-	return nil
-}
-
-func (l *fakeLedger) Block(n uint64) (*cb.Block, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n >= uint64(len(l.blocks)) {
-		return nil, fmt.Errorf("no block %d", n)
-	}
-	return l.blocks[n], nil
-}
-
-func (l *fakeLedger) refusals() []uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.refused)
-}
-
 // fakeNet passes envelopes between nodes as bytes, each node handling its
 // messages in order on its own goroutine, as one connection would.
 type fakeNet struct {
@@ -173,7 +104,7 @@ type node struct {
 	mspID    string
 	endpoint string
 	conn     comm.ConnInfo // what a handshake with this node shows
-	ledger   *fakeLedger
+	ledger   *gossiptest.Ledger
 	ch       *Channel
 	logs     *testlog.Buffer
 	// internalOnly: the node has no external endpoint, so membership
@@ -226,7 +157,7 @@ func (f *fakeNet) add(host, mspID string, blocks []*cb.Block, tweak func(*Config
 		net: f, name: host, signer: s, pkiID: pkiID, mspID: mspID, endpoint: host + ":7051",
 		conn: comm.ConnInfo{PKIID: pkiID, Identity: serialized, MSPID: mspID, Endpoint: host + ":7051",
 			Signature: sig, SignedData: handshake},
-		ledger: newLedger(blocks),
+		ledger: gossiptest.NewLedger(blocks),
 		logs:   &testlog.Buffer{},
 		up:     true,
 		wake:   make(chan struct{}, 1),

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/gossiptest"
 	"github.com/weft-ledger/weft/gossip/message"
 	"github.com/weft-ledger/weft/internal/eventually"
 	"github.com/weft-ledger/weft/internal/testnet"
@@ -195,7 +196,7 @@ func TestHandshakeRefusesUnknownOrganisation(t *testing.T) {
 	n := testnet.SampleNet(t)
 	a := startNode(t, n, "peer0.org1.example.com", nodeOpt{})
 	org3 := testnet.IssueIdentity(t, n.OrgDir(t, "Org1MSP"), "Org3MSP", "peer0.org3.example.com", "peer", time.Now().Add(time.Hour))
-	x := startNode(t, n, "peer0.org2.example.com", nodeOpt{signer: org3, verifier: trustAll{}})
+	x := startNode(t, n, "peer0.org2.example.com", nodeOpt{signer: org3, verifier: gossiptest.TrustAll{}})
 
 	// a dials x: a refuses x's identity.
 	_, err := a.comm.Handshake(t.Context(), x.addr)

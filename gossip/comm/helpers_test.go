@@ -34,26 +34,6 @@ func roots(t *testing.T, n *testnet.Net) *x509.CertPool {
 	return pool
 }
 
-// trustAll is a Verifier for a peer of an organisation no channel knows: it
-// accepts any parsable identity and checks signatures with its key.
-type trustAll struct{}
-
-func (trustAll) Validate(serialized []byte) (string, error) {
-	id, err := msp.ParseSerializedIdentity(serialized)
-	if err != nil {
-		return "", err
-	}
-	return id.MSPID, nil
-}
-
-func (trustAll) Verify(serialized, sig, msg []byte) error {
-	id, err := msp.ParseSerializedIdentity(serialized)
-	if err != nil {
-		return err
-	}
-	return id.Verify(msg, sig)
-}
-
 // node is one Comm served by a gRPC server on 127.0.0.1 with TLS that
 // requests client certificates, as a Fabric peer's server does.
 type node struct {

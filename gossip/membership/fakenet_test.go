@@ -14,28 +14,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/gossiptest"
 	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/internal/testnet"
 	"github.com/weft-ledger/weft/msp"
 )
-
-// clock is the manual clock of a test network.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // idStore is an identity store over the channel's MSPs: an identity is
 // kept when its PKI-ID matches and an MSP of mychannel validates it.
@@ -93,7 +76,7 @@ func (s *idStore) has(pkiID identity.PKIID) bool {
 type fakeNet struct {
 	t     *testing.T
 	n     *testnet.Net
-	clock *clock
+	clock *gossiptest.Clock
 
 	mu     sync.Mutex
 	peers  []*fakePeer
@@ -127,7 +110,7 @@ type fakePeer struct {
 }
 
 func newFakeNet(t *testing.T) *fakeNet {
-	return &fakeNet{t: t, n: testnet.SampleNet(t), clock: &clock{now: time.Unix(1_700_000_000, 0)},
+	return &fakeNet{t: t, n: testnet.SampleNet(t), clock: gossiptest.NewClock(time.Unix(1_700_000_000, 0)),
 		cut: map[[2]string]bool{}, talked: map[[2]string]bool{}}
 }
 

@@ -14,27 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/gossiptest"
 	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/internal/eventually"
 )
-
-// clock is a manual clock shared by the mediators of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // blockStore holds items as Fabric's block pull does: the digest of an item
 // is its sequence number in decimal.
@@ -187,7 +170,7 @@ func peersOf(names ...string) func() []comm.RemotePeer {
 	}
 }
 
-func blockConfig(c *clock) Config {
+func blockConfig(c *gossiptest.Clock) Config {
 	return Config{MsgType: gp.PullMsgType_BLOCK_MSG, Channel: []byte("mychannel"), Tag: gp.GossipMessage_CHAN_AND_ORG, Now: c.Now}
 }
 
@@ -202,7 +185,7 @@ func pair(t *testing.T, cfg Config, a, b *blockStore) (*network, *Mediator, *Med
 }
 
 func TestPullConvergesBetweenTwoStores(t *testing.T) {
-	c := &clock{now: time.Unix(1000, 0)}
+	c := gossiptest.NewClock(time.Unix(1000, 0))
 	sa, sb := newBlockStore(1, 2), newBlockStore(2, 3, 4)
 	nw, a, b := pair(t, blockConfig(c), sa, sb)
 
@@ -253,7 +236,7 @@ func TestPullConvergesBetweenTwoStores(t *testing.T) {
 }
 
 func TestPullRequestsOnlyWhatIsWantedAndAllowed(t *testing.T) {
-	c := &clock{now: time.Unix(1000, 0)}
+	c := gossiptest.NewClock(time.Unix(1000, 0))
 	cfg := blockConfig(c)
 	cfg.Wanted = func(d []byte) bool { return string(d) != "5" }
 	cfg.DigestFilter = func(from comm.ConnInfo) func([]byte) bool {
@@ -275,7 +258,7 @@ func TestPullRequestsOnlyWhatIsWantedAndAllowed(t *testing.T) {
 }
 
 func TestPullIgnoresUnknownNoncesAndLateMessages(t *testing.T) {
-	c := &clock{now: time.Unix(1000, 0)}
+	c := gossiptest.NewClock(time.Unix(1000, 0))
 	sa, sb := newBlockStore(), newBlockStore(7)
 	nw, a, b := pair(t, blockConfig(c), sa, sb)
 
@@ -349,7 +332,7 @@ func TestPullIgnoresUnknownNoncesAndLateMessages(t *testing.T) {
 }
 
 func TestPullAcceptsUpdatesOnlyUntilTheRoundEnds(t *testing.T) {
-	c := &clock{now: time.Unix(1000, 0)}
+	c := gossiptest.NewClock(time.Unix(1000, 0))
 	sa, sb := newBlockStore(), newBlockStore(3)
 	nw, a, _ := pair(t, blockConfig(c), sa, sb)
 	nw.holdUpdates = true
