@@ -217,6 +217,7 @@ func TestFromRPC(t *testing.T) {
 		{"chaincode not defined (evaluate)", callEvaluate, detail("chaincode response 500, chaincode cc is not defined on channel mychannel"), CodeUnknownChaincode},
 		{"chaincode not defined (endorse)", callEndorse, status.Error(codes.FailedPrecondition, "no endorsement policy for chaincode cc on channel mychannel: not found"), CodeUnknownChaincode},
 		{"Fabric's wording", callEvaluate, detail("make sure the chaincode cc has been successfully defined on channel mychannel and try again"), CodeUnknownChaincode},
+		{"a gateway planning from discovery", callEndorse, status.Error(codes.FailedPrecondition, "no combination of peers can be derived which satisfy the endorsement policy of chaincode cc on channel mychannel: No metadata was found for chaincode cc in channel mychannel"), CodeUnknownChaincode},
 		{"chaincode error", callEvaluate, detail("chaincode response 500, boom"), CodeChaincodeError},
 		{"endorsement failure", callEndorse, detail("chaincode response 500, boom"), CodeEndorsementFailed},
 		{"orderer refusal", callSubmit, status.Error(codes.Aborted, "received unsuccessful response from orderer: status=BAD_REQUEST"), CodeOrdererRejected},

@@ -166,6 +166,9 @@ var (
 		"make sure the chaincode",
 		"chaincode definition for",
 		"could not find chaincode with name",
+		// A gateway planning from service discovery (Fabric's, and Weft's
+		// with gossip) says it this way.
+		"no metadata was found for chaincode",
 	}
 )
 
