@@ -2,7 +2,12 @@ package gossip
 
 import (
 	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,10 +50,12 @@ func TestGatewayOnPeer1(t *testing.T) {
 
 // TestPeerCutOffFromOrderersKeepsCommitting runs peer1.org1 with its only
 // way to the orderer through a TCP forwarder of the test
-// (peer.deliveryclient.addressOverrides), checks it pulls through it, then
-// cuts it: five transactions submitted through peer0.org1 reach
-// peer1.org1 by gossip, while its log shows its pulls from the orderer
-// failing.
+// (peer.deliveryclient.addressOverrides) and checks it pulls through it.
+// Then it partitions peer1.org1 from the orderer with iptables (DROP rules
+// on the forwarder's port, where the machine allows it): three transactions
+// submitted through peer0.org1 reach peer1.org1 by gossip. Last it closes
+// the forwarder: five more reach it, while its log shows its pulls from the
+// orderer failing.
 func TestPeerCutOffFromOrderersKeepsCommitting(t *testing.T) {
 	peer0, peer1 := node(t, peer0Org1), node(t, peer1Org1)
 	fwd := devnettest.Forward(t, network.Config().OrdererEndpoint().Address)
@@ -65,6 +72,21 @@ func TestPeerCutOffFromOrderersKeepsCommitting(t *testing.T) {
 	waitHeight(t, peer1, height(t, peer0), "peer1.org1 catches up through the forwarder")
 	if fwd.Relayed() == 0 {
 		t.Fatal("peer1.org1 did not connect to the orderer through the forwarder")
+	}
+
+	// A partition first, when this machine can make one: iptables drops
+	// every packet to and from the forwarder's port, so the open stream to
+	// the orderer stalls rather than ends.
+	if undo, ok := dropLoopbackPort(t, fwd.Port()); ok {
+		if conn, err := net.DialTimeout("tcp", fwd.Address(), time.Second); err == nil {
+			conn.Close()
+			t.Fatal("the forwarder still accepts connections behind the iptables DROP rules")
+		}
+		createAssets(t, c, "partitioned", 3)
+		waitHeight(t, peer1, height(t, peer0), "peer1.org1 partitioned from the orderer (iptables) commits what peer0.org1 did")
+		undo()
+	} else {
+		t.Log("not root or no iptables here: the orderer connection is only closed, not partitioned")
 	}
 
 	from := logSize(t, peer1Org1)
@@ -137,4 +159,48 @@ func args(s ...string) [][]byte {
 		out = append(out, []byte(a))
 	}
 	return out
+}
+
+// dropLoopbackPort drops, with iptables, every TCP packet to or from port on
+// the loopback interface, as a network partition would, until undo or the
+// end of the test. ok is false when this machine cannot (not root, or no
+// iptables); .ci/run installs iptables and runs as root.
+func dropLoopbackPort(t *testing.T, port int) (undo func(), ok bool) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil, false
+	}
+	ipt, err := exec.LookPath("iptables")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/iptables"); serr != nil {
+			return nil, false
+		}
+		ipt = "/usr/sbin/iptables"
+	}
+	p := strconv.Itoa(port)
+	rules := [][]string{
+		{"INPUT", "-i", "lo", "-p", "tcp", "--dport", p, "-j", "DROP"},
+		{"INPUT", "-i", "lo", "-p", "tcp", "--sport", p, "-j", "DROP"},
+	}
+	var added [][]string
+	var once sync.Once
+	undo = func() {
+		once.Do(func() {
+			for _, r := range added {
+				if out, err := exec.Command(ipt, append([]string{"-w", "-D"}, r...)...).CombinedOutput(); err != nil {
+					t.Errorf("remove iptables rule %v: %v: %s", r, err, out)
+				}
+			}
+		})
+	}
+	t.Cleanup(undo)
+	for _, r := range rules {
+		if out, err := exec.Command(ipt, append([]string{"-w", "-I"}, r...)...).CombinedOutput(); err != nil {
+			t.Logf("iptables %v: %v: %s", r, err, out)
+			undo()
+			return nil, false
+		}
+		added = append(added, r)
+	}
+	return undo, true
 }
