@@ -5,7 +5,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 )
 
@@ -22,8 +21,6 @@ type Forwarder struct {
 	wg    sync.WaitGroup        // the accept loop and two copiers per connection
 	// Relayed counts the connections accepted and relayed so far, guarded by mu.
 	relayed int
-	// bytes counts the bytes relayed either way.
-	bytes atomic.Int64
 }
 
 // Forward starts a forwarder on a free 127.0.0.1 port to target; it is cut
@@ -47,21 +44,6 @@ func (f *Forwarder) Port() int { return f.lis.Addr().(*net.TCPAddr).Port }
 // Address is localhost:Port, a name the development network's TLS
 // certificates are valid for.
 func (f *Forwarder) Address() string { return "localhost:" + strconv.Itoa(f.Port()) }
-
-// Bytes is how many bytes the forwarder has relayed, either way.
-func (f *Forwarder) Bytes() int64 { return f.bytes.Load() }
-
-// countingWriter counts what it writes.
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}
 
 // Relayed is how many connections the forwarder has relayed.
 func (f *Forwarder) Relayed() int {
@@ -116,7 +98,7 @@ func (f *Forwarder) accept() {
 // the other direction ends too.
 func (f *Forwarder) copy(dst, src net.Conn) {
 	defer f.wg.Done()
-	_, _ = io.Copy(countingWriter{dst, &f.bytes}, src)
+	_, _ = io.Copy(dst, src)
 	dst.Close()
 	src.Close()
 	f.mu.Lock()
