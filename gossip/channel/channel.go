@@ -544,17 +544,17 @@ func (c *Channel) sign(msg *gp.GossipMessage) (*gp.Envelope, error) {
 }
 
 func (c *Channel) connectAnchors() {
-	var todo []string
+	var fresh []string
 	c.mu.Lock()
 	for _, ep := range c.cfg.AnchorPeers() {
 		if ep == "" || ep == c.cfg.Self.Endpoint || c.anchors[ep] {
 			continue
 		}
 		c.anchors[ep] = true
-		todo = append(todo, ep)
+		fresh = append(fresh, ep)
 	}
 	c.mu.Unlock()
-	for _, ep := range todo {
+	for _, ep := range fresh {
 		c.log.Info("connecting to anchor peer", "endpoint", ep)
 		c.deps.Members.Connect(ep, true)
 	}
