@@ -1,0 +1,23 @@
+// Package transientstore keeps, on disk, the private write sets a peer
+// produces at endorsement until their transaction commits, so that a peer
+// restarted between endorsement and commit still holds them.
+//
+// One Store is one LevelDB folder and serves one channel; the peer opens one
+// per channel under <peer.fileSystemPath>/transientstore/<channel>. Each entry
+// records the ledger height at which it was simulated. Take removes every
+// entry of the transactions a block commits; PurgeBelow removes entries
+// simulated below a height, so endorsements whose transactions never commit do
+// not accumulate (Fabric purges those older than
+// peer.gossip.pvtData.transientstoreMaxBlockRetention blocks).
+//
+// Several endorsements of one transaction may be stored (a client may ask the
+// same peer twice); Take returns one of them, as they are identical for a
+// deterministic chaincode.
+//
+// Layout (all integers big-endian):
+//
+//	"t" txID 0x00 height(8) nonce(8)  -> version(1)=1 | marshaled TxPvtReadWriteSet
+//	"h" height(8) txID 0x00 nonce(8)  -> empty (the height index for PurgeBelow)
+//
+// A Store is safe for concurrent use. It never reads or writes the ledger.
+package transientstore
