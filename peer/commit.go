@@ -114,7 +114,7 @@ func (c *channel) commit(block *cb.Block) (err error) {
 	if lifecycleWrites {
 		c.definitions.Invalidate()
 	}
-	private := c.node.transient.Take(txIDs)
+	private := c.node.transient.Take(c.id, block.Header.Number, txIDs)
 	err = c.ledger.Commit(block, private)
 	if lifecycleWrites {
 		c.definitions.Invalidate()

@@ -129,7 +129,9 @@ func (x *indexNet) lifecycleTx(t *testing.T, mspID, fn string, arg proto.Message
 		t.Fatal(err)
 	}
 	if mspID == "Org1MSP" && pvt != nil {
-		x.node.transient.Put(txID, pvt)
+		if err := x.node.transient.Put("mychannel", txID, pvt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	act := &pb.ChaincodeAction{Results: protos.Marshal(pub), Response: resp, ChaincodeId: &pb.ChaincodeID{Name: lifecycle.Namespace, Version: "syscc"}}
 	prp := protos.Marshal(&pb.ProposalResponsePayload{ProposalHash: p.Hash(), Extension: protos.Marshal(act)})

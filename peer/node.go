@@ -62,7 +62,7 @@ type Node struct {
 	deliver   *deliver.Server
 	gateway   *gateway.Server
 	notifier  *gateway.CommitNotifier
-	transient *transientStore
+	transient *transientStores
 	// own holds the endorsements this peer signed, which its validators
 	// then need not verify.
 	own *validator.OwnSignatures
@@ -134,13 +134,13 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: log, signer: signer, localMSP: local, localManager: msp.NewManager(local),
-		notifier:  gateway.NewCommitNotifier(),
-		transient: newTransientStore(10000),
-		channels:  map[string]*channel{},
-		own:       validator.NewOwnSignatures(signer.Serialized, ownSignaturesKept),
-		metrics:   newMetrics(),
-		logging:   logging,
+		notifier: gateway.NewCommitNotifier(),
+		channels: map[string]*channel{},
+		own:      validator.NewOwnSignatures(signer.Serialized, ownSignaturesKept),
+		metrics:  newMetrics(),
+		logging:  logging,
 	}
+	n.transient = newTransientStores(filepath.Join(cfg.FileSystemPath, "transientstore"), transientBlockRetention, n.ledgerHeight, log)
 	n.metrics.reg.OnScrape(n.scrape)
 	if cfg.TLS.Enabled {
 		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -454,6 +454,19 @@ func (n *Node) closeChannels() {
 		}
 	}
 	n.channels = map[string]*channel{}
+	if err := n.transient.Close(); err != nil {
+		n.log.Error("close transient stores", "err", err)
+	}
+}
+
+// ledgerHeight is a joined channel's ledger height, recorded with the
+// private write sets its endorsements leave in the transient store.
+func (n *Node) ledgerHeight(channelID string) (uint64, error) {
+	ch, err := n.channel(channelID)
+	if err != nil {
+		return 0, err
+	}
+	return ch.ledger.Blocks().Height(), nil
 }
 
 // channel returns a joined channel or an error naming it.

@@ -1,63 +1,119 @@
 package peer
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+
+	"github.com/weft-ledger/weft/transientstore"
 )
 
-// transientStore keeps the private write sets produced at endorsement until
-// the transaction commits. It is bounded: past maxEntries the oldest entry is
-// dropped (its transaction then commits without this peer's private copy, as
-// with Fabric's transient store purge).
-type transientStore struct {
-	mu      sync.Mutex // guards the fields below
-	entries map[string]*rwset.TxPvtReadWriteSet
-	order   []string
-	max     int
+// transientBlockRetention is Fabric's default of
+// peer.gossip.pvtData.transientstoreMaxBlockRetention: private write sets
+// simulated more than this many blocks below the ledger are purged, on each
+// block whose number is a multiple of it.
+const transientBlockRetention = 1000
+
+// transientStores keeps the private write sets produced at endorsement until
+// their transaction commits, in one on-disk transientstore.Store per channel
+// under <peer.fileSystemPath>/transientstore/<channel>, as Fabric lays them
+// out. A channel's store is opened on first use (an endorsement or a commit),
+// so a peer restarted between endorsement and commit finds its entries again.
+type transientStores struct {
+	dir       string
+	retention uint64
+	// height reads a channel's ledger height, recorded with each Put.
+	height func(channelID string) (uint64, error)
+	log    *slog.Logger
+
+	mu     sync.Mutex // guards the fields below
+	stores map[string]*transientstore.Store
+	closed bool
 }
 
-func newTransientStore(max int) *transientStore {
-	return &transientStore{entries: map[string]*rwset.TxPvtReadWriteSet{}, max: max}
+func newTransientStores(dir string, retention uint64, height func(string) (uint64, error), log *slog.Logger) *transientStores {
+	return &transientStores{dir: dir, retention: retention, height: height, log: log, stores: map[string]*transientstore.Store{}}
 }
 
-// Put records the private write set of a transaction. Empty sets are ignored.
-func (t *transientStore) Put(txID string, pvt *rwset.TxPvtReadWriteSet) {
-	if pvt == nil || len(pvt.NsPvtRwset) == 0 {
-		return
-	}
+// store returns the channel's store, opening it on first use.
+func (t *transientStores) store(channelID string) (*transientstore.Store, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.entries[txID]; !ok {
-		t.order = append(t.order, txID)
+	if t.closed {
+		return nil, fmt.Errorf("channel %s: transient stores in %s: %w", channelID, t.dir, transientstore.ErrClosed)
 	}
-	t.entries[txID] = pvt
-	for len(t.order) > t.max {
-		delete(t.entries, t.order[0])
-		t.order = t.order[1:]
+	if s, ok := t.stores[channelID]; ok {
+		return s, nil
 	}
+	if channelID == "" || channelID != filepath.Base(channelID) || channelID == "." || channelID == ".." {
+		return nil, fmt.Errorf("channel %q: not a name a transient store folder can have", channelID)
+	}
+	s, err := transientstore.Open(filepath.Join(t.dir, channelID))
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", channelID, err)
+	}
+	t.stores[channelID] = s
+	return s, nil
 }
 
-// Take removes and returns the private write sets of the given transactions,
-// keyed by their index in the block.
-func (t *transientStore) Take(txIDs []string) map[uint64]*rwset.TxPvtReadWriteSet {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := map[uint64]*rwset.TxPvtReadWriteSet{}
-	for i, id := range txIDs {
-		if pvt, ok := t.entries[id]; ok {
-			out[uint64(i)] = pvt
-			delete(t.entries, id)
-		}
+// Put records the private write set of a transaction endorsed on a channel,
+// with the channel's ledger height. It satisfies endorser.TransientStore.
+func (t *transientStores) Put(channelID, txID string, pvt *rwset.TxPvtReadWriteSet) error {
+	if len(pvt.GetNsPvtRwset()) == 0 {
+		return nil
 	}
-	if len(out) > 0 {
-		kept := t.order[:0]
-		for _, id := range t.order {
-			if _, ok := t.entries[id]; ok {
-				kept = append(kept, id)
-			}
+	height, err := t.height(channelID)
+	if err != nil {
+		return fmt.Errorf("keep the private write set of transaction %s: %w", txID, err)
+	}
+	s, err := t.store(channelID)
+	if err != nil {
+		return fmt.Errorf("keep the private write set of transaction %s: %w", txID, err)
+	}
+	return s.Put(txID, height, pvt)
+}
+
+// Take removes and returns the private write sets of the transactions of
+// block blockNum, keyed by their index in the block, then purges the entries
+// simulated more than the retention below the block as Fabric does. A store
+// that cannot be read is logged: the block commits without the sets it lost,
+// as Fabric's peer commits without private data it cannot find.
+func (t *transientStores) Take(channelID string, blockNum uint64, txIDs []string) map[uint64]*rwset.TxPvtReadWriteSet {
+	s, err := t.store(channelID)
+	if err != nil {
+		t.log.Error("block commits without this peer's private write sets", "channel", channelID, "block", blockNum, "err", err)
+		return nil
+	}
+	out, err := s.Take(txIDs)
+	if err != nil {
+		t.log.Error("some private write sets of the block could not be read; it commits without them", "channel", channelID, "block", blockNum, "err", err)
+	}
+	if r := t.retention; r > 0 && blockNum%r == 0 && blockNum > r {
+		n, err := s.PurgeBelow(blockNum - r)
+		if err != nil {
+			t.log.Error("purge the transient store", "channel", channelID, "block", blockNum, "below_height", blockNum-r, "err", err)
+		} else if n > 0 {
+			t.log.Info("purged private write sets of transactions never committed", "channel", channelID, "block", blockNum, "below_height", blockNum-r, "entries", n)
 		}
-		t.order = kept
 	}
 	return out
+}
+
+// Close closes every channel's store; later calls fail.
+func (t *transientStores) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	var errs []error
+	for id, s := range t.stores {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(t.stores, id)
+	}
+	return errors.Join(errs...)
 }

@@ -1,12 +1,22 @@
 package peer
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
-	"sync"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
+
+	"github.com/weft-ledger/weft/internal/eventually"
+	"github.com/weft-ledger/weft/peer/lifecycle"
+	"github.com/weft-ledger/weft/protos"
 )
 
 func pvtSet(ns string) *rwset.TxPvtReadWriteSet {
@@ -23,138 +33,157 @@ func taken(m map[uint64]*rwset.TxPvtReadWriteSet) []string {
 	return out
 }
 
-func TestTransientStore(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		max  int
-		run  func(s *transientStore) []string
-		want []string
-	}{
-		{
-			name: "take keys results by position in the block and skips unknown ids",
-			max:  10,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a"))
-				s.Put("b", pvtSet("ns-b"))
-				s.Put("c", pvtSet("ns-c"))
-				return taken(s.Take([]string{"c", "unknown", "a"}))
-			},
-			want: []string{"0=ns-c", "2=ns-a"},
-		},
-		{
-			name: "take removes what it returns",
-			max:  10,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a"))
-				s.Put("b", pvtSet("ns-b"))
-				s.Take([]string{"a"})
-				return taken(s.Take([]string{"a", "b"}))
-			},
-			want: []string{"1=ns-b"},
-		},
-		{
-			name: "oldest entries are dropped past the bound",
-			max:  2,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a"))
-				s.Put("b", pvtSet("ns-b"))
-				s.Put("c", pvtSet("ns-c"))
-				return taken(s.Take([]string{"a", "b", "c"}))
-			},
-			want: []string{"1=ns-b", "2=ns-c"},
-		},
-		{
-			name: "putting a txid again replaces its set without taking a second slot",
-			max:  2,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a1"))
-				s.Put("a", pvtSet("ns-a2"))
-				s.Put("b", pvtSet("ns-b"))
-				return taken(s.Take([]string{"a", "b"}))
-			},
-			want: []string{"0=ns-a2", "1=ns-b"},
-		},
-		{
-			name: "a replaced entry keeps its age",
-			max:  2,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a1"))
-				s.Put("b", pvtSet("ns-b"))
-				s.Put("a", pvtSet("ns-a2"))
-				s.Put("c", pvtSet("ns-c"))
-				return taken(s.Take([]string{"a", "b", "c"}))
-			},
-			want: []string{"1=ns-b", "2=ns-c"},
-		},
-		{
-			name: "taken entries no longer count against the bound",
-			max:  2,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a"))
-				s.Put("b", pvtSet("ns-b"))
-				s.Take([]string{"a"})
-				s.Put("c", pvtSet("ns-c"))
-				return taken(s.Take([]string{"b", "c"}))
-			},
-			want: []string{"0=ns-b", "1=ns-c"},
-		},
-		{
-			name: "empty sets are ignored and evict nothing",
-			max:  1,
-			run: func(s *transientStore) []string {
-				s.Put("a", pvtSet("ns-a"))
-				s.Put("nil", nil)
-				s.Put("empty", &rwset.TxPvtReadWriteSet{})
-				return taken(s.Take([]string{"a", "nil", "empty"}))
-			},
-			want: []string{"0=ns-a"},
-		},
-		{
-			name: "take of nothing",
-			max:  1,
-			run: func(s *transientStore) []string {
-				return taken(s.Take(nil))
-			},
-			want: nil,
-		},
+// fakeHeights serves ledger heights by channel; unknown channels are an error.
+type fakeHeights map[string]uint64
+
+func (f fakeHeights) height(id string) (uint64, error) {
+	h, ok := f[id]
+	if !ok {
+		return 0, fmt.Errorf("peer has not joined channel %q", id)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newTransientStore(tt.max)
-			got := tt.run(s)
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Fatalf("got %v, want %v", got, tt.want)
-			}
-			if len(s.entries) != len(s.order) {
-				t.Fatalf("entries (%d) and order (%d) disagree: %v", len(s.entries), len(s.order), s.order)
-			}
-			if len(s.order) > tt.max {
-				t.Fatalf("store holds %d entries, bound is %d", len(s.order), tt.max)
-			}
-		})
+	return h, nil
+}
+
+func TestTransientStoresKeepEntriesAcrossARestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	heights := fakeHeights{"ch1": 3, "ch2": 7}
+	s := newTransientStores(dir, 10, heights.height, quietLog)
+	for _, p := range []struct{ ch, tx, ns string }{{"ch1", "a", "ns-a"}, {"ch1", "b", "ns-b"}, {"ch2", "a", "ns-a2"}} {
+		if err := s.Put(p.ch, p.tx, pvtSet(p.ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("ch1", "c", pvtSet("ns-c")); err == nil {
+		t.Fatal("Put after Close succeeded")
+	}
+
+	s = newTransientStores(dir, 10, heights.height, quietLog)
+	t.Cleanup(func() { s.Close() })
+	if got := taken(s.Take("ch1", 3, []string{"x", "b", "a"})); fmt.Sprint(got) != "[1=ns-b 2=ns-a]" {
+		t.Fatalf("ch1 after the restart: Take = %v, want [1=ns-b 2=ns-a]", got)
+	}
+	if got := taken(s.Take("ch1", 4, []string{"a"})); got != nil {
+		t.Fatalf("ch1: second Take of a = %v, want nothing", got)
+	}
+	// Each channel has its own store: ch2's entry of txID a is untouched.
+	if got := taken(s.Take("ch2", 7, []string{"a"})); fmt.Sprint(got) != "[0=ns-a2]" {
+		t.Fatalf("ch2 after the restart: Take = %v, want [0=ns-a2]", got)
+	}
+	// Fabric's layout: one folder per channel.
+	for _, ch := range []string{"ch1", "ch2"} {
+		if fi, err := os.Stat(filepath.Join(dir, ch)); err != nil || !fi.IsDir() {
+			t.Errorf("no transient store folder for %s: %v", ch, err)
+		}
 	}
 }
 
-func TestTransientStoreConcurrent(t *testing.T) {
+func TestTransientStoresRefuseWhatTheyCannotKeep(t *testing.T) {
 	t.Parallel()
-	s := newTransientStore(50)
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 200; i++ {
-				id := fmt.Sprintf("w%d-tx%d", w, i)
-				s.Put(id, pvtSet(id))
-				if got := s.Take([]string{id}); len(got) > 1 {
-					t.Errorf("Take(%s) returned %d sets", id, len(got))
-				}
-			}
-		}()
+	s := newTransientStores(t.TempDir(), 10, fakeHeights{"ch1": 1, "../x": 1}.height, quietLog)
+	t.Cleanup(func() { s.Close() })
+	for _, tt := range []struct{ ch, want string }{
+		{"unknown", `has not joined channel "unknown"`},
+		{"../x", `channel "../x": not a name`},
+	} {
+		err := s.Put(tt.ch, "tx1", pvtSet("ns"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "tx1") {
+			t.Errorf("Put on channel %q = %v, want an error naming tx1 and containing %q", tt.ch, err, tt.want)
+		}
 	}
-	wg.Wait()
-	if len(s.entries) != len(s.order) || len(s.order) > 50 {
-		t.Fatalf("after concurrent use: %d entries, %d in order, bound 50", len(s.entries), len(s.order))
+	if err := s.Put("unknown", "tx2", nil); err != nil {
+		t.Errorf("Put of no private writes = %v, want nil (nothing to keep)", err)
+	}
+}
+
+// TestTransientStoresPurgeByHeight follows Fabric: on a block whose number is
+// a multiple of the retention, entries simulated more than the retention
+// below it are purged.
+func TestTransientStoresPurgeByHeight(t *testing.T) {
+	t.Parallel()
+	heights := fakeHeights{"ch": 0}
+	s := newTransientStores(t.TempDir(), 10, heights.height, quietLog)
+	t.Cleanup(func() { s.Close() })
+	for _, e := range []struct {
+		h  uint64
+		tx string
+	}{{5, "old"}, {9, "edge"}, {10, "kept"}, {19, "new"}} {
+		heights["ch"] = e.h
+		if err := s.Put("ch", e.tx, pvtSet("ns-"+e.tx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := []string{"old", "edge", "kept", "new"}
+	// Blocks 10 (not above the retention) and 19 (not a multiple) purge
+	// nothing (TestTransientStoresPurgeNothingBeforeTheRetention).
+	s.Take("ch", 10, nil)
+	s.Take("ch", 19, nil)
+	// Block 20 purges below height 10.
+	if got := taken(s.Take("ch", 20, nil)); got != nil {
+		t.Fatalf("Take of no txIDs = %v", got)
+	}
+	if got := taken(s.Take("ch", 21, all)); fmt.Sprint(got) != "[2=ns-kept 3=ns-new]" {
+		t.Fatalf("after block 20: Take = %v, want [2=ns-kept 3=ns-new]", got)
+	}
+}
+
+// TestTransientStoresPurgeNothingBeforeTheRetention: blocks 10 (not above
+// the retention) and 19 (not a multiple of it) purge nothing.
+func TestTransientStoresPurgeNothingBeforeTheRetention(t *testing.T) {
+	t.Parallel()
+	heights := fakeHeights{"ch": 1}
+	s := newTransientStores(t.TempDir(), 10, heights.height, quietLog)
+	t.Cleanup(func() { s.Close() })
+	if err := s.Put("ch", "a", pvtSet("ns-a")); err != nil {
+		t.Fatal(err)
+	}
+	s.Take("ch", 10, nil)
+	s.Take("ch", 19, nil)
+	if got := taken(s.Take("ch", 19, []string{"a"})); fmt.Sprint(got) != "[0=ns-a]" {
+		t.Fatalf("Take = %v, want [0=ns-a]", got)
+	}
+}
+
+// TestPeerCommitsPrivateWritesEndorsedBeforeARestart endorses Org1's
+// approval (whose private writes go to the transient store), stops the
+// peer, starts it again and then orders the approval: the peer commits it
+// with the private writes kept on disk, so Org1's approved definition, which
+// lives in its implicit collection, can be read.
+func TestPeerCommitsPrivateWritesEndorsedBeforeARestart(t *testing.T) {
+	t.Parallel()
+	x := newIndexNet(t)
+	fsPath := filepath.Join(t.TempDir(), "peerdata")
+	p1 := x.tn.Signer(t, "peer0.org1.example.com")
+	approve := &lb.ApproveChaincodeDefinitionForMyOrgArgs{Sequence: 1, Name: "kept", Version: "1.0",
+		Source: &lb.ChaincodeSource{Type: &lb.ChaincodeSource_Unavailable_{Unavailable: &lb.ChaincodeSource_Unavailable{}}}}
+	var env []byte
+	t.Run("endorse", func(t *testing.T) {
+		x.start(t, fsPath, hooks{})
+		env = x.lifecycleTx(t, "Org1MSP", lifecycle.FuncApproveChaincodeDefinitionForMyOrg, approve, p1)
+	}) // the peer stops with the subtest
+
+	x.node, x.conn = runNode(t, x.tn.Dir, fsPath, quietLog)
+	eventually.True(t, 10*time.Second, "mychannel reopened", func() bool {
+		ch, err := x.node.channel("mychannel")
+		x.ch = ch
+		return err == nil
+	})
+	x.commitBlock(t, env)
+	query := protos.Marshal(&lb.QueryApprovedChaincodeDefinitionArgs{Name: "kept", Sequence: 1})
+	sp, _, err := protos.NewProposal(x.admin(t, "Org1MSP"), "mychannel", lifecycle.Namespace, [][]byte{[]byte(lifecycle.FuncQueryApprovedChaincodeDefinition), query}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pr, err := pb.NewEndorserClient(x.conn).ProcessProposal(ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.GetResponse().GetStatus() != 200 {
+		t.Fatalf("QueryApprovedChaincodeDefinition after the restart = %d %s: the approval committed without its private writes", pr.GetResponse().GetStatus(), pr.GetResponse().GetMessage())
 	}
 }

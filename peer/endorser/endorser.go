@@ -108,8 +108,11 @@ type Executor interface {
 }
 
 // TransientStore keeps private write sets until their transaction commits.
+// Put is given the channel so that the store can record the channel's ledger
+// height and purge by it; an error fails the endorsement, which would
+// otherwise promise private data this peer does not hold.
 type TransientStore interface {
-	Put(txID string, pvt *rwset.TxPvtReadWriteSet)
+	Put(channelID, txID string, pvt *rwset.TxPvtReadWriteSet) error
 }
 
 // Config holds the dependencies of an Endorser.
@@ -322,7 +325,9 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		if e.transient == nil {
 			return failure("chaincode %s wrote private data but this peer has no transient store", ccName)
 		}
-		e.transient.Put(chdr.TxId, pvt)
+		if err := e.transient.Put(chdr.ChannelId, chdr.TxId, pvt); err != nil {
+			return failure("chaincode %s wrote private data this peer could not keep: %v", ccName, err)
+		}
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
 	interest, err := buildInterest(pub, privateReads(), meta, e.isSystem)

@@ -244,14 +244,24 @@ func (s scc) Invoke(_ context.Context, txc *chaincode.TxContext, in *pb.Chaincod
 }
 
 type transient struct {
-	mu sync.Mutex
-	m  map[string]*rwset.TxPvtReadWriteSet
+	mu       sync.Mutex
+	m        map[string]*rwset.TxPvtReadWriteSet
+	channels map[string]string // txID -> the channel Put was given
+	err      error             // returned by Put, which then keeps nothing
 }
 
-func (t *transient) Put(txID string, pvt *rwset.TxPvtReadWriteSet) {
+func (t *transient) Put(channelID, txID string, pvt *rwset.TxPvtReadWriteSet) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.err != nil {
+		return t.err
+	}
 	t.m[txID] = pvt
+	if t.channels == nil {
+		t.channels = map[string]string{}
+	}
+	t.channels[txID] = channelID
+	return nil
 }
 
 func (t *transient) get(txID string) *rwset.TxPvtReadWriteSet {
