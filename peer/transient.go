@@ -23,6 +23,9 @@ const transientBlockRetention = 1000
 // under <peer.fileSystemPath>/transientstore/<channel>, as Fabric lays them
 // out. A channel's store is opened on first use (an endorsement or a commit),
 // so a peer restarted between endorsement and commit finds its entries again.
+// A block's sets are read when it commits and removed when the next block
+// does (a block whose commit failed is committed again and needs them); the
+// sets of the last block before a restart are left to the purge by height.
 type transientStores struct {
 	dir       string
 	retention uint64
@@ -32,11 +35,21 @@ type transientStores struct {
 
 	mu     sync.Mutex // guards the fields below
 	stores map[string]*transientstore.Store
+	// taken holds, per channel, the block whose sets Take last read and
+	// their txIDs: they are removed once a later block is taken, which
+	// shows that block committed (a block whose commit failed is offered
+	// again and must find its sets again).
+	taken  map[string]takenBlock
 	closed bool
 }
 
+type takenBlock struct {
+	number uint64
+	txIDs  []string
+}
+
 func newTransientStores(dir string, retention uint64, height func(string) (uint64, error), log *slog.Logger) *transientStores {
-	return &transientStores{dir: dir, retention: retention, height: height, log: log, stores: map[string]*transientstore.Store{}}
+	return &transientStores{dir: dir, retention: retention, height: height, log: log, stores: map[string]*transientstore.Store{}, taken: map[string]takenBlock{}}
 }
 
 // store returns the channel's store, opening it on first use.
@@ -77,18 +90,30 @@ func (t *transientStores) Put(channelID, txID string, pvt *rwset.TxPvtReadWriteS
 	return s.Put(txID, height, pvt)
 }
 
-// Take removes and returns the private write sets of the transactions of
-// block blockNum, keyed by their index in the block, then purges the entries
-// simulated more than the retention below the block as Fabric does. A store
-// that cannot be read is logged: the block commits without the sets it lost,
-// as Fabric's peer commits without private data it cannot find.
+// Take returns the private write sets of the transactions of block
+// blockNum, keyed by their index in the block. It removes the sets of the
+// block taken before, now known committed (Fabric purges by txID after
+// commit), and, as Fabric does, on blocks that are multiples of the retention
+// purges the entries simulated more than the retention below the block. A
+// store that cannot be read is logged: the block commits without the sets it
+// lost, as Fabric's peer commits without private data it cannot find.
 func (t *transientStores) Take(channelID string, blockNum uint64, txIDs []string) map[uint64]*rwset.TxPvtReadWriteSet {
 	s, err := t.store(channelID)
 	if err != nil {
 		t.log.Error("block commits without this peer's private write sets", "channel", channelID, "block", blockNum, "err", err)
 		return nil
 	}
-	out, err := s.Take(txIDs)
+	t.mu.Lock()
+	prev, ok := t.taken[channelID]
+	t.taken[channelID] = takenBlock{number: blockNum, txIDs: txIDs}
+	t.mu.Unlock()
+	if ok && prev.number < blockNum {
+		if err := s.Remove(prev.txIDs); err != nil {
+			// Left to the purge by height.
+			t.log.Warn("remove the private write sets of a committed block", "channel", channelID, "block", prev.number, "err", err)
+		}
+	}
+	out, err := s.Get(txIDs)
 	if err != nil {
 		t.log.Error("some private write sets of the block could not be read; it commits without them", "channel", channelID, "block", blockNum, "err", err)
 	}

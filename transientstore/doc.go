@@ -5,7 +5,9 @@
 // One Store is one LevelDB folder and serves one channel; the peer opens one
 // per channel under <peer.fileSystemPath>/transientstore/<channel>. Each entry
 // records the ledger height at which it was simulated. Take removes every
-// entry of the transactions a block commits; PurgeBelow removes entries
+// entry of the transactions a block commits (or Get reads them and Remove
+// removes them once the block is known committed, for a committer that may
+// have to commit the block again); PurgeBelow removes entries
 // simulated below a height, so endorsements whose transactions never commit do
 // not accumulate (Fabric purges those older than
 // peer.gossip.pvtData.transientstoreMaxBlockRetention blocks).

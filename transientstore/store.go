@@ -91,11 +91,28 @@ func (s *Store) Put(txID string, height uint64, pvt *rwset.TxPvtReadWriteSet) er
 // the block). An entry that cannot be decoded is removed too and named in the
 // error, which is returned along with the sets that could be read.
 func (s *Store) Take(txIDs []string) (map[uint64]*rwset.TxPvtReadWriteSet, error) {
+	return s.scan("take", txIDs, true, true)
+}
+
+// Get is Take without the removal: a committer that may have to commit the
+// block again reads with Get and calls Remove once the block is committed.
+func (s *Store) Get(txIDs []string) (map[uint64]*rwset.TxPvtReadWriteSet, error) {
+	return s.scan("get", txIDs, true, false)
+}
+
+// Remove removes every entry of the given transactions.
+func (s *Store) Remove(txIDs []string) error {
+	_, err := s.scan("remove", txIDs, false, true)
+	return err
+}
+
+// scan reads (decode) and/or removes the entries of txIDs.
+func (s *Store) scan(op string, txIDs []string, decode, remove bool) (map[uint64]*rwset.TxPvtReadWriteSet, error) {
 	out := map[uint64]*rwset.TxPvtReadWriteSet{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return out, fmt.Errorf("transient store %s: take: %w", s.dir, ErrClosed)
+		return out, fmt.Errorf("transient store %s: %s: %w", s.dir, op, ErrClosed)
 	}
 	b := new(leveldb.Batch)
 	var errs []error
@@ -117,10 +134,10 @@ func (s *Store) Take(txIDs []string) (map[uint64]*rwset.TxPvtReadWriteSet, error
 			height := binary.BigEndian.Uint64(suffix[:8])
 			b.Delete(bytes.Clone(key))
 			b.Delete(heightKey(height, txID, suffix[8:]))
-			if _, ok := out[uint64(i)]; ok {
+			if _, ok := out[uint64(i)]; ok || !decode {
 				continue
 			}
-			pvt, err := decode(it.Value())
+			pvt, err := decodeValue(it.Value())
 			if err != nil {
 				errs = append(errs, fmt.Errorf("transient store %s: transaction %s: key %q: %w", s.dir, txID, key, err))
 				continue
@@ -130,14 +147,14 @@ func (s *Store) Take(txIDs []string) (map[uint64]*rwset.TxPvtReadWriteSet, error
 		err := it.Error()
 		it.Release()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("transient store %s: read transaction %s: %w", s.dir, txID, err))
+			errs = append(errs, fmt.Errorf("transient store %s: %s transaction %s: %w", s.dir, op, txID, err))
 		}
 	}
-	if b.Len() > 0 {
+	if remove && b.Len() > 0 {
 		// Not synced: entries a crash brings back are taken by no block and
 		// purged by height.
 		if err := s.db.Write(b, nil); err != nil {
-			errs = append(errs, fmt.Errorf("transient store %s: remove taken transactions: %w", s.dir, err))
+			errs = append(errs, fmt.Errorf("transient store %s: %s: remove the entries of %d transactions: %w", s.dir, op, len(txIDs), err))
 		}
 	}
 	return out, errors.Join(errs...)
@@ -230,8 +247,8 @@ func heightKey(height uint64, txID string, nonce []byte) []byte {
 	return append(k, nonce...)
 }
 
-// decode reads a stored value: a version byte then the marshaled set.
-func decode(v []byte) (*rwset.TxPvtReadWriteSet, error) {
+// decodeValue reads a stored value: a version byte then the marshaled set.
+func decodeValue(v []byte) (*rwset.TxPvtReadWriteSet, error) {
 	if len(v) == 0 || v[0] != valueVersion {
 		return nil, fmt.Errorf("value is not a transient store entry (want version byte %d, got %d bytes starting %x)", valueVersion, len(v), v[:min(len(v), 4)])
 	}

@@ -220,6 +220,9 @@ func TestForeignBytesNameTheKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			put(t, s, "tx2", 1, "ns-2")
+			if _, err := s.Get([]string{"tx1"}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", key)) {
+				t.Errorf("Get of a foreign entry = %v, want an error naming %q", err, key)
+			}
 			got, err := s.Take([]string{"tx1", "tx2"})
 			if err == nil {
 				t.Fatalf("Take of a foreign entry: no error, got %v", taken(got))
@@ -292,5 +295,32 @@ func TestConcurrentTakeReturnsEachSetOnce(t *testing.T) {
 	wg.Wait()
 	if total != txs {
 		t.Fatalf("concurrent Takes returned %d sets, want %d (each once)", total, txs)
+	}
+}
+
+func TestGetKeepsAndRemoveRemoves(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir())
+	put(t, s, "a", 1, "ns-a")
+	put(t, s, "a", 2, "ns-a")
+	put(t, s, "b", 1, "ns-b")
+	for range 2 { // a block committed again reads the same sets again
+		got, err := s.Get([]string{"b", "a", "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(taken(got)) != "[0=ns-b 1=ns-a]" {
+			t.Fatalf("Get = %v, want [0=ns-b 1=ns-a]", taken(got))
+		}
+	}
+	if err := s.Remove([]string{"a", "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(t, s, "a", "b"); fmt.Sprint(got) != "[1=ns-b]" {
+		t.Fatalf("after Remove(a): Take = %v, want [1=ns-b]", got)
+	}
+	// Remove took the height index entries of a too.
+	if n, err := s.PurgeBelow(10); err != nil || n != 0 {
+		t.Fatalf("PurgeBelow after Remove and Take = %d, %v; want 0, nil", n, err)
 	}
 }
