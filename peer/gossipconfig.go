@@ -63,6 +63,12 @@ type GossipConfig struct {
 
 	Election GossipElectionConfig
 	State    GossipStateConfig
+
+	// TransientstoreMaxBlockRetention is
+	// peer.gossip.pvtData.transientstoreMaxBlockRetention: private write
+	// sets endorsed this many blocks ago and never committed are purged
+	// from the transient store.
+	TransientstoreMaxBlockRetention int
 }
 
 // GossipElectionConfig is peer.gossip.election.
@@ -160,6 +166,7 @@ func loadGossip(v *viper.Viper) (GossipConfig, []string) {
 			LeaderAliveThreshold:     k.dur(g("election.leaderAliveThreshold"), 0),
 			LeaderElectionDuration:   k.dur(g("election.leaderElectionDuration"), 0),
 		},
+		TransientstoreMaxBlockRetention: k.num(g("pvtData.transientstoreMaxBlockRetention"), 0),
 		State: GossipStateConfig{
 			Disabled:        !k.flag(g("state.enabled"), true),
 			CheckInterval:   k.dur(g("state.checkInterval"), 0),
@@ -248,6 +255,7 @@ func (c GossipConfig) validate() []string {
 		{"maxConnectionAttempts", c.MaxConnectionAttempts}, {"msgExpirationFactor", c.MsgExpirationFactor},
 		{"state.batchSize", c.State.BatchSize}, {"state.blockBufferSize", c.State.BlockBufferSize},
 		{"state.maxRetries", c.State.MaxRetries},
+		{"pvtData.transientstoreMaxBlockRetention", c.TransientstoreMaxBlockRetention},
 	} {
 		if n.val < 0 {
 			errs = append(errs, fmt.Sprintf("%s = %d: use a positive number, or leave it out for Fabric's default", g(n.key), n.val))
@@ -313,6 +321,7 @@ func (c GossipConfig) withDefaults() GossipConfig {
 	num(&c.State.BatchSize, 10)
 	num(&c.State.BlockBufferSize, 20)
 	num(&c.State.MaxRetries, 3)
+	num(&c.TransientstoreMaxBlockRetention, transientBlockRetention)
 	return c
 }
 

@@ -140,7 +140,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		metrics:  newMetrics(),
 		logging:  logging,
 	}
-	n.transient = newTransientStores(filepath.Join(cfg.FileSystemPath, "transientstore"), transientBlockRetention, n.ledgerHeight, log)
+	n.transient = newTransientStores(filepath.Join(cfg.FileSystemPath, "transientstore"), uint64(cfg.Gossip.withDefaults().TransientstoreMaxBlockRetention), n.ledgerHeight, log)
 	n.metrics.reg.OnScrape(n.scrape)
 	if cfg.TLS.Enabled {
 		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
