@@ -28,6 +28,9 @@ func run(m *testing.M) int {
 	}
 	network = r.Network
 	code := m.Run()
+	// TestRestartFromLedgers replaces the network with the one it started
+	// again on the same folder: stop that one.
+	r.Network = network
 	r.Stop(code != 0)
 	return code
 }
