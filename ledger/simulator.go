@@ -42,6 +42,7 @@ type Simulator struct {
 	pvtWrites   map[string]map[string]map[string][]byte           // ns, coll, key; nil value = delete
 	pvtPurges   map[string]map[string]map[string]bool             // ns, coll, key: the delete in pvtWrites is a purge
 	collections map[string]map[string]bool                        // ns -> collections touched
+	pvtReads    map[string]map[string]bool                        // ns -> collections GetPrivateData read
 	open        []*simRange
 	wrote       bool // a write was recorded (or refused by the state database's key check)
 	// paginated names the first paginated query served (a range read or a
@@ -77,6 +78,7 @@ func (l *Ledger) NewSimulator(txID string) *Simulator {
 		pvtWrites:   map[string]map[string]map[string][]byte{},
 		pvtPurges:   map[string]map[string]map[string]bool{},
 		collections: map[string]map[string]bool{},
+		pvtReads:    map[string]map[string]bool{},
 	}
 }
 
@@ -402,10 +404,28 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 		return nil, fmt.Errorf("simulate %s: private data of %s/%s key %q at version %s does not match the hashed state version %s; this peer lacks the current private data", s.txID, ns, coll, key, fmtCommitted(pv), fmtCommitted(hv))
 	}
 	s.recordHashedRead(ns, coll, key, protoVersion(pv))
+	inner(s.pvtReads, ns)[coll] = true
 	if pv == nil {
 		return nil, nil
 	}
 	return pv.Value, nil
+}
+
+// PrivateReads lists, by namespace, the collections the transaction read
+// private values from with GetPrivateData. Reads of private data hashes are
+// not among them: as in Fabric, only a private read needs endorsers that
+// hold the collection (the chaincode interest, peer/endorser).
+func (s *Simulator) PrivateReads() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]string, len(s.pvtReads))
+	for ns, colls := range s.pvtReads {
+		for c := range colls {
+			out[ns] = append(out[ns], c)
+		}
+		sort.Strings(out[ns])
+	}
+	return out
 }
 
 // PutPrivateData records a private write: the value goes to the private

@@ -352,3 +352,25 @@ func TestSimulatorUseAfterDone(t *testing.T) {
 		t.Fatalf("SetState after Done = %v, want ErrSimulationDone", err)
 	}
 }
+
+// TestSimulatorPrivateReads lists the collections read with GetPrivateData,
+// not those whose hashes were read (the chaincode interest needs the first).
+func TestSimulatorPrivateReads(t *testing.T) {
+	t.Parallel()
+	s := newSimLedger(t)
+	seed(s)
+	sim := s.l.NewSimulator("reads")
+	defer sim.Done()
+	_, err := sim.GetPrivateDataHash("cc1", "coll", "secret")
+	must(t, err)
+	if got := sim.PrivateReads(); len(got) != 0 {
+		t.Fatalf("after a hash read, PrivateReads = %v, want none", got)
+	}
+	for range 2 {
+		_, err = sim.GetPrivateData("cc1", "coll", "secret")
+		must(t, err)
+	}
+	if got := sim.PrivateReads(); len(got) != 1 || len(got["cc1"]) != 1 || got["cc1"][0] != "coll" {
+		t.Fatalf("PrivateReads = %v, want cc1: [coll]", got)
+	}
+}

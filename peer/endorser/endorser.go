@@ -260,7 +260,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 	}
 
 	tr.checked = true
-	sim, privateReads := trackPrivateReads(ch.Ledger.NewSimulator(chdr.TxId))
+	sim := ch.Ledger.NewSimulator(chdr.TxId)
 	defer sim.Done()
 	txc := &chaincode.TxContext{
 		ChannelID: chdr.ChannelId, TxID: chdr.TxId, SignedProposal: sp, Proposal: p, Creator: creator,
@@ -313,7 +313,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		// response payload and the interest, as Fabric answers it. A gateway
 		// reads the payload as "the chaincode answered" and does not ask
 		// another peer the same question.
-		return e.chaincodeError(p, ccName, version, sim, privateReads(), ch, resp, event), nil
+		return e.chaincodeError(p, ccName, version, sim, ch, resp, event), nil
 	}
 
 	pub, pvt, err := sim.Results()
@@ -330,7 +330,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		}
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
-	interest, err := buildInterest(pub, privateReads(), meta, e.isSystem)
+	interest, err := buildInterest(pub, privateReadsOf(sim), meta, e.isSystem)
 	if err != nil {
 		e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
 		return failure("build the chaincode interest of %s: %v", chdr.TxId, err)
@@ -531,7 +531,7 @@ func responsePayload(p *protos.Proposal, ccName, version string, pub *rwset.TxRe
 // chaincodeError answers a chaincode's error status (500 and above) as
 // Fabric does: the response, the proposal response payload and the
 // interest, with no endorsement. What cannot be built is left out.
-func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, sim Simulator, privateReads map[string][]string, ch *Channel, resp *pb.Response, event *pb.ChaincodeEvent) *pb.ProposalResponse {
+func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, sim Simulator, ch *Channel, resp *pb.Response, event *pb.ChaincodeEvent) *pb.ProposalResponse {
 	out := &pb.ProposalResponse{Response: resp}
 	pub, _, err := sim.Results()
 	if err != nil {
@@ -541,7 +541,7 @@ func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, si
 		out.Payload = prp
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
-	if interest, err := buildInterest(pub, privateReads, meta, e.isSystem); err == nil {
+	if interest, err := buildInterest(pub, privateReadsOf(sim), meta, e.isSystem); err == nil {
 		out.Interest = interest
 	}
 	return out

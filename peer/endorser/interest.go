@@ -3,16 +3,12 @@ package endorser
 import (
 	"fmt"
 	"sort"
-	"sync"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/weft-ledger/weft/peer/chaincode"
-	"github.com/weft-ledger/weft/peer/lifecycle"
 )
 
 // KeyMetadataReader is an optional Ledger capability: the committed metadata
@@ -30,76 +26,20 @@ type KeyMetadataReader interface {
 // policy (a marshalled common.SignaturePolicyEnvelope), as Fabric names it.
 const validationParameter = "VALIDATION_PARAMETER"
 
-// fullSimulator is a Simulator with every optional capability the chaincode
-// handler and _lifecycle look for; *ledger.Simulator is one (ledger.go
-// asserts it). Only such a simulator is wrapped to record private reads, so
-// the wrapper never hides a capability. A capability added to the handler
-// must be added here too.
-type fullSimulator interface {
-	Simulator
-	chaincode.PrivateDataReader
-	chaincode.PrivateDataDeleter
-	chaincode.PrivateDataPurger
-	chaincode.PrivateDataRangeReader
-	chaincode.StateMetadataAccessor
-	chaincode.RangePager
-	chaincode.RichQuerier
+// privateReadLister is the optional capability of a simulator that lists
+// the collections its transaction read private values from
+// (*ledger.Simulator has it); reads of private data hashes are not listed.
+type privateReadLister interface {
+	PrivateReads() map[string][]string
 }
 
-var _ lifecycle.TxSimulator = fullSimulator(nil)
-
-// privateReads records the collections a transaction read private data from.
-// Reads of private data hashes (GetPrivateDataHash) leave the same hashed
-// read in the read/write set but, as in Fabric, are not private reads: only
-// a private read needs endorsers that hold the collection.
-type privateReads struct {
-	fullSimulator
-	mu    sync.Mutex          // guards colls: chaincode calls may overlap
-	colls map[string][]string // namespace -> collections read
-}
-
-// trackPrivateReads wraps sim to record its private reads; the returned
-// function lists them. A simulator without every capability is not wrapped
-// and reports none.
-func trackPrivateReads(sim Simulator) (Simulator, func() map[string][]string) {
-	full, ok := sim.(fullSimulator)
-	if !ok {
-		return sim, func() map[string][]string { return nil }
+// privateReadsOf lists sim's private reads, none for a simulator that
+// cannot tell.
+func privateReadsOf(sim Simulator) map[string][]string {
+	if l, ok := sim.(privateReadLister); ok {
+		return l.PrivateReads()
 	}
-	r := &privateReads{fullSimulator: full, colls: map[string][]string{}}
-	return r, r.read
-}
-
-// GetPrivateData reads through the simulator and records the collection.
-func (r *privateReads) GetPrivateData(ns, coll, key string) ([]byte, error) {
-	v, err := r.fullSimulator.GetPrivateData(ns, coll, key)
-	if err == nil {
-		r.mu.Lock()
-		if !containsString(r.colls[ns], coll) {
-			r.colls[ns] = append(r.colls[ns], coll)
-		}
-		r.mu.Unlock()
-	}
-	return v, err
-}
-
-func (r *privateReads) read() map[string][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string][]string, len(r.colls))
-	for ns, cs := range r.colls {
-		out[ns] = append([]string(nil), cs...)
-	}
-	return out
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // buildInterest derives the chaincode interest of a simulated transaction,

@@ -26,9 +26,8 @@ func (a ledgerAdapter) GetHistoryForKey(ns, key string) (chaincode.HistoryIterat
 	return it, nil
 }
 
-// The real simulator has every capability, so the endorser records its
-// private reads for the chaincode interest.
-var _ fullSimulator = (*ledger.Simulator)(nil)
+// The real simulator lists its private reads for the chaincode interest.
+var _ privateReadLister = (*ledger.Simulator)(nil)
 
 // KeyMetadata is the committed metadata of a public key (none when absent),
 // read without recording a read.
