@@ -41,10 +41,13 @@ type Simulator struct {
 	hashedReads map[string]map[string]map[string]*kvrwset.Version // ns, coll, key; nil version = absent
 	pvtWrites   map[string]map[string]map[string][]byte           // ns, coll, key; nil value = delete
 	pvtPurges   map[string]map[string]map[string]bool             // ns, coll, key: the delete in pvtWrites is a purge
-	collections map[string]map[string]bool                        // ns -> collections touched
-	pvtReads    map[string]map[string]bool                        // ns -> collections GetPrivateData read
-	open        []*simRange
-	wrote       bool // a write was recorded (or refused by the state database's key check)
+	// pvtMetaWrites holds private key metadata writes (pvtmeta.go); touchColl
+	// must be called for their collection so that it appears in both sets.
+	pvtMetaWrites map[string]map[string]map[string]map[string][]byte // ns, coll, key -> metadata
+	collections   map[string]map[string]bool                         // ns -> collections touched
+	pvtReads      map[string]map[string]bool                         // ns -> collections GetPrivateData read
+	open          []*simRange
+	wrote         bool // a write was recorded (or refused by the state database's key check)
 	// paginated names the first paginated query served (a range read or a
 	// rich query), "" for none; pvtQueried likewise for queries on private
 	// data. As in Fabric, either makes the transaction read-only.
@@ -65,20 +68,21 @@ type simRange struct {
 // NewSimulator starts a simulation for transaction txID on the current state.
 func (l *Ledger) NewSimulator(txID string) *Simulator {
 	return &Simulator{
-		state:       l.state,
-		caps:        l.caps,
-		stateName:   l.stateName,
-		txID:        txID,
-		namespaces:  map[string]bool{},
-		reads:       map[string]map[string]*kvrwset.KVRead{},
-		writes:      map[string]map[string][]byte{},
-		metaWrites:  map[string]map[string]map[string][]byte{},
-		ranges:      map[string][]*simRange{},
-		hashedReads: map[string]map[string]map[string]*kvrwset.Version{},
-		pvtWrites:   map[string]map[string]map[string][]byte{},
-		pvtPurges:   map[string]map[string]map[string]bool{},
-		collections: map[string]map[string]bool{},
-		pvtReads:    map[string]map[string]bool{},
+		state:         l.state,
+		caps:          l.caps,
+		stateName:     l.stateName,
+		txID:          txID,
+		namespaces:    map[string]bool{},
+		reads:         map[string]map[string]*kvrwset.KVRead{},
+		writes:        map[string]map[string][]byte{},
+		metaWrites:    map[string]map[string]map[string][]byte{},
+		ranges:        map[string][]*simRange{},
+		hashedReads:   map[string]map[string]map[string]*kvrwset.Version{},
+		pvtWrites:     map[string]map[string]map[string][]byte{},
+		pvtPurges:     map[string]map[string]map[string]bool{},
+		pvtMetaWrites: map[string]map[string]map[string]map[string][]byte{},
+		collections:   map[string]map[string]bool{},
+		pvtReads:      map[string]map[string]bool{},
 	}
 }
 
@@ -510,13 +514,33 @@ func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, 
 
 	pvtHashes := map[string]map[string][]byte{}
 	var pvt *rwset.TxPvtReadWriteSet
-	for _, ns := range sortedKeys(s.pvtWrites) {
+	// A collection is in the private set when it has private writes or
+	// private metadata writes (Fabric puts metadata writes in both sets).
+	pvtColls := map[string]map[string]bool{}
+	for ns, colls := range s.pvtWrites {
+		for coll, keys := range colls {
+			if len(keys) > 0 {
+				inner(pvtColls, ns)[coll] = true
+			}
+		}
+	}
+	for ns, colls := range s.pvtMetaWrites {
+		for coll, keys := range colls {
+			if len(keys) > 0 {
+				inner(pvtColls, ns)[coll] = true
+			}
+		}
+	}
+	for _, ns := range sortedKeys(pvtColls) {
 		nsSet := &rwset.NsPvtReadWriteSet{Namespace: ns}
-		for _, coll := range sortedKeys(s.pvtWrites[ns]) {
+		for _, coll := range sortedKeys(pvtColls[ns]) {
 			kv := &kvrwset.KVRWSet{}
 			for _, key := range sortedKeys(s.pvtWrites[ns][coll]) {
 				v := s.pvtWrites[ns][coll][key]
 				kv.Writes = append(kv.Writes, &kvrwset.KVWrite{Key: key, IsDelete: v == nil, Value: v})
+			}
+			for _, key := range sortedKeys(s.pvtMetaWrites[ns][coll]) {
+				kv.MetadataWrites = append(kv.MetadataWrites, &kvrwset.KVMetadataWrite{Key: key, Entries: metadataEntries(s.pvtMetaWrites[ns][coll][key])})
 			}
 			raw := protos.Marshal(kv)
 			sum := sha256.Sum256(raw)
@@ -585,6 +609,10 @@ func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, 
 					w.ValueHash = vh[:]
 				}
 				h.HashedWrites = append(h.HashedWrites, w)
+			}
+			metas := s.pvtMetaWrites[ns][coll]
+			for _, key := range sortedKeys(metas) {
+				h.MetadataWrites = append(h.MetadataWrites, &kvrwset.KVMetadataWriteHash{KeyHash: keyHash(key), Entries: metadataEntries(metas[key])})
 			}
 			nsSet.CollectionHashedRwset = append(nsSet.CollectionHashedRwset, &rwset.CollectionHashedReadWriteSet{
 				CollectionName: coll,
