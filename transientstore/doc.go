@@ -12,9 +12,12 @@
 // not accumulate (Fabric purges those older than
 // peer.gossip.pvtData.transientstoreMaxBlockRetention blocks).
 //
-// Several endorsements of one transaction may be stored (a client may ask the
-// same peer twice); Take returns one of them, as they are identical for a
-// deterministic chaincode.
+// Several entries of one transaction may be stored: endorsements (a client
+// may ask the same peer twice) and collections other peers pushed at their
+// endorsement, one collection per entry. Take and Get return, per
+// transaction, the union of its entries' collections (of a collection held
+// twice, the first: identical for a deterministic chaincode); Entries returns
+// them all, to answer other peers' pulls.
 //
 // Layout (all integers big-endian):
 //

@@ -88,7 +88,7 @@ func (s *Store) Put(txID string, height uint64, pvt *rwset.TxPvtReadWriteSet) er
 
 // Take removes every entry of the given transactions and returns one private
 // write set per transaction found, keyed by its index in txIDs (its index in
-// the block). An entry that cannot be decoded is removed too and named in the
+// the block): the union of the collections of its entries. An entry that cannot be decoded is removed too and named in the
 // error, which is returned along with the sets that could be read.
 func (s *Store) Take(txIDs []string) (map[uint64]*rwset.TxPvtReadWriteSet, error) {
 	return s.scan("take", txIDs, true, true)
@@ -134,7 +134,7 @@ func (s *Store) scan(op string, txIDs []string, decode, remove bool) (map[uint64
 			height := binary.BigEndian.Uint64(suffix[:8])
 			b.Delete(bytes.Clone(key))
 			b.Delete(heightKey(height, txID, suffix[8:]))
-			if _, ok := out[uint64(i)]; ok || !decode {
+			if !decode {
 				continue
 			}
 			pvt, err := decodeValue(it.Value())
@@ -142,7 +142,7 @@ func (s *Store) scan(op string, txIDs []string, decode, remove bool) (map[uint64
 				errs = append(errs, fmt.Errorf("transient store %s: transaction %s: key %q: %w", s.dir, txID, key, err))
 				continue
 			}
-			out[uint64(i)] = pvt
+			out[uint64(i)] = merge(out[uint64(i)], pvt)
 		}
 		err := it.Error()
 		it.Release()
@@ -158,6 +158,74 @@ func (s *Store) scan(op string, txIDs []string, decode, remove bool) (map[uint64
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// Entries returns every stored private write set of txID (several
+// endorsements, or collections pushed by other peers one at a time), oldest
+// height first. Nothing is removed.
+func (s *Store) Entries(txID string) ([]*rwset.TxPvtReadWriteSet, error) {
+	if checkTxID(txID) != nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("transient store %s: entries of %s: %w", s.dir, txID, ErrClosed)
+	}
+	prefix := append(append([]byte{txPrefix}, txID...), 0)
+	it := s.db.NewIterator(util.BytesPrefix(prefix), nil)
+	defer it.Release()
+	var out []*rwset.TxPvtReadWriteSet
+	var errs []error
+	for it.Next() {
+		pvt, err := decodeValue(it.Value())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("transient store %s: transaction %s: key %q: %w", s.dir, txID, it.Key(), err))
+			continue
+		}
+		out = append(out, pvt)
+	}
+	if err := it.Error(); err != nil {
+		errs = append(errs, fmt.Errorf("transient store %s: entries of %s: %w", s.dir, txID, err))
+	}
+	return out, errors.Join(errs...)
+}
+
+// merge adds to into the collections of from it lacks: one transaction's
+// entries may each hold some of its collections (other peers push one
+// collection at a time), and entries of several endorsements hold the same
+// collections, identical for a deterministic chaincode, of which the first
+// is kept.
+func merge(into, from *rwset.TxPvtReadWriteSet) *rwset.TxPvtReadWriteSet {
+	if into == nil {
+		return from
+	}
+	for _, fns := range from.NsPvtRwset {
+		var ins *rwset.NsPvtReadWriteSet
+		for _, n := range into.NsPvtRwset {
+			if n.Namespace == fns.Namespace {
+				ins = n
+				break
+			}
+		}
+		if ins == nil {
+			into.NsPvtRwset = append(into.NsPvtRwset, fns)
+			continue
+		}
+		for _, fc := range fns.CollectionPvtRwset {
+			found := false
+			for _, c := range ins.CollectionPvtRwset {
+				if c.CollectionName == fc.CollectionName {
+					found = true
+					break
+				}
+			}
+			if !found {
+				ins.CollectionPvtRwset = append(ins.CollectionPvtRwset, fc)
+			}
+		}
+	}
+	return into
 }
 
 // PurgeBelow removes every entry simulated at a height below height and

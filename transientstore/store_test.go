@@ -324,3 +324,55 @@ func TestGetKeepsAndRemoveRemoves(t *testing.T) {
 		t.Fatalf("PurgeBelow after Remove and Take = %d, %v; want 0, nil", n, err)
 	}
 }
+
+func collSet(ns string, colls ...string) *rwset.TxPvtReadWriteSet {
+	n := &rwset.NsPvtReadWriteSet{Namespace: ns}
+	for _, c := range colls {
+		n.CollectionPvtRwset = append(n.CollectionPvtRwset, &rwset.CollectionPvtReadWriteSet{CollectionName: c, Rwset: []byte(ns + "/" + c)})
+	}
+	return &rwset.TxPvtReadWriteSet{NsPvtRwset: []*rwset.NsPvtReadWriteSet{n}}
+}
+
+// collections renders a set as "ns/coll" entries, sorted.
+func collections(p *rwset.TxPvtReadWriteSet) []string {
+	var out []string
+	for _, n := range p.GetNsPvtRwset() {
+		for _, c := range n.CollectionPvtRwset {
+			out = append(out, n.Namespace+"/"+c.CollectionName)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Other peers push a transaction's collections one at a time: a block's
+// commit must see all of them, and a pull is answered from every entry.
+func TestCollectionsPushedApartAreTakenTogether(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir())
+	for _, p := range []*rwset.TxPvtReadWriteSet{collSet("cc", "a"), collSet("cc", "b"), collSet("other", "x"), collSet("cc", "a")} {
+		if err := s.Put("tx1", 3, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := s.Entries("tx1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 4 {
+		t.Fatalf("Entries returned %d sets, want the 4 stored", len(entries))
+	}
+	got, err := s.Get([]string{"tx0", "tx1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"cc/a", "cc/b", "other/x"}; strings.Join(collections(got[1]), " ") != strings.Join(want, " ") {
+		t.Fatalf("Get merged %v, want %v", collections(got[1]), want)
+	}
+	if _, ok := got[0]; ok {
+		t.Fatal("Get returned a set for a transaction never stored")
+	}
+	if none, _ := s.Entries("tx2"); len(none) != 0 {
+		t.Fatalf("Entries of an unknown transaction: %d sets", len(none))
+	}
+}
