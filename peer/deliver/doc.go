@@ -19,6 +19,12 @@
 //   - its creator's certificate has not expired, checked when the request
 //     arrives and again before each block.
 //
+// DeliverWithPrivateData sends with each block the private write sets the
+// channel's PrivateData holds for the block's valid transactions, cut down to
+// the collections the requester's organisation may read (Fabric's rule: every
+// collection that is not memberOnlyRead, and those it is a member of); a
+// channel without PrivateData sends empty maps.
+//
 // Refusals are logged naming the cause: both times and the window, both
 // hashes, the requester with the resource and the policy, or its NotAfter.
 // Each request ends with exactly one DeliverResponse status: SUCCESS once the

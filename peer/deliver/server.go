@@ -55,6 +55,30 @@ type Channel struct {
 	// Sequence is the config sequence the policies come from. A stream
 	// re-checks its requester whenever it changes.
 	Sequence uint64
+	// PrivateData, when set, is the channel's private data that
+	// DeliverWithPrivateData sends with each block; nil sends none.
+	PrivateData PrivateData
+}
+
+// PrivateData is what DeliverWithPrivateData reads of a channel's private
+// data.
+type PrivateData interface {
+	// BlockPrivateData returns the private write sets this peer holds for
+	// committed block n, by the transaction's index in the block: only the
+	// collections whose values the peer stores (not those it keeps only the
+	// hashes of, nor values missing, purged or expired). A block without
+	// private data gives an empty map and no error.
+	BlockPrivateData(n uint64) (map[uint64]*rwset.TxPvtReadWriteSet, error)
+	// MayRead reports whether a requester of organisation mspID (the MSP ID
+	// of the deliver envelope's signer, already authenticated by the
+	// event/Block ACL) may receive the values of collection coll of
+	// chaincode ns committed in block n. Fabric's rule: true when the
+	// collection is not memberOnlyRead, otherwise whether mspID is one of
+	// its member organisations; implicit collections are memberOnlyRead
+	// with their organisation as the only member. An error (such as a
+	// collection the chaincode does not define) ends the request with
+	// INTERNAL_SERVER_ERROR.
+	MayRead(n uint64, ns, coll, mspID string) (bool, error)
 }
 
 // policy returns the policy guarding resource and its path.
@@ -112,30 +136,44 @@ type deliverStream = grpc.BidiStreamingServer[cb.Envelope, pb.DeliverResponse]
 
 // Deliver streams full blocks.
 func (s *Server) Deliver(stream deliverStream) error {
-	return s.serve(stream, "block", func(_ string, b *cb.Block) *pb.DeliverResponse {
-		return &pb.DeliverResponse{Type: &pb.DeliverResponse_Block{Block: b}}
+	return s.serve(stream, "block", func(_ blockRequest, b *cb.Block) (*pb.DeliverResponse, error) {
+		return &pb.DeliverResponse{Type: &pb.DeliverResponse_Block{Block: b}}, nil
 	})
 }
 
 // DeliverFiltered streams filtered blocks: per transaction its ID, type,
 // validation code and chaincode event without payload.
 func (s *Server) DeliverFiltered(stream deliverStream) error {
-	return s.serve(stream, "filtered_block", func(channelID string, b *cb.Block) *pb.DeliverResponse {
-		return &pb.DeliverResponse{Type: &pb.DeliverResponse_FilteredBlock{FilteredBlock: FilterBlock(channelID, b)}}
+	return s.serve(stream, "filtered_block", func(r blockRequest, b *cb.Block) (*pb.DeliverResponse, error) {
+		return &pb.DeliverResponse{Type: &pb.DeliverResponse_FilteredBlock{FilteredBlock: FilterBlock(r.channelID, b)}}, nil
 	})
 }
 
-// DeliverWithPrivateData streams blocks with their private data. Weft does not
-// serve private data over deliver yet: the map is always empty.
+// DeliverWithPrivateData streams blocks with the private data this peer holds
+// for their valid transactions, limited to the collections the requester's
+// organisation may read (Channel.PrivateData).
 func (s *Server) DeliverWithPrivateData(stream deliverStream) error {
-	return s.serve(stream, "block_and_private_data", func(_ string, b *cb.Block) *pb.DeliverResponse {
+	return s.serve(stream, "block_and_private_data", func(r blockRequest, b *cb.Block) (*pb.DeliverResponse, error) {
+		pvt, err := blockPrivateData(r.channel.PrivateData, b, r.requesterMSP)
+		if err != nil {
+			return nil, err
+		}
 		return &pb.DeliverResponse{Type: &pb.DeliverResponse_BlockAndPrivateData{
-			BlockAndPrivateData: &pb.BlockAndPrivateData{Block: b, PrivateDataMap: map[uint64]*rwset.TxPvtReadWriteSet{}},
-		}}
+			BlockAndPrivateData: &pb.BlockAndPrivateData{Block: b, PrivateDataMap: pvt},
+		}}, nil
 	})
 }
 
-type toResponse func(channelID string, b *cb.Block) *pb.DeliverResponse
+// blockRequest is what a toResponse knows of the request a block answers.
+type blockRequest struct {
+	channel      *Channel // the channel's view the block was read from
+	channelID    string
+	requesterMSP string // the MSP ID of the envelope's signer
+}
+
+// toResponse turns a block into the response sent for it; an error ends the
+// request with INTERNAL_SERVER_ERROR.
+type toResponse func(r blockRequest, b *cb.Block) (*pb.DeliverResponse, error)
 
 // serve handles the seek requests of one stream in turn until the client closes
 // its side or the stream breaks.
@@ -209,6 +247,10 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 		}
 		return requester.CheckExpiry(s.now())
 	}
+	requesterMSP := ""
+	if requester != nil {
+		requesterMSP = requester.MSPID
+	}
 	if err := expired(); err != nil {
 		log.Warn("deliver request forbidden", "reason", "deliver client identity expired: "+err.Error())
 		return cb.Status_FORBIDDEN, nil
@@ -274,7 +316,12 @@ func (s *Server) deliverBlocks(ctx context.Context, stream deliverStream, env *c
 			log.Warn("deliver stream stopped", "block", n, "reason", "deliver client identity expired: "+err.Error())
 			return cb.Status_FORBIDDEN, nil
 		}
-		if err := stream.Send(convert(chdr.ChannelId, b)); err != nil {
+		resp, err := convert(blockRequest{channel: ch, channelID: chdr.ChannelId, requesterMSP: requesterMSP}, b)
+		if err != nil {
+			log.Error("deliver prepare block", "block", n, "err", err.Error())
+			return cb.Status_INTERNAL_SERVER_ERROR, nil
+		}
+		if err := stream.Send(resp); err != nil {
 			return 0, err
 		}
 		req.BlockSent()
