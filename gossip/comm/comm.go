@@ -90,6 +90,8 @@ type Comm struct {
 	subs       []*subscription     // copy on write
 	all        *subscription       // Messages'
 	wg         sync.WaitGroup      // every goroutine Comm started
+
+	acks pendingAcks // what SendWithAck waits for
 }
 
 // New checks cfg and returns a Comm; it serves nothing until Register.
@@ -153,6 +155,7 @@ func New(cfg Config) (*Comm, error) {
 		conns:        map[string]*conn{},
 		byEndpoint:   map[string]string{},
 		dialing:      map[string]*dialing{},
+		acks:         pendingAcks{log: log, waiting: map[ackKey]chan *gp.Acknowledgement{}},
 	}, nil
 }
 

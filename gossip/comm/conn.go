@@ -83,6 +83,22 @@ func (cn *conn) enqueue(env *gp.Envelope) error {
 	}
 }
 
+// enqueueWait puts env in the send buffer, waiting for room until ctx
+// ends, as Fabric's blocking send does for acknowledged messages.
+func (cn *conn) enqueueWait(ctx context.Context, env *gp.Envelope) error {
+	if cn.closed() {
+		return fmt.Errorf("%w: to %s (PKI-ID %s)", ErrConnClosed, cn.info.Endpoint, cn.info.PKIID)
+	}
+	select {
+	case cn.out <- env:
+		return nil
+	case <-cn.done:
+		return fmt.Errorf("%w: to %s (PKI-ID %s)", ErrConnClosed, cn.info.Endpoint, cn.info.PKIID)
+	case <-ctx.Done():
+		return fmt.Errorf("send buffer to %s (PKI-ID %s) stayed full: %w", cn.info.Endpoint, cn.info.PKIID, ctx.Err())
+	}
+}
+
 // writeLoop sends what is enqueued until the connection closes or a send
 // fails.
 func (c *Comm) writeLoop(cn *conn) {
@@ -135,6 +151,11 @@ func (c *Comm) readLoop(cn *conn) {
 		}
 		if m.GetConn() != nil {
 			continue // a second ConnEstablish changes nothing
+		}
+		if ack := m.GetAck(); ack != nil {
+			// Acknowledgements answer SendWithAck and go nowhere else.
+			c.acks.deliver(m.Nonce, cn.info, ack)
+			continue
 		}
 		rm := &ReceivedMessage{
 			Envelope: env,

@@ -14,9 +14,12 @@ import (
 )
 
 // dialing is a connection being made for Send; messages sent meanwhile
-// wait in pending, at most SendBufferSize of them.
+// wait in pending, at most SendBufferSize of them. done is closed when the
+// attempt ended, err (set before) saying why it failed.
 type dialing struct {
 	pending []*gp.Envelope
+	done    chan struct{}
+	err     error
 }
 
 func dialKey(p RemotePeer) string {
@@ -26,29 +29,37 @@ func dialKey(p RemotePeer) string {
 	return "endpoint:" + p.Endpoint
 }
 
-// queueDial makes env wait for a connection to p, starting one unless one
-// is under way. c.mu is held on entry and released on return.
-func (c *Comm) queueDial(p RemotePeer, env *gp.Envelope) {
+// queueDial makes env (unless nil) wait for a connection to p, starting
+// one unless one is under way, and returns the attempt. c.mu is held on
+// entry and released on return.
+func (c *Comm) queueDial(p RemotePeer, env *gp.Envelope) *dialing {
 	key := dialKey(p)
 	if d, ok := c.dialing[key]; ok {
-		if len(d.pending) < c.cfg.SendBufferSize {
-			d.pending = append(d.pending, env)
-		} else {
-			c.log.Debug("gossip message dropped: send buffer full while connecting", "remote_endpoint", p.Endpoint)
+		if env != nil {
+			if len(d.pending) < c.cfg.SendBufferSize {
+				d.pending = append(d.pending, env)
+			} else {
+				c.log.Debug("gossip message dropped: send buffer full while connecting", "remote_endpoint", p.Endpoint)
+			}
 		}
 		c.mu.Unlock()
-		return
+		return d
 	}
-	d := &dialing{pending: []*gp.Envelope{env}}
+	d := &dialing{done: make(chan struct{})}
+	if env != nil {
+		d.pending = []*gp.Envelope{env}
+	}
 	c.dialing[key] = d
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
+		defer close(d.done)
 		cn, err := c.connect(c.ctx, p, false)
 		if err != nil {
 			c.mu.Lock()
 			delete(c.dialing, key)
+			d.err = err
 			closed := c.closed
 			c.mu.Unlock()
 			if !closed {
@@ -59,6 +70,37 @@ func (c *Comm) queueDial(p RemotePeer, env *gp.Envelope) {
 		}
 		c.adopt(cn, p.Endpoint, key, d)
 	}()
+	return d
+}
+
+// connFor returns the live connection to p, making one (or joining the
+// attempt under way) when there is none, within ctx.
+func (c *Comm) connFor(ctx context.Context, p RemotePeer) (*conn, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errClosed
+	}
+	if cn := c.lookup(p); cn != nil {
+		c.mu.Unlock()
+		return cn, nil
+	}
+	d := c.queueDial(p, nil) // unlocks
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("connect to %s: %w", p.Endpoint, ctx.Err())
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	c.mu.Lock()
+	cn := c.lookup(p)
+	c.mu.Unlock()
+	if cn == nil {
+		return nil, fmt.Errorf("%w: to %s, right after it was made", ErrConnClosed, p.Endpoint)
+	}
+	return cn, nil
 }
 
 // adopt makes cn, dialled to endpoint, the connection of its PKI-ID unless

@@ -35,6 +35,14 @@
 // connection. Signatures of the messages themselves are not verified here:
 // which messages must be signed is the consumer's rule.
 //
+// Acknowledged sends (Fabric's SendWithAck, used for private data pushed
+// at endorsement): SendWithAck sends a message carrying a nonce to several
+// peers, making connections as needed, and waits until enough of them
+// answer GossipMessage{Nonce, Ack} on their connection. Acknowledgements
+// are matched by nonce and the PKI-ID of the connection they come on; they
+// never reach subscribers, and those nobody waits for are dropped. SendTo
+// sends to one peer the same way, without waiting for an answer.
+//
 // Lifecycle: Close stops every goroutine the Comm started and waits for
 // them; afterwards Send is a no-op, GossipStream refuses, and subscription
 // channels are closed.
