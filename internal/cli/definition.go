@@ -92,7 +92,7 @@ func (d *definitionFlags) definition() (client.Definition, error) {
 		return def, err
 	}
 	if d.collectionsConfig != "" {
-		if def.Collections, err = readCollectionsConfig(d.collectionsConfig); err != nil {
+		if def.Collections, err = ReadCollectionsConfig(d.collectionsConfig); err != nil {
 			return def, fmt.Errorf("invalid collection configuration in file %s: %w", d.collectionsConfig, err)
 		}
 	}
@@ -132,9 +132,9 @@ type collectionJSON struct {
 	} `json:"endorsementPolicy"`
 }
 
-// readCollectionsConfig reads a collections config file (a JSON array in
+// ReadCollectionsConfig reads a collections config file (a JSON array in
 // Fabric's format) into a CollectionConfigPackage.
-func readCollectionsConfig(path string) (*pb.CollectionConfigPackage, error) {
+func ReadCollectionsConfig(path string) (*pb.CollectionConfigPackage, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
