@@ -21,6 +21,21 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Private data as peers send it: an empty response (nothing to serve),
+	// a request of many digests, and the messages cut short.
+	for _, m := range []*gp.GossipMessage{
+		{Tag: gp.GossipMessage_CHAN_ONLY, Channel: []byte("mychannel"), Nonce: 1, Content: &gp.GossipMessage_PrivateRes{PrivateRes: &gp.RemotePvtDataResponse{}}},
+		{Tag: gp.GossipMessage_CHAN_ONLY, Channel: []byte("mychannel"), Nonce: 2, Content: &gp.GossipMessage_PrivateReq{PrivateReq: &gp.RemotePvtDataRequest{Digests: []*gp.PvtDataDigest{
+			{Namespace: "cc", Collection: "a", BlockSeq: 1}, {Namespace: "cc", Collection: "b", BlockSeq: 1, SeqInBlock: 2}, {TxId: "t", Namespace: "dd", Collection: "a", BlockSeq: 9},
+		}}}},
+	} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, payload []byte) {

@@ -68,9 +68,16 @@ func samples() map[string]*gp.GossipMessage {
 		"LeadershipMsg":    {Tag: gp.GossipMessage_CHAN_AND_ORG, Channel: ch, Content: &gp.GossipMessage_LeadershipMsg{LeadershipMsg: &gp.LeadershipMessage{PkiId: pki, Timestamp: ts, IsDeclaration: true}}},
 		"PeerIdentity":     {Tag: gp.GossipMessage_ORG_ONLY, Content: &gp.GossipMessage_PeerIdentity{PeerIdentity: &gp.PeerIdentity{PkiId: pki, Cert: []byte("cert")}}},
 		"Ack":              {Nonce: 9, Content: &gp.GossipMessage_Ack{Ack: &gp.Acknowledgement{Error: "no"}}},
-		"PrivateReq":       {Tag: gp.GossipMessage_CHAN_ONLY, Channel: ch, Content: &gp.GossipMessage_PrivateReq{PrivateReq: &gp.RemotePvtDataRequest{Digests: []*gp.PvtDataDigest{{TxId: "tx"}}}}},
-		"PrivateRes":       {Tag: gp.GossipMessage_CHAN_ONLY, Channel: ch, Content: &gp.GossipMessage_PrivateRes{PrivateRes: &gp.RemotePvtDataResponse{}}},
-		"PrivateData":      {Tag: gp.GossipMessage_CHAN_ONLY, Channel: ch, Content: &gp.GossipMessage_PrivateData{PrivateData: &gp.PrivateDataMessage{Payload: &gp.PrivatePayload{TxId: "tx"}}}},
+		"PrivateReq": {Tag: gp.GossipMessage_CHAN_ONLY, Channel: ch, Nonce: 11, Content: &gp.GossipMessage_PrivateReq{PrivateReq: &gp.RemotePvtDataRequest{Digests: []*gp.PvtDataDigest{
+			{TxId: "tx", Namespace: "cc", Collection: "col", BlockSeq: 4, SeqInBlock: 1},
+			{Namespace: "cc", Collection: "col", BlockSeq: 5}, // reconciliation asks without a transaction ID
+		}}}},
+		"PrivateRes": {Tag: gp.GossipMessage_CHAN_ONLY, Channel: ch, Nonce: 11, Content: &gp.GossipMessage_PrivateRes{PrivateRes: &gp.RemotePvtDataResponse{Elements: []*gp.PvtDataElement{
+			{Digest: &gp.PvtDataDigest{TxId: "tx", Namespace: "cc", Collection: "col", BlockSeq: 4, SeqInBlock: 1}, Payload: [][]byte{[]byte("kvrwset")}},
+		}}}},
+		"PrivateData": {Tag: gp.GossipMessage_CHAN_ONLY, Channel: ch, Nonce: 12, Content: &gp.GossipMessage_PrivateData{PrivateData: &gp.PrivateDataMessage{Payload: &gp.PrivatePayload{
+			TxId: "tx", Namespace: "cc", CollectionName: "col", PrivateRwset: []byte("kvrwset"), PrivateSimHeight: 4,
+		}}}},
 	}
 }
 
@@ -140,6 +147,12 @@ func TestDecodeRefuses(t *testing.T) {
 	noIdentity.GetConn().Identity = nil
 	noSelf := proto.Clone(s["MemReq"]).(*gp.GossipMessage)
 	noSelf.GetMemReq().SelfInformation = nil
+	pvt := func(name string, change func(m *gp.GossipMessage)) []byte {
+		m := proto.Clone(s[name]).(*gp.GossipMessage)
+		change(m)
+		b, _ := proto.Marshal(m)
+		return b
+	}
 	marshal := func(m *gp.GossipMessage) []byte { b, _ := proto.Marshal(m); return b }
 	for _, tc := range []struct {
 		name string
@@ -156,6 +169,16 @@ func TestDecodeRefuses(t *testing.T) {
 		{"data without payload", &gp.Envelope{Payload: marshal(noPayload)}, "DataMsg message has no payload"},
 		{"conn without identity", &gp.Envelope{Payload: marshal(noIdentity)}, "Conn message has no identity"},
 		{"membership request without self", &gp.Envelope{Payload: marshal(noSelf)}, "MemReq message has no self information"},
+		{"private data without payload", &gp.Envelope{Payload: pvt("PrivateData", func(m *gp.GossipMessage) { m.GetPrivateData().Payload = nil })}, "PrivateData message has no payload"},
+		{"private data without tx ID", &gp.Envelope{Payload: pvt("PrivateData", func(m *gp.GossipMessage) { m.GetPrivateData().Payload.TxId = "" })}, "no transaction ID"},
+		{"private data without namespace", &gp.Envelope{Payload: pvt("PrivateData", func(m *gp.GossipMessage) { m.GetPrivateData().Payload.Namespace = "" })}, "no namespace"},
+		{"private data without collection", &gp.Envelope{Payload: pvt("PrivateData", func(m *gp.GossipMessage) { m.GetPrivateData().Payload.CollectionName = "" })}, "no collection name"},
+		{"private data without write set", &gp.Envelope{Payload: pvt("PrivateData", func(m *gp.GossipMessage) { m.GetPrivateData().Payload.PrivateRwset = nil })}, "transaction tx, collection col of chaincode cc has an empty private write set"},
+		{"private request without digests", &gp.Envelope{Payload: pvt("PrivateReq", func(m *gp.GossipMessage) { m.GetPrivateReq().Digests = nil })}, "PrivateReq message has no digests"},
+		{"private request with an empty digest", &gp.Envelope{Payload: pvt("PrivateReq", func(m *gp.GossipMessage) { m.GetPrivateReq().Digests[1] = &gp.PvtDataDigest{} })}, "PrivateReq message has digest 1 (block 0, transaction 0) without a namespace"},
+		{"private request digest without namespace", &gp.Envelope{Payload: pvt("PrivateReq", func(m *gp.GossipMessage) { m.GetPrivateReq().Digests[0].Namespace = "" })}, "digest 0 (block 4, transaction 1) without a namespace"},
+		{"private request digest without collection", &gp.Envelope{Payload: pvt("PrivateReq", func(m *gp.GossipMessage) { m.GetPrivateReq().Digests[1].Collection = "" })}, "digest 1 (block 5, transaction 0, chaincode cc) without a collection"},
+		{"private response element without digest", &gp.Envelope{Payload: pvt("PrivateRes", func(m *gp.GossipMessage) { m.GetPrivateRes().Elements[0].Digest = nil })}, "PrivateRes message has no digest 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := message.Decode(tc.env)

@@ -66,8 +66,11 @@ func CheckTag(m *gp.GossipMessage) error {
 // CheckFields checks that m has the fields the rest of gossip reads without
 // looking: the PKI-ID and timestamp of alive, state info and leadership
 // messages, a membership request's self information, the payload of data
-// and private data messages, the PKI-ID and certificate of an identity
-// message, the PKI-ID and identity of a ConnEstablish.
+// messages, the PKI-ID and certificate of an identity message, the PKI-ID
+// and identity of a ConnEstablish; for private data, the transaction,
+// namespace, collection and write set of a pushed payload, at least one
+// digest in a request, and a namespace and collection in every digest of a
+// request or response.
 func CheckFields(m *gp.GossipMessage) error {
 	missing := func(field string) error {
 		return fmt.Errorf("%w: %s message has no %s", ErrInvalid, Kind(m), field)
@@ -122,9 +125,54 @@ func CheckFields(m *gp.GossipMessage) error {
 			return missing("identity")
 		}
 	case m.GetPrivateData() != nil:
-		if m.GetPrivateData().Payload == nil {
+		p := m.GetPrivateData().Payload
+		switch {
+		case p == nil:
 			return missing("payload")
+		case p.TxId == "":
+			return missing("transaction ID in its payload")
+		case p.Namespace == "":
+			return missing("namespace (chaincode) in its payload")
+		case p.CollectionName == "":
+			return missing("collection name in its payload")
+		case len(p.PrivateRwset) == 0:
+			// Fabric drops these too: there is nothing to store.
+			return fmt.Errorf("%w: PrivateData message for transaction %s, collection %s of chaincode %s has an empty private write set", ErrInvalid, p.TxId, p.CollectionName, p.Namespace)
 		}
+	case m.GetPrivateReq() != nil:
+		ds := m.GetPrivateReq().Digests
+		if len(ds) == 0 {
+			return missing("digests")
+		}
+		for i, d := range ds {
+			if err := checkDigest(m, i, d); err != nil {
+				return err
+			}
+		}
+	case m.GetPrivateRes() != nil:
+		for i, e := range m.GetPrivateRes().Elements {
+			if e == nil {
+				return fmt.Errorf("%w: %s message has an empty element %d", ErrInvalid, Kind(m), i)
+			}
+			if err := checkDigest(m, i, e.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkDigest checks the i-th private data digest of m: it names a
+// namespace and a collection. Its transaction ID may be empty: Fabric's
+// reconciliation asks by block and position only.
+func checkDigest(m *gp.GossipMessage, i int, d *gp.PvtDataDigest) error {
+	switch {
+	case d == nil:
+		return fmt.Errorf("%w: %s message has no digest %d", ErrInvalid, Kind(m), i)
+	case d.Namespace == "":
+		return fmt.Errorf("%w: %s message has digest %d (block %d, transaction %d) without a namespace", ErrInvalid, Kind(m), i, d.BlockSeq, d.SeqInBlock)
+	case d.Collection == "":
+		return fmt.Errorf("%w: %s message has digest %d (block %d, transaction %d, chaincode %s) without a collection", ErrInvalid, Kind(m), i, d.BlockSeq, d.SeqInBlock, d.Namespace)
 	}
 	return nil
 }
