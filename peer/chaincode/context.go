@@ -36,6 +36,12 @@ type TxContext struct {
 	// Fabric gates behind one, such as PurgePrivateData (V2_5), are refused
 	// when it is missing.
 	ApplicationCapabilities []string
+	// Collection returns the rules of collection coll of chaincode ns for
+	// the member-only access checks (memberOnlyRead, memberOnlyWrite); nil
+	// means no checks. When the chaincode defines no such collection the
+	// error must wrap ErrUnknownCollection: the request then fails as
+	// Fabric's does ("collection <channel>/<ns>/<coll> could not be found").
+	Collection func(ns, coll string) (CollectionAccess, error)
 }
 
 // hasApplicationCapability reports whether the channel enables capability name.
@@ -49,13 +55,14 @@ func (t *TxContext) hasApplicationCapability(name string) bool {
 }
 
 // Callee returns the context of chaincode ns called by t's chaincode on the
-// same channel: the same transaction, simulator, creator, history and
-// invoker, with ns as its state namespace.
+// same channel: the same transaction, simulator, creator, history, invoker
+// and collection rules, with ns as its state namespace.
 func (t *TxContext) Callee(ns string) *TxContext {
 	return &TxContext{
 		ChannelID: t.ChannelID, TxID: t.TxID, SignedProposal: t.SignedProposal, Proposal: t.Proposal,
 		Creator: t.Creator, Simulator: t.Simulator, Transient: t.Transient, Namespace: ns,
 		History: t.History, Invoker: t.Invoker, ApplicationCapabilities: t.ApplicationCapabilities,
+		Collection: t.Collection,
 	}
 }
 
@@ -99,6 +106,16 @@ type PrivateDataDeleter interface {
 type StateMetadataAccessor interface {
 	GetStateMetadata(ns, key string) (map[string][]byte, error)
 	SetStateMetadata(ns, key string, metadata map[string][]byte) error
+}
+
+// PrivateMetadataAccessor is an optional TxSimulator capability: metadata
+// of private keys, such as their key-level endorsement policy
+// (GetPrivateDataValidationParameter and SetPrivateDataValidationParameter:
+// GET_STATE_METADATA and PUT_STATE_METADATA with a collection). Without it
+// those requests are refused.
+type PrivateMetadataAccessor interface {
+	GetPrivateDataMetadata(ns, coll, key string) (map[string][]byte, error)
+	SetPrivateDataMetadata(ns, coll, key string, metadata map[string][]byte) error
 }
 
 // RangePager is an optional TxSimulator capability: one page of a range

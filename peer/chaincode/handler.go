@@ -48,10 +48,12 @@ type txState struct {
 	ns     string
 	ctx    context.Context           // ends when execute returns; bounds calls to other chaincode
 	result chan *pb.ChaincodeMessage // COMPLETED or ERROR; buffered 1
+	isInit bool                      // an INIT: private data is refused
 
-	mu     sync.Mutex // guards iters and nextID
-	iters  map[string]*queryIter
-	nextID int
+	mu          sync.Mutex // guards iters, nextID and collections
+	iters       map[string]*queryIter
+	nextID      int
+	collections map[string]CollectionAccess // rules read so far, by collection
 }
 
 func newHandler(packageID string, s stream, batchSize int, log *slog.Logger) *handler {
@@ -268,7 +270,7 @@ func (h *handler) serveContained(tx *txState, msg *pb.ChaincodeMessage) (payload
 func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.ChaincodeInput, timeout time.Duration) (*pb.Response, *pb.ChaincodeEvent, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1), iters: map[string]*queryIter{}}
+	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1), isInit: input.GetIsInit(), iters: map[string]*queryIter{}}
 	key := txKey(txc.ChannelID, txc.TxID)
 	h.mu.Lock()
 	select {

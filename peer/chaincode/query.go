@@ -89,6 +89,9 @@ func (h *handler) getStateByRange(tx *txState, msg *pb.ChaincodeMessage) ([]byte
 	if req.Collection != "" {
 		// As in Fabric, a collection makes it a private range query, never
 		// paginated (the shim has no paginated private range call).
+		if err := tx.checkPrivate("GetPrivateDataByRange", req.Collection, useRead); err != nil {
+			return nil, err
+		}
 		pr, ok := tx.txc.Simulator.(PrivateDataRangeReader)
 		if !ok {
 			return nil, fmt.Errorf("GetPrivateDataByRange over collection %q of chaincode %s is not supported by this peer; read private keys one at a time with GetPrivateData", req.Collection, tx.ns)

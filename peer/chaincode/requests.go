@@ -28,6 +28,9 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 		if req.Collection == "" {
 			return sim.GetState(ns, req.Key)
 		}
+		if err := tx.checkPrivate("GetPrivateData", req.Collection, useRead); err != nil {
+			return nil, err
+		}
 		pr, ok := sim.(PrivateDataReader)
 		if !ok {
 			return nil, fmt.Errorf("reading private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
@@ -39,6 +42,9 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 			return nil, fmt.Errorf("decode peer.PutState: %w", err)
 		}
 		if req.Collection != "" {
+			if err := tx.checkPrivate("PutPrivateData", req.Collection, useWrite); err != nil {
+				return nil, err
+			}
 			return nil, sim.PutPrivateData(ns, req.Collection, req.Key, req.Value)
 		}
 		return nil, sim.SetState(ns, req.Key, req.Value)
@@ -48,6 +54,9 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 			return nil, fmt.Errorf("decode peer.DelState: %w", err)
 		}
 		if req.Collection != "" {
+			if err := tx.checkPrivate("DelPrivateData", req.Collection, useWrite); err != nil {
+				return nil, err
+			}
 			pd, ok := sim.(PrivateDataDeleter)
 			if !ok {
 				return nil, fmt.Errorf("deleting private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
@@ -69,6 +78,9 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 		if req.Collection == "" {
 			return nil, fmt.Errorf("PurgePrivateData of key %q names no collection; purging applies only to private data", req.Key)
 		}
+		if err := tx.checkPrivate("PurgePrivateData", req.Collection, useWrite); err != nil {
+			return nil, err
+		}
 		pp, ok := sim.(PrivateDataPurger)
 		if !ok {
 			return nil, fmt.Errorf("PurgePrivateData (collection %q, key %q) is not supported by this peer; "+
@@ -80,22 +92,37 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 		if err := proto.Unmarshal(msg.Payload, req); err != nil {
 			return nil, fmt.Errorf("decode peer.GetState: %w", err)
 		}
+		if err := tx.checkPrivate("GetPrivateDataHash", req.Collection, useHash); err != nil {
+			return nil, err
+		}
 		return sim.GetPrivateDataHash(ns, req.Collection, req.Key)
 	case pb.ChaincodeMessage_GET_STATE_METADATA:
 		req := &pb.GetStateMetadata{}
 		if err := proto.Unmarshal(msg.Payload, req); err != nil {
 			return nil, fmt.Errorf("decode peer.GetStateMetadata: %w", err)
 		}
+		var md map[string][]byte
 		if req.Collection != "" {
-			return nil, fmt.Errorf("metadata of private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
-		}
-		ma, ok := sim.(StateMetadataAccessor)
-		if !ok {
-			return nil, nil // no key-level metadata: an empty StateMetadataResult
-		}
-		md, err := ma.GetStateMetadata(ns, req.Key)
-		if err != nil {
-			return nil, err
+			if err := tx.checkPrivate("GetPrivateDataValidationParameter", req.Collection, useRead); err != nil {
+				return nil, err
+			}
+			pm, ok := sim.(PrivateMetadataAccessor)
+			if !ok {
+				return nil, fmt.Errorf("metadata of private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+			}
+			var err error
+			if md, err = pm.GetPrivateDataMetadata(ns, req.Collection, req.Key); err != nil {
+				return nil, err
+			}
+		} else {
+			ma, ok := sim.(StateMetadataAccessor)
+			if !ok {
+				return nil, nil // no key-level metadata: an empty StateMetadataResult
+			}
+			var err error
+			if md, err = ma.GetStateMetadata(ns, req.Key); err != nil {
+				return nil, err
+			}
 		}
 		return proto.Marshal(metadataResult(md))
 	case pb.ChaincodeMessage_PUT_STATE_METADATA:
@@ -103,23 +130,29 @@ func (h *handler) serveRequest(tx *txState, msg *pb.ChaincodeMessage) ([]byte, e
 		if err := proto.Unmarshal(msg.Payload, req); err != nil {
 			return nil, fmt.Errorf("decode peer.PutStateMetadata: %w", err)
 		}
-		ma, ok := sim.(StateMetadataAccessor)
-		if !ok || req.Collection != "" {
-			return nil, fmt.Errorf("setting metadata of key %q (collection %q) is not supported by this peer", req.Key, req.Collection)
-		}
 		if req.Metadata == nil {
 			return nil, fmt.Errorf("PUT_STATE_METADATA for key %q carries no metadata", req.Key)
 		}
-		md, err := ma.GetStateMetadata(ns, req.Key)
-		if err != nil {
-			return nil, err
+		// As in Fabric, the entry sent becomes the key's whole metadata,
+		// written without reading the key: the shim only ever sends
+		// VALIDATION_PARAMETER, and a read here would make this peer's
+		// read/write set differ from a Fabric peer's for the same proposal.
+		md := map[string][]byte{req.Metadata.Metakey: req.Metadata.Value}
+		if req.Collection != "" {
+			if err := tx.checkPrivate("SetPrivateDataValidationParameter", req.Collection, useWrite); err != nil {
+				return nil, err
+			}
+			pm, ok := sim.(PrivateMetadataAccessor)
+			if !ok {
+				return nil, fmt.Errorf("setting metadata of private data (collection %q, key %q) is not supported by this peer", req.Collection, req.Key)
+			}
+			return nil, pm.SetPrivateDataMetadata(ns, req.Collection, req.Key, md)
 		}
-		merged := map[string][]byte{}
-		for k, v := range md {
-			merged[k] = v
+		ma, ok := sim.(StateMetadataAccessor)
+		if !ok {
+			return nil, fmt.Errorf("setting metadata of key %q is not supported by this peer", req.Key)
 		}
-		merged[req.Metadata.Metakey] = req.Metadata.Value
-		return nil, ma.SetStateMetadata(ns, req.Key, merged)
+		return nil, ma.SetStateMetadata(ns, req.Key, md)
 	case pb.ChaincodeMessage_GET_STATE_BY_RANGE:
 		return h.getStateByRange(tx, msg)
 	case pb.ChaincodeMessage_GET_HISTORY_FOR_KEY:

@@ -77,6 +77,9 @@ func (h *handler) getQueryResult(tx *txState, msg *pb.ChaincodeMessage) ([]byte,
 	}
 	switch {
 	case req.Collection != "":
+		if err := tx.checkPrivate(call, req.Collection, useRead); err != nil {
+			return nil, err
+		}
 		it, err := rq.ExecuteQueryOnPrivateData(tx.ns, req.Collection, req.Query)
 		if err != nil {
 			return nil, fmt.Errorf("%s over collection %q of chaincode %s: %w", call, req.Collection, tx.ns, err)

@@ -17,8 +17,15 @@ import (
 type cc struct{}
 
 func (cc) Init(stub shim.ChaincodeStubInterface) *pb.Response {
-	if fn, _ := stub.GetFunctionAndParameters(); fn == "failinit" {
+	fn, args := stub.GetFunctionAndParameters()
+	switch fn {
+	case "failinit":
 		return shim.Error("init refused")
+	case "initpriv":
+		// initpriv coll key: private data in Init, which the peer refuses.
+		if err := stub.PutPrivateData(args[0], args[1], []byte("v")); err != nil {
+			return shim.Error(err.Error())
+		}
 	}
 	if err := stub.PutState("initialised", []byte("yes")); err != nil {
 		return shim.Error(err.Error())
@@ -174,6 +181,30 @@ func (cc) Invoke(stub shim.ChaincodeStubInterface) *pb.Response {
 		return shim.Success(m)
 	case "setep":
 		if err := stub.SetStateValidationParameter(args[0], []byte(args[1])); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(nil)
+	case "getpriv":
+		v, err := stub.GetPrivateData(args[0], args[1])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(v)
+	case "privquery":
+		it, err := stub.GetPrivateDataQueryResult(args[0], args[1])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		it.Close()
+		return shim.Success(nil)
+	case "getprivep":
+		ep, err := stub.GetPrivateDataValidationParameter(args[0], args[1])
+		if err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success(ep)
+	case "setprivep":
+		if err := stub.SetPrivateDataValidationParameter(args[0], args[1], []byte(args[2])); err != nil {
 			return shim.Error(err.Error())
 		}
 		return shim.Success(nil)
