@@ -18,8 +18,8 @@
 // Every message a Fabric v2.5 shim sends gets a deliberate answer: state,
 // private data, metadata and range requests are served on the TxSimulator
 // (optional capabilities such as RangePager for paginated ranges,
-// PrivateDataRangeReader for private ranges, RichQuerier for rich queries
-// and PrivateDataPurger are discovered by type assertion; PurgePrivateData also needs the channel's
+// PrivateDataRangeReader for private ranges, RichQuerier for rich queries,
+// PrivateMetadataAccessor for private key metadata and PrivateDataPurger are discovered by type assertion; PurgePrivateData also needs the channel's
 // V2_5 application capability in TxContext.ApplicationCapabilities);
 // GET_HISTORY_FOR_KEY is served from TxContext.History and INVOKE_CHAINCODE
 // through TxContext.Invoker (the endorser), both with a clear error when
@@ -52,7 +52,23 @@
 // that registers by itself. Chaincode-as-a-service is dialled with the TLS
 // settings of its connection.json (tls_required needs root_cert).
 //
-// It never commits state, never checks signatures or policies (the endorser
-// does), and never reads the lifecycle definitions: callers resolve the
-// package ID first.
+// Private data follows Fabric's handler: no private data request (hash
+// reads included) is served in chaincode Init(); and when the caller gives
+// the collection rules (TxContext.Collection, read once per collection and
+// transaction), a collection the chaincode does not define is refused
+// ("collection <channel>/<ns>/<coll> could not be found"), a client whose
+// organisation (TxContext.Creator's MSP ID) is not a member is refused
+// private reads (GetPrivateData, private range and rich queries,
+// GetPrivateDataValidationParameter) of a memberOnlyRead collection and
+// writes (PutPrivateData, DelPrivateData, PurgePrivateData,
+// SetPrivateDataValidationParameter) to a memberOnlyWrite one, with Fabric's
+// "tx creator does not have read/write access permission" followed by the
+// collection, the chaincode and the organisation; GetPrivateDataHash never
+// needs membership. A PUT_STATE_METADATA, public or private, makes the entry
+// it carries the key's whole metadata and reads nothing, as in Fabric, so
+// the read/write set is the one a Fabric peer would endorse.
+//
+// It never commits state, never checks signatures or endorsement policies
+// (the endorser and the validator do), and never reads the lifecycle
+// definitions: callers resolve the package ID and the collection rules first.
 package chaincode

@@ -14,7 +14,12 @@
 // LifecycleEndorsement policy for `_lifecycle` itself, each organisation's
 // Endorsement policy for writes to its implicit collection, a collection's own
 // endorsement policy, and key-level (state-based) policies stored in a key's
-// VALIDATION_PARAMETER metadata.
+// VALIDATION_PARAMETER metadata. For a private key that metadata is the one
+// of its hash in the hashed state (SetPrivateDataValidationParameter), so
+// every peer of the channel, member of the collection or not, judges alike;
+// as in Fabric, a metadata-only write is checked like a value write, and a
+// key whose policy an earlier valid transaction of the block changed cannot
+// be written later in that block.
 //
 // Each endorsement of a transaction is verified at most once, however many
 // policies look at it; an endorsement this peer signed itself over exactly
