@@ -19,6 +19,8 @@ import (
 	"github.com/weft-ledger/weft/gossip/comm"
 	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/gossip/membership"
+	"github.com/weft-ledger/weft/gossip/message"
+	"github.com/weft-ledger/weft/gossip/privdata"
 )
 
 // Signer is the peer's signing identity (*msp.SigningIdentity).
@@ -41,22 +43,28 @@ type Config struct {
 	// their Signer, Identity, Store and TLS fields are filled in here.
 	Comm       comm.Config
 	Membership membership.Config
-	Log        *slog.Logger
+	// PrivateData bounds private data gossip; its ChannelID and Orgs are
+	// filled in for each channel joined.
+	PrivateData privdata.Config
+	Log         *slog.Logger
 }
 
 // Service is the peer's gossip: one transport, one membership, and a
 // channel.Channel per joined channel. Messages are routed by kind:
 // membership (alive, membership request and response, identities) to
-// membership; the rest to the channel they name (state info by its MAC).
+// membership; private data to the channel's privdata.Channel; the rest to
+// the channel they name (state info by its MAC).
 type Service struct {
-	log     *slog.Logger
-	signer  Signer
-	store   *identity.Store
-	comm    *comm.Comm
-	members *membership.Membership
+	log       *slog.Logger
+	signer    Signer
+	store     *identity.Store
+	comm      *comm.Comm
+	members   *membership.Membership
+	privateCf privdata.Config
 
-	mu       sync.RWMutex // guards channels and runCtx
+	mu       sync.RWMutex // guards channels, private and runCtx
 	channels map[string]*channel.Channel
+	private  map[string]*privdata.Channel
 	runCtx   context.Context
 	wg       sync.WaitGroup
 }
@@ -87,7 +95,8 @@ func New(cfg Config) (*Service, error) {
 		c.Close()
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
-	return &Service{log: log, signer: cfg.Signer, store: store, comm: c, members: m, channels: map[string]*channel.Channel{}}, nil
+	return &Service{log: log, signer: cfg.Signer, store: store, comm: c, members: m, privateCf: cfg.PrivateData,
+		channels: map[string]*channel.Channel{}, private: map[string]*privdata.Channel{}}, nil
 }
 
 // Register serves gossip.Gossip (GossipStream, Ping) on the peer's gRPC
@@ -135,11 +144,14 @@ func (s *Service) Run(ctx context.Context) {
 	<-ctx.Done()
 	s.mu.Lock()
 	s.runCtx = nil
-	chans := s.channels
-	s.channels = map[string]*channel.Channel{}
+	chans, private := s.channels, s.private
+	s.channels, s.private = map[string]*channel.Channel{}, map[string]*privdata.Channel{}
 	s.mu.Unlock()
 	for _, ch := range chans {
 		ch.Stop()
+	}
+	for _, p := range private {
+		p.Close()
 	}
 	s.wg.Wait()
 	s.members.Stop()
@@ -183,6 +195,17 @@ func isMembership(m *comm.ReceivedMessage) bool {
 // state info and its pull request by MAC (the channel is not named in them).
 func (s *Service) toChannel(m *comm.ReceivedMessage) {
 	g := m.Message
+	if message.IsPrivateData(g) {
+		s.mu.RLock()
+		p := s.private[string(g.GetChannel())]
+		s.mu.RUnlock()
+		if p == nil {
+			s.log.Debug("private data message for no joined channel dropped", "peer", m.Conn.PKIID.String(), "endpoint", m.Conn.Endpoint, "type", message.Kind(g))
+			return
+		}
+		p.Handle(m)
+		return
+	}
 	var mac, pki []byte
 	switch {
 	case g.GetStateInfo() != nil:
@@ -219,6 +242,10 @@ var ErrNotRunning = errors.New("gossip service is not running")
 type ChannelDeps struct {
 	Committer channel.Committer
 	Policy    channel.Policy
+	// Private keeps private data pushed to this peer and serves what other
+	// peers pull; nil: pushes are refused in their acknowledgement and
+	// requests dropped.
+	Private privdata.Store
 }
 
 // JoinChannel starts gossip for a channel: cfg.Self and the transport,
@@ -238,6 +265,12 @@ func (s *Service) JoinChannel(cfg channel.Config, deps ChannelDeps) (*channel.Ch
 	if err != nil {
 		return nil, err
 	}
+	pcfg := s.privateCf
+	pcfg.ChannelID, pcfg.Orgs = cfg.ChannelID, cfg.Orgs
+	pd, err := privdata.New(pcfg, privdata.Deps{Store: deps.Private, Sender: s.comm, Policy: deps.Policy, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.runCtx == nil {
@@ -247,6 +280,7 @@ func (s *Service) JoinChannel(cfg channel.Config, deps ChannelDeps) (*channel.Ch
 		return old, nil
 	}
 	s.channels[cfg.ChannelID] = ch
+	s.private[cfg.ChannelID] = pd
 	ctx := s.runCtx
 	s.wg.Add(1)
 	go func() {
@@ -254,6 +288,41 @@ func (s *Service) JoinChannel(cfg channel.Config, deps ChannelDeps) (*channel.Ch
 		ch.Run(ctx)
 	}()
 	return ch, nil
+}
+
+// PushPrivateData sends p to the peers `to` and waits for minAck
+// acknowledgements (or ctx; with minAck 0, for every peer's answer or ctx);
+// it returns how many acknowledged and an error naming the peers that
+// failed and why when fewer than minAck did.
+func (s *Service) PushPrivateData(ctx context.Context, channelID string, p *gp.PrivatePayload, to []comm.RemotePeer, minAck int) (acked int, err error) {
+	pd, err := s.privateOf(channelID)
+	if err != nil {
+		return 0, fmt.Errorf("push private data of transaction %s: %w", p.GetTxId(), err)
+	}
+	return pd.Push(ctx, p, to, minAck)
+}
+
+// PullPrivateData asks the peers `from`, one after the other in the order
+// given (as Fabric asks the next peer for what the previous one did not
+// serve), for digests and returns the elements received until every digest
+// is answered, the peers are exhausted or ctx ends; the error says which
+// digests stay unanswered and what each peer did.
+func (s *Service) PullPrivateData(ctx context.Context, channelID string, digests []*gp.PvtDataDigest, from []comm.RemotePeer) ([]*gp.PvtDataElement, error) {
+	pd, err := s.privateOf(channelID)
+	if err != nil {
+		return nil, fmt.Errorf("pull private data: %w", err)
+	}
+	return pd.Pull(ctx, digests, from)
+}
+
+func (s *Service) privateOf(channelID string) (*privdata.Channel, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	pd, ok := s.private[channelID]
+	if !ok {
+		return nil, fmt.Errorf("gossip has not joined channel %s (or has stopped)", channelID)
+	}
+	return pd, nil
 }
 
 // members adapts membership to what a channel needs.
