@@ -28,4 +28,9 @@ var (
 	// ExecuteQueryPage, ExecuteQueryOnPrivateData) on a ledger whose state
 	// database does not implement statedb.Querier, such as LevelDB.
 	ErrNoRichQueries = errors.New("rich queries (JSON selectors) need a CouchDB state database")
+	// ErrPrivateDataNotAvailable is wrapped by the error of GetPrivateData
+	// when the hashed state holds a version of the key but this peer holds
+	// no private value for that version: its organisation is not a member
+	// of the collection, or the data has not reached it yet.
+	ErrPrivateDataNotAvailable = errors.New("ledger: private data not available on this peer")
 )

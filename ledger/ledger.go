@@ -37,6 +37,13 @@ type Options struct {
 	// before it is wrapped, so a wrapper need not forward them; a wrapper
 	// that does implement one is called instead of the database.
 	WrapState func(statedb.DB) statedb.DB
+	// Collections tells, for a collection of a namespace, whether this
+	// peer's organisation is a member (only members store private values;
+	// the others keep hashes only) and its blockToLive. The ledger calls it
+	// with its own state database, as it is before the block being
+	// committed, at commit and at replay; an error fails the commit. nil:
+	// every collection is eligible and never expires.
+	Collections func(state statedb.DB, ns, coll string) (CollectionRules, error)
 }
 
 // Ledger is one channel's ledger: a block store and the world state derived
@@ -53,8 +60,13 @@ type Ledger struct {
 	// external is set when the state was handed in (Options.State) rather
 	// than opened in dir/state.
 	external bool
-	pvt      *pvtStore // private write sets of blocks not yet in the state
+	pvt      *pvtStore // the private data store (pvtstore.go)
 	log      *slog.Logger
+	// collections is Options.Collections.
+	collections func(statedb.DB, string, string) (CollectionRules, error)
+	// legacyPvt holds, during Open only, private write sets found in the
+	// store's earlier layout, for replay.
+	legacyPvt map[uint64]map[uint64]*rwset.TxPvtReadWriteSet
 
 	history       *historyDB
 	historyHeight uint64 // blocks indexed in history; guarded by commitMu
@@ -105,8 +117,8 @@ func (l *Ledger) ObserveCommit(fn func(CommitTimes)) {
 }
 
 // Open opens (creating if needed) the ledger in dir: the block store in
-// dir/chain, the LevelDB state in dir/state, the pending private write sets
-// in dir/pvtdata and the history index in dir/history. Blocks above the
+// dir/chain, the LevelDB state in dir/state, the private data store in
+// dir/pvtdata and the history index in dir/history. Blocks above the
 // state's savepoint are replayed from the block store with their stored
 // filters and their stored private write sets; blocks above the history
 // savepoint are indexed again.
@@ -150,7 +162,11 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 		_ = errors.Join(pvt.close(), state.Close(), blocks.Close())
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	l := &Ledger{blocks: blocks, state: state, base: base, caps: detectCaps(base, state), stateName: stateName, external: opts.State != nil, pvt: pvt, history: history, log: log}
+	l := &Ledger{blocks: blocks, state: state, base: base, caps: detectCaps(base, state), stateName: stateName, external: opts.State != nil, pvt: pvt, history: history, log: log, collections: opts.Collections}
+	if err := l.openPvt(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
 	if err := l.replay(); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
@@ -163,14 +179,30 @@ func OpenWithOptions(dir string, opts Options) (*Ledger, error) {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	// The state now covers every block in the store, so no stored private
-	// write set is needed any more: those of replayed blocks are applied, and
-	// those of a block whose append never completed belong to no block.
-	if err := l.pvt.dropAll(); err != nil {
+	// The state now covers every block: what expired with them and is
+	// still in the private data store (a crash came before its removal)
+	// goes, and so does the earlier layout, now replayed.
+	l.legacyPvt = nil
+	if err := errors.Join(l.pvt.dropLegacy(), l.pvt.expireThrough(l.blocks.Height())); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	return l, nil
+}
+
+// openPvt readies the private data store for replay: records stored for a
+// block whose append never completed belong to no block and are dropped,
+// and sets in the layout of earlier versions are read for replay.
+func (l *Ledger) openPvt() error {
+	if err := l.pvt.dropFrom(l.blocks.Height()); err != nil {
+		return err
+	}
+	legacy, err := l.pvt.legacy()
+	if err != nil {
+		return err
+	}
+	l.legacyPvt = legacy
+	return nil
 }
 
 // replay applies the blocks the state has not seen yet, trusting their filters,
@@ -202,19 +234,31 @@ func (l *Ledger) replay() error {
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
-		private, err := l.pvt.get(n)
+		private, err := l.pvt.sets(n)
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
-		batch, _, _, err := l.prepare(b, protos.TxFilter(b), private, false)
+		if len(private) == 0 {
+			private = l.legacyPvt[n]
+		}
+		p, err := l.prepare(b, protos.TxFilter(b), private, false)
 		if err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
-		if err := l.state.Apply(batch, statedb.Version{BlockNum: n}); err != nil {
+		if _, err := l.addExpiries(p.batch, n); err != nil {
+			return fmt.Errorf("replay block %d: %w", n, err)
+		}
+		// Commit stored these before the append; storing them again changes
+		// nothing, and records what the earlier layout did not hold.
+		if err := l.pvt.put(p.pvt); err != nil {
+			return fmt.Errorf("replay block %d: %w", n, err)
+		}
+		if err := l.state.Apply(p.batch, statedb.Version{BlockNum: n}); err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
 		l.stateHeight.Store(n + 1)
-		l.log.Info("replayed block into state", "block", n, "updates", batch.Len(), "private_txs", len(private))
+		l.dropExpired(n)
+		l.log.Info("replayed block into state", "block", n, "updates", p.batch.Len(), "private_txs", len(private))
 	}
 	return nil
 }
@@ -249,12 +293,6 @@ func (l *Ledger) recover() error {
 	if from := l.stateHeight.Load(); from < height {
 		if err := l.replay(); err != nil {
 			return fmt.Errorf("apply the writes of block %d: %w: %w", l.stateHeight.Load(), ErrStateBehind, err)
-		}
-		for n := from; n < height; n++ {
-			// Not synced: Open drops them anyway once the state covers the block.
-			if err := l.pvt.drop(n, false); err != nil {
-				l.log.Warn("stale private data left for block", "block", n, "err", err)
-			}
 		}
 		l.log.Info("applied to the state the blocks a failed state write had left out", "from_block", from, "to_block", height-1)
 	}
@@ -311,8 +349,14 @@ func (l *Ledger) StateBackend() statedb.DB { return l.base }
 // marks VALID), records the final filter and the commit hash (as Fabric's
 // COMMIT_HASH metadata, see commithash.go) in b, appends b and applies the
 // valid transactions' writes. private holds this peer's private write sets by
-// transaction index; those of valid transactions are stored durably before
-// the append, so a crash before the state update cannot lose them.
+// transaction index. Those of valid transactions, in collections this peer
+// is a member of (Options.Collections) and matching the block's hashes, are
+// applied and kept in the private data store (PrivateData); what such a
+// collection lacks is recorded missing (MissingPrivateData). Both, and the
+// blockToLive schedule of the block's private writes, are stored durably
+// before the append, so a crash before the state update cannot lose them.
+// The state update also removes the private data whose blockToLive ends
+// with this block.
 func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet) error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
@@ -332,10 +376,11 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
 	start := time.Now()
-	batch, filter, history, err := l.prepare(b, protos.TxFilter(b), private, true)
+	p, err := l.prepare(b, protos.TxFilter(b), private, true)
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
+	batch, filter, history := p.batch, p.filter, p.history
 	var times CommitTimes
 	stored := time.Now()
 	times.Processing = stored.Sub(start)
@@ -347,11 +392,13 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		commitHash = commitHashOf(filter, batch, l.commitHash)
 		setCommitHash(b, commitHash)
 	}
-	pending := validPrivate(private, filter)
-	if len(pending) > 0 {
-		if err := l.pvt.put(n, pending); err != nil {
-			return fmt.Errorf("commit block %d: %w", n, err)
-		}
+	// As in Fabric, expiry is not part of the commit hash: it is added to
+	// the batch after the hash is taken.
+	if _, err := l.addExpiries(batch, n); err != nil {
+		return fmt.Errorf("commit block %d: %w", n, err)
+	}
+	if err := l.pvt.put(p.pvt); err != nil {
+		return fmt.Errorf("commit block %d: %w", n, err)
 	}
 	if err := l.blocks.Append(b); err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
@@ -370,6 +417,7 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	}
 	l.stateHeight.Store(n + 1)
 	times.StateDB = time.Since(applied)
+	l.dropExpired(n)
 	if l.beforeHistory != nil {
 		if err := l.beforeHistory(n); err != nil {
 			return fmt.Errorf("commit block %d: %w", n, err)
@@ -384,33 +432,10 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		return fmt.Errorf("commit block %d: block appended and state updated but history not indexed (Recover or the next Commit indexes it): %w", n, err)
 	}
 	l.historyHeight = n + 1
-	if len(pending) > 0 {
-		// Not synced: if the delete is lost, Open drops the entries anyway
-		// once the state covers the block.
-		if err := l.pvt.drop(n, false); err != nil {
-			l.log.Warn("stale private data left for block", "block", n, "err", err)
-		}
-	}
 	if l.observe != nil {
 		l.observe(times)
 	}
 	return nil
-}
-
-// validPrivate returns the entries of private whose transactions filter
-// marks VALID: exactly the ones prepare may apply.
-func validPrivate(private map[uint64]*rwset.TxPvtReadWriteSet, filter []byte) map[uint64]*rwset.TxPvtReadWriteSet {
-	var out map[uint64]*rwset.TxPvtReadWriteSet
-	for i, set := range private {
-		if set == nil || i >= uint64(len(filter)) || pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
-			continue
-		}
-		if out == nil {
-			out = map[uint64]*rwset.TxPvtReadWriteSet{}
-		}
-		out[i] = set
-	}
-	return out
 }
 
 // decodedTx is one transaction of a block, decoded for prepare. sets is
@@ -466,12 +491,20 @@ func decodeBlock(b *cb.Block, filter []byte) []decodedTx {
 	return txs
 }
 
-// prepare computes the state updates of b and its history entries. With
-// validate set it runs MVCC and returns the filter with conflicts marked;
-// otherwise it trusts filter. Before MVCC, a state database that is a
-// statedb.BulkLoader is handed every key the block's valid transactions
-// read or write, in one Preload call.
-func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*statedb.Batch, []byte, []historyEntry, error) {
+// prepared is what prepare computes for one block.
+type prepared struct {
+	batch   *statedb.Batch
+	filter  []byte
+	history []historyEntry
+	pvt     *blockRecords // what the private data store keeps of the block
+}
+
+// prepare computes the state updates of b, its history entries and its
+// private data records. With validate set it runs MVCC and returns the
+// filter with conflicts marked; otherwise it trusts filter. Before MVCC, a
+// state database that is a statedb.BulkLoader is handed every key the
+// block's valid transactions read or write, in one Preload call.
+func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*prepared, error) {
 	n := b.Header.Number
 	txs := decodeBlock(b, filter)
 	mark := func(i int, code pb.TxValidationCode, why string) {
@@ -487,9 +520,11 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 	}
 	if validate {
 		if err := l.preload(txs, filter); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
+	rules := l.rules()
+	recs := newBlockRecords(n)
 	batch := statedb.NewBatch()
 	var history []historyEntry
 	for i := range txs {
@@ -500,23 +535,30 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		if validate {
 			code, why, err := validateTx(l.state, batch, sets)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("validate tx %d (%s): %w", i, txs[i].txID, err)
+				return nil, fmt.Errorf("validate tx %d (%s): %w", i, txs[i].txID, err)
 			}
 			if code != pb.TxValidationCode_VALID {
 				mark(i, code, why)
 				continue
 			}
 		}
-		skipped, err := addWrites(l.state, batch, sets, private[uint64(i)], statedb.Version{BlockNum: n, TxNum: uint64(i)})
+		pvt, err := l.memberOnly(rules, n, i, private[uint64(i)])
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("writes of tx %d (%s): %w", i, txs[i].txID, err)
+			return nil, fmt.Errorf("tx %d (%s): %w", i, txs[i].txID, err)
+		}
+		skipped, applied, err := addWrites(l.state, batch, sets, pvt, statedb.Version{BlockNum: n, TxNum: uint64(i)})
+		if err != nil {
+			return nil, fmt.Errorf("writes of tx %d (%s): %w", i, txs[i].txID, err)
+		}
+		if err := recs.record(rules, uint64(i), txs[i].txID, sets, applied); err != nil {
+			return nil, fmt.Errorf("tx %d (%s): %w", i, txs[i].txID, err)
 		}
 		history = append(history, publicWrites(sets, uint64(i))...)
 		for _, s := range skipped {
 			l.log.Warn("private data not applied", "block", n, "tx", i, "tx_id", txs[i].txID, "reason", s)
 		}
 	}
-	return batch, filter, history, nil
+	return &prepared{batch: batch, filter: filter, history: history, pvt: recs}, nil
 }
 
 // Close closes the history index, the private data store, the state and the

@@ -201,8 +201,9 @@ func isDeleteWrite(isDelete bool, value []byte) bool { return isDelete || len(va
 
 // addWrites adds the writes of one valid transaction to b at version v: public
 // writes (a value write keeps the key's metadata), metadata writes, hashed
-// writes, and the private writes of pvt whose hash matches the block.
-func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, error) {
+// writes, and the private writes of pvt whose hash matches the block. It
+// returns a note for each private write set skipped and the ones applied.
+func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]appliedColl, error) {
 	for _, n := range sets {
 		for _, w := range n.kv.Writes {
 			if isDeleteWrite(w.IsDelete, w.Value) {
@@ -212,7 +213,7 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 			var meta []byte
 			cur, err := currentValue(db, b, n.ns, w.Key)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if cur != nil {
 				meta = cur.Metadata
@@ -222,7 +223,7 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 		for _, mw := range n.kv.MetadataWrites {
 			cur, err := currentValue(db, b, n.ns, mw.Key)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if cur == nil {
 				continue
@@ -238,7 +239,7 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 				}
 				var meta []byte
 				if cur, err := currentValue(db, b, hns, string(w.KeyHash)); err != nil {
-					return nil, err
+					return nil, nil, err
 				} else if cur != nil {
 					meta = cur.Metadata
 				}
@@ -247,7 +248,7 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 			for _, mw := range c.set.MetadataWrites {
 				cur, err := currentValue(db, b, hns, string(mw.KeyHash))
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if cur == nil {
 					continue
@@ -258,17 +259,24 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 	}
 	skipped, applied := addPrivateWrites(b, sets, pvt, v)
 	if err := purgeWithoutPrivateWrites(db, b, sets, applied, v); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return skipped, nil
+	return skipped, applied, nil
+}
+
+// appliedColl is a collection's private write set as applied: its bytes,
+// which the private data store keeps, and their decoding.
+type appliedColl struct {
+	raw []byte
+	kv  *kvrwset.KVRWSet
 }
 
 // addPrivateWrites applies the collections of pvt whose bytes hash to the
 // pvt_rwset_hash the block carries; it returns a note for each one skipped
 // and the collections applied (keyed by collKey).
-func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]bool) {
+func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]appliedColl) {
 	var skipped []string
-	applied := map[string]bool{}
+	applied := map[string]appliedColl{}
 	for _, pn := range pvt.GetNsPvtRwset() {
 		for _, pc := range pn.CollectionPvtRwset {
 			var want []byte
@@ -301,7 +309,7 @@ func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWr
 					b.Put(pns, w.Key, w.Value, nil, v)
 				}
 			}
-			applied[collKey(pn.Namespace, pc.CollectionName)] = true
+			applied[collKey(pn.Namespace, pc.CollectionName)] = appliedColl{raw: pc.Rwset, kv: kv}
 		}
 	}
 	return skipped, applied
@@ -316,10 +324,10 @@ func collKey(ns, coll string) string { return ns + "\x00" + coll }
 // for instance one whose organisation left the collection, drops them too.
 // Only the key's hash is known, so the collection is scanned; that happens
 // only for a purge without its private write set.
-func purgeWithoutPrivateWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, applied map[string]bool, v statedb.Version) error {
+func purgeWithoutPrivateWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, applied map[string]appliedColl, v statedb.Version) error {
 	for _, n := range sets {
 		for _, c := range n.hashed {
-			if applied[collKey(n.ns, c.name)] {
+			if _, ok := applied[collKey(n.ns, c.name)]; ok {
 				continue
 			}
 			purged := map[string]bool{}
@@ -365,4 +373,12 @@ func keysWithHashes(db statedb.DB, b *statedb.Batch, ns string, hashes map[strin
 			out = append(out, k)
 		}
 	}
+}
+
+func decodeKVRWSet(raw []byte) (*kvrwset.KVRWSet, error) {
+	kv := &kvrwset.KVRWSet{}
+	if err := proto.Unmarshal(raw, kv); err != nil {
+		return nil, fmt.Errorf("decode kvrwset.KVRWSet: %w", err)
+	}
+	return kv, nil
 }
