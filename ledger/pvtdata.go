@@ -333,7 +333,7 @@ func (l *Ledger) CommitPrivateData(sets []ReconciledPrivateData) (stored int, re
 		return 0, nil, nil
 	}
 	blocks := map[uint64][]decodedTx{}
-	store := new(leveldb.Batch)   // the sets and their expiry, before the state
+	store := new(leveldb.Batch)    // the sets and their expiry, before the state
 	resolved := new(leveldb.Batch) // the missing entries, after it
 	batch := statedb.NewBatch()
 	seen := map[pvtID]bool{}
