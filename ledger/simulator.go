@@ -30,6 +30,9 @@ type Simulator struct {
 	// stateName names the state database in errors ("LevelDB", or its type).
 	stateName string
 	txID      string
+	// rules is Options.Collections, to explain private data this peer
+	// does not hold.
+	rules func(statedb.DB, string, string) (CollectionRules, error)
 
 	mu          sync.Mutex // guards all fields below
 	done        bool
@@ -72,6 +75,7 @@ func (l *Ledger) NewSimulator(txID string) *Simulator {
 		caps:          l.caps,
 		stateName:     l.stateName,
 		txID:          txID,
+		rules:         l.collections,
 		namespaces:    map[string]bool{},
 		reads:         map[string]map[string]*kvrwset.KVRead{},
 		writes:        map[string]map[string][]byte{},
@@ -388,8 +392,10 @@ func (s *Simulator) GetPrivateDataHash(ns, coll, key string) ([]byte, error) {
 }
 
 // GetPrivateData returns this peer's committed private value (nil if absent)
-// and records a hashed read. It fails when the peer's private copy is not the
-// version the hashed state says is current.
+// and records a hashed read. When the peer's private copy is not the version
+// the hashed state says is current (the peer's organisation is not a member
+// of the collection, or the data has not reached the peer yet), it fails
+// with an error wrapping ErrPrivateDataNotAvailable that says which.
 func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -405,7 +411,7 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
 	}
 	if (pv == nil) != (hv == nil) || (pv != nil && pv.Version != hv.Version) {
-		return nil, fmt.Errorf("simulate %s: private data of %s/%s key %q at version %s does not match the hashed state version %s; this peer lacks the current private data", s.txID, ns, coll, key, fmtCommitted(pv), fmtCommitted(hv))
+		return nil, fmt.Errorf("simulate %s: %w: %s/%s key %q: the hashed state holds version %s, this peer's private copy %s; %s", s.txID, ErrPrivateDataNotAvailable, ns, coll, key, fmtCommitted(hv), fmtCommitted(pv), s.whyNotAvailable(ns, coll))
 	}
 	s.recordHashedRead(ns, coll, key, protoVersion(pv))
 	inner(s.pvtReads, ns)[coll] = true
@@ -413,6 +419,26 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 		return nil, nil
 	}
 	return pv.Value, nil
+}
+
+// whyNotAvailable explains why this peer lacks private data of ns/coll and
+// what the user can do.
+func (s *Simulator) whyNotAvailable(ns, coll string) string {
+	r := CollectionRules{Member: true}
+	var err error
+	if s.rules != nil {
+		r, err = s.rules(s.state, ns, coll)
+	}
+	switch {
+	case err != nil:
+		return fmt.Sprintf("either this peer's organisation is not a member of collection %s, so the peer keeps only hashes (read it through a peer of a member organisation), "+
+			"or the data has not reached this peer yet (reconciliation fetches it from other member peers; retry later); the collection's rules could not be read: %v", coll, err)
+	case !r.Member:
+		return fmt.Sprintf("this peer's organisation is not a member of collection %s, so the peer keeps only the hashes of its private data; read it through a peer of a member organisation", coll)
+	default:
+		return fmt.Sprintf("this peer's organisation is a member of collection %s but the data has not reached this peer yet (it was missing when its block was committed); "+
+			"reconciliation fetches it from other member peers, retry later", coll)
+	}
 }
 
 // PrivateReads lists, by namespace, the collections the transaction read
