@@ -107,10 +107,13 @@ type Executor interface {
 	Execute(ctx context.Context, packageID string, txc *chaincode.TxContext, input *pb.ChaincodeInput) (*pb.Response, *pb.ChaincodeEvent, error)
 }
 
-// TransientStore keeps private write sets until their transaction commits.
-// Put is given the channel so that the store can record the channel's ledger
-// height and purge by it; an error fails the endorsement, which would
-// otherwise promise private data this peer does not hold.
+// TransientStore keeps private write sets until their transaction commits,
+// and hands them to the other peers that must hold them (the peer pushes
+// each collection to its member peers). Put is given the channel so that the
+// store can record the channel's ledger height and purge by it; an error
+// fails the endorsement, which would otherwise promise private data this
+// peer does not hold, or that fewer peers than a collection's
+// requiredPeerCount hold.
 type TransientStore interface {
 	Put(channelID, txID string, pvt *rwset.TxPvtReadWriteSet) error
 }
@@ -266,6 +269,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		ChannelID: chdr.ChannelId, TxID: chdr.TxId, SignedProposal: sp, Proposal: p, Creator: creator,
 		Simulator: sim, Transient: p.Payload.GetTransientMap(), Namespace: ccName,
 		History: historyOf(ch.Ledger), Invoker: e, ApplicationCapabilities: appCapabilities(ch.Config),
+		Collection: collectionAccess(sim),
 	}
 	input := p.Invocation.GetChaincodeSpec().GetInput()
 	if input == nil {
@@ -326,7 +330,9 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 			return failure("chaincode %s wrote private data but this peer has no transient store", ccName)
 		}
 		if err := e.transient.Put(chdr.ChannelId, chdr.TxId, pvt); err != nil {
-			return failure("chaincode %s wrote private data this peer could not keep: %v", ccName, err)
+			// Keeping the data, or pushing it to the collections' member
+			// peers (requiredPeerCount), failed: the error says which.
+			return failure("chaincode %s wrote private data: %v", ccName, err)
 		}
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
@@ -342,6 +348,22 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		pr.Interest = interest
 	}
 	return pr, err
+}
+
+// collectionAccess is a TxContext's Collection: the rules of a collection
+// as defined on the channel, read through the transaction's simulator, as
+// Fabric reads them (its read/write set records the definition's keys).
+func collectionAccess(state lifecycle.StateReader) func(ns, coll string) (chaincode.CollectionAccess, error) {
+	return func(ns, coll string) (chaincode.CollectionAccess, error) {
+		c, err := lifecycle.CollectionOf(state, ns, coll, lifecycle.DefaultImplicitDissemination)
+		if errors.Is(err, lifecycle.ErrNoCollection) {
+			return chaincode.CollectionAccess{}, fmt.Errorf("%w: %v", chaincode.ErrUnknownCollection, err)
+		}
+		if err != nil {
+			return chaincode.CollectionAccess{}, err
+		}
+		return chaincode.CollectionAccess{MemberOrgs: c.MemberOrgs, MemberOnlyRead: c.MemberOnlyRead, MemberOnlyWrite: c.MemberOnlyWrite}, nil
+	}
 }
 
 // isSystem tells the system chaincodes, whose namespaces the chaincode

@@ -71,6 +71,7 @@ func (e *Endorser) InvokeChaincode(ctx context.Context, caller *chaincode.TxCont
 			ChannelID: channel, TxID: caller.TxID, SignedProposal: caller.SignedProposal, Proposal: caller.Proposal,
 			Creator: creator, Simulator: sim, Transient: caller.Transient, Namespace: name,
 			History: historyOf(ch.Ledger), Invoker: e, ApplicationCapabilities: appCapabilities(ch.Config),
+			Collection: collectionAccess(sim),
 		}
 	}
 
