@@ -10,6 +10,7 @@ import (
 	gp "github.com/hyperledger/fabric-protos-go-apiv2/gossip"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/gossip/message"
 )
 
@@ -144,7 +145,7 @@ func (c *Channel) pullFrom(ctx context.Context, p comm.RemotePeer, missing []*gp
 // request sends one PrivateReq for batch to p and waits for its answer:
 // the elements that answer a digest of batch, by digest.
 func (c *Channel) request(ctx context.Context, p comm.RemotePeer, batch []*gp.PvtDataDigest) (map[digestKey]*gp.PvtDataElement, error) {
-	nonce, answers, err := c.await()
+	nonce, answers, err := c.await(p.PKIID)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +165,7 @@ func (c *Channel) request(ctx context.Context, p comm.RemotePeer, batch []*gp.Pv
 	if err != nil {
 		return nil, err
 	}
+	c.expect(nonce, info.PKIID)
 	for {
 		select {
 		case <-ctx.Done():
@@ -196,8 +198,9 @@ func (c *Channel) request(ctx context.Context, p comm.RemotePeer, batch []*gp.Pv
 	}
 }
 
-// await registers a pull awaiting an answer under a fresh nonce.
-func (c *Channel) await() (uint64, <-chan response, error) {
+// await registers a pull awaiting an answer from peer (nil: not known yet)
+// under a fresh nonce.
+func (c *Channel) await(peer identity.PKIID) (uint64, <-chan response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -208,10 +211,21 @@ func (c *Channel) await() (uint64, <-chan response, error) {
 		if _, taken := c.pending[n]; taken {
 			continue
 		}
-		ch := make(chan response, 1)
-		c.pending[n] = ch
-		return n, ch, nil
+		// Room for a stray answer besides the one awaited, until the
+		// peer is known and strays are dropped on arrival.
+		w := &awaiting{peer: peer, answers: make(chan response, 2)}
+		c.pending[n] = w
+		return n, w.answers, nil
 	}
+}
+
+// expect records which peer must answer nonce, once the connection named it.
+func (c *Channel) expect(nonce uint64, peer identity.PKIID) {
+	c.mu.Lock()
+	if w := c.pending[nonce]; w != nil && w.peer == nil {
+		w.peer = peer
+	}
+	c.mu.Unlock()
 }
 
 func (c *Channel) forget(nonce uint64) {

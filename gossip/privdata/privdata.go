@@ -1,6 +1,7 @@
 package privdata
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	gp "github.com/hyperledger/fabric-protos-go-apiv2/gossip"
 
 	"github.com/weft-ledger/weft/gossip/comm"
+	"github.com/weft-ledger/weft/gossip/identity"
 	"github.com/weft-ledger/weft/gossip/message"
 )
 
@@ -87,7 +89,7 @@ type Channel struct {
 
 	mu      sync.Mutex
 	closed  bool
-	pending map[uint64]chan response // pulls awaiting an answer, by nonce
+	pending map[uint64]*awaiting // pulls awaiting an answer, by nonce
 	wg      sync.WaitGroup           // Store calls in flight
 }
 
@@ -95,6 +97,13 @@ type Channel struct {
 type response struct {
 	from     comm.ConnInfo
 	elements []*gp.PvtDataElement
+}
+
+// awaiting is a pull request waiting for its answer from peer (nil until
+// known: then the pull checks the sender itself).
+type awaiting struct {
+	peer    identity.PKIID
+	answers chan response
 }
 
 // New returns the private data gossip of cfg.ChannelID.
@@ -125,7 +134,7 @@ func New(cfg Config, deps Deps) (*Channel, error) {
 		deps:    deps,
 		log:     deps.Log.With("channel", cfg.ChannelID),
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
-		pending: map[uint64]chan response{},
+		pending: map[uint64]*awaiting{},
 	}, nil
 }
 
@@ -289,14 +298,22 @@ func (c *Channel) serve(m *comm.ReceivedMessage, digests []*gp.PvtDataDigest, lo
 // handleResponse hands a response to the pull that awaits its nonce.
 func (c *Channel) handleResponse(m *comm.ReceivedMessage, log *slog.Logger) {
 	c.mu.Lock()
-	ch := c.pending[m.Message.Nonce]
+	w := c.pending[m.Message.Nonce]
+	var asked identity.PKIID
+	if w != nil {
+		asked = w.peer
+	}
 	c.mu.Unlock()
-	if ch == nil {
+	if w == nil {
 		log.Debug("private data response nobody asked for dropped", "nonce", m.Message.Nonce)
 		return
 	}
+	if asked != nil && !bytes.Equal(asked, m.Conn.PKIID) {
+		log.Warn("private data response from a peer not asked dropped", "asked", asked.String())
+		return
+	}
 	select {
-	case ch <- response{from: m.Conn, elements: m.Message.GetPrivateRes().Elements}:
+	case w.answers <- response{from: m.Conn, elements: m.Message.GetPrivateRes().Elements}:
 	default:
 		log.Debug("private data response dropped: its pull has one to read already", "nonce", m.Message.Nonce)
 	}
