@@ -247,4 +247,3 @@ func TestPrivateDataOfChannelNotJoined(t *testing.T) {
 		t.Fatalf("pull on a channel not joined: %v", err)
 	}
 }
-

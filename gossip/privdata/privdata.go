@@ -90,7 +90,7 @@ type Channel struct {
 	mu      sync.Mutex
 	closed  bool
 	pending map[uint64]*awaiting // pulls awaiting an answer, by nonce
-	wg      sync.WaitGroup           // Store calls in flight
+	wg      sync.WaitGroup       // Store calls in flight
 }
 
 // response is a PrivateRes as received, with who sent it.
