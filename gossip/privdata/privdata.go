@@ -260,18 +260,36 @@ func (c *Channel) handleRequest(m *comm.ReceivedMessage, log *slog.Logger) {
 
 func (c *Channel) serve(m *comm.ReceivedMessage, digests []*gp.PvtDataDigest, log *slog.Logger) {
 	elements := c.deps.Store.Serve(m.Conn, digests)
+	// Each element goes back under the digest exactly as asked: Fabric
+	// matches answers by a hash of the digest's bytes, and its
+	// reconciliation asks without transaction IDs.
+	asked := map[digestKey]*gp.PvtDataDigest{}
+	for _, d := range digests {
+		asked[keyOf(d)] = d
+	}
 	var out []*gp.PvtDataElement
 	size := 0
 	for _, e := range elements {
 		if e.GetDigest() == nil {
 			continue
 		}
+		d, ok := asked[keyOf(e.Digest)]
+		if !ok {
+			k := keyOf(e.Digest)
+			k.txID = ""
+			d, ok = asked[k]
+		}
+		if !ok {
+			log.Warn("private data served for a digest not asked left out", "digest", digestName(e.Digest))
+			continue
+		}
+		delete(asked, keyOf(d)) // one element per digest
+		e = &gp.PvtDataElement{Digest: d, Payload: e.Payload}
 		n := 0
 		for _, p := range e.Payload {
 			n += len(p)
 		}
 		if size+n > c.cfg.MaxResponseBytes {
-			d := e.Digest
 			log.Warn("private data left out of a response over the size bound", "max_bytes", c.cfg.MaxResponseBytes,
 				"block", d.BlockSeq, "tx", d.SeqInBlock, "tx_id", d.TxId, "namespace", d.Namespace, "collection", d.Collection)
 			continue

@@ -317,3 +317,24 @@ func TestPushChecksThePayloadAndCountsAcks(t *testing.T) {
 		t.Fatal("a payload receivers would drop was sent")
 	}
 }
+
+func TestServeAnswersUnderTheDigestAsked(t *testing.T) {
+	asked := digest(4, "col") // as Fabric's reconciliation asks: no transaction ID
+	filled := proto.Clone(asked).(*gp.PvtDataDigest)
+	filled.TxId = "tx4"
+	st := &store{serve: []*gp.PvtDataElement{
+		{Digest: filled, Payload: [][]byte{[]byte("v")}},
+		{Digest: filled, Payload: [][]byte{[]byte("again")}},
+		{Digest: digest(5, "col"), Payload: [][]byte{[]byte("not asked")}},
+	}}
+	c, l := newChannel(t, privdata.Config{}, privdata.Deps{Store: st, Sender: &sender{}})
+	out := make(chan *gp.GossipMessage, 1)
+	c.Handle(received(request(3, asked), org1Peer, out))
+	es := next(t, out).GetPrivateRes().GetElements()
+	if len(es) != 1 || !proto.Equal(es[0].Digest, asked) || string(es[0].Payload[0]) != "v" {
+		t.Fatalf("elements %v, want one under the digest as asked", es)
+	}
+	if !strings.Contains(l.String(), "private data served for a digest not asked left out") {
+		t.Fatal("the element for a digest not asked is not logged")
+	}
+}
