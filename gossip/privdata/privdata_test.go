@@ -216,12 +216,12 @@ func TestServeBoundsTheResponse(t *testing.T) {
 		return &gp.PvtDataElement{Digest: digest(b, "col"), Payload: [][]byte{make([]byte, 6)}}
 	}
 	st := &store{serve: []*gp.PvtDataElement{big(1), big(2), big(3)}}
-	c, l := newChannel(t, privdata.Config{MaxResponseBytes: 13, MaxDigests: 2}, privdata.Deps{Store: st, Sender: &sender{}})
+	c, l := newChannel(t, privdata.Config{MaxResponseBytes: 7, MaxDigests: 2}, privdata.Deps{Store: st, Sender: &sender{}})
 	out := make(chan *gp.GossipMessage, 1)
 	c.Handle(received(request(9, digest(1, "col"), digest(2, "col"), digest(3, "col")), org2Peer, out))
 	res := next(t, out)
-	if res.Nonce != 9 || string(res.Channel) != channelID || res.Tag != gp.GossipMessage_CHAN_ONLY || len(res.GetPrivateRes().GetElements()) != 2 {
-		t.Fatalf("response %v, want nonce 9 and two elements of 6 bytes within 13", res)
+	if res.Nonce != 9 || string(res.Channel) != channelID || res.Tag != gp.GossipMessage_CHAN_ONLY || len(res.GetPrivateRes().GetElements()) != 1 {
+		t.Fatalf("response %v, want nonce 9 and one element of 6 bytes within 7", res)
 	}
 	if len(st.asked) != 1 || len(st.asked[0]) != 2 {
 		t.Fatalf("store asked %v, want the first 2 digests (MaxDigests)", st.asked)
