@@ -18,6 +18,10 @@
 //   - gossip/membership: alive messages, membership request and response,
 //     expiry of dead peers, bootstrap and anchor peers, identity pull.
 //   - gossip/channel: one per channel.
+//   - gossip/privdata: one per channel, private data pushed at endorsement
+//     (acknowledged) and pulled when missing, kept and served by the peer's
+//     privdata.Store (ChannelDeps.Private); Service.PushPrivateData and
+//     PullPrivateData are its client calls.
 //
 // Every message that reaches this package has passed the handshake of its
 // connection; every block handed to the peer is verified by the peer exactly
