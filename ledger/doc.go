@@ -25,12 +25,39 @@
 //     the missing blocks exactly as Open would, so the ledger resumes without
 //     a reopen once the state database works again; each block's writes and
 //     savepoint are applied in one atomic step, never half;
-//   - the private write sets handed to Commit for valid transactions are
-//     written and synced to dir/pvtdata before the block is appended (no extra
-//     sync when there are none), replayed with the block by Open under the same
-//     rules as Commit (valid transactions only, only collections whose bytes
-//     hash to the block's pvt_rwset_hash), and deleted once the state covers
-//     the block; a crash therefore never loses this peer's private writes;
+//   - private data is stored only for collections this peer's organisation
+//     is a member of (Options.Collections; without it every collection is
+//     eligible and never expires); the others get the hashes only, and
+//     GetPrivateData on a key whose private value this peer lacks fails with
+//     ErrPrivateDataNotAvailable saying whether it is not a member or the
+//     data has not arrived yet;
+//   - the private data store (dir/pvtdata) keeps, for every committed block,
+//     the private write sets of its valid transactions that this peer
+//     applied (members only, bytes hashing to the block's pvt_rwset_hash),
+//     by block, transaction and collection (PrivateData), and records as
+//     missing each member collection a valid transaction wrote without its
+//     set reaching Commit (MissingPrivateData; MissingIn tells beforehand).
+//     Both, and the block's expiry schedule, are written and synced before
+//     the block is appended (no extra sync when there is nothing), and Open
+//     replays a block with its stored sets under the same rules as Commit,
+//     so a crash never loses this peer's private writes; records of a block
+//     whose append never completed are dropped at Open;
+//   - CommitPrivateData stores sets fetched from other peers for committed
+//     blocks once they verify against the block's hashes (the whole set, or
+//     key by key for a set a purge cut), removes their missing entries, and
+//     applies each key only where the hashed state still holds that
+//     transaction's version: a later write or delete wins. It is serialised
+//     with Commit, and a crash part way leaves the data missing, to be
+//     fetched and applied again;
+//   - blockToLive: data committed at block N in a collection with
+//     blockToLive k is readable through block N+k; the state update of block
+//     N+k+1 removes its hash and private value (unless a later write
+//     replaced them, which has its own schedule), for members and non-members
+//     alike, in the same atomic step as that block's writes (and outside its
+//     commit hash, as in Fabric), so replay redoes it after a crash; the
+//     store then drops the block's expired sets and missing entries;
+//   - a committed purge also rewrites the stored sets of earlier
+//     transactions of the collection without the key;
 //   - the history index (dir/history) holds, for every public write of every
 //     valid endorser transaction, the key and the transaction's height, never
 //     the value (GetHistoryForKey reads it back from the block store, newest
@@ -64,8 +91,8 @@
 //     another ledger: Open fails with ErrStateAhead;
 //   - a committed purge removes the key from the hashed and the private state
 //     even when this peer did not receive the purge's private write set (the
-//     key is found by its hash); private values are kept nowhere else once
-//     their block's state is applied, so no older version survives.
+//     key is found by its hash), and from the private data store (above), so
+//     no older version survives.
 //
 // The ledger never checks signatures or endorsement policies: the
 // TRANSACTIONS_FILTER handed to Commit already carries the peer's verdicts.

@@ -77,9 +77,12 @@ func (it *pvtIterator) Close() {
 // with both is_delete and is_purge set. At commit the key leaves the hashed
 // and the private state, like a delete; the purge also removes the private
 // value on a peer that did not receive the private write set (see addWrites).
-// Earlier versions of a private value are never kept once their block's
-// state is applied, so nothing else remains to be purged. Whether the
-// channel allows purging (application capability V2_5) is the caller's check.
+// The private data store keeps the private write sets of earlier blocks
+// (PrivateData), so the commit also rewrites those of the collection
+// without the purged key, and a set of an earlier transaction reconciled
+// after the purge (CommitPrivateData) is stored and applied without it.
+// Whether the channel allows purging (application capability V2_5) is the
+// caller's check.
 func (s *Simulator) PurgePrivateData(ns, coll, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
