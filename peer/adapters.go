@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
@@ -93,7 +94,25 @@ func (a deliverChannels) Channel(id string) (*deliver.Channel, error) {
 	// The event ACLs (event/Block, event/FilteredBlock) of the config in
 	// force, and its sequence: an open stream is judged again when it changes.
 	bundle := ch.bundle.Load()
-	return &deliver.Channel{Blocks: ch.committed, ACL: deliver.BundleACL(bundle), Sequence: bundle.Sequence()}, nil
+	return &deliver.Channel{Blocks: ch.committed, ACL: deliver.BundleACL(bundle), Sequence: bundle.Sequence(), PrivateData: deliverPrivate{ch}}, nil
+}
+
+// deliverPrivate is what DeliverWithPrivateData sends of a channel's
+// private data: what the ledger holds, to the organisations Fabric's rule
+// lets read it (every organisation for a collection without
+// memberOnlyRead, else its members).
+type deliverPrivate struct{ c *channel }
+
+func (d deliverPrivate) BlockPrivateData(n uint64) (map[uint64]*rwset.TxPvtReadWriteSet, error) {
+	return d.c.ledger.PrivateData(n)
+}
+
+func (d deliverPrivate) MayRead(_ uint64, ns, coll, mspID string) (bool, error) {
+	c, err := d.c.collection(ns, coll)
+	if err != nil {
+		return false, err
+	}
+	return !c.MemberOnlyRead || c.IsMember(mspID), nil
 }
 
 type gatewayChannels struct{ n *Node }

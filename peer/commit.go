@@ -29,7 +29,7 @@ type hooks struct {
 
 // ledgerOptions are the options the node opens channel ledgers with.
 func (n *Node) ledgerOptions() ledger.Options {
-	return ledger.Options{WrapState: n.hooks.wrapState}
+	return ledger.Options{WrapState: n.hooks.wrapState, Collections: n.collectionRules}
 }
 
 // appendedBlock is a block the ledger appended whose commit did not finish
@@ -114,7 +114,7 @@ func (c *channel) commit(block *cb.Block) (err error) {
 	if lifecycleWrites {
 		c.definitions.Invalidate()
 	}
-	private := c.node.transient.Take(c.id, block.Header.Number, txIDs)
+	private := c.completePrivate(block, c.node.transient.Take(c.id, block.Header.Number, txIDs))
 	err = c.ledger.Commit(block, private)
 	if lifecycleWrites {
 		c.definitions.Invalidate()

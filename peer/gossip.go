@@ -107,7 +107,7 @@ func (n *Node) joinGossip(ch *channel) error {
 		StateBatchSize:           g.State.BatchSize,
 		StateBlockBufferSize:     g.State.BlockBufferSize,
 		StateMaxRetries:          g.State.MaxRetries,
-	}, gossip.ChannelDeps{Committer: gossipLedger{ch}, Policy: gossipPolicy{ch}})
+	}, gossip.ChannelDeps{Committer: gossipLedger{ch}, Policy: gossipPolicy{ch}, Private: privateGossip{ch}})
 	if err != nil {
 		return fmt.Errorf("channel %s: start gossip: %w", ch.id, err)
 	}

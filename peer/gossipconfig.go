@@ -69,6 +69,37 @@ type GossipConfig struct {
 	// sets endorsed this many blocks ago and never committed are purged
 	// from the transient store.
 	TransientstoreMaxBlockRetention int
+
+	PvtData GossipPvtDataConfig
+}
+
+// GossipPvtDataConfig is the rest of peer.gossip.pvtData: how private data
+// is pushed at endorsement and fetched at commit and afterwards
+// (docs/private-data.md). Zero values mean Fabric's defaults.
+type GossipPvtDataConfig struct {
+	// PullRetryThreshold bounds how long a commit waits for missing
+	// private data from other peers before it commits without it.
+	PullRetryThreshold time.Duration
+	// PushAckTimeout bounds the wait for acknowledgements of private data
+	// pushed at endorsement.
+	PushAckTimeout time.Duration
+	// BtlPullMargin: data whose blockToLive ends within this many blocks
+	// is not pulled.
+	BtlPullMargin int
+	// ReconcileBatchSize is the number of missing entries one
+	// reconciliation round asks for; ReconcileSleepInterval the pause
+	// between rounds; ReconciliationDisabled is reconciliationEnabled false.
+	ReconcileBatchSize     int
+	ReconcileSleepInterval time.Duration
+	ReconciliationDisabled bool
+	// ImplicitRequiredPeerCount and ImplicitMaxPeerCount are
+	// implicitCollectionDisseminationPolicy: how far an organisation's
+	// implicit collection is pushed (Fabric: 0 and 1). Negative
+	// ImplicitMaxPeerCount is refused; use ImplicitMaxPeerCountSet to tell
+	// an explicit 0 from the default.
+	ImplicitRequiredPeerCount int
+	ImplicitMaxPeerCount      int
+	ImplicitMaxPeerCountSet   bool
 }
 
 // GossipElectionConfig is peer.gossip.election.
@@ -167,6 +198,17 @@ func loadGossip(v *viper.Viper) (GossipConfig, []string) {
 			LeaderElectionDuration:   k.dur(g("election.leaderElectionDuration"), 0),
 		},
 		TransientstoreMaxBlockRetention: k.num(g("pvtData.transientstoreMaxBlockRetention"), 0),
+		PvtData: GossipPvtDataConfig{
+			PullRetryThreshold:             k.dur(g("pvtData.pullRetryThreshold"), 0),
+			PushAckTimeout:                 k.dur(g("pvtData.pushAckTimeout"), 0),
+			BtlPullMargin:                  k.num(g("pvtData.btlPullMargin"), 0),
+			ReconcileBatchSize:             k.num(g("pvtData.reconcileBatchSize"), 0),
+			ReconcileSleepInterval:         k.dur(g("pvtData.reconcileSleepInterval"), 0),
+			ReconciliationDisabled:         !k.flag(g("pvtData.reconciliationEnabled"), true),
+			ImplicitRequiredPeerCount:      k.num(g("pvtData.implicitCollectionDisseminationPolicy.requiredPeerCount"), 0),
+			ImplicitMaxPeerCount:           k.num(g("pvtData.implicitCollectionDisseminationPolicy.maxPeerCount"), 0),
+			ImplicitMaxPeerCountSet:        v.IsSet(g("pvtData.implicitCollectionDisseminationPolicy.maxPeerCount")),
+		},
 		State: GossipStateConfig{
 			Disabled:        !k.flag(g("state.enabled"), true),
 			CheckInterval:   k.dur(g("state.checkInterval"), 0),
@@ -237,6 +279,8 @@ func (c GossipConfig) validate() []string {
 		{"election.leaderAliveThreshold", c.Election.LeaderAliveThreshold},
 		{"election.leaderElectionDuration", c.Election.LeaderElectionDuration},
 		{"state.checkInterval", c.State.CheckInterval}, {"state.responseTimeout", c.State.ResponseTimeout},
+		{"pvtData.pullRetryThreshold", c.PvtData.PullRetryThreshold}, {"pvtData.pushAckTimeout", c.PvtData.PushAckTimeout},
+		{"pvtData.reconcileSleepInterval", c.PvtData.ReconcileSleepInterval},
 	} {
 		if d.val < 0 {
 			errs = append(errs, fmt.Sprintf("%s = %v: use a positive duration, or leave it out for Fabric's default", g(d.key), d.val))
@@ -256,6 +300,9 @@ func (c GossipConfig) validate() []string {
 		{"state.batchSize", c.State.BatchSize}, {"state.blockBufferSize", c.State.BlockBufferSize},
 		{"state.maxRetries", c.State.MaxRetries},
 		{"pvtData.transientstoreMaxBlockRetention", c.TransientstoreMaxBlockRetention},
+		{"pvtData.btlPullMargin", c.PvtData.BtlPullMargin}, {"pvtData.reconcileBatchSize", c.PvtData.ReconcileBatchSize},
+		{"pvtData.implicitCollectionDisseminationPolicy.requiredPeerCount", c.PvtData.ImplicitRequiredPeerCount},
+		{"pvtData.implicitCollectionDisseminationPolicy.maxPeerCount", c.PvtData.ImplicitMaxPeerCount},
 	} {
 		if n.val < 0 {
 			errs = append(errs, fmt.Sprintf("%s = %d: use a positive number, or leave it out for Fabric's default", g(n.key), n.val))
@@ -322,6 +369,14 @@ func (c GossipConfig) withDefaults() GossipConfig {
 	num(&c.State.BlockBufferSize, 20)
 	num(&c.State.MaxRetries, 3)
 	num(&c.TransientstoreMaxBlockRetention, transientBlockRetention)
+	dur(&c.PvtData.PullRetryThreshold, 60*time.Second)
+	dur(&c.PvtData.PushAckTimeout, 3*time.Second)
+	num(&c.PvtData.BtlPullMargin, 10)
+	num(&c.PvtData.ReconcileBatchSize, 10)
+	dur(&c.PvtData.ReconcileSleepInterval, time.Minute)
+	if !c.PvtData.ImplicitMaxPeerCountSet {
+		num(&c.PvtData.ImplicitMaxPeerCount, 1)
+	}
 	return c
 }
 

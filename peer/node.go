@@ -195,7 +195,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		System:      []chaincode.SystemChaincode{n.lifecycle, &cscc{node: n}, &qscc{blocks: n.committedBlocks, configs: n.channelConfig}},
 		Runtime:     n.runtime,
 		Definitions: n.lifecycle,
-		Transient:   n.transient,
+		Transient:   privateEndorsements{n},
 		Logger:      log,
 		Metrics:     n.metrics.endorser,
 	})
@@ -434,6 +434,11 @@ func (n *Node) addChannel(ctx context.Context, ch *channel) {
 	go func() {
 		defer n.wg.Done()
 		ch.run(ctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ch.reconcile(ctx)
 	}()
 	if every := n.cfg.CommitHashCheckInterval; every > 0 {
 		n.wg.Add(1)

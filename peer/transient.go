@@ -74,7 +74,7 @@ func (t *transientStores) store(channelID string) (*transientstore.Store, error)
 }
 
 // Put records the private write set of a transaction endorsed on a channel,
-// with the channel's ledger height. It satisfies endorser.TransientStore.
+// with the channel's ledger height.
 func (t *transientStores) Put(channelID, txID string, pvt *rwset.TxPvtReadWriteSet) error {
 	if len(pvt.GetNsPvtRwset()) == 0 {
 		return nil
@@ -83,11 +83,26 @@ func (t *transientStores) Put(channelID, txID string, pvt *rwset.TxPvtReadWriteS
 	if err != nil {
 		return fmt.Errorf("keep the private write set of transaction %s: %w", txID, err)
 	}
+	return t.PutAt(channelID, txID, height, pvt)
+}
+
+// PutAt records a private write set simulated at ledger height height (one
+// another peer pushed: the height is the one it simulated at).
+func (t *transientStores) PutAt(channelID, txID string, height uint64, pvt *rwset.TxPvtReadWriteSet) error {
 	s, err := t.store(channelID)
 	if err != nil {
 		return fmt.Errorf("keep the private write set of transaction %s: %w", txID, err)
 	}
 	return s.Put(txID, height, pvt)
+}
+
+// Entries returns every private write set kept for a transaction.
+func (t *transientStores) Entries(channelID, txID string) ([]*rwset.TxPvtReadWriteSet, error) {
+	s, err := t.store(channelID)
+	if err != nil {
+		return nil, err
+	}
+	return s.Entries(txID)
 }
 
 // Take returns the private write sets of the transactions of block
