@@ -41,7 +41,8 @@ type Options struct {
 	// peer's organisation is a member (only members store private values;
 	// the others keep hashes only) and its blockToLive. The ledger calls it
 	// with its own state database, as it is before the block being
-	// committed, at commit and at replay; an error fails the commit. nil:
+	// committed, at commit and at replay (an error fails the commit), and
+	// GetPrivateData calls it to explain private data the peer lacks. nil:
 	// every collection is eligible and never expires.
 	Collections func(state statedb.DB, ns, coll string) (CollectionRules, error)
 }
@@ -250,7 +251,7 @@ func (l *Ledger) replay() error {
 		}
 		// Commit stored these before the append; storing them again changes
 		// nothing, and records what the earlier layout did not hold.
-		if err := l.pvt.put(p.pvt); err != nil {
+		if err := l.pvt.put(p.pvt, false); err != nil {
 			return fmt.Errorf("replay block %d: %w", n, err)
 		}
 		if err := l.state.Apply(p.batch, statedb.Version{BlockNum: n}); err != nil {
@@ -397,7 +398,7 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	if _, err := l.addExpiries(batch, n); err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
-	if err := l.pvt.put(p.pvt); err != nil {
+	if err := l.pvt.put(p.pvt, true); err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
 	if err := l.blocks.Append(b); err != nil {

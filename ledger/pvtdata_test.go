@@ -564,7 +564,7 @@ func TestPrivateDataOfUnappendedBlockDropped(t *testing.T) {
 	// Store the block's records, then "crash" before the append.
 	p, err := c.l.prepare(b, protos.TxFilter(b), private, true)
 	must(t, err)
-	must(t, c.l.pvt.put(p.pvt))
+	must(t, c.l.pvt.put(p.pvt, true))
 	c.reopen()
 	if got := c.missing(); len(got) != 0 {
 		t.Fatalf("missing = %q, want the unappended block's entries dropped", got)
@@ -578,4 +578,22 @@ func TestPrivateDataOfUnappendedBlockDropped(t *testing.T) {
 	if got := fmt.Sprint(c.storedKeys(1)); got != "[0/short/k=v]" {
 		t.Fatalf("PrivateData(1) = %s", got)
 	}
+}
+
+// A commit that stored its records but failed to append leaves nothing
+// behind once the block is committed again with more private data.
+func TestRetriedCommitReplacesPrivateRecords(t *testing.T) {
+	t.Parallel()
+	c := newPvtChain(t)
+	b, _ := c.build(nil, withheld(pput("mine", "k", "v")))
+	bad := cloneBlock(b)
+	bad.Header.PreviousHash = []byte("not the previous block")
+	if err := c.l.Commit(bad, nil); !errors.Is(err, ErrBadChain) {
+		t.Fatalf("Commit of a block that does not chain = %v, want ErrBadChain", err)
+	}
+	c.commitBlock(b, map[uint64]*rwset.TxPvtReadWriteSet{0: c.withheld[[2]uint64{1, 0}]})
+	if got := c.missing(); len(got) != 0 {
+		t.Fatalf("missing = %q after the retry brought the data, want none", got)
+	}
+	c.wantValue("mine", "k", "v")
 }

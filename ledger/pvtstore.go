@@ -511,12 +511,25 @@ func (r *blockRecords) empty() bool {
 
 // put durably records r: its block's sets, missing entries and schedules,
 // and the removal of its purged keys from the stored sets of earlier
-// transactions.
-func (s *pvtStore) put(r *blockRecords) error {
-	if r.empty() {
-		return nil
-	}
+// transactions. With replace, the sets and missing entries an earlier
+// attempt to commit the block left are removed first (schedules and purge
+// markers derive from the block alone, so a retry writes the same ones).
+func (s *pvtStore) put(r *blockRecords, replace bool) error {
 	wb := new(leveldb.Batch)
+	if replace {
+		for _, kind := range []byte{recSet, recMissing} {
+			err := s.each(kindBlocks(kind, r.block, r.block+1), func(k, _ []byte) error {
+				wb.Delete(append([]byte(nil), k...))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if r.empty() {
+		return s.write(wb, true, fmt.Sprintf("store private data of block %d", r.block))
+	}
 	for id, raw := range r.sets {
 		wb.Put(idKey(recSet, id), raw)
 	}
