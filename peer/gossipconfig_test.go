@@ -80,3 +80,32 @@ func TestGossipConfigZeroIsFabricDefault(t *testing.T) {
 		t.Fatalf("discovery defaults = %+v", d)
 	}
 }
+
+// TestGossipPvtDataKeys reads peer.gossip.pvtData with Fabric's names, and
+// a zero configuration is Fabric's defaults.
+func TestGossipPvtDataKeys(t *testing.T) {
+	dir := configDir(t)
+	t.Setenv("CORE_PEER_GOSSIP_PVTDATA_PULLRETRYTHRESHOLD", "5s")
+	t.Setenv("CORE_PEER_GOSSIP_PVTDATA_RECONCILESLEEPINTERVAL", "2s")
+	t.Setenv("CORE_PEER_GOSSIP_PVTDATA_RECONCILEBATCHSIZE", "7")
+	t.Setenv("CORE_PEER_GOSSIP_PVTDATA_RECONCILIATIONENABLED", "false")
+	t.Setenv("CORE_PEER_GOSSIP_PVTDATA_IMPLICITCOLLECTIONDISSEMINATIONPOLICY_MAXPEERCOUNT", "0")
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Gossip.withDefaults().PvtData
+	if p.PullRetryThreshold != 5*time.Second || p.ReconcileSleepInterval != 2*time.Second || p.ReconcileBatchSize != 7 ||
+		!p.ReconciliationDisabled || p.ImplicitMaxPeerCount != 0 || p.PushAckTimeout != 3*time.Second || p.BtlPullMargin != 10 {
+		t.Fatalf("pvtData = %+v", p)
+	}
+	d := GossipConfig{}.withDefaults().PvtData
+	if d.PullRetryThreshold != time.Minute || d.ReconcileSleepInterval != time.Minute || d.ReconcileBatchSize != 10 ||
+		d.ReconciliationDisabled || d.ImplicitRequiredPeerCount != 0 || d.ImplicitMaxPeerCount != 1 {
+		t.Fatalf("pvtData defaults = %+v", d)
+	}
+	t.Setenv("CORE_PEER_GOSSIP_PVTDATA_PULLRETRYTHRESHOLD", "-1s")
+	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "peer.gossip.pvtData.pullRetryThreshold") {
+		t.Fatalf("negative pullRetryThreshold: %v", err)
+	}
+}
