@@ -597,3 +597,35 @@ func TestRetriedCommitReplacesPrivateRecords(t *testing.T) {
 	}
 	c.wantValue("mine", "k", "v")
 }
+
+// As in Fabric, what blockToLive removes is not part of the commit hash:
+// a peer that expires data records the same hashes as one that keeps it.
+func TestBlockToLiveOutsideCommitHash(t *testing.T) {
+	t.Parallel()
+	c := newPvtChain(t)
+	c.commit(pput("short", "k", "v"), pput("theirsBTL", "h", "x"))
+	for _, k := range []string{"a", "b", "c", "d"} {
+		c.commit(pub(k))
+	}
+	if c.hashed("short", "k") != nil {
+		t.Fatal("the workload expires nothing")
+	}
+	keep := openLedger(t, t.TempDir()) // no Collections: nothing expires
+	defer keep.Close()
+	for n := uint64(0); n < c.l.Blocks().Height(); n++ {
+		b := cloneBlock(mustBlock(t, c.l, n))
+		private, err := c.l.PrivateData(n)
+		must(t, err)
+		must(t, keep.Commit(b, private))
+	}
+	for n := uint64(1); n < c.l.Blocks().Height(); n++ {
+		want, _ := CommitHash(mustBlock(t, c.l, n))
+		got, _ := CommitHash(mustBlock(t, keep, n))
+		if len(want) == 0 || fmt.Sprintf("%x", got) != fmt.Sprintf("%x", want) {
+			t.Fatalf("block %d: commit hash %x on the peer that keeps the data, %x on the one that expires it", n, got, want)
+		}
+	}
+	if vv, err := keep.State().Get(HashedNamespace("cc", "short"), string(keyHash("k"))); err != nil || vv == nil {
+		t.Fatalf("the ledger without blockToLive lost the hash: %v %v", vv, err)
+	}
+}
