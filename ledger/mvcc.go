@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
@@ -258,10 +259,46 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 		}
 	}
 	skipped, applied := addPrivateWrites(b, sets, pvt, v)
+	if err := renewPrivateVersions(db, b, applied, v); err != nil {
+		return nil, nil, err
+	}
 	if err := purgeWithoutPrivateWrites(db, b, sets, applied, v); err != nil {
 		return nil, nil, err
 	}
 	return skipped, applied, nil
+}
+
+// renewPrivateVersions moves this peer's private value of a key whose
+// metadata alone the transaction changed (a private key-level endorsement
+// policy) to the version its hash now has, as Fabric does: otherwise the
+// value would look stale and GetPrivateData would refuse it. The value moves
+// only if it is the one the hash stands for (a peer that committed with
+// missing data may hold an older one).
+func renewPrivateVersions(db statedb.DB, b *statedb.Batch, applied map[string]appliedColl, v statedb.Version) error {
+	for k, a := range applied {
+		ns, coll, _ := strings.Cut(k, "\x00")
+		for _, mw := range a.kv.GetMetadataWrites() {
+			hv, err := currentValue(db, b, HashedNamespace(ns, coll), string(keyHash(mw.Key)))
+			if err != nil {
+				return err
+			}
+			if hv == nil || hv.Version != v {
+				continue // the key does not exist, or a write of this transaction already set both
+			}
+			pns := PrivateNamespace(ns, coll)
+			pv, err := currentValue(db, b, pns, mw.Key)
+			if err != nil {
+				return err
+			}
+			if pv == nil || pv.Version == v {
+				continue
+			}
+			if sum := sha256.Sum256(pv.Value); bytes.Equal(sum[:], hv.Value) {
+				b.Put(pns, mw.Key, pv.Value, pv.Metadata, v)
+			}
+		}
+	}
+	return nil
 }
 
 // appliedColl is a collection's private write set as applied: its bytes,
