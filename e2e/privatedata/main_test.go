@@ -37,6 +37,10 @@ const (
 
 var allPeers = []string{peer0Org1, peer1Org1, peer0Org2, peer1Org2}
 
+// bothOrgs endorse a write to org1only: pvtcc's policy is the channel's
+// default, a majority of the two organisations.
+var bothOrgs = []string{"Org1MSP", "Org2MSP"}
+
 // The chaincodes the tests drive and their sources.
 const (
 	pvtcc       = "pvtcc"
@@ -211,6 +215,12 @@ func query(t *testing.T, name, clientMSP, cc, fn string, args ...string) ([]byte
 // client) answers want.
 func waitValue(t *testing.T, name, coll, key, want string) {
 	t.Helper()
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > 5*time.Second {
+			t.Logf("%s of %s arrived on %s after %s", key, coll, name, d.Round(time.Millisecond))
+		}
+	}()
 	err := eventually.Wait(waitTimeout, func(context.Context) error {
 		got, err := query(t, name, "Org1MSP", pvtcc, "get", coll, key)
 		if err != nil {

@@ -16,7 +16,10 @@ import (
 func TestWriteOnPeer0ReadEverywhereItBelongs(t *testing.T) {
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("k")
-	mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte("org1 secret")})
+	// Writes to org1only name their endorsing organisations: a gateway
+	// does not send a collection's values to a non-member organisation it
+	// chose itself (Fabric's "trusted endorsing organizations").
+	mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte("org1 secret"), orgs: bothOrgs})
 	mustSubmit(t, c, write{fn: "put", args: []string{"shared", key}, value: []byte("shared secret")})
 	for _, p := range []string{peer0Org1, peer1Org1} {
 		waitValue(t, p, "org1only", key, "org1 secret")
@@ -33,7 +36,7 @@ func TestOrg2PeersHoldOnlyHashes(t *testing.T) {
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("h")
 	value := "only for org1"
-	block := mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte(value), orgs: []string{"Org1MSP", "Org2MSP"}})
+	block := mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte(value), orgs: bothOrgs})
 	for _, p := range []string{peer0Org1, peer1Org1} {
 		waitValue(t, p, "org1only", key, value)
 	}
@@ -58,13 +61,13 @@ func TestOrg2PeersHoldOnlyHashes(t *testing.T) {
 // memberOnlyWrite its write.
 func TestMemberOnlyReadAndWriteRefuseOrg2Client(t *testing.T) {
 	key := unique("m")
-	mustSubmit(t, contract(t, peer0Org1, pvtcc), write{fn: "put", args: []string{"org1only", key}, value: []byte("v")})
+	mustSubmit(t, contract(t, peer0Org1, pvtcc), write{fn: "put", args: []string{"org1only", key}, value: []byte("v"), orgs: bothOrgs})
 	waitValue(t, peer0Org1, "org1only", key, "v")
 	for _, p := range []string{peer0Org1, peer0Org2} {
 		_, err := query(t, p, "Org2MSP", pvtcc, "get", "org1only", key)
 		wantError(t, "get of org1only by an Org2 client on "+p, err, "org1only", "Org2MSP")
 	}
-	_, err := submit(contract(t, peer0Org2, pvtcc), write{fn: "put", args: []string{"org1only", key}, value: []byte("from org2")})
+	_, err := submit(contract(t, peer0Org2, pvtcc), write{fn: "put", args: []string{"org1only", key}, value: []byte("from org2"), orgs: bothOrgs})
 	wantError(t, "put to org1only by an Org2 client", err, "org1only", "Org2MSP")
 	waitValue(t, peer0Org1, "org1only", key, "v")
 }
@@ -73,6 +76,7 @@ func TestMemberOnlyReadAndWriteRefuseOrg2Client(t *testing.T) {
 // block without the private values (org1only goes to at most one other
 // peer, shared to peers that were up) and reconciliation fills the gap.
 func TestReconciliationFillsAStoppedPeersGap(t *testing.T) {
+	reconcileOften(t, peer1Org1)
 	p1 := network.AllPeers[peer1Org1]
 	if err := p1.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
@@ -87,7 +91,7 @@ func TestReconciliationFillsAStoppedPeersGap(t *testing.T) {
 	})
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("r")
-	block := mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte("missed")})
+	block := mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte("missed"), orgs: bothOrgs})
 	mustSubmit(t, c, write{fn: "put", args: []string{"shared", key}, value: []byte("missed too")})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -171,6 +175,7 @@ func TestPrivateKeyLevelEndorsement(t *testing.T) {
 func TestRestartBetweenEndorsementAndCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	reconcileOften(t, peer1Org1)
 	if err := network.AllPeers[peer1Org1].Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +186,7 @@ func TestRestartBetweenEndorsementAndCommit(t *testing.T) {
 	})
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("restart")
-	p, err := c.NewProposal("put", write{args: []string{"org1only", key}, value: []byte("survives"), orgs: []string{"Org1MSP", "Org2MSP"}}.options()...)
+	p, err := c.NewProposal("put", write{args: []string{"org1only", key}, value: []byte("survives"), orgs: bothOrgs}.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +194,11 @@ func TestRestartBetweenEndorsementAndCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("endorse: %v", devnettest.ErrorText(err))
 	}
+	restarted := time.Now()
 	if err := devnettest.RestartPeer(ctx, network, peer0Org1); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s restarted in %s", peer0Org1, time.Since(restarted).Round(time.Millisecond))
 	// The restarted peer's gateway takes the submission once it serves again.
 	var commitErr error
 	err = eventually.Wait(time.Minute, func(context.Context) error {
@@ -214,9 +221,20 @@ func TestRestartBetweenEndorsementAndCommit(t *testing.T) {
 	if commitErr != nil {
 		t.Fatal(commitErr)
 	}
+	t.Logf("submitted and committed %s after the restart", time.Since(restarted).Round(time.Millisecond))
 	waitValue(t, peer0Org1, "org1only", key, "survives")
 	if err := devnettest.StartPeer(ctx, network, peer1Org1); err != nil {
 		t.Fatal(err)
 	}
 	waitValue(t, peer1Org1, "org1only", key, "survives")
+}
+
+// reconcileOften makes the peer called name, when it next starts, reconcile
+// every 5s instead of Fabric's default minute, so that a test waiting for
+// reconciliation takes seconds.
+func reconcileOften(t *testing.T, name string) {
+	t.Helper()
+	if err := devnettest.SetPeerConfig(network, node(t, name), "peer.gossip.pvtData.reconcileSleepInterval", "5s"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -36,9 +36,11 @@ func transient(t *testing.T, name string, v any) map[string][]byte {
 }
 
 // submitSample submits fn of the sample through c with a transient map,
-// endorsed by the peers of orgs; it returns the error of any step, or of
-// an invalid commit.
-func submitSample(c *client.Contract, fn string, tm map[string][]byte, orgs ...string) error {
+// endorsed by the peers of orgs, and waits until every peer has committed
+// it, so that the next step sees it wherever it runs; it returns the error
+// of any step, or of an invalid commit.
+func submitSample(t *testing.T, c *client.Contract, fn string, tm map[string][]byte, orgs ...string) error {
+	t.Helper()
 	p, err := c.NewProposal(fn, client.WithTransient(tm), client.WithEndorsingOrganizations(orgs...))
 	if err != nil {
 		return err
@@ -58,6 +60,7 @@ func submitSample(c *client.Contract, fn string, tm map[string][]byte, orgs ...s
 	if !st.Successful {
 		return &invalidTx{st}
 	}
+	devnettest.WaitEveryPeer(t, network, st)
 	return nil
 }
 
@@ -78,7 +81,7 @@ func TestAssetTransferPrivateData(t *testing.T) {
 	id := unique("asset")
 
 	create := map[string]any{"objectType": "asset", "assetID": id, "color": "green", "size": 20, "appraisedValue": 100}
-	if err := submitSample(org1, "CreateAsset", transient(t, "asset_properties", create), "Org1MSP"); err != nil {
+	if err := submitSample(t, org1, "CreateAsset", transient(t, "asset_properties", create), "Org1MSP"); err != nil {
 		t.Fatalf("CreateAsset: %v", devnettest.ErrorText(err))
 	}
 	var asset sampleAsset
@@ -101,18 +104,18 @@ func TestAssetTransferPrivateData(t *testing.T) {
 
 	owner := map[string]any{"assetID": id, "buyerMSP": "Org2MSP"}
 	// No agreement yet.
-	err = submitSample(org1, "TransferAsset", transient(t, "asset_owner", owner), "Org1MSP")
+	err = submitSample(t, org1, "TransferAsset", transient(t, "asset_owner", owner), "Org1MSP")
 	wantError(t, "TransferAsset before any agreement", err, id)
 
 	// Org2 agrees at another value: the hashes differ.
-	if err := submitSample(org2, "AgreeToTransfer", transient(t, "asset_value", map[string]any{"assetID": id, "appraisedValue": 90}), "Org2MSP"); err != nil {
+	if err := submitSample(t, org2, "AgreeToTransfer", transient(t, "asset_value", map[string]any{"assetID": id, "appraisedValue": 90}), "Org2MSP"); err != nil {
 		t.Fatalf("AgreeToTransfer: %v", devnettest.ErrorText(err))
 	}
-	err = submitSample(org1, "TransferAsset", transient(t, "asset_owner", owner), "Org1MSP")
+	err = submitSample(t, org1, "TransferAsset", transient(t, "asset_owner", owner), "Org1MSP")
 	wantError(t, "TransferAsset with different appraisals", err, "Org1MSPPrivateCollection", "Org2MSPPrivateCollection")
 
 	// Org2 agrees at Org1's value.
-	if err := submitSample(org2, "AgreeToTransfer", transient(t, "asset_value", map[string]any{"assetID": id, "appraisedValue": 100}), "Org2MSP"); err != nil {
+	if err := submitSample(t, org2, "AgreeToTransfer", transient(t, "asset_value", map[string]any{"assetID": id, "appraisedValue": 100}), "Org2MSP"); err != nil {
 		t.Fatalf("AgreeToTransfer: %v", devnettest.ErrorText(err))
 	}
 	var own2 sampleDetails
@@ -121,9 +124,9 @@ func TestAssetTransferPrivateData(t *testing.T) {
 		t.Fatalf("Org2's private details = %+v", own2)
 	}
 	// Only the owner may transfer.
-	err = submitSample(org2, "TransferAsset", transient(t, "asset_owner", owner), "Org2MSP")
+	err = submitSample(t, org2, "TransferAsset", transient(t, "asset_owner", owner), "Org2MSP")
 	wantError(t, "TransferAsset by the buyer", err, "not its owner")
-	if err := submitSample(org1, "TransferAsset", transient(t, "asset_owner", owner), "Org1MSP"); err != nil {
+	if err := submitSample(t, org1, "TransferAsset", transient(t, "asset_owner", owner), "Org1MSP"); err != nil {
 		t.Fatalf("TransferAsset: %v", devnettest.ErrorText(err))
 	}
 	evaluate(t, org2, &asset, "ReadAsset", id)
@@ -136,9 +139,9 @@ func TestAssetTransferPrivateData(t *testing.T) {
 
 	// The new owner may delete it; the old one no longer may.
 	del := transient(t, "asset_delete", map[string]any{"assetID": id})
-	err = submitSample(org1, "DeleteAsset", del, "Org1MSP")
+	err = submitSample(t, org1, "DeleteAsset", del, "Org1MSP")
 	wantError(t, "DeleteAsset by the former owner", err, "not its owner")
-	if err := submitSample(org2, "DeleteAsset", del, "Org2MSP"); err != nil {
+	if err := submitSample(t, org2, "DeleteAsset", del, "Org2MSP"); err != nil {
 		t.Fatalf("DeleteAsset: %v", devnettest.ErrorText(err))
 	}
 	if raw, err := org2.EvaluateTransaction("ReadAsset", id); err != nil || len(raw) != 0 {
