@@ -10,7 +10,8 @@
 // the value once restarted), blockToLive expiry on every member peer,
 // memberOnlyRead and memberOnlyWrite refusals naming the collection and the
 // client's organisation, private key-level endorsement, a peer restarted
-// between endorsement and commit that still commits the private data, and
-// the asset-transfer-private-data flow. Tests that stop peers run one after
+// between endorsement and commit that still commits the private data,
+// DeliverWithPrivateData sending what the requester's organisation may read,
+// and the asset-transfer-private-data flow. Tests that stop peers run one after
 // the other and leave every peer running.
 package privatedata
