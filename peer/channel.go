@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
@@ -54,6 +55,8 @@ type channel struct {
 	// gossip is the channel's gossip, set once it joined the peer's gossip
 	// service (nil before, and when that failed).
 	gossip atomic.Pointer[gchannel.Channel]
+	// gossipSince is when the channel joined gossip (nil before).
+	gossipSince atomic.Pointer[time.Time]
 	// commitMu serialises the commit path: blocks come from the orderer
 	// puller and from gossip (pushed, pulled or by state transfer).
 	commitMu sync.Mutex

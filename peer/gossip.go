@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	gp "github.com/hyperledger/fabric-protos-go-apiv2/gossip"
@@ -111,6 +112,8 @@ func (n *Node) joinGossip(ch *channel) error {
 	if err != nil {
 		return fmt.Errorf("channel %s: start gossip: %w", ch.id, err)
 	}
+	now := time.Now()
+	ch.gossipSince.Store(&now)
 	ch.gossip.Store(gch)
 	gch.UpdateHeight(ch.committed.Height())
 	ch.advertiseChaincodes()

@@ -453,7 +453,7 @@ func (c *channel) completePrivate(block *cb.Block, private map[uint64]*rwset.TxP
 			c.node.log.Info("private data fetched from other peers at commit", "channel", c.id, "block", block.Header.Number, "collections", len(missing)-len(still))
 		}
 		missing = still
-		if len(missing) == 0 || !time.Now().Before(deadline) || !c.anyMemberPeer(missing) {
+		if len(missing) == 0 || !time.Now().Before(deadline) || (!c.anyMemberPeer(missing) && !c.meetingPeers()) {
 			break
 		}
 		time.Sleep(min(time.Second, time.Until(deadline)))
@@ -463,6 +463,19 @@ func (c *channel) completePrivate(block *cb.Block, private map[uint64]*rwset.TxP
 			"block", block.Header.Number, "missing", describeMissing(missing))
 	}
 	return private
+}
+
+// meetingPeers reports whether this peer may still be meeting the others:
+// its channel gossip started less than the election's startup grace period
+// ago and it has peers to meet (bootstrap or anchor peers). A peer restarted
+// behind commits its first blocks before membership formed; waiting then
+// lets it pull their private data at commit rather than by reconciliation.
+func (c *channel) meetingPeers() bool {
+	start := c.gossipSince.Load()
+	if start == nil || time.Since(*start) > c.node.cfg.Gossip.withDefaults().Election.StartupGracePeriod {
+		return false
+	}
+	return len(c.node.cfg.Gossip.Bootstrap) > 0 || len(c.anchorPeers()) > 0
 }
 
 // anyMemberPeer reports whether gossip knows a peer that may hold one of
