@@ -590,6 +590,10 @@ func (c *channel) reconcile(ctx context.Context) {
 	}
 }
 
+// reconcilePullTimeout bounds the pulls of one reconciliation round (each
+// peer asked has gossip's response timeout to answer).
+const reconcilePullTimeout = 30 * time.Second
+
 // reconcileOnce runs one reconciliation round and returns how many entries
 // it filled.
 func (c *channel) reconcileOnce(ctx context.Context, batch int) int {
@@ -615,7 +619,7 @@ func (c *channel) reconcileOnce(ctx context.Context, batch int) int {
 		}
 		hashes[m] = pvtHashOf(txRWSet(b, m.Tx), m.Namespace, m.Collection)
 	}
-	pctx, cancel := context.WithTimeout(ctx, c.node.cfg.Gossip.withDefaults().PvtData.PullRetryThreshold)
+	pctx, cancel := context.WithTimeout(ctx, reconcilePullTimeout)
 	got := c.fetch(pctx, missing, hashes, missing[0].Block+1)
 	cancel()
 	if len(got) == 0 {

@@ -18,8 +18,8 @@
 // approveformyorg --collections-config), defines its three collections:
 // org1only (Org1MSP; memberOnlyRead and memberOnlyWrite; disseminated to at
 // most one peer, none required), shared (Org1MSP and Org2MSP; one peer
-// required, up to three) and btl3 (Org1MSP and Org2MSP, values expire after
-// three blocks).
+// required, up to three), btl3 (Org1MSP and Org2MSP, values expire after
+// three blocks) and allthree (Org1MSP and Org2MSP; three peers required).
 //
 // The binary runs as a chaincode service when CHAINCODE_SERVER_ADDRESS (and
 // CHAINCODE_ID) are set, else it registers with the peer that launched it.
