@@ -411,7 +411,7 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
 	}
 	if (pv == nil) != (hv == nil) || (pv != nil && pv.Version != hv.Version) {
-		return nil, fmt.Errorf("simulate %s: %w: %s/%s key %q: the hashed state holds version %s, this peer's private copy %s; %s", s.txID, ErrPrivateDataNotAvailable, ns, coll, key, fmtCommitted(hv), fmtCommitted(pv), s.whyNotAvailable(ns, coll))
+		return nil, fmt.Errorf("simulate %s: %w (private data matching public hash version is not available): %s/%s key %q: the hashed state holds version %s, this peer's private copy %s; %s", s.txID, ErrPrivateDataNotAvailable, ns, coll, key, fmtCommitted(hv), fmtCommitted(pv), s.whyNotAvailable(ns, coll))
 	}
 	s.recordHashedRead(ns, coll, key, protoVersion(pv))
 	inner(s.pvtReads, ns)[coll] = true
