@@ -132,21 +132,13 @@ func createAssets(t *testing.T, c *client.Contract, prefix string, count int) []
 // the log's current size.
 func logSince(t *testing.T, name string, offset int64) (string, int64) {
 	t.Helper()
-	raw, err := os.ReadFile(network.AllPeers[name].LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if offset > int64(len(raw)) {
-		offset = 0
-	}
-	return string(raw[offset:]), int64(len(raw))
+	return devnettest.LogSince(t, network, name, offset)
 }
 
 // logSize is the current size of the log of the peer called name.
 func logSize(t *testing.T, name string) int64 {
 	t.Helper()
-	_, n := logSince(t, name, 0)
-	return n
+	return devnettest.LogSize(t, network, name)
 }
 
 // waitLog waits until the peer called name logs, past offset, a line

@@ -3,7 +3,6 @@ package privatedata
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,16 +38,7 @@ func TestEndorsementFailsBelowRequiredPeerCount(t *testing.T) {
 		waitValue(t, p, "allthree", key, "to all")
 	}
 
-	if err := network.AllPeers[peer1Org2].Stop(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := devnettest.StartPeer(ctx, network, peer1Org2); err != nil {
-			t.Errorf("start %s again: %v", peer1Org2, err)
-		}
-	})
+	stopPeer(t, peer1Org2) // started again when the test ends
 	before := height(t, peer0Org1)
 	_, err = submit(c, write{fn: "put", args: []string{"allthree", unique("three")}, value: []byte("to too few"), orgs: bothOrgs})
 	wantError(t, "a write to allthree with a member peer down", err, "allthree", "requiredPeerCount 3", "failed to distribute private collection")
@@ -65,31 +55,15 @@ func TestEndorsementFailsBelowRequiredPeerCount(t *testing.T) {
 func TestReconcilerFetchesWhatCommitLacked(t *testing.T) {
 	reconcileOften(t, peer1Org1)
 	setPeerConfig(t, peer1Org1, "peer.gossip.pvtData.pullRetryThreshold", "1ms", "60s")
-	p1 := network.AllPeers[peer1Org1]
-	if err := p1.Stop(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	started := false
-	t.Cleanup(func() {
-		if !started {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = devnettest.StartPeer(ctx, network, peer1Org1)
-		}
-	})
+	start := stopPeer(t, peer1Org1)
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("rec")
 	block := mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte("late"), orgs: bothOrgs})
-	offset := logSize(t, peer1Org1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := devnettest.StartPeer(ctx, network, peer1Org1); err != nil {
-		t.Fatal(err)
-	}
-	started = true
+	offset := devnettest.LogSize(t, network, peer1Org1)
+	start()
 	waitHeight(t, peer1Org1, block)
 	waitValue(t, peer1Org1, "org1only", key, "late")
-	logs := logSince(t, peer1Org1, offset)
+	logs, _ := devnettest.LogSince(t, network, peer1Org1, offset)
 	for _, want := range []string{"block commits without some private data", "private data reconciled"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("peer1.org1's log since its start lacks %q", want)
@@ -126,25 +100,30 @@ func height(t *testing.T, name string) uint64 {
 	return h
 }
 
-// logSize is the size of the log of the peer called name.
-func logSize(t *testing.T, name string) int64 {
+// stopPeer stops the peer called name and returns the function that starts
+// it again; if the test does not, it is started when the test ends.
+func stopPeer(t *testing.T, name string) (start func()) {
 	t.Helper()
-	fi, err := os.Stat(network.AllPeers[name].LogPath)
-	if err != nil {
+	if err := network.AllPeers[name].Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return fi.Size()
-}
-
-// logSince is what the peer called name logged past offset.
-func logSince(t *testing.T, name string, offset int64) string {
-	t.Helper()
-	raw, err := os.ReadFile(network.AllPeers[name].LogPath)
-	if err != nil {
-		t.Fatal(err)
+	started := false
+	t.Cleanup(func() {
+		if !started {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := devnettest.StartPeer(ctx, network, name); err != nil {
+				t.Errorf("start %s again: %v", name, err)
+			}
+		}
+	})
+	return func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := devnettest.StartPeer(ctx, network, name); err != nil {
+			t.Fatal(err)
+		}
+		started = true
 	}
-	if offset > int64(len(raw)) {
-		offset = 0
-	}
-	return string(raw[offset:])
 }

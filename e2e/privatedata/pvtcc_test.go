@@ -77,28 +77,12 @@ func TestMemberOnlyReadAndWriteRefuseOrg2Client(t *testing.T) {
 // peer, shared to peers that were up) and reconciliation fills the gap.
 func TestReconciliationFillsAStoppedPeersGap(t *testing.T) {
 	reconcileOften(t, peer1Org1)
-	p1 := network.AllPeers[peer1Org1]
-	if err := p1.Stop(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	started := false
-	t.Cleanup(func() {
-		if !started {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = devnettest.StartPeer(ctx, network, peer1Org1)
-		}
-	})
+	start := stopPeer(t, peer1Org1)
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("r")
 	block := mustSubmit(t, c, write{fn: "put", args: []string{"org1only", key}, value: []byte("missed"), orgs: bothOrgs})
 	mustSubmit(t, c, write{fn: "put", args: []string{"shared", key}, value: []byte("missed too")})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := devnettest.StartPeer(ctx, network, peer1Org1); err != nil {
-		t.Fatal(err)
-	}
-	started = true
+	start()
 	waitHeight(t, peer1Org1, block+1)
 	waitValue(t, peer1Org1, "org1only", key, "missed")
 	waitValue(t, peer1Org1, "shared", key, "missed too")
@@ -176,14 +160,7 @@ func TestRestartBetweenEndorsementAndCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	reconcileOften(t, peer1Org1)
-	if err := network.AllPeers[peer1Org1].Stop(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = devnettest.StartPeer(ctx, network, peer1Org1) // an error only if it runs already
-	})
+	startPeer1 := stopPeer(t, peer1Org1)
 	c := contract(t, peer0Org1, pvtcc)
 	key := unique("restart")
 	p, err := c.NewProposal("put", write{args: []string{"org1only", key}, value: []byte("survives"), orgs: bothOrgs}.options()...)
@@ -223,9 +200,7 @@ func TestRestartBetweenEndorsementAndCommit(t *testing.T) {
 	}
 	t.Logf("submitted and committed %s after the restart", time.Since(restarted).Round(time.Millisecond))
 	waitValue(t, peer0Org1, "org1only", key, "survives")
-	if err := devnettest.StartPeer(ctx, network, peer1Org1); err != nil {
-		t.Fatal(err)
-	}
+	startPeer1()
 	waitValue(t, peer1Org1, "org1only", key, "survives")
 }
 
