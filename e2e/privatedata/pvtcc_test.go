@@ -213,3 +213,20 @@ func reconcileOften(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 }
+
+// The gateway plans endorsements from the transaction's chaincode interest,
+// which names the collections it writes: transient data for org1only is not
+// sent to an Org2 peer the gateway would choose itself (the chaincode's
+// policy needs one), and the client is told to name its endorsers, as
+// Fabric's gateway tells it.
+func TestGatewayKeepsTransientDataFromNonMembers(t *testing.T) {
+	c := contract(t, peer0Org1, pvtcc)
+	key := unique("gw")
+	before := height(t, peer0Org1)
+	_, err := submit(c, write{fn: "put", args: []string{"org1only", key}, value: []byte("for org1 only")})
+	wantError(t, "a write to org1only with the gateway choosing its endorsers", err,
+		"not in the distribution policy of the private data collection(s): org1only", "trusted endorsing organizations")
+	if h := height(t, peer0Org1); h != before {
+		t.Errorf("height went from %d to %d: nothing should have been ordered", before, h)
+	}
+}
