@@ -127,6 +127,15 @@ func TestAssetTransferFunctions(t *testing.T) {
 	c.ok(`{"AppraisedValue":300,"Color":"blue","ID":"asset1","Owner":"Christopher","Size":5}`, "ReadAsset", "asset1")
 	c.fails("the asset asset9 does not exist", "TransferAsset", "asset9", "X")
 
+	// TransferValue (a Weft addition) moves appraised value between two assets.
+	c.ok("", "TransferValue", "asset2", "asset7", "150")
+	c.ok(`{"AppraisedValue":250,"Color":"red","ID":"asset2","Owner":"Brad","Size":5}`, "ReadAsset", "asset2")
+	c.ok(`{"AppraisedValue":1100,"Color":"orange","ID":"asset7","Owner":"Alice","Size":21}`, "ReadAsset", "asset7")
+	c.fails("asset asset2 has an appraised value of 250, less than the 251 to transfer", "TransferValue", "asset2", "asset7", "251")
+	c.fails("the amount to transfer must be a positive integer, got \"0\"", "TransferValue", "asset2", "asset7", "0")
+	c.fails("cannot transfer value from asset asset2 to itself", "TransferValue", "asset2", "asset2", "1")
+	c.fails("the asset asset9 does not exist", "TransferValue", "asset2", "asset9", "1")
+
 	c.ok("", "DeleteAsset", "asset7")
 	c.ok("false", "AssetExists", "asset7")
 	if _, ok := ledger.Get("asset7"); ok {

@@ -9,6 +9,11 @@
 // old owner), GetAllAssets. A function may also be named
 // "SmartContract:<name>", the contract API's qualified form.
 //
+// Weft addition, not in fabric-samples: TransferValue(fromID, toID, amount)
+// moves amount (a positive integer) of AppraisedValue from one asset to
+// another, reading and writing both keys; `weft bench --keys N --zipf S` uses
+// it as its hot-key workload.
+//
 // Running: with CHAINCODE_SERVER_ADDRESS set it serves as a chaincode server
 // (chaincode as a service) registered as CHAINCODE_ID (or the package ID held
 // by the file CHAINCODE_ID_FILE names, read at start), with TLS when
