@@ -256,7 +256,7 @@ func (g privateGossip) Received(from comm.ConnInfo, p *gp.PrivatePayload) error 
 	if err := c.node.transient.PutAt(c.id, p.TxId, p.PrivateSimHeight, pvt); err != nil {
 		return err
 	}
-	c.node.log.Debug("private data received", "channel", c.id, "tx_id", p.TxId, "namespace", p.Namespace, "collection", p.CollectionName, "from", from.Endpoint, "from_msp", from.MSPID)
+	c.node.log.Debug("private data received", "channel", c.id, "tx_id", p.TxId, "namespace", p.Namespace, "collection", p.CollectionName, "from_pki_id", from.PKIID.String(), "from_msp", from.MSPID)
 	return nil
 }
 
