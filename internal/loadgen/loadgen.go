@@ -13,7 +13,6 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	ab "github.com/hyperledger/fabric-protos-go-apiv2/orderer"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/grpc"
 
 	"github.com/weft-ledger/weft/internal/client"
 	"github.com/weft-ledger/weft/protos"
@@ -21,26 +20,67 @@ import (
 
 // Config describes one load run.
 type Config struct {
-	Signer      protos.Signer
-	Endorsers   []client.Endpoint // one peer per organisation the policy needs
-	Orderer     client.Endpoint
-	Channel     string
-	Chaincode   string
-	Txs         int           // transactions to commit (bounded)
-	Concurrency int           // transactions in flight at most
-	Rate        float64       // offered transactions per second; 0 = as fast as possible
-	Timeout     time.Duration // the whole run stops after this
+	Signer    protos.Signer
+	Endorsers []client.Endpoint // one peer per organisation the policy needs
+	Orderer   client.Endpoint
+	Channel   string
+	Chaincode string
+	Txs       int // transactions to send (bounded)
+	// Concurrency bounds the transactions in flight: a transaction is in
+	// flight from the moment its proposal is sent until its commit is seen
+	// (or it fails). Without Rate the run is a closed loop that keeps
+	// Concurrency transactions in flight. With Rate it is only a safety cap
+	// (0: ten seconds of the offered load, DefaultCap).
+	Concurrency int
+	// Rate, when positive, makes the run an open loop: proposal i starts at
+	// i/Rate seconds after the first, whether or not earlier transactions
+	// have committed (unless the in-flight cap is reached, which Result
+	// reports).
+	Rate    float64
+	Timeout time.Duration // the whole run stops after this
 	// Args returns the arguments of transaction i; the default is
-	// CreateAsset with a key unique to this run.
+	// CreateAsset with a key unique to this run. It is called once per
+	// transaction, in order, before the clock starts.
 	Args func(i int) [][]byte
+}
+
+// DefaultCap is the in-flight cap of an open-loop run at rate transactions
+// per second when Config.Concurrency is 0: ten seconds of offered load.
+func DefaultCap(rate float64) int {
+	return max(1, int(math.Ceil(10*rate)))
+}
+
+// limit is the most transactions a run keeps in flight.
+func (c Config) limit() int {
+	if c.Rate > 0 && c.Concurrency <= 0 {
+		return DefaultCap(c.Rate)
+	}
+	return c.Concurrency
 }
 
 // Result is what a run measured.
 type Result struct {
-	Submitted, Valid, Invalid int
-	Elapsed                   time.Duration // first proposal sent → last commit seen
-	Latencies                 []time.Duration
-	Errors                    []string // first few errors, if any
+	// Submitted transactions were accepted by the orderer; Failed ones were
+	// refused by an endorser or the orderer, or could not be sent.
+	Submitted, Failed int
+	// Valid and Invalid transactions were seen committed; ByCode counts
+	// them by validation code (VALID included).
+	Valid, Invalid int
+	ByCode         map[pb.TxValidationCode]int
+	// Blocks is the number of committed blocks that held at least one of
+	// the run's transactions.
+	Blocks  int
+	Elapsed time.Duration // first proposal sent → last commit seen
+	// Latencies are proposal sent → commit seen, of every transaction seen
+	// committed (valid or not: the client learns its outcome then).
+	Latencies []time.Duration
+	// Limit is the in-flight bound the run used, MaxInFlight the most
+	// transactions it had in flight at once.
+	Limit, MaxInFlight int
+	// CapWaits counts the proposals of an open-loop run that had to wait
+	// for a free in-flight slot, i.e. started later than the rate asked.
+	CapWaits int
+	Errors   []string // first few errors, if any
 }
 
 // TPS is committed valid transactions per second.
@@ -53,26 +93,74 @@ func (r *Result) TPS() float64 {
 
 // Percentile returns the p-th percentile latency (0 < p <= 100).
 func (r *Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
+	return Percentile(r.Latencies, p)
+}
+
+// Percentile returns the p-th percentile (0 < p <= 100) of ds by the
+// nearest-rank method: the smallest value at least p% of ds are at or below.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
 		return 0
 	}
-	s := append([]time.Duration(nil), r.Latencies...)
+	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	idx := int(math.Ceil(p/100*float64(len(s)))) - 1
 	return s[max(0, min(idx, len(s)-1))]
 }
 
+// TxsPerBlock is the mean number of the run's transactions per committed
+// block that held any.
+func (r *Result) TxsPerBlock() float64 {
+	if r.Blocks == 0 {
+		return 0
+	}
+	return float64(r.Valid+r.Invalid) / float64(r.Blocks)
+}
+
+// network is what a run talks to: Fabric's gRPC services in Run, fakes in
+// the tests.
+type network interface {
+	// Endorse collects one endorsement per endorsing organisation.
+	Endorse(ctx context.Context, sp *pb.SignedProposal) ([]*pb.ProposalResponse, error)
+	// Broadcast opens one Broadcast stream.
+	Broadcast(ctx context.Context) (broadcastStream, error)
+	// Commits opens the stream of committed blocks from the newest on.
+	Commits(ctx context.Context) (func() (*pb.FilteredBlock, error), error)
+}
+
+// broadcastStream is the client side of AtomicBroadcast/Broadcast.
+type broadcastStream interface {
+	Send(*cb.Envelope) error
+	Recv() (*ab.BroadcastResponse, error)
+	CloseSend() error
+}
+
+// maxStreams bounds the Broadcast streams of a run. Each carries one
+// envelope at a time (send, then wait for the orderer's answer), so this is
+// also the most envelopes the run has at the orderer at once.
+const maxStreams = 128
+
 type txState struct {
 	sp    *pb.SignedProposal
 	id    string
-	start atomic.Int64 // unix nanoseconds when the proposal was handed to a worker
+	start time.Time // when the proposal was sent; set before any goroutine sees the tx
 	done  atomic.Bool
 }
 
-// Run executes the load and returns its measurements.
+// Run executes the load against the network cfg names and returns its
+// measurements.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if cfg.Txs <= 0 || cfg.Concurrency <= 0 {
-		return nil, errors.New("loadgen: Txs and Concurrency must be positive")
+	n, err := dialNetwork(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer n.close()
+	return run(ctx, cfg, n)
+}
+
+func run(ctx context.Context, cfg Config, nw network) (*Result, error) {
+	if cfg.Txs <= 0 || (cfg.Rate <= 0 && cfg.Concurrency <= 0) {
+		return nil, errors.New("loadgen: Txs must be positive, and Concurrency too unless Rate is given")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
@@ -83,6 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return [][]byte{[]byte("CreateAsset"), fmt.Appendf(nil, "bench-%d-%d", run, i), []byte("blue"), []byte("5"), []byte("bench"), []byte("100")}
 		}
 	}
+	limit := cfg.limit()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
@@ -98,176 +187,186 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		byID[id] = txs[i]
 	}
 
-	var conns []*grpc.ClientConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	dial := func(e client.Endpoint) (*grpc.ClientConn, error) {
-		c, err := client.Dial(e)
-		if err == nil {
-			conns = append(conns, c)
-		}
-		return c, err
+	r := &runner{cfg: cfg, nw: nw, res: &Result{ByCode: map[pb.TxValidationCode]int{}, Limit: limit},
+		slots: make(chan struct{}, limit), allSeen: make(chan struct{})}
+
+	// Watch commits before the first proposal goes out, so none is missed.
+	recv, err := nw.Commits(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the commit stream: %w", err)
 	}
-	var endorsers []pb.EndorserClient
-	var firstPeer *grpc.ClientConn
-	for _, e := range cfg.Endorsers {
-		c, err := dial(e)
+	streams := make(chan broadcastStream, min(limit, maxStreams))
+	for range cap(streams) {
+		s, err := nw.Broadcast(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("open a Broadcast stream to the orderer: %w", err)
 		}
-		if firstPeer == nil {
-			firstPeer = c
-		}
-		endorsers = append(endorsers, pb.NewEndorserClient(c))
+		streams <- s
 	}
-	ordererConn, err := dial(cfg.Orderer)
-	if err != nil {
-		return nil, err
-	}
-
-	// Watch commits on the first peer from the newest block on.
-	res := &Result{}
-	var mu sync.Mutex // guards res
-	note := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(res.Errors) < 5 {
-			res.Errors = append(res.Errors, err.Error())
-		}
-	}
-	stream, err := pb.NewDeliverClient(firstPeer).DeliverFiltered(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("open DeliverFiltered: %w", err)
-	}
-	seek, err := client.SeekEnvelope(cfg.Signer, cfg.Channel, client.SeekNewest(), math.MaxUint64)
-	if err != nil {
-		return nil, err
-	}
-	if err := stream.Send(seek); err != nil {
-		return nil, err
-	}
-	var seen atomic.Int64
-	allSeen := make(chan struct{})
-	var lastCommit time.Time
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			fb := resp.GetFilteredBlock()
-			if fb == nil {
-				continue
-			}
-			now := time.Now()
-			for _, ftx := range fb.FilteredTransactions {
-				t, ok := byID[ftx.Txid]
-				if !ok || !t.done.CompareAndSwap(false, true) {
-					continue
-				}
-				mu.Lock()
-				if ftx.TxValidationCode == pb.TxValidationCode_VALID {
-					res.Valid++
-					res.Latencies = append(res.Latencies, now.Sub(time.Unix(0, t.start.Load())))
-				} else {
-					res.Invalid++
-				}
-				lastCommit = now
-				mu.Unlock()
-				if seen.Add(1) == int64(cfg.Txs) {
-					close(allSeen)
-					return
-				}
+	defer func() {
+		for range cap(streams) {
+			if s := <-streams; s != nil {
+				s.CloseSend()
 			}
 		}
 	}()
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		r.watch(recv, byID)
+	}()
 
-	// Drive: bounded workers, each with its own broadcast stream.
-	next := make(chan *txState)
-	var wg sync.WaitGroup
-	var submitted atomic.Int64
+	var senders sync.WaitGroup
 	begin := time.Now()
-	for w := 0; w < cfg.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bc, err := ab.NewAtomicBroadcastClient(ordererConn).Broadcast(ctx)
-			if err != nil {
-				note(err)
-				return
-			}
-			defer bc.CloseSend()
-			for t := range next {
-				if err := submit(ctx, cfg.Signer, t, endorsers, bc); err != nil {
-					note(err)
-					if t.done.CompareAndSwap(false, true) && seen.Add(1) == int64(cfg.Txs) {
-						close(allSeen)
-					}
-					continue
-				}
-				submitted.Add(1)
-			}
-		}()
-	}
-	var tick <-chan time.Time
+	var interval time.Duration
 	if cfg.Rate > 0 {
-		tk := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
-		defer tk.Stop()
-		tick = tk.C
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
 	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 feed:
-	for _, t := range txs {
-		if tick != nil {
+	for i, t := range txs {
+		if interval > 0 {
+			// Open loop: transaction i is due at begin + i×interval. A
+			// late start (a slow scheduler) is made up at once, so the
+			// offered rate holds on average.
+			if wait := time.Until(begin.Add(time.Duration(i) * interval)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					break feed
+				}
+			}
+		}
+		select {
+		case r.slots <- struct{}{}:
+		default:
+			if interval > 0 {
+				r.mu.Lock()
+				r.res.CapWaits++
+				r.mu.Unlock()
+			}
 			select {
-			case <-tick:
+			case r.slots <- struct{}{}:
 			case <-ctx.Done():
 				break feed
 			}
 		}
-		select {
-		case next <- t:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case <-allSeen:
-	case <-ctx.Done():
-		note(fmt.Errorf("run stopped after %s with %d of %d transactions seen committed", cfg.Timeout, seen.Load(), cfg.Txs))
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	res.Submitted = int(submitted.Load())
-	res.Elapsed = lastCommit.Sub(begin)
-	return res, nil
-}
-
-func submit(ctx context.Context, signer protos.Signer, t *txState, endorsers []pb.EndorserClient, bc ab.AtomicBroadcast_BroadcastClient) error {
-	// The latency clock starts when the proposal is sent, not while the
-	// transaction waits for a free worker.
-	t.start.Store(time.Now().UnixNano())
-	responses := make([]*pb.ProposalResponse, len(endorsers))
-	errs := make([]error, len(endorsers))
-	var wg sync.WaitGroup
-	for i, e := range endorsers {
-		wg.Add(1)
+		r.mu.Lock()
+		r.inFlight++
+		r.res.MaxInFlight = max(r.res.MaxInFlight, r.inFlight)
+		r.mu.Unlock()
+		t.start = time.Now()
+		senders.Add(1)
 		go func() {
-			defer wg.Done()
-			r, err := e.ProcessProposal(ctx, t.sp)
-			if err == nil && r.GetResponse().GetStatus() >= 400 {
-				err = fmt.Errorf("endorsement refused: %d %s", r.GetResponse().GetStatus(), r.GetResponse().GetMessage())
+			defer senders.Done()
+			if err := r.send(ctx, t, streams); err != nil {
+				r.note(err)
+				r.finish(t, func(res *Result) { res.Failed++ })
+				return
 			}
-			responses[i], errs[i] = r, err
+			r.mu.Lock()
+			r.res.Submitted++
+			r.mu.Unlock()
 		}()
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+	select {
+	case <-r.allSeen:
+	case <-ctx.Done():
+		r.note(fmt.Errorf("run stopped after %s with %d of %d transactions seen committed or failed", cfg.Timeout, r.seen.Load(), cfg.Txs))
+	}
+	cancel()
+	senders.Wait()
+	watch.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.lastCommit.IsZero() {
+		r.res.Elapsed = r.lastCommit.Sub(begin)
+	}
+	return r.res, nil
+}
+
+// runner is the shared state of one run.
+type runner struct {
+	cfg     Config
+	nw      network
+	slots   chan struct{} // one token per transaction in flight
+	seen    atomic.Int64  // transactions finished: committed or failed
+	allSeen chan struct{} // closed when every transaction finished
+
+	mu         sync.Mutex // guards the fields below
+	res        *Result
+	inFlight   int
+	lastCommit time.Time
+}
+
+func (r *runner) note(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.res.Errors) < 5 {
+		r.res.Errors = append(r.res.Errors, err.Error())
+	}
+}
+
+// finish ends t's time in flight once (its commit seen, or its failure),
+// recording what count says under the lock.
+func (r *runner) finish(t *txState, count func(*Result)) {
+	if !t.done.CompareAndSwap(false, true) {
+		return
+	}
+	r.mu.Lock()
+	count(r.res)
+	r.inFlight--
+	r.mu.Unlock()
+	<-r.slots
+	if r.seen.Add(1) == int64(r.cfg.Txs) {
+		close(r.allSeen)
+	}
+}
+
+// watch reads committed blocks and finishes the run's transactions in them.
+func (r *runner) watch(recv func() (*pb.FilteredBlock, error), byID map[string]*txState) {
+	for {
+		fb, err := recv()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		ours := false
+		for _, ftx := range fb.FilteredTransactions {
+			t, ok := byID[ftx.Txid]
+			if !ok {
+				continue
+			}
+			code := ftx.TxValidationCode
+			r.finish(t, func(res *Result) {
+				ours = true
+				res.ByCode[code]++
+				if code == pb.TxValidationCode_VALID {
+					res.Valid++
+				} else {
+					res.Invalid++
+				}
+				res.Latencies = append(res.Latencies, now.Sub(t.start))
+				r.lastCommit = now
+			})
+		}
+		if ours {
+			r.mu.Lock()
+			r.res.Blocks++
+			r.mu.Unlock()
+		}
+	}
+}
+
+// send endorses t, assembles and signs its transaction and hands it to the
+// orderer on a free Broadcast stream.
+func (r *runner) send(ctx context.Context, t *txState, streams chan broadcastStream) error {
+	responses, err := r.nw.Endorse(ctx, t.sp)
+	if err != nil {
+		return fmt.Errorf("transaction %s: %w", t.id, err)
 	}
 	prop, err := protos.ParseProposal(t.sp)
 	if err != nil {
@@ -275,21 +374,43 @@ func submit(ctx context.Context, signer protos.Signer, t *txState, endorsers []p
 	}
 	payload, err := protos.NewTransaction(prop, responses)
 	if err != nil {
-		return err
+		return fmt.Errorf("transaction %s: %w", t.id, err)
 	}
-	env, err := protos.SignEnvelope(payload, signer)
+	env, err := protos.SignEnvelope(payload, r.cfg.Signer)
 	if err != nil {
 		return err
 	}
-	if err := bc.Send(env); err != nil {
+	var s broadcastStream
+	select {
+	case s = <-streams:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err = broadcastOne(s, env)
+	if err != nil && ctx.Err() == nil {
+		// The stream is broken: replace it for the transactions after this one.
+		s.CloseSend()
+		if fresh, ferr := r.nw.Broadcast(ctx); ferr == nil {
+			s = fresh
+		}
+	}
+	streams <- s
+	if err != nil {
+		return fmt.Errorf("transaction %s: orderer: %w", t.id, err)
+	}
+	return nil
+}
+
+func broadcastOne(s broadcastStream, env *cb.Envelope) error {
+	if err := s.Send(env); err != nil {
 		return err
 	}
-	resp, err := bc.Recv()
+	resp, err := s.Recv()
 	if err != nil {
 		return err
 	}
 	if resp.Status != cb.Status_SUCCESS {
-		return fmt.Errorf("orderer: %s %s", resp.Status, resp.Info)
+		return fmt.Errorf("%s %s", resp.Status, resp.Info)
 	}
 	return nil
 }
