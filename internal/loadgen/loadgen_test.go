@@ -17,8 +17,8 @@ import (
 
 type fakeSigner struct{}
 
-func (fakeSigner) Sign([]byte) ([]byte, error)  { return []byte("sig"), nil }
-func (fakeSigner) Serialize() ([]byte, error) { return []byte("creator"), nil }
+func (fakeSigner) Sign([]byte) ([]byte, error) { return []byte("sig"), nil }
+func (fakeSigner) Serialize() ([]byte, error)  { return []byte("creator"), nil }
 
 // fakeNet endorses at once, has the orderer accept at once, and commits
 // only what its committer goroutine cuts into blocks. It keeps its own count
