@@ -127,6 +127,13 @@ type Config struct {
 	// DatabasePrefix goes before each peer's own prefix on CouchDB, so that
 	// tests sharing one server stay apart.
 	DatabasePrefix string
+	// BatchSize and BatchTimeout, when not zero, replace the channel's
+	// Orderer.BatchSize.MaxMessageCount and Orderer.BatchTimeout from
+	// configtx.yaml in the genesis block of a new network (weft bench
+	// --batch-size, --batch-timeout). A restarted network keeps the
+	// settings its channel was created with.
+	BatchSize    uint32
+	BatchTimeout time.Duration
 }
 
 // Org is one application organisation of the network, seen through one of

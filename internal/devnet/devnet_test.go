@@ -540,3 +540,25 @@ func TestOrderersJoinThroughParticipation(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateBatchSettings checks that Config.BatchSize and BatchTimeout
+// reach the genesis block, and that without them configtx.yaml's stay.
+func TestGenerateBatchSettings(t *testing.T) {
+	t.Parallel()
+	ports, err := FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := genesisBundle(t, generated(t, 1, ports)).Orderer()
+	if oc.MaxMessageCount != 500 || oc.BatchTimeout != 200*time.Millisecond {
+		t.Errorf("default blocks of %d transactions cut after %s, want configtx.yaml's 500 and 200ms", oc.MaxMessageCount, oc.BatchTimeout)
+	}
+	cfg := Config{Dir: t.TempDir(), Ports: ports, Orderers: 1, BatchSize: 10, BatchTimeout: 2 * time.Second}
+	if err := generate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	oc = genesisBundle(t, cfg).Orderer()
+	if oc.MaxMessageCount != 10 || oc.BatchTimeout != 2*time.Second || oc.PreferredMaxBytes != 2<<20 {
+		t.Errorf("blocks of %d transactions (%d bytes preferred) cut after %s, want 10, configtx.yaml's 2 MB and 2s", oc.MaxMessageCount, oc.PreferredMaxBytes, oc.BatchTimeout)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/weft-ledger/weft/channelconfig"
 	"github.com/weft-ledger/weft/internal/client"
@@ -70,6 +71,9 @@ func generate(cfg Config) error {
 	if err := remapPorts(ctx, cfg); err != nil {
 		return err
 	}
+	if err := setBatch(ctx, cfg); err != nil {
+		return err
+	}
 	genesis, err := channelconfig.GenesisBlock(ctx, Profile, ChannelID)
 	if err != nil {
 		return err
@@ -95,6 +99,29 @@ func generate(cfg Config) error {
 		return err
 	}
 	return os.WriteFile(cfg.Path("chaincode", "basic.id"), []byte(client.PackageID(ChaincodeLabel, pkg)), 0o644)
+}
+
+// setBatch puts cfg's block-cutting settings, where given, into the
+// channel profile.
+func setBatch(ctx *channelconfig.ConfigTx, cfg Config) error {
+	if cfg.BatchSize == 0 && cfg.BatchTimeout == 0 {
+		return nil
+	}
+	prof, ok := ctx.Profiles[Profile]
+	if !ok || prof.Orderer == nil {
+		return fmt.Errorf("configtx.yaml has no profile %s with an Orderer section to set the batch size or timeout in", Profile)
+	}
+	if cfg.BatchTimeout < 0 {
+		return fmt.Errorf("batch timeout %s: give a positive duration", cfg.BatchTimeout)
+	}
+	if cfg.BatchSize != 0 {
+		prof.Orderer.BatchSize.MaxMessageCount = cfg.BatchSize
+	}
+	if cfg.BatchTimeout != 0 {
+		prof.Orderer.BatchTimeout = channelconfig.Duration(cfg.BatchTimeout)
+	}
+	cfg.logf("channel %s: blocks of at most %d transactions, cut after %s", ChannelID, prof.Orderer.BatchSize.MaxMessageCount, time.Duration(prof.Orderer.BatchTimeout))
+	return nil
 }
 
 // remapPorts moves the test-network's well-known ports in the channel
