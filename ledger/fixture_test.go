@@ -234,3 +234,29 @@ func TestSimulatorMatchesFabricBytes(t *testing.T) {
 		}
 	}
 }
+
+// Writes shows what the last Commit applied, and only for that block: a
+// pipelined committer uses it to tell whether a check made before the block
+// was applied still holds.
+func TestWritesOfTheLastBlock(t *testing.T) {
+	l := openLedger(t, t.TempDir())
+	for n := 0; n <= 8; n++ {
+		if err := l.Commit(loadFixtureBlock(t, n), nil); err != nil {
+			t.Fatalf("commit fixture block %d: %v", n, err)
+		}
+	}
+	if l.Writes(7) != nil {
+		t.Fatal("Writes(7) after block 8 was committed: want nil")
+	}
+	w := l.Writes(8)
+	if w == nil {
+		t.Fatal("Writes(8) after committing block 8 = nil")
+	}
+	vv, deleted, ok := w.Get("basicor", "asset1")
+	if !ok || deleted || len(vv.Value) == 0 || vv.Version.BlockNum != 8 {
+		t.Fatalf("Writes(8) of basicor/asset1 (basicor.InitLedger) = %+v deleted=%v ok=%v", vv, deleted, ok)
+	}
+	if _, _, ok := w.Get("basic", "asset1"); ok {
+		t.Fatal("Writes(8) holds basic/asset1, which block 7 wrote")
+	}
+}

@@ -93,6 +93,34 @@ type Ledger struct {
 	// observe, when set, is told the timings of every committed block;
 	// guarded by commitMu.
 	observe func(CommitTimes)
+
+	// lastWrites is the state update Commit applied for block lastWritesOf
+	// (nil when the last block's state came from Recover or a replay); a
+	// pipelined committer asks it what the block changed (Writes).
+	lastMu       sync.Mutex
+	lastWrites   *statedb.Batch
+	lastWritesOf uint64
+}
+
+// Writes returns the state update Commit applied for block n: every key the
+// block's valid transactions wrote (with its value and metadata as they are
+// now) or deleted, and the private data its blockToLive removed. It is nil
+// unless n is the last block this Ledger committed through Commit, so a
+// caller that gets nil must assume any key may have changed. The batch must
+// not be modified.
+func (l *Ledger) Writes(n uint64) *statedb.Batch {
+	l.lastMu.Lock()
+	defer l.lastMu.Unlock()
+	if l.lastWrites == nil || l.lastWritesOf != n {
+		return nil
+	}
+	return l.lastWrites
+}
+
+func (l *Ledger) setWrites(n uint64, b *statedb.Batch) {
+	l.lastMu.Lock()
+	l.lastWrites, l.lastWritesOf = b, n
+	l.lastMu.Unlock()
 }
 
 // CommitTimes are the stages of one Commit, measured where Fabric's ledger
@@ -376,6 +404,7 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 	if err := l.recover(); err != nil {
 		return fmt.Errorf("commit block %d: %w", n, err)
 	}
+	l.setWrites(0, nil) // from here on, what the last block wrote is unknown
 	start := time.Now()
 	p, err := l.prepare(b, protos.TxFilter(b), private, true)
 	if err != nil {
@@ -417,6 +446,7 @@ func (l *Ledger) Commit(b *cb.Block, private map[uint64]*rwset.TxPvtReadWriteSet
 		return fmt.Errorf("commit block %d: block appended but its writes are not applied to the state (Recover or the next Commit applies them): %w: %w", n, ErrStateBehind, err)
 	}
 	l.stateHeight.Store(n + 1)
+	l.setWrites(n, batch)
 	times.StateDB = time.Since(applied)
 	l.dropExpired(n)
 	if l.beforeHistory != nil {

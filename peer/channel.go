@@ -64,6 +64,8 @@ type channel struct {
 	// not yet published; only the commit path (under commitMu) reads and
 	// writes it.
 	appended *appendedBlock
+	// pipe checks the next block while this one is applied (pipeline.go).
+	pipe pipeline
 }
 
 // openChannel reopens a joined channel's ledger and its latest configuration.
@@ -262,6 +264,7 @@ func (c *channel) run(ctx context.Context) {
 		MinBackoff:       c.node.cfg.DeliveryClient.ReconnectMin,
 		MaxBackoff:       c.node.cfg.DeliveryClient.ReconnectMax,
 		BehindTimeout:    c.node.cfg.DeliveryClient.BehindTimeout,
+		Ahead:            c.aheadReceived,
 	})
 	if err != nil {
 		c.node.log.Error("cannot pull blocks", "channel", c.id, "err", err)

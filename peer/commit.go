@@ -92,9 +92,12 @@ func (c *channel) commit(block *cb.Block) (err error) {
 		return fmt.Errorf("channel %s: expected block %d, orderer sent block %d", c.id, info.Height, block.GetHeader().GetNumber())
 	}
 	bundle := c.bundle.Load()
-	verdicts, err := c.check(block, info.CurrentBlockHash, bundle)
-	if err != nil {
-		return err
+	verdicts, early := c.takeEarly(block, info.CurrentBlockHash, bundle)
+	if !early {
+		var err error
+		if verdicts, err = c.check(block, info.CurrentBlockHash, bundle); err != nil {
+			return err
+		}
 	}
 	flags := make([]byte, len(verdicts))
 	txIDs := make([]string, len(verdicts))
@@ -115,7 +118,13 @@ func (c *channel) commit(block *cb.Block) (err error) {
 		c.definitions.Invalidate()
 	}
 	private := c.completePrivate(block, c.node.transient.Take(c.id, block.Header.Number, txIDs))
+	// The next block is checked while this one is applied, unless this one
+	// changes what that check needs: the channel configuration or the
+	// chaincode definitions.
+	config := len(verdicts) == 1 && verdicts[0].Type == cb.HeaderType_CONFIG
+	c.applyingBlock(block.Header.Number, bundle, txIDs, !config && !lifecycleWrites)
 	err = c.ledger.Commit(block, private)
+	c.appliedBlock()
 	if lifecycleWrites {
 		c.definitions.Invalidate()
 	}

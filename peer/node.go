@@ -454,6 +454,7 @@ func (n *Node) closeChannels() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for id, ch := range n.channels {
+		ch.pipe.wg.Wait() // an early check reads the ledger
 		if err := ch.ledger.Close(); err != nil {
 			n.log.Error("close ledger", "channel", id, "err", err)
 		}

@@ -61,6 +61,14 @@ type PullerConfig struct {
 	// (default 3s).
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
+	// Ahead, when set, is told of each block as soon as it arrives, while
+	// the block before it may still be in accept: the stream is read one
+	// block ahead of accept, so a committer can start checking the next
+	// block (what does not depend on the block being committed) early. It
+	// must return quickly; the same *cb.Block is later handed to accept,
+	// unless the stream breaks first. A block Ahead saw may never reach
+	// accept.
+	Ahead func(*cb.Block)
 }
 
 // Puller pulls one channel's blocks from the ordering service.
@@ -283,10 +291,44 @@ func (p *Puller) pullFrom(ctx context.Context, ep Endpoint, next *uint64, accept
 	p.log.Info("pulling blocks", "orderer", ep.Address, "from_block", *next)
 	opened := time.Now()
 	defer func() { lived = time.Since(opened) }()
+	// The stream is read by a goroutine of its own, one response ahead of
+	// accept: the next block arrives (and Ahead sees it) while the block
+	// before it is being committed.
+	type received struct {
+		resp *ab.DeliverResponse
+		err  error
+	}
+	queue := make(chan received, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			resp, err := stream.Recv()
+			if err == nil && p.cfg.Ahead != nil {
+				if b := resp.GetBlock(); b.GetHeader() != nil && b.GetHeader().GetNumber() >= st.next.Load() {
+					p.cfg.Ahead(b)
+				}
+			}
+			select {
+			case queue <- received{resp, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	for {
 		st.waiting.Store(true)
-		resp, err := stream.Recv()
+		var r received
+		select {
+		case r = <-queue:
+		case <-sctx.Done():
+			r.err = context.Cause(sctx)
+		}
 		st.waiting.Store(false)
+		resp, err := r.resp, r.err
 		if err != nil {
 			return 0, why(fmt.Errorf("receive from orderer %s: %w", ep.Address, err))
 		}

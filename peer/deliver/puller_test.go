@@ -94,6 +94,7 @@ type pullerFixture struct {
 	a, b     *fakeOrderer
 	eps      []Endpoint
 	accepted []uint64
+	ahead    func(*cb.Block) // the puller's Ahead; nil for none
 }
 
 // newPullerFixture starts two fake orderers over TLS with the devnet orderer's
@@ -130,6 +131,7 @@ func (f *pullerFixture) pull(t *testing.T, from uint64, want int, accept func(*c
 	clientCert := f.d.TLSCert(t, "peer0.org1.example.com")
 	p, err := NewPuller(PullerConfig{
 		ChannelID:  testChannel,
+		Ahead:      f.ahead,
 		Endpoints:  func() []Endpoint { return f.eps },
 		Signer:     f.peer,
 		ClientCert: &clientCert,
@@ -216,6 +218,47 @@ func TestPullerRetriesRejectedBlockElsewhere(t *testing.T) {
 	}
 	if got := other.seenStarts(); len(got) == 0 || got[0] != 2 {
 		t.Errorf("after rejecting block 2 from the first orderer, the other saw starts %v, want 2 first", got)
+	}
+}
+
+// The stream is read one block ahead of accept: Ahead is told of block n+1
+// while accept still holds block n, and accept then gets that same block.
+func TestPullerReadsOneBlockAhead(t *testing.T) {
+	f := newPullerFixture(t, 4, 0)
+	var mu sync.Mutex
+	seen := map[uint64]*cb.Block{}
+	arrived := map[uint64]chan struct{}{}
+	for n := range uint64(4) {
+		arrived[n] = make(chan struct{})
+	}
+	f.ahead = func(b *cb.Block) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[b.Header.Number] == nil {
+			seen[b.Header.Number] = b
+			close(arrived[b.Header.Number])
+		}
+	}
+	f.pull(t, 1, 3, func(b *cb.Block) error {
+		n := b.Header.Number
+		mu.Lock()
+		told := seen[n]
+		mu.Unlock()
+		if told != b {
+			return fmt.Errorf("accept got block %d, which Ahead was not told of", n)
+		}
+		if n < 3 {
+			// accept holds block n until Ahead is told of block n+1.
+			select {
+			case <-arrived[n+1]:
+			case <-time.After(5 * time.Second):
+				t.Errorf("block %d in accept: Ahead never told of block %d", n, n+1)
+			}
+		}
+		return nil
+	})
+	if fmt.Sprint(f.accepted) != "[1 2 3]" {
+		t.Fatalf("accepted %v, want [1 2 3]", f.accepted)
 	}
 }
 

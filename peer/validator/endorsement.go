@@ -336,14 +336,14 @@ func (v *Validator) checkNamespace(s *blockScope, ns string, def *lifecycle.Defi
 // keyPolicy returns the key-level validation parameter of a committed key as
 // a marshalled pb.ApplicationPolicy, or nil when the key has none.
 func (s *blockScope) keyPolicy(stateNS, key string) ([]byte, error) {
-	vv, err := s.state.Get(stateNS, key)
+	meta, err := s.metadata(stateNS, key)
 	if err != nil {
 		return nil, fmt.Errorf("read metadata of key %q in %s: %w", key, stateNS, err)
 	}
-	if vv == nil || len(vv.Metadata) == 0 {
+	if len(meta) == 0 {
 		return nil, nil
 	}
-	md, err := ledger.DecodeMetadata(vv.Metadata)
+	md, err := ledger.DecodeMetadata(meta)
 	if err != nil {
 		return nil, fmt.Errorf("key %q in %s: %w", key, stateNS, err)
 	}
@@ -357,6 +357,18 @@ func (s *blockScope) keyPolicy(stateNS, key string) ([]byte, error) {
 		return protos.Marshal(&pb.ApplicationPolicy{Type: &pb.ApplicationPolicy_ChannelConfigPolicyReference{ChannelConfigPolicyReference: "<undecodable key-level policy>"}}), nil
 	}
 	return protos.Marshal(&pb.ApplicationPolicy{Type: &pb.ApplicationPolicy_SignaturePolicy{SignaturePolicy: env}}), nil
+}
+
+// metadata reads the metadata of a committed key, nil when it has none.
+func (s *blockScope) metadata(stateNS, key string) ([]byte, error) {
+	if mr, ok := s.state.(MetadataReader); ok {
+		return mr.GetMetadata(stateNS, key)
+	}
+	vv, err := s.state.Get(stateNS, key)
+	if err != nil || vv == nil {
+		return nil, err
+	}
+	return vv.Metadata, nil
 }
 
 // validationParameterKey is the metadata entry holding a key-level endorsement

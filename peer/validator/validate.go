@@ -28,6 +28,15 @@ type StateReader interface {
 	Get(ns, key string) (*statedb.VersionedValue, error)
 }
 
+// MetadataReader is a StateReader that can also say it reads only a key's
+// metadata (a key-level endorsement policy), not its value. Validation
+// calls GetMetadata for those reads when the state given to Validate has it,
+// so a caller tracking what validation depended on (a pipelined committer)
+// knows that a later change to the value alone does not matter.
+type MetadataReader interface {
+	GetMetadata(ns, key string) ([]byte, error)
+}
+
 // TxExists reports whether a transaction ID is already in the ledger
 // (ledger.BlockStore.TxExists).
 type TxExists func(txID string) (bool, error)
