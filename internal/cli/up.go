@@ -20,6 +20,11 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 		"without the flag an existing network keeps the size it was created with")
 	peers := fs.Int("peers", 1, "peers per organisation: 1 (peer0) or 2 (peer0 and peer1, on localhost:8051 and localhost:10051); "+
 		"default $"+devnet.PeersEnv+", else 1; without either an existing network keeps the number it was created with")
+	orgs := fs.Int("orgs", 2, "application organisations, every one a member of mychannel: 2 (Org1, Org2), 3 (and Org3, peer0 on localhost:11051) "+
+		"or 4 (and Org4, peer0 on localhost:13051; with --peers 2 their peer1s on 12051 and 14051); "+
+		"without the flag an existing network keeps the number it was created with")
+	policy := fs.String("signature-policy", "", "endorsement policy of basic on a new network, e.g. \"AND('Org1MSP.peer','Org2MSP.peer','Org3MSP.peer')\" "+
+		"(default: the channel's, a majority of the organisations)")
 	couch := fs.String("couchdb", os.Getenv(devnet.CouchDBEnv), "keep the peers' world state in CouchDB 3: a URL such as "+
 		"http://admin:adminpw@127.0.0.1:5984 that every peer shares (databases peer0org1_*, peer0org2_*, ...), or one URL per peer, "+
 		"comma-separated, in peer order (peer0.org1, peer1.org1, peer0.org2, ...) (default $"+devnet.CouchDBEnv+"); "+
@@ -37,6 +42,13 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 		}
 		cfg.Orderers = *orderers
 	}
+	if flagSet(fs, "orgs") {
+		if err := devnet.CheckOrgs(*orgs); err != nil {
+			return fmt.Errorf("--orgs %d: %w", *orgs, err)
+		}
+		cfg.Organizations = *orgs
+	}
+	cfg.EndorsementPolicy = *policy
 	switch v := env.Getenv(devnet.PeersEnv); {
 	case flagSet(fs, "peers"):
 		if err := devnet.CheckPeers(*peers); err != nil {
@@ -55,12 +67,15 @@ func runUp(ctx context.Context, env *Env, args []string) error {
 	}
 	if cfg.CouchDB = devnet.ParseCouchDBList(*couch); len(cfg.CouchDB) > 0 {
 		// The peers of the network Up will run: those asked for, else the
-		// folder's, else one per organisation.
-		perOrg := cfg.Peers
-		if perOrg == 0 {
-			perOrg = max(cfg.PeersCreated(), 1)
+		// folder's, else one per organisation, of two organisations.
+		n := cfg
+		if n.Peers == 0 {
+			n.Peers = max(cfg.PeersCreated(), 1)
 		}
-		if err := devnet.CheckCouchDB(cfg.CouchDB, perOrg*len(cfg.Orgs())); err != nil {
+		if n.Organizations == 0 {
+			n.Organizations = max(cfg.OrgsCreated(), devnet.MinOrgs)
+		}
+		if err := devnet.CheckCouchDB(cfg.CouchDB, len(n.PeerNodes())); err != nil {
 			return fmt.Errorf("--couchdb: %w", err)
 		}
 	}

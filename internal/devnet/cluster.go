@@ -88,6 +88,12 @@ func checkPorts(cfg Config) error {
 		}
 		all = append(all, listener{o.Listen, o.Name}, listener{o.Admin, o.Name + " admin"}, listener{o.Ops, o.Name + " operations"})
 	}
+	for i, o := range cfg.Orgs() {
+		if i >= MinOrgs && (o.Port == 0 || o.ChaincodePort == 0 || o.OpsPort == 0) {
+			return fmt.Errorf("no ports for %s: Ports.OtherOrgs needs a listen, chaincode and operations port for peer0 of Org3 onwards, in order (it has %d entries)",
+				o.Peer, len(cfg.Ports.OtherOrgs))
+		}
+	}
 	for _, o := range cfg.PeerNodes() {
 		if o.PeerIndex > 0 && (o.Port == 0 || o.ChaincodePort == 0 || o.OpsPort == 0) {
 			return fmt.Errorf("no ports for %s: Ports.OtherPeers needs a listen, chaincode and operations port for peer1 of each organisation, in Orgs order (it has %d entries)",
@@ -111,8 +117,8 @@ func checkPorts(cfg Config) error {
 }
 
 // FreePorts returns distinct free loopback ports for a network of the given
-// number of orderers and up to MaxPeers peers per organisation, as the kernel
-// hands them out (for tests).
+// number of orderers, up to MaxOrgs organisations and up to MaxPeers peers
+// per organisation, as the kernel hands them out (for tests).
 func FreePorts(orderers int) (Ports, error) {
 	if err := CheckOrderers(orderers); err != nil {
 		return Ports{}, err
@@ -146,7 +152,10 @@ func FreePorts(orderers int) (Ports, error) {
 	for k := 2; k <= orderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: next(), Admin: next(), Ops: next()})
 	}
-	for range (Config{}).Orgs() { // peer1 of each organisation
+	for range MaxOrgs - MinOrgs { // peer0 of Org3 onwards
+		p.OtherOrgs = append(p.OtherOrgs, PeerPorts{Listen: next(), Chaincode: next(), Ops: next()})
+	}
+	for range MaxOrgs { // peer1 of each organisation
 		p.OtherPeers = append(p.OtherPeers, PeerPorts{Listen: next(), Chaincode: next(), Ops: next()})
 	}
 	return p, err

@@ -36,10 +36,14 @@ type Ports struct {
 	// OtherOrderers are the ports of orderer2.example.com, orderer3.example.com, ...
 	// in order; a network of N orderers uses the first N-1 (none for one orderer).
 	OtherOrderers []OrdererPorts
-	// OtherPeers are the ports of peer1.org1.example.com and
-	// peer1.org2.example.com, in Orgs order; a network of one peer per
+	// OtherPeers are the ports of peer1.org1.example.com,
+	// peer1.org2.example.com, ... in Orgs order; a network of one peer per
 	// organisation uses none.
 	OtherPeers []PeerPorts
+	// OtherOrgs are the ports of peer0.org3.example.com and
+	// peer0.org4.example.com, in order; a network of two organisations
+	// uses none.
+	OtherOrgs []PeerPorts
 }
 
 // PeerPorts are the listeners of one peer: Listen serves its gRPC services
@@ -62,7 +66,10 @@ type OrdererPorts struct {
 // organisation, peer1 of each listens where deploy/docker-compose.yaml puts
 // it (8051, 10051, chaincode one above); its operations port follows the REST
 // gateway's, as the compose file's 9448 and 9449 are orderer4's and orderer5's
-// here.
+// here. With Config.Organizations 3 or 4, peer0 of Org3 listens on 11051,
+// where fabric-samples' addOrg3 puts it, and Org4's two thousand above,
+// each peer1 one thousand above its peer0; their operations ports follow
+// peer1.org2's.
 //
 //	node                    listen  admin  operations
 //	orderer.example.com     7050    7053   9443
@@ -76,6 +83,10 @@ type OrdererPorts struct {
 //	REST gateway            8080   -      9450
 //	peer1.org1.example.com  8051    -      9451  (chaincode 8052)
 //	peer1.org2.example.com  10051   -      9452  (chaincode 10052)
+//	peer0.org3.example.com  11051   -      9453  (chaincode 11052)
+//	peer0.org4.example.com  13051   -      9454  (chaincode 13052)
+//	peer1.org3.example.com  12051   -      9455  (chaincode 12052)
+//	peer1.org4.example.com  14051   -      9456  (chaincode 14052)
 func DefaultPorts() Ports {
 	p := Ports{
 		Orderer: 7050, OrdererAdmin: 7053, OrdererOps: 9443,
@@ -83,7 +94,11 @@ func DefaultPorts() Ports {
 		Peer2: 9051, Peer2Chaincode: 9052, Peer2Ops: 9445,
 		Chaincode:   9999,
 		RESTGateway: 8080, RESTGatewayOps: 9450,
-		OtherPeers: []PeerPorts{{Listen: 8051, Chaincode: 8052, Ops: 9451}, {Listen: 10051, Chaincode: 10052, Ops: 9452}},
+		OtherPeers: []PeerPorts{
+			{Listen: 8051, Chaincode: 8052, Ops: 9451}, {Listen: 10051, Chaincode: 10052, Ops: 9452},
+			{Listen: 12051, Chaincode: 12052, Ops: 9455}, {Listen: 14051, Chaincode: 14052, Ops: 9456},
+		},
+		OtherOrgs: []PeerPorts{{Listen: 11051, Chaincode: 11052, Ops: 9453}, {Listen: 13051, Chaincode: 13052, Ops: 9454}},
 	}
 	for k := 2; k <= MaxOrderers; k++ {
 		p.OtherOrderers = append(p.OtherOrderers, OrdererPorts{Listen: 6050 + 1000*k, Admin: 6053 + 1000*k, Ops: 9444 + k})
@@ -134,6 +149,18 @@ type Config struct {
 	// settings its channel was created with.
 	BatchSize    uint32
 	BatchTimeout time.Duration
+	// Organizations is the number of application organisations, every one
+	// a member of the channel: 2 (Org1 and Org2), 3 (and Org3) or 4 (and
+	// Org4). Zero means the number the folder's network was created with,
+	// or 2 for a new network.
+	Organizations int
+	// EndorsementPolicy, when set, is the endorsement policy of basic's
+	// definition on a new network, in Fabric's signature policy syntax
+	// (AND('Org1MSP.peer','Org2MSP.peer','Org3MSP.peer')); empty keeps the
+	// channel's default, a majority of the organisations' peers. A
+	// restarted network refuses another policy than the one it was created
+	// with.
+	EndorsementPolicy string
 }
 
 // Org is one application organisation of the network, seen through one of
@@ -177,17 +204,6 @@ type Network struct {
 func (c Config) logf(format string, args ...any) {
 	if c.Log != nil {
 		fmt.Fprintf(c.Log, format+"\n", args...)
-	}
-}
-
-// Orgs returns the two application organisations, each through its peer0
-// with the configured ports (PeerNodes gives every peer).
-func (c Config) Orgs() []Org {
-	return []Org{
-		{Name: "Org1", MSPID: "Org1MSP", Domain: "org1.example.com", Peer: "peer0.org1.example.com",
-			Port: c.Ports.Peer1, ChaincodePort: c.Ports.Peer1Chaincode, OpsPort: c.Ports.Peer1Ops},
-		{Name: "Org2", MSPID: "Org2MSP", Domain: "org2.example.com", Peer: "peer0.org2.example.com",
-			Port: c.Ports.Peer2, ChaincodePort: c.Ports.Peer2Chaincode, OpsPort: c.Ports.Peer2Ops},
 	}
 }
 
@@ -263,6 +279,11 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 			return nil, err
 		}
 	}
+	if cfg.Organizations != 0 {
+		if err := CheckOrgs(cfg.Organizations); err != nil {
+			return nil, err
+		}
+	}
 	abs, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -283,8 +304,19 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	if cfg.Peers, err = resolvePeers(cfg, fresh); err != nil {
 		return nil, err
 	}
+	if cfg.Organizations, err = resolveOrgs(cfg, fresh); err != nil {
+		return nil, err
+	}
 	if err := checkPorts(cfg); err != nil {
 		return nil, err
+	}
+	if _, err := definitionPolicy(cfg); err != nil {
+		return nil, err
+	}
+	if !fresh {
+		if err := checkPolicy(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkCouchDB(ctx, cfg); err != nil {
 		return nil, err

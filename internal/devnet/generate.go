@@ -50,6 +50,11 @@ func generate(cfg Config) error {
 	if err := addRESTToken(cfg); err != nil {
 		return err
 	}
+	if len(cfg.Orgs()) > MinOrgs {
+		if err := writeOrgFiles(cfg); err != nil {
+			return err
+		}
+	}
 	if nodes := cfg.OrdererNodes(); len(nodes) > 1 {
 		if err := writeClusterFiles(cfg, nodes); err != nil {
 			return err
@@ -132,7 +137,11 @@ func remapPorts(ctx *channelconfig.ConfigTx, cfg Config) error {
 		return fmt.Errorf("configtx.yaml has no profile %s", Profile)
 	}
 	p := cfg.Ports
-	ports := map[int]int{7050: p.Orderer, 7051: p.Peer1, 9051: p.Peer2}
+	ports := map[int]int{7050: p.Orderer}
+	for i, o := range cfg.Orgs() {
+		def, _ := DefaultPorts().peer0Ports(i)
+		ports[def.Listen] = o.Port
+	}
 	for _, o := range cfg.OrdererNodes()[1:] {
 		def, _ := DefaultPorts().ordererPorts(o.Index)
 		ports[def.Listen] = o.Listen

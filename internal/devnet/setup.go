@@ -100,6 +100,9 @@ func (c *conns) close() {
 
 // setup joins the orderers and every peer to the channel and deploys basic
 // through _lifecycle, then runs InitLedger: what a Fabric admin does by hand.
+// Every organisation approves, and the commit and InitLedger are endorsed by
+// every organisation, which satisfies the channel's default policy and any
+// Config.EndorsementPolicy over the network's organisations.
 // The package is installed on every peer, but each organisation's approval
 // is endorsed by its peer0 only, as an admin of a real network does: its
 // other peers learn of it from the block (the hashes in the organisation's
@@ -153,7 +156,17 @@ func (n *Network) setup(ctx context.Context) error {
 		}
 	}
 
-	def := client.Definition{Name: ChaincodeName, Version: "1.0", Sequence: 1, PackageID: n.PackageID}
+	policy, err := definitionPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.EndorsementPolicy != "" {
+		cfg.logf("%s's endorsement policy: %s", ChaincodeName, cfg.EndorsementPolicy)
+	}
+	if err := os.WriteFile(cfg.policyRecord(), []byte(cfg.EndorsementPolicy), 0o644); err != nil {
+		return err
+	}
+	def := client.Definition{Name: ChaincodeName, Version: "1.0", Sequence: 1, PackageID: n.PackageID, EndorsementPolicy: policy}
 	for _, o := range n.Orgs {
 		admin, err := cfg.Signer(o, "Admin")
 		if err != nil {
