@@ -374,7 +374,9 @@ func (r *runner) send(ctx context.Context, t *txState, streams chan broadcastStr
 	}
 	payload, err := protos.NewTransaction(prop, responses)
 	if err != nil {
-		return fmt.Errorf("transaction %s: %w", t.id, err)
+		// Under contention two peers may read different versions of a key
+		// and answer differently; a client cannot submit that.
+		return fmt.Errorf("transaction %s: cannot assemble the endorsements (on hot keys the peers may have read different versions): %w", t.id, err)
 	}
 	env, err := protos.SignEnvelope(payload, r.cfg.Signer)
 	if err != nil {
