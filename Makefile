@@ -28,11 +28,26 @@ test:
 # WEFT_BENCH_COUCHDB_PID, the server's PID when it runs on this machine,
 # adds its CPU to the figures. The commit-path benchmarks run on CouchDB
 # too when WEFT_TEST_COUCHDB_URL is set (BenchmarkCommitBlock500CouchDB).
+#
+# The end-to-end runs: saturation (a closed loop of 500 transactions in
+# flight, each from its proposal sent until its commit is seen), latency at
+# 200 tx/s offered (open loop), Fabric's test-network blocks (10 tx / 2 s),
+# and hot keys (transfers between 1,000 accounts drawn from Zipf 1.0). Each
+# prints throughput, latency, CPU and RSS per process and the fraction of
+# the signature bound measured in the same run.
+BENCH_SMALL_TXS ?= 5000
 bench: build
 	$(GO) test -run '^$$' -bench 'Commit|Validate|Ledger|ECDSA' -benchtime 5x ./bench/
 	$(GO) test -run '^$$' -bench ChaincodePut -benchtime 3000x ./bench/
 	$(GO) test -run '^$$' -bench RESTEvaluate -benchtime 3000x ./restgateway/
-	./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
+	@echo "./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)"
+	@./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)
+	@echo "./$(BIN)/weft bench --devnet --txs 2000 --warmup 200 --rate 200"
+	@./$(BIN)/weft bench --devnet --txs 2000 --warmup 200 --rate 200
+	@echo "./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --batch-size 10 --batch-timeout 2s"
+	@./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --batch-size 10 --batch-timeout 2s
+	@echo "./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --keys 1000 --zipf 1.0"
+	@./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --keys 1000 --zipf 1.0
 	@if [ -n "$$WEFT_BENCH_COUCHDB_URL" ]; then \
 	  echo "./$(BIN)/weft bench --devnet --txs $(BENCH_TXS) --couchdb \$$WEFT_BENCH_COUCHDB_URL$${WEFT_BENCH_COUCHDB_PID:+ --pid couchdb=$$WEFT_BENCH_COUCHDB_PID}"; \
 	  ./$(BIN)/weft bench --devnet --txs $(BENCH_TXS) --couchdb "$$WEFT_BENCH_COUCHDB_URL" $${WEFT_BENCH_COUCHDB_PID:+--pid couchdb=$$WEFT_BENCH_COUCHDB_PID}; \
