@@ -163,3 +163,48 @@ func TestPrintReadyListsEveryPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestUpOrgsFlag: weft up refuses a number of organisations other than 2, 3
+// or 4, and an endorsement policy naming an organisation the network lacks,
+// before creating anything; --orgs counts in the CouchDB URLs a network needs.
+func TestUpOrgsFlag(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--orgs", "1"}, "--orgs 1: 1 organisations: the development network runs 2"},
+		{[]string{"--orgs", "5"}, "--orgs 5: 5 organisations"},
+		{[]string{"--orgs", "3", "--couchdb", "http://a:1,http://b:1"}, "--couchdb: 2 CouchDB URLs for 3 peers"},
+		{[]string{"--orgs", "3", "--peers", "2", "--couchdb", "http://a:1,http://b:1,http://c:1"}, "--couchdb: 3 CouchDB URLs for 6 peers"},
+		{[]string{"--signature-policy", "AND('Org1MSP.peer','Org3MSP.peer')"}, "names Org3MSP, which is not an organisation of this network (Org1MSP, Org2MSP)"},
+		{[]string{"--orgs", "3", "--signature-policy", "AND('Org1MSP.peer'"}, `endorsement policy "AND('Org1MSP.peer'"`},
+	} {
+		dir := filepath.Join(t.TempDir(), "devnet")
+		env, _, _ := testEnv(nil)
+		err := Run(context.Background(), env, append([]string{"up", "--dir", dir, "--bin", t.TempDir()}, tt.args...))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("weft up %q: %v, want %q", tt.args, err, tt.want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("weft up %q created %s", tt.args, dir)
+		}
+	}
+}
+
+// TestPrintReadyListsEveryOrganisation: with --orgs 4 `weft up` prints the
+// peer0 of Org3 and Org4 on their ports.
+func TestPrintReadyListsEveryOrganisation(t *testing.T) {
+	t.Parallel()
+	cfg := devnet.Config{Ports: devnet.DefaultPorts(), Organizations: 4}
+	env, out, _ := testEnv(nil)
+	printReady(env, &devnet.Network{Orgs: cfg.Orgs(), PeerNodes: cfg.PeerNodes()})
+	for _, want := range []string{
+		"peer           peer0.org3.example.com  localhost:11051 (chaincode 11052, operations 9453)\n",
+		"peer           peer0.org4.example.com  localhost:13051 (chaincode 13052, operations 9454)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("weft up's output lacks %q:\n%s", want, out)
+		}
+	}
+}
