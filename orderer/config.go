@@ -101,6 +101,16 @@ type Config struct {
 	ChannelParticipation struct {
 		Enabled bool
 	}
+	// Weft holds settings of Weft's own, which Fabric's orderer.yaml lacks.
+	Weft struct {
+		Reorder struct {
+			// Channels lists the channels whose blocks this orderer, when it
+			// leads their Raft group, orders against MVCC conflicts
+			// (orderer/reorder); none by default. Set it alike on every
+			// orderer of a channel: each leader decides for the blocks it cuts.
+			Channels []string
+		}
+	}
 }
 
 // ListenAddr returns host:port of the gRPC listener.
@@ -170,6 +180,7 @@ func LoadConfig(dir string) (*Config, error) {
 		cfg.Logging.Format = env
 	}
 	cfg.ChannelParticipation.Enabled = !v.IsSet("ChannelParticipation.Enabled") || v.GetBool("ChannelParticipation.Enabled")
+	cfg.Weft.Reorder.Channels = stringList(v.Get("Weft.Reorder.Channels"))
 
 	base, _ := filepath.Abs(filepath.Dir(path))
 	cfg.resolvePaths(base)
@@ -316,6 +327,11 @@ func (c *Config) Validate() error {
 	if c.Operations.ListenAddress != "" {
 		if _, _, err := net.SplitHostPort(c.Operations.ListenAddress); err != nil {
 			bad("Operations.ListenAddress", "%q is not host:port", c.Operations.ListenAddress)
+		}
+	}
+	for _, ch := range c.Weft.Reorder.Channels {
+		if ch == "" || strings.ContainsAny(ch, " /") {
+			bad("Weft.Reorder.Channels", "%q is not a channel name", ch)
 		}
 	}
 	switch c.Metrics.Provider {

@@ -125,6 +125,10 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	}
 	n.registrar = newRegistrar(cfg.FileLedger.Location, cfg.walDir(), signer, self, cfg.Consensus.SnapshotIntervalBlocks, n.log)
 	n.registrar.tickInterval = n.tickInterval
+	n.registrar.reorder = map[string]bool{}
+	for _, ch := range cfg.Weft.Reorder.Channels {
+		n.registrar.reorder[ch] = true
+	}
 	n.registrar.observeStore = n.metrics.observeStore
 	n.registrar.observePersist = n.metrics.observePersist
 	if ctls != nil {

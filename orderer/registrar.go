@@ -24,6 +24,7 @@ import (
 	"github.com/weft-ledger/weft/orderer/cluster"
 	"github.com/weft-ledger/weft/orderer/participation"
 	"github.com/weft-ledger/weft/orderer/raftchain"
+	"github.com/weft-ledger/weft/orderer/reorder"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -37,6 +38,9 @@ type Registrar struct {
 	snapEvery  uint64
 	// tickInterval overrides every channel's etcdraft TickInterval when > 0 (tests).
 	tickInterval time.Duration
+	// reorder names the channels whose blocks are ordered against MVCC
+	// conflicts (Weft.Reorder.Channels).
+	reorder map[string]bool
 	// observeStore, when set, is given every channel block store opened
 	// (metrics time its appends).
 	observeStore func(channel string, s *ledger.BlockStore)
@@ -243,6 +247,9 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 	}
 	if r.observePersist != nil {
 		ccfg.ObservePersist = r.observePersist(name)
+	}
+	if r.reorder[name] {
+		ccfg.Order = reorder.Order
 	}
 	var tr raftchain.Transport = raftchain.NoopTransport{}
 	if r.comm != nil {

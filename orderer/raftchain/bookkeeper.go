@@ -29,6 +29,7 @@ type bookkeeper struct {
 	nodeID       uint64
 	electionTick uint64
 	log          *slog.Logger
+	order        func([][]byte) [][]byte // Config.Order
 
 	ticks uint64 // tick calls so far
 
@@ -94,6 +95,7 @@ func newBookkeeper(cfg Config, firstID, submitTicks uint64, lastBlock *cb.BlockH
 		nodeID:       cfg.NodeID,
 		electionTick: uint64(cfg.ElectionTick),
 		log:          logger,
+		order:        cfg.Order,
 		waits:        newWaitlist(cfg.NodeID, firstID, submitTicks, cfg.SubmitTimeout),
 		cutter:       cutter,
 		lastBlock:    lastBlock,
@@ -359,10 +361,20 @@ func (b *bookkeeper) cut(now time.Time, p pendingEnv) {
 // makeBlock proposes batch as the block after the last one this leader cut:
 // its header and the log index of its last envelope.
 func (b *bookkeeper) makeBlock(batch blockcutter.Batch) {
-	blk := protos.NewBlock(b.lastMade.Number+1, protos.BlockHeaderHash(b.lastMade), batch)
+	envs := [][]byte(batch)
+	if b.order != nil {
+		envs = b.order(envs)
+	}
+	blk := protos.NewBlock(b.lastMade.Number+1, protos.BlockHeaderHash(b.lastMade), envs)
 	lastEnv := b.uncut[len(batch)-1]
 	b.uncut = b.uncut[len(batch):]
 	b.lastMade = blk.Header
+	if len(envs) > 0 && &envs[0] != &batch[0] {
+		// Followers rebuild a block by reference in log order: a
+		// reordered one travels whole.
+		b.proposals = append(b.proposals, encodeBlock(lastEnv, blk))
+		return
+	}
 	b.proposals = append(b.proposals, encodeBlockRef(lastEnv, blk.Header))
 }
 

@@ -119,6 +119,12 @@ type Config struct {
 	// OnBlockWritten is called by the block writer after each block is
 	// appended to the store, in order (also for pulled blocks).
 	OnBlockWritten func(*cb.Block)
+	// Order, when set, chooses the order of the envelopes of each block this
+	// node cuts as leader (orderer/reorder.Order): the same envelopes, or
+	// envs itself to keep their order. A reordered block goes through Raft
+	// whole, so followers take it as the leader made it, whatever their
+	// own setting.
+	Order func(envs [][]byte) [][]byte
 }
 
 type proposal struct {

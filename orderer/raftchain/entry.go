@@ -12,7 +12,7 @@ import (
 // Kinds of normal Raft entries this package writes.
 const (
 	kindEnvelope byte = 1 // kind ‖ uint64 proposal id ‖ envelope bytes
-	kindBlock    byte = 2 // kind ‖ uint64 index of its last envelope entry ‖ block bytes (read, no longer written)
+	kindBlock    byte = 2 // kind ‖ uint64 index of its last envelope entry ‖ block bytes (a block whose envelopes the leader reordered)
 	// kindBlockRef: kind ‖ uint64 index of its last envelope entry ‖ marshalled
 	// cb.BlockHeader. The block's data are the committed envelopes not yet in
 	// a block up to that index, which every node holds in the same order, so
