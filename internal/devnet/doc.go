@@ -1,7 +1,7 @@
 // Package devnet lays out and runs Weft's development network: the layout of
 // Fabric's test-network (OrdererMSP, Org1 and Org2 with one peer each, channel
 // mychannel, chaincode basic) as real peer, orderer and chaincode processes on
-// loopback.
+// loopback, optionally with more orderers, peers and organisations.
 //
 // With Config.Peers 2 (`weft up --peers 2`) each organisation runs peer1 beside
 // peer0, where deploy/docker-compose.yaml puts it (PeerNodes, DefaultPorts).
@@ -14,6 +14,19 @@
 // endpoint its own address; static leader). Orgs and Network.Peers keep
 // meaning each organisation's peer0; a network keeps the number of peers it
 // was created with.
+//
+// With Config.Organizations 3 or 4 (`weft up --orgs N`) Org3 and Org4 join
+// Org1 and Org2 as members of the channel: crypto-config.yaml and
+// configtx.yaml in the network folder are sampleconfig's with each added as
+// a copy of Org2 under its own names, its peer0 the anchor peer (11051 and
+// 13051, see DefaultPorts), and the channel keeps the test-network's
+// policies (MAJORITY Admins, Endorsement and LifecycleEndorsement), now over
+// every organisation. Every organisation approves basic, and the commit and
+// InitLedger are endorsed by all of them. basic's endorsement policy is the
+// channel's default unless Config.EndorsementPolicy gives one, such as
+// AND('Org1MSP.peer','Org2MSP.peer','Org3MSP.peer') for benchmarks of what
+// each organisation costs. A network keeps its number of organisations and
+// its policy (channel-artifacts/basic-endorsement-policy).
 //
 // Up generates crypto material, the genesis block, the chaincode package and
 // the REST gateway's bearer token (Config.RESTTokenPath, bound to User1 by
