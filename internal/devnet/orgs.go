@@ -103,6 +103,17 @@ func resolveOrgs(cfg Config, fresh bool) (int, error) {
 	return have, nil
 }
 
+// AllOrgsPolicy returns the signature policy that needs an endorsement
+// from a peer of every organisation of c (AND('Org1MSP.peer',
+// 'Org2MSP.peer', ...)), for Config.EndorsementPolicy.
+func (c Config) AllOrgsPolicy() string {
+	var ps []string
+	for _, o := range c.Orgs() {
+		ps = append(ps, "'"+o.MSPID+".peer'")
+	}
+	return "AND(" + strings.Join(ps, ",") + ")"
+}
+
 // definitionPolicy returns the endorsement policy of basic's definition as
 // _lifecycle takes it (a marshalled ApplicationPolicy), nil for the
 // channel's default (/Channel/Application/Endorsement). Every organisation

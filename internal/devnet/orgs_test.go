@@ -247,7 +247,10 @@ func TestDefinitionPolicy(t *testing.T) {
 	if p, err := definitionPolicy(three); err != nil || p != nil {
 		t.Errorf("no policy: %x, %v; want nil (the channel's default)", p, err)
 	}
-	three.EndorsementPolicy = "AND('Org1MSP.peer','Org2MSP.peer','Org3MSP.peer')"
+	three.EndorsementPolicy = three.AllOrgsPolicy()
+	if want := "AND('Org1MSP.peer','Org2MSP.peer','Org3MSP.peer')"; three.EndorsementPolicy != want {
+		t.Errorf("AllOrgsPolicy() of 3 organisations = %s, want %s", three.EndorsementPolicy, want)
+	}
 	raw, err := definitionPolicy(three)
 	if err != nil {
 		t.Fatal(err)
