@@ -11,7 +11,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/... ./samples/basic
 
 run: build
-	./$(BIN)/weft up --dir $(DEVNET) $(if $(ORDERERS),--orderers $(ORDERERS)) $(if $(PEERS),--peers $(PEERS))
+	./$(BIN)/weft up --dir $(DEVNET) $(if $(ORDERERS),--orderers $(ORDERERS)) $(if $(PEERS),--peers $(PEERS)) $(if $(ORGS),--orgs $(ORGS))
 
 # The CouchDB tests need a CouchDB (or the CouchDB-compatible test server):
 # WEFT_TEST_COUCHDB_URL names it, WEFT_TEST_COUCHDB_START the start script for
