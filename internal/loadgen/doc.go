@@ -3,8 +3,17 @@
 // AtomicBroadcast/Broadcast and Deliver/DeliverFiltered — with an identity from
 // an MSP folder and peers from connection profiles.
 //
-// It signs every proposal before the clock starts, keeps a bounded number of
-// transactions in flight (optionally at a fixed offered rate), counts only
-// transactions that blocks report VALID, and measures latency from sending the
-// proposal to seeing the commit. Every run is bounded in count and time.
+// It signs every proposal before the clock starts and counts only what
+// committed blocks report. A transaction is in flight from the moment its
+// proposal is sent until its commit is seen (or it fails): a closed loop
+// (Config.Concurrency) keeps that many in flight, an open loop (Config.Rate)
+// starts proposals at a fixed rate whatever has committed, under a reported
+// in-flight cap. Latency is proposal sent → commit seen. Every run is bounded
+// in count and time.
+//
+// Besides the run it offers what `weft bench` reports around it: CPU and
+// peak RSS of other processes (ReadProcStat), a Zipf sampler and the
+// hot-key transfer workload (Transfers), and the signature bound: the ECDSA
+// work a topology's nodes do per transaction (Topology) and its cost on this
+// machine, measured in-process (MeasureECDSA).
 package loadgen
