@@ -36,6 +36,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		"both peers on one server under the database prefix "+benchDatabasePrefix+", dropped after the run; or one URL per peer, comma-separated (default $"+devnet.CouchDBEnv+"; empty: LevelDB)")
 	orderers := fs.Int("orderers", 1, "with --devnet: orderers of the network (1, 3 or 5); otherwise the orderers of the network driven, for the signature bound")
 	peers := fs.Int("peers", 0, "with --devnet: peers per organisation (1 or 2; default 1); otherwise the peers per organisation of the network driven, for the signature bound (default: those in each connection profile)")
+	orgs := fs.Int("orgs", 2, "with --devnet: application organisations (2, 3 or 4); when given, basic's endorsement policy is the AND of all of them (default: 2, the channel's MAJORITY, i.e. both)")
 	batchSize := fs.Uint("batch-size", 0, "with --devnet: the channel's Orderer.BatchSize.MaxMessageCount (default: configtx.yaml's, 500)")
 	batchTimeout := fs.Duration("batch-timeout", 0, "with --devnet: the channel's Orderer.BatchTimeout (default: configtx.yaml's, 200ms)")
 	var others multiFlag
@@ -94,7 +95,16 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		ports := devnet.DefaultPorts()
 		ports.RESTGateway, ports.RESTGatewayOps = 0, 0 // not on the measured path: left out
 		ncfg := devnet.Config{Dir: dir, BinDir: *bin, Ports: ports, Timeout: 3 * time.Minute,
-			Orderers: *orderers, Peers: max(*peers, 1), BatchSize: uint32(*batchSize), BatchTimeout: *batchTimeout}
+			Orderers: *orderers, Peers: max(*peers, 1), Organizations: *orgs, BatchSize: uint32(*batchSize), BatchTimeout: *batchTimeout}
+		policy := "channel default MAJORITY Endorsement"
+		if flagSet(fs, "orgs") {
+			if err := devnet.CheckOrgs(*orgs); err != nil {
+				return fmt.Errorf("--orgs %d: %w", *orgs, err)
+			}
+			// The cost of each organisation in an AND: every one must endorse.
+			ncfg.EndorsementPolicy = ncfg.AllOrgsPolicy()
+			policy = ncfg.EndorsementPolicy
+		}
 		state := "LevelDB"
 		if ncfg.CouchDB = devnet.ParseCouchDBList(*couch); len(ncfg.CouchDB) > 0 {
 			if err := devnet.CheckCouchDB(ncfg.CouchDB, len(ncfg.PeerNodes())); err != nil {
@@ -132,7 +142,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		rep.topology = loadgen.Topology{Orgs: len(n.Orgs), PeersPerOrg: len(n.PeerNodes) / len(n.Orgs), Orderers: len(n.Orderers)}
-		rep.network = fmt.Sprintf("devnet, state on %s, %s", stateDatabase(*couch), blockSettings(uint32(*batchSize), *batchTimeout))
+		rep.network = fmt.Sprintf("devnet, state on %s, %s, basic's policy %s", stateDatabase(*couch), blockSettings(uint32(*batchSize), *batchTimeout), policy)
 	} else {
 		if len(profiles) == 0 || *mspDir == "" {
 			return fmt.Errorf("give --devnet, or --profile (per organisation), --msp, --mspid and -o/--cafile for the network to drive")
@@ -254,7 +264,7 @@ func checkBenchFlags(fs *flag.FlagSet, useDevnet bool, keys int, zipf, rate floa
 		if set["couchdb"] {
 			return fmt.Errorf("--couchdb chooses the state database of the network --devnet starts; a network given by --profile keeps its own")
 		}
-		for _, name := range []string{"batch-size", "batch-timeout", "bin"} {
+		for _, name := range []string{"batch-size", "batch-timeout", "bin", "orgs"} {
 			if set[name] {
 				return fmt.Errorf("--%s sets up the network --devnet starts; a network given by --profile keeps its own", name)
 			}

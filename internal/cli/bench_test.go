@@ -20,6 +20,8 @@ func TestBenchFlagErrors(t *testing.T) {
 	}{
 		{[]string{"bench", "--batch-size", "10", "--msp", "x"}, "--batch-size sets up the network --devnet starts"},
 		{[]string{"bench", "--batch-timeout", "2s", "--msp", "x"}, "--batch-timeout sets up the network --devnet starts"},
+		{[]string{"bench", "--orgs", "3", "--msp", "x"}, "--orgs sets up the network --devnet starts"},
+		{[]string{"bench", "--devnet", "--orgs", "5"}, "--orgs 5: 5 organisations: the development network runs 2"},
 		{[]string{"bench", "--devnet", "--keys", "1"}, "--keys 1: give 0 (unique keys) or at least 2"},
 		{[]string{"bench", "--devnet", "--zipf", "1"}, "--zipf draws the accounts of --keys"},
 		{[]string{"bench", "--devnet", "--keys", "10", "--zipf", "-1"}, "--zipf -1: give an exponent >= 0"},
