@@ -30,6 +30,9 @@ type bookkeeper struct {
 	electionTick uint64
 	log          *slog.Logger
 	order        func([][]byte) [][]byte // Config.Order
+	// holdBatches: cut only when a batch is full or its BatchTimeout passed
+	// (Config.HoldBatches), never because the pipeline is idle.
+	holdBatches bool
 
 	ticks uint64 // tick calls so far
 
@@ -96,6 +99,7 @@ func newBookkeeper(cfg Config, firstID, submitTicks uint64, lastBlock *cb.BlockH
 		electionTick: uint64(cfg.ElectionTick),
 		log:          logger,
 		order:        cfg.Order,
+		holdBatches:  cfg.HoldBatches,
 		waits:        newWaitlist(cfg.NodeID, firstID, submitTicks, cfg.SubmitTimeout),
 		cutter:       cutter,
 		lastBlock:    lastBlock,
@@ -176,6 +180,26 @@ func (b *bookkeeper) batchDeadline() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return b.cutter.Deadline()
+}
+
+// pipelineIdle reports whether no block this leader cut is still on its way:
+// every block it made was taken by the chain, committed in the Raft log and,
+// as writerCaughtUp says, appended to the store.
+func (b *bookkeeper) pipelineIdle(writerCaughtUp bool) bool {
+	return writerCaughtUp && len(b.proposals) == 0 && b.lastMade.GetNumber() == b.lastBlock.GetNumber()
+}
+
+// cutWhenIdle cuts what the cutter holds when the pipeline is idle, so that
+// an envelope with nothing else coming does not wait for BatchTimeout. While
+// a block is on its way the cutter keeps filling: that block's commit and
+// write, or a full batch, or BatchTimeout, ends the wait. The chain calls it
+// after each event, once the Ready's committed entries are all applied, so
+// that envelopes committed together go in one block.
+func (b *bookkeeper) cutWhenIdle(writerCaughtUp bool) {
+	if b.holdBatches || !b.active || b.cutter.Pending() == 0 || !b.pipelineIdle(writerCaughtUp) {
+		return
+	}
+	b.makeBlock(b.cutter.Cut())
 }
 
 // heardFrom records a Raft message from consenter id.

@@ -29,9 +29,10 @@ import (
 // comments). Every command takes at=D to set the clock (a duration after
 // the epoch) first; one tick is one second.
 //
-//	new node=N consenters=1,2,3 [voters=..] [resumed] [count=N absolute=N preferred=N batch-timeout=D] [submit-ticks=N] [election=N]
+//	new node=N consenters=1,2,3 [voters=..] [resumed] [hold] [count=N absolute=N preferred=N batch-timeout=D] [submit-ticks=N] [election=N]
 //	    a bookkeeper at block 0 (a config block listing the consenters);
-//	    voters default to the consenters; resumed: restarted from a WAL
+//	    voters default to the consenters; resumed: restarted from a WAL;
+//	    hold: Config.HoldBatches (no cut because the pipeline is idle)
 //	config NAME seq=N consenters=1,2 [count=N absolute=N preferred=N batch-timeout=D]
 //	    names a CONFIG envelope (optionally with batch settings)
 //	role leader=N [unapplied=N]
@@ -45,6 +46,9 @@ import (
 //	tick [n=N] [pull=NAME]         N ticks; pull: the block a catch-up pulls
 //	timer                          the batch timer fires at the bookkeeper's deadline
 //	hear from=2,3                  Raft messages arrive
+//	writer busy|done               the block writer falls behind (blocks
+//	                               committed are not in the store yet) or
+//	                               catches up; it starts caught up
 //	conf-change                    the leader asks for the next conf change and proposes it
 //	apply-conf voters=1,2          Raft applies a conf change
 //	validate consenters=1,2 [reach=1,2]
@@ -80,6 +84,7 @@ type bookkeeperScript struct {
 	ids         map[uint64]string // proposal id → name
 	proposedIDs map[string]uint64 // name → proposal id
 	blocks      [][]byte          // block entries this node proposed, not committed yet
+	writerBusy  bool              // the writer has not written every committed block
 	evicted     bool
 }
 
@@ -106,6 +111,9 @@ func runBookkeeperScript(t *testing.T, path string) {
 		}
 		s.run(fields[0], args, words)
 		if s.bk != nil {
+			// As the chain does after each event, with the Ready's
+			// committed entries all applied.
+			s.bk.cutWhenIdle(!s.writerBusy)
 			s.collect()
 			if err := s.bk.evicted(); err != nil && !s.evicted {
 				s.evicted = true
@@ -274,6 +282,11 @@ func (s *bookkeeperScript) run(cmd string, args map[string]string, words []strin
 		} else {
 			fmt.Fprintln(&s.out, "ok")
 		}
+	case "writer":
+		if len(words) != 1 || (words[0] != "busy" && words[0] != "done") {
+			s.t.Fatalf("%s: writer busy|done", s.where)
+		}
+		s.writerBusy = words[0] == "busy"
 	case "state":
 		s.printState()
 	default:
@@ -298,6 +311,7 @@ func (s *bookkeeperScript) newBookkeeper(args map[string]string, words []string)
 		ChannelID: testChannel, NodeID: s.uint(args["node"]), Batch: *batch, ElectionTick: int(election),
 		SubmitTimeout: time.Duration(submitTicks) * time.Second, // a tick is a second
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HoldBatches:   slices.Contains(words, "hold"),
 	}
 	genesis := protos.NewBlock(0, nil, [][]byte{configEnvelope(0, consenters(members...))})
 	m := membership{ids: members, set: consenters(members...), next: slices.Max(members) + 1}
@@ -314,7 +328,7 @@ func (s *bookkeeperScript) newBookkeeper(args map[string]string, words []string)
 	if slices.Contains(words, "resumed") {
 		bk.resumedFromWAL()
 	}
-	s.bk, s.index, s.lead, s.lastIndex, s.evicted = bk, 1, 0, 1, false
+	s.bk, s.index, s.lead, s.lastIndex, s.evicted, s.writerBusy = bk, 1, 0, 1, false, false
 	s.envs, s.names = map[string][]byte{}, map[string]string{}
 	s.ids, s.proposedIDs, s.blocks = map[uint64]string{}, map[string]uint64{}, nil
 }

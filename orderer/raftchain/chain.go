@@ -125,6 +125,12 @@ type Config struct {
 	// whole, so followers take it as the leader made it, whatever their
 	// own setting.
 	Order func(envs [][]byte) [][]byte
+	// HoldBatches makes the leader cut a block only when the batch is full
+	// (MaxMessageCount, PreferredMaxBytes) or BatchTimeout passed since its
+	// first envelope, as Fabric does. By default the leader also cuts
+	// whatever it holds as soon as no block it cut is waiting to be
+	// committed or written, so a lone envelope is not held for BatchTimeout.
+	HoldBatches bool
 }
 
 type proposal struct {
@@ -665,6 +671,9 @@ func (c *Chain) answerWaiters() {
 func (c *Chain) processReady() error {
 	defer c.answerWaiters() // also those of the event before (a tick)
 	for {
+		// The last round's committed entries are all applied: cut what they
+		// brought if no block is on its way.
+		c.bk.cutWhenIdle(c.writer.caughtUp())
 		// Envelopes that arrived while the last Ready was saved ride along
 		// with a block proposal and its fsync. (Only then: draining on every
 		// round would keep the loop from ticks and timers under load.)

@@ -120,11 +120,14 @@ func newSigner(t testing.TB) keySigner {
 
 var epoch = time.Unix(1_700_000_000, 0)
 
+// testConfig holds batches until full or timed out (HoldBatches), so that
+// the tests built on it know which envelopes share a block; the cut when
+// idle has tests of its own.
 func testConfig(t *testing.T, dir string, signer keySigner) Config {
 	return Config{
 		ChannelID: "testchannel", NodeID: 1, Voters: []uint64{1}, NextConsenterID: 2,
 		Batch:  blockcutter.Config{MaxMessageCount: 2, AbsoluteMaxBytes: 1000, PreferredMaxBytes: 500, BatchTimeout: 2 * time.Second},
-		WALDir: dir, Signer: signer,
+		WALDir: dir, Signer: signer, HoldBatches: true,
 	}
 }
 
@@ -422,4 +425,28 @@ func TestSlowBlockStoreDoesNotStallOrdering(t *testing.T) {
 	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("chain error %v", err)
 	}
+}
+
+// By default (no HoldBatches) a lone envelope is cut as soon as nothing is
+// on its way, not BatchTimeout later; envelopes that arrive while a block
+// is being written wait for it and then go together.
+func TestCutWhenIdle(t *testing.T) {
+	signer := newSigner(t)
+	store := gatedStore{newMemStore(t), make(chan error)}
+	cfg := testConfig(t, t.TempDir(), signer)
+	cfg.HoldBatches = false
+	cfg.TickInterval = time.Hour // its own clock, and no tick during the test
+	cfg.Batch.BatchTimeout = time.Hour
+	cfg.Batch.MaxMessageCount = 10
+	c := startChain(t, cfg, store)
+	eventually.True(t, 5*time.Second, "leadership", func() bool { return c.Leader() == 1 })
+	order(t, c, "a")           // cut at once; its Append waits at the gate
+	order(t, c, "b", "c", "d") // committed while block 1 is being written
+	store.gate <- nil          // block 1 written: the pipeline is idle
+	store.gate <- nil          // block 2
+	store.waitHeight(t, 3)
+	if got := store.contents(1); got != "[a][b c d]" {
+		t.Fatalf("blocks = %s", got)
+	}
+	verify(t, store.memStore, signer)
 }
