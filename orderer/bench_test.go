@@ -128,6 +128,66 @@ func BenchmarkNodeBroadcastDeliver(b *testing.B) {
 	b.ReportMetric(float64(ackTotal.Milliseconds())/float64(b.N), "ack-ms")
 }
 
+// BenchmarkNodeLoneEnvelope measures what one client alone sees: one ~3 KiB
+// envelope at a time broadcast to a real orderer (TLS gRPC, the sampleconfig
+// channel: BatchTimeout 200ms) and waited for on a Deliver stream. Nothing
+// else is coming, so the orderer should cut at once rather than hold the
+// envelope for BatchTimeout: ns/op is broadcast sent → block received.
+func BenchmarkNodeLoneEnvelope(b *testing.B) {
+	n := newNetwork(b)
+	node, err := New(n.cfg, n.signer, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	node.Start()
+	b.Cleanup(node.Stop)
+	if code, body := join(b, n.adminClient(b), node.AdminAddr(), n.genesis); code != http.StatusCreated {
+		b.Fatalf("join: %d %s", code, body)
+	}
+	client := n.dial(b, node.Addr())
+	user1 := n.user(b, "Org1", "User1")
+	body := make([]byte, 3000)
+	rand.Read(body)
+	envs := make([]*cb.Envelope, b.N)
+	for i := range envs {
+		envs[i] = tx(b, user1, "mychannel", string(body))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := client.Deliver(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, _ := protos.NewSignedEnvelope(cb.HeaderType_DELIVER_SEEK_INFO, "mychannel", user1, &ab.SeekInfo{
+		Start: &ab.SeekPosition{Type: &ab.SeekPosition_Specified{Specified: &ab.SeekSpecified{Number: 1}}},
+		Stop:  &ab.SeekPosition{Type: &ab.SeekPosition_Specified{Specified: &ab.SeekSpecified{Number: math.MaxUint64}}},
+	})
+	if err := d.Send(req); err != nil {
+		b.Fatal(err)
+	}
+	s, err := client.Broadcast(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.CloseSend()
+	b.ResetTimer()
+	for _, env := range envs {
+		if err := s.Send(env); err != nil {
+			b.Fatal(err)
+		}
+		if r, err := s.Recv(); err != nil || r.Status != cb.Status_SUCCESS {
+			b.Fatalf("broadcast: %v %v", r, err)
+		}
+		r, err := d.Recv()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := len(r.GetBlock().GetData().GetData()); got != 1 {
+			b.Fatalf("block %d holds %d envelopes, want the one sent", r.GetBlock().GetHeader().GetNumber(), got)
+		}
+	}
+}
+
 // benchChannel is the sampleconfig channel with a consensus that commits at once.
 type benchChannel struct{ bundle *channelconfig.Bundle }
 
