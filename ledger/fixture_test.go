@@ -260,3 +260,31 @@ func TestWritesOfTheLastBlock(t *testing.T) {
 		t.Fatal("Writes(8) holds basic/asset1, which block 7 wrote")
 	}
 }
+
+// Commit reuses what MissingIn decoded of the same block only under the
+// same filter: a filter changed in between is honoured.
+func TestCommitAfterMissingInHonoursTheFilter(t *testing.T) {
+	l := openLedger(t, t.TempDir())
+	for n := 0; n <= 8; n++ {
+		if err := l.Commit(loadFixtureBlock(t, n), nil); err != nil {
+			t.Fatalf("commit fixture block %d: %v", n, err)
+		}
+	}
+	b := loadFixtureBlock(t, 9)
+	if _, err := l.MissingIn(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	filter := protos.TxFilter(b)
+	filter[0] = byte(pb.TxValidationCode_ENDORSEMENT_POLICY_FAILURE)
+	protos.SetTxFilter(b, filter)
+	if err := l.Commit(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := l.Writes(9)
+	if w == nil {
+		t.Fatal("Writes(9) = nil after committing block 9")
+	}
+	if w.Len() != 499 {
+		t.Fatalf("block 9 with its first transaction invalid applied %v writes, want 499", w.Len())
+	}
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,6 +101,40 @@ type Ledger struct {
 	lastMu       sync.Mutex
 	lastWrites   *statedb.Batch
 	lastWritesOf uint64
+
+	// decoded is the last block MissingIn decoded, which the commit path
+	// hands to Commit next: Commit reuses it rather than decoding again.
+	decodedMu sync.Mutex
+	decoded   decodedBlock
+}
+
+// decodedBlock is decodeBlock's result for one block and filter.
+type decodedBlock struct {
+	block  *cb.Block
+	filter []byte
+	txs    []decodedTx
+}
+
+// decode is decodeBlock, reusing what MissingIn decoded of the same block
+// (the same *cb.Block) under the same filter. The decoded read/write sets
+// are only read, never changed, so they can be shared.
+func (l *Ledger) decode(b *cb.Block, filter []byte, keep bool) []decodedTx {
+	l.decodedMu.Lock()
+	d := l.decoded
+	if !keep {
+		l.decoded = decodedBlock{}
+	}
+	l.decodedMu.Unlock()
+	if d.block == b && bytes.Equal(d.filter, filter) {
+		return d.txs
+	}
+	txs := decodeBlock(b, filter)
+	if keep {
+		l.decodedMu.Lock()
+		l.decoded = decodedBlock{block: b, filter: bytes.Clone(filter), txs: txs}
+		l.decodedMu.Unlock()
+	}
+	return txs
 }
 
 // Writes returns the state update Commit applied for block n: every key the
@@ -537,7 +572,7 @@ type prepared struct {
 // block's valid transactions read or write, in one Preload call.
 func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.TxPvtReadWriteSet, validate bool) (*prepared, error) {
 	n := b.Header.Number
-	txs := decodeBlock(b, filter)
+	txs := l.decode(b, filter, false)
 	mark := func(i int, code pb.TxValidationCode, why string) {
 		if validate {
 			filter[i] = byte(code)

@@ -256,7 +256,7 @@ func (l *Ledger) MissingIn(b *cb.Block, private map[uint64]*rwset.TxPvtReadWrite
 	n := b.Header.Number
 	rules := l.rules()
 	var out []MissingPrivateData
-	for i, tx := range decodeBlock(b, protos.TxFilter(b)) {
+	for i, tx := range l.decode(b, protos.TxFilter(b), true) {
 		if tx.sets == nil {
 			continue
 		}

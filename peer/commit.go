@@ -113,7 +113,7 @@ func (c *channel) commit(block *cb.Block) (err error) {
 	// A block writing `_lifecycle` may change chaincode definitions: drop the
 	// cached ones before its state is applied (endorsements meanwhile read
 	// state) and again after (dropping what was read during the commit).
-	lifecycleWrites := writesLifecycle(block, flags)
+	lifecycleWrites := writesLifecycle(verdicts)
 	if lifecycleWrites {
 		c.definitions.Invalidate()
 	}

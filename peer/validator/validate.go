@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
+	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
@@ -54,6 +55,28 @@ type Verdict struct {
 	ChaincodeName, ChaincodeVersion string
 
 	keys *txKeys // keys a valid endorser transaction writes
+}
+
+// WritesNamespace reports whether the transaction, found valid here, writes
+// namespace ns: a key, key metadata, or a key of one of ns's collections
+// (their hashes). It is false for an invalid transaction and for one that
+// carries no read/write set (a configuration transaction).
+func (v Verdict) WritesNamespace(ns string) bool {
+	if v.Code != pb.TxValidationCode_VALID || v.keys == nil {
+		return false
+	}
+	public, hashed := ns+"\x00", ledger.HashedNamespace(ns, "")
+	for _, k := range v.keys.writes {
+		if strings.HasPrefix(k, public) || strings.HasPrefix(k, hashed) {
+			return true
+		}
+	}
+	for _, k := range v.keys.metadata {
+		if strings.HasPrefix(k, public) || strings.HasPrefix(k, hashed) {
+			return true
+		}
+	}
+	return false
 }
 
 // Config configures a Validator.
