@@ -110,6 +110,12 @@ type Config struct {
 			// orderer of a channel: each leader decides for the blocks it cuts.
 			Channels []string
 		}
+		// HoldBatches makes this orderer, when it leads a channel's Raft
+		// group, cut a block only when the batch is full or BatchTimeout
+		// passed, as Fabric does. By default it also cuts as soon as no block
+		// it cut is waiting to be committed or written (docs/ordering.md,
+		// "When a block is cut").
+		HoldBatches bool
 	}
 }
 
@@ -181,6 +187,7 @@ func LoadConfig(dir string) (*Config, error) {
 	}
 	cfg.ChannelParticipation.Enabled = !v.IsSet("ChannelParticipation.Enabled") || v.GetBool("ChannelParticipation.Enabled")
 	cfg.Weft.Reorder.Channels = stringList(v.Get("Weft.Reorder.Channels"))
+	cfg.Weft.HoldBatches = v.GetBool("Weft.HoldBatches")
 
 	base, _ := filepath.Abs(filepath.Dir(path))
 	cfg.resolvePaths(base)

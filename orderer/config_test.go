@@ -154,3 +154,19 @@ func TestAuthenticationTimeWindow(t *testing.T) {
 		t.Fatalf("negative TimeWindow: %v", err)
 	}
 }
+
+// Weft.HoldBatches is off in the sample (the leader cuts when idle) and
+// ORDERER_WEFT_HOLDBATCHES turns it on.
+func TestHoldBatches(t *testing.T) {
+	cfg, err := LoadConfig("../sampleconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Weft.HoldBatches {
+		t.Fatal("sample Weft.HoldBatches = true, want false")
+	}
+	t.Setenv("ORDERER_WEFT_HOLDBATCHES", "true")
+	if cfg, err = LoadConfig("../sampleconfig"); err != nil || !cfg.Weft.HoldBatches {
+		t.Fatalf("Weft.HoldBatches from the environment = %v, %v; want true", cfg.Weft.HoldBatches, err)
+	}
+}

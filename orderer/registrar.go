@@ -41,6 +41,8 @@ type Registrar struct {
 	// reorder names the channels whose blocks are ordered against MVCC
 	// conflicts (Weft.Reorder.Channels).
 	reorder map[string]bool
+	// holdBatches: cut blocks only when full or timed out (Weft.HoldBatches).
+	holdBatches bool
 	// observeStore, when set, is given every channel block store opened
 	// (metrics time its appends).
 	observeStore func(channel string, s *ledger.BlockStore)
@@ -244,6 +246,7 @@ func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
 		Signer:                 r.signer,
 		Logger:                 r.log,
 		OnBlockWritten:         func(b *cb.Block) { r.blockWritten(c, b) },
+		HoldBatches:            r.holdBatches,
 	}
 	if r.observePersist != nil {
 		ccfg.ObservePersist = r.observePersist(name)
