@@ -11,12 +11,20 @@ import (
 // Fabric's MVCC checks as this package can find, or envs itself when no
 // order it finds does better than the one given. envs is not modified; every
 // envelope appears exactly once in the result.
-func Order(envs [][]byte) [][]byte {
+//
+// The envelopes come from clients; should a bug meet bytes it cannot
+// handle, Order keeps the block as it came rather than stop the orderer.
+func Order(envs [][]byte) (out [][]byte) {
+	defer func() {
+		if recover() != nil {
+			out = envs
+		}
+	}()
 	perm := Permutation(envs)
 	if perm == nil {
 		return envs
 	}
-	out := make([][]byte, len(envs))
+	out = make([][]byte, len(envs))
 	for i, p := range perm {
 		out[i] = envs[p]
 	}
