@@ -83,6 +83,9 @@ type cluster struct {
 	seq     uint64             // config sequence of the last ordered config
 	quit    chan struct{}
 	wg      sync.WaitGroup
+	// appsBeforeWAL counts appends a node sent before its own log held
+	// their entries (the leader's send before its fsync).
+	appsBeforeWAL atomic.Int64
 }
 
 func newCluster(t *testing.T, n int, tweak func(*Config)) *cluster {
@@ -189,6 +192,14 @@ type memTransport struct {
 
 func (tr memTransport) Send(_ string, msgs []*raftpb.Message) {
 	for _, m := range msgs {
+		if n := len(m.GetEntries()); n > 0 && m.GetType() == raftpb.MessageType_MsgApp {
+			// Send runs in the sender's loop, which owns its storage.
+			if c := tr.cl.node(tr.from).chain.Load(); c != nil {
+				if last, _ := c.storage.LastIndex(); last < m.GetEntries()[n-1].GetIndex() {
+					tr.cl.appsBeforeWAL.Add(1)
+				}
+			}
+		}
 		to := m.GetTo()
 		tr.cl.mu.Lock()
 		nd, blocked := tr.cl.nodes[to], tr.cl.cut[[2]uint64{tr.from, to}]
@@ -468,6 +479,10 @@ func TestClusterOrdersFromEveryNode(t *testing.T) {
 	}
 	cl.waitEnvelopes(append(acked, "from-follower"), 1, 2, 3)
 	cl.sameBlocks(1, 2, 3)
+	// The leader sends its appends before its own WAL write, not after.
+	if cl.appsBeforeWAL.Load() == 0 {
+		t.Fatal("no append was sent before the leader's own WAL write")
+	}
 	for _, id := range []uint64{1, 2, 3} {
 		st := cl.chain(id).Status()
 		if st.Leader != lead || !slices.Equal(st.Voters, []uint64{1, 2, 3}) || st.Term == 0 {

@@ -13,6 +13,11 @@
 // chain with its own ticker also reads the wall clock when an envelope
 // reaches the blockcutter and runs a batch timer, so a block is cut
 // BatchTimeout after its first envelope rather than at the next Raft tick.
+// Unless Config.HoldBatches, the leader also cuts whatever the cutter holds
+// as soon as no block it cut waits to be proposed, committed or written
+// (bookkeeper.cutWhenIdle): BatchTimeout is then only the longest wait.
+// A leader whose term and vote do not change sends its appends before its
+// own WAL fsync, so its disk and the followers' work at once.
 // Many proposals share one Ready and so one WAL fsync (group commit); a
 // Ready that only advances the commit index is written without an fsync, as
 // Raft allows, so an envelope is acknowledged after one fsync.
