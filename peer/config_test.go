@@ -83,7 +83,7 @@ func TestLoadConfigSample(t *testing.T) {
 		Gossip:    GossipConfig{}.withDefaults(),
 		Discovery: DiscoveryConfig{}.withDefaults(),
 	}
-	want.Gossip.StateInfoRetentionInterval = 0 // left empty in the sample: aliveExpirationTimeout
+	want.Gossip.StateInfoRetentionInterval = 0         // left empty in the sample: aliveExpirationTimeout
 	want.Gossip.PvtData.ImplicitMaxPeerCountSet = true // the sample writes out the default
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("LoadConfig:\n got %+v\nwant %+v", cfg, want)
