@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
@@ -65,24 +66,30 @@ func (s registrationState) String() string {
 // txKey identifies a transaction context on the stream; responses are routed by it.
 type txKey struct{ channel, txid string }
 
-type sendRequest struct {
-	msg    *pb.ChaincodeMessage
-	result chan error // buffered 1; receives the outcome of Send
-}
-
 // handler is the shim side of one stream.
+//
+// At low load every hand-off between goroutines costs a scheduler wake-up,
+// which on a quiet machine costs more than the message itself. So the
+// receiving goroutine handles each message itself (routing a response, or
+// starting an invocation), and whoever has a message to send calls
+// stream.Send under sendMu; the only hand-offs left are the ones the protocol
+// needs: an invocation runs on its own goroutine, and a response reaches the
+// invocation waiting for it.
 type handler struct {
 	cc     Chaincode
 	stream PeerChaincodeStream
 	log    *slog.Logger
 
-	sendq      chan sendRequest // drained only by sendLoop, the stream's sole sender
-	sendFailed chan error       // buffered 1: the first Send error ends the chat
-	done       chan struct{}    // closed when the chat ends; unblocks every waiter
-	invokes    sync.WaitGroup   // one per running Init/Invoke goroutine
+	sendMu     sync.Mutex                // serialises stream.Send; no Send starts once done is closed
+	sendFailed chan error                // buffered 1: the first Send error ends the chat
+	done       chan struct{}             // closed when the chat ends; unblocks every waiter
+	invokes    sync.WaitGroup            // one per running Init/Invoke goroutine
+	idle       chan *pb.ChaincodeMessage // unbuffered: taken only by a worker waiting for work
+	idleCount  atomic.Int32              // workers waiting on idle
 
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and ended
 	pending map[txKey]chan *pb.ChaincodeMessage
+	ended   bool // the chat is ending: no invocation may start
 
 	// Written by the receive loop on READY, before any invocation goroutine
 	// starts, and only read afterwards.
@@ -100,25 +107,24 @@ func chat(ccid string, stream PeerChaincodeStream, cc Chaincode, log *slog.Logge
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &handler{
+	return newHandler(ccid, stream, cc, log).chat(ccid)
+}
+
+func newHandler(ccid string, stream PeerChaincodeStream, cc Chaincode, log *slog.Logger) *handler {
+	return &handler{
 		cc:         cc,
 		stream:     stream,
 		log:        log.With("chaincode", ccid),
-		sendq:      make(chan sendRequest),
 		sendFailed: make(chan error, 1),
 		done:       make(chan struct{}),
 		pending:    map[txKey]chan *pb.ChaincodeMessage{},
+		idle:       make(chan *pb.ChaincodeMessage),
 	}
-	senderDone := make(chan struct{})
-	go func() {
-		defer close(senderDone)
-		h.sendLoop()
-	}()
-	defer func() {
-		close(h.done)
-		h.invokes.Wait()
-		<-senderDone
-	}()
+}
+
+// chat registers as ccid and serves the peer until the stream ends.
+func (h *handler) chat(ccid string) error {
+	defer h.end()
 
 	id, err := proto.Marshal(&pb.ChaincodeID{Name: ccid})
 	if err != nil {
@@ -128,87 +134,77 @@ func chat(ccid string, stream PeerChaincodeStream, cc Chaincode, log *slog.Logge
 		return fmt.Errorf("shim: send REGISTER for chaincode %q: %w", ccid, err)
 	}
 
-	type received struct {
-		msg *pb.ChaincodeMessage
-		err error
+	// The receive loop runs on its own goroutine so that a send failure can
+	// end the chat while Recv is blocked; that goroutine ends once the
+	// stream is torn down (the caller cancels it, or the server handler
+	// returns).
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- h.receive() }()
+	select {
+	case err := <-recvErr:
+		return err
+	case err := <-h.sendFailed:
+		return fmt.Errorf("shim: send to peer: %w", err)
 	}
-	// Recv runs in its own goroutine so that a send failure can end the chat
-	// while Recv is blocked; the goroutine ends once the stream is torn down
-	// (the caller cancels it, or the server handler returns).
-	recvd := make(chan received)
-	go func() {
-		for {
-			msg, err := stream.Recv()
-			select {
-			case recvd <- received{msg, err}:
-			case <-h.done:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+}
 
+// end stops the chat: no invocation starts and no Send begins afterwards,
+// and it returns once the running invocations and any Send under way have
+// finished, so that nothing touches the stream after chat returns.
+func (h *handler) end() {
+	h.mu.Lock()
+	h.ended = true
+	h.mu.Unlock()
+	close(h.done)
+	h.sendMu.Lock()
+	h.sendMu.Unlock() //nolint:staticcheck // waits for a Send under way
+	h.invokes.Wait()
+}
+
+// receive reads the stream and handles each message on this goroutine, in
+// order, until the stream fails or the peer breaks the protocol.
+func (h *handler) receive() error {
 	state := stateCreated
 	for {
-		select {
-		case r := <-recvd:
-			switch {
-			case r.err == io.EOF:
-				return fmt.Errorf("shim: the peer closed the chaincode stream: %w", ErrStreamClosed)
-			case r.err != nil:
-				return fmt.Errorf("shim: receive from peer: %w", r.err)
-			case r.msg == nil:
-				return errors.New("shim: received a nil message from the peer")
-			}
-			if err := h.handleMessage(&state, r.msg); err != nil {
-				h.sendAsync(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_ERROR, Payload: []byte(err.Error()), Txid: r.msg.Txid, ChannelId: r.msg.ChannelId})
-				return err
-			}
-		case err := <-h.sendFailed:
-			return fmt.Errorf("shim: send to peer: %w", err)
+		msg, err := h.stream.Recv()
+		switch {
+		case err == io.EOF:
+			return fmt.Errorf("shim: the peer closed the chaincode stream: %w", ErrStreamClosed)
+		case err != nil:
+			return fmt.Errorf("shim: receive from peer: %w", err)
+		case msg == nil:
+			return errors.New("shim: received a nil message from the peer")
 		}
-	}
-}
-
-// sendLoop is the only caller of stream.Send.
-func (h *handler) sendLoop() {
-	for {
 		select {
-		case req := <-h.sendq:
-			err := h.stream.Send(req.msg)
-			req.result <- err
-			if err != nil {
-				select {
-				case h.sendFailed <- err:
-				default:
-				}
-			}
 		case <-h.done:
-			return
+			return ErrStreamClosed // the chat has ended (a send failed)
+		default:
+		}
+		if err := h.handleMessage(&state, msg); err != nil {
+			h.sendAsync(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_ERROR, Payload: []byte(err.Error()), Txid: msg.Txid, ChannelId: msg.ChannelId})
+			return err
 		}
 	}
 }
 
-// enqueue hands msg to the sender; the returned channel yields the Send result.
-func (h *handler) enqueue(msg *pb.ChaincodeMessage) (<-chan error, error) {
-	req := sendRequest{msg: msg, result: make(chan error, 1)}
-	select {
-	case h.sendq <- req:
-		return req.result, nil
-	case <-h.done:
-		return nil, ErrStreamClosed
-	}
-}
-
-// send sends msg and waits until it has been written to the stream.
+// send writes msg to the stream. A failure also ends the chat.
 func (h *handler) send(msg *pb.ChaincodeMessage) error {
-	result, err := h.enqueue(msg)
-	if err != nil {
-		return err
+	h.sendMu.Lock()
+	select {
+	case <-h.done:
+		h.sendMu.Unlock()
+		return ErrStreamClosed
+	default:
 	}
-	err = <-result // sendLoop answers every request it takes
+	err := h.stream.Send(msg)
+	h.sendMu.Unlock()
+	if err == nil {
+		return nil
+	}
+	select {
+	case h.sendFailed <- err:
+	default:
+	}
 	if errors.Is(err, io.EOF) {
 		// gRPC's Send says io.EOF once the peer has ended the stream; the
 		// receive loop may not have noticed yet, so say it here.
@@ -217,10 +213,47 @@ func (h *handler) send(msg *pb.ChaincodeMessage) error {
 	return err
 }
 
-// sendAsync sends msg without waiting for the outcome; a failure ends the chat anyway.
+// sendAsync sends msg when the outcome does not matter to the caller: a
+// failure ends the chat anyway.
 func (h *handler) sendAsync(msg *pb.ChaincodeMessage) {
-	if _, err := h.enqueue(msg); err != nil {
-		h.log.Debug("message not sent, stream closed", "type", msg.Type.String(), "txid", msg.Txid)
+	if err := h.send(msg); err != nil {
+		h.log.Debug("message not sent", "type", msg.Type.String(), "txid", msg.Txid, "error", err)
+	}
+}
+
+// maxIdleWorkers bounds the invocation goroutines kept waiting for the
+// next TRANSACTION once theirs is done.
+const maxIdleWorkers = 16
+
+// startInvoke runs the invocation msg on a goroutine: one that has finished
+// an earlier invocation and waits for another if there is one, else a new
+// one. Reusing goroutines saves creating them and growing their stacks again
+// (decoding the proposal needs more than a new goroutine's stack).
+func (h *handler) startInvoke(msg *pb.ChaincodeMessage) {
+	select {
+	case h.idle <- msg:
+	default:
+		go h.worker(msg)
+	}
+}
+
+// worker runs msg, then waits for further invocations while fewer than
+// maxIdleWorkers others wait, until the chat ends.
+func (h *handler) worker(msg *pb.ChaincodeMessage) {
+	for {
+		h.sendAsync(h.invoke(msg))
+		h.invokes.Done()
+		if h.idleCount.Add(1) > maxIdleWorkers {
+			h.idleCount.Add(-1)
+			return
+		}
+		select {
+		case msg = <-h.idle:
+			h.idleCount.Add(-1)
+		case <-h.done:
+			h.idleCount.Add(-1)
+			return
+		}
 	}
 }
 
@@ -251,11 +284,14 @@ func (h *handler) handleMessage(state *registrationState, msg *pb.ChaincodeMessa
 		h.route(msg)
 		return nil
 	case pb.ChaincodeMessage_TRANSACTION, pb.ChaincodeMessage_INIT:
+		h.mu.Lock()
+		if h.ended {
+			h.mu.Unlock()
+			return nil // the chat is over; the peer sees the stream end
+		}
 		h.invokes.Add(1)
-		go func() {
-			defer h.invokes.Done()
-			h.sendAsync(h.invoke(msg))
-		}()
+		h.mu.Unlock()
+		h.startInvoke(msg)
 		return nil
 	default:
 		return fmt.Errorf("shim: cannot handle %s for tx %s in state %s", msg.Type, shortTxID(msg.Txid), *state)
