@@ -68,6 +68,12 @@ type Config struct {
 			// from the orderer's clock (default 15m, as in Fabric).
 			TimeWindow time.Duration
 		}
+		// Profile is General.Profile: when Enabled, Go's pprof handlers are
+		// served on Address (plain HTTP, for performance work only).
+		Profile struct {
+			Enabled bool
+			Address string
+		}
 	}
 	FileLedger struct {
 		Location string
@@ -154,6 +160,11 @@ func LoadConfig(dir string) (*Config, error) {
 	g.Authentication.TimeWindow = 15 * time.Minute
 	if v.IsSet("General.Authentication.TimeWindow") {
 		g.Authentication.TimeWindow = v.GetDuration("General.Authentication.TimeWindow")
+	}
+	g.Profile.Enabled = v.GetBool("General.Profile.Enabled")
+	g.Profile.Address = v.GetString("General.Profile.Address")
+	if g.Profile.Address == "" {
+		g.Profile.Address = "0.0.0.0:6060"
 	}
 	g.Cluster = ClusterConfig{
 		ClientCertificate: v.GetString("General.Cluster.ClientCertificate"),

@@ -60,8 +60,10 @@ type Node struct {
 	grpc      *grpc.Server
 	admin     *http.Server
 	ops       *operations.Server // nil without Operations.ListenAddress
-	metrics   *metrics
-	logging   *operations.Logging
+	// stopProfile stops the pprof server of General.Profile (nil when off).
+	stopProfile func()
+	metrics     *metrics
+	logging     *operations.Logging
 
 	lis, adminLis net.Listener
 	wg            sync.WaitGroup
@@ -242,6 +244,14 @@ func (n *Node) Start() {
 	if n.ops != nil {
 		n.ops.Serve()
 	}
+	if n.cfg.General.Profile.Enabled {
+		stop, err := serveProfile(n.cfg.General.Profile.Address, n.log)
+		if err != nil {
+			n.log.Error("no pprof", "error", err)
+		} else {
+			n.stopProfile = stop
+		}
+	}
 	n.log.Info("orderer started", "listen", n.lis.Addr().String(), "admin", addrOf(n.adminLis), "operations", n.OperationsAddr(),
 		"channels", n.registrar.ChannelNames())
 }
@@ -277,6 +287,9 @@ func (n *Node) Stop() {
 		}
 		if n.ops != nil {
 			n.ops.Stop(ctx)
+		}
+		if n.stopProfile != nil {
+			n.stopProfile()
 		}
 		// Deliver streams wait on blocks: closing the chains and stores while
 		// the gRPC server drains ends them.
