@@ -195,7 +195,7 @@ func (c *channel) publish(block *cb.Block, verdicts []validator.Verdict) {
 			c.node.log.Info("channel configuration updated", "channel", c.id, "sequence", nb.Sequence())
 		}
 	}
-	c.committed.advance(block.Header.Number + 1)
+	c.committed.publish(block)
 	if gch := c.gossip.Load(); gch != nil {
 		gch.UpdateHeight(block.Header.Number + 1)
 	}

@@ -20,9 +20,14 @@ import (
 type committedBlocks struct {
 	*ledger.BlockStore
 
-	mu      sync.Mutex // guards height and changed
+	mu      sync.Mutex // guards height, changed and recent
 	height  uint64
 	changed chan struct{} // closed and replaced when height grows
+	// recent are the last blocks published, by number modulo its length:
+	// Deliver streams (the clients' event streams) follow the top of the
+	// chain and would otherwise each read and decode every new block from
+	// the block file. They are shared, so never modified.
+	recent [16]*cb.Block
 }
 
 func newCommittedBlocks(s *ledger.BlockStore) *committedBlocks {
@@ -52,6 +57,17 @@ func (c *committedBlocks) WaitHeight(ctx context.Context, h uint64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// publish makes b, whose state is applied, and the blocks below it visible,
+// and keeps b for the readers that follow the top of the chain. b must not be
+// modified afterwards.
+func (c *committedBlocks) publish(b *cb.Block) {
+	n := b.GetHeader().GetNumber()
+	c.mu.Lock()
+	c.recent[n%uint64(len(c.recent))] = b
+	c.mu.Unlock()
+	c.advance(n + 1)
 }
 
 // advance publishes the blocks below h as committed.
@@ -96,10 +112,18 @@ func (c *committedBlocks) visible(b *cb.Block, err error, what string) (*cb.Bloc
 	return b, nil
 }
 
-// Block returns block n once it is fully committed.
+// Block returns block n once it is fully committed. The block may be shared
+// with other readers: callers must not modify it.
 func (c *committedBlocks) Block(n uint64) (*cb.Block, error) {
-	if h := c.Height(); n >= h {
+	c.mu.Lock()
+	h := c.height
+	b := c.recent[n%uint64(len(c.recent))]
+	c.mu.Unlock()
+	if n >= h {
 		return nil, fmt.Errorf("block %d (committed height is %d): %w", n, h, ledger.ErrBlockNotFound)
+	}
+	if b != nil && b.GetHeader().GetNumber() == n {
+		return b, nil
 	}
 	return c.BlockStore.Block(n)
 }

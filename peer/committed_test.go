@@ -183,3 +183,36 @@ func TestCommittedBlocksNoGoroutineLeak(t *testing.T) {
 		return runtime.NumGoroutine() <= before
 	})
 }
+
+// A published block is served as it was published, without reading the
+// block file again; it stays hidden until published, and an older block
+// falls back to the store.
+func TestCommittedBlocksServesPublishedBlock(t *testing.T) {
+	t.Parallel()
+	s, last := storeWithBlocks(t, 1)
+	c := newCommittedBlocks(s)
+	b := appendNext(t, s, last)
+	if _, err := c.Block(1); !errors.Is(err, ledger.ErrBlockNotFound) {
+		t.Fatalf("Block(1) before publish: err = %v, want ErrBlockNotFound", err)
+	}
+	c.publish(b)
+	if got := c.Height(); got != 2 {
+		t.Fatalf("Height() after publish = %d, want 2", got)
+	}
+	got, err := c.Block(1)
+	if err != nil || got != b {
+		t.Fatalf("Block(1) = %p, %v; want the published block %p", got, err, b)
+	}
+	old, err := c.Block(0)
+	if err != nil || old.GetHeader().GetNumber() != 0 {
+		t.Fatalf("Block(0) = %v, %v; want block 0 from the store", old, err)
+	}
+	// A block kept for another number in the same slot is not served for n.
+	for n := 2; n <= 17; n++ {
+		b = appendNext(t, s, b)
+		c.publish(b)
+	}
+	if got, err := c.Block(1); err != nil || got.GetHeader().GetNumber() != 1 {
+		t.Fatalf("Block(1) after its slot was reused = block %d, %v; want block 1", got.GetHeader().GetNumber(), err)
+	}
+}
