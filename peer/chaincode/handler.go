@@ -48,7 +48,10 @@ type txState struct {
 	ns     string
 	ctx    context.Context           // ends when execute returns; bounds calls to other chaincode
 	result chan *pb.ChaincodeMessage // COMPLETED or ERROR; buffered 1
-	isInit bool                      // an INIT: private data is refused
+	// requests are the shim's requests of this transaction, served by the
+	// goroutine waiting in execute (see dispatch); buffered.
+	requests chan *pb.ChaincodeMessage
+	isInit   bool // an INIT: private data is refused
 
 	mu          sync.Mutex // guards iters, nextID and collections
 	iters       map[string]*queryIter
@@ -138,10 +141,7 @@ func (h *handler) serve() (err error) {
 			pb.ChaincodeMessage_GET_STATE_METADATA, pb.ChaincodeMessage_PUT_STATE_METADATA,
 			pb.ChaincodeMessage_GET_HISTORY_FOR_KEY, pb.ChaincodeMessage_INVOKE_CHAINCODE,
 			pb.ChaincodeMessage_PURGE_PRIVATE_DATA:
-			// The shim waits for each answer, so requests of one transaction
-			// arrive in order; different transactions proceed in parallel.
-			// INVOKE_CHAINCODE may run for as long as the callee does.
-			go h.handleRequest(msg)
+			h.dispatch(msg)
 		case pb.ChaincodeMessage_GET_QUERY_RESULT:
 			if tx := h.lookup(msg.ChannelId, msg.Txid); tx != nil && tx.txc.Simulator != nil {
 				if _, ok := tx.txc.Simulator.(RichQuerier); !ok {
@@ -149,7 +149,7 @@ func (h *handler) serve() (err error) {
 					continue
 				}
 			}
-			go h.handleRequest(msg)
+			h.dispatch(msg)
 		case pb.ChaincodeMessage_GET_STATE_MULTIPLE, pb.ChaincodeMessage_WRITE_BATCH_STATE:
 			// Shims send these only to a peer that offered them in READY's
 			// ChaincodeAdditionalParams; this peer's READY offers neither.
@@ -233,13 +233,49 @@ func (h *handler) refuse(msg *pb.ChaincodeMessage, why string) {
 	h.metrics.shimDone(typ, msg.ChannelId, h.packageID, start, false)
 }
 
-func (h *handler) handleRequest(msg *pb.ChaincodeMessage) {
+// requestBacklog is how many requests of one transaction wait for its
+// goroutine before more are served on goroutines of their own. The shim
+// waits for each answer, so one is the most a well-behaved shim sends.
+const requestBacklog = 4
+
+// dispatch hands a shim request to the goroutine of its transaction, the
+// one waiting in execute. That goroutine is parked anyway, so serving the
+// request there costs one wake-up and no new goroutine. The shim waits for
+// each answer, so the requests of one transaction arrive in order and are
+// served in order; different transactions proceed in parallel on their own
+// goroutines, and a request that blocks (INVOKE_CHAINCODE runs as long as
+// the callee; a CouchDB read waits for the server) holds up its transaction
+// alone, never the stream. A request for no transaction in flight is
+// answered at once; requests beyond requestBacklog (a shim that does not
+// wait for answers) get goroutines of their own, as the stream must never
+// block.
+func (h *handler) dispatch(msg *pb.ChaincodeMessage) {
+	h.mu.Lock()
+	tx := h.txs[txKey(msg.ChannelId, msg.Txid)]
+	if tx != nil {
+		select {
+		case tx.requests <- msg:
+			h.mu.Unlock()
+			return
+		default:
+		}
+	}
+	h.mu.Unlock()
+	if tx == nil {
+		h.handleRequest(nil, msg)
+		return
+	}
+	go h.handleRequest(tx, msg)
+}
+
+// handleRequest serves msg, a request of transaction tx (nil: none in
+// flight), and answers the shim.
+func (h *handler) handleRequest(tx *txState, msg *pb.ChaincodeMessage) {
 	start := time.Now()
 	typ := msg.Type.String()
 	h.metrics.shimRequest(typ, msg.ChannelId, h.packageID)
 	success := false
 	defer func() { h.metrics.shimDone(typ, msg.ChannelId, h.packageID, start, success) }()
-	tx := h.lookup(msg.ChannelId, msg.Txid)
 	if tx == nil {
 		h.reply(msg, pb.ChaincodeMessage_ERROR, []byte(fmt.Sprintf(
 			"%s for transaction %s on channel %q: no such transaction in flight on chaincode %s", msg.Type, msg.Txid, msg.ChannelId, h.packageID)))
@@ -270,7 +306,8 @@ func (h *handler) serveContained(tx *txState, msg *pb.ChaincodeMessage) (payload
 func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.ChaincodeInput, timeout time.Duration) (*pb.Response, *pb.ChaincodeEvent, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1), isInit: input.GetIsInit(), iters: map[string]*queryIter{}}
+	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1),
+		requests: make(chan *pb.ChaincodeMessage, requestBacklog), isInit: input.GetIsInit(), iters: map[string]*queryIter{}}
 	key := txKey(txc.ChannelID, txc.TxID)
 	h.mu.Lock()
 	select {
@@ -290,6 +327,18 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 		h.mu.Lock()
 		delete(h.txs, key)
 		h.mu.Unlock()
+		// Requests dispatched before the deletion but not served (the
+		// transaction timed out or was abandoned) are answered as requests
+		// for no transaction in flight, so the shim does not wait forever.
+		for {
+			select {
+			case msg := <-tx.requests:
+				h.handleRequest(nil, msg)
+				continue
+			default:
+			}
+			break
+		}
 		tx.closeAll()
 	}()
 
@@ -311,16 +360,20 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case res := <-tx.result:
-		return h.result(tx, res)
-	case <-h.done:
-		return nil, nil, fmt.Errorf("%w: transaction %s failed: %v", ErrChaincodeUnavailable, txc.TxID, h.err)
-	case <-timer.C:
-		h.metrics.executeTimedOut(h.packageID)
-		return nil, nil, fmt.Errorf("%w: chaincode %s did not complete transaction %s within %s", ErrTimeout, h.packageID, txc.TxID, timeout)
-	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("transaction %s on chaincode %s abandoned: %w", txc.TxID, h.packageID, ctx.Err())
+	for {
+		select {
+		case req := <-tx.requests:
+			h.handleRequest(tx, req)
+		case res := <-tx.result:
+			return h.result(tx, res)
+		case <-h.done:
+			return nil, nil, fmt.Errorf("%w: transaction %s failed: %v", ErrChaincodeUnavailable, txc.TxID, h.err)
+		case <-timer.C:
+			h.metrics.executeTimedOut(h.packageID)
+			return nil, nil, fmt.Errorf("%w: chaincode %s did not complete transaction %s within %s", ErrTimeout, h.packageID, txc.TxID, timeout)
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("transaction %s on chaincode %s abandoned: %w", txc.TxID, h.packageID, ctx.Err())
+		}
 	}
 }
 

@@ -1,0 +1,88 @@
+package chaincode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
+)
+
+// The requests of a transaction are served by the goroutine waiting for it:
+// those a shim sends without waiting for answers are served in the order
+// sent, more than the backlog still all get answers, and a request for a
+// transaction that has ended gets an ERROR rather than silence.
+func TestRequestsOfATransaction(t *testing.T) {
+	rt := NewRuntime(Config{Logger: testLogger(t)}, nil)
+	addr := cctest.ServeRegister(t, rt)
+	cc := dialRegister(t, addr, "raw_1:ff")
+	cc.expect(pb.ChaincodeMessage_REGISTERED)
+	cc.expect(pb.ChaincodeMessage_READY)
+
+	state := map[string][]byte{}
+	for i := range 3 * requestBacklog {
+		state[fmt.Sprintf("raw\x00k%d", i)] = []byte(fmt.Sprintf("v%d", i))
+	}
+	sim := newFakeSim(state)
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "raw", sim, nil, "go")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := rt.Execute(context.Background(), "raw_1:ff", txc, in)
+		done <- err
+	}()
+	tx := cc.expect(pb.ChaincodeMessage_TRANSACTION)
+	request := func(typ pb.ChaincodeMessage_Type, m proto.Message) {
+		cc.send(&pb.ChaincodeMessage{Type: typ, Txid: tx.Txid, ChannelId: tx.ChannelId, Payload: mustMarshal(t, m)})
+	}
+
+	// Writes of one key sent back to back: the last one sent wins.
+	for i := range requestBacklog - 1 {
+		request(pb.ChaincodeMessage_PUT_STATE, &pb.PutState{Key: "w", Value: []byte(fmt.Sprint(i))})
+	}
+	for range requestBacklog - 1 {
+		cc.expect(pb.ChaincodeMessage_RESPONSE)
+	}
+	// More reads at once than the backlog: every one answered.
+	for i := range 3 * requestBacklog {
+		request(pb.ChaincodeMessage_GET_STATE, &pb.GetState{Key: fmt.Sprintf("k%d", i)})
+	}
+	got := map[string]bool{}
+	for range 3 * requestBacklog {
+		got[string(cc.expect(pb.ChaincodeMessage_RESPONSE).Payload)] = true
+	}
+	for i := range 3 * requestBacklog {
+		if !got[fmt.Sprintf("v%d", i)] {
+			t.Fatalf("no answer v%d among %v", i, got)
+		}
+	}
+	cc.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_COMPLETED, Txid: tx.Txid, ChannelId: tx.ChannelId,
+		Payload: mustMarshal(t, &pb.Response{Status: 200})})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := sim.write("raw", "w"); !ok || string(v) != fmt.Sprint(requestBacklog-2) {
+		t.Fatalf("w = %q (written %v), want the last write sent, %d", v, ok, requestBacklog-2)
+	}
+
+	// A transaction that timed out: its late request is refused.
+	rt.cfg.ExecuteTimeout = time.Millisecond
+	txc, in = newTx(t, cctest.Signer(t, "Org1MSP"), "raw", newFakeSim(nil), nil, "go")
+	go func() {
+		_, _, err := rt.Execute(context.Background(), "raw_1:ff", txc, in)
+		done <- err
+	}()
+	tx = cc.expect(pb.ChaincodeMessage_TRANSACTION)
+	if err := <-done; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("execute = %v, want ErrTimeout", err)
+	}
+	request(pb.ChaincodeMessage_GET_STATE, &pb.GetState{Key: "k0"})
+	if m := cc.expect(pb.ChaincodeMessage_ERROR); !strings.Contains(string(m.Payload), "no such transaction") {
+		t.Fatalf("late request answered %q, want a refusal naming no such transaction", m.Payload)
+	}
+}
