@@ -33,6 +33,10 @@ type bookkeeper struct {
 	// holdBatches: cut only when a batch is full or its BatchTimeout passed
 	// (Config.HoldBatches), never because the pipeline is idle.
 	holdBatches bool
+	// arrivals are the times the last envelopes reached the cutter, oldest
+	// first, at most busyArrivals of them: enough to tell whether the
+	// channel is busy (cutWhenIdle).
+	arrivals []time.Time
 
 	ticks uint64 // tick calls so far
 
@@ -189,17 +193,62 @@ func (b *bookkeeper) pipelineIdle(writerCaughtUp bool) bool {
 	return writerCaughtUp && len(b.proposals) == 0 && b.lastMade.GetNumber() == b.lastBlock.GetNumber()
 }
 
-// cutWhenIdle cuts what the cutter holds when the pipeline is idle, so that
-// an envelope with nothing else coming does not wait for BatchTimeout. While
-// a block is on its way the cutter keeps filling: that block's commit and
-// write, or a full batch, or BatchTimeout, ends the wait. The chain calls it
+// cutWhenIdle cuts what the cutter holds when the pipeline is idle and the
+// channel is not busy, so that an envelope with nothing else coming does not
+// wait for BatchTimeout. While a block is on its way the cutter keeps
+// filling: that block's commit and write, or a full batch, or BatchTimeout,
+// ends the wait. A busy channel (busy) is cut as Fabric cuts, full or at
+// BatchTimeout: there small blocks would cost every peer its per-block work
+// when CPU is scarcest, while large ones come at once. The chain calls it
 // after each event, once the Ready's committed entries are all applied, so
 // that envelopes committed together go in one block.
-func (b *bookkeeper) cutWhenIdle(writerCaughtUp bool) {
-	if b.holdBatches || !b.active || b.cutter.Pending() == 0 || !b.pipelineIdle(writerCaughtUp) {
+func (b *bookkeeper) cutWhenIdle(now time.Time, writerCaughtUp bool) {
+	if b.holdBatches || !b.active || b.cutter.Pending() == 0 || !b.pipelineIdle(writerCaughtUp) || b.busy(now) {
 		return
 	}
 	b.makeBlock(b.cutter.Cut())
+}
+
+// busyArrivals is how many envelopes must have reached the cutter within the
+// last busyWindow for the channel to count as busy: half a full block
+// (MaxMessageCount) a second. With Fabric's default MaxMessageCount (500)
+// that is 250 envelopes a second: below, a lone envelope or a light load is
+// cut at once; above, blocks grow as Fabric's do. Blocks of fewer than 16
+// envelopes (Fabric's test-network: 10) are small at any load, and the
+// channel never counts as busy (0).
+func (b *bookkeeper) busyArrivals() int {
+	if m := b.cutter.Config().MaxMessageCount; m >= 16 {
+		return int(m / 2)
+	}
+	return 0
+}
+
+// busyWindow is the span over which arrivals are counted: long enough to
+// span the gaps between the bursts a closed-loop load sends after each
+// block, short enough to notice the load falling within a second.
+const busyWindow = time.Second
+
+// noteArrival records that an envelope reached the cutter at now.
+func (b *bookkeeper) noteArrival(now time.Time) {
+	n := b.busyArrivals()
+	if n == 0 {
+		b.arrivals = b.arrivals[:0]
+		return
+	}
+	if len(b.arrivals) >= n {
+		b.arrivals = append(b.arrivals[:0], b.arrivals[len(b.arrivals)-n+1:]...)
+	}
+	b.arrivals = append(b.arrivals, now)
+}
+
+// busy reports whether busyArrivals envelopes reached the cutter within the
+// busyWindow before now.
+func (b *bookkeeper) busy(now time.Time) bool {
+	n := b.busyArrivals()
+	if n == 0 || len(b.arrivals) < n {
+		return false
+	}
+	return now.Sub(b.arrivals[len(b.arrivals)-n]) < busyWindow
 }
 
 // heardFrom records a Raft message from consenter id.
@@ -362,6 +411,7 @@ func (b *bookkeeper) activate(now time.Time) {
 
 func (b *bookkeeper) cut(now time.Time, p pendingEnv) {
 	b.uncut = append(b.uncut, p.index)
+	b.noteArrival(now)
 	if isConfigEnvelope(p.env) {
 		// A config envelope gets a block of its own.
 		if batch := b.cutter.Cut(); len(batch) > 0 {

@@ -113,7 +113,7 @@ func runBookkeeperScript(t *testing.T, path string) {
 		if s.bk != nil {
 			// As the chain does after each event, with the Ready's
 			// committed entries all applied.
-			s.bk.cutWhenIdle(!s.writerBusy)
+			s.bk.cutWhenIdle(s.now, !s.writerBusy)
 			s.collect()
 			if err := s.bk.evicted(); err != nil && !s.evicted {
 				s.evicted = true

@@ -673,7 +673,7 @@ func (c *Chain) processReady() error {
 	for {
 		// The last round's committed entries are all applied: cut what they
 		// brought if no block is on its way.
-		c.bk.cutWhenIdle(c.writer.caughtUp())
+		c.bk.cutWhenIdle(c.clock(), c.writer.caughtUp())
 		// Envelopes that arrived while the last Ready was saved ride along
 		// with a block proposal and its fsync. (Only then: draining on every
 		// round would keep the loop from ticks and timers under load.)
