@@ -9,7 +9,10 @@
 // (Config.Concurrency) keeps that many in flight, an open loop (Config.Rate)
 // starts proposals at a fixed rate whatever has committed, under a reported
 // in-flight cap. Latency is proposal sent → commit seen. Every run is bounded
-// in count and time.
+// in count and time. A run uses one P (GOMAXPROCS 1, unless the environment
+// sets GOMAXPROCS): it needs a fraction of a core, and one P spares the
+// machine the thread wake-ups that would otherwise come with nearly every
+// message at low load.
 //
 // Besides the run it offers what `weft bench` reports around it: CPU and
 // peak RSS of other processes (ReadProcStat), a Zipf sampler and the

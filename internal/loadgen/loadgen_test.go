@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ type fakeNet struct {
 	committed   int
 	failed      int
 	maxInFlight int
+	maxProcs    int // the most GOMAXPROCS seen during endorsements
 }
 
 func newFakeNet() *fakeNet {
@@ -58,6 +60,7 @@ func (f *fakeNet) Endorse(_ context.Context, sp *pb.SignedProposal) ([]*pb.Propo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.endorsed++
+	f.maxProcs = max(f.maxProcs, runtime.GOMAXPROCS(0))
 	f.maxInFlight = max(f.maxInFlight, f.endorsed-f.committed-f.failed)
 	switch string(p.Args()[1]) {
 	case "fail":
@@ -278,5 +281,25 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := Percentile(nil, 50); got != 0 {
 		t.Errorf("p50 of nothing = %s", got)
+	}
+}
+
+// The load runs on one P (fewer thread wake-ups per message), and the
+// caller's GOMAXPROCS is back once Run returns; a GOMAXPROCS the user set in
+// the environment is left alone.
+func TestRunUsesOneP(t *testing.T) {
+	prev := runtime.GOMAXPROCS(3)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	t.Setenv("GOMAXPROCS", "")
+	f := newFakeNet()
+	runFake(t, Config{Txs: 10, Concurrency: 2}, f, func(remaining int) int { return min(2, remaining) })
+	if f.maxProcs != 1 || runtime.GOMAXPROCS(0) != 3 {
+		t.Fatalf("GOMAXPROCS %d during the run and %d after; want 1, then 3 again", f.maxProcs, runtime.GOMAXPROCS(0))
+	}
+	t.Setenv("GOMAXPROCS", "3")
+	f = newFakeNet()
+	runFake(t, Config{Txs: 10, Concurrency: 2}, f, func(remaining int) int { return min(2, remaining) })
+	if f.maxProcs != 3 {
+		t.Fatalf("GOMAXPROCS %d during a run with GOMAXPROCS=3 in the environment, want 3", f.maxProcs)
 	}
 }
