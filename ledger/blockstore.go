@@ -30,6 +30,11 @@ type BlockStoreOptions struct {
 	MaxFileSize int64
 	// Logger receives recovery events; nil means slog.Default().
 	Logger *slog.Logger
+	// NoTxIndex keeps only the block number and hash indexes: for an
+	// orderer, which never looks a transaction up by its ID (Fabric's orderer
+	// indexes block numbers only). It saves a LevelDB read and write per
+	// transaction appended; BlockByTxID, TxByID and TxExists then fail.
+	NoTxIndex bool
 }
 
 // BlockStore is an append-only, hash-chained store of one channel's blocks,
@@ -94,7 +99,7 @@ func (s *BlockStore) indexDir() string { return filepath.Join(s.dir, "index") }
 // file and no intact record starts anywhere after it; any other damage is
 // refused with a *CorruptError and nothing is truncated or deleted.
 func (s *BlockStore) recover() error {
-	ix, err := openIndex(s.indexDir())
+	ix, err := openIndex(s.indexDir(), s.opts.NoTxIndex)
 	if err != nil {
 		return err
 	}
@@ -315,7 +320,7 @@ func (s *BlockStore) resetIndex() error {
 	if err := os.RemoveAll(s.indexDir()); err != nil {
 		return fmt.Errorf("remove block index: %w", err)
 	}
-	ix, err := openIndex(s.indexDir())
+	ix, err := openIndex(s.indexDir(), s.opts.NoTxIndex)
 	if err != nil {
 		return err
 	}

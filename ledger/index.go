@@ -55,9 +55,14 @@ type txLoc struct {
 
 type index struct {
 	db *leveldb.DB
+	// noTx leaves the "t" entries out (BlockStoreOptions.NoTxIndex).
+	noTx bool
 }
 
-func openIndex(dir string) (*index, error) {
+// errNoTxIndex answers lookups by TxID in a store without the TxID index.
+var errNoTxIndex = errors.New("this block store keeps no TxID index (an orderer's store): look the transaction up on a peer")
+
+func openIndex(dir string, noTx bool) (*index, error) {
 	db, err := leveldb.OpenFile(dir, nil)
 	if lerrors.IsCorrupted(err) {
 		db, err = leveldb.RecoverFile(dir, nil)
@@ -65,7 +70,7 @@ func openIndex(dir string) (*index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block index %s: %w", dir, err)
 	}
-	return &index{db: db}, nil
+	return &index{db: db, noTx: noTx}, nil
 }
 
 func (ix *index) get(key []byte) ([]byte, bool, error) {
@@ -115,6 +120,9 @@ func (ix *index) blockByHash(h []byte) (uint64, bool, error) {
 }
 
 func (ix *index) tx(id string) (txLoc, bool, error) {
+	if ix.noTx {
+		return txLoc{}, false, errNoTxIndex
+	}
 	v, ok, err := ix.get(txKey(id))
 	if err != nil || !ok {
 		return txLoc{}, ok, err
@@ -132,6 +140,10 @@ func (ix *index) add(wb *leveldb.Batch, b *cb.Block, loc location, pending map[s
 	n := b.GetHeader().GetNumber()
 	wb.Put(numKey(n), loc.encode())
 	wb.Put(hashKey(protos.BlockHeaderHash(b.Header)), binary.BigEndian.AppendUint64(nil, n))
+	if ix.noTx {
+		wb.Put(indexHeightKey, binary.AppendUvarint(nil, n+1))
+		return nil
+	}
 	filter := protos.TxFilter(b)
 	for i, raw := range b.GetData().GetData() {
 		id := txIDOf(raw)

@@ -114,7 +114,7 @@ func (r *Registrar) onboard(ob *onboarding) {
 // (same header hash), which anchors the whole hash chain.
 func (r *Registrar) pullToJoinBlock(ob *onboarding) error {
 	dir := filepath.Join(r.ledgerDir, ob.name)
-	store, err := ledger.OpenBlockStore(dir)
+	store, err := ledger.OpenBlockStoreWithOptions(dir, ordererStoreOptions)
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", ob.name, err)
 	}

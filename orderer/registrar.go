@@ -143,11 +143,16 @@ func (r *Registrar) openExisting() error {
 
 var errEmptyLedger = errors.New("channel ledger holds no block")
 
+// ordererStoreOptions open a channel's block store without the TxID index:
+// nothing on an orderer looks a transaction up by its ID, and the index cost
+// a LevelDB read and write per transaction written.
+var ordererStoreOptions = ledger.BlockStoreOptions{NoTxIndex: true}
+
 // open opens (genesis == nil) or creates the channel's store and starts its
 // chain. A channel whose last config block does not name this orderer is
 // opened inactive (no chain): it was removed from the consenters.
 func (r *Registrar) open(name string, genesis *cb.Block) (*channel, error) {
-	store, err := ledger.OpenBlockStore(filepath.Join(r.ledgerDir, name))
+	store, err := ledger.OpenBlockStoreWithOptions(filepath.Join(r.ledgerDir, name), ordererStoreOptions)
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", name, err)
 	}
