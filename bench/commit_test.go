@@ -62,15 +62,19 @@ func resume(b *testing.B, c *cpuClock) {
 // blockFeed hands out freshly built blocks, building them buildChunk at a
 // time with the timer stopped.
 type blockFeed struct {
-	n       *network
-	pending []*cb.Block
-	prepare func(*cb.Block) error // run on each block while the timer is stopped; may be nil
+	n        *network
+	perBlock int // transactions per block
+	pending  []*cb.Block
+	prepare  func(*cb.Block) error // run on each block while the timer is stopped; may be nil
 }
 
 func (f *blockFeed) next(b *testing.B, c *cpuClock, remaining int) *cb.Block {
 	if len(f.pending) == 0 {
 		pause(b, c)
-		blocks, err := f.n.buildBlocks(min(buildChunk, remaining), blockSize)
+		// About the same number of transactions per build whatever the
+		// block size, so that small blocks are not charged more pauses.
+		chunk := max(1, buildChunk*blockSize/f.perBlock)
+		blocks, err := f.n.buildBlocks(min(chunk, remaining), f.perBlock)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -123,7 +127,7 @@ func (p *verifyProbe) mean() verifyCost {
 	return verifyCost{wall: sum.wall / k, cpu: sum.cpu / k}
 }
 
-// report adds the rates of b's measured time, one block of blockSize
+// report adds the rates of b's measured time, one block of perBlock
 // transactions per iteration:
 //
 //	tx/s, tx/s/core            VALID transactions handled per wall second, and per GOMAXPROCS
@@ -137,13 +141,13 @@ func (p *verifyProbe) mean() verifyCost {
 //
 // With a zero verify (a benchmark that checks no signature) only the rates,
 // CPU and cores are reported.
-func report(b *testing.B, c *cpuClock, verify verifyCost) {
+func report(b *testing.B, c *cpuClock, verify verifyCost, perBlock int) {
 	b.Helper()
 	elapsed := b.Elapsed()
 	if elapsed <= 0 || b.N == 0 {
 		return
 	}
-	txs := float64(b.N * blockSize)
+	txs := float64(b.N * perBlock)
 	procs := float64(runtime.GOMAXPROCS(0))
 	tps := txs / elapsed.Seconds()
 	cpuPerTx := c.total.Seconds() / txs
@@ -176,12 +180,21 @@ func requireAllValid(b *testing.B, blk *cb.Block, vs []validator.Verdict) {
 // TxID), then the ledger's MVCC, block append and state update.
 func BenchmarkCommitBlock500(b *testing.B) {
 	n, verify := setUp(b)
-	commitBlocks(b, n, verify)
+	commitBlocks(b, n, verify, blockSize)
 }
 
-// commitBlocks is BenchmarkCommitBlock500's loop, on any network.
-func commitBlocks(b *testing.B, n *network, verify *verifyProbe) {
-	feed := &blockFeed{n: n}
+// BenchmarkCommitBlock10 is BenchmarkCommitBlock500 with blocks of 10
+// transactions (Fabric's test-network BatchSize): against it, cpu_us/tx shows
+// what the per-block work costs.
+func BenchmarkCommitBlock10(b *testing.B) {
+	n, verify := setUp(b)
+	commitBlocks(b, n, verify, 10)
+}
+
+// commitBlocks is BenchmarkCommitBlock500's loop, on any network, with
+// blocks of perBlock transactions.
+func commitBlocks(b *testing.B, n *network, verify *verifyProbe, perBlock int) {
+	feed := &blockFeed{n: n, perBlock: perBlock}
 	c := &cpuClock{}
 	b.ReportAllocs()
 	verify.measure(b)
@@ -204,7 +217,7 @@ func commitBlocks(b *testing.B, n *network, verify *verifyProbe) {
 	}
 	pause(b, c)
 	verify.measure(b)
-	report(b, c, verify.mean())
+	report(b, c, verify.mean(), perBlock)
 }
 
 // BenchmarkValidateOnly is VerifyBlock and Validate of the same next block,
@@ -232,18 +245,25 @@ func BenchmarkValidateOnly(b *testing.B) {
 	}
 	pause(b, c)
 	verify.measure(b)
-	report(b, c, verify.mean())
+	report(b, c, verify.mean(), blockSize)
 }
 
 // BenchmarkLedgerCommitOnly is ledger.Commit alone (MVCC, append, state
 // update) of blocks whose flags the validator computed beforehand.
 func BenchmarkLedgerCommitOnly(b *testing.B) {
-	ledgerCommitBlocks(b, newNetwork(b))
+	ledgerCommitBlocks(b, newNetwork(b), blockSize)
 }
 
-// ledgerCommitBlocks is BenchmarkLedgerCommitOnly's loop, on any network.
-func ledgerCommitBlocks(b *testing.B, n *network) {
-	feed := &blockFeed{n: n, prepare: func(blk *cb.Block) error {
+// BenchmarkLedgerCommitOnly10 is BenchmarkLedgerCommitOnly with blocks of
+// 10 transactions.
+func BenchmarkLedgerCommitOnly10(b *testing.B) {
+	ledgerCommitBlocks(b, newNetwork(b), 10)
+}
+
+// ledgerCommitBlocks is BenchmarkLedgerCommitOnly's loop, on any network,
+// with blocks of perBlock transactions.
+func ledgerCommitBlocks(b *testing.B, n *network, perBlock int) {
+	feed := &blockFeed{n: n, perBlock: perBlock, prepare: func(blk *cb.Block) error {
 		// The blocks ahead of the ledger are not chained to it yet, so only
 		// the per-transaction verdicts are computed here; they do not depend
 		// on the earlier blocks, whose keys are all distinct.
@@ -276,7 +296,7 @@ func ledgerCommitBlocks(b *testing.B, n *network) {
 		}
 	}
 	pause(b, c)
-	report(b, c, verifyCost{}) // no signature is checked here
+	report(b, c, verifyCost{}, perBlock) // no signature is checked here
 }
 
 // TestCommitPathFixture checks the material the benchmarks measure: a block

@@ -19,14 +19,14 @@ import (
 func BenchmarkCommitBlock500CouchDB(b *testing.B) {
 	n := newCouchNetwork(b)
 	verify := &verifyProbe{s: newSigned(b)}
-	commitBlocks(b, n, verify)
+	commitBlocks(b, n, verify, blockSize)
 }
 
 // BenchmarkLedgerCommitOnlyCouchDB is BenchmarkLedgerCommitOnly on CouchDB:
 // MVCC (its reads preloaded in bulk), block append and the state's
 // _bulk_docs, without the validation in front.
 func BenchmarkLedgerCommitOnlyCouchDB(b *testing.B) {
-	ledgerCommitBlocks(b, newCouchNetwork(b))
+	ledgerCommitBlocks(b, newCouchNetwork(b), blockSize)
 }
 
 // newCouchNetwork is newNetwork on the CouchDB test server; it skips
