@@ -154,6 +154,11 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 
 	// The metrics interceptors come first, so they see the Internal code
 	// rpcrecover turns a panic into.
+	// A fixed flow-control window for what clients send (broadcast
+	// envelopes, Raft messages of the cluster): with gRPC's default the
+	// server answers bursts of data with bandwidth-estimation pings and
+	// small window updates, each a write and a wake-up on both ends.
+	grpcOpts = append(grpcOpts, grpc.InitialWindowSize(serverWindow), grpc.InitialConnWindowSize(serverWindow))
 	grpcOpts = append(grpcOpts, operations.GRPCServerOptions(n.metrics.reg)...)
 	n.grpc = grpc.NewServer(append(grpcOpts, rpcrecover.ServerOptions(n.log)...)...)
 	bh := broadcast.NewHandler(broadcastChannels{n.registrar}, n.log)
@@ -203,6 +208,10 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	}
 	return n, nil
 }
+
+// serverWindow is the HTTP/2 flow-control window of the orderer's gRPC
+// connections and streams, for data clients send.
+const serverWindow = 1 << 20
 
 // closeRegistrar stops the channels, then the cluster communication.
 func (n *Node) closeRegistrar() {

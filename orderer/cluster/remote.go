@@ -17,6 +17,10 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
+// streamWindow is the HTTP/2 flow-control window of a connection to another
+// orderer and of its streams (see the dial options).
+const streamWindow = 4 << 20
+
 // remote is the outgoing stream to one node. Its goroutine owns the stream;
 // others only enqueue and read live.
 type remote struct {
@@ -57,6 +61,10 @@ func (c *Comm) newRemote(endpoint string, serverPEM []byte) (*remote, error) {
 			Backoff:           backoff.Config{BaseDelay: c.cfg.MinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: c.cfg.MaxBackoff},
 			MinConnectTimeout: c.cfg.DialTimeout,
 		}),
+		// A fixed flow-control window: with gRPC's default, bandwidth
+		// estimation sends a ping, which the other orderer answers, for
+		// nearly every burst of Raft messages (every block).
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(streamWindow),
 	}
 	if c.cfg.KeepaliveInterval > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: c.cfg.KeepaliveInterval, Timeout: c.cfg.KeepaliveInterval}))
