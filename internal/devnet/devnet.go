@@ -495,6 +495,10 @@ func ordererEnv(cfg Config, o OrdererNode) []string {
 		"ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true",
 		"ORDERER_ADMIN_TLS_CLIENTROOTCAS=" + filepath.Join(tls, "ca.crt"),
 		"ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:" + strconv.Itoa(o.Ops),
+		// pprof on the operations port + 100 (9543 for orderer.example.com
+		// by default), when WEFT_PROFILE=true; for performance work only.
+		"ORDERER_GENERAL_PROFILE_ENABLED=" + strconv.FormatBool(os.Getenv("WEFT_PROFILE") == "true"),
+		"ORDERER_GENERAL_PROFILE_ADDRESS=127.0.0.1:" + strconv.Itoa(o.Ops+100),
 	}
 	if cfg.Orderers > 1 {
 		// Cluster (Raft) traffic runs on the general listener with mutual TLS,

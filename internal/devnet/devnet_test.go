@@ -370,6 +370,8 @@ func TestOrdererEnvSingle(t *testing.T) {
 		"ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true",
 		"ORDERER_ADMIN_TLS_CLIENTROOTCAS=" + tls + "ca.crt",
 		"ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:9443",
+		"ORDERER_GENERAL_PROFILE_ENABLED=" + strconv.FormatBool(os.Getenv("WEFT_PROFILE") == "true"),
+		"ORDERER_GENERAL_PROFILE_ADDRESS=127.0.0.1:9543",
 	}
 	procs := ordererProcesses(cfg)
 	if len(procs) != 1 {
