@@ -800,6 +800,9 @@ func (c *Chain) updateRole() {
 		} else {
 			c.log.Info("lost raft leadership", "leader", st.Lead)
 		}
+		// The active count is otherwise taken once a tick: a new leader
+		// (or a lost one) reports it at once.
+		c.countActive()
 	}
 	c.mu.Lock()
 	s := &c.status
