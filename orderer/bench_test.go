@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -131,10 +132,12 @@ func BenchmarkNodeBroadcastDeliver(b *testing.B) {
 // BenchmarkNodeLoneEnvelope measures what one client alone sees: one ~3 KiB
 // envelope at a time broadcast to a real orderer (TLS gRPC, the sampleconfig
 // channel: BatchTimeout 200ms) and waited for on a Deliver stream. Nothing
-// else is coming, so the orderer should cut at once rather than hold the
-// envelope for BatchTimeout: ns/op is broadcast sent → block received.
+// else is coming, so with Weft.CutWhenIdle the orderer cuts at once rather
+// than hold the envelope for BatchTimeout: ns/op is broadcast sent → block
+// received (WEFT_HOLD=1: Fabric's cut, for the comparison).
 func BenchmarkNodeLoneEnvelope(b *testing.B) {
 	n := newNetwork(b)
+	n.cfg.Weft.CutWhenIdle = os.Getenv("WEFT_HOLD") == ""
 	node, err := New(n.cfg, n.signer, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		b.Fatal(err)

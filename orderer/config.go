@@ -116,12 +116,14 @@ type Config struct {
 			// orderer of a channel: each leader decides for the blocks it cuts.
 			Channels []string
 		}
-		// HoldBatches makes this orderer, when it leads a channel's Raft
-		// group, cut a block only when the batch is full or BatchTimeout
-		// passed, as Fabric does. By default it also cuts as soon as no block
-		// it cut is waiting to be committed or written (docs/ordering.md,
-		// "When a block is cut").
-		HoldBatches bool
+		// CutWhenIdle makes this orderer, when it leads a channel's Raft
+		// group, also cut a block as soon as no block it cut is waiting to
+		// be committed or written, unless the channel is busy
+		// (docs/ordering.md, "When a block is cut"). Off by default: the
+		// orderer cannot see whether its peers keep up, and peers that
+		// commit slowly (on CouchDB) fall further behind with many small
+		// blocks; the development network turns it on for LevelDB peers.
+		CutWhenIdle bool
 	}
 }
 
@@ -198,7 +200,7 @@ func LoadConfig(dir string) (*Config, error) {
 	}
 	cfg.ChannelParticipation.Enabled = !v.IsSet("ChannelParticipation.Enabled") || v.GetBool("ChannelParticipation.Enabled")
 	cfg.Weft.Reorder.Channels = stringList(v.Get("Weft.Reorder.Channels"))
-	cfg.Weft.HoldBatches = v.GetBool("Weft.HoldBatches")
+	cfg.Weft.CutWhenIdle = v.GetBool("Weft.CutWhenIdle")
 
 	base, _ := filepath.Abs(filepath.Dir(path))
 	cfg.resolvePaths(base)

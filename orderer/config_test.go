@@ -155,18 +155,18 @@ func TestAuthenticationTimeWindow(t *testing.T) {
 	}
 }
 
-// Weft.HoldBatches is off in the sample (the leader cuts when idle) and
-// ORDERER_WEFT_HOLDBATCHES turns it on.
-func TestHoldBatches(t *testing.T) {
+// Weft.CutWhenIdle is off in the sample (Fabric's cut) and
+// ORDERER_WEFT_CUTWHENIDLE turns it on.
+func TestCutWhenIdle(t *testing.T) {
 	cfg, err := LoadConfig("../sampleconfig")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Weft.HoldBatches {
-		t.Fatal("sample Weft.HoldBatches = true, want false")
+	if cfg.Weft.CutWhenIdle {
+		t.Fatal("sample Weft.CutWhenIdle = true, want false")
 	}
-	t.Setenv("ORDERER_WEFT_HOLDBATCHES", "true")
-	if cfg, err = LoadConfig("../sampleconfig"); err != nil || !cfg.Weft.HoldBatches {
-		t.Fatalf("Weft.HoldBatches from the environment = %v, %v; want true", cfg.Weft.HoldBatches, err)
+	t.Setenv("ORDERER_WEFT_CUTWHENIDLE", "true")
+	if cfg, err = LoadConfig("../sampleconfig"); err != nil || !cfg.Weft.CutWhenIdle {
+		t.Fatalf("Weft.CutWhenIdle from the environment = %v, %v; want true", cfg.Weft.CutWhenIdle, err)
 	}
 }

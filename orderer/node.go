@@ -128,7 +128,7 @@ func New(cfg Config, signer protos.Signer, opts ...Option) (*Node, error) {
 	n.registrar = newRegistrar(cfg.FileLedger.Location, cfg.walDir(), signer, self, cfg.Consensus.SnapshotIntervalBlocks, n.log)
 	n.registrar.tickInterval = n.tickInterval
 	n.registrar.reorder = map[string]bool{}
-	n.registrar.holdBatches = cfg.Weft.HoldBatches
+	n.registrar.holdBatches = !cfg.Weft.CutWhenIdle
 	for _, ch := range cfg.Weft.Reorder.Channels {
 		n.registrar.reorder[ch] = true
 	}

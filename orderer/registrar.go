@@ -41,7 +41,8 @@ type Registrar struct {
 	// reorder names the channels whose blocks are ordered against MVCC
 	// conflicts (Weft.Reorder.Channels).
 	reorder map[string]bool
-	// holdBatches: cut blocks only when full or timed out (Weft.HoldBatches).
+	// holdBatches: cut blocks only when full or timed out (Weft.CutWhenIdle
+	// false, the default).
 	holdBatches bool
 	// observeStore, when set, is given every channel block store opened
 	// (metrics time its appends).

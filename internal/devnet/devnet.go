@@ -369,6 +369,27 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	return n, nil
 }
 
+// cutWhenIdle says whether the orderers cut a block as soon as nothing is on
+// its way (Weft.CutWhenIdle, docs/ordering.md): yes when every peer keeps
+// its state in LevelDB, where small blocks commit fast; peers on CouchDB
+// fall behind with many small blocks, so they get Fabric's full blocks.
+// ORDERER_WEFT_CUTWHENIDLE in the environment decides instead when set.
+func cutWhenIdle(cfg Config) bool {
+	if v := os.Getenv("ORDERER_WEFT_CUTWHENIDLE"); v != "" {
+		return v == "true"
+	}
+	states, err := cfg.PeerStates()
+	if err != nil {
+		return false
+	}
+	for _, s := range states {
+		if s.Database != "goleveldb" {
+			return false
+		}
+	}
+	return true
+}
+
 // chaincodeProcs runs the sample chaincode on one P unless GOMAXPROCS is
 // set: it needs a tenth of a core at saturation, and each wake-up of an
 // idle process with more Ps costs more (about 20% of its CPU per
@@ -386,6 +407,10 @@ func (n *Network) Config() Config { return n.cfg }
 func (n *Network) start(ctx context.Context) error {
 	cfg := n.cfg
 	n.Orderers = ordererProcesses(cfg)
+	cut := cutWhenIdle(cfg)
+	for _, o := range n.Orderers {
+		o.Env = append(o.Env, "ORDERER_WEFT_CUTWHENIDLE="+strconv.FormatBool(cut))
+	}
 	n.Orderer = n.Orderers[0]
 	n.Chaincode = &Process{
 		Name:   "basic chaincode",
