@@ -254,7 +254,7 @@ func (n *Node) Start() {
 		n.ops.Serve()
 	}
 	if n.cfg.General.Profile.Enabled {
-		stop, err := serveProfile(n.cfg.General.Profile.Address, n.log)
+		stop, err := operations.ServeProfile(n.cfg.General.Profile.Address, "General.Profile.Address", n.log)
 		if err != nil {
 			n.log.Error("no pprof", "error", err)
 		} else {

@@ -328,7 +328,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 
 	if n.cfg.ProfileAddress != "" {
-		stopProfile, err := serveProfile(n.cfg.ProfileAddress, n.log)
+		stopProfile, err := operations.ServeProfile(n.cfg.ProfileAddress, "peer.profile.listenAddress", n.log)
 		if err != nil {
 			lis.Close()
 			ccLis.Close()

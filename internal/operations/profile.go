@@ -1,4 +1,4 @@
-package orderer
+package operations
 
 import (
 	"fmt"
@@ -8,12 +8,13 @@ import (
 	"net/http/pprof"
 )
 
-// serveProfile serves Go's pprof handlers on addr until the returned function
-// is called.
-func serveProfile(addr string, log *slog.Logger) (func(), error) {
+// ServeProfile serves Go's pprof handlers (/debug/pprof) on addr until the
+// returned function is called; key names the setting addr came from
+// (peer.profile.listenAddress, General.Profile.Address) in errors.
+func ServeProfile(addr, key string, log *slog.Logger) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on General.Profile.Address %s: %w", addr, err)
+		return nil, fmt.Errorf("listen on %s %s: %w", key, addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
