@@ -362,10 +362,14 @@ func (n *network) validate(b *cb.Block) ([]validator.Verdict, error) {
 		return nil, err
 	}
 	flags := make([]byte, len(vs))
+	sets := make([]*ledger.TxRWSet, len(vs))
 	for i, vd := range vs {
 		flags[i] = byte(vd.Code)
+		sets[i] = vd.RWSet()
 	}
 	protos.SetTxFilter(b, flags)
+	// As the peer's commit path: the ledger reuses what the validator decoded.
+	n.ledger.UseDecoded(b, flags, sets)
 	return vs, nil
 }
 

@@ -110,6 +110,13 @@ func (c *channel) commit(block *cb.Block) (err error) {
 		}
 	}
 	protos.SetTxFilter(block, flags)
+	// The validator decoded every valid transaction's read/write set:
+	// the ledger uses those rather than decoding the block again.
+	sets := make([]*ledger.TxRWSet, len(verdicts))
+	for i, v := range verdicts {
+		sets[i] = v.RWSet()
+	}
+	c.ledger.UseDecoded(block, flags, sets)
 	// A block writing `_lifecycle` may change chaincode definitions: drop the
 	// cached ones before its state is applied (endorsements meanwhile read
 	// state) and again after (dropping what was read during the commit).

@@ -401,12 +401,14 @@ func hashedWrittenKeys(c *collectionWrites) []string {
 // metadata (and so key-level policy) it replaces, as "stateNS\x00key".
 type txKeys struct {
 	writes, metadata []string
+	// sets is the decoded read/write set, handed on to the ledger (RWSet).
+	sets []*nsRWSet
 	// ccName and ccVersion are the endorsed action's chaincode ID.
 	ccName, ccVersion string
 }
 
 func writtenKeys(nss []*nsRWSet) *txKeys {
-	k := &txKeys{}
+	k := &txKeys{sets: nss}
 	for _, n := range nss {
 		for _, key := range publicWrittenKeys(n) {
 			k.writes = append(k.writes, n.ns+"\x00"+key)

@@ -57,6 +57,27 @@ type Verdict struct {
 	keys *txKeys // keys a valid endorser transaction writes
 }
 
+// RWSet is the read/write set of a transaction found valid here, as the
+// validator decoded it, for ledger.Ledger.UseDecoded; nil for an invalid
+// transaction and for one that carries no read/write set.
+func (v Verdict) RWSet() *ledger.TxRWSet {
+	if v.Code != pb.TxValidationCode_VALID || v.keys == nil {
+		return nil
+	}
+	out := &ledger.TxRWSet{TxID: v.TxID, Namespaces: make([]ledger.NsRWSet, len(v.keys.sets))}
+	for i, n := range v.keys.sets {
+		ns := ledger.NsRWSet{Namespace: n.ns, KV: n.kv}
+		if len(n.colls) > 0 {
+			ns.Hashed = make([]ledger.CollHashedRWSet, len(n.colls))
+			for j, c := range n.colls {
+				ns.Hashed[j] = ledger.CollHashedRWSet{Collection: c.name, Set: c.hashed, PvtHash: c.pvtHash}
+			}
+		}
+		out.Namespaces[i] = ns
+	}
+	return out
+}
+
 // WritesNamespace reports whether the transaction, found valid here, writes
 // namespace ns: a key, key metadata, or a key of one of ns's collections
 // (their hashes). It is false for an invalid transaction and for one that
@@ -476,8 +497,9 @@ func writesTo(kv *kvrwset.KVRWSet, colls []*collectionWrites) bool {
 }
 
 type collectionWrites struct {
-	name   string
-	hashed *kvrwset.HashedRWSet
+	name    string
+	hashed  *kvrwset.HashedRWSet
+	pvtHash []byte
 }
 
 type nsRWSet struct {
@@ -503,7 +525,7 @@ func decodeRWSet(raw []byte) ([]*nsRWSet, error) {
 			if err := proto.Unmarshal(c.HashedRwset, h); err != nil {
 				return nil, fmt.Errorf("decode hashed rwset of %s/%s: %w", ns.Namespace, c.CollectionName, err)
 			}
-			n.colls = append(n.colls, &collectionWrites{name: c.CollectionName, hashed: h})
+			n.colls = append(n.colls, &collectionWrites{name: c.CollectionName, hashed: h, pvtHash: c.PvtRwsetHash})
 		}
 		out = append(out, n)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/peer/lifecycle"
 	"github.com/weft-ledger/weft/protos"
@@ -55,5 +56,49 @@ func TestVerdictWritesNamespace(t *testing.T) {
 		if got := tc.v.WritesNamespace(lifecycle.Namespace); got != tc.want {
 			t.Errorf("%s: WritesNamespace(_lifecycle) = %t, want %t", tc.name, got, tc.want)
 		}
+	}
+}
+
+// RWSet hands the ledger the read/write set the validator decoded, so that
+// the commit path need not decode it again: namespaces and collections in
+// the transaction's order, with each collection's private write set hash.
+func TestVerdictRWSet(t *testing.T) {
+	kv := &kvrwset.KVRWSet{Writes: []*kvrwset.KVWrite{{Key: "k", Value: []byte("v")}}}
+	hashed := &kvrwset.HashedRWSet{HashedWrites: []*kvrwset.KVWriteHash{{KeyHash: []byte("h"), ValueHash: []byte("v")}}}
+	raw := protos.Marshal(&rwset.TxReadWriteSet{DataModel: rwset.TxReadWriteSet_KV, NsRwset: []*rwset.NsReadWriteSet{
+		{Namespace: "basic", Rwset: protos.Marshal(kv), CollectionHashedRwset: []*rwset.CollectionHashedReadWriteSet{
+			{CollectionName: "c1", HashedRwset: protos.Marshal(hashed), PvtRwsetHash: []byte("pvt1")},
+			{CollectionName: "c2", HashedRwset: protos.Marshal(&kvrwset.HashedRWSet{})},
+		}},
+		{Namespace: lifecycle.Namespace, Rwset: protos.Marshal(&kvrwset.KVRWSet{})},
+	}})
+	nss, err := decodeRWSet(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Verdict{TxID: "tx1", Code: pb.TxValidationCode_VALID, keys: writtenKeys(nss)}
+	got := v.RWSet()
+	if got == nil || got.TxID != "tx1" || len(got.Namespaces) != 2 {
+		t.Fatalf("RWSet() = %+v, want tx1 with 2 namespaces", got)
+	}
+	basic, lc := got.Namespaces[0], got.Namespaces[1]
+	if basic.Namespace != "basic" || !proto.Equal(basic.KV, kv) || len(basic.Hashed) != 2 {
+		t.Fatalf("namespace 0 = %+v, want basic with its KVRWSet and 2 collections", basic)
+	}
+	if c := basic.Hashed[0]; c.Collection != "c1" || !proto.Equal(c.Set, hashed) || string(c.PvtHash) != "pvt1" {
+		t.Errorf("collection 0 = %+v, want c1 with its hashed set and pvt hash", c)
+	}
+	if c := basic.Hashed[1]; c.Collection != "c2" || len(c.PvtHash) != 0 {
+		t.Errorf("collection 1 = %+v, want c2 without pvt hash", c)
+	}
+	if lc.Namespace != lifecycle.Namespace || lc.KV == nil || len(lc.Hashed) != 0 {
+		t.Errorf("namespace 1 = %+v, want _lifecycle with an empty KVRWSet", lc)
+	}
+	v.Code = pb.TxValidationCode_MVCC_READ_CONFLICT
+	if v.RWSet() != nil {
+		t.Error("RWSet() of an invalid transaction is not nil")
+	}
+	if (Verdict{Code: pb.TxValidationCode_VALID, Type: 1}).RWSet() != nil {
+		t.Error("RWSet() of a configuration transaction is not nil")
 	}
 }
