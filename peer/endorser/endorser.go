@@ -220,7 +220,11 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 	if args := p.Args(); len(args) > 0 {
 		fn = string(args[0])
 	}
-	log := e.log.With("txid", chdr.TxId, "channel", chdr.ChannelId, "chaincode", ccName)
+	// The request's logger is made only when something is logged: With
+	// formats its attributes at once, a cost every proposal paid before.
+	log := func() *slog.Logger {
+		return e.log.With("txid", chdr.TxId, "channel", chdr.ChannelId, "chaincode", ccName)
+	}
 
 	if chdr.ChannelId == "" {
 		return e.processChannelless(ctx, p, ccName, fn, log, tr)
@@ -299,7 +303,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		resp, event, err = e.runtime.Execute(ctx, pkgID, txc, input)
 		if err != nil {
 			e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
-			log.Info("chaincode execution failed", "err", err)
+			log().Info("chaincode execution failed", "err", err)
 			return failure("error in simulation: %v", err)
 		}
 	}
@@ -376,7 +380,7 @@ func (e *Endorser) isSystem(ns string) bool {
 // processChannelless runs the peer-local system functions that take no
 // channel: _lifecycle install and installed-package queries, cscc, and qscc
 // (which, like Fabric's, checks the Readers policy of the channel it is asked about).
-func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, ccName, fn string, log *slog.Logger, tr *track) (*pb.ProposalResponse, error) {
+func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, ccName, fn string, log func() *slog.Logger, tr *track) (*pb.ProposalResponse, error) {
 	allowed := ccName == "cscc" || ccName == "qscc" || (ccName == lifecycle.Namespace && (fn == "InstallChaincode" ||
 		fn == "QueryInstalledChaincode" || fn == "QueryInstalledChaincodes" || fn == "GetInstalledChaincodePackage"))
 	if !allowed {
@@ -423,7 +427,9 @@ func (e *Endorser) processChannelless(ctx context.Context, p *protos.Proposal, c
 		return failure("system chaincode %s returned no response", ccName)
 	}
 	tr.answered = true
-	log.Debug("channel-less proposal", "function", fn, "status", resp.Status)
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		log().Debug("channel-less proposal", "function", fn, "status", resp.Status)
+	}
 	// Channel-less invocations are answered, not endorsed, as Fabric does.
 	return &pb.ProposalResponse{Response: resp}, nil
 }
