@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/internal/rpcrecover"
-	"github.com/weft-ledger/weft/msp"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -68,6 +67,7 @@ type Handler struct {
 	// Observe, when set, is told the outcome of every envelope answered.
 	// It feeds the broadcast_* metrics. Set it before serving.
 	Observe func(Outcome)
+	expiry  expiries // creators' certificate expiry, decoded once (expiries.go)
 }
 
 // Outcome is one answered envelope, as Observe is told of it.
@@ -307,7 +307,7 @@ func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, 
 	if !ok {
 		return cb.Status_NOT_FOUND, fmt.Sprintf("channel %s does not exist on this orderer", chdr.ChannelId), nil, nil
 	}
-	status, info, raw := admit(ch, chdr.ChannelId, env, parsed)
+	status, info, raw := h.admit(ch, chdr.ChannelId, env, parsed)
 	if status != cb.Status_SUCCESS || typ != cb.HeaderType_CONFIG_UPDATE {
 		return status, info, ch, raw
 	}
@@ -324,7 +324,7 @@ func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, 
 	if t := cb.HeaderType(cparsed.ChannelHeader.Type); t != cb.HeaderType_CONFIG || cparsed.ChannelHeader.ChannelId != chdr.ChannelId {
 		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: the config update produced an envelope of type %s for channel %q, want CONFIG for the same channel", chdr.ChannelId, t, cparsed.ChannelHeader.ChannelId), nil, nil
 	}
-	status, info, raw = admit(ch, chdr.ChannelId, config, cparsed)
+	status, info, raw = h.admit(ch, chdr.ChannelId, config, cparsed)
 	if status != cb.Status_SUCCESS {
 		return status, "config update for existing channel did not pass final checks: " + info, nil, nil
 	}
@@ -335,10 +335,10 @@ func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, 
 // certificate not expired now, its size against
 // Orderer.BatchSize.AbsoluteMaxBytes and its creator against /Channel/Writers.
 // It returns the bytes to order.
-func admit(ch Channel, channelID string, env *cb.Envelope, parsed *protos.Envelope) (cb.Status, string, []byte) {
+func (h *Handler) admit(ch Channel, channelID string, env *cb.Envelope, parsed *protos.Envelope) (cb.Status, string, []byte) {
 	// Fabric's expiration rule comes first and answers BAD_REQUEST: a
 	// creator whose certificate has expired may not write.
-	if err := msp.CheckExpiry(parsed.SignatureHeader.Creator, time.Now()); err != nil {
+	if err := h.expiry.check(parsed.SignatureHeader.Creator, time.Now()); err != nil {
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("broadcast client identity expired: %v", err), nil
 	}
 	// The bytes ordered are the envelope re-encoded; their length is the size checked.
