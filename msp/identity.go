@@ -230,6 +230,13 @@ type ecdsaSignature struct{ R, S *big.Int }
 // SEQUENCE are ignored, as Fabric does, so Weft and Fabric peers agree on every
 // transaction's validity.
 func unmarshalECDSASignature(raw []byte) (*big.Int, *big.Int, error) {
+	// Nearly every signature is in the canonical form, which a few byte
+	// comparisons decode; encoding/asn1's reflection cost a few µs per
+	// signature, on every proposal and every endorsement. Anything else
+	// goes to encoding/asn1, whose verdict stays the rule.
+	if r, s, ok := parseCanonicalECDSASignature(raw); ok {
+		return r, s, nil
+	}
 	var sig ecdsaSignature
 	if _, err := asn1.Unmarshal(raw, &sig); err != nil {
 		return nil, nil, fmt.Errorf("signature is not DER SEQUENCE{r, s}: %v", err)
@@ -241,6 +248,66 @@ func unmarshalECDSASignature(raw []byte) (*big.Int, *big.Int, error) {
 		return nil, nil, fmt.Errorf("signature r and s must be positive")
 	}
 	return sig.R, sig.S, nil
+}
+
+// parseCanonicalECDSASignature decodes raw when it starts with a DER
+// SEQUENCE holding exactly two positive, minimally encoded INTEGERs with
+// minimal lengths (bytes after the SEQUENCE are ignored). For every input it
+// accepts, encoding/asn1 accepts it too and decodes the same r and s; it
+// reports false for everything else, leaving the decision to encoding/asn1.
+func parseCanonicalECDSASignature(raw []byte) (r, s *big.Int, ok bool) {
+	if len(raw) < 2 || raw[0] != 0x30 { // universal, constructed, SEQUENCE
+		return nil, nil, false
+	}
+	body, _, ok := derContents(raw[1:])
+	if !ok {
+		return nil, nil, false
+	}
+	if r, body, ok = derPositiveInt(body); !ok {
+		return nil, nil, false
+	}
+	if s, body, ok = derPositiveInt(body); !ok || len(body) != 0 {
+		return nil, nil, false
+	}
+	return r, s, true
+}
+
+// derContents splits b, which starts with a DER length, into the contents
+// that length covers and what follows. Only the short form and the one-byte
+// long form (lengths 128 to 255) are taken: signatures are shorter.
+func derContents(b []byte) (contents, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, nil, false
+	}
+	n := int(b[0])
+	switch {
+	case n < 0x80:
+		b = b[1:]
+	case n == 0x81 && len(b) >= 2 && b[1] >= 0x80:
+		n, b = int(b[1]), b[2:]
+	default:
+		return nil, nil, false
+	}
+	if n > len(b) {
+		return nil, nil, false
+	}
+	return b[:n], b[n:], true
+}
+
+// derPositiveInt decodes a DER INTEGER at the start of b that is positive
+// and minimally encoded, and returns what follows it.
+func derPositiveInt(b []byte) (*big.Int, []byte, bool) {
+	if len(b) < 2 || b[0] != 0x02 {
+		return nil, nil, false
+	}
+	v, rest, ok := derContents(b[1:])
+	if !ok || len(v) == 0 || v[0]&0x80 != 0 {
+		return nil, nil, false // empty or negative
+	}
+	if v[0] == 0 && (len(v) == 1 || v[1]&0x80 == 0) {
+		return nil, nil, false // zero, or a leading zero byte not needed
+	}
+	return new(big.Int).SetBytes(v), rest, true
 }
 
 func marshalECDSASignature(r, s *big.Int) ([]byte, error) {

@@ -1,0 +1,108 @@
+package msp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/asn1"
+	"testing"
+)
+
+// checkCanonicalAgrees fails unless parseCanonicalECDSASignature decodes raw
+// exactly as encoding/asn1 does whenever it accepts it.
+func checkCanonicalAgrees(t *testing.T, raw []byte) bool {
+	t.Helper()
+	r, s, ok := parseCanonicalECDSASignature(raw)
+	if !ok {
+		return false
+	}
+	var sig ecdsaSignature
+	if _, err := asn1.Unmarshal(raw, &sig); err != nil {
+		t.Fatalf("fast parse accepts %x, encoding/asn1 refuses it: %v", raw, err)
+	}
+	if sig.R.Cmp(r) != 0 || sig.S.Cmp(s) != 0 {
+		t.Fatalf("fast parse of %x gives r=%v s=%v, encoding/asn1 r=%v s=%v", raw, r, s, sig.R, sig.S)
+	}
+	return true
+}
+
+// The fast decoding of ECDSA signatures takes every real signature and never
+// accepts what encoding/asn1 (Fabric's rule) refuses or reads differently:
+// real signatures, each byte changed, truncated, with bytes after the
+// SEQUENCE, with a third element, with non-minimal lengths and integers.
+func TestCanonicalECDSASignatureAgreesWithASN1(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		digest := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkCanonicalAgrees(t, sig) {
+			t.Fatalf("fast parse refuses the real signature %x", sig)
+		}
+		checkCanonicalAgrees(t, append(append([]byte{}, sig...), 0, 1, 2)) // bytes after the SEQUENCE
+		for n := range len(sig) {
+			checkCanonicalAgrees(t, sig[:n])
+			for _, x := range []byte{0x00, 0x01, 0x7f, 0x80, 0x81, 0xff} {
+				m := append([]byte{}, sig...)
+				m[n] ^= x | 1
+				checkCanonicalAgrees(t, m)
+			}
+		}
+		third := append([]byte{0x30, sig[1] + 3}, sig[2:]...)
+		third = append(third, 0x02, 0x01, 0x01)
+		if checkCanonicalAgrees(t, third) {
+			t.Fatalf("fast parse accepts a SEQUENCE of three elements %x", third)
+		}
+		long := append([]byte{0x30, 0x81, sig[1]}, sig[2:]...) // non-minimal length
+		if checkCanonicalAgrees(t, long) {
+			t.Fatalf("fast parse accepts a non-minimal length %x", long)
+		}
+	}
+	for _, raw := range [][]byte{
+		{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01},             // r = 0
+		{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01},       // r with a needless leading zero
+		{0x30, 0x06, 0x02, 0x01, 0xff, 0x02, 0x01, 0x01},             // r negative
+		{0x30, 0x05, 0x02, 0x00, 0x02, 0x01, 0x01},                   // r empty
+		{0x30, 0x80, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00, 0x00}, // indefinite length
+		{0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01},             // SET
+	} {
+		if checkCanonicalAgrees(t, raw) {
+			t.Errorf("fast parse accepts %x", raw)
+		}
+	}
+	if !checkCanonicalAgrees(t, []byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01}) {
+		t.Error("fast parse refuses r = 128, which needs its leading zero")
+	}
+}
+
+func FuzzCanonicalECDSASignature(f *testing.F) {
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	f.Add([]byte{0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkCanonicalAgrees(t, raw)
+	})
+}
+
+func BenchmarkUnmarshalECDSASignature(b *testing.B) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("m"))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := unmarshalECDSASignature(sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
