@@ -75,7 +75,6 @@ type Handler struct {
 	// carry the SHA-256 of the client's TLS certificate (tls_cert_hash).
 	MutualTLS bool
 	now       func() time.Time // the clock requesters' certificates and timestamps are checked against
-	shared    sharedBlocks     // recent blocks encoded once for every stream (shared.go)
 }
 
 // NewHandler returns a Deliver handler over channels.
@@ -206,14 +205,8 @@ func (h *Handler) serve(stream Stream, env *cb.Envelope) (status cb.Status, info
 		if err := ac.beforeBlock(blk); err != nil {
 			return cb.Status_FORBIDDEN, fmt.Sprintf("deliver stream stopped before block %d: %v", n, err), nil
 		}
-		var sendErr error
-		if seek.ContentType == ab.SeekInfo_HEADER_WITH_SIG {
-			sendErr = stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: blk}})
-		} else {
-			sendErr = h.shared.send(stream, name, blk, ch.Height())
-		}
-		if sendErr != nil {
-			return 0, "", sendErr
+		if err := stream.Send(&ab.DeliverResponse{Type: &ab.DeliverResponse_Block{Block: blk}}); err != nil {
+			return 0, "", err
 		}
 		req.BlockSent()
 		if n == math.MaxUint64 {
