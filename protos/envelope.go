@@ -175,11 +175,6 @@ func SignEnvelope(payload *cb.Payload, signer Signer) (*cb.Envelope, error) {
 // envelope. Unlike UnmarshalEnvelope it accepts an envelope without a creator,
 // such as the CONFIG envelope of a genesis block written by configtxgen.
 func EnvelopeChannelHeader(raw []byte) (*cb.ChannelHeader, error) {
-	// Asked of every transaction of every block by several readers: find
-	// the header in place rather than copy the whole envelope and payload.
-	if chdr, ok := channelHeaderBytes(raw); ok {
-		return UnmarshalChannelHeader(chdr)
-	}
 	env := &cb.Envelope{}
 	if err := proto.Unmarshal(raw, env); err != nil {
 		return nil, fmt.Errorf("decode common.Envelope: %w", err)
