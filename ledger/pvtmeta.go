@@ -39,17 +39,9 @@ func (s *Simulator) GetPrivateDataMetadata(ns, coll, key string) (map[string][]b
 func (s *Simulator) SetPrivateDataMetadata(ns, coll, key string, metadata map[string][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	what := func() string { return fmt.Sprintf("metadata write of private data %s/%s key %q", ns, coll, key) }
-	if err := s.beginWriteLocked(what); err != nil {
+	if err := s.beginPrivateWriteLocked("SetPrivateDataMetadata", "metadata write of private data", ns, coll, key, nil); err != nil {
 		return err
 	}
-	if key == "" {
-		return fmt.Errorf("simulate %s: SetPrivateDataMetadata in %s/%s with an empty key", s.txID, ns, coll)
-	}
-	if err := s.checkKeyValueLocked(what, key, nil); err != nil {
-		return err
-	}
-	s.touchColl(ns, coll)
 	cp := make(map[string][]byte, len(metadata))
 	for k, v := range metadata {
 		cp[k] = v

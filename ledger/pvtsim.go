@@ -86,17 +86,9 @@ func (it *pvtIterator) Close() {
 func (s *Simulator) PurgePrivateData(ns, coll, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	what := func() string { return fmt.Sprintf("purge of private data %s/%s key %q", ns, coll, key) }
-	if err := s.beginWriteLocked(what); err != nil {
+	if err := s.beginPrivateWriteLocked("PurgePrivateData", "purge of private data", ns, coll, key, nil); err != nil {
 		return err
 	}
-	if key == "" {
-		return fmt.Errorf("simulate %s: PurgePrivateData in %s/%s with an empty key", s.txID, ns, coll)
-	}
-	if err := s.checkKeyValueLocked(what, key, nil); err != nil {
-		return err
-	}
-	s.touchColl(ns, coll)
 	inner(inner(s.pvtWrites, ns), coll)[key] = nil
 	inner(inner(s.pvtPurges, ns), coll)[key] = true
 	return nil

@@ -463,19 +463,30 @@ func (s *Simulator) PrivateReads() map[string][]string {
 func (s *Simulator) PutPrivateData(ns, coll, key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	what := func() string { return fmt.Sprintf("private write of %s/%s key %q", ns, coll, key) }
-	if err := s.beginWriteLocked(what); err != nil {
+	if err := s.beginPrivateWriteLocked("PutPrivateData", "private write of", ns, coll, key, value); err != nil {
+		return err
+	}
+	inner(inner(s.pvtWrites, ns), coll)[key] = value
+	delete(inner(inner(s.pvtPurges, ns), coll), key) // the last operation on a key wins, as in Fabric
+	return nil
+}
+
+// beginPrivateWriteLocked runs the checks every write to a collection
+// passes (a write is allowed now, the key is not empty, the state database
+// takes key and value) and marks the collection touched; op names the call
+// and what the kind of write, for errors. s.mu must be held.
+func (s *Simulator) beginPrivateWriteLocked(op, what, ns, coll, key string, value []byte) error {
+	describe := func() string { return fmt.Sprintf("%s %s/%s key %q", what, ns, coll, key) }
+	if err := s.beginWriteLocked(describe); err != nil {
 		return err
 	}
 	if key == "" {
-		return fmt.Errorf("simulate %s: PutPrivateData in %s/%s with an empty key", s.txID, ns, coll)
+		return fmt.Errorf("simulate %s: %s in %s/%s with an empty key", s.txID, op, ns, coll)
 	}
-	if err := s.checkKeyValueLocked(what, key, value); err != nil {
+	if err := s.checkKeyValueLocked(describe, key, value); err != nil {
 		return err
 	}
 	s.touchColl(ns, coll)
-	inner(inner(s.pvtWrites, ns), coll)[key] = value
-	delete(inner(inner(s.pvtPurges, ns), coll), key) // the last operation on a key wins, as in Fabric
 	return nil
 }
 
