@@ -90,23 +90,31 @@ func TestTopologySignatureWork(t *testing.T) {
 	for _, c := range []struct {
 		top                        Topology
 		verifies, signs, bv, bsign int
+		protocolVerifies           int
 	}{
 		// Orderer 1; two endorsers 1 + 1 sign each; two committing peers,
 		// each creator + the other's endorsement.
-		{Topology{Orgs: 2, PeersPerOrg: 1, Orderers: 1}, 7, 2, 2, 1},
+		// Issue 15's count: each peer verifies both endorsements, 9.
+		{Topology{Orgs: 2, PeersPerOrg: 1, Orderers: 1}, 7, 2, 2, 1, 9},
 		// peer1s verify the creator and both endorsements.
-		{Topology{Orgs: 2, PeersPerOrg: 2, Orderers: 3}, 13, 2, 4, 3},
-		{Topology{Orgs: 3, PeersPerOrg: 1, Orderers: 1}, 13, 3, 3, 1},
+		{Topology{Orgs: 2, PeersPerOrg: 2, Orderers: 3}, 13, 2, 4, 3, 15},
+		{Topology{Orgs: 3, PeersPerOrg: 1, Orderers: 1}, 13, 3, 3, 1, 16},
 	} {
 		v, s := c.top.PerTx()
 		bv, bs := c.top.PerBlock()
 		if v != c.verifies || s != c.signs || bv != c.bv || bs != c.bsign {
 			t.Errorf("%+v: per tx %d verifies %d signs, per block %d and %d; want %d %d, %d %d", c.top, v, s, bv, bs, c.verifies, c.signs, c.bv, c.bsign)
 		}
+		if pv, ps := c.top.ProtocolPerTx(); pv != c.protocolVerifies || ps != c.signs {
+			t.Errorf("%+v: protocol count %d verifies %d signs, want %d and %d", c.top, pv, ps, c.protocolVerifies, c.signs)
+		}
 	}
 	v, s := Topology{Orgs: 2, PeersPerOrg: 1, Orderers: 1}.Work(100)
 	if math.Abs(v-7.02) > 1e-9 || math.Abs(s-2.01) > 1e-9 {
 		t.Errorf("work at 100 tx/block = %g verifies %g signs, want 7.02 and 2.01", v, s)
+	}
+	if v, s := (Topology{Orgs: 2, PeersPerOrg: 1, Orderers: 1}).ProtocolWork(100); math.Abs(v-9.02) > 1e-9 || math.Abs(s-2.01) > 1e-9 {
+		t.Errorf("protocol work at 100 tx/block = %g verifies %g signs, want 9.02 and 2.01", v, s)
 	}
 	cost := ECDSACost{Verify: 150 * time.Microsecond, Sign: 75 * time.Microsecond}
 	if got := cost.PerTx(7, 2); got != 1200*time.Microsecond {
