@@ -38,6 +38,7 @@ test:
 BENCH_SMALL_TXS ?= 5000
 bench: build
 	$(GO) test -run '^$$' -bench 'Commit|Validate|Ledger|ECDSA' -benchtime 5x ./bench/
+	$(GO) test -run '^$$' -bench LoopbackRoundTrip -benchtime 400x ./bench/
 	$(GO) test -run '^$$' -bench ChaincodePut -benchtime 3000x ./bench/
 	$(GO) test -run '^$$' -bench RESTEvaluate -benchtime 3000x ./restgateway/
 	@echo "./$(BIN)/weft bench --devnet --txs $(BENCH_TXS)"
