@@ -52,10 +52,29 @@ func listBlockFiles(dir string) ([]uint64, error) {
 
 func encodeRecord(payload []byte) []byte {
 	rec := make([]byte, recordHeaderSize+len(payload))
-	binary.BigEndian.PutUint32(rec[0:4], uint32(len(payload)))
-	binary.BigEndian.PutUint32(rec[4:8], crc32.Checksum(payload, crcTable))
+	putRecordHeader(rec, payload)
 	copy(rec[recordHeaderSize:], payload)
 	return rec
+}
+
+// appendBlockRecord appends the record of b to buf: its header, then b's
+// deterministic encoding, marshalled in place so that a kept buffer spares
+// the two block-sized allocations (and on this kind of machine their page
+// faults) of marshalling and then copying.
+func appendBlockRecord(buf []byte, b *cb.Block) ([]byte, error) {
+	start := len(buf)
+	buf = append(buf, make([]byte, recordHeaderSize)...)
+	buf, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, b)
+	if err != nil {
+		return nil, fmt.Errorf("encode block %d: %w", b.GetHeader().GetNumber(), err)
+	}
+	putRecordHeader(buf[start:], buf[start+recordHeaderSize:])
+	return buf, nil
+}
+
+func putRecordHeader(rec, payload []byte) {
+	binary.BigEndian.PutUint32(rec[0:4], uint32(len(payload)))
+	binary.BigEndian.PutUint32(rec[4:8], crc32.Checksum(payload, crcTable))
 }
 
 // recordDamage is a record that is not intact: cut short by the end of the

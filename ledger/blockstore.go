@@ -56,7 +56,14 @@ type BlockStore struct {
 	closed   bool
 	// observeAppend, when set, is told how long each append took.
 	observeAppend func(elapsed time.Duration)
+	// rec is the record buffer Append reuses (up to maxKeptRecord bytes).
+	rec []byte
 }
+
+// maxKeptRecord bounds the record buffer a block store keeps between
+// appends: blocks up to this size reuse it, a larger one is encoded into a
+// buffer dropped afterwards.
+const maxKeptRecord = 16 << 20
 
 // OpenBlockStore opens (creating if needed) the block store in dir. It drops a
 // torn last record left by a crash, refuses any other damage with an error
@@ -350,8 +357,13 @@ func (s *BlockStore) Append(b *cb.Block) error {
 			return fmt.Errorf("append block %d: previous_hash %x, want %x (header hash of block %d): %w", n, b.Header.PreviousHash, want, n-1, ErrBadChain)
 		}
 	}
-	payload := protos.Marshal(b)
-	rec := encodeRecord(payload)
+	rec, err := appendBlockRecord(s.rec[:0], b)
+	if err != nil {
+		return fmt.Errorf("append block %d: %w", n, err)
+	}
+	if cap(rec) <= maxKeptRecord {
+		s.rec = rec
+	}
 	if s.curSize > 0 && s.curSize+int64(len(rec)) > s.opts.MaxFileSize {
 		if err := s.roll(); err != nil {
 			return fmt.Errorf("append block %d: %w", n, err)
