@@ -19,23 +19,50 @@ import (
 	"github.com/weft-ledger/weft/gossip/message"
 )
 
-// blockStore keeps the DataMessage envelopes of the newest committed
-// blocks, which block pull offers (Fabric's maxBlockCountToStore). The
+// blockStore keeps the newest committed blocks for block pull to offer
+// (Fabric's maxBlockCountToStore). A block that came by gossip is kept as
+// the envelope it came in; one this peer pulled from the orderers is kept as
+// the block, and its envelope is built when a peer first asks for it, so a
+// peer with nobody to gossip to never encodes its blocks a second time. The
 // Channel's mutex guards it.
 type blockStore struct {
-	limit int
-	envs  map[uint64]*gp.Envelope
+	limit  int
+	blocks map[uint64]*storedBlock
+}
+
+// storedBlock is a block's DataMessage envelope, or the block to build it
+// from.
+type storedBlock struct {
+	env   *gp.Envelope
+	block *cb.Block
 }
 
 func newBlockStore(limit int) *blockStore {
-	return &blockStore{limit: max(limit, 1), envs: map[uint64]*gp.Envelope{}}
+	return &blockStore{limit: max(limit, 1), blocks: map[uint64]*storedBlock{}}
 }
 
-func (s *blockStore) add(n uint64, env *gp.Envelope) {
-	s.envs[n] = env
-	for len(s.envs) > s.limit {
-		delete(s.envs, slices.Min(slices.Collect(maps.Keys(s.envs))))
+func (s *blockStore) add(n uint64, b *storedBlock) {
+	s.blocks[n] = b
+	for len(s.blocks) > s.limit {
+		delete(s.blocks, slices.Min(slices.Collect(maps.Keys(s.blocks))))
 	}
+}
+
+// envelope returns block n's envelope, building it on first use; nil when
+// the store does not hold n or it cannot be encoded.
+func (s *blockStore) envelope(channelID string, n uint64) (*gp.Envelope, error) {
+	b := s.blocks[n]
+	if b == nil {
+		return nil, nil
+	}
+	if b.env == nil {
+		env, err := dataMessage(channelID, b.block)
+		if err != nil {
+			return nil, err
+		}
+		b.env, b.block = env, nil
+	}
+	return b.env, nil
 }
 
 // dataMessage builds the DataMessage envelope of a block: unsigned, tag
@@ -76,17 +103,26 @@ func blockOf(p *gp.Payload) (*cb.Block, error) {
 
 // Gossip pushes a block this peer pulled from the orderer (as leader) to
 // propagatePeerNum peers of its organisation in the channel, and offers it
-// to block pull. It does not commit the block: the peer does.
+// to block pull. It does not commit the block: the peer does, before; the
+// block must not change afterwards, since block pull may encode it later.
 func (c *Channel) Gossip(block *cb.Block) {
+	n := block.GetHeader().GetNumber()
+	targets := c.blockPeers(nil)
+	if len(targets) == 0 {
+		c.mu.Lock()
+		c.store.add(n, &storedBlock{block: block})
+		c.mu.Unlock()
+		return
+	}
 	env, err := dataMessage(c.cfg.ChannelID, block)
 	if err != nil {
 		c.log.Error("cannot gossip block", "error", err)
 		return
 	}
 	c.mu.Lock()
-	c.store.add(block.GetHeader().GetNumber(), env)
+	c.store.add(n, &storedBlock{env: env})
 	c.mu.Unlock()
-	c.push(env, nil)
+	c.deps.Sender.Send(env, addresses(targets, c.cfg.PropagatePeerNum)...)
 }
 
 // push sends a block to propagatePeerNum peers of our organisation that
@@ -205,17 +241,12 @@ func (c *Channel) commitNext() bool {
 			"source", p.source.String(), "peer", p.from.String(), "error", err)
 		return true
 	}
-	env := p.env
-	if env == nil {
-		var err error
-		if env, err = dataMessage(c.cfg.ChannelID, p.block); err != nil {
-			c.log.Error("cannot keep committed block for block pull", "block", n, "error", err)
-		}
+	kept := &storedBlock{env: p.env}
+	if kept.env == nil {
+		kept.block = p.block
 	}
 	c.mu.Lock()
-	if env != nil {
-		c.store.add(n, env)
-	}
+	c.store.add(n, kept)
 	if n+1 > c.height {
 		c.height = n + 1
 		c.selfChanged = true
@@ -225,8 +256,8 @@ func (c *Channel) commitNext() bool {
 	c.heightChanged = make(chan struct{})
 	c.mu.Unlock()
 	c.log.Debug("committed block received by gossip", "block", n, "source", p.source.String(), "peer", p.from.String())
-	if p.source == fromPush {
-		c.push(env, p.from)
+	if p.source == fromPush && p.env != nil {
+		c.push(p.env, p.from)
 	}
 	return true
 }
@@ -238,8 +269,8 @@ type pullStore Channel
 func (s *pullStore) Digests() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([][]byte, 0, len(s.store.envs))
-	for n := range s.store.envs {
+	out := make([][]byte, 0, len(s.store.blocks))
+	for n := range s.store.blocks {
 		out = append(out, []byte(strconv.FormatUint(n, 10)))
 	}
 	return out
@@ -252,7 +283,11 @@ func (s *pullStore) Get(digest []byte) *gp.Envelope {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.store.envs[n]
+	env, err := s.store.envelope(s.cfg.ChannelID, n)
+	if err != nil {
+		s.log.Error("cannot offer committed block to block pull", "block", n, "error", err)
+	}
+	return env
 }
 
 func (s *pullStore) Add(env *gp.Envelope, msg *gp.GossipMessage) error {

@@ -141,13 +141,13 @@ func FuzzOrderedBuffer(f *testing.F) {
 func TestBlockStoreKeepsNewest(t *testing.T) {
 	s := newBlockStore(3)
 	for _, n := range []uint64{5, 1, 7, 6, 2} {
-		s.add(n, nil)
+		s.add(n, &storedBlock{})
 	}
-	if len(s.envs) != 3 {
-		t.Fatalf("store holds %d blocks, want 3", len(s.envs))
+	if len(s.blocks) != 3 {
+		t.Fatalf("store holds %d blocks, want 3", len(s.blocks))
 	}
 	for _, n := range []uint64{5, 6, 7} {
-		if _, ok := s.envs[n]; !ok {
+		if _, ok := s.blocks[n]; !ok {
 			t.Errorf("block %d evicted; store holds %v", n, keys(s))
 		}
 	}
@@ -155,7 +155,7 @@ func TestBlockStoreKeepsNewest(t *testing.T) {
 
 func keys(s *blockStore) []string {
 	var out []string
-	for n := range s.envs {
+	for n := range s.blocks {
 		out = append(out, strconv.FormatUint(n, 10))
 	}
 	return out

@@ -75,6 +75,29 @@ func TestFollowerMissingPushesGetsBlocksByPull(t *testing.T) {
 	}
 }
 
+// A leader with nobody to push to keeps its blocks unencoded; a peer that
+// turns up later still gets them by block pull, encoded on its request.
+func TestBlocksGossipedToNobodyAreOfferedByPull(t *testing.T) {
+	f := newFakeNet(t)
+	blocks := gossiptest.Chain(6)
+	leader := f.add("peer0.org1.example.com", "Org1MSP", blocks[:1], staticLeader)
+	lead(t, leader, blocks, 1, 5)
+	leader.ch.mu.Lock()
+	for n := uint64(1); n <= 5; n++ {
+		if b := leader.ch.store.blocks[n]; b == nil || b.env != nil || b.block == nil {
+			t.Errorf("block %d stored as %+v, want the block, not yet encoded", n, b)
+		}
+	}
+	leader.ch.mu.Unlock()
+
+	late := f.add("peer1.org1.example.com", "Org1MSP", blocks[:1], follower)
+	f.setDrop(func(_, to *node, m *gp.GossipMessage) bool { return to == late && m.GetDataMsg() != nil })
+	f.until("the late follower has all 6 blocks by pull", func() bool { return late.ledger.Height() == 6 })
+	if r := late.ledger.Refused(); len(r) != 0 {
+		t.Errorf("late follower refused blocks %v", r)
+	}
+}
+
 func TestLateFollowerCatchesUpByStateTransfer(t *testing.T) {
 	for _, tc := range []struct {
 		name, host, msp string
