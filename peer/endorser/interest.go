@@ -63,14 +63,16 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 	// value says whether the chaincode policy itself is needed.
 	required := map[string]map[string]bool{}
 	keyPolicies := map[string][]*cb.SignaturePolicyEnvelope{}
-	policyOf := func(md map[string][]byte, what string) (*cb.SignaturePolicyEnvelope, error) {
+	// policyOf decodes a key-level policy; the caller names the key in the
+	// error, so that the name is formatted only when the policy is bad.
+	policyOf := func(md map[string][]byte) (*cb.SignaturePolicyEnvelope, error) {
 		vp := md[validationParameter]
 		if len(vp) == 0 {
 			return nil, nil
 		}
 		env := &cb.SignaturePolicyEnvelope{}
 		if err := proto.Unmarshal(vp, env); err != nil {
-			return nil, fmt.Errorf("decode the key-level endorsement policy of %s: %w", what, err)
+			return nil, err
 		}
 		return env, nil
 	}
@@ -80,13 +82,6 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 		kv := &kvrwset.KVRWSet{}
 		if err := proto.Unmarshal(nsrw.GetRwset(), kv); err != nil {
 			return nil, fmt.Errorf("decode the read/write set of namespace %s: %w", ns, err)
-		}
-		var public []string
-		for _, w := range kv.GetWrites() {
-			public = append(public, w.GetKey())
-		}
-		for _, w := range kv.GetMetadataWrites() {
-			public = append(public, w.GetKey())
 		}
 		type hashedKey struct {
 			coll string
@@ -105,28 +100,41 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 				private = append(private, hashedKey{c.GetCollectionName(), w.GetKeyHash()})
 			}
 		}
-		if len(public) == 0 && len(private) == 0 {
+		if len(kv.GetWrites()) == 0 && len(kv.GetMetadataWrites()) == 0 && len(private) == 0 {
 			readOnly = append(readOnly, ns)
 			continue
 		}
 		req := map[string]bool{"": false}
 		required[ns] = req
-		for _, key := range public {
+		// The public keys written: the keys of the writes, then those of the
+		// metadata writes.
+		publicKey := func(key string) error {
 			var md map[string][]byte
 			if meta != nil {
 				var err error
 				if md, err = meta.KeyMetadata(ns, key); err != nil {
-					return nil, fmt.Errorf("read the metadata of key %q in %s: %w", key, ns, err)
+					return fmt.Errorf("read the metadata of key %q in %s: %w", key, ns, err)
 				}
 			}
-			env, err := policyOf(md, fmt.Sprintf("key %q in %s", key, ns))
+			env, err := policyOf(md)
 			if err != nil {
-				return nil, err
+				return fmt.Errorf("decode the key-level endorsement policy of key %q in %s: %w", key, ns, err)
 			}
 			if env != nil {
 				keyPolicies[ns] = append(keyPolicies[ns], env)
 			} else {
 				req[""] = true
+			}
+			return nil
+		}
+		for _, w := range kv.GetWrites() {
+			if err := publicKey(w.GetKey()); err != nil {
+				return nil, err
+			}
+		}
+		for _, w := range kv.GetMetadataWrites() {
+			if err := publicKey(w.GetKey()); err != nil {
+				return nil, err
 			}
 		}
 		for _, k := range private {
@@ -137,9 +145,9 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 					return nil, fmt.Errorf("read the metadata of private key %x in %s/%s: %w", k.hash, ns, k.coll, err)
 				}
 			}
-			env, err := policyOf(md, fmt.Sprintf("private key %x in %s/%s", k.hash, ns, k.coll))
+			env, err := policyOf(md)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("decode the key-level endorsement policy of private key %x in %s/%s: %w", k.hash, ns, k.coll, err)
 			}
 			if env != nil {
 				keyPolicies[ns] = append(keyPolicies[ns], env)
@@ -149,7 +157,11 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 		}
 	}
 	for _, ns := range readOnly {
-		required[ns] = map[string]bool{"": true}
+		// A system namespace gets no call below: no need to note it (most
+		// transactions read `_lifecycle`, for the chaincode's sequence).
+		if !isSystem(ns) {
+			required[ns] = map[string]bool{"": true}
+		}
 	}
 	privatelyRead := map[string]map[string]bool{}
 	for ns, colls := range reads {
