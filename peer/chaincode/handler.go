@@ -35,8 +35,8 @@ type handler struct {
 
 	sendMu sync.Mutex // serialises stream.Send: one writer per stream
 
-	mu  sync.Mutex          // guards txs
-	txs map[string]*txState // by channel ID + "/" + txid
+	mu  sync.Mutex         // guards txs
+	txs map[txRef]*txState // by channel ID and txid
 
 	done chan struct{} // closed when the stream has ended
 	err  error         // why it ended; written once before done is closed
@@ -53,7 +53,9 @@ type txState struct {
 	requests chan *pb.ChaincodeMessage
 	isInit   bool // an INIT: private data is refused
 
-	mu          sync.Mutex // guards iters, nextID and collections
+	mu sync.Mutex // guards iters, nextID and collections
+	// iters are the open query iterators by ID; nil until the first query,
+	// as most transactions run none.
 	iters       map[string]*queryIter
 	nextID      int
 	collections map[string]CollectionAccess // rules read so far, by collection
@@ -66,12 +68,15 @@ func newHandler(packageID string, s stream, batchSize int, log *slog.Logger) *ha
 		batchSize:  batchSize,
 		queryLimit: totalQueryLimit,
 		log:        log.With("chaincode", packageID),
-		txs:        map[string]*txState{},
+		txs:        map[txRef]*txState{},
 		done:       make(chan struct{}),
 	}
 }
 
-func txKey(channelID, txID string) string { return channelID + "/" + txID }
+// txRef names a transaction in flight. A pair of strings rather than one
+// joined string: a key built by concatenation costs an allocation on every
+// lookup (each shim request) once channel ID and txid pass 32 bytes.
+type txRef struct{ channelID, txID string }
 
 func (h *handler) send(msg *pb.ChaincodeMessage) error {
 	h.sendMu.Lock()
@@ -202,7 +207,7 @@ func (h *handler) alive() bool {
 func (h *handler) lookup(channelID, txID string) *txState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.txs[txKey(channelID, txID)]
+	return h.txs[txRef{channelID, txID}]
 }
 
 func (h *handler) deliver(msg *pb.ChaincodeMessage) {
@@ -251,7 +256,7 @@ const requestBacklog = 4
 // block.
 func (h *handler) dispatch(msg *pb.ChaincodeMessage) {
 	h.mu.Lock()
-	tx := h.txs[txKey(msg.ChannelId, msg.Txid)]
+	tx := h.txs[txRef{msg.ChannelId, msg.Txid}]
 	if tx != nil {
 		select {
 		case tx.requests <- msg:
@@ -307,8 +312,8 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1),
-		requests: make(chan *pb.ChaincodeMessage, requestBacklog), isInit: input.GetIsInit(), iters: map[string]*queryIter{}}
-	key := txKey(txc.ChannelID, txc.TxID)
+		requests: make(chan *pb.ChaincodeMessage, requestBacklog), isInit: input.GetIsInit()}
+	key := txRef{txc.ChannelID, txc.TxID}
 	h.mu.Lock()
 	select {
 	case <-h.done:

@@ -176,6 +176,9 @@ func (h *handler) firstBatch(tx *txState, it resultIter) ([]byte, error) {
 	id := tx.newIterID()
 	qi := &queryIter{it: it, limit: h.queryLimit}
 	tx.mu.Lock()
+	if tx.iters == nil {
+		tx.iters = map[string]*queryIter{}
+	}
 	tx.iters[id] = qi
 	tx.mu.Unlock()
 	return h.nextBatch(tx, id, qi)
@@ -243,7 +246,7 @@ func (tx *txState) closeIter(id string) {
 func (tx *txState) closeAll() {
 	tx.mu.Lock()
 	iters := tx.iters
-	tx.iters = map[string]*queryIter{}
+	tx.iters = nil
 	tx.mu.Unlock()
 	for _, qi := range iters {
 		qi.it.close()
