@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/channelconfig"
@@ -508,12 +510,13 @@ func (e *Endorser) resolve(channelID, name string, cache *lifecycle.DefinitionCa
 
 // endorse builds and signs the ProposalResponse.
 func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent) (*pb.ProposalResponse, error) {
-	prp, err := responsePayload(p, ccName, version, pub, resp, event)
+	// The payload is built with room for the endorser after it: the signed
+	// message is the two joined, made without a second buffer or copy.
+	prp, err := responsePayload(p, ccName, version, pub, resp, event, len(e.endorser))
 	if err != nil {
 		return failure("%v", err)
 	}
-	msg := make([]byte, 0, len(prp)+len(e.endorser))
-	msg = append(append(msg, prp...), e.endorser...)
+	msg := append(prp[:len(prp):cap(prp)], e.endorser...)
 	sig, err := e.signer.Sign(msg)
 	if err != nil {
 		e.metrics.endorsementFailures.Inc(p.ChannelHeader.ChannelId, ccName, "false")
@@ -522,14 +525,30 @@ func (e *Endorser) endorse(p *protos.Proposal, ccName, version string, pub *rwse
 	return &pb.ProposalResponse{
 		Version:     1,
 		Response:    resp,
-		Payload:     prp,
+		Payload:     prp[:len(prp):len(prp)],
 		Endorsement: &pb.Endorsement{Endorser: e.endorser, Signature: sig},
 	}, nil
 }
 
 // responsePayload is the proposal response payload of a simulation: the
-// proposal's hash and the chaincode action (results, event, response).
-func responsePayload(p *protos.Proposal, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent) ([]byte, error) {
+// proposal's hash and the chaincode action (results, event, response). The
+// returned slice has spare capacity of at least extra bytes.
+//
+// The payload nests the chaincode action, which nests the marshalled
+// read/write set and event: marshalled message by message, each level is a
+// buffer of its own and a copy of the level below. encodeResponsePayload
+// writes all levels into one buffer, sized beforehand; its bytes are those
+// of marshalResponsePayload, which remains for anything it declines.
+func responsePayload(p *protos.Proposal, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent, extra int) ([]byte, error) {
+	if prp, ok := encodeResponsePayload(p.Hash(), ccName, version, pub, resp, event, extra); ok {
+		return prp, nil
+	}
+	return marshalResponsePayload(p.Hash(), ccName, version, pub, resp, event)
+}
+
+// marshalResponsePayload marshals the proposal response payload level by
+// level.
+func marshalResponsePayload(hash []byte, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent) ([]byte, error) {
 	results, err := proto.Marshal(pub)
 	if err != nil {
 		return nil, fmt.Errorf("marshal read/write set: %w", err)
@@ -549,11 +568,115 @@ func responsePayload(p *protos.Proposal, ccName, version string, pub *rwset.TxRe
 	if err != nil {
 		return nil, fmt.Errorf("marshal chaincode action: %w", err)
 	}
-	prp, err := proto.Marshal(&pb.ProposalResponsePayload{ProposalHash: p.Hash(), Extension: ext})
+	prp, err := proto.Marshal(&pb.ProposalResponsePayload{ProposalHash: hash, Extension: ext})
 	if err != nil {
 		return nil, fmt.Errorf("marshal proposal response payload: %w", err)
 	}
 	return prp, nil
+}
+
+// Field numbers of the messages encodeResponsePayload writes.
+const (
+	prpProposalHash  = 1 // ProposalResponsePayload.proposal_hash
+	prpExtension     = 2 // ProposalResponsePayload.extension
+	actionResults    = 1 // ChaincodeAction.results
+	actionEvents     = 2 // ChaincodeAction.events
+	actionResponse   = 3 // ChaincodeAction.response
+	actionChaincode  = 4 // ChaincodeAction.chaincode_id
+	chaincodeName    = 2 // ChaincodeID.name
+	chaincodeVersion = 3 // ChaincodeID.version
+)
+
+// appendStringField appends field num holding s, nothing when s is empty.
+func appendStringField(buf []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return buf
+	}
+	buf = protowire.AppendTag(buf, num, protowire.BytesType)
+	return protowire.AppendString(buf, s)
+}
+
+// encodeResponsePayload writes the proposal response payload in one buffer
+// with extra bytes of spare capacity. Fields come in field number order and
+// empty bytes and strings are left out, as proto.Marshal writes them. It
+// declines (false) whatever proto.Marshal might refuse, so that
+// marshalResponsePayload reports the error as it always has.
+func encodeResponsePayload(hash []byte, ccName, version string, pub *rwset.TxReadWriteSet, resp *pb.Response, event *pb.ChaincodeEvent, extra int) ([]byte, bool) {
+	if !utf8.ValidString(ccName) || !utf8.ValidString(version) {
+		return nil, false
+	}
+	// proto.Size records the sizes of the messages in them, which
+	// MarshalAppend then reuses (UseCachedSize) instead of computing again.
+	results := proto.Size(pub)
+	events := 0
+	if event != nil {
+		events = proto.Size(event)
+	}
+	respSize := 0
+	if resp != nil {
+		respSize = proto.Size(resp)
+	}
+	ccid := bytesFieldSize(len(ccName)) + bytesFieldSize(len(version))
+	ext := bytesFieldSize(results) + bytesFieldSize(events) + 1 + protowire.SizeBytes(ccid)
+	if resp != nil {
+		ext += 1 + protowire.SizeBytes(respSize)
+	}
+	size := bytesFieldSize(len(hash)) + bytesFieldSize(ext)
+
+	opts := proto.MarshalOptions{UseCachedSize: true}
+	buf := make([]byte, 0, size+extra)
+	buf = appendBytesField(buf, prpProposalHash, hash)
+	buf = protowire.AppendTag(buf, prpExtension, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(ext))
+	// appendMessage appends m, expected to take n bytes; false when it fails
+	// or its size changed since it was measured.
+	appendMessage := func(num protowire.Number, m proto.Message, n int, always bool) bool {
+		if n == 0 && !always {
+			return true
+		}
+		buf = protowire.AppendTag(buf, num, protowire.BytesType)
+		buf = protowire.AppendVarint(buf, uint64(n))
+		start := len(buf)
+		var err error
+		buf, err = opts.MarshalAppend(buf, m)
+		return err == nil && len(buf)-start == n
+	}
+	if !appendMessage(actionResults, pub, results, false) {
+		return nil, false
+	}
+	if event != nil && !appendMessage(actionEvents, event, events, false) {
+		return nil, false
+	}
+	if resp != nil && !appendMessage(actionResponse, resp, respSize, true) {
+		return nil, false
+	}
+	buf = protowire.AppendTag(buf, actionChaincode, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(ccid))
+	buf = appendStringField(buf, chaincodeName, ccName)
+	buf = appendStringField(buf, chaincodeVersion, version)
+	if len(buf) != size {
+		return nil, false
+	}
+	return buf, true
+}
+
+// bytesFieldSize is the encoded size of a bytes, string or message field
+// of n bytes, nothing when n is 0 (proto3 leaves empty bytes and strings
+// out).
+func bytesFieldSize(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeBytes(n)
+}
+
+// appendBytesField appends field num holding b, nothing when b is empty.
+func appendBytesField(buf []byte, num protowire.Number, b []byte) []byte {
+	if len(b) == 0 {
+		return buf
+	}
+	buf = protowire.AppendTag(buf, num, protowire.BytesType)
+	return protowire.AppendBytes(buf, b)
 }
 
 // chaincodeError answers a chaincode's error status (500 and above) as
@@ -565,7 +688,7 @@ func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, si
 	if err != nil {
 		return out
 	}
-	if prp, err := responsePayload(p, ccName, version, pub, resp, event); err == nil {
+	if prp, err := responsePayload(p, ccName, version, pub, resp, event, 0); err == nil {
 		out.Payload = prp
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
