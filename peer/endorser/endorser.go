@@ -2,6 +2,8 @@ package endorser
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -212,16 +214,12 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		e.metrics.validationFailures.Inc()
 		return failure("%v", err)
 	}
-	if want := protos.ComputeTxID(shdr.Nonce, shdr.Creator); chdr.TxId != want {
+	if !txIDMatches(chdr.TxId, shdr.Nonce, shdr.Creator) {
 		e.metrics.validationFailures.Inc()
-		return failure("invalid txid: got %q, but nonce and creator give %q", chdr.TxId, want)
+		return failure("invalid txid: got %q, but nonce and creator give %q", chdr.TxId, protos.ComputeTxID(shdr.Nonce, shdr.Creator))
 	}
 	ccName := p.ChaincodeName()
 	tr.channel, tr.chaincode = chdr.ChannelId, ccName
-	fn := ""
-	if args := p.Args(); len(args) > 0 {
-		fn = string(args[0])
-	}
 	// The request's logger is made only when something is logged: With
 	// formats its attributes at once, a cost every proposal paid before.
 	log := func() *slog.Logger {
@@ -229,6 +227,10 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 	}
 
 	if chdr.ChannelId == "" {
+		fn := ""
+		if args := p.Args(); len(args) > 0 {
+			fn = string(args[0])
+		}
 		return e.processChannelless(ctx, p, ccName, fn, log, tr)
 	}
 	ch, err := e.channels.Channel(chdr.ChannelId)
@@ -354,6 +356,22 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		pr.Interest = interest
 	}
 	return pr, err
+}
+
+// txIDMatches reports whether txID is protos.ComputeTxID(nonce, creator),
+// the lower-case hex SHA-256 of nonce and creator, without building that
+// string: the digest and its hex are kept on the stack.
+func txIDMatches(txID string, nonce, creator []byte) bool {
+	if len(txID) != 2*sha256.Size {
+		return false
+	}
+	h := sha256.New()
+	h.Write(nonce)
+	h.Write(creator)
+	var sum [sha256.Size]byte
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], h.Sum(sum[:0]))
+	return string(want[:]) == txID
 }
 
 // collectionAccess is a TxContext's Collection: the rules of a collection
