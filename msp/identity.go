@@ -121,12 +121,13 @@ type SigningIdentity struct {
 // Sign returns a low-S DER ECDSA signature over SHA-256(msg).
 func (s *SigningIdentity) Sign(msg []byte) ([]byte, error) {
 	digest := sha256.Sum256(msg)
-	r, sv, err := ecdsa.Sign(rand.Reader, s.Key, digest[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, s.Key, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("sign as %s: %w", s.Identity, err)
 	}
-	sv = toLowS(s.Key.Curve, sv)
-	return marshalECDSASignature(r, sv)
+	// Fabric accepts only low-S signatures; about half come out high and
+	// are re-encoded.
+	return signatureToLowS(&s.Key.PublicKey, sig)
 }
 
 // Serialize returns the marshalled msp.SerializedIdentity of the signer.
@@ -310,8 +311,43 @@ func derPositiveInt(b []byte) (*big.Int, []byte, bool) {
 	return new(big.Int).SetBytes(v), rest, true
 }
 
+// marshalECDSASignature encodes (r, s) as DER SEQUENCE{INTEGER r, INTEGER
+// s}, the bytes encoding/asn1 writes, without its reflection; a body too
+// long for a one-byte length (curves beyond P-384) goes to encoding/asn1.
 func marshalECDSASignature(r, s *big.Int) ([]byte, error) {
-	return asn1.Marshal(ecdsaSignature{R: r, S: s})
+	if r.Sign() < 0 || s.Sign() < 0 {
+		return asn1.Marshal(ecdsaSignature{R: r, S: s})
+	}
+	rb, sb := r.Bytes(), s.Bytes()
+	n := derIntegerLen(rb) + derIntegerLen(sb)
+	if n > 127 {
+		return asn1.Marshal(ecdsaSignature{R: r, S: s})
+	}
+	out := make([]byte, 0, 2+n)
+	out = append(out, 0x30, byte(n))
+	out = appendDERInteger(out, rb)
+	return appendDERInteger(out, sb), nil
+}
+
+// derIntegerLen is the length of the DER INTEGER of the non-negative
+// big-endian magnitude b (no leading zeros, as big.Int.Bytes gives it).
+func derIntegerLen(b []byte) int {
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		return 3 + len(b) // tag, length, a zero byte that keeps it positive
+	}
+	return 2 + len(b)
+}
+
+func appendDERInteger(out, b []byte) []byte {
+	switch {
+	case len(b) == 0:
+		return append(out, 0x02, 0x01, 0x00)
+	case b[0]&0x80 != 0:
+		out = append(out, 0x02, byte(len(b)+1), 0x00)
+	default:
+		out = append(out, 0x02, byte(len(b)))
+	}
+	return append(out, b...)
 }
 
 func isLowS(curve elliptic.Curve, s *big.Int) bool {

@@ -1,11 +1,13 @@
 package msp
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/asn1"
+	"math/big"
 	"testing"
 )
 
@@ -103,6 +105,51 @@ func BenchmarkUnmarshalECDSASignature(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := unmarshalECDSASignature(sig); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	si := &SigningIdentity{Key: key}
+	msg := make([]byte, 300)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := si.Sign(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// marshalECDSASignature writes the bytes encoding/asn1 writes for every
+// (r, s): small, large, with and without the top bit set, zero.
+func TestMarshalECDSASignatureMatchesASN1(t *testing.T) {
+	t.Parallel()
+	values := []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(127), big.NewInt(128), big.NewInt(255), big.NewInt(256)}
+	n := elliptic.P384().Params().N
+	for i := 0; i < 200; i++ {
+		v, err := rand.Int(rand.Reader, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, v, new(big.Int).Rsh(v, uint(i%64)))
+	}
+	values = append(values, new(big.Int).Sub(n, big.NewInt(1)), new(big.Int).Lsh(big.NewInt(1), 383))
+	for i, r := range values {
+		s := values[(i*7+3)%len(values)]
+		got, err := marshalECDSASignature(r, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := asn1.Marshal(ecdsaSignature{R: r, S: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("r=%x s=%x: got %x, encoding/asn1 writes %x", r, s, got, want)
 		}
 	}
 }
