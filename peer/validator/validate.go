@@ -322,12 +322,12 @@ func (v *Validator) validateTx(s *blockScope, idx int, raw []byte, txExists TxEx
 	if len(raw) == 0 {
 		return invalid("", pb.TxValidationCode_NIL_ENVELOPE, "transaction %d is empty", idx)
 	}
-	env := &cb.Envelope{}
-	if err := proto.Unmarshal(raw, env); err != nil {
+	env, err := decodeEnvelope(raw)
+	if err != nil {
 		return invalid("", pb.TxValidationCode_INVALID_OTHER_REASON, "decode common.Envelope: %v", err)
 	}
-	payload := &cb.Payload{}
-	if err := proto.Unmarshal(env.Payload, payload); err != nil {
+	payload, err := decodePayload(env.Payload)
+	if err != nil {
 		return invalid("", pb.TxValidationCode_BAD_PAYLOAD, "decode common.Payload: %v", err)
 	}
 	chdr, shdr, err := commonHeader(payload.Header)
@@ -405,8 +405,8 @@ func commonHeader(h *cb.Header) (*cb.ChannelHeader, *cb.SignatureHeader, error) 
 	if err := proto.Unmarshal(h.ChannelHeader, chdr); err != nil {
 		return nil, nil, fmt.Errorf("decode common.ChannelHeader: %w", err)
 	}
-	shdr := &cb.SignatureHeader{}
-	if err := proto.Unmarshal(h.SignatureHeader, shdr); err != nil {
+	shdr, err := decodeSignatureHeader(h.SignatureHeader)
+	if err != nil {
 		return chdr, nil, fmt.Errorf("decode common.SignatureHeader: %w", err)
 	}
 	switch cb.HeaderType(chdr.Type) {
@@ -438,30 +438,30 @@ type endorsedTx struct {
 // header has a nonce and creator and whose proposal hash matches the
 // transaction's headers and proposal payload.
 func endorserTransaction(payload *cb.Payload) (*endorsedTx, error) {
-	tx := &pb.Transaction{}
-	if err := proto.Unmarshal(payload.Data, tx); err != nil {
+	tx, err := decodeTransaction(payload.Data)
+	if err != nil {
 		return nil, fmt.Errorf("decode peer.Transaction: %w", err)
 	}
 	if len(tx.Actions) != 1 {
 		return nil, fmt.Errorf("only one action per transaction is supported, transaction contains %d", len(tx.Actions))
 	}
 	act := tx.Actions[0]
-	ash := &cb.SignatureHeader{}
-	if err := proto.Unmarshal(act.GetHeader(), ash); err != nil {
+	ash, err := decodeSignatureHeader(act.GetHeader())
+	if err != nil {
 		return nil, fmt.Errorf("decode action signature header: %w", err)
 	}
 	if len(ash.Nonce) == 0 || len(ash.Creator) == 0 {
 		return nil, errors.New("action signature header lacks a nonce or a creator")
 	}
-	cap := &pb.ChaincodeActionPayload{}
-	if err := proto.Unmarshal(act.Payload, cap); err != nil {
+	cap, err := decodeChaincodeActionPayload(act.Payload)
+	if err != nil {
 		return nil, fmt.Errorf("decode peer.ChaincodeActionPayload: %w", err)
 	}
 	if cap.Action == nil {
 		return nil, errors.New("chaincode action payload has no endorsed action")
 	}
-	prp := &pb.ProposalResponsePayload{}
-	if err := proto.Unmarshal(cap.Action.ProposalResponsePayload, prp); err != nil {
+	prp, err := decodeProposalResponsePayload(cap.Action.ProposalResponsePayload)
+	if err != nil {
 		return nil, fmt.Errorf("decode peer.ProposalResponsePayload: %w", err)
 	}
 	hash := protos.ProposalHash(payload.Header.ChannelHeader, act.Header, cap.ChaincodeProposalPayload)
