@@ -57,12 +57,24 @@ func nsPrefix(ns string) []byte {
 	return append(p, ns...)
 }
 
-func dataKey(ns, key string) []byte {
-	return append(nsPrefix(ns), key...)
+// appendDataKey appends the LevelDB key of ns/key to b: nsPrefix(ns) ‖ key.
+func appendDataKey(b []byte, ns, key string) []byte {
+	b = append(b, 'd')
+	b = binary.AppendUvarint(b, uint64(len(ns)))
+	b = append(b, ns...)
+	return append(b, key...)
 }
 
+// maxStackKey is the longest LevelDB key Get builds in a buffer of its own
+// frame rather than on the heap; longer keys are allocated.
+const maxStackKey = 128
+
 func encodeValue(vv *statedb.VersionedValue) []byte {
-	out := make([]byte, 0, 3*binary.MaxVarintLen64+len(vv.Metadata)+len(vv.Value))
+	return appendValue(make([]byte, 0, 3*binary.MaxVarintLen64+len(vv.Metadata)+len(vv.Value)), vv)
+}
+
+// appendValue appends the stored form of vv to out.
+func appendValue(out []byte, vv *statedb.VersionedValue) []byte {
 	out = binary.AppendUvarint(out, vv.Version.BlockNum)
 	out = binary.AppendUvarint(out, vv.Version.TxNum)
 	out = binary.AppendUvarint(out, uint64(len(vv.Metadata)))
@@ -70,7 +82,11 @@ func encodeValue(vv *statedb.VersionedValue) []byte {
 	return append(out, vv.Value...)
 }
 
-func decodeValue(b []byte) (*statedb.VersionedValue, error) {
+// decodeValue decodes a stored value. owned says b belongs to the caller
+// (LevelDB's Get returns its own copy): Metadata and Value are then slices of
+// b instead of copies. Metadata's capacity ends where Value begins, so an
+// append to it cannot write over Value.
+func decodeValue(b []byte, owned bool) (*statedb.VersionedValue, error) {
 	var vals [3]uint64
 	for i := range vals {
 		v, n := binary.Uvarint(b)
@@ -84,23 +100,33 @@ func decodeValue(b []byte) (*statedb.VersionedValue, error) {
 		return nil, fmt.Errorf("corrupt state value: metadata length %d exceeds %d bytes", vals[2], len(b))
 	}
 	vv := &statedb.VersionedValue{Version: statedb.Version{BlockNum: vals[0], TxNum: vals[1]}}
-	if vals[2] > 0 {
-		vv.Metadata = append([]byte(nil), b[:vals[2]]...)
+	m := vals[2]
+	if owned {
+		if m > 0 {
+			vv.Metadata = b[:m:m]
+		}
+		vv.Value = b[m:] // never nil: b is not nil, having held the varints
+		return vv, nil
 	}
-	vv.Value = append([]byte{}, b[vals[2]:]...)
+	if m > 0 {
+		vv.Metadata = append([]byte(nil), b[:m]...)
+	}
+	vv.Value = append([]byte{}, b[m:]...)
 	return vv, nil
 }
 
 // Get implements statedb.DB.
 func (d *DB) Get(ns, key string) (*statedb.VersionedValue, error) {
-	raw, err := d.db.Get(dataKey(ns, key), nil)
+	// Most keys fit the buffer, which LevelDB only reads during the call.
+	var buf [maxStackKey]byte
+	raw, err := d.db.Get(appendDataKey(buf[:0], ns, key), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get %s/%q: %w", ns, key, err)
 	}
-	vv, err := decodeValue(raw)
+	vv, err := decodeValue(raw, true)
 	if err != nil {
 		return nil, fmt.Errorf("get %s/%q: %w", ns, key, err)
 	}
@@ -136,7 +162,7 @@ func (r *rangeIter) Next() (*statedb.KV, error) {
 		}
 		return nil, nil
 	}
-	vv, err := decodeValue(r.it.Value())
+	vv, err := decodeValue(r.it.Value(), false)
 	if err != nil {
 		return nil, fmt.Errorf("range scan of %s: %w", r.ns, err)
 	}
@@ -154,11 +180,16 @@ func (r *rangeIter) Close() {
 func (d *DB) Apply(b *statedb.Batch, savepoint statedb.Version) error {
 	start := time.Now()
 	lb := new(leveldb.Batch)
+	// The batch copies each key and value in, so one buffer for each serves
+	// every update.
+	var kbuf, vbuf []byte
 	_ = b.ForEach(func(ns, key string, vv *statedb.VersionedValue, deleted bool, _ statedb.Version) error {
+		kbuf = appendDataKey(kbuf[:0], ns, key)
 		if deleted {
-			lb.Delete(dataKey(ns, key))
+			lb.Delete(kbuf)
 		} else {
-			lb.Put(dataKey(ns, key), encodeValue(vv))
+			vbuf = appendValue(vbuf[:0], vv)
+			lb.Put(kbuf, vbuf)
 		}
 		return nil
 	})
@@ -185,7 +216,7 @@ func (d *DB) Savepoint() (statedb.Version, bool, error) {
 	if err != nil {
 		return statedb.Version{}, false, fmt.Errorf("read state savepoint: %w", err)
 	}
-	vv, err := decodeValue(raw)
+	vv, err := decodeValue(raw, true)
 	if err != nil {
 		return statedb.Version{}, false, fmt.Errorf("read state savepoint: %w", err)
 	}

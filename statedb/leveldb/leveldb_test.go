@@ -60,3 +60,50 @@ func TestObserveApply(t *testing.T) {
 		t.Fatal("observer called after it was removed")
 	}
 }
+
+// TestGetValuesAreTheCallers checks what Get hands out now that Metadata and
+// Value share one buffer: changing or growing one leaves the other and the
+// stored value alone, an empty value is non-nil, and keys longer than Get's
+// key buffer read as well as short ones.
+func TestGetValuesAreTheCallers(t *testing.T) {
+	db, err := leveldb.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	long := string(make([]byte, 300))
+	b := statedb.NewBatch()
+	b.Put("ns", "k", []byte("value"), []byte("meta"), statedb.Version{BlockNum: 3, TxNum: 1})
+	b.Put("ns", "empty", []byte{}, nil, statedb.Version{BlockNum: 3, TxNum: 2})
+	b.Put("ns", long, []byte("far"), nil, statedb.Version{BlockNum: 3, TxNum: 3})
+	if err := db.Apply(b, statedb.Version{BlockNum: 3}); err != nil {
+		t.Fatal(err)
+	}
+	vv, err := db.Get("ns", "k")
+	if err != nil || vv == nil {
+		t.Fatalf("Get = %v, %v", vv, err)
+	}
+	if string(vv.Metadata) != "meta" || string(vv.Value) != "value" || vv.Version != (statedb.Version{BlockNum: 3, TxNum: 1}) {
+		t.Fatalf("Get = %q %q %v", vv.Metadata, vv.Value, vv.Version)
+	}
+	vv.Metadata = append(vv.Metadata, "XXXXX"...)
+	if string(vv.Value) != "value" {
+		t.Fatalf("appending to Metadata changed Value to %q", vv.Value)
+	}
+	vv.Value[0] = 'V'
+	again, err := db.Get("ns", "k")
+	if err != nil || string(again.Value) != "value" || string(again.Metadata) != "meta" {
+		t.Fatalf("after changing a returned value, Get = %q %q, %v", again.Metadata, again.Value, err)
+	}
+	empty, err := db.Get("ns", "empty")
+	if err != nil || empty == nil || empty.Value == nil || len(empty.Value) != 0 || empty.Metadata != nil {
+		t.Fatalf("Get of an empty value = %+v, %v; want a non-nil empty Value and nil Metadata", empty, err)
+	}
+	far, err := db.Get("ns", long)
+	if err != nil || far == nil || string(far.Value) != "far" {
+		t.Fatalf("Get of a %d-byte key = %+v, %v", len(long), far, err)
+	}
+	if none, err := db.Get("ns", long+"x"); err != nil || none != nil {
+		t.Fatalf("Get of a missing long key = %+v, %v", none, err)
+	}
+}
