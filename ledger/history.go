@@ -165,7 +165,7 @@ func blockHistory(b *cb.Block) []historyEntry {
 		if pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
 			continue
 		}
-		chdr, err := protos.EnvelopeChannelHeader(raw)
+		chdr, err := channelHeaderOf(raw)
 		if err != nil || cb.HeaderType(chdr.Type) != cb.HeaderType_ENDORSER_TRANSACTION {
 			continue
 		}

@@ -189,17 +189,7 @@ func (ix *index) close() error { return ix.db.Close() }
 // txIDOf returns the TxID in an envelope's channel header, or "" when the
 // envelope cannot be decoded that far.
 func txIDOf(raw []byte) string {
-	// Most envelopes take the path that reads the channel header in place;
-	// EnvelopeChannelHeader, which copies the payload on the way, decides
-	// the others.
-	if chdr, ok := envelopeChannelHeader(raw); ok {
-		ch, err := protos.UnmarshalChannelHeader(chdr)
-		if err != nil {
-			return ""
-		}
-		return ch.TxId
-	}
-	ch, err := protos.EnvelopeChannelHeader(raw)
+	ch, err := channelHeaderOf(raw)
 	if err != nil {
 		return ""
 	}

@@ -525,7 +525,7 @@ func decodeBlock(b *cb.Block, filter []byte) []decodedTx {
 		if pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
 			continue
 		}
-		chdr, err := protos.EnvelopeChannelHeader(raw)
+		chdr, err := channelHeaderOf(raw)
 		if err != nil {
 			tx.code, tx.why = pb.TxValidationCode_BAD_PAYLOAD, err.Error()
 			continue

@@ -1,6 +1,11 @@
 package ledger
 
-import "google.golang.org/protobuf/encoding/protowire"
+import (
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weft-ledger/weft/protos"
+)
 
 // lenFields reads raw as a marshalled message made of nothing but its fields
 // 1 and 2, each length-delimited (bytes or an embedded message) and present
@@ -54,4 +59,15 @@ func envelopeChannelHeader(raw []byte) (chdr []byte, ok bool) {
 		return nil, false
 	}
 	return chdr, true
+}
+
+// channelHeaderOf is protos.EnvelopeChannelHeader, the same header or the
+// same error, without copying the payload on the way when the envelope is
+// in the plain form.
+func channelHeaderOf(raw []byte) (*cb.ChannelHeader, error) {
+	if chdr, ok := envelopeChannelHeader(raw); ok {
+		// EnvelopeChannelHeader ends with this call on these same bytes.
+		return protos.UnmarshalChannelHeader(chdr)
+	}
+	return protos.EnvelopeChannelHeader(raw)
 }

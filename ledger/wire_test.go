@@ -3,6 +3,8 @@ package ledger
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -65,6 +67,20 @@ func txIDSeeds() [][]byte {
 	return seeds
 }
 
+// checkChannelHeaderOf fails unless channelHeaderOf(raw) gives what
+// protos.EnvelopeChannelHeader gives: the same header or the same error.
+func checkChannelHeaderOf(t *testing.T, raw []byte) {
+	t.Helper()
+	got, gotErr := channelHeaderOf(raw)
+	want, wantErr := protos.EnvelopeChannelHeader(raw)
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("channelHeaderOf(%x): error %v, EnvelopeChannelHeader gives %v", raw, gotErr, wantErr)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("channelHeaderOf(%x) = %v, EnvelopeChannelHeader gives %v", raw, got, want)
+	}
+}
+
 func TestTxIDOfAgreesWithProto(t *testing.T) {
 	seeds := txIDSeeds()
 	if got := txIDOf(seeds[0]); got != "tx-1" {
@@ -80,6 +96,7 @@ func TestTxIDOfAgreesWithProto(t *testing.T) {
 		if got, want := txIDOf(raw), slowTxIDOf(raw); got != want {
 			t.Errorf("seed %d (%x): txIDOf = %q, proto decoding gives %q", i, raw, got, want)
 		}
+		checkChannelHeaderOf(t, raw)
 	}
 }
 
@@ -91,5 +108,6 @@ func FuzzTxIDOf(f *testing.F) {
 		if got, want := txIDOf(raw), slowTxIDOf(raw); got != want {
 			t.Fatalf("txIDOf = %q, proto decoding gives %q", got, want)
 		}
+		checkChannelHeaderOf(t, raw)
 	})
 }
