@@ -46,7 +46,9 @@ func decodeUvarints(b []byte, n int) ([]uint64, error) {
 
 func numKey(n uint64) []byte  { return binary.BigEndian.AppendUint64([]byte("n"), n) }
 func hashKey(h []byte) []byte { return append([]byte("h"), h...) }
-func txKey(id string) []byte  { return append([]byte("t"), id...) }
+
+// appendTxKey appends the index key of TxID id to b.
+func appendTxKey(b []byte, id string) []byte { return append(append(b, 't'), id...) }
 
 type txLoc struct {
 	block, index uint64
@@ -123,7 +125,10 @@ func (ix *index) tx(id string) (txLoc, bool, error) {
 	if ix.noTx {
 		return txLoc{}, false, errNoTxIndex
 	}
-	v, ok, err := ix.get(txKey(id))
+	// The key is built in this frame's buffer when it fits (a TxID is 64
+	// hex digits); LevelDB only reads it during the call.
+	var buf [1 + 96]byte
+	v, ok, err := ix.get(appendTxKey(buf[:0], id))
 	if err != nil || !ok {
 		return txLoc{}, ok, err
 	}
@@ -145,6 +150,9 @@ func (ix *index) add(wb *leveldb.Batch, b *cb.Block, loc location, pending map[s
 		return nil
 	}
 	filter := protos.TxFilter(b)
+	// The batch copies keys and values in: one buffer of each serves every
+	// transaction.
+	var key, val []byte
 	for i, raw := range b.GetData().GetData() {
 		id := txIDOf(raw)
 		if id == "" {
@@ -165,10 +173,11 @@ func (ix *index) add(wb *leveldb.Batch, b *cb.Block, loc location, pending map[s
 			continue
 		}
 		pending[id] = entry
-		v := binary.AppendUvarint(nil, entry.block)
-		v = binary.AppendUvarint(v, entry.index)
-		v = binary.AppendUvarint(v, entry.code)
-		wb.Put(txKey(id), v)
+		key = appendTxKey(key[:0], id)
+		val = binary.AppendUvarint(val[:0], entry.block)
+		val = binary.AppendUvarint(val, entry.index)
+		val = binary.AppendUvarint(val, entry.code)
+		wb.Put(key, val)
 	}
 	wb.Put(indexHeightKey, binary.AppendUvarint(nil, n+1))
 	return nil
