@@ -289,20 +289,26 @@ func (v *Validator) checkNamespace(s *blockScope, ns string, def *lifecycle.Defi
 		return ""
 	}
 	ccEP := def.EndorsementPolicy
-	// checkKey checks one written key: its own policy if it has one, else fallback.
-	checkKey := func(stateNS, key, label string, fallback []byte, fallbackWhat string) (string, error) {
+	// checkKey checks one written key: its own policy if it has one, else
+	// fallback. coll is the collection of a key hash, nil for a public key:
+	// the key's label is only written out for a key that has a policy.
+	checkKey := func(stateNS, key string, coll *collectionWrites, fallback []byte, fallbackWhat string) (string, error) {
 		vp, err := s.keyPolicy(stateNS, key)
 		if err != nil {
 			return "", err
 		}
 		if vp != nil {
+			label := fmt.Sprintf("key %q", key)
+			if coll != nil {
+				label = fmt.Sprintf("collection %s key hash %x", coll.name, key)
+			}
 			return check(vp, "key-level endorsement policy of "+label), nil
 		}
 		return check(fallback, fallbackWhat), nil
 	}
 	if rw != nil {
 		for _, key := range publicWrittenKeys(rw) {
-			if r, err := checkKey(ns, key, fmt.Sprintf("key %q", key), ccEP, "endorsement policy"); r != "" || err != nil {
+			if r, err := checkKey(ns, key, nil, ccEP, "endorsement policy"); r != "" || err != nil {
 				return r, err
 			}
 		}
@@ -320,8 +326,7 @@ func (v *Validator) checkNamespace(s *blockScope, ns string, def *lifecycle.Defi
 				collEP, what = ccEP, "endorsement policy"
 			}
 			for _, h := range hashes {
-				label := fmt.Sprintf("collection %s key hash %x", c.name, h)
-				if r, err := checkKey(ledger.HashedNamespace(ns, c.name), h, label, collEP, what); r != "" || err != nil {
+				if r, err := checkKey(ledger.HashedNamespace(ns, c.name), h, c, collEP, what); r != "" || err != nil {
 					return r, err
 				}
 			}
