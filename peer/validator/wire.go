@@ -143,6 +143,20 @@ func decodeChaincodeActionPayload(raw []byte) (*pb.ChaincodeActionPayload, error
 			return cap, nil
 		}
 		act := &pb.ChaincodeEndorsedAction{}
+		// The endorsements are counted first so that they and the slice of
+		// them take one allocation each, whatever their number.
+		n := 0
+		eachLenField(a, func(num protowire.Number, _ []byte) bool {
+			if num == 2 {
+				n++
+			}
+			return true
+		})
+		var slab []pb.Endorsement
+		if n > 0 {
+			slab = make([]pb.Endorsement, n)
+			act.Endorsements = make([]*pb.Endorsement, 0, n)
+		}
 		var seenPRP bool
 		ok := eachLenField(a, func(num protowire.Number, v []byte) bool {
 			if num == 1 {
@@ -157,7 +171,9 @@ func decodeChaincodeActionPayload(raw []byte) (*pb.ChaincodeActionPayload, error
 			if !ok {
 				return false
 			}
-			act.Endorsements = append(act.Endorsements, &pb.Endorsement{Endorser: bytesField(e), Signature: bytesField(s)})
+			en := &slab[len(act.Endorsements)]
+			en.Endorser, en.Signature = bytesField(e), bytesField(s)
+			act.Endorsements = append(act.Endorsements, en)
 			return true
 		})
 		if ok {
