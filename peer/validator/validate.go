@@ -2,6 +2,8 @@ package validator
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -369,8 +371,8 @@ func (v *Validator) validateTx(s *blockScope, idx int, raw []byte, txExists TxEx
 		return invalid(txID, pb.TxValidationCode_UNSUPPORTED_TX_PAYLOAD, "%s transactions are not committed to a channel ledger", cb.HeaderType(chdr.Type))
 	}
 
-	if want := protos.ComputeTxID(shdr.Nonce, shdr.Creator); txID != want {
-		return invalid(txID, pb.TxValidationCode_BAD_PROPOSAL_TXID, "transaction ID %q is not SHA-256(nonce ‖ creator) = %s", txID, want)
+	if !txIDMatches(txID, shdr.Nonce, shdr.Creator) {
+		return invalid(txID, pb.TxValidationCode_BAD_PROPOSAL_TXID, "transaction ID %q is not SHA-256(nonce ‖ creator) = %s", txID, protos.ComputeTxID(shdr.Nonce, shdr.Creator))
 	}
 	tx, err := endorserTransaction(payload)
 	if err != nil {
@@ -426,6 +428,18 @@ func commonHeader(h *cb.Header) (*cb.ChannelHeader, *cb.SignatureHeader, error) 
 	return chdr, shdr, nil
 }
 
+// txIDMatches reports whether txID is protos.ComputeTxID(nonce, creator),
+// the lowercase hex of SHA-256(nonce ‖ creator), without the hasher, digest
+// and strings ComputeTxID allocates: the input is gathered in a buffer of
+// this frame when it fits (a creator is a certificate of about 1 KB).
+func txIDMatches(txID string, nonce, creator []byte) bool {
+	var buf [2048]byte
+	sum := sha256.Sum256(append(append(buf[:0], nonce...), creator...))
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	return string(hx[:]) == txID
+}
+
 // endorsedTx is the decoded part of an ENDORSER_TRANSACTION that carries the
 // endorsements.
 type endorsedTx struct {
@@ -474,11 +488,22 @@ func endorserTransaction(payload *cb.Payload) (*endorsedTx, error) {
 // signedEndorsements returns each endorsement as signed data: the endorser's
 // signature over proposal_response_payload ‖ endorser.
 func (t *endorsedTx) signedEndorsements() []protos.SignedData {
-	var out []protos.SignedData
-	for _, e := range t.action.Action.Endorsements {
-		data := make([]byte, 0, len(t.prpRaw)+len(e.Endorser))
-		data = append(append(data, t.prpRaw...), e.Endorser...)
-		out = append(out, protos.SignedData{Data: data, Identity: e.Endorser, Signature: e.Signature})
+	es := t.action.Action.Endorsements
+	if len(es) == 0 {
+		return nil
+	}
+	// One buffer holds every endorsement's signed bytes, each capped at its
+	// own end so that no append can run into the next.
+	size := 0
+	for _, e := range es {
+		size += len(t.prpRaw) + len(e.Endorser)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]protos.SignedData, 0, len(es))
+	for _, e := range es {
+		start := len(buf)
+		buf = append(append(buf, t.prpRaw...), e.Endorser...)
+		out = append(out, protos.SignedData{Data: buf[start:len(buf):len(buf)], Identity: e.Endorser, Signature: e.Signature})
 	}
 	return out
 }
