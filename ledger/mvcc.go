@@ -313,7 +313,9 @@ type appliedColl struct {
 // and the collections applied (keyed by collKey).
 func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]appliedColl) {
 	var skipped []string
-	applied := map[string]appliedColl{}
+	// Made on the first collection applied: most transactions carry no
+	// private data, and a nil map reads as an empty one.
+	var applied map[string]appliedColl
 	for _, pn := range pvt.GetNsPvtRwset() {
 		for _, pc := range pn.CollectionPvtRwset {
 			var want []byte
@@ -345,6 +347,9 @@ func addPrivateWrites(b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWr
 				} else {
 					b.Put(pns, w.Key, w.Value, nil, v)
 				}
+			}
+			if applied == nil {
+				applied = map[string]appliedColl{}
 			}
 			applied[collKey(pn.Namespace, pc.CollectionName)] = appliedColl{raw: pc.Rwset, kv: kv}
 		}
