@@ -198,6 +198,11 @@ func (ix *index) close() error { return ix.db.Close() }
 // txIDOf returns the TxID in an envelope's channel header, or "" when the
 // envelope cannot be decoded that far.
 func txIDOf(raw []byte) string {
+	if chdr, ok := envelopeChannelHeader(raw); ok {
+		if id, ok := channelHeaderTxID(chdr); ok {
+			return string(id)
+		}
+	}
 	ch, err := channelHeaderOf(raw)
 	if err != nil {
 		return ""

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"unicode/utf8"
+
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -70,4 +72,72 @@ func channelHeaderOf(raw []byte) (*cb.ChannelHeader, error) {
 		return protos.UnmarshalChannelHeader(chdr)
 	}
 	return protos.EnvelopeChannelHeader(raw)
+}
+
+// channelHeaderTxID returns the tx_id of raw, a marshalled
+// common.ChannelHeader, as a slice of raw, when raw holds nothing but the
+// header's eight fields, each at most once, of their own wire types, with
+// valid UTF-8 strings and a timestamp of only seconds and nanos: proto
+// decodes such bytes without error to that tx_id. ok is false for anything
+// else, which the caller leaves to proto. It spares the TxID index the
+// header, its timestamp and its strings, of which it needs one.
+func channelHeaderTxID(raw []byte) (txID []byte, ok bool) {
+	if len(raw) == 0 {
+		return nil, false
+	}
+	var seen uint16
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 || num > 8 || seen&(1<<num) != 0 {
+			return nil, false
+		}
+		seen |= 1 << num
+		raw = raw[n:]
+		switch num {
+		case 1, 2, 6: // type, version, epoch
+			if typ != protowire.VarintType {
+				return nil, false
+			}
+			_, n = protowire.ConsumeVarint(raw)
+		default: // 3 timestamp, 4 channel_id, 5 tx_id, 7 extension, 8 tls_cert_hash
+			if typ != protowire.BytesType {
+				return nil, false
+			}
+			var v []byte
+			v, n = protowire.ConsumeBytes(raw)
+			if n < 0 {
+				return nil, false
+			}
+			switch {
+			case num == 3 && !plainTimestamp(v):
+				return nil, false
+			case (num == 4 || num == 5) && !utf8.Valid(v):
+				return nil, false
+			case num == 5:
+				txID = v
+			}
+		}
+		if n < 0 {
+			return nil, false
+		}
+		raw = raw[n:]
+	}
+	return txID, true
+}
+
+// plainTimestamp reports whether raw is a google.protobuf.Timestamp made of
+// nothing but varint seconds (1) and nanos (2).
+func plainTimestamp(raw []byte) bool {
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 || (num != 1 && num != 2) || typ != protowire.VarintType {
+			return false
+		}
+		raw = raw[n:]
+		if _, n = protowire.ConsumeVarint(raw); n < 0 {
+			return false
+		}
+		raw = raw[n:]
+	}
+	return true
 }

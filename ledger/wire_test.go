@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -61,6 +62,19 @@ func txIDSeeds() [][]byte {
 		lenField(lenField(nil, 1, payload), 1, payload),           // payload twice
 		lenField(nil, 2, []byte("sig")),                           // no payload
 	}
+	// Channel headers the in-place tx_id reader must leave to proto.
+	wrap := func(chdr []byte) []byte { return lenField(nil, 1, lenField(nil, 1, lenField(nil, 1, chdr))) }
+	ts := lenField(nil, 3, protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1700000000))
+	seeds = append(seeds,
+		wrap(lenField(lenField(nil, 5, []byte("first")), 5, []byte("second"))),                                        // tx_id twice: the last wins
+		wrap(lenField(nil, 5, []byte{0xc3, 0x28})),                                                                    // tx_id not UTF-8
+		wrap(append(lenField(nil, 5, []byte("id")), ts...)),                                                           // a plain timestamp
+		wrap(append(lenField(nil, 5, []byte("id")), lenField(nil, 3, lenField(nil, 9, nil))...)),                      // timestamp with an unknown field
+		wrap(append(lenField(nil, 5, []byte("id")), lenField(nil, 3, []byte{0x08})...)),                               // truncated timestamp
+		wrap(append(lenField(nil, 5, []byte("id")), lenField(nil, 1, []byte("x"))...)),                                // type as bytes
+		wrap(protowire.AppendVarint(protowire.AppendTag(lenField(nil, 5, []byte("id")), 5, protowire.VarintType), 3)), // tx_id as a varint
+		wrap(lenField(lenField(nil, 5, []byte("id")), 12, []byte("unknown"))),
+	)
 	for i := 1; i < len(plain); i += 7 {
 		seeds = append(seeds, plain[:i])
 	}
@@ -88,6 +102,12 @@ func TestTxIDOfAgreesWithProto(t *testing.T) {
 	}
 	if _, ok := envelopeChannelHeader(seeds[0]); !ok {
 		t.Fatal("the plain envelope did not take the in-place path")
+	}
+	// A header as Weft and Fabric write it is read in place.
+	full := protos.Marshal(&cb.ChannelHeader{Type: 3, Version: 1, Timestamp: timestamppb.Now(), ChannelId: "mychannel",
+		TxId: "abc", Epoch: 0, Extension: []byte{1, 2}, TlsCertHash: []byte{3}})
+	if id, ok := channelHeaderTxID(full); !ok || string(id) != "abc" {
+		t.Fatalf("channelHeaderTxID(full header) = %q, %v; want abc, true", id, ok)
 	}
 	if got := txIDOf(seeds[3]); got != "tx-2" {
 		t.Fatalf("txIDOf(payload with two headers) = %q, want tx-2 as proto merges them", got)
