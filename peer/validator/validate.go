@@ -534,6 +534,27 @@ type nsRWSet struct {
 }
 
 func decodeRWSet(raw []byte) ([]*nsRWSet, error) {
+	// A set without collections is read in place: counted and checked
+	// first, so that, as with proto, no namespace's KVRWSet is decoded from a
+	// TxReadWriteSet that does not decode as a whole.
+	count := 0
+	if eachPlainNamespace(raw, func(_, _ []byte) bool { count++; return true }) {
+		out := make([]*nsRWSet, 0, count)
+		var err error
+		eachPlainNamespace(raw, func(ns, set []byte) bool {
+			kv := &kvrwset.KVRWSet{}
+			if e := proto.Unmarshal(set, kv); e != nil {
+				err = fmt.Errorf("decode KVRWSet of namespace %s: %w", ns, e)
+				return false
+			}
+			out = append(out, &nsRWSet{ns: string(ns), kv: kv})
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	txrw := &rwset.TxReadWriteSet{}
 	if err := proto.Unmarshal(raw, txrw); err != nil {
 		return nil, fmt.Errorf("decode rwset.TxReadWriteSet: %w", err)

@@ -1,6 +1,8 @@
 package validator
 
 import (
+	"unicode/utf8"
+
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -199,4 +201,41 @@ func decodeProposalResponsePayload(raw []byte) (*pb.ProposalResponsePayload, err
 		return nil, err
 	}
 	return prp, nil
+}
+
+// eachPlainNamespace calls fn with the namespace (a valid UTF-8 string, as
+// proto requires) and the rwset bytes of each NsReadWriteSet of raw, a
+// marshalled rwset.TxReadWriteSet, in order, when raw is the plain form:
+// data_model (1) as a varint and namespaces (2) made of nothing but their
+// namespace (1) and rwset (2), each at most once, so without collections.
+// It reports false, having stopped, for anything else or when fn returns
+// false.
+func eachPlainNamespace(raw []byte, fn func(ns, set []byte) bool) bool {
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return false
+		}
+		raw = raw[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			_, n = protowire.ConsumeVarint(raw)
+		case num == 2 && typ == protowire.BytesType:
+			var v []byte
+			if v, n = protowire.ConsumeBytes(raw); n < 0 {
+				return false
+			}
+			ns, set, ok := lenFields(v)
+			if !ok || !utf8.Valid(ns) || !fn(ns, set) {
+				return false
+			}
+		default:
+			return false
+		}
+		if n < 0 {
+			return false
+		}
+		raw = raw[n:]
+	}
+	return true
 }

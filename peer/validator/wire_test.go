@@ -6,9 +6,13 @@ import (
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/protos"
 )
 
 // sameExported reports where a and b, decoded messages, differ in their
@@ -201,5 +205,124 @@ func FuzzInPlaceDecoders(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkAllDecoders(t, raw)
+	})
+}
+
+// decodeRWSetByProto is decodeRWSet as it was before the in-place path:
+// the reference it must agree with.
+func decodeRWSetByProto(raw []byte) ([]*nsRWSet, error) {
+	txrw := &rwset.TxReadWriteSet{}
+	if err := proto.Unmarshal(raw, txrw); err != nil {
+		return nil, fmt.Errorf("decode rwset.TxReadWriteSet: %w", err)
+	}
+	out := make([]*nsRWSet, 0, len(txrw.NsRwset))
+	for _, ns := range txrw.NsRwset {
+		kv := &kvrwset.KVRWSet{}
+		if err := proto.Unmarshal(ns.Rwset, kv); err != nil {
+			return nil, fmt.Errorf("decode KVRWSet of namespace %s: %w", ns.Namespace, err)
+		}
+		n := &nsRWSet{ns: ns.Namespace, kv: kv}
+		for _, c := range ns.CollectionHashedRwset {
+			h := &kvrwset.HashedRWSet{}
+			if err := proto.Unmarshal(c.HashedRwset, h); err != nil {
+				return nil, fmt.Errorf("decode hashed rwset of %s/%s: %w", ns.Namespace, c.CollectionName, err)
+			}
+			n.colls = append(n.colls, &collectionWrites{name: c.CollectionName, hashed: h, pvtHash: c.PvtRwsetHash})
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func checkDecodeRWSet(t *testing.T, raw []byte) {
+	t.Helper()
+	got, gotErr := decodeRWSet(raw)
+	want, wantErr := decodeRWSetByProto(raw)
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("decodeRWSet(%x): error %v, proto gives %v", raw, gotErr, wantErr)
+	}
+	if gotErr != nil {
+		return
+	}
+	if (got == nil) != (want == nil) || len(got) != len(want) {
+		t.Fatalf("decodeRWSet(%x): %d namespaces (nil %v), proto gives %d (nil %v)", raw, len(got), got == nil, len(want), want == nil)
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.ns != w.ns || !proto.Equal(g.kv, w.kv) || len(g.colls) != len(w.colls) {
+			t.Fatalf("decodeRWSet(%x) namespace %d: %q %v %d colls, proto gives %q %v %d", raw, i, g.ns, g.kv, len(g.colls), w.ns, w.kv, len(w.colls))
+		}
+		if err := sameExported(reflect.ValueOf(g.kv), reflect.ValueOf(w.kv), "kv"); err != nil {
+			t.Fatalf("decodeRWSet(%x) namespace %d: %v", raw, i, err)
+		}
+		for j := range g.colls {
+			gc, wc := g.colls[j], w.colls[j]
+			if gc.name != wc.name || !proto.Equal(gc.hashed, wc.hashed) || string(gc.pvtHash) != string(wc.pvtHash) {
+				t.Fatalf("decodeRWSet(%x) namespace %d collection %d differs", raw, i, j)
+			}
+		}
+	}
+}
+
+func rwsetSeeds() [][]byte {
+	kv := protos.Marshal(&kvrwset.KVRWSet{
+		Reads:  []*kvrwset.KVRead{{Key: "a", Version: &kvrwset.Version{BlockNum: 1}}},
+		Writes: []*kvrwset.KVWrite{{Key: "a", Value: []byte("v")}, {Key: "d", IsDelete: true}},
+	})
+	plain := protos.Marshal(&rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{
+		{Namespace: "basic", Rwset: kv}, {Namespace: "_lifecycle", Rwset: nil},
+	}})
+	withColl := protos.Marshal(&rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{{
+		Namespace: "basic", Rwset: kv,
+		CollectionHashedRwset: []*rwset.CollectionHashedReadWriteSet{{CollectionName: "c", HashedRwset: nil, PvtRwsetHash: []byte{1}}},
+	}}})
+	badKV := lenField(nil, 2, lenField(lenField(nil, 1, []byte("basic")), 2, []byte{0x0a, 0x09}))
+	return [][]byte{
+		nil, {}, plain, withColl, badKV,
+		append(append([]byte(nil), badKV...), 0x0a),                                    // bad KVRWSet, then a TxReadWriteSet that does not decode
+		lenField(nil, 2, lenField(nil, 1, []byte{0xff})),                               // namespace not UTF-8
+		lenField(nil, 1, []byte("x")),                                                  // data_model as bytes
+		protowire.AppendVarint(protowire.AppendTag(plain, 1, protowire.VarintType), 7), // data_model after the sets
+		lenField(nil, 2, lenField(lenField(nil, 1, []byte("a")), 1, []byte("b"))),      // namespace twice
+		lenField(plain, 9, nil),                                                        // unknown field
+	}
+}
+
+func TestDecodeRWSetAgreesWithProto(t *testing.T) {
+	for _, raw := range rwsetSeeds() {
+		checkDecodeRWSet(t, raw)
+	}
+	// The read/write sets of the Fabric fixture's endorser transactions.
+	sets, plain := 0, 0
+	for n := range 10 {
+		b, _ := readFixture(t, n)
+		for _, raw := range b.Data.Data[:min(len(b.Data.Data), 20)] {
+			etx, err := protos.UnmarshalEnvelope(raw)
+			if err != nil {
+				continue // the genesis block's config transaction has no creator
+			}
+			tx, err := protos.ParseEndorserTx(etx)
+			if err != nil {
+				continue // a config transaction
+			}
+			results := tx.ChaincodeAction.Results
+			checkDecodeRWSet(t, results)
+			sets++
+			if eachPlainNamespace(results, func(_, _ []byte) bool { return true }) {
+				plain++
+			}
+		}
+	}
+	if sets < 5 || plain == 0 {
+		t.Fatalf("%d fixture read/write sets checked, %d of them read in place", sets, plain)
+	}
+}
+
+func FuzzDecodeRWSet(f *testing.F) {
+	for _, s := range rwsetSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkDecodeRWSet(t, raw)
 	})
 }
