@@ -77,10 +77,30 @@ func (id *Identity) Verify(msg, sig []byte) error {
 		return fmt.Errorf("%w by identity %s: S is in the upper half of the curve order (high-S); sign with low-S normalisation", ErrBadSignature, id)
 	}
 	digest := sha256.Sum256(msg)
-	if !ecdsa.Verify(pub, digest[:], r, s) {
+	var valid bool
+	if exactDER(sig) {
+		// ecdsa.Verify would encode (r, s) back into these very bytes.
+		valid = ecdsa.VerifyASN1(pub, digest[:], sig)
+	} else {
+		valid = ecdsa.Verify(pub, digest[:], r, s)
+	}
+	if !valid {
 		return fmt.Errorf("%w by identity %s: the signature does not match the message and the certificate's public key", ErrBadSignature, id)
 	}
 	return nil
+}
+
+// exactDER reports whether sig is a canonical DER SEQUENCE{r, s} with no
+// bytes after it: the form crypto/ecdsa encodes (r, s) into, which
+// VerifyASN1 reads. Anything else keeps to ecdsa.Verify with the (r, s)
+// decoded as before, so trailing bytes and other forms encoding/asn1
+// accepts are judged as they always were.
+func exactDER(sig []byte) bool {
+	if len(sig) < 2 || sig[1] >= 0x80 || len(sig) != 2+int(sig[1]) {
+		return false
+	}
+	_, _, ok := parseCanonicalECDSASignature(sig)
+	return ok
 }
 
 // CheckExpiry returns an error wrapping ErrExpired, naming the identity and

@@ -153,3 +153,70 @@ func TestMarshalECDSASignatureMatchesASN1(t *testing.T) {
 		}
 	}
 }
+
+// Verify reaches the same verdict through VerifyASN1 (exact DER) and through
+// ecdsa.Verify (anything else encoding/asn1 accepts): a good signature, the
+// same with a byte appended (accepted, as encoding/asn1 ignores what follows
+// the SEQUENCE), with a long-form length (not canonical), and a wrong one.
+func TestVerifyExactAndOtherDER(t *testing.T) {
+	t.Parallel()
+	org := newTestOrg(t, "Org1MSP", "org1.example.com")
+	si := org.issue(t, "User1@org1.example.com", OUClient)
+	msg := []byte("message")
+	sig, err := si.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exactDER(sig) {
+		t.Fatalf("Sign wrote %x, not exact canonical DER", sig)
+	}
+	longForm := append([]byte{0x30, 0x81, sig[1]}, sig[2:]...)
+	for _, c := range []struct {
+		name  string
+		sig   []byte
+		exact bool
+		ok    bool
+	}{
+		{"exact", sig, true, true},
+		{"trailing byte", append(bytes.Clone(sig), 0), false, true},
+		{"long-form length", longForm, false, false},
+		{"other message", sig, true, false},
+	} {
+		m := msg
+		if c.name == "other message" {
+			m = []byte("other")
+		}
+		if got := exactDER(c.sig); got != c.exact {
+			t.Errorf("%s: exactDER = %v, want %v", c.name, got, c.exact)
+		}
+		err := si.Verify(m, c.sig)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: Verify = %v, want ok=%v", c.name, err, c.ok)
+		}
+		// The verdict before: decode as encoding/asn1 does, then ecdsa.Verify.
+		var old bool
+		if r, s, err := unmarshalECDSASignature(c.sig); err == nil && isLowS(elliptic.P256(), s) {
+			d := sha256.Sum256(m)
+			old = ecdsa.Verify(si.Key.Public().(*ecdsa.PublicKey), d[:], r, s)
+		}
+		if old != (err == nil) {
+			t.Errorf("%s: verdict %v, before this change %v", c.name, err == nil, old)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	org := newTestOrg(b, "Org1MSP", "org1.example.com")
+	si := org.issue(b, "User1@org1.example.com", OUClient)
+	msg := make([]byte, 300)
+	sig, err := si.Sign(msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := si.Verify(msg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
