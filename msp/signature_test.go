@@ -220,3 +220,30 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerifyVerdict: Verify's verdict on any signature bytes is the one of
+// decoding them as encoding/asn1 does and calling ecdsa.Verify.
+func FuzzVerifyVerdict(f *testing.F) {
+	org := newTestOrg(f, "Org1MSP", "org1.example.com")
+	si := org.issue(f, "User1@org1.example.com", OUClient)
+	msg := []byte("message")
+	for range 4 {
+		sig, err := si.Sign(msg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(sig)
+		f.Add(append(sig, 0))
+	}
+	pub := si.Key.Public().(*ecdsa.PublicKey)
+	d := sha256.Sum256(msg)
+	f.Fuzz(func(t *testing.T, sig []byte) {
+		var old bool
+		if r, s, err := unmarshalECDSASignature(sig); err == nil && isLowS(elliptic.P256(), s) {
+			old = ecdsa.Verify(pub, d[:], r, s)
+		}
+		if err := si.Verify(msg, sig); (err == nil) != old {
+			t.Fatalf("signature %x: Verify = %v, decoding + ecdsa.Verify says %v", sig, err, old)
+		}
+	})
+}
