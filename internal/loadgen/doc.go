@@ -17,6 +17,8 @@
 // Besides the run it offers what `weft bench` reports around it: CPU and
 // peak RSS of other processes (ReadProcStat), a Zipf sampler and the
 // hot-key transfer workload (Transfers), and the signature bound: the ECDSA
-// work a topology's nodes do per transaction (Topology) and its cost on this
-// machine, measured in-process (MeasureECDSA).
+// work per transaction of a topology as Fabric's protocol asks it
+// (Topology.ProtocolPerTx, the count issue 15's bound uses) and as Weft does
+// it (Topology.PerTx), and its cost on this machine, measured in-process
+// (MeasureECDSA).
 package loadgen
