@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -86,7 +86,24 @@ func runChannelGetInfo(ctx context.Context, env *Env, args []string) error {
 	if err := proto.Unmarshal(out, info); err != nil {
 		return fmt.Errorf("decode chain info: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "Blockchain info: {\"height\":%d,\"currentBlockHash\":%q,\"previousBlockHash\":%q}\n",
-		info.Height, hex.EncodeToString(info.CurrentBlockHash), hex.EncodeToString(info.PreviousBlockHash))
+	line, err := chainInfoLine(info)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, line)
 	return nil
+}
+
+// chainInfoLine prints a channel's height and hashes as Fabric's peer CLI
+// does: the message as JSON, hashes in base64, empty fields left out.
+func chainInfoLine(info *cb.BlockchainInfo) (string, error) {
+	out, err := json.Marshal(struct {
+		Height            uint64 `json:"height,omitempty"`
+		CurrentBlockHash  []byte `json:"currentBlockHash,omitempty"`
+		PreviousBlockHash []byte `json:"previousBlockHash,omitempty"`
+	}{info.GetHeight(), info.GetCurrentBlockHash(), info.GetPreviousBlockHash()})
+	if err != nil {
+		return "", fmt.Errorf("encode chain info: %w", err)
+	}
+	return "Blockchain info: " + string(out), nil
 }
