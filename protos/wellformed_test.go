@@ -2,11 +2,13 @@ package protos
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // testEnvelope is a canonical envelope whose payload has a channel header of
@@ -94,4 +96,130 @@ func TestFixtureBlocksAreWellFormed(t *testing.T) {
 			t.Errorf("fixture block %d: %v", n, err)
 		}
 	}
+}
+
+// benchBlockData is ~500 signed-looking endorser envelopes of ~3 KB each,
+// about what a full block of the devnet's load holds.
+func benchBlockData() *cb.BlockData {
+	d := &cb.BlockData{}
+	body := strings.Repeat("w", 2900)
+	for i := 0; i < 500; i++ {
+		payload := Marshal(&cb.Payload{Header: &cb.Header{ChannelHeader: Marshal(NewChannelHeader(cb.HeaderType_ENDORSER_TRANSACTION, "mychannel", "tx"+strings.Repeat("0", 62)))}, Data: []byte(body)})
+		sig := bytes.Repeat([]byte{0x30}, 71)
+		d.Data = append(d.Data, Marshal(&cb.Envelope{Payload: payload, Signature: sig}))
+	}
+	return d
+}
+
+func BenchmarkCheckEnvelopesWellFormed(b *testing.B) {
+	d := benchBlockData()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := CheckEnvelopesWellFormed(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// oracleCheckEnvelopesWellFormed is the check as it was before it learnt to
+// recognise canonical envelopes in place: decode every item and re-encode it.
+// The fuzz target holds the current check to its verdicts and error texts.
+func oracleCheckEnvelopesWellFormed(d *cb.BlockData) error {
+	if len(d.GetData()) == 0 {
+		return fmt.Errorf("the block holds no transaction")
+	}
+	if isConfigData(d) {
+		return nil
+	}
+	for i, raw := range d.Data {
+		env := &cb.Envelope{}
+		if err := proto.Unmarshal(raw, env); err != nil {
+			return fmt.Errorf("transaction %d is not a common.Envelope: %v", i, err)
+		}
+		if len(env.Payload) == 0 {
+			return fmt.Errorf("transaction %d has no payload", i)
+		}
+		if len(env.Signature) == 0 {
+			return fmt.Errorf("transaction %d has no signature", i)
+		}
+		again, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
+		if err != nil {
+			return fmt.Errorf("transaction %d: re-encode common.Envelope: %v", i, err)
+		}
+		if len(again) < len(raw) {
+			return fmt.Errorf("transaction %d is not in canonical form: %d of its %d bytes are not part of the envelope it decodes to (duplicated or trailing fields)",
+				i, len(raw)-len(again), len(raw))
+		}
+		if !bytes.Equal(again, raw) {
+			return fmt.Errorf("transaction %d is not in canonical form: its %d bytes differ from the %d bytes of the envelope it decodes to, re-encoded (fields out of order)",
+				i, len(raw), len(again))
+		}
+	}
+	return nil
+}
+
+// wellFormedEdgeCases are encodings near the canonical form that the check
+// must judge exactly as the oracle does.
+func wellFormedEdgeCases() [][]byte {
+	good := testEnvelope(cb.HeaderType_ENDORSER_TRANSACTION, "a")
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	p, s := []byte("payload"), []byte("sig")
+	return [][]byte{
+		good,
+		cat(field(1, p), field(2, s)),
+		cat(field(2, s), field(1, p)), // out of order
+		cat(field(1, p), field(2, s), field(1, p)),                                                                  // duplicate payload
+		cat(field(1, p), field(2, s), field(2, s)),                                                                  // duplicate signature
+		cat(field(1, p), field(2, s), field(99, []byte{})),                                                          // trailing unknown
+		cat(field(1, p), field(2, s), protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 5)), // field 1, wrong wire type
+		cat([]byte{0x0a, 0x87, 0x00}, p, field(2, s)),                                                               // length not minimal
+		cat([]byte{0x8a, 0x00, 0x07}, p, field(2, s)),                                                               // tag not minimal
+		cat(field(1, p), []byte{0x12, 0x83, 0x00}, s),                                                               // signature length not minimal
+		cat(field(1, p), field(2, s), []byte{0x92, 0x00, 0x00}),                                                     // empty signature again, tag not minimal
+		cat(field(1, nil), field(2, s)),                                                                             // empty payload written out
+		cat(field(1, p), field(2, nil)),                                                                             // empty signature written out
+		field(1, p),
+		field(2, s),
+		{0x0a, 0x08, 'x'}, // truncated
+		{0x0a},
+		{},
+	}
+}
+
+func TestCheckEnvelopesWellFormedMatchesOracle(t *testing.T) {
+	good := testEnvelope(cb.HeaderType_ENDORSER_TRANSACTION, "b")
+	for i, raw := range wellFormedEdgeCases() {
+		for _, d := range []*cb.BlockData{{Data: [][]byte{raw}}, {Data: [][]byte{good, raw}}, {Data: [][]byte{raw, good}}} {
+			got, want := CheckEnvelopesWellFormed(d), oracleCheckEnvelopesWellFormed(d)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("case %d (%x): got %v, want %v", i, raw, got, want)
+			}
+		}
+	}
+}
+
+// FuzzCheckEnvelopesWellFormed holds the check to the oracle's verdict and
+// error text, on one item (where a lone config envelope is skipped) and on
+// two items cut from the same bytes.
+func FuzzCheckEnvelopesWellFormed(f *testing.F) {
+	good := testEnvelope(cb.HeaderType_ENDORSER_TRANSACTION, "a")
+	for _, raw := range wellFormedEdgeCases() {
+		f.Add(raw, good, uint16(len(raw)))
+	}
+	f.Add(testEnvelope(cb.HeaderType_CONFIG, "c"), good, uint16(3))
+	f.Fuzz(func(t *testing.T, a, b []byte, cut uint16) {
+		joined := bytes.Join([][]byte{a, b}, nil)
+		c := int(cut) % (len(joined) + 1)
+		for _, d := range []*cb.BlockData{
+			{Data: [][]byte{a}},
+			{Data: [][]byte{a, b}},
+			{Data: [][]byte{joined[:c], joined[c:]}},
+		} {
+			got, want := CheckEnvelopesWellFormed(d), oracleCheckEnvelopesWellFormed(d)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("items %x: got %v, want %v", d.Data, got, want)
+			}
+		}
+	})
 }
