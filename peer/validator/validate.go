@@ -555,6 +555,13 @@ func decodeRWSet(raw []byte) ([]*nsRWSet, error) {
 		}
 		return out, nil
 	}
+	return decodeRWSetByProto(raw)
+}
+
+// decodeRWSetByProto decodes a read/write set with proto throughout: what
+// decodeRWSet does for a set with collections or in any form but the plain
+// one (and the reference its fuzz target holds the in-place path to).
+func decodeRWSetByProto(raw []byte) ([]*nsRWSet, error) {
 	txrw := &rwset.TxReadWriteSet{}
 	if err := proto.Unmarshal(raw, txrw); err != nil {
 		return nil, fmt.Errorf("decode rwset.TxReadWriteSet: %w", err)

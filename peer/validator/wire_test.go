@@ -208,32 +208,6 @@ func FuzzInPlaceDecoders(f *testing.F) {
 	})
 }
 
-// decodeRWSetByProto is decodeRWSet as it was before the in-place path:
-// the reference it must agree with.
-func decodeRWSetByProto(raw []byte) ([]*nsRWSet, error) {
-	txrw := &rwset.TxReadWriteSet{}
-	if err := proto.Unmarshal(raw, txrw); err != nil {
-		return nil, fmt.Errorf("decode rwset.TxReadWriteSet: %w", err)
-	}
-	out := make([]*nsRWSet, 0, len(txrw.NsRwset))
-	for _, ns := range txrw.NsRwset {
-		kv := &kvrwset.KVRWSet{}
-		if err := proto.Unmarshal(ns.Rwset, kv); err != nil {
-			return nil, fmt.Errorf("decode KVRWSet of namespace %s: %w", ns.Namespace, err)
-		}
-		n := &nsRWSet{ns: ns.Namespace, kv: kv}
-		for _, c := range ns.CollectionHashedRwset {
-			h := &kvrwset.HashedRWSet{}
-			if err := proto.Unmarshal(c.HashedRwset, h); err != nil {
-				return nil, fmt.Errorf("decode hashed rwset of %s/%s: %w", ns.Namespace, c.CollectionName, err)
-			}
-			n.colls = append(n.colls, &collectionWrites{name: c.CollectionName, hashed: h, pvtHash: c.PvtRwsetHash})
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func checkDecodeRWSet(t *testing.T, raw []byte) {
 	t.Helper()
 	got, gotErr := decodeRWSet(raw)
