@@ -19,11 +19,11 @@ import (
 // exported fields, telling a nil slice from an empty one and an absent
 // message from an empty one (proto.Equal tells neither bytes apart).
 func sameExported(a, b reflect.Value, path string) error {
-	if a.Kind() != b.Kind() {
-		return fmt.Errorf("%s: kinds %s and %s", path, a.Kind(), b.Kind())
+	if a.Type() != b.Type() {
+		return fmt.Errorf("%s: types %s and %s", path, a.Type(), b.Type())
 	}
 	switch a.Kind() {
-	case reflect.Pointer:
+	case reflect.Pointer, reflect.Interface: // an interface: a oneof's value
 		if a.IsNil() != b.IsNil() {
 			return fmt.Errorf("%s: nil %v against nil %v", path, a.IsNil(), b.IsNil())
 		}
