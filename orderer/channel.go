@@ -10,7 +10,6 @@ import (
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
 	"github.com/weft-ledger/weft/channelconfig"
-	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/orderer/broadcast"
 	"github.com/weft-ledger/weft/orderer/cluster"
@@ -117,25 +116,32 @@ func (c *channel) submit(ctx context.Context, env []byte) (<-chan error, error) 
 	if err != nil {
 		return nil, c.chainErr(err)
 	}
-	out := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				out <- rpcrecover.Recovered(nil, "awaiting the order of a broadcast envelope", r)
-			}
-		}()
+	return wait, nil
+}
+
+// await waits for the chain's answer on wait (from submit), in the
+// broadcast stream's own goroutine rather than one per envelope: the answer
+// mapped to broadcast's sentinels, ErrHalted when the chain stops without
+// answering, or ctx's error.
+func (c *channel) await(ctx context.Context, wait <-chan error) error {
+	select {
+	case err := <-wait:
+		return c.chainErr(err)
+	case <-c.chain.Done():
+		// The chain may have answered just before it stopped.
 		select {
 		case err := <-wait:
-			out <- c.chainErr(err)
-		case <-c.chain.Done():
-			err := raftchain.ErrHalted
-			if cause := c.chain.Err(); cause != nil {
-				err = fmt.Errorf("%w: %w", raftchain.ErrHalted, cause)
-			}
-			out <- c.chainErr(err)
+			return c.chainErr(err)
+		default:
 		}
-	}()
-	return out, nil
+		err := raftchain.ErrHalted
+		if cause := c.chain.Err(); cause != nil {
+			err = fmt.Errorf("%w: %w", raftchain.ErrHalted, cause)
+		}
+		return c.chainErr(err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // chainErr maps raftchain's sentinels to the ones broadcast branches on.
@@ -218,6 +224,9 @@ func (b broadcastChannel) AbsoluteMaxBytes() uint32 {
 }
 func (b broadcastChannel) Submit(ctx context.Context, env []byte) (<-chan error, error) {
 	return b.submit(ctx, env)
+}
+func (b broadcastChannel) Await(ctx context.Context, wait <-chan error) error {
+	return b.await(ctx, wait)
 }
 
 type deliverChannel struct{ *channel }

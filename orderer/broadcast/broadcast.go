@@ -44,13 +44,23 @@ type Channel interface {
 	AbsoluteMaxBytes() uint32
 	// Submit hands env to the channel's consensus in call order and returns
 	// a channel that receives nil once env is committed to the consensus log,
-	// or the reason it was not.
+	// or the reason it was not (unless the Channel is an Awaiter).
 	Submit(ctx context.Context, env []byte) (<-chan error, error)
 	// ProcessConfigUpdate validates a CONFIG_UPDATE envelope against the
 	// channel's current config and returns the CONFIG envelope (a
 	// cb.ConfigEnvelope with the new config and LastUpdate env) signed by
 	// the orderer, or why the update is refused.
 	ProcessConfigUpdate(env *cb.Envelope) (*cb.Envelope, error)
+}
+
+// Awaiter is an optional capability of a Channel whose Submit channels need
+// more than a receive: Await waits on a channel Submit returned and gives nil
+// once the envelope is committed to the consensus log, the reason it was not
+// (also when the channel stops ordering first), or ctx's error. It runs on
+// the goroutine answering the stream, so that an envelope needs no goroutine
+// of its own while it waits.
+type Awaiter interface {
+	Await(ctx context.Context, wait <-chan error) error
 }
 
 // Channels finds served channels by name.
@@ -113,6 +123,7 @@ type Stream interface {
 // decided already (res) or waiting for the commit (wait).
 type inflight struct {
 	res    *ab.BroadcastResponse
+	ch     Channel
 	wait   <-chan error
 	labels txLabels
 }
@@ -140,7 +151,7 @@ func (h *Handler) Handle(stream Stream) error {
 		for f := range queue {
 			r := f.res
 			if r == nil {
-				r = h.response(h.await(ctx, f.wait))
+				r = h.response(h.await(ctx, f.ch, f.wait))
 				if ctx.Err() != nil {
 					sendErr <- ctx.Err()
 					return
@@ -165,11 +176,11 @@ func (h *Handler) Handle(stream Stream) error {
 			break
 		}
 		var f inflight
-		status, info, wait := h.submitContained(ctx, env, &f.labels)
+		status, info, ch, wait := h.submitContained(ctx, env, &f.labels)
 		if wait == nil {
 			f.res = h.response(status, info)
 		} else {
-			f.wait = wait
+			f.ch, f.wait = ch, wait
 		}
 		select {
 		case queue <- f:
@@ -190,9 +201,9 @@ func (h *Handler) Handle(stream Stream) error {
 // the response to send.
 func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastResponse {
 	var labels txLabels
-	status, info, wait := h.submitContained(ctx, env, &labels)
+	status, info, ch, wait := h.submitContained(ctx, env, &labels)
 	if wait != nil {
-		status, info = h.await(ctx, wait)
+		status, info = h.await(ctx, ch, wait)
 	}
 	h.observeContained(labels, status)
 	return h.response(status, info)
@@ -201,11 +212,11 @@ func (h *Handler) Process(ctx context.Context, env *cb.Envelope) *ab.BroadcastRe
 // submitContained is submit with a panic (a bug met by this envelope)
 // turned into INTERNAL_SERVER_ERROR for this envelope alone, naming the
 // panic and logged with its stack; the stream goes on with the next one.
-func (h *Handler) submitContained(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, wait <-chan error) {
+func (h *Handler) submitContained(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, ch Channel, wait <-chan error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pe := rpcrecover.Recovered(h.log, "checking and ordering a broadcast envelope", r)
-			status, info, wait = cb.Status_INTERNAL_SERVER_ERROR, pe.Error(), nil
+			status, info, ch, wait = cb.Status_INTERNAL_SERVER_ERROR, pe.Error(), nil, nil
 		}
 	}()
 	return h.submit(ctx, env, labels)
@@ -239,8 +250,19 @@ func (h *Handler) response(status cb.Status, info string) *ab.BroadcastResponse 
 	return &ab.BroadcastResponse{Status: status, Info: info}
 }
 
-// await turns the commit result of a submitted envelope into a status.
-func (h *Handler) await(ctx context.Context, wait <-chan error) (cb.Status, string) {
+// await turns the commit result of a submitted envelope into a status. A
+// panic while waiting (a bug) answers this envelope INTERNAL_SERVER_ERROR,
+// naming the panic, and the stream goes on.
+func (h *Handler) await(ctx context.Context, ch Channel, wait <-chan error) (status cb.Status, info string) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe := rpcrecover.Recovered(h.log, "awaiting the order of a broadcast envelope", r)
+			status, info = cb.Status_INTERNAL_SERVER_ERROR, pe.Error()
+		}
+	}()
+	if a, ok := ch.(Awaiter); ok {
+		return orderStatus(a.Await(ctx, wait))
+	}
 	select {
 	case err := <-wait:
 		return orderStatus(err)
@@ -266,7 +288,7 @@ func orderStatus(err error) (cb.Status, string) {
 
 // submit checks env and hands it to its channel; wait is nil when env was
 // refused before ordering (status and info say why).
-func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, wait <-chan error) {
+func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, ch Channel, wait <-chan error) {
 	start := time.Now()
 	*labels = txLabels{channel: "unknown", typ: "unknown"}
 	status, info, ch, raw := h.check(env, labels)
@@ -274,14 +296,14 @@ func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels
 	labels.validate = labels.enqueued.Sub(start)
 	if status != cb.Status_SUCCESS {
 		labels.enqueued = time.Time{}
-		return status, info, nil
+		return status, info, nil, nil
 	}
 	wait, err := ch.Submit(ctx, raw)
 	if err != nil {
 		status, info = orderStatus(err)
-		return status, info, nil
+		return status, info, nil, nil
 	}
-	return cb.Status_SUCCESS, "", wait
+	return cb.Status_SUCCESS, "", ch, wait
 }
 
 // check admits env: a normal envelope as is; a CONFIG_UPDATE, as Fabric
