@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // getDevnet returns the shared devnet: the Fabric fixture's crypto-config.yaml
 // with sampleconfig/configtx.yaml.
-func getDevnet(t *testing.T) *devnet {
+func getDevnet(t testing.TB) *devnet {
 	t.Helper()
 	tn := testnet.Load(t, testnet.Spec{Crypto: testnet.Fixture, ConfigTx: testnet.Sample})
 	return &devnet{Net: tn, genesis: tn.Genesis(), bundle: tn.Bundle}

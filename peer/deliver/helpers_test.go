@@ -15,7 +15,7 @@ import (
 
 // endorserTx builds an endorsed transaction envelope whose chaincode action
 // carries an event (when eventName != "").
-func endorserTx(t *testing.T, signer protos.Signer, channelID, cc, eventName string, eventPayload []byte) (*cb.Envelope, string) {
+func endorserTx(t testing.TB, signer protos.Signer, channelID, cc, eventName string, eventPayload []byte) (*cb.Envelope, string) {
 	t.Helper()
 	sp, txID, err := protos.NewProposal(signer, channelID, cc, [][]byte{[]byte("invoke")}, map[string][]byte{"secret": []byte("x")})
 	if err != nil {
