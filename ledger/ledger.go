@@ -589,6 +589,11 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 			return nil, err
 		}
 	}
+	reads, release, err := l.blockReader()
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", n, err)
+	}
+	defer release()
 	rules := l.rules()
 	recs := newBlockRecords(n)
 	batch := statedb.NewBatch()
@@ -599,7 +604,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 			continue
 		}
 		if validate {
-			code, why, err := validateTx(l.state, batch, sets)
+			code, why, err := validateTx(reads, batch, sets)
 			if err != nil {
 				return nil, fmt.Errorf("validate tx %d (%s): %w", i, txs[i].txID, err)
 			}
@@ -612,7 +617,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		if err != nil {
 			return nil, fmt.Errorf("tx %d (%s): %w", i, txs[i].txID, err)
 		}
-		skipped, applied, err := addWrites(l.state, batch, sets, pvt, statedb.Version{BlockNum: n, TxNum: uint64(i)})
+		skipped, applied, err := addWrites(reads, batch, sets, pvt, statedb.Version{BlockNum: n, TxNum: uint64(i)})
 		if err != nil {
 			return nil, fmt.Errorf("writes of tx %d (%s): %w", i, txs[i].txID, err)
 		}
@@ -625,6 +630,27 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		}
 	}
 	return &prepared{batch: batch, filter: filter, history: history, pvt: recs}, nil
+}
+
+// blockReader returns what prepare reads the committed state through, and
+// the function that frees it. A block's MVCC checks and current values must
+// see the state as of the previous block. prepare runs with commitMu held
+// (Commit, Recover, Open's replay), and every Apply to the state is made under
+// commitMu after prepare returns, so the state does not change while prepare
+// reads it: one snapshot taken here sees exactly what separate Gets would,
+// more cheaply. Only a state that is a statedb.Snapshotter as wrapped
+// (Options.WrapState) is read through a snapshot, so a wrapper that does not
+// forward it still sees every read.
+func (l *Ledger) blockReader() (statedb.Reader, func(), error) {
+	s, ok := l.state.(statedb.Snapshotter)
+	if !ok {
+		return l.state, func() {}, nil
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, snap.Release, nil
 }
 
 // Close closes the history index, the private data store, the state and the

@@ -65,7 +65,7 @@ func sameVersion(read *kvrwset.Version, committed *statedb.VersionedValue) bool 
 // validateTx runs Fabric's MVCC checks for one transaction against the
 // committed state plus the updates of earlier valid transactions in the block.
 // It returns VALID, MVCC_READ_CONFLICT or PHANTOM_READ_CONFLICT, with a reason.
-func validateTx(db statedb.DB, b *statedb.Batch, sets []decodedNs) (pb.TxValidationCode, string, error) {
+func validateTx(db statedb.Reader, b *statedb.Batch, sets []decodedNs) (pb.TxValidationCode, string, error) {
 	for _, n := range sets {
 		for _, r := range n.kv.Reads {
 			if _, _, ok := b.Get(n.ns, r.Key); ok {
@@ -124,7 +124,7 @@ func fmtCommitted(vv *statedb.VersionedValue) string {
 // validateRange re-executes a recorded range query and reports whether it
 // still returns exactly the recorded keys at the recorded versions. A range the
 // simulator did not exhaust ends at (and includes) the last key it read.
-func validateRange(db statedb.DB, b *statedb.Batch, ns string, q *kvrwset.RangeQueryInfo) (bool, string, error) {
+func validateRange(db statedb.Reader, b *statedb.Batch, ns string, q *kvrwset.RangeQueryInfo) (bool, string, error) {
 	it, err := newMergedRange(db, b, ns, q.StartKey, q.EndKey, !q.ItrExhausted)
 	if err != nil {
 		return false, "", err
@@ -176,7 +176,7 @@ func validateRange(db statedb.DB, b *statedb.Batch, ns string, q *kvrwset.RangeQ
 }
 
 // currentValue is the value of key once b is applied over db.
-func currentValue(db statedb.DB, b *statedb.Batch, ns, key string) (*statedb.VersionedValue, error) {
+func currentValue(db statedb.Reader, b *statedb.Batch, ns, key string) (*statedb.VersionedValue, error) {
 	if vv, deleted, ok := b.Get(ns, key); ok {
 		if deleted {
 			return nil, nil
@@ -204,7 +204,7 @@ func isDeleteWrite(isDelete bool, value []byte) bool { return isDelete || len(va
 // writes (a value write keeps the key's metadata), metadata writes, hashed
 // writes, and the private writes of pvt whose hash matches the block. It
 // returns a note for each private write set skipped and the ones applied.
-func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]appliedColl, error) {
+func addWrites(db statedb.Reader, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxPvtReadWriteSet, v statedb.Version) ([]string, map[string]appliedColl, error) {
 	for _, n := range sets {
 		for _, w := range n.kv.Writes {
 			if isDeleteWrite(w.IsDelete, w.Value) {
@@ -274,7 +274,7 @@ func addWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, pvt *rwset.TxP
 // value would look stale and GetPrivateData would refuse it. The value moves
 // only if it is the one the hash stands for (a peer that committed with
 // missing data may hold an older one).
-func renewPrivateVersions(db statedb.DB, b *statedb.Batch, applied map[string]appliedColl, v statedb.Version) error {
+func renewPrivateVersions(db statedb.Reader, b *statedb.Batch, applied map[string]appliedColl, v statedb.Version) error {
 	for k, a := range applied {
 		ns, coll, _ := strings.Cut(k, "\x00")
 		for _, mw := range a.kv.GetMetadataWrites() {
@@ -366,7 +366,7 @@ func collKey(ns, coll string) string { return ns + "\x00" + coll }
 // for instance one whose organisation left the collection, drops them too.
 // Only the key's hash is known, so the collection is scanned; that happens
 // only for a purge without its private write set.
-func purgeWithoutPrivateWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs, applied map[string]appliedColl, v statedb.Version) error {
+func purgeWithoutPrivateWrites(db statedb.Reader, b *statedb.Batch, sets []decodedNs, applied map[string]appliedColl, v statedb.Version) error {
 	for _, n := range sets {
 		for _, c := range n.hashed {
 			if _, ok := applied[collKey(n.ns, c.name)]; ok {
@@ -396,7 +396,7 @@ func purgeWithoutPrivateWrites(db statedb.DB, b *statedb.Batch, sets []decodedNs
 
 // keysWithHashes returns the live keys of ns (b applied over db) whose
 // SHA-256 is in hashes.
-func keysWithHashes(db statedb.DB, b *statedb.Batch, ns string, hashes map[string]bool) ([]string, error) {
+func keysWithHashes(db statedb.Reader, b *statedb.Batch, ns string, hashes map[string]bool) ([]string, error) {
 	it, err := newMergedRange(db, b, ns, "", "", false)
 	if err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ type mergedRange struct {
 
 // newMergedRange scans ns from start; end is exclusive unless inclusive is set,
 // and "" means to the end of the namespace.
-func newMergedRange(db statedb.DB, b *statedb.Batch, ns, start, end string, inclusive bool) (*mergedRange, error) {
+func newMergedRange(db statedb.Reader, b *statedb.Batch, ns, start, end string, inclusive bool) (*mergedRange, error) {
 	dbEnd := end
 	if inclusive && end != "" {
 		dbEnd = end + "\x00"

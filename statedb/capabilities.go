@@ -4,8 +4,8 @@ import "context"
 
 // The interfaces below are optional: a backend implements those it can, and
 // the consumer (the ledger, the chaincode runtime, lifecycle, the peer's
-// health checks) detects them with a type assertion. LevelDB implements none
-// of them; CouchDB implements all of them.
+// health checks) detects them with a type assertion. LevelDB implements only
+// Snapshotter; CouchDB implements all the others.
 
 // NsKey names one key of one namespace.
 type NsKey struct{ Namespace, Key string }
@@ -67,4 +67,29 @@ type IndexCreator interface {
 // process; the peer's /healthz reports its error.
 type HealthChecker interface {
 	HealthCheck(ctx context.Context) error
+}
+
+// Reader reads the state: a DB, or a Snapshot of one.
+type Reader interface {
+	// Get is DB.Get.
+	Get(ns, key string) (*VersionedValue, error)
+	// GetRange is DB.GetRange.
+	GetRange(ns, startKey, endKey string) (Iterator, error)
+}
+
+// Snapshot is a read-only view of the state fixed when it was taken: an
+// Apply made after that does not change what it returns.
+type Snapshot interface {
+	Reader
+	// Release frees the view; it is safe to call more than once. Iterators
+	// opened on the snapshot must be closed first.
+	Release()
+}
+
+// Snapshotter is implemented by backends for which reading many keys through
+// one fixed view is cheaper than separate Gets (LevelDB: every Get pins a
+// view of its own). The committer reads a block's MVCC versions and current
+// values through one Snapshot.
+type Snapshotter interface {
+	Snapshot() (Snapshot, error)
 }

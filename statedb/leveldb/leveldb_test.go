@@ -107,3 +107,73 @@ func TestGetValuesAreTheCallers(t *testing.T) {
 		t.Fatalf("Get of a missing long key = %+v, %v", none, err)
 	}
 }
+
+// A snapshot answers Get and GetRange as the state was when it was taken,
+// whatever is applied afterwards, and the same as the database did then.
+func TestSnapshotIsFixed(t *testing.T) {
+	db, err := leveldb.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v1 := statedb.Version{BlockNum: 1}
+	b := statedb.NewBatch()
+	b.Put("ns", "a", []byte("1"), []byte("m"), v1)
+	b.Put("ns", "b", []byte("2"), nil, v1)
+	b.Put("other", "a", []byte("x"), nil, v1)
+	if err := db.Apply(b, v1); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := db.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	v2 := statedb.Version{BlockNum: 2}
+	b = statedb.NewBatch()
+	b.Put("ns", "a", []byte("changed"), nil, v2)
+	b.Delete("ns", "b", v2)
+	b.Put("ns", "c", []byte("new"), nil, v2)
+	if err := db.Apply(b, v2); err != nil {
+		t.Fatal(err)
+	}
+
+	vv, err := snap.Get("ns", "a")
+	if err != nil || vv == nil || string(vv.Value) != "1" || string(vv.Metadata) != "m" || vv.Version != v1 {
+		t.Fatalf("snapshot Get(ns, a) = %+v, %v; want value 1, metadata m at %s", vv, err, v1)
+	}
+	if vv, err := snap.Get("ns", "c"); err != nil || vv != nil {
+		t.Fatalf("snapshot Get(ns, c) = %+v, %v; want absent (written after the snapshot)", vv, err)
+	}
+	if vv, err := db.Get("ns", "a"); err != nil || vv == nil || string(vv.Value) != "changed" {
+		t.Fatalf("database Get(ns, a) = %+v, %v; want the value applied after the snapshot", vv, err)
+	}
+	it, err := snap.GetRange("ns", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var keys []string
+	for {
+		kv, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv == nil {
+			break
+		}
+		if kv.Namespace != "ns" || kv.Version != v1 {
+			t.Errorf("snapshot range entry %+v, want namespace ns at %s", kv, v1)
+		}
+		keys = append(keys, kv.Key)
+	}
+	if len(keys) != 2 || keys[0] != "a" || keys[1] != "b" {
+		t.Fatalf("snapshot range of ns = %q, want [a b]", keys)
+	}
+	it.Close()
+	snap.Release()
+	snap.Release() // a second release is harmless
+	if _, err := snap.Get("ns", "a"); err == nil {
+		t.Fatal("Get on a released snapshot succeeded")
+	}
+}
