@@ -21,11 +21,14 @@ const (
 )
 
 func encodeEnvelope(id uint64, env []byte) []byte {
-	out := make([]byte, 9+len(env))
-	out[0] = kindEnvelope
-	binary.BigEndian.PutUint64(out[1:9], id)
-	copy(out[9:], env)
-	return out
+	return appendEnvelope(make([]byte, 0, 9+len(env)), id, env)
+}
+
+// appendEnvelope appends the entry data of envelope env with proposal id to out.
+func appendEnvelope(out []byte, id uint64, env []byte) []byte {
+	out = append(out, kindEnvelope)
+	out = binary.BigEndian.AppendUint64(out, id)
+	return append(out, env...)
 }
 
 func encodeBlock(lastEnvIndex uint64, b *cb.Block) []byte {
