@@ -148,10 +148,18 @@ func (h *Handler) Handle(stream Stream) error {
 				sendErr <- pe
 			}
 		}()
+		// Committed envelopes, most of them, share one response: gRPC
+		// encodes it in Send and it is never modified, so it can be sent
+		// again.
+		committed := &ab.BroadcastResponse{Status: cb.Status_SUCCESS}
 		for f := range queue {
 			r := f.res
 			if r == nil {
-				r = h.response(h.await(ctx, f.ch, f.wait))
+				if status, info := h.await(ctx, f.ch, f.wait); status == cb.Status_SUCCESS && info == "" {
+					r = committed
+				} else {
+					r = h.response(status, info)
+				}
 				if ctx.Err() != nil {
 					sendErr <- ctx.Err()
 					return
