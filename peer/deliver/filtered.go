@@ -20,7 +20,7 @@ import (
 // Every DeliverFiltered stream builds one per block, and decoding a whole
 // 500-transaction block with proto.Unmarshal copies every byte of it several
 // times over (each nested bytes field is copied at each level). So each
-// transaction is first read in place (filterTxInPlace); only one that is not
+// transaction is first read in place (txFilter.inPlace); only one that is not
 // plainly encoded goes through the decoder (filterTxByProto), which decides
 // the odd cases as before.
 func FilterBlock(channelID string, b *cb.Block) *pb.FilteredBlock {
@@ -30,12 +30,13 @@ func FilterBlock(channelID string, b *cb.Block) *pb.FilteredBlock {
 	if len(data) > 0 {
 		fb.FilteredTransactions = make([]*pb.FilteredTransaction, 0, len(data))
 	}
+	f := newTxFilter(len(data))
 	for i, raw := range data {
 		if len(raw) == 0 {
 			continue
 		}
 		code := pb.TxValidationCode(flags[i])
-		ftx, chID, ok := filterTxInPlace(raw, code)
+		ftx, chID, ok := f.inPlace(raw, code)
 		if !ok {
 			var id string
 			if ftx, id, ok = filterTxByProto(raw, code); !ok {
@@ -114,7 +115,28 @@ func filteredActions(txBytes []byte) (*pb.FilteredTransactionActions, bool) {
 	return out, true
 }
 
-// filterTxInPlace filters one transaction reading its encoding where it lies,
+// txFilter makes the messages of one filtered block: the per-transaction
+// ones come from slices made once per block (one allocation each instead of
+// one per transaction), and the strings of a chaincode event are shared with
+// the transaction's ID or the previous event when equal, as they nearly
+// always are.
+type txFilter struct {
+	txs     []pb.FilteredTransaction
+	data    []pb.FilteredTransaction_TransactionActions
+	actions []pb.FilteredTransactionActions
+	// the chaincode ID and event name of the last event made
+	chaincodeID, eventName string
+}
+
+func newTxFilter(n int) *txFilter {
+	return &txFilter{
+		txs:     make([]pb.FilteredTransaction, n),
+		data:    make([]pb.FilteredTransaction_TransactionActions, n),
+		actions: make([]pb.FilteredTransactionActions, n),
+	}
+}
+
+// inPlace filters one transaction reading its encoding where it lies,
 // without copying or decoding what the filtered block does not carry. It
 // gives up (ok false) on anything but a transaction every message of which
 // (envelope, payload, header, channel header, transaction, actions and the
@@ -124,7 +146,7 @@ func filteredActions(txBytes []byte) (*pb.FilteredTransactionActions, bool) {
 // values read here, so the result is the one filterTxByProto gives;
 // everything else (unknown or repeated fields, malformed input) is left to
 // it. channelID aliases raw.
-func filterTxInPlace(raw []byte, code pb.TxValidationCode) (ftx *pb.FilteredTransaction, channelID []byte, ok bool) {
+func (f *txFilter) inPlace(raw []byte, code pb.TxValidationCode) (ftx *pb.FilteredTransaction, channelID []byte, ok bool) {
 	var env, payload, hdr [2]wireValue
 	var chdr [8]wireValue
 	if !walk(raw, envelopeFields, env[:]) || !walk(env[0].b, payloadFields, payload[:]) || !payload[0].present ||
@@ -132,25 +154,41 @@ func filterTxInPlace(raw []byte, code pb.TxValidationCode) (ftx *pb.FilteredTran
 		!walk(hdr[0].b, channelHeaderFields, chdr[:]) {
 		return nil, nil, false
 	}
-	ftx = &pb.FilteredTransaction{
-		Txid:             string(chdr[4].b),
-		Type:             cb.HeaderType(int32(chdr[0].v)),
-		TxValidationCode: code,
-	}
-	if ftx.Type == cb.HeaderType_ENDORSER_TRANSACTION {
-		acts, ok := filteredActionsInPlace(payload[1].b)
+	typ := cb.HeaderType(int32(chdr[0].v))
+	txID := string(chdr[4].b)
+	var data *pb.FilteredTransaction_TransactionActions
+	if typ == cb.HeaderType_ENDORSER_TRANSACTION {
+		acts, ok := f.actionsInPlace(payload[1].b, txID)
 		if !ok {
 			return nil, nil, false
 		}
-		ftx.Data = &pb.FilteredTransaction_TransactionActions{TransactionActions: acts}
+		data = take(&f.data)
+		data.TransactionActions = acts
+	}
+	ftx = take(&f.txs)
+	ftx.Txid, ftx.Type, ftx.TxValidationCode = txID, typ, code
+	if data != nil {
+		ftx.Data = data
 	}
 	return ftx, chdr[3].b, true
 }
 
-// filteredActionsInPlace is filteredActions reading txBytes in place, under
-// filterTxInPlace's conditions; ok is false when they do not hold.
-func filteredActionsInPlace(txBytes []byte) (*pb.FilteredTransactionActions, bool) {
-	out := &pb.FilteredTransactionActions{}
+// take returns the next message of *slab, or a new one when the slab is
+// used up.
+func take[T any](slab *[]T) *T {
+	if len(*slab) == 0 {
+		return new(T)
+	}
+	m := &(*slab)[0]
+	*slab = (*slab)[1:]
+	return m
+}
+
+// actionsInPlace is filteredActions reading txBytes in place, under
+// inPlace's conditions; ok is false when they do not hold. txID is the
+// transaction's, which its events normally repeat.
+func (f *txFilter) actionsInPlace(txBytes []byte, txID string) (*pb.FilteredTransactionActions, bool) {
+	var events []*pb.FilteredChaincodeAction
 	for b := txBytes; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 || num != 1 || typ != protowire.BytesType { // 1: actions
@@ -178,10 +216,22 @@ func filteredActionsInPlace(txBytes []byte) (*pb.FilteredTransactionActions, boo
 		if len(ev[0].b) == 0 {
 			continue // no event
 		}
-		out.ChaincodeActions = append(out.ChaincodeActions, &pb.FilteredChaincodeAction{
-			ChaincodeEvent: &pb.ChaincodeEvent{ChaincodeId: string(ev[0].b), TxId: string(ev[1].b), EventName: string(ev[2].b)},
+		if string(ev[0].b) != f.chaincodeID {
+			f.chaincodeID = string(ev[0].b)
+		}
+		if string(ev[2].b) != f.eventName {
+			f.eventName = string(ev[2].b)
+		}
+		evTxID := txID
+		if string(ev[1].b) != txID {
+			evTxID = string(ev[1].b)
+		}
+		events = append(events, &pb.FilteredChaincodeAction{
+			ChaincodeEvent: &pb.ChaincodeEvent{ChaincodeId: f.chaincodeID, TxId: evTxID, EventName: f.eventName},
 		})
 	}
+	out := take(&f.actions)
+	out.ChaincodeActions = events
 	return out, true
 }
 
@@ -202,7 +252,7 @@ type wireValue struct {
 }
 
 // walk reports whether b is a message of the type fields describes under
-// filterTxInPlace's conditions, checking nested messages too. When out is
+// txFilter.inPlace's conditions, checking nested messages too. When out is
 // not nil (len(out) >= len(fields)) it receives the value of each singular
 // field, by field number minus one.
 func walk(b []byte, fields []wireField, out []wireValue) bool {
@@ -247,7 +297,7 @@ func walk(b []byte, fields []wireField, out []wireValue) bool {
 	return true
 }
 
-// The types filterTxInPlace reads, as their fabric-protos definitions
+// The types txFilter.inPlace reads, as their fabric-protos definitions
 // declare them (field number i+1 at index i).
 var (
 	varintField = wireField{typ: protowire.VarintType}

@@ -66,7 +66,7 @@ func TestFilterBlockInPlaceAgreesWithDecoder(t *testing.T) {
 	for _, b := range blocks {
 		for i, raw := range b.Data.Data {
 			code := pb.TxValidationCode(i % 3)
-			got, gotCh, ok := filterTxInPlace(raw, code)
+			got, gotCh, ok := newTxFilter(1).inPlace(raw, code)
 			if !ok {
 				t.Fatalf("block %d tx %d: not read in place", b.Header.Number, i)
 			}
@@ -78,6 +78,23 @@ func TestFilterBlockInPlaceAgreesWithDecoder(t *testing.T) {
 				t.Fatalf("block %d tx %d: in place %v (channel %q), decoded %v (channel %q)", b.Header.Number, i, got, gotCh, want, wantCh)
 			}
 			events += len(got.GetTransactionActions().GetChaincodeActions())
+		}
+	}
+	for _, b := range blocks {
+		want := &pb.FilteredBlock{ChannelId: testChannel, Number: b.Header.Number}
+		flags := protos.TxFilter(b)
+		for i, raw := range b.Data.Data {
+			ftx, ch, ok := filterTxByProto(raw, pb.TxValidationCode(flags[i]))
+			if !ok {
+				continue
+			}
+			if ch != "" {
+				want.ChannelId = ch
+			}
+			want.FilteredTransactions = append(want.FilteredTransactions, ftx)
+		}
+		if got := FilterBlock(testChannel, b); !proto.Equal(got, want) {
+			t.Fatalf("block %d: FilterBlock gives %v, decoding gives %v", b.Header.Number, got, want)
 		}
 	}
 	if events != 7 {
@@ -112,7 +129,7 @@ func TestFilterBlockFallsBack(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, ok := filterTxInPlace(tc.raw, pb.TxValidationCode_VALID); ok {
+			if _, _, ok := newTxFilter(1).inPlace(tc.raw, pb.TxValidationCode_VALID); ok {
 				t.Fatal("read in place, want it left to the decoder")
 			}
 			b := protos.NewBlock(1, nil, [][]byte{tc.raw})
@@ -147,7 +164,7 @@ func FuzzFilterTx(f *testing.F) {
 	f.Add(fabricfixture.GenesisBlock(f).Data.Data[0])
 	f.Add(eventBlock(f, 1).Data.Data[0])
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, gotCh, ok := filterTxInPlace(raw, pb.TxValidationCode_VALID)
+		got, gotCh, ok := newTxFilter(1).inPlace(raw, pb.TxValidationCode_VALID)
 		want, wantCh, wantOK := filterTxByProto(raw, pb.TxValidationCode_VALID)
 		if !ok {
 			return
