@@ -319,7 +319,7 @@ func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels
 // into the orderer's CONFIG envelope, which passes the same checks again and
 // is what gets ordered. Clients cannot send CONFIG envelopes themselves.
 func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, Channel, []byte) {
-	parsed, err := protos.ParseEnvelope(env)
+	parsed, err := parseEnvelope(env)
 	if err != nil {
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("malformed envelope: %v", err), nil, nil
 	}
@@ -347,7 +347,7 @@ func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, 
 		// refuses, including an unsatisfied mod_policy.
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("error applying config update to existing channel '%s': %v", chdr.ChannelId, err), nil, nil
 	}
-	cparsed, err := protos.ParseEnvelope(config)
+	cparsed, err := parseEnvelope(config)
 	if err != nil {
 		return cb.Status_INTERNAL_SERVER_ERROR, fmt.Sprintf("channel %s: the CONFIG envelope built from the update is malformed: %v", chdr.ChannelId, err), nil, nil
 	}
