@@ -121,16 +121,30 @@ func (ix *index) blockByHash(h []byte) (uint64, bool, error) {
 	return binary.BigEndian.Uint64(v), true, nil
 }
 
-func (ix *index) tx(id string) (txLoc, bool, error) {
+func (ix *index) tx(id string) (txLoc, bool, error) { return ix.txIn(nil, id) }
+
+// txIn looks TxID id up through snap, or straight in the index when snap is
+// nil (LevelDB then pins a view for this one read).
+func (ix *index) txIn(snap *leveldb.Snapshot, id string) (txLoc, bool, error) {
 	if ix.noTx {
 		return txLoc{}, false, errNoTxIndex
 	}
 	// The key is built in this frame's buffer when it fits (a TxID is 64
 	// hex digits); LevelDB only reads it during the call.
 	var buf [1 + 96]byte
-	v, ok, err := ix.get(appendTxKey(buf[:0], id))
-	if err != nil || !ok {
-		return txLoc{}, ok, err
+	key := appendTxKey(buf[:0], id)
+	var v []byte
+	var err error
+	if snap != nil {
+		v, err = snap.Get(key, nil)
+	} else {
+		v, err = ix.db.Get(key, nil)
+	}
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return txLoc{}, false, nil
+	}
+	if err != nil {
+		return txLoc{}, false, fmt.Errorf("read block index: %w", err)
 	}
 	f, err := decodeUvarints(v, 3)
 	if err != nil {
@@ -150,6 +164,15 @@ func (ix *index) add(wb *leveldb.Batch, b *cb.Block, loc location, pending map[s
 		return nil
 	}
 	filter := protos.TxFilter(b)
+	// The block's TxIDs are looked up through one snapshot rather than one
+	// pinned view per lookup. The index is written only by write, after add
+	// returns, with the block store's lock held, so the snapshot sees what
+	// separate Gets would.
+	snap, err := ix.db.GetSnapshot()
+	if err != nil {
+		return fmt.Errorf("read block index: %w", err)
+	}
+	defer snap.Release()
 	// The batch copies keys and values in: one buffer of each serves every
 	// transaction.
 	var key, val []byte
@@ -162,7 +185,7 @@ func (ix *index) add(wb *leveldb.Batch, b *cb.Block, loc location, pending map[s
 		prev, seen := pending[id]
 		if !seen {
 			var err error
-			prev, seen, err = ix.tx(id)
+			prev, seen, err = ix.txIn(snap, id)
 			if err != nil {
 				return err
 			}
