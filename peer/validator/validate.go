@@ -167,7 +167,12 @@ func (v *Validator) Validate(b *cb.Block, bundle *channelconfig.Bundle, state St
 		return validateGenesis(b)
 	}
 	envs := b.Data.Data
-	scope := &blockScope{bundle: bundle, state: state, defs: map[string]*lifecycle.Definition{}}
+	reads, release, err := blockView(state)
+	if err != nil {
+		return nil, fmt.Errorf("validate block %d: %w", n, err)
+	}
+	defer release()
+	scope := &blockScope{bundle: bundle, state: reads, defs: map[string]*lifecycle.Definition{}}
 	verdicts := make([]Verdict, len(envs))
 	errs := make([]error, len(envs))
 	jobs := make(chan int)
@@ -234,6 +239,28 @@ func (v *Validator) Validate(b *cb.Block, bundle *channelconfig.Bundle, state St
 		}
 	}
 	return verdicts, nil
+}
+
+// blockView returns what a block's checks read the state through, and the
+// function that frees it. The caller hands Validate the committed state
+// before the block and keeps it so while Validate runs; a state that is a
+// statedb.Snapshotter is then read through one snapshot taken here, which
+// answers as separate Gets would, without pinning a view of the database
+// for each read. A MetadataReader (a caller tracking what validation read)
+// is kept as it is, so it still sees every read.
+func blockView(state StateReader) (StateReader, func(), error) {
+	if _, ok := state.(MetadataReader); ok {
+		return state, func() {}, nil
+	}
+	s, ok := state.(statedb.Snapshotter)
+	if !ok {
+		return state, func() {}, nil
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, snap.Release, nil
 }
 
 // validateGenesis accepts the configuration transaction of a genesis block,
