@@ -216,7 +216,7 @@ func info(stub ChaincodeStubInterface) *pb.Response {
 }
 
 // signedProposal builds a proposal as a client SDK would.
-func signedProposal(t *testing.T, channel, txid string, creator, nonce []byte, epoch uint64, ts time.Time, transient map[string][]byte) *pb.SignedProposal {
+func signedProposal(t testing.TB, channel, txid string, creator, nonce []byte, epoch uint64, ts time.Time, transient map[string][]byte) *pb.SignedProposal {
 	t.Helper()
 	must := func(m proto.Message) []byte {
 		b, err := proto.Marshal(m)

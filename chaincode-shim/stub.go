@@ -9,6 +9,7 @@ import (
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -48,30 +49,41 @@ func newStub(h *handler, channelID, txid string, input *pb.ChaincodeInput, sp *p
 	if sp == nil {
 		return s, nil
 	}
-	prop := &pb.Proposal{}
-	if err := proto.Unmarshal(sp.ProposalBytes, prop); err != nil {
-		return nil, fmt.Errorf("unmarshal Proposal from SignedProposal: %w", err)
-	}
-	if len(prop.Header) == 0 {
-		return nil, errors.New("the proposal has no header")
-	}
-	hdr := &cb.Header{}
-	if err := proto.Unmarshal(prop.Header, hdr); err != nil {
-		return nil, fmt.Errorf("unmarshal proposal Header: %w", err)
+	// The proposal and its header are read in place when plainly encoded:
+	// decoding them would copy the creator's certificate and the payload
+	// twice only to decode them again below.
+	var propFields [3][]byte // header, payload, extension
+	var hdrFields [2][]byte  // channel_header, signature_header
+	ok := bytesFieldsInPlace(sp.ProposalBytes, propFields[:]) && len(propFields[0]) > 0 &&
+		bytesFieldsInPlace(propFields[0], hdrFields[:])
+	chdrBytes, shdrBytes, payload := hdrFields[0], hdrFields[1], propFields[1]
+	if !ok {
+		prop := &pb.Proposal{}
+		if err := proto.Unmarshal(sp.ProposalBytes, prop); err != nil {
+			return nil, fmt.Errorf("unmarshal Proposal from SignedProposal: %w", err)
+		}
+		if len(prop.Header) == 0 {
+			return nil, errors.New("the proposal has no header")
+		}
+		hdr := &cb.Header{}
+		if err := proto.Unmarshal(prop.Header, hdr); err != nil {
+			return nil, fmt.Errorf("unmarshal proposal Header: %w", err)
+		}
+		chdrBytes, shdrBytes, payload = hdr.ChannelHeader, hdr.SignatureHeader, prop.Payload
 	}
 	chdr := &cb.ChannelHeader{}
-	if err := proto.Unmarshal(hdr.ChannelHeader, chdr); err != nil {
+	if err := proto.Unmarshal(chdrBytes, chdr); err != nil {
 		return nil, fmt.Errorf("unmarshal proposal ChannelHeader: %w", err)
 	}
 	if t := cb.HeaderType(chdr.Type); t != cb.HeaderType_ENDORSER_TRANSACTION && t != cb.HeaderType_CONFIG {
 		return nil, fmt.Errorf("proposal channel header type is %s; expected %s or %s", t, cb.HeaderType_ENDORSER_TRANSACTION, cb.HeaderType_CONFIG)
 	}
 	shdr := &cb.SignatureHeader{}
-	if err := proto.Unmarshal(hdr.SignatureHeader, shdr); err != nil {
+	if err := proto.Unmarshal(shdrBytes, shdr); err != nil {
 		return nil, fmt.Errorf("unmarshal proposal SignatureHeader: %w", err)
 	}
 	cpp := &pb.ChaincodeProposalPayload{}
-	if err := proto.Unmarshal(prop.Payload, cpp); err != nil {
+	if err := proto.Unmarshal(payload, cpp); err != nil {
 		return nil, fmt.Errorf("unmarshal ChaincodeProposalPayload: %w", err)
 	}
 	s.channelHeader = chdr
@@ -85,6 +97,29 @@ func newStub(h *handler, channelID, txid string, input *pb.ChaincodeInput, sp *p
 	d.Write(binary.LittleEndian.AppendUint64(nil, chdr.Epoch))
 	s.binding = d.Sum(nil)
 	return s, nil
+}
+
+// bytesFieldsInPlace reads a message whose fields 1 to len(out) are all
+// bytes fields, storing each one's value (aliasing b) in out. It reports
+// false, leaving the message to proto.Unmarshal, unless b holds only those
+// fields, length-delimited and each at most once: then proto.Unmarshal would
+// decode it without error to the same values.
+func bytesFieldsInPlace(b []byte, out [][]byte) bool {
+	var seen uint32
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num < 1 || int(num) > len(out) || typ != protowire.BytesType || seen&(1<<num) != 0 {
+			return false
+		}
+		seen |= 1 << num
+		v, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			return false
+		}
+		out[num-1] = v
+		b = b[n+m:]
+	}
+	return true
 }
 
 // GetMSPID returns the MSP ID of the peer that launched the chaincode, from
