@@ -598,13 +598,15 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 	recs := newBlockRecords(n)
 	batch := statedb.NewBatch()
 	var history []historyEntry
+	memo := &readMemo{}
 	for i := range txs {
 		sets := txs[i].sets
 		if sets == nil || pb.TxValidationCode(filter[i]) != pb.TxValidationCode_VALID {
 			continue
 		}
+		memo.reset(reads)
 		if validate {
-			code, why, err := validateTx(reads, batch, sets)
+			code, why, err := validateTx(reads, batch, sets, memo)
 			if err != nil {
 				return nil, fmt.Errorf("validate tx %d (%s): %w", i, txs[i].txID, err)
 			}
@@ -617,7 +619,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		if err != nil {
 			return nil, fmt.Errorf("tx %d (%s): %w", i, txs[i].txID, err)
 		}
-		skipped, applied, err := addWrites(reads, batch, sets, pvt, statedb.Version{BlockNum: n, TxNum: uint64(i)})
+		skipped, applied, err := addWrites(memo, batch, sets, pvt, statedb.Version{BlockNum: n, TxNum: uint64(i)})
 		if err != nil {
 			return nil, fmt.Errorf("writes of tx %d (%s): %w", i, txs[i].txID, err)
 		}

@@ -62,10 +62,58 @@ func sameVersion(read *kvrwset.Version, committed *statedb.VersionedValue) bool 
 	return read.BlockNum == committed.Version.BlockNum && read.TxNum == committed.Version.TxNum
 }
 
+// maxMemo bounds the reads a readMemo keeps: it is searched linearly, and
+// most transactions read a handful of keys.
+const maxMemo = 16
+
+// readMemo is the committed state as one transaction's MVCC check read it. A
+// transaction mostly writes keys it read, and adding its writes needs their
+// committed values again (to keep their metadata): the memo answers those
+// without reading the database twice. It serves one transaction at a time
+// (reset) and is reused for the next, so it costs no allocation per block.
+type readMemo struct {
+	db   statedb.Reader
+	keys []statedb.NsKey
+	vals []*statedb.VersionedValue
+}
+
+// reset empties m and makes it read through db.
+func (m *readMemo) reset(db statedb.Reader) {
+	m.db = db
+	m.keys = m.keys[:0]
+	clear(m.vals) // drop the values for the collector
+	m.vals = m.vals[:0]
+}
+
+// remember records that key of ns has committed value vv (nil: absent).
+func (m *readMemo) remember(ns, key string, vv *statedb.VersionedValue) {
+	if len(m.keys) < maxMemo {
+		m.keys = append(m.keys, statedb.NsKey{Namespace: ns, Key: key})
+		m.vals = append(m.vals, vv)
+	}
+}
+
+// Get answers from the memo, or else reads the database. The memo holds
+// committed values, and the committed state does not change while a block
+// is prepared (see Ledger.blockReader), so both answers agree.
+func (m *readMemo) Get(ns, key string) (*statedb.VersionedValue, error) {
+	for i, k := range m.keys {
+		if k.Key == key && k.Namespace == ns {
+			return m.vals[i], nil
+		}
+	}
+	return m.db.Get(ns, key)
+}
+
+func (m *readMemo) GetRange(ns, startKey, endKey string) (statedb.Iterator, error) {
+	return m.db.GetRange(ns, startKey, endKey)
+}
+
 // validateTx runs Fabric's MVCC checks for one transaction against the
 // committed state plus the updates of earlier valid transactions in the block.
 // It returns VALID, MVCC_READ_CONFLICT or PHANTOM_READ_CONFLICT, with a reason.
-func validateTx(db statedb.Reader, b *statedb.Batch, sets []decodedNs) (pb.TxValidationCode, string, error) {
+// When memo is not nil, the committed values read are recorded in it.
+func validateTx(db statedb.Reader, b *statedb.Batch, sets []decodedNs, memo *readMemo) (pb.TxValidationCode, string, error) {
 	for _, n := range sets {
 		for _, r := range n.kv.Reads {
 			if _, _, ok := b.Get(n.ns, r.Key); ok {
@@ -74,6 +122,9 @@ func validateTx(db statedb.Reader, b *statedb.Batch, sets []decodedNs) (pb.TxVal
 			vv, err := db.Get(n.ns, r.Key)
 			if err != nil {
 				return 0, "", err
+			}
+			if memo != nil {
+				memo.remember(n.ns, r.Key, vv)
 			}
 			if !sameVersion(r.Version, vv) {
 				return pb.TxValidationCode_MVCC_READ_CONFLICT, fmt.Sprintf("key %s/%q read at version %s, committed %s", n.ns, r.Key, fmtReadVersion(r.Version), fmtCommitted(vv)), nil
@@ -97,6 +148,9 @@ func validateTx(db statedb.Reader, b *statedb.Batch, sets []decodedNs) (pb.TxVal
 				vv, err := db.Get(hns, string(r.KeyHash))
 				if err != nil {
 					return 0, "", err
+				}
+				if memo != nil {
+					memo.remember(hns, string(r.KeyHash), vv)
 				}
 				if !sameVersion(r.Version, vv) {
 					return pb.TxValidationCode_MVCC_READ_CONFLICT, fmt.Sprintf("private key hash %x of %s/%s read at version %s, committed %s", r.KeyHash, n.ns, c.name, fmtReadVersion(r.Version), fmtCommitted(vv)), nil
