@@ -116,14 +116,19 @@ func (s *Store) scan(op string, txIDs []string, decode, remove bool) (map[uint64
 	}
 	b := new(leveldb.Batch)
 	var errs []error
+	// One iterator over every transaction's entries, moved to each TxID in
+	// turn: an iterator per TxID cost a snapshot and a merged iterator each,
+	// on every block, even with nothing stored.
+	all := util.BytesPrefix([]byte{txPrefix})
+	it := s.db.NewIterator(all, nil)
+	defer func() { it.Release() }()
+	prefix := make([]byte, 0, 2+64)
 	for i, txID := range txIDs {
 		if checkTxID(txID) != nil {
 			continue // never stored
 		}
-		prefix := append([]byte{txPrefix}, txID...)
-		prefix = append(prefix, 0)
-		it := s.db.NewIterator(util.BytesPrefix(prefix), nil)
-		for it.Next() {
+		prefix = append(append(append(prefix[:0], txPrefix), txID...), 0)
+		for ok := it.Seek(prefix); ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
 			key := it.Key()
 			suffix := key[len(prefix):]
 			if len(suffix) != suffixLen {
@@ -144,10 +149,11 @@ func (s *Store) scan(op string, txIDs []string, decode, remove bool) (map[uint64
 			}
 			out[uint64(i)] = merge(out[uint64(i)], pvt)
 		}
-		err := it.Error()
-		it.Release()
-		if err != nil {
+		if err := it.Error(); err != nil {
 			errs = append(errs, fmt.Errorf("transient store %s: %s transaction %s: %w", s.dir, op, txID, err))
+			// The next transaction gets a fresh iterator, as each had before.
+			it.Release()
+			it = s.db.NewIterator(all, nil)
 		}
 	}
 	if remove && b.Len() > 0 {
