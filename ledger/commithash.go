@@ -85,6 +85,9 @@ func commitHashUpdates(batch *statedb.Batch) []byte {
 	sort.Strings(names)
 
 	var out []byte
+	// One KVWrite is encoded at a time into kv, which each reuses, before
+	// its length prefix is known.
+	var kv []byte
 	for _, ns := range names {
 		if ns == "" {
 			// Fabric keeps the channel config under the empty namespace and
@@ -99,7 +102,8 @@ func commitHashUpdates(batch *statedb.Batch) []byte {
 			for _, key := range batch.Keys(bns) {
 				vv, deleted, _ := batch.Get(bns, key)
 				out = protowire.AppendTag(out, 1, protowire.BytesType)
-				out = protowire.AppendBytes(out, encodeKVWrite(nsField, collField, key, deleted, vv))
+				kv = appendKVWrite(kv[:0], nsField, collField, key, deleted, vv)
+				out = protowire.AppendBytes(out, kv)
 				nsField, collField = "", ""
 			}
 		}
@@ -113,10 +117,9 @@ func commitHashUpdates(batch *statedb.Batch) []byte {
 	return out
 }
 
-// encodeKVWrite marshals one KVWrite as proto3 does: fields in number
-// order, default values left out.
-func encodeKVWrite(ns, collection, key string, deleted bool, vv *statedb.VersionedValue) []byte {
-	var b []byte
+// appendKVWrite appends one KVWrite to b, marshalled as proto3 does: fields
+// in number order, default values left out.
+func appendKVWrite(b []byte, ns, collection, key string, deleted bool, vv *statedb.VersionedValue) []byte {
 	if ns != "" {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendString(b, ns)
@@ -137,14 +140,16 @@ func encodeKVWrite(ns, collection, key string, deleted bool, vv *statedb.Version
 		b = protowire.AppendBytes(b, vv.Value)
 	}
 	b = protowire.AppendTag(b, 6, protowire.BytesType)
-	return protowire.AppendBytes(b, heightBytes(vv.Version))
+	// Two order-preserving numbers: at most 2 × (1 + 8) bytes.
+	var hb [18]byte
+	return protowire.AppendBytes(b, appendHeight(hb[:0], vv.Version))
 }
 
-// heightBytes is Fabric's encoding of a version: the block number, then the
-// transaction number, each as a one-byte length followed by the number's
-// big-endian bytes without leading zeros (zero is the single byte 0).
-func heightBytes(v statedb.Version) []byte {
-	return appendOrderPreserving(appendOrderPreserving(nil, v.BlockNum), v.TxNum)
+// appendHeight appends Fabric's encoding of version v to b: the block number,
+// then the transaction number, each as a one-byte length followed by the
+// number's big-endian bytes without leading zeros (zero is the single byte 0).
+func appendHeight(b []byte, v statedb.Version) []byte {
+	return appendOrderPreserving(appendOrderPreserving(b, v.BlockNum), v.TxNum)
 }
 
 func appendOrderPreserving(b []byte, n uint64) []byte {
