@@ -34,7 +34,10 @@ type historyEntry struct {
 }
 
 func historyPrefix(ns, key string) []byte {
-	p := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(ns)+len(key)+16)
+	return appendHistoryPrefix(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(ns)+len(key)+16), ns, key)
+}
+
+func appendHistoryPrefix(p []byte, ns, key string) []byte {
 	p = append(p, 'k')
 	p = binary.AppendUvarint(p, uint64(len(ns)))
 	p = append(p, ns...)
@@ -43,7 +46,11 @@ func historyPrefix(ns, key string) []byte {
 }
 
 func historyKey(ns, key string, block, tx uint64) []byte {
-	k := binary.BigEndian.AppendUint64(historyPrefix(ns, key), block)
+	return appendHistoryHeight(historyPrefix(ns, key), block, tx)
+}
+
+func appendHistoryHeight(k []byte, block, tx uint64) []byte {
+	k = binary.BigEndian.AppendUint64(k, block)
 	return binary.BigEndian.AppendUint64(k, tx)
 }
 
@@ -89,8 +96,11 @@ func (h *historyDB) height() (uint64, error) {
 // block twice writes the same keys, so history never holds duplicates.
 func (h *historyDB) index(block uint64, entries []historyEntry) error {
 	wb := new(leveldb.Batch)
+	// The batch copies each key in: one buffer serves every entry.
+	var k []byte
 	for _, e := range entries {
-		wb.Put(historyKey(e.ns, e.key, block, e.tx), nil)
+		k = appendHistoryHeight(appendHistoryPrefix(k[:0], e.ns, e.key), block, e.tx)
+		wb.Put(k, nil)
 	}
 	wb.Put(historySavepointKey, binary.AppendUvarint(nil, block))
 	h.mu.RLock()
@@ -141,11 +151,10 @@ func (h *historyDB) close() error {
 	return h.db.Close()
 }
 
-// publicWrites lists the public writes of one valid transaction, the entries
-// Fabric's history database keeps: every namespace, no private or hashed
-// writes, no metadata writes.
-func publicWrites(sets []decodedNs, tx uint64) []historyEntry {
-	var out []historyEntry
+// appendPublicWrites appends to out the public writes of one valid
+// transaction, number tx: the entries Fabric's history database keeps, every
+// namespace, no private or hashed writes, no metadata writes.
+func appendPublicWrites(out []historyEntry, sets []decodedNs, tx uint64) []historyEntry {
 	for _, n := range sets {
 		for _, w := range n.kv.Writes {
 			out = append(out, historyEntry{ns: n.ns, key: w.Key, tx: tx})
@@ -173,7 +182,7 @@ func blockHistory(b *cb.Block) []historyEntry {
 		if err != nil {
 			continue
 		}
-		out = append(out, publicWrites(sets, uint64(i))...)
+		out = appendPublicWrites(out, sets, uint64(i))
 	}
 	return out
 }

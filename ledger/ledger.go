@@ -626,7 +626,7 @@ func (l *Ledger) prepare(b *cb.Block, filter []byte, private map[uint64]*rwset.T
 		if err := recs.record(rules, uint64(i), txs[i].txID, sets, applied); err != nil {
 			return nil, fmt.Errorf("tx %d (%s): %w", i, txs[i].txID, err)
 		}
-		history = append(history, publicWrites(sets, uint64(i))...)
+		history = appendPublicWrites(history, sets, uint64(i))
 		for _, s := range skipped {
 			l.log.Warn("private data not applied", "block", n, "tx", i, "tx_id", txs[i].txID, "reason", s)
 		}
