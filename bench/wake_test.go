@@ -21,9 +21,9 @@ import (
 // idle − pause is what a round trip costs when it finds the process asleep,
 // and idle − pause − busy the extra CPU that waking costs: the kernel's sleep
 // and wake-up and the Go scheduler parking and unparking its threads. At
-// low load every message a transaction sends pays it, which is why node CPU
+// low load every message a transaction sends pays it: part of why node CPU
 // per transaction at 200 tx/s is several times the saturated figure
-// (docs/benchmarks.md, "CPU per transaction at low load").
+// (docs/benchmarks.md, "Why CPU per transaction at low load ...").
 func BenchmarkLoopbackRoundTrip(b *testing.B) {
 	const gap = 5 * time.Millisecond
 	b.Run("busy", func(b *testing.B) { roundTrips(b, 0, true) })
