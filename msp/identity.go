@@ -69,16 +69,19 @@ func (id *Identity) Verify(msg, sig []byte) error {
 	if !ok {
 		return fmt.Errorf("%w: identity %s has a %T key, only ECDSA is supported", ErrBadSignature, id, id.Cert.PublicKey)
 	}
-	r, s, err := unmarshalECDSASignature(sig)
-	if err != nil {
-		return fmt.Errorf("%w by identity %s: %v", ErrBadSignature, id, err)
+	r, s, canonical := parseCanonicalECDSASignature(sig)
+	if !canonical {
+		var err error
+		if r, s, err = unmarshalECDSASignature(sig); err != nil {
+			return fmt.Errorf("%w by identity %s: %v", ErrBadSignature, id, err)
+		}
 	}
 	if !isLowS(pub.Curve, s) {
 		return fmt.Errorf("%w by identity %s: S is in the upper half of the curve order (high-S); sign with low-S normalisation", ErrBadSignature, id)
 	}
 	digest := sha256.Sum256(msg)
 	var valid bool
-	if exactDER(sig) {
+	if canonical && wholeDER(sig) {
 		// ecdsa.Verify would encode (r, s) back into these very bytes.
 		valid = ecdsa.VerifyASN1(pub, digest[:], sig)
 	} else {
@@ -90,17 +93,14 @@ func (id *Identity) Verify(msg, sig []byte) error {
 	return nil
 }
 
-// exactDER reports whether sig is a canonical DER SEQUENCE{r, s} with no
-// bytes after it: the form crypto/ecdsa encodes (r, s) into, which
-// VerifyASN1 reads. Anything else keeps to ecdsa.Verify with the (r, s)
-// decoded as before, so trailing bytes and other forms encoding/asn1
-// accepts are judged as they always were.
-func exactDER(sig []byte) bool {
-	if len(sig) < 2 || sig[1] >= 0x80 || len(sig) != 2+int(sig[1]) {
-		return false
-	}
-	_, _, ok := parseCanonicalECDSASignature(sig)
-	return ok
+// wholeDER reports whether sig's SEQUENCE, in the short length form, takes
+// all of sig. A canonical signature (parseCanonicalECDSASignature) that is
+// whole is the form crypto/ecdsa encodes (r, s) into, which VerifyASN1
+// reads; anything else keeps to ecdsa.Verify with the (r, s) decoded as
+// before, so trailing bytes and other forms encoding/asn1 accepts are judged
+// as they always were.
+func wholeDER(sig []byte) bool {
+	return len(sig) >= 2 && sig[1] < 0x80 && len(sig) == 2+int(sig[1])
 }
 
 // CheckExpiry returns an error wrapping ErrExpired, naming the identity and

@@ -247,3 +247,10 @@ func FuzzVerifyVerdict(f *testing.F) {
 		}
 	})
 }
+
+// exactDER reports whether sig takes Verify's VerifyASN1 path: a whole
+// canonical DER SEQUENCE{r, s}.
+func exactDER(sig []byte) bool {
+	_, _, ok := parseCanonicalECDSASignature(sig)
+	return ok && wholeDER(sig)
+}
