@@ -36,6 +36,9 @@ type Policy interface {
 type identityManager interface {
 	DeserializeIdentity(serialized []byte) (*msp.Identity, error)
 	SatisfiesPrincipal(id *msp.Identity, p *mspproto.MSPPrincipal) error
+	// Satisfies is SatisfiesPrincipal(id, p) == nil without explaining a
+	// mismatch, for the lazy pass that only needs the verdict.
+	Satisfies(id *msp.Identity, p *mspproto.MSPPrincipal) bool
 }
 
 // evaluator is implemented by this package's policies so that an implicit-meta
@@ -140,7 +143,7 @@ func (p *signaturePolicy) matchLazy(rule *cb.SignaturePolicy, set *SignatureSet,
 			if id == nil || used[i] || mspID != "" && mspID != id.MSPID {
 				continue
 			}
-			if p.msps.SatisfiesPrincipal(id, principal) != nil || !set.included(c, i) {
+			if !p.msps.Satisfies(id, principal) || !set.included(c, i) {
 				continue
 			}
 			used[i] = true

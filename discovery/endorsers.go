@@ -348,7 +348,7 @@ func satisfies(b *channelconfig.Bundle, identity []byte, p *mspproto.MSPPrincipa
 	if err != nil {
 		return false
 	}
-	return b.MSPs().SatisfiesPrincipal(id, p) == nil
+	return b.MSPs().Satisfies(id, p)
 }
 
 func hasChaincodes(p *decodedPeer, calls []*call) bool {

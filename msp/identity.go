@@ -44,7 +44,17 @@ type Identity struct {
 	Cert       *x509.Certificate
 	Serialized []byte // marshalled mspproto.SerializedIdentity{Mspid, IdBytes = PEM certificate}
 
-	name atomic.Pointer[string] // String, computed once (identities are shared through caches)
+	name  atomic.Pointer[string]   // String, computed once (identities are shared through caches)
+	valid atomic.Pointer[validity] // the last MSP that validated this identity and its verdict
+}
+
+// validity is an MSP's verdict on an identity, kept on the identity so that
+// checking it against several principals for each signature does not hash its
+// certificate and take the MSP's cache lock every time. An MSP never changes,
+// so its verdict on one certificate never does either.
+type validity struct {
+	by *MSP
+	v  *validation
 }
 
 // String names the identity in errors and logs: subject and MSP.

@@ -348,11 +348,17 @@ func (m *MSP) validate(id *Identity) (*validation, error) {
 	if id.MSPID != m.name {
 		return nil, fmt.Errorf("%w: identity %s is not of MSP %s", ErrInvalidIdentity, id, m.name)
 	}
-	key := sha256.Sum256(id.Cert.Raw)
-	v, ok := m.cache.get(key)
-	if !ok {
-		v = m.check(id.Cert)
-		m.cache.put(key, v)
+	var v *validation
+	if memo := id.valid.Load(); memo != nil && memo.by == m {
+		v = memo.v
+	} else {
+		key := sha256.Sum256(id.Cert.Raw)
+		var ok bool
+		if v, ok = m.cache.get(key); !ok {
+			v = m.check(id.Cert)
+			m.cache.put(key, v)
+		}
+		id.valid.Store(&validity{by: m, v: v})
 	}
 	if v.err != nil {
 		return nil, fmt.Errorf("%w: identity %s: %v", ErrInvalidIdentity, id, v.err)

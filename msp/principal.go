@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"unicode/utf8"
 
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -30,7 +32,9 @@ func (m *MSP) SatisfiesPrincipal(id *Identity, p *mspproto.MSPPrincipal) error {
 	switch p.PrincipalClassification {
 	case mspproto.MSPPrincipal_ROLE:
 		role := &mspproto.MSPRole{}
-		if err := proto.Unmarshal(p.Principal, role); err != nil {
+		if mspID, r, ok := decodeRole(p.Principal); ok {
+			role.MspIdentifier, role.Role = string(mspID), r
+		} else if err := proto.Unmarshal(p.Principal, role); err != nil {
 			return fmt.Errorf("decode MSPRole principal: %w", err)
 		}
 		return m.satisfiesRole(id, role)
@@ -106,19 +110,16 @@ func (m *MSP) satisfiesRole(id *Identity, role *mspproto.MSPRole) error {
 		return fmt.Errorf("%w: identity %s is not a %s of %s: it belongs to MSP %s",
 			ErrPrincipalNotSatisfied, id, roleName(role.Role), role.MspIdentifier, m.name)
 	}
+	if m.hasRole(id, role.Role) {
+		return nil
+	}
+	// Only a mismatch is explained, so the checks below repeat hasRole's
+	// branches to say which one failed.
 	switch role.Role {
 	case mspproto.MSPRole_MEMBER:
 		_, err := m.validate(id)
 		return err
 	case mspproto.MSPRole_ADMIN:
-		if len(m.admins) > 0 {
-			if m.admins[string(id.Cert.Raw)] {
-				return nil
-			}
-			if v, err := m.validate(id); err == nil && m.admins[string(v.normalised)] {
-				return nil
-			}
-		}
 		if !m.nodeOUs {
 			return fmt.Errorf("%w: identity %s is not an admin of %s: it is not in the MSP's admin certificates", ErrPrincipalNotSatisfied, id, m.name)
 		}
@@ -134,23 +135,111 @@ func (m *MSP) satisfiesRole(id *Identity, role *mspproto.MSPRole) error {
 	}
 }
 
+// hasRole reports whether id, of this MSP, holds role: a valid member; an
+// admin by the admin certificates or, with NodeOUs, by the admin OU; a client,
+// peer or orderer by its node OU.
+func (m *MSP) hasRole(id *Identity, role mspproto.MSPRole_MSPRoleType) bool {
+	switch role {
+	case mspproto.MSPRole_MEMBER:
+		_, err := m.validate(id)
+		return err == nil
+	case mspproto.MSPRole_ADMIN:
+		if len(m.admins) > 0 {
+			if m.admins[string(id.Cert.Raw)] {
+				return true
+			}
+			if v, err := m.validate(id); err == nil && m.admins[string(v.normalised)] {
+				return true
+			}
+		}
+		return m.nodeOUs && m.carriesNodeOU(id, role)
+	case mspproto.MSPRole_CLIENT, mspproto.MSPRole_PEER, mspproto.MSPRole_ORDERER:
+		return m.nodeOUs && m.carriesNodeOU(id, role)
+	default:
+		return false
+	}
+}
+
+// carriesNodeOU reports whether id is valid and carries role's node OU.
+func (m *MSP) carriesNodeOU(id *Identity, role mspproto.MSPRole_MSPRoleType) bool {
+	v, err := m.validate(id)
+	if err != nil {
+		return false
+	}
+	nou := m.nodeOU[role]
+	if nou == nil {
+		return false
+	}
+	for _, ou := range v.ous {
+		if ou.name == nou.name && (len(nou.certifiers) == 0 || bytes.Equal(ou.certifiers, nou.certifiers)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasNodeOU explains why id does not carry role's node OU (nil when it does).
 func (m *MSP) hasNodeOU(id *Identity, role mspproto.MSPRole_MSPRoleType) error {
 	v, err := m.validate(id)
 	if err != nil {
 		return err
+	}
+	if m.carriesNodeOU(id, role) {
+		return nil
 	}
 	nou := m.nodeOU[role]
 	if nou == nil {
 		return fmt.Errorf("%w: identity %s is not a %s of %s: the MSP defines no %s OU",
 			ErrPrincipalNotSatisfied, id, roleName(role), m.name, roleName(role))
 	}
-	for _, ou := range v.ous {
-		if ou.name == nou.name && (len(nou.certifiers) == 0 || bytes.Equal(ou.certifiers, nou.certifiers)) {
-			return nil
-		}
-	}
 	return fmt.Errorf("%w: identity %s is not a %s of %s: it lacks OU %q (its OUs: %s)",
 		ErrPrincipalNotSatisfied, id, roleName(role), m.name, nou.name, ouNames(v.ous))
+}
+
+// satisfies is SatisfiesPrincipal(id, p) == nil without building the error
+// that explains a mismatch: policies try an identity against principals it
+// does not satisfy (an admin principal before a client one) for every
+// signature, and only the final verdict needs explaining. A role principal,
+// the common kind, is read in place.
+func (m *MSP) satisfies(id *Identity, p *mspproto.MSPPrincipal) bool {
+	if id != nil && id.Cert != nil && p != nil && p.PrincipalClassification == mspproto.MSPPrincipal_ROLE {
+		if mspID, role, ok := decodeRole(p.Principal); ok {
+			return string(mspID) == m.name && m.hasRole(id, role)
+		}
+	}
+	return m.SatisfiesPrincipal(id, p) == nil
+}
+
+// decodeRole reads an MSPRole in place: its msp_identifier (field 1) and role
+// (field 2), the last of each winning as in proto.Unmarshal. It gives up (ok
+// false) on anything else — another field, another wire type, a malformed
+// varint or length, an identifier that is not UTF-8 — and the caller then
+// decodes with proto.Unmarshal, so both always agree (FuzzDecodeRole).
+func decodeRole(b []byte) (mspID []byte, role mspproto.MSPRole_MSPRoleType, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, 0, false
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 || !utf8.Valid(v) {
+				return nil, 0, false
+			}
+			mspID, b = v, b[n:]
+		case num == 2 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return nil, 0, false
+			}
+			role, b = mspproto.MSPRole_MSPRoleType(int32(v)), b[n:]
+		default:
+			return nil, 0, false
+		}
+	}
+	return mspID, role, true
 }
 
 func roleName(r mspproto.MSPRole_MSPRoleType) string {
@@ -232,6 +321,18 @@ func (m *Manager) DeserializeIdentity(serialized []byte) (*Identity, error) {
 	id = shareable(id, v.cert)
 	m.cache.put(id)
 	return id, nil
+}
+
+// Satisfies reports whether id satisfies p, as SatisfiesPrincipal(id, p) ==
+// nil does, without building the error that explains a mismatch: for policy
+// evaluation, which tries each signer against principals it may not satisfy
+// and explains only its final verdict.
+func (m *Manager) Satisfies(id *Identity, p *mspproto.MSPPrincipal) bool {
+	if id == nil {
+		return false
+	}
+	x, ok := m.msps[id.MSPID]
+	return ok && x.satisfies(id, p)
 }
 
 // SatisfiesPrincipal checks p against id through the MSP id belongs to.
