@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,25 +36,35 @@ const suiteDir = "../e2e/testdata/suitecc"
 // "serial" keeps one transaction in flight (round-trip latency); "parallel"
 // keeps 16 in flight on the one stream (throughput). Both shims run the same
 // chaincode source.
+//
+// Wall time is noisy on a shared machine, so each run also reports CPU per
+// transaction: cpu_us/tx is this process's (the peer side, the ledger
+// simulator and the benchmark's own loop), cc_cpu_us/tx the chaincode
+// process's (read from /proc in clock ticks, so run long enough for a few
+// hundred ticks, e.g. -benchtime 3s).
 func BenchmarkChaincodePut(b *testing.B) {
 	for _, v := range []struct{ name, tags string }{{"weft-shim", "weftshim"}, {"official-shim", ""}} {
 		b.Run(v.name, func(b *testing.B) {
 			h := startChaincode(b, v.name, v.tags)
 			b.Run("serial", func(b *testing.B) {
 				b.ReportAllocs()
+				cpu := h.startCPU(b)
 				for i := 0; b.Loop(); i++ {
 					h.put(b, "serial", i)
 				}
+				cpu.report(b)
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
 			})
 			b.Run("parallel", func(b *testing.B) {
 				var seq atomic.Int64
 				b.SetParallelism(8) // 8 × GOMAXPROCS goroutines in flight
+				cpu := h.startCPU(b)
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						h.put(b, "parallel", int(seq.Add(1)))
 					}
 				})
+				cpu.report(b)
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
 			})
 		})
@@ -66,7 +77,50 @@ type ccHarness struct {
 	rt        *ccrt.Runtime
 	ledger    *ledger.Ledger
 	packageID string
+	pid       int // the chaincode process
 	txs       atomic.Int64
+}
+
+// ccCPU is the CPU both processes have used since a run started.
+type ccCPU struct {
+	h           *ccHarness
+	self, child time.Duration
+}
+
+func (h *ccHarness) startCPU(b *testing.B) ccCPU {
+	return ccCPU{h: h, self: processCPU(), child: childCPU(b, h.pid)}
+}
+
+// report adds cpu_us/tx (this process) and cc_cpu_us/tx (the chaincode's)
+// over the b.N transactions run since startCPU.
+func (c ccCPU) report(b *testing.B) {
+	self := processCPU() - c.self
+	child := childCPU(b, c.h.pid) - c.child
+	b.ReportMetric(float64(self.Microseconds())/float64(b.N), "cpu_us/tx")
+	b.ReportMetric(float64(child.Microseconds())/float64(b.N), "cc_cpu_us/tx")
+}
+
+// childCPU reads the user and system CPU time of process pid, all threads,
+// from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s: the
+// USER_HZ Linux reports on every architecture Go supports).
+func childCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("read the chaincode's CPU time: %v", err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields from after its closing parenthesis, which is field 3.
+	i := bytes.LastIndexByte(raw, ')')
+	fields := strings.Fields(string(raw[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		b.Fatalf("unexpected /proc/%d/stat: %q", pid, raw)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("unexpected /proc/%d/stat: %q", pid, raw)
+	}
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 func (h *ccHarness) put(b *testing.B, prefix string, i int) {
@@ -164,6 +218,7 @@ func startChaincode(b *testing.B, name, tags string) *ccHarness {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	h.pid = cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	b.Cleanup(func() {
