@@ -1,11 +1,14 @@
 package protos
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -40,8 +43,28 @@ func (p *Proposal) Args() [][]byte {
 // SHA-256 over channel header ‖ signature header ‖ the proposal payload with its
 // transient map removed.
 func (p *Proposal) Hash() []byte {
-	return ProposalHash(p.Header.ChannelHeader, p.Header.SignatureHeader, PayloadWithoutTransient(p.Payload))
+	payload := p.Proposal.GetPayload()
+	if !isInputOnly(payload, p.Payload.GetInput()) {
+		payload = PayloadWithoutTransient(p.Payload)
+	}
+	return ProposalHash(p.Header.ChannelHeader, p.Header.SignatureHeader, payload)
 }
+
+// isInputOnly reports whether raw is exactly what PayloadWithoutTransient
+// marshals for a payload of this input: the input field alone. It is for a
+// proposal without a transient map (most are), whose payload bytes are then
+// hashed as they came instead of being marshalled again.
+func isInputOnly(raw, input []byte) bool {
+	if len(input) == 0 {
+		return false // marshalled as nothing: rare, left to PayloadWithoutTransient
+	}
+	var prefix [1 + binary.MaxVarintLen64]byte
+	head := protowire.AppendVarint(protowire.AppendTag(prefix[:0], payloadInputField, protowire.BytesType), uint64(len(input)))
+	return len(raw) == len(head)+len(input) && bytes.Equal(raw[:len(head)], head) && bytes.Equal(raw[len(head):], input)
+}
+
+// payloadInputField is ChaincodeProposalPayload.input.
+const payloadInputField = 1
 
 // PayloadWithoutTransient returns the marshalled ChaincodeProposalPayload without
 // its transient map, as it is written to the ledger.
