@@ -95,6 +95,7 @@ func OpenBlockStoreWithOptions(dir string, opts BlockStoreOptions) (*BlockStore,
 		}
 		return nil, fmt.Errorf("open block store %s: %w", dir, err)
 	}
+	s.ix.startTxFilter()
 	return s, nil
 }
 
@@ -379,13 +380,15 @@ func (s *BlockStore) Append(b *cb.Block) error {
 	}
 	loc := location{file: s.curNum, offset: uint64(s.curSize), length: uint64(len(rec))}
 	wb := new(leveldb.Batch)
-	if err := s.ix.add(wb, b, loc, map[string]txLoc{}); err != nil {
+	ids := map[string]txLoc{}
+	if err := s.ix.add(wb, b, loc, ids); err != nil {
 		return fmt.Errorf("append block %d: %w", n, err)
 	}
 	if err := s.ix.write(wb); err != nil {
 		// The record is durable; the next open re-indexes it.
 		return fmt.Errorf("append block %d: %w", n, err)
 	}
+	s.ix.written(ids)
 	s.curSize += int64(len(rec))
 	s.height = n + 1
 	s.last = proto.Clone(b.Header).(*cb.BlockHeader)

@@ -59,6 +59,8 @@ type index struct {
 	db *leveldb.DB
 	// noTx leaves the "t" entries out (BlockStoreOptions.NoTxIndex).
 	noTx bool
+	// txs answers most lookups of absent TxIDs without LevelDB; nil with noTx.
+	txs *txFilter
 }
 
 // errNoTxIndex answers lookups by TxID in a store without the TxID index.
@@ -72,7 +74,27 @@ func openIndex(dir string, noTx bool) (*index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block index %s: %w", dir, err)
 	}
-	return &index{db: db, noTx: noTx}, nil
+	ix := &index{db: db, noTx: noTx}
+	if !noTx {
+		ix.txs = newTxFilter(ix.scanTxIDs, minFilterBits)
+	}
+	return ix, nil
+}
+
+// startTxFilter builds the TxID filter in the background. It is called once
+// the index is complete (after the block store's recovery), because entries
+// written before then are found only by the filter's scan.
+func (ix *index) startTxFilter() {
+	if ix.txs != nil {
+		ix.txs.start()
+	}
+}
+
+// written tells the TxID filter about the TxIDs of a batch just written.
+func (ix *index) written(ids map[string]txLoc) {
+	if ix.txs != nil {
+		ix.txs.add(ids)
+	}
 }
 
 func (ix *index) get(key []byte) ([]byte, bool, error) {
@@ -128,6 +150,9 @@ func (ix *index) tx(id string) (txLoc, bool, error) { return ix.txIn(nil, id) }
 func (ix *index) txIn(snap *leveldb.Snapshot, id string) (txLoc, bool, error) {
 	if ix.noTx {
 		return txLoc{}, false, errNoTxIndex
+	}
+	if !ix.txs.mayContain(id) {
+		return txLoc{}, false, nil
 	}
 	// The key is built in this frame's buffer when it fits (a TxID is 64
 	// hex digits); LevelDB only reads it during the call.
@@ -216,7 +241,12 @@ func (ix *index) write(wb *leveldb.Batch) error {
 	return nil
 }
 
-func (ix *index) close() error { return ix.db.Close() }
+func (ix *index) close() error {
+	if ix.txs != nil {
+		ix.txs.stop()
+	}
+	return ix.db.Close()
+}
 
 // txIDOf returns the TxID in an envelope's channel header, or "" when the
 // envelope cannot be decoded that far.
