@@ -381,8 +381,23 @@ func appendDERInteger(out, b []byte) []byte {
 }
 
 func isLowS(curve elliptic.Curve, s *big.Int) bool {
-	half := new(big.Int).Rsh(curve.Params().N, 1)
-	return s.Cmp(half) <= 0
+	return s.Cmp(halfOrder(curve)) <= 0
+}
+
+// halfOrders holds N/2 of the NIST curves, asked for with every signature.
+var halfOrders = map[elliptic.Curve]*big.Int{}
+
+func init() {
+	for _, c := range []elliptic.Curve{elliptic.P224(), elliptic.P256(), elliptic.P384(), elliptic.P521()} {
+		halfOrders[c] = new(big.Int).Rsh(c.Params().N, 1)
+	}
+}
+
+func halfOrder(curve elliptic.Curve) *big.Int {
+	if h, ok := halfOrders[curve]; ok {
+		return h
+	}
+	return new(big.Int).Rsh(curve.Params().N, 1)
 }
 
 func toLowS(curve elliptic.Curve, s *big.Int) *big.Int {
