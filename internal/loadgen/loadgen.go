@@ -143,7 +143,10 @@ type broadcastStream interface {
 const maxStreams = 128
 
 type txState struct {
-	sp    *pb.SignedProposal
+	sp *pb.SignedProposal
+	// prop is sp decoded, kept from when it was made, as a client SDK keeps
+	// the proposal it built to assemble the transaction.
+	prop  *protos.Proposal
 	id    string
 	start time.Time // when the proposal was sent; set before any goroutine sees the tx
 	done  atomic.Bool
@@ -195,7 +198,11 @@ func run(ctx context.Context, cfg Config, nw network) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		txs[i] = &txState{sp: sp, id: id}
+		prop, err := protos.ParseProposal(sp)
+		if err != nil {
+			return nil, err
+		}
+		txs[i] = &txState{sp: sp, prop: prop, id: id}
 		byID[id] = txs[i]
 	}
 
@@ -380,11 +387,7 @@ func (r *runner) send(ctx context.Context, t *txState, streams chan broadcastStr
 	if err != nil {
 		return fmt.Errorf("transaction %s: %w", t.id, err)
 	}
-	prop, err := protos.ParseProposal(t.sp)
-	if err != nil {
-		return err
-	}
-	payload, err := protos.NewTransaction(prop, responses)
+	payload, err := protos.NewTransaction(t.prop, responses)
 	if err != nil {
 		// Under contention two peers may read different versions of a key
 		// and answer differently; a client cannot submit that.
