@@ -83,38 +83,61 @@ func ProposalHash(channelHeader, signatureHeader, payloadNoTransient []byte) []b
 }
 
 // ParseProposal decodes a signed proposal and all of its nested messages.
-// It does not verify any signature.
+// It does not verify any signature. The decoded bytes fields share
+// sp.ProposalBytes (proposal_decode.go); each message an in-place decoder
+// declines is decoded with proto.Unmarshal, whose errors are reported.
 func ParseProposal(sp *pb.SignedProposal) (*Proposal, error) {
 	if sp == nil || len(sp.ProposalBytes) == 0 {
 		return nil, fmt.Errorf("signed proposal has no proposal_bytes")
 	}
-	prop := &pb.Proposal{}
-	if err := proto.Unmarshal(sp.ProposalBytes, prop); err != nil {
-		return nil, fmt.Errorf("decode peer.Proposal: %w", err)
+	prop, ok := decodeProposalMsg(sp.ProposalBytes)
+	if !ok {
+		prop = &pb.Proposal{}
+		if err := proto.Unmarshal(sp.ProposalBytes, prop); err != nil {
+			return nil, fmt.Errorf("decode peer.Proposal: %w", err)
+		}
 	}
-	hdr := &cb.Header{}
-	if err := proto.Unmarshal(prop.Header, hdr); err != nil {
-		return nil, fmt.Errorf("decode proposal header: %w", err)
+	hdr, ok := decodeHeader(prop.Header)
+	if !ok {
+		hdr = &cb.Header{}
+		if err := proto.Unmarshal(prop.Header, hdr); err != nil {
+			return nil, fmt.Errorf("decode proposal header: %w", err)
+		}
 	}
-	chdr, err := UnmarshalChannelHeader(hdr.ChannelHeader)
-	if err != nil {
-		return nil, err
+	chdr, ok := decodeChannelHeader(hdr.ChannelHeader)
+	if !ok || len(hdr.ChannelHeader) == 0 {
+		var err error
+		if chdr, err = UnmarshalChannelHeader(hdr.ChannelHeader); err != nil {
+			return nil, err
+		}
 	}
-	shdr, err := UnmarshalSignatureHeader(hdr.SignatureHeader)
-	if err != nil {
-		return nil, err
+	shdr, ok := decodeSignatureHeader(hdr.SignatureHeader)
+	if !ok || len(shdr.Creator) == 0 {
+		var err error
+		if shdr, err = UnmarshalSignatureHeader(hdr.SignatureHeader); err != nil {
+			return nil, err
+		}
 	}
-	ext := &pb.ChaincodeHeaderExtension{}
-	if err := proto.Unmarshal(chdr.Extension, ext); err != nil {
-		return nil, fmt.Errorf("decode peer.ChaincodeHeaderExtension: %w", err)
+	ext, ok := decodeHeaderExtension(chdr.Extension)
+	if !ok {
+		ext = &pb.ChaincodeHeaderExtension{}
+		if err := proto.Unmarshal(chdr.Extension, ext); err != nil {
+			return nil, fmt.Errorf("decode peer.ChaincodeHeaderExtension: %w", err)
+		}
 	}
-	payload := &pb.ChaincodeProposalPayload{}
-	if err := proto.Unmarshal(prop.Payload, payload); err != nil {
-		return nil, fmt.Errorf("decode peer.ChaincodeProposalPayload: %w", err)
+	payload, ok := decodeProposalPayload(prop.Payload)
+	if !ok {
+		payload = &pb.ChaincodeProposalPayload{}
+		if err := proto.Unmarshal(prop.Payload, payload); err != nil {
+			return nil, fmt.Errorf("decode peer.ChaincodeProposalPayload: %w", err)
+		}
 	}
-	cis := &pb.ChaincodeInvocationSpec{}
-	if err := proto.Unmarshal(payload.Input, cis); err != nil {
-		return nil, fmt.Errorf("decode peer.ChaincodeInvocationSpec: %w", err)
+	cis, ok := decodeInvocationSpec(payload.Input)
+	if !ok {
+		cis = &pb.ChaincodeInvocationSpec{}
+		if err := proto.Unmarshal(payload.Input, cis); err != nil {
+			return nil, fmt.Errorf("decode peer.ChaincodeInvocationSpec: %w", err)
+		}
 	}
 	if cis.GetChaincodeSpec().GetChaincodeId().GetName() == "" {
 		return nil, fmt.Errorf("proposal names no chaincode (chaincode_spec.chaincode_id.name is empty)")
