@@ -41,7 +41,12 @@ const suiteDir = "../e2e/testdata/suitecc"
 // transaction: cpu_us/tx is this process's (the peer side, the ledger
 // simulator and the benchmark's own loop), cc_cpu_us/tx the chaincode
 // process's (read from /proc in clock ticks, so run long enough for a few
-// hundred ticks, e.g. -benchtime 3s).
+// hundred ticks, e.g. -benchtime 3s). CPU on a busy machine still varies
+// with what else runs; the system calls per transaction do not much:
+// reads/tx and writes/tx (this process) and cc_reads/tx and cc_writes/tx
+// (the chaincode's), from /proc/<pid>/io, count the socket writes and reads
+// (each write on loopback wakes the other side) and failed non-blocking
+// reads.
 func BenchmarkChaincodePut(b *testing.B) {
 	for _, v := range []struct{ name, tags string }{{"weft-shim", "weftshim"}, {"official-shim", ""}} {
 		b.Run(v.name, func(b *testing.B) {
@@ -81,23 +86,58 @@ type ccHarness struct {
 	txs       atomic.Int64
 }
 
-// ccCPU is the CPU both processes have used since a run started.
+// ccCPU is the CPU and system calls both processes have used since a run
+// started.
 type ccCPU struct {
-	h           *ccHarness
-	self, child time.Duration
+	h               *ccHarness
+	self, child     time.Duration
+	selfIO, childIO [2]int64 // read and write system calls
 }
 
 func (h *ccHarness) startCPU(b *testing.B) ccCPU {
-	return ccCPU{h: h, self: processCPU(), child: childCPU(b, h.pid)}
+	return ccCPU{h: h, self: processCPU(), child: childCPU(b, h.pid), selfIO: syscalls(b, "self"), childIO: syscalls(b, strconv.Itoa(h.pid))}
 }
 
-// report adds cpu_us/tx (this process) and cc_cpu_us/tx (the chaincode's)
-// over the b.N transactions run since startCPU.
+// report adds cpu_us/tx (this process) and cc_cpu_us/tx (the chaincode's),
+// and their read and write system calls, over the b.N transactions run
+// since startCPU.
 func (c ccCPU) report(b *testing.B) {
 	self := processCPU() - c.self
 	child := childCPU(b, c.h.pid) - c.child
-	b.ReportMetric(float64(self.Microseconds())/float64(b.N), "cpu_us/tx")
-	b.ReportMetric(float64(child.Microseconds())/float64(b.N), "cc_cpu_us/tx")
+	selfIO, childIO := syscalls(b, "self"), syscalls(b, strconv.Itoa(c.h.pid))
+	n := float64(b.N)
+	b.ReportMetric(float64(self.Microseconds())/n, "cpu_us/tx")
+	b.ReportMetric(float64(child.Microseconds())/n, "cc_cpu_us/tx")
+	b.ReportMetric(float64(selfIO[0]-c.selfIO[0])/n, "reads/tx")
+	b.ReportMetric(float64(selfIO[1]-c.selfIO[1])/n, "writes/tx")
+	b.ReportMetric(float64(childIO[0]-c.childIO[0])/n, "cc_reads/tx")
+	b.ReportMetric(float64(childIO[1]-c.childIO[1])/n, "cc_writes/tx")
+}
+
+// syscalls reads the counts of read and write system calls of process pid
+// ("self" for this one) from /proc/<pid>/io (syscr, syscw).
+func syscalls(b *testing.B, pid string) [2]int64 {
+	raw, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		b.Fatalf("read the system call counts of process %s: %v", pid, err)
+	}
+	var out [2]int64
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, value, _ := strings.Cut(line, ": ")
+		var j int
+		switch name {
+		case "syscr":
+			j = 0
+		case "syscw":
+			j = 1
+		default:
+			continue
+		}
+		if out[j], err = strconv.ParseInt(value, 10, 64); err != nil {
+			b.Fatalf("unexpected /proc/%s/io line %q", pid, line)
+		}
+	}
+	return out
 }
 
 // childCPU reads the user and system CPU time of process pid, all threads,
