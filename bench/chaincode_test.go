@@ -236,7 +236,7 @@ func startChaincode(b *testing.B, name, tags string) *ccHarness {
 	}
 	b.Cleanup(func() { l.Close() })
 	rt := ccrt.NewRuntime(ccrt.Config{Logger: slog.New(slog.DiscardHandler)}, nil)
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(ccrt.MaxMessageSize), grpc.MaxSendMsgSize(ccrt.MaxMessageSize))
+	srv := grpc.NewServer(ccrt.ServerOptions()...)
 	pb.RegisterChaincodeSupportServer(srv, rt)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

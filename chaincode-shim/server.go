@@ -141,6 +141,8 @@ func (cs *ChaincodeServer) serverOptions() ([]grpc.ServerOption, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Minute, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(streamWindow),
 		grpc.ConnectionTimeout(5 * time.Second),
 	}
 	if cs.TLSProps.Disabled {

@@ -35,6 +35,15 @@ const (
 
 const (
 	maxMessageSize = 100 * 1024 * 1024 // what a Fabric peer accepts on the chaincode stream
+
+	// streamWindow fixes the HTTP/2 flow-control window, per stream and per
+	// connection. Left dynamic, gRPC measures the bandwidth with a PING
+	// after each DATA frame it receives while none is outstanding: on the
+	// chaincode stream, which carries small messages one at a time, nearly
+	// every message then costs a WINDOW_UPDATE and a PING one way and a PING
+	// ack the other, extra writes and wake-ups on both sides, and the window
+	// never grows anyway. 4 MiB keeps large messages flowing.
+	streamWindow = 4 << 20
 )
 
 // Start registers cc with the peer that launched this process and serves it
@@ -166,6 +175,7 @@ func runClient(ctx context.Context, cfg clientConfig, cc Chaincode, log *slog.Lo
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
+		grpc.WithStaticStreamWindowSize(streamWindow), grpc.WithStaticConnWindowSize(streamWindow),
 	)
 	if err != nil {
 		return fmt.Errorf("shim: dial peer %s: %w", cfg.address, err)
