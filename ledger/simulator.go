@@ -546,6 +546,39 @@ func DecodeMetadata(b []byte) (map[string][]byte, error) {
 // builder lays them out: namespaces, collections, keys sorted; range queries
 // in the order they were opened, repeats dropped.
 func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, error) {
+	pub, pvt, _ := s.results(false)
+	return pub, pvt, nil
+}
+
+// SimResults are a simulation's results (those of Results) with the
+// messages the public set's namespaces were marshalled from, so that a
+// reader of the written keys (the endorser's chaincode interest) need not
+// decode again the bytes just marshalled.
+type SimResults struct {
+	Public  *rwset.TxReadWriteSet
+	Private *rwset.TxPvtReadWriteSet
+	// Namespaces[i] holds what Public.NsRwset[i] was marshalled from.
+	Namespaces []DecodedNamespace
+}
+
+// DecodedNamespace is what one namespace of a public read/write set was
+// marshalled from: KV is its Rwset, Hashed[j] its CollectionHashedRwset[j]'s
+// HashedRwset. They are the caller's to read, not to change.
+type DecodedNamespace struct {
+	KV     *kvrwset.KVRWSet
+	Hashed []*kvrwset.HashedRWSet
+}
+
+// DecodedResults is Results with the messages the public set was marshalled
+// from.
+func (s *Simulator) DecodedResults() (*SimResults, error) {
+	pub, pvt, decoded := s.results(true)
+	return &SimResults{Public: pub, Private: pvt, Namespaces: decoded}, nil
+}
+
+// results builds the sets of Results and, when decode is set, the messages
+// of DecodedResults (nil otherwise).
+func (s *Simulator) results(decode bool) (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, []DecodedNamespace) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -591,8 +624,13 @@ func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, 
 	}
 
 	pub := &rwset.TxReadWriteSet{DataModel: rwset.TxReadWriteSet_KV}
+	var decoded []DecodedNamespace
+	if decode {
+		decoded = make([]DecodedNamespace, 0, len(s.namespaces))
+	}
 	for _, ns := range sortedKeys(s.namespaces) {
 		kv := &kvrwset.KVRWSet{}
+		dec := DecodedNamespace{KV: kv}
 		for _, key := range sortedKeys(s.reads[ns]) {
 			kv.Reads = append(kv.Reads, s.reads[ns][key])
 		}
@@ -656,8 +694,14 @@ func (s *Simulator) Results() (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, 
 				HashedRwset:    protos.Marshal(h),
 				PvtRwsetHash:   pvtHashes[ns][coll],
 			})
+			if decode {
+				dec.Hashed = append(dec.Hashed, h)
+			}
 		}
 		pub.NsRwset = append(pub.NsRwset, nsSet)
+		if decode {
+			decoded = append(decoded, dec)
+		}
 	}
-	return pub, pvt, nil
+	return pub, pvt, decoded
 }

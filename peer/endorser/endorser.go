@@ -328,7 +328,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		return e.chaincodeError(p, ccName, version, sim, ch, resp, event), nil
 	}
 
-	pub, pvt, err := sim.Results()
+	pub, pvt, decoded, err := simResults(sim)
 	if err != nil {
 		e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
 		return failure("collect simulation results of %s: %v", chdr.TxId, err)
@@ -344,7 +344,7 @@ func (e *Endorser) process(ctx context.Context, sp *pb.SignedProposal, tr *track
 		}
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
-	interest, err := buildInterest(pub, privateReadsOf(sim), meta, e.isSystem)
+	interest, err := buildInterest(pub, decoded, privateReadsOf(sim), meta, e.isSystem)
 	if err != nil {
 		e.metrics.simulationFailures.Inc(chdr.ChannelId, ccName)
 		return failure("build the chaincode interest of %s: %v", chdr.TxId, err)
@@ -702,7 +702,7 @@ func appendBytesField(buf []byte, num protowire.Number, b []byte) []byte {
 // interest, with no endorsement. What cannot be built is left out.
 func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, sim Simulator, ch *Channel, resp *pb.Response, event *pb.ChaincodeEvent) *pb.ProposalResponse {
 	out := &pb.ProposalResponse{Response: resp}
-	pub, _, err := sim.Results()
+	pub, _, decoded, err := simResults(sim)
 	if err != nil {
 		return out
 	}
@@ -710,7 +710,7 @@ func (e *Endorser) chaincodeError(p *protos.Proposal, ccName, version string, si
 		out.Payload = prp
 	}
 	meta, _ := ch.Ledger.(KeyMetadataReader)
-	if interest, err := buildInterest(pub, privateReadsOf(sim), meta, e.isSystem); err == nil {
+	if interest, err := buildInterest(pub, decoded, privateReadsOf(sim), meta, e.isSystem); err == nil {
 		out.Interest = interest
 	}
 	return out

@@ -9,6 +9,8 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-ledger/weft/ledger"
 )
 
 // KeyMetadataReader is an optional Ledger capability: the committed metadata
@@ -57,8 +59,9 @@ func privateReadsOf(sim Simulator) map[string][]string {
 //   - system chaincodes (isSystem) get none.
 //
 // Calls are ordered by namespace, then the public call, then collections by
-// name (Fabric's order is its maps'). meta may be nil.
-func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta KeyMetadataReader, isSystem func(string) bool) (*pb.ChaincodeInterest, error) {
+// name (Fabric's order is its maps'). meta may be nil. decoded, when not
+// nil, holds what pub's namespaces were marshalled from (see simResults).
+func buildInterest(pub *rwset.TxReadWriteSet, decoded []ledger.DecodedNamespace, reads map[string][]string, meta KeyMetadataReader, isSystem func(string) bool) (*pb.ChaincodeInterest, error) {
 	// required[ns][coll]: a call for (ns, coll) is needed; for coll "" the
 	// value says whether the chaincode policy itself is needed.
 	required := map[string]map[string]bool{}
@@ -77,22 +80,26 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 		return env, nil
 	}
 	var readOnly []string
-	for _, nsrw := range pub.GetNsRwset() {
+	if len(decoded) != len(pub.GetNsRwset()) {
+		decoded = nil
+	}
+	for i, nsrw := range pub.GetNsRwset() {
 		ns := nsrw.GetNamespace()
-		kv := &kvrwset.KVRWSet{}
-		if err := proto.Unmarshal(nsrw.GetRwset(), kv); err != nil {
-			return nil, fmt.Errorf("decode the read/write set of namespace %s: %w", ns, err)
+		var dec *ledger.DecodedNamespace
+		if decoded != nil {
+			dec = &decoded[i]
+		}
+		kv, hashed, err := namespaceSets(nsrw, dec)
+		if err != nil {
+			return nil, err
 		}
 		type hashedKey struct {
 			coll string
 			hash []byte
 		}
 		var private []hashedKey
-		for _, c := range nsrw.GetCollectionHashedRwset() {
-			h := &kvrwset.HashedRWSet{}
-			if err := proto.Unmarshal(c.GetHashedRwset(), h); err != nil {
-				return nil, fmt.Errorf("decode the hashed read/write set of %s/%s: %w", ns, c.GetCollectionName(), err)
-			}
+		for j, c := range nsrw.GetCollectionHashedRwset() {
+			h := hashed[j]
 			for _, w := range h.GetHashedWrites() {
 				private = append(private, hashedKey{c.GetCollectionName(), w.GetKeyHash()})
 			}
@@ -199,6 +206,51 @@ func buildInterest(pub *rwset.TxReadWriteSet, reads map[string][]string, meta Ke
 		}
 	}
 	return interest, nil
+}
+
+// namespaceSets returns the read/write set of a namespace and the hashed
+// sets of its collections, in the order of its CollectionHashedRwset: dec's
+// when the simulator handed them over, else decoded from nsrw's bytes.
+func namespaceSets(nsrw *rwset.NsReadWriteSet, dec *ledger.DecodedNamespace) (*kvrwset.KVRWSet, []*kvrwset.HashedRWSet, error) {
+	colls := nsrw.GetCollectionHashedRwset()
+	if dec != nil && dec.KV != nil && len(dec.Hashed) == len(colls) {
+		return dec.KV, dec.Hashed, nil
+	}
+	ns := nsrw.GetNamespace()
+	kv := &kvrwset.KVRWSet{}
+	if err := proto.Unmarshal(nsrw.GetRwset(), kv); err != nil {
+		return nil, nil, fmt.Errorf("decode the read/write set of namespace %s: %w", ns, err)
+	}
+	hashed := make([]*kvrwset.HashedRWSet, len(colls))
+	for j, c := range colls {
+		hashed[j] = &kvrwset.HashedRWSet{}
+		if err := proto.Unmarshal(c.GetHashedRwset(), hashed[j]); err != nil {
+			return nil, nil, fmt.Errorf("decode the hashed read/write set of %s/%s: %w", ns, c.GetCollectionName(), err)
+		}
+	}
+	return kv, hashed, nil
+}
+
+// decodedResulter is the optional capability of a simulator that hands
+// over, with its results, the messages it marshalled the public set from
+// (*ledger.Simulator has it): the chaincode interest reads the written keys
+// from them rather than decoding the set again.
+type decodedResulter interface {
+	DecodedResults() (*ledger.SimResults, error)
+}
+
+// simResults collects sim's results, with the messages its public set was
+// marshalled from when sim can hand them over (nil otherwise).
+func simResults(sim Simulator) (*rwset.TxReadWriteSet, *rwset.TxPvtReadWriteSet, []ledger.DecodedNamespace, error) {
+	if d, ok := sim.(decodedResulter); ok {
+		r, err := d.DecodedResults()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return r.Public, r.Private, r.Namespaces, nil
+	}
+	pub, pvt, err := sim.Results()
+	return pub, pvt, nil, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {
