@@ -623,20 +623,33 @@ func (s *Simulator) results(decode bool) (*rwset.TxReadWriteSet, *rwset.TxPvtRea
 		pvt.NsPvtRwset = append(pvt.NsPvtRwset, nsSet)
 	}
 
-	pub := &rwset.TxReadWriteSet{DataModel: rwset.TxReadWriteSet_KV}
+	// The messages of all namespaces, and those of each namespace's writes,
+	// are allocated together: one allocation each rather than one a message.
+	names := sortedKeys(s.namespaces)
+	pub := &rwset.TxReadWriteSet{DataModel: rwset.TxReadWriteSet_KV, NsRwset: make([]*rwset.NsReadWriteSet, 0, len(names))}
+	kvs := make([]kvrwset.KVRWSet, len(names))
+	nsSets := make([]rwset.NsReadWriteSet, len(names))
 	var decoded []DecodedNamespace
 	if decode {
-		decoded = make([]DecodedNamespace, 0, len(s.namespaces))
+		decoded = make([]DecodedNamespace, 0, len(names))
 	}
-	for _, ns := range sortedKeys(s.namespaces) {
-		kv := &kvrwset.KVRWSet{}
+	for i, ns := range names {
+		kv := &kvs[i]
 		dec := DecodedNamespace{KV: kv}
-		for _, key := range sortedKeys(s.reads[ns]) {
-			kv.Reads = append(kv.Reads, s.reads[ns][key])
+		if reads := s.reads[ns]; len(reads) > 0 {
+			kv.Reads = make([]*kvrwset.KVRead, 0, len(reads))
+			for _, key := range sortedKeys(reads) {
+				kv.Reads = append(kv.Reads, reads[key])
+			}
 		}
-		for _, key := range sortedKeys(s.writes[ns]) {
-			v := s.writes[ns][key]
-			kv.Writes = append(kv.Writes, &kvrwset.KVWrite{Key: key, IsDelete: v == nil, Value: v})
+		if writes := s.writes[ns]; len(writes) > 0 {
+			ws := make([]kvrwset.KVWrite, len(writes))
+			kv.Writes = make([]*kvrwset.KVWrite, len(writes))
+			for j, key := range sortedKeys(writes) {
+				v := writes[key]
+				ws[j].Key, ws[j].IsDelete, ws[j].Value = key, v == nil, v
+				kv.Writes[j] = &ws[j]
+			}
 		}
 		for _, key := range sortedKeys(s.metaWrites[ns]) {
 			kv.MetadataWrites = append(kv.MetadataWrites, &kvrwset.KVMetadataWrite{Key: key, Entries: metadataEntries(s.metaWrites[ns][key])})
@@ -669,7 +682,8 @@ func (s *Simulator) results(decode bool) (*rwset.TxReadWriteSet, *rwset.TxPvtRea
 			}
 			kv.RangeQueriesInfo = append(kv.RangeQueriesInfo, info)
 		}
-		nsSet := &rwset.NsReadWriteSet{Namespace: ns, Rwset: protos.Marshal(kv)}
+		nsSet := &nsSets[i]
+		nsSet.Namespace, nsSet.Rwset = ns, protos.Marshal(kv)
 		for _, coll := range sortedKeys(s.collections[ns]) {
 			h := &kvrwset.HashedRWSet{}
 			reads := s.hashedReads[ns][coll]
