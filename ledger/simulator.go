@@ -34,10 +34,12 @@ type Simulator struct {
 	// does not hold.
 	rules func(statedb.DB, string, string) (CollectionRules, error)
 
-	mu          sync.Mutex // guards all fields below
-	done        bool
-	namespaces  map[string]bool
-	reads       map[string]map[string]*kvrwset.KVRead
+	mu         sync.Mutex // guards all fields below
+	done       bool
+	namespaces map[string]bool
+	reads      map[string]map[string]*kvrwset.KVRead
+	// writes, metaWrites, ranges, hashedReads, collections and pvtReads are
+	// nil until their first entry (lazy).
 	writes      map[string]map[string][]byte // nil value = delete
 	metaWrites  map[string]map[string]map[string][]byte
 	ranges      map[string][]*simRange
@@ -78,16 +80,21 @@ func (l *Ledger) NewSimulator(txID string) *Simulator {
 		rules:         l.collections,
 		namespaces:    map[string]bool{},
 		reads:         map[string]map[string]*kvrwset.KVRead{},
-		writes:        map[string]map[string][]byte{},
-		metaWrites:    map[string]map[string]map[string][]byte{},
-		ranges:        map[string][]*simRange{},
-		hashedReads:   map[string]map[string]map[string]*kvrwset.Version{},
 		pvtWrites:     map[string]map[string]map[string][]byte{},
 		pvtPurges:     map[string]map[string]map[string]bool{},
 		pvtMetaWrites: map[string]map[string]map[string]map[string][]byte{},
-		collections:   map[string]map[string]bool{},
-		pvtReads:      map[string]map[string]bool{},
 	}
+}
+
+// lazy returns the map *m, made on first use: most simulations never write
+// metadata, read ranges or touch private data, and a map made for nothing
+// is an allocation a proposal. Only the maps recorded in this file are made
+// lazily; reading a nil map is reading an empty one.
+func lazy[V any](m *map[string]V) map[string]V {
+	if *m == nil {
+		*m = map[string]V{}
+	}
+	return *m
 }
 
 // TxID returns the transaction being simulated.
@@ -111,7 +118,7 @@ func inner[V any](m map[string]map[string]V, k string) map[string]V {
 
 func (s *Simulator) touchColl(ns, coll string) {
 	s.namespaces[ns] = true
-	inner(s.collections, ns)[coll] = true
+	inner(lazy(&s.collections), ns)[coll] = true
 }
 
 // readLocked returns the committed value of key (nil if absent) and records
@@ -125,8 +132,26 @@ func (s *Simulator) readLocked(ns, key string) (*statedb.VersionedValue, error) 
 		return nil, fmt.Errorf("simulate %s: %w", s.txID, err)
 	}
 	s.namespaces[ns] = true
-	inner(s.reads, ns)[key] = &kvrwset.KVRead{Key: key, Version: protoVersion(vv)}
+	inner(s.reads, ns)[key] = newRead(key, vv)
 	return vv, nil
+}
+
+// recordedRead holds a recorded read and its version in one allocation.
+type recordedRead struct {
+	read    kvrwset.KVRead
+	version kvrwset.Version
+}
+
+// newRead records a read of key at vv's version (nil: the key is absent),
+// as &kvrwset.KVRead{Key: key, Version: protoVersion(vv)} would, in one
+// allocation instead of two.
+func newRead(key string, vv *statedb.VersionedValue) *kvrwset.KVRead {
+	r := &recordedRead{read: kvrwset.KVRead{Key: key}}
+	if vv != nil {
+		r.version.BlockNum, r.version.TxNum = vv.Version.BlockNum, vv.Version.TxNum
+		r.read.Version = &r.version
+	}
+	return &r.read
 }
 
 // GetState returns the committed value of key (nil if absent) and records the
@@ -175,7 +200,7 @@ func (s *Simulator) GetStateRange(ns, start, end string) (statedb.Iterator, erro
 	}
 	r := &simRange{it: it, start: start, end: end}
 	s.namespaces[ns] = true
-	s.ranges[ns] = append(s.ranges[ns], r)
+	lazy(&s.ranges)[ns] = append(s.ranges[ns], r)
 	s.open = append(s.open, r)
 	return &simIterator{s: s, r: r}, nil
 }
@@ -200,7 +225,7 @@ func (it *simIterator) Next() (*statedb.KV, error) {
 		r.exhausted = true
 		return nil, nil
 	}
-	r.reads = append(r.reads, &kvrwset.KVRead{Key: kv.Key, Version: protoVersion(&kv.VersionedValue)})
+	r.reads = append(r.reads, newRead(kv.Key, &kv.VersionedValue))
 	r.lastKey = kv.Key
 	return kv, nil
 }
@@ -268,7 +293,7 @@ func (s *Simulator) GetStateRangePage(ns, startKey, endKey string, pageSize int3
 			r.exhausted = true
 			break
 		}
-		r.reads = append(r.reads, &kvrwset.KVRead{Key: kv.Key, Version: protoVersion(&kv.VersionedValue)})
+		r.reads = append(r.reads, newRead(kv.Key, &kv.VersionedValue))
 		r.lastKey = kv.Key
 		page = append(page, kv)
 	}
@@ -283,7 +308,7 @@ func (s *Simulator) GetStateRangePage(ns, startKey, endKey string, pageSize int3
 		}
 	}
 	s.namespaces[ns] = true
-	s.ranges[ns] = append(s.ranges[ns], r)
+	lazy(&s.ranges)[ns] = append(s.ranges[ns], r)
 	return page, bookmark, nil
 }
 
@@ -334,7 +359,7 @@ func (s *Simulator) SetState(ns, key string, value []byte) error {
 		return err
 	}
 	s.namespaces[ns] = true
-	inner(s.writes, ns)[key] = value
+	inner(lazy(&s.writes), ns)[key] = value
 	return nil
 }
 
@@ -358,7 +383,7 @@ func (s *Simulator) SetStateMetadata(ns, key string, metadata map[string][]byte)
 	for k, v := range metadata {
 		cp[k] = v
 	}
-	inner(s.metaWrites, ns)[key] = cp
+	inner(lazy(&s.metaWrites), ns)[key] = cp
 	return nil
 }
 
@@ -369,7 +394,7 @@ func keyHash(key string) []byte {
 
 func (s *Simulator) recordHashedRead(ns, coll, key string, v *kvrwset.Version) {
 	s.touchColl(ns, coll)
-	inner(inner(s.hashedReads, ns), coll)[key] = v
+	inner(inner(lazy(&s.hashedReads), ns), coll)[key] = v
 }
 
 // GetPrivateDataHash returns the committed hash of a private value (nil if
@@ -414,7 +439,7 @@ func (s *Simulator) GetPrivateData(ns, coll, key string) ([]byte, error) {
 		return nil, fmt.Errorf("simulate %s: %w (private data matching public hash version is not available): %s/%s key %q: the hashed state holds version %s, this peer's private copy %s; %s", s.txID, ErrPrivateDataNotAvailable, ns, coll, key, fmtCommitted(hv), fmtCommitted(pv), s.whyNotAvailable(ns, coll))
 	}
 	s.recordHashedRead(ns, coll, key, protoVersion(pv))
-	inner(s.pvtReads, ns)[coll] = true
+	inner(lazy(&s.pvtReads), ns)[coll] = true
 	if pv == nil {
 		return nil, nil
 	}
