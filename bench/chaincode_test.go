@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,7 +47,9 @@ const suiteDir = "../e2e/testdata/suitecc"
 // reads/tx and writes/tx (this process) and cc_reads/tx and cc_writes/tx
 // (the chaincode's), from /proc/<pid>/io, count the socket writes and reads
 // (each write on loopback wakes the other side) and failed non-blocking
-// reads.
+// reads; cs/tx and cc_cs/tx count the context switches of all threads (a
+// thread that sleeps and is woken costs one), from getrusage and
+// /proc/<pid>/task/*/status.
 func BenchmarkChaincodePut(b *testing.B) {
 	for _, v := range []struct{ name, tags string }{{"weft-shim", "weftshim"}, {"official-shim", ""}} {
 		b.Run(v.name, func(b *testing.B) {
@@ -92,10 +95,12 @@ type ccCPU struct {
 	h               *ccHarness
 	self, child     time.Duration
 	selfIO, childIO [2]int64 // read and write system calls
+	selfCS, childCS int64    // context switches
 }
 
 func (h *ccHarness) startCPU(b *testing.B) ccCPU {
-	return ccCPU{h: h, self: processCPU(), child: childCPU(b, h.pid), selfIO: syscalls(b, "self"), childIO: syscalls(b, strconv.Itoa(h.pid))}
+	return ccCPU{h: h, self: processCPU(), child: childCPU(b, h.pid), selfIO: syscalls(b, "self"), childIO: syscalls(b, strconv.Itoa(h.pid)),
+		selfCS: selfSwitches(), childCS: childSwitches(b, h.pid)}
 }
 
 // report adds cpu_us/tx (this process) and cc_cpu_us/tx (the chaincode's),
@@ -112,6 +117,41 @@ func (c ccCPU) report(b *testing.B) {
 	b.ReportMetric(float64(selfIO[1]-c.selfIO[1])/n, "writes/tx")
 	b.ReportMetric(float64(childIO[0]-c.childIO[0])/n, "cc_reads/tx")
 	b.ReportMetric(float64(childIO[1]-c.childIO[1])/n, "cc_writes/tx")
+	b.ReportMetric(float64(selfSwitches()-c.selfCS)/n, "cs/tx")
+	b.ReportMetric(float64(childSwitches(b, c.h.pid)-c.childCS)/n, "cc_cs/tx")
+}
+
+// selfSwitches counts this process's context switches, all threads.
+func selfSwitches() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Nvcsw + ru.Nivcsw
+}
+
+// childSwitches counts the context switches of process pid's live threads,
+// from /proc/<pid>/task/*/status (a Go program seldom ends a thread).
+func childSwitches(b *testing.B, pid int) int64 {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("list the chaincode's threads: %v", err)
+	}
+	var n int64
+	for _, t := range tasks {
+		raw, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			name, value, _ := strings.Cut(line, ":")
+			if name == "voluntary_ctxt_switches" || name == "nonvoluntary_ctxt_switches" {
+				v, _ := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
 }
 
 // syscalls reads the counts of read and write system calls of process pid
