@@ -469,10 +469,14 @@ func (s *Simulator) whyNotAvailable(ns, coll string) string {
 // PrivateReads lists, by namespace, the collections the transaction read
 // private values from with GetPrivateData. Reads of private data hashes are
 // not among them: as in Fabric, only a private read needs endorsers that
-// hold the collection (the chaincode interest, peer/endorser).
+// hold the collection (the chaincode interest, peer/endorser). It is nil
+// when there are none (most transactions), an empty map to read.
 func (s *Simulator) PrivateReads() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.pvtReads) == 0 {
+		return nil
+	}
 	out := make(map[string][]string, len(s.pvtReads))
 	for ns, colls := range s.pvtReads {
 		for c := range colls {
