@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	lb "github.com/hyperledger/fabric-protos-go-apiv2/peer/lifecycle"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/protos"
@@ -99,11 +100,25 @@ func readMetadata(prefix, name string, st readState) (*lb.StateMetadata, bool, e
 }
 
 func readField(prefix, name, fieldName string, st readState) (*lb.StateData, error) {
+	key, raw, err := readRaw(prefix, name, fieldName, st)
+	if err != nil {
+		return nil, err
+	}
+	return decodeField(key, raw)
+}
+
+// readRaw reads a field's bytes, returning its key too.
+func readRaw(prefix, name, fieldName string, st readState) (string, []byte, error) {
 	key := fieldKey(prefix, name, fieldName)
 	raw, err := st.GetState(key)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+		return key, nil, fmt.Errorf("read %s: %w", key, err)
 	}
+	return key, raw, nil
+}
+
+// decodeField decodes the StateData of field key.
+func decodeField(key string, raw []byte) (*lb.StateData, error) {
 	d := &lb.StateData{}
 	if err := proto.Unmarshal(raw, d); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", key, err)
@@ -111,8 +126,36 @@ func readField(prefix, name, fieldName string, st readState) (*lb.StateData, err
 	return d, nil
 }
 
+// int64Field reads the value of a StateData holding an Int64 as it is
+// written (the field alone, or nothing for an absent key) without
+// decoding it into a message: every endorsement reads a chaincode's
+// sequence. It declines (false) anything else, which readInt64 decodes.
+func int64Field(raw []byte) (int64, bool) {
+	if len(raw) == 0 {
+		return 0, true
+	}
+	if raw[0] != stateDataInt64Tag {
+		return 0, false
+	}
+	v, n := protowire.ConsumeVarint(raw[1:])
+	if n < 0 || 1+n != len(raw) {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// stateDataInt64Tag is the tag of StateData.Int64 (field 1, varint).
+const stateDataInt64Tag = 1<<3 | byte(protowire.VarintType)
+
 func readInt64(prefix, name, fieldName string, st readState) (int64, error) {
-	d, err := readField(prefix, name, fieldName, st)
+	key, raw, err := readRaw(prefix, name, fieldName, st)
+	if err != nil {
+		return 0, err
+	}
+	if v, ok := int64Field(raw); ok {
+		return v, nil
+	}
+	d, err := decodeField(key, raw)
 	if err != nil {
 		return 0, err
 	}
