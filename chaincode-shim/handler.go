@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -314,34 +315,50 @@ func (h *handler) applyReadyParams(payload []byte) {
 }
 
 // route delivers a RESPONSE or ERROR to the stub call waiting for it.
+// It delivers under h.mu, so that once call has removed its channel from
+// pending nothing more arrives on it: the channel serves the next call of
+// the same stub.
 func (h *handler) route(msg *pb.ChaincodeMessage) {
 	h.mu.Lock()
 	ch := h.pending[txKey{msg.ChannelId, msg.Txid}]
-	h.mu.Unlock()
-	if ch == nil {
-		h.log.Warn("dropping response for a transaction with no request in flight", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid)
-		return
+	delivered := false
+	if ch != nil {
+		select {
+		case ch <- msg: // buffered 1: never blocks while holding h.mu
+			delivered = true
+		default:
+		}
 	}
-	select {
-	case ch <- msg:
-	default:
+	h.mu.Unlock()
+	switch {
+	case ch == nil:
+		h.log.Warn("dropping response for a transaction with no request in flight", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid)
+	case !delivered:
 		h.log.Warn("dropping duplicate response", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid)
 	}
 }
 
 // call sends one request of transaction (channel, txid) and waits for the
-// peer's RESPONSE payload or ERROR.
+// peer's RESPONSE payload or ERROR, which arrives on respc (buffered 1; the
+// stub's, reused by its calls, which never overlap).
 func (h *handler) call(channel, txid string, typ pb.ChaincodeMessage_Type, req proto.Message) ([]byte, error) {
+	respc := make(chan *pb.ChaincodeMessage, 1)
 	payload, err := proto.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("shim: marshal %s request: %w", typ, err)
 	}
 	key := txKey{channel, txid}
-	respc := make(chan *pb.ChaincodeMessage, 1)
 	h.mu.Lock()
 	if _, busy := h.pending[key]; busy {
 		h.mu.Unlock()
 		return nil, fmt.Errorf("shim: %s for tx %s: another request of this transaction is still in flight; stub calls of one transaction must not run concurrently", typ, shortTxID(txid))
+	}
+	// A duplicate answer to this stub's previous request may wait in respc;
+	// it is no answer to this one. None can come in later: route delivers
+	// under h.mu, to the channels in pending only.
+	select {
+	case <-respc:
+	default:
 	}
 	h.pending[key] = respc
 	h.mu.Unlock()
@@ -375,8 +392,8 @@ func (h *handler) invoke(msg *pb.ChaincodeMessage) *pb.ChaincodeMessage {
 		h.log.Warn("invocation failed", "type", msg.Type.String(), "channel", msg.ChannelId, "txid", msg.Txid, "error", err)
 		return &pb.ChaincodeMessage{Type: pb.ChaincodeMessage_ERROR, Payload: []byte(err.Error()), Txid: msg.Txid, ChannelId: msg.ChannelId}
 	}
-	input := &pb.ChaincodeInput{}
-	if err := proto.Unmarshal(msg.Payload, input); err != nil {
+	input, err := decodeInput(msg.Payload)
+	if err != nil {
 		return fail(fmt.Errorf("shim: unmarshal ChaincodeInput of tx %s: %w", shortTxID(msg.Txid), err))
 	}
 	stub, err := newStub(h, msg.ChannelId, msg.Txid, input, msg.Proposal)
@@ -395,6 +412,67 @@ func (h *handler) invoke(msg *pb.ChaincodeMessage) *pb.ChaincodeMessage {
 		return fail(fmt.Errorf("shim: marshal response of tx %s: %w", shortTxID(msg.Txid), err))
 	}
 	return &pb.ChaincodeMessage{Type: pb.ChaincodeMessage_COMPLETED, Payload: body, Txid: msg.Txid, ChannelId: msg.ChannelId, ChaincodeEvent: stub.event}
+}
+
+// decodeInput decodes a TRANSACTION or INIT payload. A plainly encoded one
+// (arguments and is_init only, the peer's usual) is read in place: each
+// argument aliases payload, which belongs to the message alone, instead of
+// being copied out of it. Anything else (decorations, unknown fields, bad
+// encoding) goes to proto.Unmarshal, which also words the errors.
+func decodeInput(payload []byte) (*pb.ChaincodeInput, error) {
+	if args, ok := argsInPlace(payload); ok {
+		return &pb.ChaincodeInput{Args: args}, nil
+	}
+	input := &pb.ChaincodeInput{}
+	if err := proto.Unmarshal(payload, input); err != nil {
+		return nil, err
+	}
+	return input, nil
+}
+
+// argsInPlace reads the args (field 1, repeated bytes) of a ChaincodeInput
+// holding only those and is_init (field 3, a varint the shim does not use:
+// the message type says Init or Invoke), each value aliasing b. It reports
+// false for anything else, where proto.Unmarshal decides.
+func argsInPlace(b []byte) ([][]byte, bool) {
+	const argsField, isInitField = 1, 3
+	n := 0 // count the arguments first, to allocate the slice once
+	for rest := b; len(rest) > 0; {
+		num, typ, k := protowire.ConsumeTag(rest)
+		if k < 0 {
+			return nil, false
+		}
+		var m int
+		switch {
+		case num == argsField && typ == protowire.BytesType:
+			_, m = protowire.ConsumeBytes(rest[k:])
+			n++
+		case num == isInitField && typ == protowire.VarintType:
+			_, m = protowire.ConsumeVarint(rest[k:])
+		default:
+			return nil, false
+		}
+		if m < 0 {
+			return nil, false
+		}
+		rest = rest[k+m:]
+	}
+	if n == 0 {
+		return nil, true
+	}
+	args := make([][]byte, 0, n)
+	for len(b) > 0 {
+		num, _, k := protowire.ConsumeTag(b)
+		if num == argsField {
+			v, m := protowire.ConsumeBytes(b[k:])
+			args = append(args, v[:len(v):len(v)]) // an append by the chaincode must not overwrite the next field
+			b = b[k+m:]
+			continue
+		}
+		_, m := protowire.ConsumeVarint(b[k:])
+		b = b[k+m:]
+	}
+	return args, true
 }
 
 // runChaincode calls Init or Invoke, turning a panic or a nil response into

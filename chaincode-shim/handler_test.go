@@ -63,7 +63,7 @@ func (s *chanStream) Recv() (*pb.ChaincodeMessage, error) {
 }
 
 // next returns the next message the shim sent.
-func (s *chanStream) next(t *testing.T) *pb.ChaincodeMessage {
+func (s *chanStream) next(t testing.TB) *pb.ChaincodeMessage {
 	t.Helper()
 	select {
 	case m := <-s.out:
@@ -76,7 +76,7 @@ func (s *chanStream) next(t *testing.T) *pb.ChaincodeMessage {
 
 // startChat runs the chat on a fresh chanStream up to READY and returns the
 // stream, the handler and the chat's outcome.
-func startChat(t *testing.T, cc Chaincode) (*chanStream, *handler, <-chan error) {
+func startChat(t testing.TB, cc Chaincode) (*chanStream, *handler, <-chan error) {
 	t.Helper()
 	s := newChanStream()
 	h := newHandler("cc", s, cc, slog.New(slog.DiscardHandler))
@@ -102,7 +102,7 @@ func startChat(t *testing.T, cc Chaincode) (*chanStream, *handler, <-chan error)
 	return s, h, done
 }
 
-func transaction(t *testing.T, txid string, args ...string) *pb.ChaincodeMessage {
+func transaction(t testing.TB, txid string, args ...string) *pb.ChaincodeMessage {
 	t.Helper()
 	in := &pb.ChaincodeInput{}
 	for _, a := range args {
