@@ -341,8 +341,7 @@ func (h *handler) route(msg *pb.ChaincodeMessage) {
 // call sends one request of transaction (channel, txid) and waits for the
 // peer's RESPONSE payload or ERROR, which arrives on respc (buffered 1; the
 // stub's, reused by its calls, which never overlap).
-func (h *handler) call(channel, txid string, typ pb.ChaincodeMessage_Type, req proto.Message) ([]byte, error) {
-	respc := make(chan *pb.ChaincodeMessage, 1)
+func (h *handler) call(channel, txid string, respc chan *pb.ChaincodeMessage, typ pb.ChaincodeMessage_Type, req proto.Message) ([]byte, error) {
 	payload, err := proto.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("shim: marshal %s request: %w", typ, err)

@@ -25,6 +25,9 @@ type ChaincodeStub struct {
 	args        [][]byte
 	decorations map[string][]byte
 	event       *pb.ChaincodeEvent // owned by the invocation goroutine
+	// respc receives the answers to this stub's requests (see handler.call);
+	// made on the first request.
+	respc chan *pb.ChaincodeMessage
 
 	signedProposal *pb.SignedProposal
 	channelHeader  *cb.ChannelHeader // nil without a signed proposal
@@ -133,7 +136,10 @@ func GetMSPID() (string, error) {
 }
 
 func (s *ChaincodeStub) call(typ pb.ChaincodeMessage_Type, req proto.Message) ([]byte, error) {
-	return s.h.call(s.ChannelID, s.TxID, typ, req)
+	if s.respc == nil {
+		s.respc = make(chan *pb.ChaincodeMessage, 1)
+	}
+	return s.h.call(s.ChannelID, s.TxID, s.respc, typ, req)
 }
 
 // GetArgs implements ChaincodeStubInterface.
