@@ -77,11 +77,10 @@ func singleBytes(b []byte) []byte {
 	return b
 }
 
-// decodeProposalMsg decodes a peer.Proposal in place.
-func decodeProposalMsg(raw []byte) (*pb.Proposal, bool) {
-	m := &pb.Proposal{}
+// decodeProposalMsg decodes a peer.Proposal in place into m.
+func decodeProposalMsg(raw []byte, m *pb.Proposal) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if typ != protowire.BytesType || !seen.first(num) {
 			return false
 		}
@@ -97,14 +96,12 @@ func decodeProposalMsg(raw []byte) (*pb.Proposal, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
-// decodeHeader decodes a common.Header in place.
-func decodeHeader(raw []byte) (*cb.Header, bool) {
-	m := &cb.Header{}
+// decodeHeader decodes a common.Header in place into m.
+func decodeHeader(raw []byte, m *cb.Header) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if typ != protowire.BytesType || !seen.first(num) {
 			return false
 		}
@@ -118,15 +115,13 @@ func decodeHeader(raw []byte) (*cb.Header, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
-// decodeChannelHeader decodes a common.ChannelHeader in place (its strings
-// are copied, as strings must be).
-func decodeChannelHeader(raw []byte) (*cb.ChannelHeader, bool) {
-	m := &cb.ChannelHeader{}
+// decodeChannelHeader decodes a common.ChannelHeader in place into m, its
+// timestamp into ts (its strings are copied, as strings must be).
+func decodeChannelHeader(raw []byte, m *cb.ChannelHeader, ts *timestamppb.Timestamp) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
 		if !seen.first(num) {
 			return false
 		}
@@ -136,9 +131,8 @@ func decodeChannelHeader(raw []byte) (*cb.ChannelHeader, bool) {
 		case num == 2 && typ == protowire.VarintType:
 			m.Version = int32(v)
 		case num == 3 && typ == protowire.BytesType:
-			ts, ok := decodeTimestamp(b)
 			m.Timestamp = ts
-			return ok
+			return decodeTimestamp(b, ts)
 		case num == 4 && typ == protowire.BytesType && utf8.Valid(b):
 			m.ChannelId = string(b)
 		case num == 5 && typ == protowire.BytesType && utf8.Valid(b):
@@ -154,14 +148,12 @@ func decodeChannelHeader(raw []byte) (*cb.ChannelHeader, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
-// decodeTimestamp decodes a google.protobuf.Timestamp.
-func decodeTimestamp(raw []byte) (*timestamppb.Timestamp, bool) {
-	m := &timestamppb.Timestamp{}
+// decodeTimestamp decodes a google.protobuf.Timestamp into m.
+func decodeTimestamp(raw []byte, m *timestamppb.Timestamp) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) bool {
 		if typ != protowire.VarintType || !seen.first(num) {
 			return false
 		}
@@ -175,14 +167,12 @@ func decodeTimestamp(raw []byte) (*timestamppb.Timestamp, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
-// decodeSignatureHeader decodes a common.SignatureHeader in place.
-func decodeSignatureHeader(raw []byte) (*cb.SignatureHeader, bool) {
-	m := &cb.SignatureHeader{}
+// decodeSignatureHeader decodes a common.SignatureHeader in place into m.
+func decodeSignatureHeader(raw []byte, m *cb.SignatureHeader) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if typ != protowire.BytesType || !seen.first(num) {
 			return false
 		}
@@ -196,29 +186,25 @@ func decodeSignatureHeader(raw []byte) (*cb.SignatureHeader, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
-// decodeHeaderExtension decodes a peer.ChaincodeHeaderExtension.
-func decodeHeaderExtension(raw []byte) (*pb.ChaincodeHeaderExtension, bool) {
-	m := &pb.ChaincodeHeaderExtension{}
+// decodeHeaderExtension decodes a peer.ChaincodeHeaderExtension into m, its
+// chaincode ID into id.
+func decodeHeaderExtension(raw []byte, m *pb.ChaincodeHeaderExtension, id *pb.ChaincodeID) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if num != 2 || typ != protowire.BytesType || !seen.first(num) {
 			return false
 		}
-		id, ok := decodeChaincodeID(b)
 		m.ChaincodeId = id
-		return ok
+		return decodeChaincodeID(b, id)
 	})
-	return m, ok
 }
 
-// decodeChaincodeID decodes a peer.ChaincodeID.
-func decodeChaincodeID(raw []byte) (*pb.ChaincodeID, bool) {
-	m := &pb.ChaincodeID{}
+// decodeChaincodeID decodes a peer.ChaincodeID into m.
+func decodeChaincodeID(raw []byte, m *pb.ChaincodeID) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if typ != protowire.BytesType || !seen.first(num) || !utf8.Valid(b) {
 			return false
 		}
@@ -234,44 +220,39 @@ func decodeChaincodeID(raw []byte) (*pb.ChaincodeID, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
-// decodeProposalPayload decodes a peer.ChaincodeProposalPayload in place; it
-// declines one with a transient map.
-func decodeProposalPayload(raw []byte) (*pb.ChaincodeProposalPayload, bool) {
-	m := &pb.ChaincodeProposalPayload{}
+// decodeProposalPayload decodes a peer.ChaincodeProposalPayload in place
+// into m; it declines one with a transient map.
+func decodeProposalPayload(raw []byte, m *pb.ChaincodeProposalPayload) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if num != 1 || typ != protowire.BytesType || !seen.first(num) {
 			return false
 		}
 		m.Input = singleBytes(b)
 		return true
 	})
-	return m, ok
 }
 
-// decodeInvocationSpec decodes a peer.ChaincodeInvocationSpec in place.
-func decodeInvocationSpec(raw []byte) (*pb.ChaincodeInvocationSpec, bool) {
-	m := &pb.ChaincodeInvocationSpec{}
+// decodeInvocationSpec decodes a peer.ChaincodeInvocationSpec in place into
+// m, its parts into spec, id and input.
+func decodeInvocationSpec(raw []byte, m *pb.ChaincodeInvocationSpec, spec *pb.ChaincodeSpec, id *pb.ChaincodeID, input *pb.ChaincodeInput) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, _ uint64, b []byte) bool {
 		if num != 1 || typ != protowire.BytesType || !seen.first(num) {
 			return false
 		}
-		spec, ok := decodeChaincodeSpec(b)
 		m.ChaincodeSpec = spec
-		return ok
+		return decodeChaincodeSpec(b, spec, id, input)
 	})
-	return m, ok
 }
 
-// decodeChaincodeSpec decodes a peer.ChaincodeSpec in place.
-func decodeChaincodeSpec(raw []byte) (*pb.ChaincodeSpec, bool) {
-	m := &pb.ChaincodeSpec{}
+// decodeChaincodeSpec decodes a peer.ChaincodeSpec in place into m, its
+// chaincode ID into id and its input into input.
+func decodeChaincodeSpec(raw []byte, m *pb.ChaincodeSpec, id *pb.ChaincodeID, input *pb.ChaincodeInput) bool {
 	var seen fieldSet
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
 		if !seen.first(num) {
 			return false
 		}
@@ -279,13 +260,11 @@ func decodeChaincodeSpec(raw []byte) (*pb.ChaincodeSpec, bool) {
 		case num == 1 && typ == protowire.VarintType:
 			m.Type = pb.ChaincodeSpec_Type(int32(v))
 		case num == 2 && typ == protowire.BytesType:
-			id, ok := decodeChaincodeID(b)
 			m.ChaincodeId = id
-			return ok
+			return decodeChaincodeID(b, id)
 		case num == 3 && typ == protowire.BytesType:
-			in, ok := decodeChaincodeInput(b)
-			m.Input = in
-			return ok
+			m.Input = input
+			return decodeChaincodeInput(b, input)
 		case num == 4 && typ == protowire.VarintType:
 			m.Timeout = int32(v)
 		default:
@@ -293,14 +272,12 @@ func decodeChaincodeSpec(raw []byte) (*pb.ChaincodeSpec, bool) {
 		}
 		return true
 	})
-	return m, ok
 }
 
 // decodeChaincodeInput decodes a peer.ChaincodeInput in place; it declines
 // one with decorations. Its arguments share raw: proto.Unmarshal gives an
 // empty argument as an empty, not nil, slice, and so do they.
-func decodeChaincodeInput(raw []byte) (*pb.ChaincodeInput, bool) {
-	m := &pb.ChaincodeInput{}
+func decodeChaincodeInput(raw []byte, m *pb.ChaincodeInput) bool {
 	var seen fieldSet
 	// Count the arguments first so that Args is allocated once.
 	n := 0
@@ -310,12 +287,12 @@ func decodeChaincodeInput(raw []byte) (*pb.ChaincodeInput, bool) {
 		}
 		return true
 	}) {
-		return m, false
+		return false
 	}
 	if n > 0 {
 		m.Args = make([][]byte, 0, n)
 	}
-	ok := walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
+	return walkFields(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
 		switch {
 		case num == 1 && typ == protowire.BytesType:
 			m.Args = append(m.Args, b)
@@ -326,5 +303,4 @@ func decodeChaincodeInput(raw []byte) (*pb.ChaincodeInput, bool) {
 		}
 		return true
 	})
-	return m, ok
 }

@@ -206,33 +206,34 @@ func FuzzDecodeProposalPart(f *testing.F) {
 	f.Fuzz(func(t *testing.T, level uint8, raw []byte) {
 		var got, want proto.Message
 		var ok bool
+		b := &proposalBlock{}
 		switch level % 9 {
 		case 0:
-			got, ok = decodeProposalMsg(raw)
+			got, ok = &b.prop, decodeProposalMsg(raw, &b.prop)
 			want = &pb.Proposal{}
 		case 1:
-			got, ok = decodeHeader(raw)
+			got, ok = &b.hdr, decodeHeader(raw, &b.hdr)
 			want = &cb.Header{}
 		case 2:
-			got, ok = decodeChannelHeader(raw)
+			got, ok = &b.chdr, decodeChannelHeader(raw, &b.chdr, &b.timestamp)
 			want = &cb.ChannelHeader{}
 		case 3:
-			got, ok = decodeSignatureHeader(raw)
+			got, ok = &b.shdr, decodeSignatureHeader(raw, &b.shdr)
 			want = &cb.SignatureHeader{}
 		case 4:
-			got, ok = decodeHeaderExtension(raw)
+			got, ok = &b.ext, decodeHeaderExtension(raw, &b.ext, &b.extID)
 			want = &pb.ChaincodeHeaderExtension{}
 		case 5:
-			got, ok = decodeProposalPayload(raw)
+			got, ok = &b.payload, decodeProposalPayload(raw, &b.payload)
 			want = &pb.ChaincodeProposalPayload{}
 		case 6:
-			got, ok = decodeInvocationSpec(raw)
+			got, ok = &b.cis, decodeInvocationSpec(raw, &b.cis, &b.spec, &b.specID, &b.input)
 			want = &pb.ChaincodeInvocationSpec{}
 		case 7:
-			got, ok = decodeChaincodeSpec(raw)
+			got, ok = &b.spec, decodeChaincodeSpec(raw, &b.spec, &b.specID, &b.input)
 			want = &pb.ChaincodeSpec{}
 		case 8:
-			got, ok = decodeChaincodeInput(raw)
+			got, ok = &b.input, decodeChaincodeInput(raw, &b.input)
 			want = &pb.ChaincodeInput{}
 		}
 		if !ok {
