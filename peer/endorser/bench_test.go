@@ -66,3 +66,24 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcessProposalAdapter is BenchmarkProcessProposal on the real
+// ledger adapter, as a peer runs it: the chaincode interest reads the
+// written key's metadata from the ledger.
+func BenchmarkProcessProposalAdapter(b *testing.B) {
+	ev := newEnv(b)
+	ch, err := ev.e.channels.Channel("mychannel")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch.Ledger = ev.ledger.Ledger
+	sp, _ := buildProposal(b, ev.user1, "mychannel", "basic", strArgs("put", "k", "v"), propOpts{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		pr, err := ev.e.ProcessProposal(ctx, sp)
+		if err != nil || pr.Response.GetStatus() != 200 || pr.Endorsement == nil {
+			b.Fatalf("proposal not endorsed: %v %v", err, pr.GetResponse())
+		}
+	}
+}
