@@ -39,7 +39,9 @@ type Simulator struct {
 	namespaces map[string]bool
 	reads      map[string]map[string]*kvrwset.KVRead
 	// writes, metaWrites, ranges, hashedReads, collections and pvtReads are
-	// nil until their first entry (lazy).
+	// nil until their first entry (lazy); pvtWrites, pvtPurges and
+	// pvtMetaWrites until the first private write, which every writer of
+	// them begins with beginPrivateWriteLocked.
 	writes      map[string]map[string][]byte // nil value = delete
 	metaWrites  map[string]map[string]map[string][]byte
 	ranges      map[string][]*simRange
@@ -73,16 +75,13 @@ type simRange struct {
 // NewSimulator starts a simulation for transaction txID on the current state.
 func (l *Ledger) NewSimulator(txID string) *Simulator {
 	return &Simulator{
-		state:         l.state,
-		caps:          l.caps,
-		stateName:     l.stateName,
-		txID:          txID,
-		rules:         l.collections,
-		namespaces:    map[string]bool{},
-		reads:         map[string]map[string]*kvrwset.KVRead{},
-		pvtWrites:     map[string]map[string]map[string][]byte{},
-		pvtPurges:     map[string]map[string]map[string]bool{},
-		pvtMetaWrites: map[string]map[string]map[string]map[string][]byte{},
+		state:      l.state,
+		caps:       l.caps,
+		stateName:  l.stateName,
+		txID:       txID,
+		rules:      l.collections,
+		namespaces: map[string]bool{},
+		reads:      map[string]map[string]*kvrwset.KVRead{},
 	}
 }
 
@@ -502,8 +501,9 @@ func (s *Simulator) PutPrivateData(ns, coll, key string, value []byte) error {
 
 // beginPrivateWriteLocked runs the checks every write to a collection
 // passes (a write is allowed now, the key is not empty, the state database
-// takes key and value) and marks the collection touched; op names the call
-// and what the kind of write, for errors. s.mu must be held.
+// takes key and value), marks the collection touched and makes the maps of
+// private writes on the first; op names the call and what the kind of
+// write, for errors. s.mu must be held.
 func (s *Simulator) beginPrivateWriteLocked(op, what, ns, coll, key string, value []byte) error {
 	describe := func() string { return fmt.Sprintf("%s %s/%s key %q", what, ns, coll, key) }
 	if err := s.beginWriteLocked(describe); err != nil {
@@ -516,6 +516,11 @@ func (s *Simulator) beginPrivateWriteLocked(op, what, ns, coll, key string, valu
 		return err
 	}
 	s.touchColl(ns, coll)
+	if s.pvtWrites == nil {
+		s.pvtWrites = map[string]map[string]map[string][]byte{}
+		s.pvtPurges = map[string]map[string]map[string]bool{}
+		s.pvtMetaWrites = map[string]map[string]map[string]map[string][]byte{}
+	}
 	return nil
 }
 
