@@ -7,10 +7,12 @@ import "testing"
 // the first one.
 func TestEachPrivateWriteCanComeFirst(t *testing.T) {
 	writes := map[string]func(*Simulator) error{
-		"put":      func(s *Simulator) error { return s.PutPrivateData("cc", "coll", "k", []byte("v")) },
-		"delete":   func(s *Simulator) error { return s.DeletePrivateData("cc", "coll", "k") },
-		"purge":    func(s *Simulator) error { return s.PurgePrivateData("cc", "coll", "k") },
-		"metadata": func(s *Simulator) error { return s.SetPrivateDataMetadata("cc", "coll", "k", map[string][]byte{"m": []byte("x")}) },
+		"put":    func(s *Simulator) error { return s.PutPrivateData("cc", "coll", "k", []byte("v")) },
+		"delete": func(s *Simulator) error { return s.DeletePrivateData("cc", "coll", "k") },
+		"purge":  func(s *Simulator) error { return s.PurgePrivateData("cc", "coll", "k") },
+		"metadata": func(s *Simulator) error {
+			return s.SetPrivateDataMetadata("cc", "coll", "k", map[string][]byte{"m": []byte("x")})
+		},
 	}
 	s := newSimLedger(t)
 	for name, write := range writes {
