@@ -199,7 +199,8 @@ func (s *Simulator) GetStateRange(ns, start, end string) (statedb.Iterator, erro
 	}
 	r := &simRange{it: it, start: start, end: end}
 	s.namespaces[ns] = true
-	lazy(&s.ranges)[ns] = append(s.ranges[ns], r)
+	ranges := lazy(&s.ranges)
+	ranges[ns] = append(ranges[ns], r)
 	s.open = append(s.open, r)
 	return &simIterator{s: s, r: r}, nil
 }
@@ -307,7 +308,8 @@ func (s *Simulator) GetStateRangePage(ns, startKey, endKey string, pageSize int3
 		}
 	}
 	s.namespaces[ns] = true
-	lazy(&s.ranges)[ns] = append(s.ranges[ns], r)
+	ranges := lazy(&s.ranges)
+	ranges[ns] = append(ranges[ns], r)
 	return page, bookmark, nil
 }
 
