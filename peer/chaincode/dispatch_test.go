@@ -86,3 +86,75 @@ func TestRequestsOfATransaction(t *testing.T) {
 		t.Fatalf("late request answered %q, want a refusal naming no such transaction", m.Payload)
 	}
 }
+
+// ctxInvoker keeps the context of each call to other chaincode and, when
+// block is set, waits for it to end.
+type ctxInvoker struct {
+	block   bool
+	started chan context.Context
+}
+
+func (i *ctxInvoker) InvokeChaincode(ctx context.Context, _ *TxContext, _, _ string, _ *pb.ChaincodeInput) (*pb.Response, error) {
+	i.started <- ctx
+	if i.block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &pb.Response{Status: 200}, nil
+}
+
+// A call to other chaincode runs under the transaction's context: it ends
+// when the caller of Execute gives up, and when the transaction is over.
+func TestCallsEndWithTheTransaction(t *testing.T) {
+	rt := NewRuntime(Config{Logger: testLogger(t)}, nil)
+	addr := cctest.ServeRegister(t, rt)
+	cc := dialRegister(t, addr, "calls_1:ff")
+	cc.expect(pb.ChaincodeMessage_REGISTERED)
+	cc.expect(pb.ChaincodeMessage_READY)
+	invokeOther := func(tx *pb.ChaincodeMessage) {
+		cc.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_INVOKE_CHAINCODE, Txid: tx.Txid, ChannelId: tx.ChannelId,
+			Payload: mustMarshal(t, &pb.ChaincodeSpec{ChaincodeId: &pb.ChaincodeID{Name: "other"}})})
+	}
+
+	// Completed: the call's context ends once Execute has returned.
+	inv := &ctxInvoker{started: make(chan context.Context, 1)}
+	txc, in := newTx(t, cctest.Signer(t, "Org1MSP"), "calls", newFakeSim(nil), nil, "go")
+	txc.Invoker = inv
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := rt.Execute(context.Background(), "calls_1:ff", txc, in)
+		done <- err
+	}()
+	tx := cc.expect(pb.ChaincodeMessage_TRANSACTION)
+	invokeOther(tx)
+	callCtx := <-inv.started
+	cc.expect(pb.ChaincodeMessage_RESPONSE)
+	if err := callCtx.Err(); err != nil {
+		t.Fatalf("the call's context ended (%v) while its transaction runs", err)
+	}
+	cc.send(&pb.ChaincodeMessage{Type: pb.ChaincodeMessage_COMPLETED, Txid: tx.Txid, ChannelId: tx.ChannelId,
+		Payload: mustMarshal(t, &pb.Response{Status: 200})})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := callCtx.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call's context after the transaction: %v, want context.Canceled", err)
+	}
+
+	// Abandoned by the caller of Execute: a call under way ends too.
+	inv = &ctxInvoker{block: true, started: make(chan context.Context, 1)}
+	txc, in = newTx(t, cctest.Signer(t, "Org1MSP"), "calls", newFakeSim(nil), nil, "go")
+	txc.Invoker = inv
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_, _, err := rt.Execute(ctx, "calls_1:ff", txc, in)
+		done <- err
+	}()
+	tx = cc.expect(pb.ChaincodeMessage_TRANSACTION)
+	invokeOther(tx)
+	<-inv.started
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("execute = %v, want the transaction abandoned with context.Canceled", err)
+	}
+}

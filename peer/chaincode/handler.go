@@ -46,14 +46,19 @@ type handler struct {
 type txState struct {
 	txc    *TxContext
 	ns     string
-	ctx    context.Context           // ends when execute returns; bounds calls to other chaincode
+	parent context.Context           // execute's context
 	result chan *pb.ChaincodeMessage // COMPLETED or ERROR; buffered 1
 	// requests are the shim's requests of this transaction, served by the
 	// goroutine waiting in execute (see dispatch); buffered.
 	requests chan *pb.ChaincodeMessage
 	isInit   bool // an INIT: private data is refused
 
-	mu sync.Mutex // guards iters, nextID and collections
+	mu sync.Mutex // guards iters, nextID, collections, callCtx, cancelCalls and ended
+	// callCtx bounds calls to other chaincode (see calls); nil until the
+	// first, as most transactions make none.
+	callCtx     context.Context
+	cancelCalls context.CancelFunc
+	ended       bool // execute has returned
 	// iters are the open query iterators by ID; nil until the first query,
 	// as most transactions run none.
 	iters       map[string]*queryIter
@@ -307,11 +312,35 @@ func (h *handler) serveContained(tx *txState, msg *pb.ChaincodeMessage) (payload
 	return h.serveRequest(tx, msg)
 }
 
+// calls returns the context calls to other chaincode made by tx run under:
+// execute's, ended when execute returns. It is made on the first call
+// rather than for every transaction.
+func (tx *txState) calls() context.Context {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.callCtx == nil {
+		tx.callCtx, tx.cancelCalls = context.WithCancel(tx.parent)
+		if tx.ended {
+			tx.cancelCalls()
+		}
+	}
+	return tx.callCtx
+}
+
+// end marks tx as over: calls to other chaincode it made are cancelled, and
+// any it makes later (a request served late) start cancelled.
+func (tx *txState) end() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.ended = true
+	if tx.cancelCalls != nil {
+		tx.cancelCalls()
+	}
+}
+
 // execute sends one transaction and waits for its end.
 func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.ChaincodeInput, timeout time.Duration) (*pb.Response, *pb.ChaincodeEvent, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	tx := &txState{txc: txc, ns: txc.namespace(), ctx: ctx, result: make(chan *pb.ChaincodeMessage, 1),
+	tx := &txState{txc: txc, ns: txc.namespace(), parent: ctx, result: make(chan *pb.ChaincodeMessage, 1),
 		requests: make(chan *pb.ChaincodeMessage, requestBacklog), isInit: input.GetIsInit()}
 	key := txRef{txc.ChannelID, txc.TxID}
 	h.mu.Lock()
@@ -328,6 +357,7 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 	}
 	h.txs[key] = tx
 	h.mu.Unlock()
+	defer tx.end() // cancels its calls to other chaincode, after the clean-up below
 	defer func() {
 		h.mu.Lock()
 		delete(h.txs, key)

@@ -35,7 +35,7 @@ func (h *handler) invokeChaincode(tx *txState, msg *pb.ChaincodeMessage) ([]byte
 	if input == nil {
 		input = &pb.ChaincodeInput{}
 	}
-	resp, err := tx.txc.Invoker.InvokeChaincode(tx.ctx, tx.txc, name, channel, input)
+	resp, err := tx.txc.Invoker.InvokeChaincode(tx.calls(), tx.txc, name, channel, input)
 	inner := &pb.ChaincodeMessage{Txid: msg.Txid, ChannelId: msg.ChannelId}
 	var te *TransactionError
 	switch {
