@@ -85,13 +85,19 @@ func newStub(h *handler, channelID, txid string, input *pb.ChaincodeInput, sp *p
 	if err := proto.Unmarshal(shdrBytes, shdr); err != nil {
 		return nil, fmt.Errorf("unmarshal proposal SignatureHeader: %w", err)
 	}
-	cpp := &pb.ChaincodeProposalPayload{}
-	if err := proto.Unmarshal(payload, cpp); err != nil {
-		return nil, fmt.Errorf("unmarshal ChaincodeProposalPayload: %w", err)
+	// Of the ChaincodeProposalPayload only the transient map is kept; a
+	// payload holding just its input (field 1, once) has none, and decoding
+	// it would only copy the input out.
+	var cppInput [1][]byte
+	if !bytesFieldsInPlace(payload, cppInput[:]) {
+		cpp := &pb.ChaincodeProposalPayload{}
+		if err := proto.Unmarshal(payload, cpp); err != nil {
+			return nil, fmt.Errorf("unmarshal ChaincodeProposalPayload: %w", err)
+		}
+		s.transient = cpp.TransientMap
 	}
 	s.channelHeader = chdr
 	s.creator = shdr.Creator
-	s.transient = cpp.TransientMap
 	// The binding ties application data to this proposal:
 	// SHA-256(nonce ‖ creator ‖ epoch as 8 little-endian bytes).
 	d := sha256.New()
