@@ -158,3 +158,26 @@ func TestCallsEndWithTheTransaction(t *testing.T) {
 		t.Fatalf("execute = %v, want the transaction abandoned with context.Canceled", err)
 	}
 }
+
+// A timer from the pool fires only for the duration it was started with
+// again, even after an earlier one expired unreceived, under either timer
+// semantics (go test with GODEBUG=asynctimerchan=1 too).
+func TestPooledTimerFiresOnlyForItsNewDuration(t *testing.T) {
+	for range 100 {
+		old := startTimer(time.Nanosecond)
+		// Let it expire without receiving from it.
+		for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
+		}
+		stopTimer(old)
+		nt := startTimer(time.Hour)
+		select {
+		case <-nt.C:
+			t.Fatal("a pooled timer started for an hour fired at once: a stale expiry")
+		default:
+		}
+		stopTimer(nt)
+	}
+	nt := startTimer(time.Millisecond)
+	<-nt.C // and it does fire for its new duration
+	stopTimer(nt)
+}

@@ -393,8 +393,8 @@ func (h *handler) execute(ctx context.Context, txc *TxContext, input *pb.Chainco
 		return nil, nil, fmt.Errorf("%w: send %s %s to chaincode %s: %v", ErrChaincodeUnavailable, typ, txc.TxID, h.packageID, err)
 	}
 
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	timer := startTimer(timeout)
+	defer stopTimer(timer)
 	for {
 		select {
 		case req := <-tx.requests:
@@ -426,6 +426,31 @@ func (h *handler) result(tx *txState, msg *pb.ChaincodeMessage) (*pb.Response, *
 		return nil, nil, fmt.Errorf("chaincode %s completed transaction %s with an undecodable peer.Response: %w", h.packageID, tx.txc.TxID, err)
 	}
 	return resp, ev, nil
+}
+
+// timers keeps the timers of ended transactions for the next ones: a new
+// timer costs three allocations per transaction. Only a timer stopped
+// before it expired is kept, so none holds an expiry that was never
+// received, whatever the timer semantics (even GODEBUG=asynctimerchan=1,
+// where a stopped timer's channel keeps such a value); a timer from the
+// pool fires only for its new duration
+// (TestPooledTimerFiresOnlyForItsNewDuration).
+var timers sync.Pool
+
+// startTimer returns a timer that expires after d.
+func startTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// stopTimer stops t and keeps it for startTimer unless it had expired.
+func stopTimer(t *time.Timer) {
+	if t.Stop() {
+		timers.Put(t)
+	}
 }
 
 // metadataResult lists metadata entries in key order.
