@@ -59,11 +59,10 @@ func (c Config) checkChaincodeEndpoint() string {
 // for a chaincode launch (the runtime then checks which launch). Keepalive
 // pings every minute are allowed, as both shims send them.
 func (n *Node) chaincodeServerOptions() ([]grpc.ServerOption, error) {
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(maxMessageSize),
-		grpc.MaxSendMsgSize(maxMessageSize),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}
+	// The chaincode stream's message limits and fixed flow-control windows
+	// (gRPC's automatic window sizing would ping after nearly every message).
+	opts := append(chaincode.ServerOptions(),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
 	if n.ccCA == nil {
 		return opts, nil
 	}
