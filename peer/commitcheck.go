@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/peer/commitcheck"
 )
@@ -90,7 +91,7 @@ func (c *channel) dialPeer(p knownPeer) (*grpc.ClientConn, error) {
 	if c.node.tlsCert != nil {
 		tc.Certificates = []tls.Certificate{*c.node.tlsCert}
 	}
-	return grpc.NewClient(p.address, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	return grpc.NewClient(p.address, append(flowcontrol.DialOptions(), grpc.WithTransportCredentials(credentials.NewTLS(tc)))...)
 }
 
 // compareCommitHash compares with the peer at address over conn, logs the

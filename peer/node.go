@@ -22,6 +22,7 @@ import (
 
 	"github.com/weft-ledger/weft/discovery"
 	"github.com/weft-ledger/weft/gossip"
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/internal/rpclimit"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
@@ -298,6 +299,7 @@ func (n *Node) Run(ctx context.Context) error {
 		rpclimit.GatewayService:  n.cfg.Limits.GatewayService,
 	}, n.log).ServerOptions()...)
 	opts = append(opts, rpcrecover.ServerOptions(n.log)...)
+	opts = append(opts, flowcontrol.ServerOptions()...)
 	srv := grpc.NewServer(append(opts, grpc.NumStreamWorkers(streamWorkers))...)
 	pb.RegisterEndorserServer(srv, n.endorser)
 	pb.RegisterDeliverServer(srv, n.deliver)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/internal/operations"
 	"github.com/weft-ledger/weft/ledger"
 	"github.com/weft-ledger/weft/peer/chaincode"
@@ -281,7 +282,7 @@ func (n *Node) askHeight(ctx context.Context, channelID string, ep deliver.Endpo
 	if n.tlsCert != nil {
 		tc.Certificates = []tls.Certificate{*n.tlsCert}
 	}
-	conn, err := grpc.NewClient(ep.Address, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	conn, err := grpc.NewClient(ep.Address, append(flowcontrol.DialOptions(), grpc.WithTransportCredentials(credentials.NewTLS(tc)))...)
 	if err != nil {
 		return 0, fmt.Errorf("orderer %s: %w", ep.Address, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 )
 
 // dialing is a connection being made for Send; messages sent meanwhile
@@ -183,11 +185,11 @@ func (c *Comm) dial(ctx context.Context, endpoint string) (*grpc.ClientConn, gp.
 			MinVersion:   tls.VersionTLS12,
 		})
 	}
-	cc, err := grpc.NewClient(endpoint,
+	cc, err := grpc.NewClient(endpoint, append(flowcontrol.DialOptions(),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.MaxRecvMsgSize), grpc.MaxCallSendMsgSize(c.cfg.MaxSendMsgSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveInterval, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
-	)
+	)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial gossip endpoint %s: %w", endpoint, err)
 	}

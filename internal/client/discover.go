@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -63,8 +64,8 @@ func DialDiscovery(e Endpoint) (*grpc.ClientConn, []byte, error) {
 		hash = sum[:]
 		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(e.Address, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)))
+	conn, err := grpc.NewClient(e.Address, append(flowcontrol.DialOptions(), grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", e.Address, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/protos"
 )
 
@@ -272,10 +273,10 @@ func (p *Puller) heightFrom(ctx context.Context, ep string) (uint64, error) {
 }
 
 func (p *Puller) dial(ep string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(ep,
+	conn, err := grpc.NewClient(ep, append(flowcontrol.DialOptions(),
 		grpc.WithTransportCredentials(credentials.NewTLS(p.cfg.TLS)),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: p.cfg.DialTimeout}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("orderer endpoint %q: %w", ep, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 )
 
 // connPool caches one gRPC client connection per remote address;
@@ -53,8 +55,8 @@ func (p *connPool) get(address string, roots *x509.CertPool) (*grpc.ClientConn, 
 	// A peer whose host stopped answering (a stopped container) must not
 	// hold an endorsement for gRPC's default 20 s connect timeout: give up
 	// after a few seconds and let the next peer of the organisation endorse.
-	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: connectTimeout, Backoff: backoff.DefaultConfig}))
+	c, err := grpc.NewClient(address, append(flowcontrol.DialOptions(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: connectTimeout, Backoff: backoff.DefaultConfig}))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", address, err)
 	}
