@@ -91,6 +91,20 @@ type ECDSACost struct {
 	N            int // operations of each kind timed
 }
 
+// Faster keeps the cheaper figure of each operation from c and o: the
+// machine's speed drifts (a shared host), and the faster measurement gives
+// the higher, stricter bound.
+func (c ECDSACost) Faster(o ECDSACost) ECDSACost {
+	out := c
+	if o.Verify > 0 && (out.Verify <= 0 || o.Verify < out.Verify) {
+		out.Verify = o.Verify
+	}
+	if o.Sign > 0 && (out.Sign <= 0 || o.Sign < out.Sign) {
+		out.Sign = o.Sign
+	}
+	return out
+}
+
 // PerTx is the CPU time of verifies verifications and signs signatures.
 func (c ECDSACost) PerTx(verifies, signs float64) time.Duration {
 	return time.Duration(verifies*float64(c.Verify) + signs*float64(c.Sign))
