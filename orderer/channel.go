@@ -110,9 +110,26 @@ func (c *channel) done() <-chan struct{} {
 
 func (c *channel) submit(ctx context.Context, env []byte) (<-chan error, error) {
 	if c.chain == nil {
-		return nil, fmt.Errorf("%w: channel %s is inactive on this orderer: it is not one of the channel's consenters; broadcast to a consenter", broadcast.ErrUnavailable, c.name)
+		return nil, c.inactiveErr()
 	}
 	wait, err := c.chain.Submit(ctx, env)
+	if err != nil {
+		return nil, c.chainErr(err)
+	}
+	return wait, nil
+}
+
+func (c *channel) inactiveErr() error {
+	return fmt.Errorf("%w: channel %s is inactive on this orderer: it is not one of the channel's consenters; broadcast to a consenter", broadcast.ErrUnavailable, c.name)
+}
+
+// submitFramed is submit for an envelope after raftchain.EntryPrefix free
+// bytes (raftchain.Chain.SubmitFramed).
+func (c *channel) submitFramed(ctx context.Context, framed []byte) (<-chan error, error) {
+	if c.chain == nil {
+		return nil, c.inactiveErr()
+	}
+	wait, err := c.chain.SubmitFramed(ctx, framed)
 	if err != nil {
 		return nil, c.chainErr(err)
 	}
@@ -224,6 +241,13 @@ func (b broadcastChannel) AbsoluteMaxBytes() uint32 {
 }
 func (b broadcastChannel) Submit(ctx context.Context, env []byte) (<-chan error, error) {
 	return b.submit(ctx, env)
+}
+
+// FramePrefix and SubmitFramed make broadcastChannel a broadcast.Framer:
+// admission encodes each envelope with room for its Raft entry prefix.
+func (b broadcastChannel) FramePrefix() int { return raftchain.EntryPrefix }
+func (b broadcastChannel) SubmitFramed(ctx context.Context, framed []byte) (<-chan error, error) {
+	return b.submitFramed(ctx, framed)
 }
 func (b broadcastChannel) Await(ctx context.Context, wait <-chan error) error {
 	return b.await(ctx, wait)

@@ -63,6 +63,17 @@ type Awaiter interface {
 	Await(ctx context.Context, wait <-chan error) error
 }
 
+// Framer is an optional capability of a Channel whose consensus stores each
+// envelope after a fixed prefix: admission encodes the envelope after
+// FramePrefix free bytes and hands the whole buffer to SubmitFramed, which
+// fills the prefix in place, so the envelope is not copied once more. The
+// buffer belongs to the channel from then on. SubmitFramed otherwise
+// behaves as Submit does for the envelope framed[FramePrefix():].
+type Framer interface {
+	FramePrefix() int
+	SubmitFramed(ctx context.Context, framed []byte) (<-chan error, error)
+}
+
 // Channels finds served channels by name.
 type Channels interface {
 	Channel(name string) (Channel, bool)
@@ -299,14 +310,19 @@ func orderStatus(err error) (cb.Status, string) {
 func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels) (status cb.Status, info string, ch Channel, wait <-chan error) {
 	start := time.Now()
 	*labels = txLabels{channel: "unknown", typ: "unknown"}
-	status, info, ch, raw := h.check(env, labels)
+	status, info, ch, framed := h.check(env, labels)
 	labels.enqueued = time.Now()
 	labels.validate = labels.enqueued.Sub(start)
 	if status != cb.Status_SUCCESS {
 		labels.enqueued = time.Time{}
 		return status, info, nil, nil
 	}
-	wait, err := ch.Submit(ctx, raw)
+	var err error
+	if f, ok := ch.(Framer); ok {
+		wait, err = f.SubmitFramed(ctx, framed)
+	} else {
+		wait, err = ch.Submit(ctx, framed)
+	}
 	if err != nil {
 		status, info = orderStatus(err)
 		return status, info, nil, nil
@@ -318,6 +334,7 @@ func (h *Handler) submit(ctx context.Context, env *cb.Envelope, labels *txLabels
 // does, first as sent (size, /Channel/Writers), then turned by the channel
 // into the orderer's CONFIG envelope, which passes the same checks again and
 // is what gets ordered. Clients cannot send CONFIG envelopes themselves.
+// The bytes returned are what admit returns for the envelope ordered.
 func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, Channel, []byte) {
 	parsed, err := parseEnvelope(env)
 	if err != nil {
@@ -364,7 +381,7 @@ func (h *Handler) check(env *cb.Envelope, labels *txLabels) (cb.Status, string, 
 // admit applies the checks every ordered envelope passes: its creator's
 // certificate not expired now, its size against
 // Orderer.BatchSize.AbsoluteMaxBytes and its creator against /Channel/Writers.
-// It returns the bytes to order.
+// It returns the bytes to order, after framePrefix(ch) free bytes.
 func (h *Handler) admit(ch Channel, channelID string, env *cb.Envelope, parsed *protos.Envelope) (cb.Status, string, []byte) {
 	// Fabric's expiration rule comes first and answers BAD_REQUEST: a
 	// creator whose certificate has expired may not write.
@@ -372,11 +389,12 @@ func (h *Handler) admit(ch Channel, channelID string, env *cb.Envelope, parsed *
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("broadcast client identity expired: %v", err), nil
 	}
 	// The bytes ordered are the envelope re-encoded; their length is the size checked.
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
+	prefix := framePrefix(ch)
+	raw, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(make([]byte, prefix, prefix+proto.Size(env)), env)
 	if err != nil {
 		return cb.Status_BAD_REQUEST, fmt.Sprintf("re-encode envelope: %v", err), nil
 	}
-	size := len(raw)
+	size := len(raw) - prefix
 	if limit := ch.AbsoluteMaxBytes(); size > int(limit) {
 		return cb.Status_REQUEST_ENTITY_TOO_LARGE, fmt.Sprintf("envelope of %d bytes exceeds channel %s Orderer.BatchSize.AbsoluteMaxBytes %d", size, channelID, limit), nil
 	}
@@ -389,4 +407,13 @@ func (h *Handler) admit(ch Channel, channelID string, env *cb.Envelope, parsed *
 			describeCreator(parsed.SignatureHeader.Creator), WritersPolicy, channelID, err), nil
 	}
 	return cb.Status_SUCCESS, "", raw
+}
+
+// framePrefix is the room admit leaves before the envelope it encodes for
+// ch: ch's FramePrefix if ch is a Framer, else none.
+func framePrefix(ch Channel) int {
+	if f, ok := ch.(Framer); ok {
+		return f.FramePrefix()
+	}
+	return 0
 }

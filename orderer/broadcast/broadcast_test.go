@@ -277,3 +277,44 @@ func TestConfigUpdate(t *testing.T) {
 		})
 	}
 }
+
+// framingChannel is a fakeChannel that takes envelopes framed: after prefix
+// free bytes.
+type framingChannel struct {
+	*fakeChannel
+	prefix int
+	framed [][]byte
+}
+
+func (f *framingChannel) FramePrefix() int { return f.prefix }
+func (f *framingChannel) SubmitFramed(ctx context.Context, framed []byte) (<-chan error, error) {
+	f.mu.Lock()
+	f.framed = append(f.framed, framed)
+	f.mu.Unlock()
+	return f.fakeChannel.Submit(ctx, framed[f.prefix:])
+}
+
+// TestFramerGetsEnvelopeAfterPrefix: a Framer channel is handed the same
+// envelope bytes as a plain one, after its prefix, through SubmitFramed,
+// and the size limit applies to the envelope alone.
+func TestFramerGetsEnvelopeAfterPrefix(t *testing.T) {
+	org1 := newTestSigner(t, "Org1MSP", "User1")
+	env := envelope(t, cb.HeaderType_ENDORSER_TRANSACTION, "framed", org1, 10)
+	want := protos.Marshal(env)
+	framer := &framingChannel{fakeChannel: &fakeChannel{max: uint32(len(want))}, prefix: 9}
+	h := NewHandler(channelMap{"framed": framer}, nil)
+	if r := h.Process(context.Background(), env); r.Status != cb.Status_SUCCESS {
+		t.Fatalf("%v %s", r.Status, r.Info)
+	}
+	if len(framer.framed) != 1 || len(framer.framed[0]) != 9+len(want) || !bytes.Equal(framer.framed[0][9:], want) {
+		t.Fatalf("framed %x, want 9 free bytes then %x", framer.framed, want)
+	}
+	if len(framer.ordered) != 1 || !bytes.Equal(framer.ordered[0], want) {
+		t.Fatalf("ordered %x, want %x", framer.ordered, want)
+	}
+	framer.max = uint32(len(want) - 1)
+	if r := h.Process(context.Background(), env); r.Status != cb.Status_REQUEST_ENTITY_TOO_LARGE ||
+		r.Info != fmt.Sprintf("envelope of %d bytes exceeds channel framed Orderer.BatchSize.AbsoluteMaxBytes %d", len(want), len(want)-1) {
+		t.Fatalf("over the limit: %v %s", r.Status, r.Info)
+	}
+}

@@ -134,8 +134,11 @@ type Config struct {
 }
 
 type proposal struct {
-	env  []byte
-	done chan error
+	env []byte
+	// entry, when not nil, is the envelope's whole entry data with room
+	// for its prefix (SubmitFramed): env is entry[EntryPrefix:].
+	entry []byte
+	done  chan error
 }
 
 // Chain orders one channel. Create with New, then Start; stop with Halt.

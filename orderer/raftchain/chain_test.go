@@ -450,3 +450,52 @@ func TestCutWhenIdle(t *testing.T) {
 	}
 	verify(t, store.memStore, signer)
 }
+
+// TestSubmitFramedOrdersLikeSubmit: envelopes submitted framed, mixed with
+// plain ones, are ordered and stored the same, in submission order; the
+// size limit applies to the envelope after the prefix.
+func TestSubmitFramedOrdersLikeSubmit(t *testing.T) {
+	signer := newSigner(t)
+	store := newMemStore(t)
+	c := startChain(t, testConfig(t, t.TempDir(), signer), store)
+	eventually.True(t, 5*time.Second, "leadership", func() bool { return c.Leader() == 1 })
+	c.Tick(epoch)
+	framed := func(s string) []byte { return append(make([]byte, EntryPrefix), s...) }
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var waits []<-chan error
+	for i, m := range []string{"a", "b", "c", "d"} {
+		var w <-chan error
+		var err error
+		if i%2 == 1 {
+			w, err = c.SubmitFramed(ctx, framed(m))
+		} else {
+			w, err = c.Submit(ctx, []byte(m))
+		}
+		if err != nil {
+			t.Fatalf("submit %s: %v", m, err)
+		}
+		waits = append(waits, w)
+	}
+	for i, w := range waits {
+		select {
+		case err := <-w:
+			if err != nil {
+				t.Fatalf("envelope %d: %v", i, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("envelope %d: %v", i, ctx.Err())
+		}
+	}
+	store.waitHeight(t, 3)
+	if got := store.contents(1); got != "[a b][c d]" {
+		t.Fatalf("blocks = %s", got)
+	}
+	verify(t, store, signer)
+	if _, err := c.SubmitFramed(ctx, append(make([]byte, EntryPrefix), make([]byte, 1001)...)); !errorsIs(err, ErrMessageTooLarge) {
+		t.Fatalf("oversize: %v", err)
+	}
+	if _, err := c.SubmitFramed(ctx, make([]byte, EntryPrefix-1)); err == nil || !strings.Contains(err.Error(), "no room for the 9-byte entry prefix") {
+		t.Fatalf("short framed envelope: %v", err)
+	}
+}

@@ -31,6 +31,13 @@ func appendEnvelope(out []byte, id uint64, env []byte) []byte {
 	return append(out, env...)
 }
 
+// putEnvelopePrefix writes the prefix of an envelope entry with proposal id
+// into entry[:EntryPrefix]; the envelope follows it in entry.
+func putEnvelopePrefix(entry []byte, id uint64) {
+	entry[0] = kindEnvelope
+	binary.BigEndian.PutUint64(entry[1:EntryPrefix], id)
+}
+
 func encodeBlock(lastEnvIndex uint64, b *cb.Block) []byte {
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
 	if err != nil {

@@ -34,6 +34,28 @@ func (c *Chain) Order(ctx context.Context, env []byte) error {
 // committed to the Raft log, or the reason it was not. Callers also watch
 // Done: a chain that stops may leave the channel unanswered.
 func (c *Chain) Submit(ctx context.Context, env []byte) (<-chan error, error) {
+	return c.submit(ctx, proposal{env: env})
+}
+
+// EntryPrefix is the number of bytes an envelope's Raft entry holds before
+// the envelope: its kind and proposal id.
+const EntryPrefix = 9
+
+// SubmitFramed is Submit for an envelope its caller encoded after
+// EntryPrefix free bytes: framed[EntryPrefix:] is the envelope. The chain
+// writes the prefix in place and proposes framed as the entry itself, so the
+// envelope is not copied once more on its way to the Raft log. framed
+// belongs to the chain from then on; the caller must not modify it.
+func (c *Chain) SubmitFramed(ctx context.Context, framed []byte) (<-chan error, error) {
+	if len(framed) < EntryPrefix {
+		return nil, fmt.Errorf("raftchain: a framed envelope of %d bytes has no room for the %d-byte entry prefix", len(framed), EntryPrefix)
+	}
+	return c.submit(ctx, proposal{env: framed[EntryPrefix:], entry: framed})
+}
+
+// submit queues p, whose done channel it makes, as Submit describes.
+func (c *Chain) submit(ctx context.Context, p proposal) (<-chan error, error) {
+	env := p.env
 	select {
 	case <-c.doneC:
 		return nil, c.haltErr()
@@ -43,7 +65,7 @@ func (c *Chain) Submit(ctx context.Context, env []byte) (<-chan error, error) {
 		return nil, fmt.Errorf("%w: envelope of %d bytes, channel %s allows %d (Orderer.BatchSize.AbsoluteMaxBytes)",
 			ErrMessageTooLarge, len(env), c.cfg.ChannelID, limit)
 	}
-	p := proposal{env: env, done: make(chan error, 1)}
+	p.done = make(chan error, 1)
 	select {
 	case c.proposeC <- p:
 		return p.done, nil
@@ -101,23 +123,34 @@ func (c *Chain) proposeOne(batch []proposal) {
 		fail(err)
 		return
 	}
-	// The entries and their data are allocated once for the whole batch
-	// rather than once per envelope: the leader's Raft copies what it
-	// appends, and a follower forwards the message as it is; neither is
-	// reused here.
+	// The entries and the data of envelopes submitted without room for
+	// their prefix are allocated once for the whole batch rather than once
+	// per envelope; a framed envelope (SubmitFramed) is its entry's data
+	// already. The leader's Raft keeps what it appends, and a follower
+	// forwards the message as it is; neither is reused here.
 	size := 0
 	for _, p := range batch {
-		size += 9 + len(p.env)
+		if p.entry == nil {
+			size += EntryPrefix + len(p.env)
+		}
 	}
-	data := make([]byte, 0, size)
+	var data []byte
+	if size > 0 {
+		data = make([]byte, 0, size)
+	}
 	slab := make([]raftpb.Entry, len(batch))
 	entries := make([]*raftpb.Entry, len(batch))
 	ids := make([]uint64, len(batch))
 	for i, p := range batch {
 		ids[i] = c.bk.newProposalID()
-		start := len(data)
-		data = appendEnvelope(data, ids[i], p.env)
-		slab[i].Data = data[start:len(data):len(data)]
+		if p.entry != nil {
+			putEnvelopePrefix(p.entry, ids[i])
+			slab[i].Data = p.entry[:len(p.entry):len(p.entry)]
+		} else {
+			start := len(data)
+			data = appendEnvelope(data, ids[i], p.env)
+			slab[i].Data = data[start:len(data):len(data)]
+		}
 		entries[i] = &slab[i]
 	}
 	if err := c.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), Entries: entries}); err != nil {
