@@ -2,52 +2,16 @@ package chaincode
 
 import (
 	"context"
-	"encoding/binary"
 	"net"
-	"sync"
 	"testing"
 
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/peer/chaincode/internal/cctest"
 )
-
-// pingCountingConn counts the HTTP/2 PING frames (not acks) it reads: the
-// frames the other side of the connection starts on its own.
-type pingCountingConn struct {
-	net.Conn
-	mu    sync.Mutex
-	buf   []byte // bytes read but not yet parsed into whole frames
-	pings int
-}
-
-func (c *pingCountingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.buf = append(c.buf, p[:n]...)
-	// A frame: 24-bit length, type, flags, 32-bit stream ID, payload.
-	for len(c.buf) >= 9 {
-		size := 9 + int(binary.BigEndian.Uint32(append([]byte{0}, c.buf[:3]...)))
-		if len(c.buf) < size {
-			break
-		}
-		const pingFrame, ackFlag = 0x6, 0x1
-		if c.buf[3] == pingFrame && c.buf[4]&ackFlag == 0 {
-			c.pings++
-		}
-		c.buf = c.buf[size:]
-	}
-	return n, err
-}
-
-func (c *pingCountingConn) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pings
-}
 
 // With ServerOptions the peer's side of the chaincode stream sends no PING
 // per message received: its flow-control window is fixed, so gRPC does not
@@ -56,14 +20,14 @@ func (c *pingCountingConn) count() int {
 func TestServerOptionsSendNoBandwidthPings(t *testing.T) {
 	rt := NewRuntime(Config{Logger: testLogger(t)}, nil)
 	addr := cctest.ServeRegister(t, rt, ServerOptions()...)
-	var conn *pingCountingConn
+	var conn *flowcontrol.PingConn
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return nil, err
 			}
-			conn = &pingCountingConn{Conn: c}
+			conn = flowcontrol.CountPings(c, false)
 			return conn, nil
 		}))
 	if err != nil {
@@ -97,7 +61,7 @@ func TestServerOptionsSendNoBandwidthPings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := conn.count(); n != 0 {
+	if n := conn.Pings(); n != 0 {
 		t.Fatalf("the peer sent %d PINGs over 20 transactions, want none", n)
 	}
 }
