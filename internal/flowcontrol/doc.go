@@ -1,5 +1,8 @@
-// Package flowcontrol holds the HTTP/2 flow-control settings of Weft's gRPC
-// servers and clients: fixed windows instead of gRPC's automatic sizing.
+// Package flowcontrol holds the HTTP/2 flow-control settings of the peer's
+// gRPC server and of the clients Weft dials (CLI, load generator, gateway,
+// gossip, discovery, orderer onboarding): fixed windows instead of gRPC's
+// automatic sizing. The orderer's server and cluster, the peer's block
+// puller and the chaincode stream fix their own windows, for the same reason.
 //
 // By default grpc-go estimates each connection's bandwidth-delay product: on
 // a DATA frame received while no estimate is running it sends a PING, and
