@@ -10,10 +10,10 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/syndtr/goleveldb/leveldb"
-	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/weft-ledger/weft/protos"
+	stateleveldb "github.com/weft-ledger/weft/statedb/leveldb"
 )
 
 // History index layout (a goleveldb in dir/history):
@@ -64,10 +64,7 @@ type historyDB struct {
 }
 
 func openHistory(dir string) (*historyDB, error) {
-	db, err := leveldb.OpenFile(dir, nil)
-	if lerrors.IsCorrupted(err) {
-		db, err = leveldb.RecoverFile(dir, nil)
-	}
+	db, err := stateleveldb.OpenFile(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open history index %s: %w", dir, err)
 	}

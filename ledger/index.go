@@ -6,11 +6,11 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 
 	"github.com/weft-ledger/weft/protos"
+	stateleveldb "github.com/weft-ledger/weft/statedb/leveldb"
 )
 
 // Index layout (a goleveldb in the block store folder):
@@ -67,10 +67,7 @@ type index struct {
 var errNoTxIndex = errors.New("this block store keeps no TxID index (an orderer's store): look the transaction up on a peer")
 
 func openIndex(dir string, noTx bool) (*index, error) {
-	db, err := leveldb.OpenFile(dir, nil)
-	if lerrors.IsCorrupted(err) {
-		db, err = leveldb.RecoverFile(dir, nil)
-	}
+	db, err := stateleveldb.OpenFile(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open block index %s: %w", dir, err)
 	}

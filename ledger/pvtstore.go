@@ -8,13 +8,13 @@ import (
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/syndtr/goleveldb/leveldb"
-	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-ledger/weft/protos"
 	"github.com/weft-ledger/weft/statedb"
+	stateleveldb "github.com/weft-ledger/weft/statedb/leveldb"
 )
 
 // pvtStore is the ledger's private data store (a goleveldb in dir/pvtdata).
@@ -47,10 +47,7 @@ const (
 )
 
 func openPvtStore(dir string) (*pvtStore, error) {
-	db, err := leveldb.OpenFile(dir, nil)
-	if lerrors.IsCorrupted(err) {
-		db, err = leveldb.RecoverFile(dir, nil)
-	}
+	db, err := stateleveldb.OpenFile(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open private data store %s: %w", dir, err)
 	}

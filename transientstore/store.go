@@ -11,10 +11,11 @@ import (
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/syndtr/goleveldb/leveldb"
-	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 	"google.golang.org/protobuf/proto"
+
+	stateleveldb "github.com/weft-ledger/weft/statedb/leveldb"
 )
 
 // ErrClosed is returned by every method of a closed Store.
@@ -42,10 +43,7 @@ type Store struct {
 
 // Open opens (creating it if needed) the store in dir.
 func Open(dir string) (*Store, error) {
-	db, err := leveldb.OpenFile(dir, nil)
-	if lerrors.IsCorrupted(err) {
-		db, err = leveldb.RecoverFile(dir, nil)
-	}
+	db, err := stateleveldb.OpenFile(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open transient store %s: %w", dir, err)
 	}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/iterator"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/weft-ledger/weft/statedb"
@@ -39,11 +41,33 @@ func (d *DB) ObserveApply(fn func(elapsed time.Duration, updates int)) {
 var _ statedb.DB = (*DB)(nil)
 
 // Open opens (creating if needed) the state database in dir.
-func Open(dir string) (*DB, error) {
-	db, err := leveldb.OpenFile(dir, nil)
+func Open(dir string) (*DB, error) { return open(dir, Options()) }
+
+// Options are the LevelDB settings of Weft's databases: a Bloom filter of 10
+// bits a key in every table, so that reading a key that is not there (a new
+// key's existence check, the metadata of a key written for the first time,
+// a TxID not yet on the ledger) costs one filter probe per table instead of
+// reading a block of each. Without it every such read walks every level
+// once the database outgrows its memtable. Tables written without a filter
+// (by an older Weft) are still read, without one.
+func Options() *opt.Options { return &opt.Options{Filter: filter.NewBloomFilter(10)} }
+
+// OpenFile opens (creating if needed) a LevelDB of Weft's in dir with
+// Options, recovering it if its manifest is corrupt: the state database,
+// and the ledger's block index, history index and private data store and the
+// transient store, which keep their own formats in it.
+func OpenFile(dir string) (*leveldb.DB, error) { return openFile(dir, Options()) }
+
+func openFile(dir string, o *opt.Options) (*leveldb.DB, error) {
+	db, err := leveldb.OpenFile(dir, o)
 	if lerrors.IsCorrupted(err) {
-		db, err = leveldb.RecoverFile(dir, nil)
+		db, err = leveldb.RecoverFile(dir, o)
 	}
+	return db, err
+}
+
+func open(dir string, o *opt.Options) (*DB, error) {
+	db, err := openFile(dir, o)
 	if err != nil {
 		return nil, fmt.Errorf("open state leveldb %s: %w", dir, err)
 	}
