@@ -318,12 +318,13 @@ type benchReport struct {
 	keys       int
 	zipf, rate float64
 	ecdsa      loadgen.ECDSACost // the faster of ecdsaBefore and ecdsaAfter, the bound's
-	// ecdsaBefore and ecdsaAfter are timed before and after the load
-	// (ecdsaAfter zero when not timed).
-	ecdsaBefore, ecdsaAfter loadgen.ECDSACost
 	res        *loadgen.Result
 	procs      []procFigures
 	loadgenCPU time.Duration
+
+	// ecdsaBefore and ecdsaAfter are timed before and after the load
+	// (ecdsaAfter zero when not timed).
+	ecdsaBefore, ecdsaAfter loadgen.ECDSACost
 }
 
 type procFigures struct {
