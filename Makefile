@@ -47,6 +47,8 @@ bench: build
 	@./$(BIN)/weft bench --devnet --txs 2000 --warmup 200 --rate 200
 	@echo "./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --batch-size 10 --batch-timeout 2s"
 	@./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --batch-size 10 --batch-timeout 2s
+	@echo "ORDERER_WEFT_CUTWHENIDLE=false ./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --batch-size 10 --batch-timeout 2s"
+	@ORDERER_WEFT_CUTWHENIDLE=false ./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --batch-size 10 --batch-timeout 2s
 	@echo "./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --keys 1000 --zipf 1.0"
 	@./$(BIN)/weft bench --devnet --txs $(BENCH_SMALL_TXS) --warmup 500 --keys 1000 --zipf 1.0
 	@if [ -n "$$WEFT_BENCH_COUCHDB_URL" ]; then \
