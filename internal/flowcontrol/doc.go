@@ -1,8 +1,9 @@
 // Package flowcontrol holds the HTTP/2 flow-control settings of the peer's
-// gRPC server and of the clients Weft dials (CLI, load generator, gateway,
-// gossip, discovery, orderer onboarding): fixed windows instead of gRPC's
-// automatic sizing. The orderer's server and cluster, the peer's block
-// puller and the chaincode stream fix their own windows, for the same reason.
+// gRPC server, the chaincode stream, and the clients Weft dials (CLI, load
+// generator, gateway, gossip, discovery, block pullers, orderer cluster):
+// fixed windows instead of gRPC's automatic sizing. (The orderer's server
+// fixes a smaller window of its own, bounding what each client may send
+// ahead; chaincode-shim, which imports nothing of Weft's, keeps its own.)
 //
 // By default grpc-go estimates each connection's bandwidth-delay product: on
 // a DATA frame received while no estimate is running it sends a PING, and

@@ -15,11 +15,9 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
-)
 
-// streamWindow is the HTTP/2 flow-control window of a connection to another
-// orderer and of its streams (see the dial options).
-const streamWindow = 4 << 20
+	"github.com/weft-ledger/weft/internal/flowcontrol"
+)
 
 // remote is the outgoing stream to one node. Its goroutine owns the stream;
 // others only enqueue and read live.
@@ -55,17 +53,15 @@ func (c *Comm) newRemote(endpoint string, serverPEM []byte) (*remote, error) {
 			return c.verifyServer(endpoint, cs, pinned)
 		},
 	}
-	opts := []grpc.DialOption{
+	// Fixed flow-control windows (flowcontrol): with gRPC's default,
+	// bandwidth estimation sends a ping, which the other orderer answers,
+	// for nearly every burst of Raft messages (every block).
+	opts := append(flowcontrol.DialOptions(),
 		grpc.WithTransportCredentials(credentials.NewTLS(tc)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: c.cfg.MinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: c.cfg.MaxBackoff},
 			MinConnectTimeout: c.cfg.DialTimeout,
-		}),
-		// A fixed flow-control window: with gRPC's default, bandwidth
-		// estimation sends a ping, which the other orderer answers, for
-		// nearly every burst of Raft messages (every block).
-		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(streamWindow),
-	}
+		}))
 	if c.cfg.KeepaliveInterval > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: c.cfg.KeepaliveInterval, Timeout: c.cfg.KeepaliveInterval}))
 	}

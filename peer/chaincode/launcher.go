@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/peer/chaincode/ccpackage"
 	"github.com/weft-ledger/weft/peer/chaincode/externalbuilder"
 )
@@ -33,26 +34,13 @@ import (
 // gRPC server serving Register should use the same limit.
 const MaxMessageSize = 100 << 20
 
-// streamWindow is the HTTP/2 flow-control window, per stream and per
-// connection, of the chaincode stream's gRPC connections. Setting it fixes
-// the window: without it gRPC sizes the window dynamically, measuring the
-// bandwidth with a PING after each DATA frame it receives while no such
-// PING is outstanding. The chaincode stream carries small messages one at a
-// time, so nearly every message cost a WINDOW_UPDATE and a PING from the
-// receiver and a PING ack from the sender: extra writes, reads and wake-ups
-// on both sides, and the window never grew anyway (it grows only on samples
-// near the window's size). 4 MiB keeps large messages (a big state value or
-// query page) flowing without waiting on window updates.
-const streamWindow = 4 << 20
-
 // ServerOptions are the gRPC server options for serving ChaincodeSupport
-// (Register) to chaincode: MaxMessageSize each way and a fixed flow-control
-// window (see streamWindow). Add credentials as needed.
+// (Register) to chaincode: MaxMessageSize each way and fixed flow-control
+// windows (flowcontrol): the chaincode stream carries small messages one at
+// a time, and gRPC's automatic window sizing cost nearly every message a
+// PING, its ack and a WINDOW_UPDATE. Add credentials as needed.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
-		grpc.StaticStreamWindowSize(streamWindow), grpc.StaticConnWindowSize(streamWindow),
-	}
+	return append(flowcontrol.ServerOptions(), grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
 }
 
 // PackageLauncher launches installed packages. The operator's external
@@ -356,9 +344,8 @@ func DialChaincode(ctx context.Context, ci *ConnectionInfo) (*Instance, error) {
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	cc, err := grpc.NewClient(ci.Address, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-		grpc.WithStaticStreamWindowSize(streamWindow), grpc.WithStaticConnWindowSize(streamWindow))
+	cc, err := grpc.NewClient(ci.Address, append(flowcontrol.DialOptions(), grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))...)
 	if err != nil {
 		return nil, fmt.Errorf("dial chaincode service at %s: %w", ci.Address, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/weft-ledger/weft/internal/flowcontrol"
 	"github.com/weft-ledger/weft/internal/rpcrecover"
 	"github.com/weft-ledger/weft/protos"
 )
@@ -214,26 +215,20 @@ func indexOf(eps []Endpoint, addr string) int {
 	return -1
 }
 
-// streamWindow is the HTTP/2 flow-control window of a connection to an
-// orderer and of its stream. With gRPC's default (64 KiB, grown by
-// bandwidth-delay estimation) the peer sends, for nearly every block
-// received, a BDP ping that the orderer answers and window updates: a few
-// writes and wake-ups on both sides per block, which small blocks pay per
-// handful of transactions. A fixed window turns the estimation off; updates
-// then go every quarter window. The orderer cannot run ahead by more than
-// this, so it bounds the memory a stream holds too.
-const streamWindow = 4 << 20
-
 // dial returns a (lazily connecting) client connection to ep.
 func (p *Puller) dial(ep Endpoint) (*grpc.ClientConn, error) {
 	tlsCfg := &tls.Config{RootCAs: ep.TLSRoots, MinVersion: tls.VersionTLS12}
 	if p.cfg.ClientCert != nil {
 		tlsCfg.Certificates = []tls.Certificate{*p.cfg.ClientCert}
 	}
-	conn, err := grpc.NewClient(ep.Address,
+	// Fixed flow-control windows (flowcontrol): with gRPC's automatic sizing
+	// the peer sent, for nearly every block, a PING the orderer answered and
+	// window updates, paid per handful of transactions with small blocks.
+	// The orderer cannot run ahead by more than the window, which bounds
+	// the memory a stream holds too.
+	conn, err := grpc.NewClient(ep.Address, append(flowcontrol.DialOptions(),
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: p.cfg.ConnectTimeout}),
-		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(streamWindow))
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: p.cfg.ConnectTimeout}))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to orderer %s: %w", ep.Address, err)
 	}
